@@ -1,0 +1,111 @@
+# keel: a Type-1 micro-hypervisor for ARMv8-A.
+#   make            build build/$(PLATFORM)/keel.bin (+ keel.elf)
+#   make run        set up, build, boot keel + a Linux guest on QEMU
+#   make test       set up, build, run unit tests, fuzz smoke, boot tests
+#   make fuzz       longer fuzzing runs
+#   make bench      storage benchmarks (keel vs native)
+PLATFORM ?= qemu-virt
+CC_FAMILY ?= gcc
+CROSS ?= aarch64-linux-gnu-
+BUILD := build/$(PLATFORM)
+HOSTBUILD := build/host
+PYTHON ?= /usr/bin/python3
+
+-include platform/$(PLATFORM)/platform.mk
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wmissing-prototypes -Wstrict-prototypes
+PICOLIBC := /usr/lib/picolibc/aarch64-linux-gnu
+LIBFDT_SRC := build/libfdt-src
+
+ifeq ($(CC_FAMILY),clang)
+TCC := clang --target=aarch64-linux-gnu
+TARGET_ARCH_FLAGS := -mgeneral-regs-only -mstrict-align
+else
+TCC := $(CROSS)gcc
+TARGET_ARCH_FLAGS := -mgeneral-regs-only -mstrict-align -mno-outline-atomics
+endif
+TLD := $(CROSS)ld
+OBJCOPY := $(CROSS)objcopy
+
+TCFLAGS := -DKEEL_STACK_SIZE=16384 -DKEEL_MAX_CPUS=8 -std=gnu11 -O2 -g -ffreestanding -fno-pie -fno-stack-protector -fno-common \
+	-ffunction-sections -fdata-sections $(TARGET_ARCH_FLAGS) $(WARN) \
+	-nostdinc -isystem $(PICOLIBC)/include -isystem $(shell $(CROSS)gcc -print-file-name=include) \
+	-I. -Iinclude -Iarch/arm64/include -I$(LIBFDT_SRC) -DPLATFORM_$(subst -,_,$(PLATFORM))
+TLDFLAGS := -Wl,--build-id=none -Wl,--defsym=KEEL_BASE=$(KEEL_BASE) -nostdlib -static -no-pie -Wl,--gc-sections -Wl,-T,linker.ld -Wl,-Map,$(BUILD)/keel.map
+TLIBS := -L$(PICOLIBC)/lib -lc $(shell $(CROSS)gcc -print-libgcc-file-name)
+
+KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/virtio/*.c drivers/*.c \
+	drivers/storage/*.c platform/$(PLATFORM)/*.c)
+LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_addresses.c
+KEEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KEEL_SRCS)) \
+	$(patsubst %,$(BUILD)/libfdt/%.o,$(LIBFDT_FILES))
+
+.PHONY: all setup run test unit fuzz-smoke fuzz boot-test bench guests kit clean format-check
+all: $(BUILD)/keel.bin
+
+# --- toolchain check: install what is missing (idempotent) ---------------
+setup:
+	@bash scripts/setup.sh
+
+# --- libfdt, from Debian's linux-source-6.1 (see README: Dependencies) ----
+$(LIBFDT_SRC)/libfdt.h:
+	@bash scripts/get-libfdt.sh $(LIBFDT_SRC)
+
+$(BUILD)/libfdt/%.c.o: $(LIBFDT_SRC)/libfdt.h
+	@mkdir -p $(dir $@)
+	$(TCC) $(filter-out $(WARN),$(TCFLAGS)) -w -c $(LIBFDT_SRC)/$*.c -o $@
+
+# --- keel ----------------------------------------------------------------
+$(BUILD)/%.c.o: %.c $(LIBFDT_SRC)/libfdt.h
+	@mkdir -p $(dir $@)
+	$(TCC) $(TCFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(TCC) $(TCFLAGS) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
+
+$(BUILD)/keel.elf: $(KEEL_OBJS) linker.ld
+	$(TCC) $(TCFLAGS) $(TLDFLAGS) $(KEEL_OBJS) $(TLIBS) -o $@
+
+$(BUILD)/keel.bin: $(BUILD)/keel.elf
+	$(OBJCOPY) -O binary $< $@
+	@sz=$$(stat -c %s $@); echo "keel.bin: $$sz bytes"; \
+	  if [ $$sz -gt 262144 ]; then echo "keel.bin exceeds 256 KiB" >&2; exit 1; fi
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# --- guests ----------------------------------------------------------------
+guests:
+	$(MAKE) -C guests/baremetal
+
+kit:
+	@bash guests/linux/build-kit.sh
+
+# --- tests -----------------------------------------------------------------
+include tests/unit/unit.mk
+include tests/fuzz/fuzz.mk
+
+test: setup
+	$(MAKE) all guests
+	$(MAKE) CC_FAMILY=clang BUILD=build/$(PLATFORM)-clang build/$(PLATFORM)-clang/keel.bin
+	$(MAKE) unit
+	$(MAKE) fuzz-smoke
+	$(MAKE) boot-test
+
+boot-test:
+	$(PYTHON) -m pytest -v tests/boot
+
+run: setup
+	$(MAKE) all guests kit
+	@bash scripts/run.sh
+
+bench: setup
+	$(MAKE) all guests kit
+	@bash scripts/bench.sh
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' | grep -v '^guests/linux/')
+
+clean:
+	rm -rf build
+	$(MAKE) -C guests/baremetal clean

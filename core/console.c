@@ -1,0 +1,140 @@
+/*
+ * The hypervisor console: log lines with a timestamp, VM output prefixed by
+ * the VM's name, and panic(). Output goes through the platform's UART op.
+ */
+#include "core/console.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "arch/spinlock.h"
+#include "arch/timer.h"
+#include "core/platform.h"
+#include "keel/log.h"
+
+static paddr_t console_uart;
+static bool console_ready;
+static struct spinlock console_lock = SPINLOCK_INIT;
+static enum log_level console_level = LOG_INFO;
+
+void console_init(paddr_t uart)
+{
+	console_uart = uart;
+	console_ready = true;
+}
+
+void console_set_level(enum log_level lvl) { console_level = lvl; }
+
+static void put_raw(const char *s, size_t n)
+{
+	paddr_t uart = console_ready ? console_uart : platform.early_uart;
+	for (size_t i = 0; i < n && s[i]; i++) {
+		if (s[i] == '\n')
+			platform.ops->console_putc(uart, '\r');
+		platform.ops->console_putc(uart, s[i]);
+	}
+}
+
+void console_write(const char *s, size_t n)
+{
+	spin_lock(&console_lock);
+	put_raw(s, n);
+	spin_unlock(&console_lock);
+}
+
+static size_t stamp(char *buf, size_t len)
+{
+	uint64_t us = timer_us();
+	int n = snprintf(buf, len, "[%5u.%06u] ", (unsigned)(us / 1000000u), (unsigned)(us % 1000000u));
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void vlog(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[256];
+	size_t n = stamp(line, sizeof(line));
+	int m = snprintf(line + n, sizeof(line) - n, "%s", prefix);
+	if (m > 0)
+		n += (size_t)m;
+	if (n < sizeof(line)) {
+		m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+		if (m > 0)
+			n = MIN(n + (size_t)m, sizeof(line) - 2);
+	}
+	line[n++] = '\n';
+	line[n] = '\0';
+	console_write(line, n);
+}
+
+void log_printf(enum log_level lvl, const char *fmt, ...)
+{
+	static const char *const prefix[] = { "keel: ERROR: ", "keel: WARN: ", "keel: ", "keel: debug: " };
+	if (lvl > console_level)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(prefix[lvl], fmt, ap);
+	va_end(ap);
+}
+
+void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c)
+{
+	if (c != '\n' && l->len < sizeof(l->buf) - 1) {
+		if (c != '\r')
+			l->buf[l->len++] = c;
+		return;
+	}
+	char line[sizeof(l->buf) + 48];
+	int n = snprintf(line, sizeof(line), "[%s] %.*s%s\n", vm_name, (int)l->len, l->buf,
+			 c == '\n' ? "" : "");
+	l->len = 0;
+	if (c != '\n')
+		l->buf[l->len++] = c;
+	if (n > 0)
+		console_write(line, MIN((size_t)n, sizeof(line) - 1));
+}
+
+void console_vm_flush(struct console_vm_line *l, const char *vm_name)
+{
+	if (l->len)
+		console_vm_putc(l, vm_name, '\n');
+}
+
+NORETURN void panic(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog("keel: PANIC: ", fmt, ap);
+	va_end(ap);
+	for (;;)
+		__asm__ volatile("msr daifset, #0xf\n wfi");
+}
+
+static void early_puts(const char *s) { put_raw(s, 1024); }
+
+static void early_puthex(uint64_t v)
+{
+	char b[19] = "0x";
+	for (int i = 0; i < 16; i++)
+		b[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 0xf];
+	b[18] = 0;
+	early_puts(b);
+}
+
+/* Called from head.S with the MMU off: no printf (it needs the MMU on). */
+void early_report_wrong_el(uint64_t el)
+{
+	early_puts("keel: must be entered at EL2, but was entered at EL");
+	char d[2] = { (char)('0' + (el & 3)), 0 };
+	early_puts(d);
+	early_puts(" (QEMU needs -M virt,virtualization=on); halting\n");
+}
+
+void early_report_wrong_place(uint64_t at, uint64_t linked)
+{
+	early_puts("keel: loaded at ");
+	early_puthex(at);
+	early_puts(" but linked at ");
+	early_puthex(linked);
+	early_puts("; halting\n");
+}

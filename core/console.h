@@ -1,0 +1,24 @@
+/* The hypervisor console (see keel/log.h for log lines and panic). */
+#ifndef KEEL_CORE_CONSOLE_H
+#define KEEL_CORE_CONSOLE_H
+
+#include "keel/log.h"
+
+/** Switch from the platform's early UART to the one found in the DT. */
+void console_init(paddr_t uart);
+void console_set_level(enum log_level lvl);
+/** Write raw bytes, serialised across CPUs. */
+void console_write(const char *s, size_t n);
+
+/** A VM's partial output line; whole lines reach the console as "[vm] text". */
+struct console_vm_line {
+	char buf[160];
+	size_t len;
+};
+void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c);
+void console_vm_flush(struct console_vm_line *l, const char *vm_name);
+
+void early_report_wrong_el(uint64_t el);
+void early_report_wrong_place(uint64_t at, uint64_t linked);
+
+#endif

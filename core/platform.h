@@ -1,0 +1,46 @@
+/*
+ * A board is data: one const struct platform_desc per platform/<board>/,
+ * holding addresses for the time before the DT is read and the ops that
+ * bind drivers and virtual devices. Generic code never tests which board.
+ */
+#ifndef KEEL_CORE_PLATFORM_H
+#define KEEL_CORE_PLATFORM_H
+
+#include "keel/types.h"
+
+struct vm;
+struct vm_config;
+struct vm_disk_config;
+struct blkdev;
+
+struct platform_ops {
+	/** Polled console output (physical UART). */
+	void (*console_putc)(paddr_t uart, char c);
+	/** Bring up storage controllers found in the DT; returns 0 or negative. */
+	int (*storage_init)(const void *fdt);
+	/** The block device (or partition) a VM disk config names, or NULL. */
+	struct blkdev *(*storage_open)(const struct vm_disk_config *disk);
+	/** Create the VM's virtual devices beyond vGIC/UART (virtio disks). */
+	int (*vm_attach_devices)(struct vm *vm);
+	/** Service a physical interrupt owned by a driver; true when handled. */
+	bool (*handle_irq)(uint32_t intid);
+};
+
+struct platform_mem_window {
+	paddr_t base;
+	uint64_t size;
+};
+
+struct platform_desc {
+	const char *name;
+	paddr_t early_uart; /**< console before the DT is parsed */
+	/** Where RAM can be: mapped Normal at EL2 before the DT is read; the rest is Device. */
+	const struct platform_mem_window *ram_windows;
+	unsigned nr_ram_windows;
+	const struct platform_ops *ops;
+};
+
+/** Defined by exactly one platform/<board>/ per build. */
+extern const struct platform_desc platform;
+
+#endif

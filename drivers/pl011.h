@@ -1,0 +1,10 @@
+/* ARM PL011 UART, polled transmit only (keel's console). */
+#ifndef KEEL_DRIVERS_PL011_H
+#define KEEL_DRIVERS_PL011_H
+
+#include "keel/types.h"
+
+/** Write one character; waits (bounded) for FIFO space, drops the byte if the UART never drains. */
+void pl011_putc(paddr_t base, char c);
+
+#endif

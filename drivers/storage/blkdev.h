@@ -1,0 +1,81 @@
+/*
+ * The block-device interface every storage driver implements. Requests are
+ * asynchronous: submit queues them, and the driver calls req->done exactly
+ * once, possibly before submit returns. Data is described by host-physical
+ * segments so that a guest's own pages go straight to DMA (zero copy).
+ *
+ * Sectors are always 512-byte units; a device with a larger block size
+ * requires sector and length aligned to it (the caller checks).
+ */
+#ifndef KEEL_DRIVERS_BLKDEV_H
+#define KEEL_DRIVERS_BLKDEV_H
+
+#include "keel/types.h"
+
+#define BLK_SECTOR_SIZE 512u
+
+enum blk_op {
+	BLK_OP_READ,
+	BLK_OP_WRITE,
+	BLK_OP_FLUSH,
+	BLK_OP_DISCARD,
+	BLK_OP_WRITE_ZEROES,
+};
+
+enum blk_status {
+	BLK_OK = 0,
+	BLK_EIO = -5,      /**< the device failed the request after retries */
+	BLK_EINVAL = -22,  /**< malformed request (out of range, misaligned) */
+	BLK_ENOTSUP = -95, /**< the device cannot do this op */
+	BLK_EBUSY = -16,   /**< no free slot now; retry after a completion */
+};
+
+struct blk_seg {
+	paddr_t pa;
+	uint32_t len;
+};
+
+struct blk_req;
+typedef void (*blk_done_fn)(struct blk_req *req, int status);
+
+struct blk_req {
+	enum blk_op op;
+	uint64_t sector;   /**< first 512-byte sector */
+	uint64_t nsectors; /**< count (READ/WRITE: must equal sum of seg lengths / 512) */
+	struct blk_seg *segs;
+	unsigned nsegs;
+	blk_done_fn done;
+	void *ctx;         /**< owner's cookie */
+};
+
+/* Capability flags. */
+#define BLKDEV_F_FLUSH        (1u << 0)
+#define BLKDEV_F_DISCARD      (1u << 1)
+#define BLKDEV_F_WRITE_ZEROES (1u << 2)
+#define BLKDEV_F_RO           (1u << 3)
+
+struct blkdev;
+
+struct blkdev_ops {
+	/** Queue a request. Returns 0 (done will be called) or a negative blk_status (done will not be called). */
+	int (*submit)(struct blkdev *dev, struct blk_req *req);
+	/** Reap completions without an interrupt (polled fallback, and reset quiescing). May be NULL. */
+	void (*poll)(struct blkdev *dev);
+};
+
+struct blkdev {
+	const char *name;
+	uint64_t nsectors;     /**< capacity in 512-byte sectors */
+	uint32_t block_size;   /**< logical block size in bytes (512 or 4096) */
+	uint32_t max_segs;     /**< most segments in one request */
+	uint32_t max_seg_size; /**< largest segment in bytes */
+	uint32_t max_sectors;  /**< largest request in sectors */
+	uint32_t flags;        /**< BLKDEV_F_* */
+	const struct blkdev_ops *ops;
+	void *priv;
+};
+
+/** Submit through dev->ops after checking the request against the device's limits. */
+int blkdev_submit(struct blkdev *dev, struct blk_req *req);
+
+#endif

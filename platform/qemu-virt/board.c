@@ -1,0 +1,22 @@
+/* QEMU virt (virtualization=on): the board description. */
+#include "core/platform.h"
+
+#include "drivers/pl011.h"
+#include "keel/addr.h"
+
+static const struct platform_ops qemu_virt_ops = {
+	.console_putc = pl011_putc,
+};
+
+/* virt places up to 255 GiB of RAM at 1 GiB; high PCIe windows lie above. */
+static const struct platform_mem_window qemu_virt_ram[] = {
+	{ { 0x40000000 }, 255ULL << 30 },
+};
+
+const struct platform_desc platform = {
+	.name = "qemu-virt",
+	.early_uart = { 0x09000000 },
+	.ram_windows = qemu_virt_ram,
+	.nr_ram_windows = 1,
+	.ops = &qemu_virt_ops,
+};

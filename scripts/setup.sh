@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Idempotent: installs every Debian package keel builds, tests and runs with.
+# Safe to run repeatedly; does nothing when everything is present.
+# The backports archive URI is read from the machine's own apt sources: no
+# archive host name is written here.
+set -euo pipefail
+
+PKGS=(
+  make gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu picolibc-aarch64-linux-gnu
+  linux-source-6.1 xz-utils
+  device-tree-compiler u-boot-qemu u-boot-tools
+  python3-pytest libcmocka-dev clang libclang-rt-14-dev llvm
+  dosfstools mtools e2fsprogs cpio kmod gdisk
+)
+BPO_PKGS=(qemu-system-arm)
+# arm64 guest packages are downloaded (not installed) by guests/linux/build-kit.sh.
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing packages and not root; run: sudo $0" >&2
+    exit 1
+  fi
+}
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+qemu_ok=0
+if command -v qemu-system-aarch64 >/dev/null 2>&1; then
+  v=$(qemu-system-aarch64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p')
+  [ "${v:-0}" -ge 10 ] && qemu_ok=1
+fi
+arm64_ok=0
+dpkg --print-foreign-architectures | grep -qx arm64 && arm64_ok=1
+
+if [ ${#missing[@]} -eq 0 ] && [ $qemu_ok -eq 1 ] && [ $arm64_ok -eq 1 ]; then
+  exit 0
+fi
+need_root
+export DEBIAN_FRONTEND=noninteractive
+
+# bookworm-backports, from the URI the machine already uses for bookworm.
+bpo=/etc/apt/sources.list.d/keel-backports.sources
+if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  uri=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    uri=$(awk '/^URIs:/{u=$2} /^Suites:/{ for(i=2;i<=NF;i++) if ($i=="bookworm") {print u; exit} }' \
+          /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
+  fi
+  [ -n "$uri" ] || { echo "setup.sh: cannot find the bookworm archive URI in apt sources" >&2; exit 1; }
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$uri" > "$bpo"
+fi
+[ $arm64_ok -eq 1 ] || dpkg --add-architecture arm64
+
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${PKGS[@]}"
+apt-get install -y -q --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
+echo "setup.sh: all packages present"

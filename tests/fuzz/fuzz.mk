@@ -1,0 +1,24 @@
+# libFuzzer targets (clang, ASan + UBSan). To add one: tests/fuzz/fuzz_<name>.c,
+# append <name> to FUZZ_TARGETS, list its sources in FUZZ_SRCS_<name>.
+FUZZCC ?= clang
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -Iinclude -Iarch/fake/include -I$(LIBFDT_SRC) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DKEEL_HOST_TEST -DKEEL_FUZZ
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS :=
+
+-include tests/fuzz/*.mk.inc
+
+$(HOSTBUILD)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) tests/fakes/log.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) tests/fakes/log.c -o $@
+
+fuzz-smoke: $(addprefix $(HOSTBUILD)/fuzz_,$(FUZZ_TARGETS))
+	@set -e; for t in $^; do echo "== $$t ($(FUZZ_SMOKE_SECONDS)s)"; \
+	  mkdir -p $(HOSTBUILD)/corpus/$$(basename $$t); \
+	  ./$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 $(HOSTBUILD)/corpus/$$(basename $$t) 2>&1 | tail -n 3; \
+	  test $${PIPESTATUS[0]} -eq 0; done
+
+fuzz: $(addprefix $(HOSTBUILD)/fuzz_,$(FUZZ_TARGETS))
+	@set -e; for t in $^; do mkdir -p $(HOSTBUILD)/corpus/$$(basename $$t); \
+	  ./$$t -max_total_time=$(FUZZ_SECONDS) $(HOSTBUILD)/corpus/$$(basename $$t); done
