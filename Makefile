@@ -10,6 +10,8 @@ CROSS ?= aarch64-linux-gnu-
 BUILD := build/$(PLATFORM)
 HOSTBUILD := build/host
 PYTHON ?= /usr/bin/python3
+# V=1 shows full command lines.
+Q := $(if $(V),,@)
 
 -include platform/$(PLATFORM)/platform.mk
 
@@ -53,19 +55,22 @@ $(LIBFDT_SRC)/libfdt.h:
 
 $(BUILD)/libfdt/%.c.o: $(LIBFDT_SRC)/libfdt.h
 	@mkdir -p $(dir $@)
-	$(TCC) $(filter-out $(WARN),$(TCFLAGS)) -w -c $(LIBFDT_SRC)/$*.c -o $@
+	$(Q)$(TCC) $(filter-out $(WARN),$(TCFLAGS)) -w -c $(LIBFDT_SRC)/$*.c -o $@
 
 # --- keel ----------------------------------------------------------------
 $(BUILD)/%.c.o: %.c $(LIBFDT_SRC)/libfdt.h
 	@mkdir -p $(dir $@)
-	$(TCC) $(TCFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(TCC) $(TCFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(TCC) $(TCFLAGS) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(TCC) $(TCFLAGS) -D__ASSEMBLY__ -MMD -MP -c $< -o $@
 
 $(BUILD)/keel.elf: $(KEEL_OBJS) linker.ld
-	$(TCC) $(TCFLAGS) $(TLDFLAGS) $(KEEL_OBJS) $(TLIBS) -o $@
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(TCC) $(TCFLAGS) $(TLDFLAGS) $(KEEL_OBJS) $(TLIBS) -o $@
 
 $(BUILD)/keel.bin: $(BUILD)/keel.elf
 	$(OBJCOPY) -O binary $< $@

@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+"""Boot keel on QEMU virt with one or more VMs.
+
+Builds the boot DTB keel reads (QEMU's own DTB, dumped with dumpdtb, plus one
+/chosen/vm@N node per VM in the style of Xen's dom0less bindings), places the
+VM images in RAM with `-device loader`, and runs QEMU. Used by `make run`,
+the pytest boot tests and `make bench`. Standard library only.
+"""
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QEMU = "qemu-system-aarch64"
+RAM_BASE = 0x40000000
+MODULE_BASE = 0x50000000  # above keel (0x40200000) and QEMU's DTB (0x48000000)
+ALIGN = 0x200000
+
+
+def align_up(x, a=ALIGN):
+    return (x + a - 1) & ~(a - 1)
+
+
+class VmSpec:
+    def __init__(self, name, kernel, initrd=None, cmdline="", mem_mib=256, cpus=1, disks=None):
+        self.name = name
+        self.kernel = kernel
+        self.initrd = initrd
+        self.cmdline = cmdline
+        self.mem_mib = mem_mib
+        self.cpus = cpus
+        # each disk: dict(backend="ram"|"ufs"|"sd", image=path (ram), read_only=bool,
+        #                 partition=str, serial=str)
+        self.disks = disks or []
+
+
+def machine_args(mem_mib, smp, cpu, storage_devs):
+    args = [
+        "-M", "virt,virtualization=on,gic-version=3",
+        "-cpu", cpu, "-m", f"{mem_mib}M", "-smp", str(smp),
+        "-nographic", "-nic", "none", "-no-reboot",
+    ]
+    return args + storage_devs
+
+
+def run_checked(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout}")
+    return r.stdout
+
+
+def fdtput(dtb, *args):
+    run_checked(["fdtput", dtb] + [str(a) for a in args])
+
+
+def cells64(v):
+    return [hex(v >> 32), hex(v & 0xffffffff)]
+
+
+def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", storage_devs=()):
+    """Return (qemu argv, placement log) for keel + vms."""
+    smp = smp or max(1, sum(v.cpus for v in vms))
+    margs = machine_args(mem_mib, smp, cpu, list(storage_devs))
+    dtb = os.path.join(workdir, "keel-boot.dtb")
+    run_checked([QEMU] + margs[:-0 or None] + ["-machine", f"dumpdtb={dtb}"])
+    loaders = []
+    addr = MODULE_BASE
+    ram_end = RAM_BASE + mem_mib * 1024 * 1024
+
+    def place(path):
+        nonlocal addr
+        size = os.path.getsize(path)
+        base = addr
+        addr = align_up(addr + size)
+        if addr > ram_end:
+            raise RuntimeError(f"{path}: does not fit in {mem_mib} MiB of RAM")
+        loaders.extend(["-device", f"loader,file={path},addr={hex(base)},force-raw=on"])
+        return base, size
+
+    for i, vm in enumerate(vms):
+        node = f"/chosen/vm@{i}"
+        fdtput(dtb, "-c", node)
+        fdtput(dtb, "-t", "s", node, "compatible", "keel,vm")
+        fdtput(dtb, "-t", "s", node, "vm-name", vm.name)
+        fdtput(dtb, "-t", "x", node, "#address-cells", 2)
+        fdtput(dtb, "-t", "x", node, "#size-cells", 2)
+        fdtput(dtb, "-t", "x", node, "cpus", vm.cpus)
+        fdtput(dtb, "-t", "x", node, "memory", *cells64(vm.mem_mib * 1024 * 1024))
+        if vm.cmdline:
+            fdtput(dtb, "-t", "s", node, "bootargs", vm.cmdline)
+        base, size = place(vm.kernel)
+        fdtput(dtb, "-c", node + "/kernel")
+        fdtput(dtb, "-t", "s", node + "/kernel", "compatible", "multiboot,kernel")
+        fdtput(dtb, "-t", "x", node + "/kernel", "reg", *(cells64(base) + cells64(size)))
+        if vm.initrd:
+            base, size = place(vm.initrd)
+            fdtput(dtb, "-c", node + "/ramdisk")
+            fdtput(dtb, "-t", "s", node + "/ramdisk", "compatible", "multiboot,ramdisk")
+            fdtput(dtb, "-t", "x", node + "/ramdisk", "reg", *(cells64(base) + cells64(size)))
+        for d, disk in enumerate(vm.disks):
+            dn = f"{node}/disk@{d}"
+            fdtput(dtb, "-c", dn)
+            fdtput(dtb, "-t", "s", dn, "compatible", "keel,disk")
+            fdtput(dtb, "-t", "s", dn, "backend", disk["backend"])
+            if disk["backend"] == "ram":
+                base, size = place(disk["image"])
+                fdtput(dtb, "-t", "x", dn, "reg", *(cells64(base) + cells64(size)))
+            if disk.get("read_only"):
+                fdtput(dtb, "-t", "s", dn, "read-only", "")
+            if disk.get("partition"):
+                fdtput(dtb, "-t", "s", dn, "partition", disk["partition"])
+            if disk.get("serial"):
+                fdtput(dtb, "-t", "s", dn, "serial", disk["serial"])
+    keel = os.path.join(ROOT, "build", "qemu-virt", "keel.bin")
+    argv = [QEMU] + margs + ["-kernel", keel, "-dtb", dtb] + loaders
+    return argv
+
+
+def run(argv, timeout, log_path=None, interactive=False, until=None):
+    """Run QEMU; return (exit code or None on timeout/until, output text).
+
+    until: a regex; QEMU is stopped as soon as the output matches it (for hangs by design, e.g. panic).
+    """
+    import re
+    if interactive:
+        return subprocess.call(argv), ""
+    out = []
+    logf = open(log_path, "w") if log_path else None
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    rc = None
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)
+        while True:
+            chunk = proc.stdout.read()
+            if chunk:
+                text = chunk.decode("utf-8", "replace")
+                out.append(text)
+                if logf:
+                    logf.write(text)
+                    logf.flush()
+                if os.environ.get("KEEL_ECHO"):
+                    sys.stdout.write(text)
+                    sys.stdout.flush()
+            if until and re.search(until, "".join(out)):
+                break
+            if proc.poll() is not None:
+                rest = proc.stdout.read()
+                if rest:
+                    out.append(rest.decode("utf-8", "replace"))
+                rc = proc.returncode
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if logf:
+            logf.close()
+    return rc, "".join(out).replace("\r", "")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--initrd")
+    ap.add_argument("--cmdline", default="")
+    ap.add_argument("--mem", type=int, default=256, help="VM memory in MiB")
+    ap.add_argument("--disk", help="raw disk image")
+    ap.add_argument("--storage", default="ram", choices=["ram", "ufs", "sd"])
+    ap.add_argument("--machine-mem", type=int, default=2048)
+    ap.add_argument("--timeout", type=float, default=0, help="seconds; 0 = none (interactive)")
+    ap.add_argument("--log")
+    a = ap.parse_args()
+    disks, devs = [], []
+    if a.disk:
+        disks.append({"backend": a.storage, "image": a.disk})
+        if a.storage == "ufs":
+            devs = ["-drive", f"if=none,id=ufs0,file={a.disk},format=raw",
+                    "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
+        elif a.storage == "sd":
+            devs = ["-drive", f"if=none,id=sd0,file={a.disk},format=raw",
+                    "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
+    vm = VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = build([vm], tmp, mem_mib=a.machine_mem, storage_devs=devs)
+        interactive = sys.stdin.isatty() and not a.timeout
+        if interactive:
+            print("keel: QEMU console; quit with Ctrl-A x", flush=True)
+            sys.exit(subprocess.call(argv))
+        os.environ["KEEL_ECHO"] = "1"
+        rc, _ = run(argv, a.timeout or 3600, a.log)
+        sys.exit(1 if rc is None else rc)
+
+
+if __name__ == "__main__":
+    main()

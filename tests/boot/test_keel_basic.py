@@ -1,0 +1,64 @@
+"""keel boots at EL2 and runs the bare-metal guest at EL1 in a stage-2 sandbox."""
+import re
+
+from conftest import GUEST_BIN, keel_qemu
+
+
+def basic_vm(**kw):
+    return keel_qemu.VmSpec("bm", GUEST_BIN, cmdline=kw.pop("cmdline", "test=basic"), mem_mib=64, **kw)
+
+
+def test_guest_runs_timer_uart_fp_and_powers_off(keel):
+    r = keel([basic_vm()], timeout=60)
+    out = r.out
+    assert "keel: keel starting at EL2" in out
+    assert re.search(r"boot to first guest entry: \d+ us", out), out
+    assert "[bm] GUEST: hello from EL1" in out
+    assert "[bm] GUEST: CurrentEL=1" in out
+    m = re.search(r"\[bm\] GUEST: timer ticks=(\d+)", out)
+    assert m and int(m.group(1)) >= 10, out
+    assert "[bm] GUEST: fp ok" in out, out
+    assert "[bm] GUEST: PASS" in out, out
+    assert "GUEST: FAIL" not in out, out
+    assert "VM bm: PSCI SYSTEM_OFF" in out
+    assert "powering the machine off" in out
+    assert r.rc == 0, out
+
+
+def test_escape_is_refused_and_keel_keeps_running(keel):
+    r = keel([basic_vm()], timeout=60)
+    out = r.out
+    refused = r.lines("[bm] GUEST: escape refused")
+    assert len(refused) == 4, out
+    # keel logs each refused access with the IPA, and the guest saw a data abort.
+    assert len(re.findall(r"VM bm: (store|load) at IPA 0x[0-9a-f]+ is outside its memory", out)) >= 4, out
+    for line in refused:
+        esr = int(re.search(r"esr=0x([0-9a-f]+)", line).group(1), 16)
+        assert (esr >> 26) in (0x24, 0x25), line
+    assert "[bm] GUEST: ldp abort ok" in out, out
+    assert "no instruction syndrome (ISV=0" in out, out
+    assert "PANIC" not in out
+    assert "[bm] GUEST: PASS" in out and r.rc == 0
+
+
+def test_psci_emulation(keel):
+    r = keel([basic_vm(cmdline="test=psci")], timeout=60)
+    assert "[bm] GUEST: psci version=0x10001" in r.out, r.out
+    assert "[bm] GUEST: PASS" in r.out and r.rc == 0, r.out
+
+
+def test_keel_refuses_to_run_below_el2():
+    import subprocess
+    from conftest import KEEL_BIN
+    p = subprocess.run(["timeout", "10", "qemu-system-aarch64", "-M", "virt,gic-version=3", "-cpu", "max",
+                        "-m", "256M", "-nographic", "-nic", "none", "-kernel", KEEL_BIN],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       start_new_session=True)
+    assert "must be entered at EL2, but was entered at EL1" in p.stdout, p.stdout
+
+
+def test_bad_config_names_node_and_property(keel, tmp_path):
+    # Two VMs need two CPUs; give QEMU one so the second VM's `cpus` is refused.
+    vms = [basic_vm(), keel_qemu.VmSpec("bm2", GUEST_BIN, cmdline="test=basic", mem_mib=64)]
+    r = keel(vms, timeout=30, smp=1, until=r"PANIC.*\n")
+    assert re.search(r"PANIC: VM configuration: /chosen/vm@1: cpus:", r.out), r.out
