@@ -38,7 +38,7 @@ TLIBS := -L$(PICOLIBC)/lib -lc $(shell $(CROSS)gcc -print-libgcc-file-name)
 
 KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/virtio/*.c drivers/*.c \
 	drivers/storage/*.c platform/$(PLATFORM)/*.c)
-LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_addresses.c
+LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_addresses.c fdt_empty_tree.c
 KEEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KEEL_SRCS)) \
 	$(patsubst %,$(BUILD)/libfdt/%.o,$(LIBFDT_FILES))
 

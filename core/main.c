@@ -1,22 +1,178 @@
-/* keel's boot sequence on the boot CPU. */
-#include "core/boot.h"
-#include "core/console.h"
-#include "core/platform.h"
+/* keel's boot sequence and the per-CPU scheduler loop. */
+#include <libfdt.h>
+#include <string.h>
 
+#include "arch/el2.h"
+#include "arch/gic.h"
 #include "arch/timer.h"
+#include "core/boot.h"
+#include "core/config.h"
+#include "core/console.h"
+#include "core/memmap.h"
+#include "core/page_alloc.h"
+#include "core/platform.h"
+#include "core/vcpu.h"
+#include "core/vm.h"
+#include "keel/addr.h"
 
 uint8_t cpu_stacks[KEEL_MAX_CPUS][KEEL_STACK_SIZE] __attribute__((aligned(16)));
+extern char __image_start[], __image_end[];
+extern void secondary_entry(void);
 
-void keel_main(uint64_t fdt)
+#define PSCI_CPU_ON_64 0xc4000003u
+#define PSCI_SYSTEM_OFF 0x84000008u
+
+static struct machine_info machine;
+static struct keel_config config;
+static struct memmap memmap;
+static struct vm vms[CONFIG_MAX_VMS];
+static unsigned nr_vms;
+static volatile unsigned vms_running;
+static uint64_t boot_us;
+
+/* TLS for picolibc (errno): one block per CPU; TPIDR_EL0 points 16 bytes below it. */
+extern char __tdata_start[], __tdata_end[], __tbss_start[], __tbss_end[];
+static uint8_t tls_blocks[KEEL_MAX_CPUS][256] __attribute__((aligned(64)));
+
+static void tls_setup(unsigned cpu)
 {
-	log_info("starting on %s, DTB at 0x%llx, counter %llu Hz", platform.name,
-		 (unsigned long long)fdt, (unsigned long long)timer_freq());
-	panic("nothing to do yet");
+	size_t tdata = (size_t)(__tdata_end - __tdata_start);
+	size_t total = (size_t)(__tbss_end - __tdata_start);
+	if (total > sizeof(tls_blocks[0]))
+		panic("TLS block too small (%zu bytes needed)", total);
+	memcpy(tls_blocks[cpu], __tdata_start, tdata);
+	memset(tls_blocks[cpu] + tdata, 0, total - tdata);
+	write_tpidr_el0((uint64_t)(uintptr_t)tls_blocks[cpu] - 16);
+}
+
+static NORETURN void machine_off(void)
+{
+	log_info("all VMs are off; powering the machine off");
+	el2_psci_call(machine.psci_smc, PSCI_SYSTEM_OFF, 0, 0, 0);
+	panic("PSCI SYSTEM_OFF returned");
+}
+
+/* Run whatever vCPU is pinned to this physical CPU, for ever. */
+static NORETURN void cpu_loop(unsigned cpu)
+{
+	struct vcpu *mine = NULL;
+	for (unsigned i = 0; i < nr_vms && !mine; i++)
+		for (unsigned j = 0; j < vms[i].nr_vcpus; j++)
+			if (vms[i].vcpus[j].pcpu == cpu)
+				mine = &vms[i].vcpus[j];
+	if (mine == NULL)
+		for (;;)
+			el2_wait_for_interrupt();
+	struct vm *vm = mine->vm;
+	if (cpu == 0)
+		log_info("boot to first guest entry: %llu us", (unsigned long long)(timer_us() - boot_us));
+	for (;;) {
+		if (mine->state != VCPU_RUNNABLE) {
+			el2_wait_for_interrupt();
+			continue;
+		}
+		enum exit_action a = vcpu_run(mine);
+		if (a == ACTION_VCPU_OFF) {
+			mine->state = VCPU_OFF;
+		} else if (a == ACTION_VM_RESET) {
+			vm->resets++;
+			if (vm_load(vm) != 0) {
+				log_err("VM %s: reset failed; the VM stays off", vm->name);
+				a = ACTION_VM_OFF;
+			}
+		}
+		if (a == ACTION_VM_OFF) {
+			console_vm_flush(&vm->con, vm->name);
+			for (unsigned j = 0; j < vm->nr_vcpus; j++)
+				vm->vcpus[j].state = VCPU_STOPPED;
+			vm->powered_off = true;
+			if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0)
+				machine_off();
+		}
+	}
+}
+
+void keel_main(uint64_t fdt_pa)
+{
+	boot_us = timer_us();
+	tls_setup(0);
+	const void *fdt = pa_to_ptr(pa_init(fdt_pa));
+	log_info("keel starting at EL2 on %s, DTB at 0x%llx", platform.name, (unsigned long long)fdt_pa);
+
+	char err[160];
+	if (machine_parse(fdt, &machine, err, sizeof(err)) != 0)
+		panic("boot DTB: %s", err);
+	if (machine.uart.size)
+		console_init(machine.uart.base);
+	log_info("%u CPU(s), %u RAM range(s) from 0x%llx, GICv3 at 0x%llx, counter %llu Hz", machine.nr_cpus,
+		 machine.nr_ram, (unsigned long long)pa_addr(machine.ram[0].base),
+		 (unsigned long long)pa_addr(machine.gicd.base), (unsigned long long)timer_freq());
+
+	if (gic_init(machine.gicd.base, machine.gicr.base, machine.gicr.size) != 0 || gic_cpu_init() != 0)
+		panic("GICv3 does not respond");
+	el2_setup_cpu();
+	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
+	gic_enable(machine.timer_virt_ppi, false, 0);
+	gic_enable(GIC_SGI_KICK, true, 0);
+
+	memmap.mi = &machine;
+	memmap_reserve(&memmap, ptr_to_pa(__image_start), (uint64_t)(__image_end - __image_start));
+	memmap_reserve(&memmap, pa_init(fdt_pa), fdt_totalsize(fdt));
+	if (config_parse(fdt, &machine, memmap.reserved, memmap.nr_reserved, &config, err, sizeof(err)) != 0)
+		panic("VM configuration: %s", err);
+	for (unsigned i = 0; i < config.nr_vms; i++) {
+		const struct vm_config *vc = &config.vms[i];
+		memmap_reserve(&memmap, vc->kernel.base, vc->kernel.size);
+		if (vc->ramdisk.size)
+			memmap_reserve(&memmap, vc->ramdisk.base, vc->ramdisk.size);
+		for (unsigned d = 0; d < vc->nr_disks; d++)
+			if (vc->disks[d].ram.size)
+				memmap_reserve(&memmap, vc->disks[d].ram.base, vc->disks[d].ram.size);
+	}
+	if (platform.ops->storage_init && platform.ops->storage_init(fdt) != 0)
+		log_warn("storage controllers: initialisation failed; disks on them are unavailable");
+
+	for (unsigned i = 0; i < config.nr_vms; i++) {
+		if (vm_create(&vms[nr_vms], i, &config.vms[i], &memmap, &machine) != 0)
+			panic("%s: the VM could not be created (see above)", config.vms[i].node);
+		nr_vms++;
+	}
+	vms_running = nr_vms;
+	log_info("%u VM(s) ready, %u hypervisor pages free", nr_vms, page_alloc_free());
+
+	for (unsigned cpu = 1; cpu < machine.nr_cpus && cpu < KEEL_MAX_CPUS; cpu++) {
+		bool needed = false;
+		for (unsigned i = 0; i < nr_vms; i++)
+			for (unsigned j = 0; j < vms[i].nr_vcpus; j++)
+				needed |= vms[i].vcpus[j].pcpu == cpu;
+		if (!needed)
+			continue;
+		int64_t rc = el2_psci_call(machine.psci_smc, PSCI_CPU_ON_64, machine.cpu_mpidr[cpu],
+					   (uint64_t)(uintptr_t)secondary_entry, cpu);
+		if (rc != 0)
+			panic("PSCI CPU_ON for CPU %u failed (%lld)", cpu, (long long)rc);
+	}
+	cpu_loop(0);
 }
 
 void keel_secondary_main(uint64_t cpu)
 {
-	(void)cpu;
-	for (;;)
-		__asm__ volatile("wfi");
+	tls_setup((unsigned)cpu);
+	if (gic_cpu_init() != 0)
+		panic("CPU %llu: redistributor does not respond", (unsigned long long)cpu);
+	el2_setup_cpu();
+	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
+	gic_enable(machine.timer_virt_ppi, false, 0);
+	gic_enable(GIC_SGI_KICK, true, 0);
+	log_info("CPU %llu online", (unsigned long long)cpu);
+	cpu_loop((unsigned)cpu);
+}
+
+/* An exception taken by keel itself: a broken invariant. */
+void el2_exception_report(uint64_t kind, const uint64_t *regs);
+void el2_exception_report(uint64_t kind, const uint64_t *regs)
+{
+	panic("EL2 exception kind %llu: ESR 0x%llx ELR 0x%llx FAR 0x%llx x0 0x%llx x30 0x%llx",
+	      (unsigned long long)kind, (unsigned long long)read_esr_el2(), (unsigned long long)read_elr_el2(),
+	      (unsigned long long)read_far_el2(), (unsigned long long)regs[0], (unsigned long long)regs[30]);
 }

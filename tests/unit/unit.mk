@@ -8,10 +8,8 @@ HOST_CFLAGS := -std=gnu11 -g -O1 $(WARN) -Wno-missing-prototypes -I. -Iinclude -
 HOST_LIBFDT := $(addprefix $(LIBFDT_SRC)/,$(LIBFDT_FILES))
 FAKES := tests/fakes/log.c
 
-UNIT_TESTS :=
+UNIT_TESTS := mmio_bus
 
-UNIT_TESTS += mmio_bus
-UNIT_SRCS_mmio_bus := core/mmio.c core/guest_mem.c
 
 -include tests/unit/*.mk.inc
 

@@ -1,0 +1,84 @@
+/* EL2 trap setup, exception injection into EL1 and firmware calls. */
+#include "arch/el2.h"
+
+#include "arch/esr.h"
+#include "arch/sysreg.h"
+
+#define HCR_VM (1ULL << 0)
+#define HCR_SWIO (1ULL << 1)
+#define HCR_FMO (1ULL << 3)
+#define HCR_IMO (1ULL << 4)
+#define HCR_AMO (1ULL << 5)
+#define HCR_FB (1ULL << 9)
+#define HCR_BSU_INNER (1ULL << 10)
+#define HCR_TWI (1ULL << 13)
+#define HCR_TSC (1ULL << 19)
+#define HCR_RW (1ULL << 31)
+#define HCR_APK (1ULL << 40)
+#define HCR_API (1ULL << 41)
+
+#define CPTR_EL2_RES1 0x000032ffULL
+#define CPTR_EL2_TZ (1ULL << 8) /* trap SVE: keel saves only the 128-bit V registers */
+#define CNTHCTL_EL1PCTEN (1ULL << 0)
+
+#define PSTATE_MODE_MASK 0xfULL
+#define PSTATE_EL1T 0x4ULL
+#define PSTATE_EL1H 0x5ULL
+#define PSTATE_DAIF (0xfULL << 6)
+
+void el2_setup_cpu(void)
+{
+	write_hcr_el2(HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER | HCR_TWI |
+		      HCR_TSC | HCR_RW | HCR_APK | HCR_API);
+	write_cptr_el2(CPTR_EL2_RES1 | CPTR_EL2_TZ);
+	write_mdcr_el2(0);
+	/* Guests may read the physical counter; the physical timer traps (Linux uses the virtual one). */
+	write_cnthctl_el2(CNTHCTL_EL1PCTEN);
+	write_cntvoff_el2(0);
+	write_vpidr_el2(read_midr_el1());
+	__asm__ volatile("isb");
+}
+
+void el2_set_vmpidr(uint64_t vmpidr) { write_vmpidr_el2((1ULL << 31) | vmpidr); }
+
+void el2_inject_sync(struct arch_vcpu_ctx *ctx, uint64_t esr, uint64_t far)
+{
+	uint64_t mode = ctx->pstate & PSTATE_MODE_MASK;
+	uint64_t offset;
+	if (mode == PSTATE_EL1H)
+		offset = 0x200; /* current EL with SP_ELx */
+	else if (mode == PSTATE_EL1T)
+		offset = 0x000; /* current EL with SP_EL0 */
+	else
+		offset = 0x400; /* lower EL, AArch64 */
+	write_esr_el1(esr);
+	write_far_el1(far);
+	write_elr_el1(ctx->pc);
+	write_spsr_el1(ctx->pstate);
+	ctx->pstate = (ctx->pstate & ~(PSTATE_MODE_MASK | PSTATE_DAIF)) | PSTATE_EL1H | PSTATE_DAIF;
+	ctx->pc = read_vbar_el1() + offset;
+}
+
+uint64_t el2_guest_dabt_esr(const struct arch_vcpu_ctx *ctx, bool write)
+{
+	bool from_el0 = (ctx->pstate & PSTATE_MODE_MASK) == 0;
+	uint64_t ec = from_el0 ? EC_DABT_LOW : EC_DABT_CUR;
+	return (ec << 26) | ESR_IL | (write ? DABT_WNR : 0) | DFSC_SEA;
+}
+
+uint64_t el2_guest_undef_esr(void) { return ((uint64_t)EC_UNKNOWN << 26) | ESR_IL; }
+
+void el2_wait_for_interrupt(void) { __asm__ volatile("dsb sy\n wfi" ::: "memory"); }
+
+int64_t el2_psci_call(bool smc, uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+	register uint64_t x0 __asm__("x0") = fid;
+	register uint64_t x1 __asm__("x1") = a1;
+	register uint64_t x2 __asm__("x2") = a2;
+	register uint64_t x3 __asm__("x3") = a3;
+	if (smc)
+		__asm__ volatile("smc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3)::"memory");
+	else
+		__asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3)::"memory");
+	return (int64_t)x0;
+}

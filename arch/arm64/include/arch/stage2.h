@@ -1,0 +1,29 @@
+/*
+ * Stage-2 translation tables (4K granule, 39-bit IPA, walk starts at level 1).
+ * Tables come from a caller-supplied page allocator: arch owns the format only.
+ */
+#ifndef KEEL_ARCH_STAGE2_H
+#define KEEL_ARCH_STAGE2_H
+
+#include "keel/types.h"
+
+#define STAGE2_IPA_BITS 39
+
+struct stage2_alloc {
+	/** A zeroed, 4 KiB-aligned page, or NULL when exhausted. */
+	void *(*page)(void *ctx);
+	void *ctx;
+};
+
+/** A new, empty root table; returns false when out of pages. */
+bool stage2_create(paddr_t *root, const struct stage2_alloc *alloc);
+/** Map [ipa, ipa+size) to [pa, ...) as Normal RW memory; all three 4K-aligned. */
+int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
+/** Look an IPA up by walking the tables; false when unmapped. */
+bool stage2_lookup(paddr_t root, ipa_t ipa, paddr_t *pa);
+/** Program VTCR_EL2/VTTBR_EL2 for this VM on this CPU. */
+void stage2_activate(paddr_t root, uint16_t vmid);
+/** Invalidate all stage-1+2 TLB entries of the active VMID. */
+void stage2_flush_tlb(void);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * The machine (from the boot DTB) and the VM configuration (from /chosen, in
+ * the style of Xen's dom0less bindings):
+ *
+ *   chosen {
+ *     vm@0 {
+ *       compatible = "keel,vm";
+ *       #address-cells = <2>; #size-cells = <2>;
+ *       vm-name = "linux";            (default: the node name)
+ *       cpus = <1>;                   (vCPUs, pinned to physical CPUs in order)
+ *       memory = <0x0 0x10000000>;    (size; or memory-range = <base size>)
+ *       bootargs = "console=ttyAMA0";
+ *       kernel { compatible = "multiboot,kernel"; reg = <addr size>; };
+ *       ramdisk { compatible = "multiboot,ramdisk"; reg = <addr size>; };
+ *       disk@0 { compatible = "keel,disk"; backend = "ram"; reg = <addr size>;
+ *                read-only; serial = "..."; partition = "name"; };
+ *     };
+ *   };
+ *
+ * Parsing only reads the DTB; every error names the node and property.
+ */
+#ifndef KEEL_CORE_CONFIG_H
+#define KEEL_CORE_CONFIG_H
+
+#include "keel/types.h"
+
+#define MACHINE_MAX_RAM 4
+#define MACHINE_MAX_CPUS 8
+#define CONFIG_MAX_VMS 4
+#define CONFIG_MAX_DISKS 2
+
+struct phys_range {
+	paddr_t base;
+	uint64_t size;
+};
+
+struct machine_info {
+	struct phys_range ram[MACHINE_MAX_RAM];
+	unsigned nr_ram;
+	unsigned nr_cpus;
+	uint64_t cpu_mpidr[MACHINE_MAX_CPUS];
+	struct phys_range gicd, gicr;
+	bool gic_v3;
+	struct phys_range uart;
+	struct phys_range pcie_ecam; /**< size 0 when absent */
+	uint32_t timer_virt_ppi;     /**< INTID of the virtual timer (27 on virt) */
+	bool psci_smc;               /**< PSCI conduit: smc (true) or hvc */
+};
+
+struct vm_module {
+	paddr_t base;
+	uint64_t size; /**< 0 when absent */
+};
+
+struct vm_disk_config {
+	char backend[16];    /**< "ram", "ufs", "sd" */
+	struct vm_module ram; /**< backend "ram": the image in reserved memory */
+	bool read_only;
+	char serial[21];
+	char partition[37];  /**< GPT partition name, "" for the whole device */
+};
+
+struct vm_config {
+	char name[32];
+	char node[48];       /**< DT node name, for messages */
+	unsigned nr_cpus;
+	unsigned first_pcpu;
+	uint64_t mem_size;
+	bool has_mem_base;
+	paddr_t mem_base;
+	struct vm_module kernel, ramdisk;
+	char bootargs[512];
+	struct vm_disk_config disks[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
+};
+
+struct keel_config {
+	struct vm_config vms[CONFIG_MAX_VMS];
+	unsigned nr_vms;
+};
+
+/** Read RAM, CPUs, GIC, UART, timer, PCIe and PSCI from the boot DTB. Returns 0 or -EINVAL (err says why). */
+int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t errlen);
+
+/**
+ * Read and validate the VMs under /chosen: modules inside RAM, no overlaps
+ * between modules, fixed VM memory and the reserved ranges given, vCPUs
+ * available. Returns 0 or -EINVAL with err naming node and property.
+ */
+int config_parse(const void *fdt, const struct machine_info *mi, const struct phys_range *reserved,
+		 unsigned nr_reserved, struct keel_config *cfg, char *err, size_t errlen);
+
+#endif

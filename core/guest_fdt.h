@@ -1,0 +1,32 @@
+/*
+ * The DTB keel writes for each guest: exactly its partition (memory, vCPUs,
+ * PSCI, GICv3, timer, UART, its virtio devices, chosen/bootargs/initrd).
+ */
+#ifndef KEEL_CORE_GUEST_FDT_H
+#define KEEL_CORE_GUEST_FDT_H
+
+#include "keel/types.h"
+
+#define GUEST_FDT_MAX_DEVS 8
+
+struct guest_fdt_dev {
+	const char *compatible; /**< e.g. "virtio,mmio" */
+	uint64_t base, size;
+	uint32_t intid;         /**< SPI INTID (>= 32) */
+	bool edge;
+};
+
+struct guest_fdt_params {
+	unsigned nr_cpus;
+	uint64_t ram_base, ram_size;
+	const char *bootargs;
+	uint64_t initrd_base, initrd_size; /**< size 0: none */
+	uint32_t timer_ppis[4];            /**< secure, non-secure, virtual, hyp INTIDs */
+	struct guest_fdt_dev devs[GUEST_FDT_MAX_DEVS];
+	unsigned nr_devs;
+};
+
+/** Write the guest DTB into buf (len bytes). Returns 0 or a negative libfdt error. */
+int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p);
+
+#endif

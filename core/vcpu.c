@@ -1,0 +1,174 @@
+/* The vCPU run loop and exit handlers. Each handler returns what runs next. */
+#include "core/vcpu.h"
+
+#include "arch/el2.h"
+#include "arch/esr.h"
+#include "arch/gic.h"
+#include "arch/stage2.h"
+#include "core/platform.h"
+#include "core/vgic.h"
+#include "keel/addr.h"
+
+void vcpu_inject_dabt(struct vcpu *vcpu, bool write)
+{
+	el2_inject_sync(&vcpu->ctx, el2_guest_dabt_esr(&vcpu->ctx, write), vcpu->ctx.far);
+}
+
+void vcpu_inject_undef(struct vcpu *vcpu) { el2_inject_sync(&vcpu->ctx, el2_guest_undef_esr(), 0); }
+
+static void skip_insn(struct vcpu *vcpu) { vcpu->ctx.pc += 4; }
+
+/* A stage-2 data abort: an emulated device, or an access outside the VM. */
+static enum exit_action handle_dabt(struct vcpu *vcpu)
+{
+	struct arch_vcpu_ctx *c = &vcpu->ctx;
+	uint32_t iss = (uint32_t)ESR_ISS(c->esr);
+	ipa_t ipa = ipa_init(HPFAR_IPA(c->hpfar, c->far));
+	bool write = (iss & DABT_WNR) != 0;
+	struct vm *vm = vcpu->vm;
+
+	if (iss & DABT_S1PTW) {
+		log_warn("VM %s: stage-1 table walk at IPA 0x%llx is outside its memory (pc 0x%llx); abort injected",
+			 vm->name, (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
+		vcpu_inject_dabt(vcpu, write);
+		return ACTION_RESUME;
+	}
+	if (!(iss & DABT_ISV)) {
+		/* No syndrome (e.g. ldp/stp, or writeback forms): keel cannot emulate it. */
+		log_warn("VM %s: %s at IPA 0x%llx with no instruction syndrome (ISV=0, e.g. ldp/stp) at pc 0x%llx; "
+			 "abort injected",
+			 vm->name, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
+			 (unsigned long long)c->pc);
+		vcpu_inject_dabt(vcpu, write);
+		return ACTION_RESUME;
+	}
+	unsigned rt = DABT_SRT(iss);
+	struct mmio_access acc = {
+		.ipa = ipa,
+		.size = (uint8_t)(1u << DABT_SAS(iss)),
+		.write = write,
+		.value = write ? (rt == 31 ? 0 : c->x[rt]) : 0,
+		.reg = (uint8_t)rt,
+		.sign_extend = (iss & DABT_SSE) != 0,
+		.reg64 = (iss & DABT_SF) != 0,
+	};
+	int rc = mmio_bus_dispatch(&vm->mmio, vcpu, &acc);
+	if (rc != 0) {
+		if (mmio_bus_find(&vm->mmio, ipa, 1) == NULL)
+			log_warn("VM %s: %s at IPA 0x%llx is outside its memory and devices (pc 0x%llx); abort injected",
+				 vm->name, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
+				 (unsigned long long)c->pc);
+		else
+			log_warn("VM %s: device refused %u-byte %s at IPA 0x%llx (pc 0x%llx); abort injected", vm->name,
+				 acc.size, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
+				 (unsigned long long)c->pc);
+		vcpu_inject_dabt(vcpu, write);
+		return ACTION_RESUME;
+	}
+	if (!write && rt != 31)
+		c->x[rt] = acc.value;
+	skip_insn(vcpu);
+	return ACTION_RESUME;
+}
+
+static enum exit_action handle_sysreg(struct vcpu *vcpu)
+{
+	uint32_t iss = (uint32_t)ESR_ISS(vcpu->ctx.esr);
+	unsigned rt = SYSREG_ISS_RT(iss);
+	if (SYSREG_ISS_ENC(iss) == ISS_ICC_SGI1R_EL1 && !(iss & SYSREG_ISS_READ)) {
+		vgic_sgi(vcpu, rt == 31 ? 0 : vcpu->ctx.x[rt]);
+		skip_insn(vcpu);
+		return ACTION_RESUME;
+	}
+	log_warn("VM %s: trapped system register access (ISS 0x%x) at pc 0x%llx; undefined instruction injected",
+		 vcpu->vm->name, iss, (unsigned long long)vcpu->ctx.pc);
+	vcpu_inject_undef(vcpu);
+	return ACTION_RESUME;
+}
+
+static enum exit_action handle_sync(struct vcpu *vcpu)
+{
+	struct arch_vcpu_ctx *c = &vcpu->ctx;
+	switch (ESR_EC(c->esr)) {
+	case EC_DABT_LOW:
+		return handle_dabt(vcpu);
+	case EC_WFX:
+		if (!(ESR_ISS(c->esr) & 1) && !vgic_vcpu_has_pending(vcpu))
+			el2_wait_for_interrupt();
+		skip_insn(vcpu);
+		return ACTION_RESUME;
+	case EC_HVC64:
+		return psci_handle(vcpu);
+	case EC_SMC64:
+		skip_insn(vcpu);
+		return psci_handle(vcpu);
+	case EC_SYSREG:
+		return handle_sysreg(vcpu);
+	case EC_IABT_LOW:
+		log_warn("VM %s: instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
+			 vcpu->vm->name, (unsigned long long)HPFAR_IPA(c->hpfar, c->far), (unsigned long long)c->pc);
+		el2_inject_sync(c, ((uint64_t)EC_IABT_CUR << 26) | ESR_IL | DFSC_SEA, c->far);
+		return ACTION_RESUME;
+	default:
+		log_warn("VM %s: unhandled exception class 0x%llx (ESR 0x%llx) at pc 0x%llx; undefined injected",
+			 vcpu->vm->name, (unsigned long long)ESR_EC(c->esr), (unsigned long long)c->esr,
+			 (unsigned long long)c->pc);
+		vcpu_inject_undef(vcpu);
+		return ACTION_RESUME;
+	}
+}
+
+/* Physical interrupts taken while the guest ran. */
+static void handle_irqs(struct vcpu *vcpu)
+{
+	for (unsigned n = 0; n < 16; n++) {
+		uint32_t intid = gic_ack();
+		if (intid >= GIC_INTID_SPURIOUS)
+			return;
+		gic_eoi(intid);
+		if (intid == GIC_PPI_VTIMER) {
+			/* Stays active until the guest deactivates its virtual copy (LR HW bit). */
+			if (vgic_inject_hw_ppi(vcpu, GIC_PPI_VTIMER, GIC_PPI_VTIMER) != 0)
+				gic_deactivate(intid);
+			continue;
+		}
+		if (intid >= 32 && platform.ops->handle_irq && platform.ops->handle_irq(intid)) {
+			gic_deactivate(intid);
+			continue;
+		}
+		/* Maintenance and kick SGIs need no work beyond the LR sync around entry. */
+		gic_deactivate(intid);
+	}
+}
+
+enum exit_action vcpu_run(struct vcpu *vcpu)
+{
+	el2_set_vmpidr(vcpu->vmpidr);
+	stage2_activate(vcpu->vm->s2_root, vcpu->vm->vmid);
+	arch_sysregs_load(&vcpu->ctx.sys);
+	for (;;) {
+		vgic_flush_lrs(vcpu);
+		enum arch_exit_kind kind = arch_vcpu_enter(&vcpu->ctx);
+		vgic_sync_lrs(vcpu);
+		vcpu->exits++;
+		enum exit_action next = ACTION_RESUME;
+		switch (kind) {
+		case EXIT_SYNC:
+			next = handle_sync(vcpu);
+			break;
+		case EXIT_IRQ:
+		case EXIT_FIQ:
+			handle_irqs(vcpu);
+			break;
+		case EXIT_SERROR:
+			log_err("VM %s: SError (ESR 0x%llx) at pc 0x%llx; stopping the VM", vcpu->vm->name,
+				(unsigned long long)vcpu->ctx.esr, (unsigned long long)vcpu->ctx.pc);
+			next = ACTION_VM_OFF;
+			break;
+		}
+		if (next != ACTION_RESUME) {
+			arch_sysregs_save(&vcpu->ctx.sys);
+			return next;
+		}
+	}
+}

@@ -1,0 +1,181 @@
+/* VM construction and (re)loading. */
+#include "core/vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "arch/cache.h"
+#include "arch/stage2.h"
+#include "core/page_alloc.h"
+#include "core/platform.h"
+#include "core/vgic.h"
+#include "core/vm_layout.h"
+#include "keel/addr.h"
+#include "keel/util.h"
+
+#define IMAGE_MAGIC 0x644d5241u /* "ARM\x64" */
+
+static void *s2_page(void *ctx)
+{
+	(void)ctx;
+	return page_alloc();
+}
+
+static const struct stage2_alloc s2_alloc = { .page = s2_page };
+
+bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, void (*reset)(void *dev), void *dev)
+{
+	if (vm->nr_fdt_devs >= GUEST_FDT_MAX_DEVS || vm->nr_dev_hooks >= VM_MAX_DEV_HOOKS)
+		return false;
+	if (node)
+		vm->fdt_devs[vm->nr_fdt_devs++] = *node;
+	if (reset)
+		vm->dev_hooks[vm->nr_dev_hooks++] = (struct vm_dev_hook){ reset, dev };
+	return true;
+}
+
+bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid)
+{
+	if (vm->nr_virtio >= GUEST_VIRTIO_MAX)
+		return false;
+	*base = ipa_init(GUEST_VIRTIO_BASE + GUEST_VIRTIO_STRIDE * vm->nr_virtio);
+	*intid = GUEST_VIRTIO_INTID + vm->nr_virtio;
+	vm->nr_virtio++;
+	return true;
+}
+
+int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct memmap *mm,
+	      const struct machine_info *mi)
+{
+	memset(vm, 0, sizeof(*vm));
+	snprintf(vm->name, sizeof(vm->name), "%s", cfg->name);
+	vm->id = id;
+	vm->vmid = (uint16_t)(id + 1);
+	vm->cfg = cfg;
+	vm->mi = mi;
+
+	paddr_t ram;
+	if (cfg->has_mem_base) {
+		ram = cfg->mem_base;
+		if (!memmap_reserve(mm, ram, cfg->mem_size))
+			return -ENOMEM;
+	} else if (!memmap_alloc(mm, cfg->mem_size, SZ_2M, &ram)) {
+		log_err("%s: memory: no free 0x%llx bytes of RAM for VM %s", cfg->node,
+			(unsigned long long)cfg->mem_size, vm->name);
+		return -ENOMEM;
+	}
+	/* No data from before this VM existed may leak into it. */
+	memset(pa_to_ptr(ram), 0, cfg->mem_size);
+	vm->mem.ranges[0] = (struct gmem_range){ ipa_init(GUEST_RAM_BASE), ram, cfg->mem_size };
+	vm->mem.count = 1;
+
+	if (!stage2_create(&vm->s2_root, &s2_alloc) ||
+	    stage2_map_ram(vm->s2_root, ipa_init(GUEST_RAM_BASE), ram, cfg->mem_size, &s2_alloc) != 0) {
+		log_err("VM %s: out of page-table pages", vm->name);
+		return -ENOMEM;
+	}
+
+	vm->nr_vcpus = cfg->nr_cpus;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		v->vm = vm;
+		v->index = i;
+		v->pcpu = cfg->first_pcpu + i;
+		v->vmpidr = i;
+	}
+	vgic_vm_init(vm, VGIC_NR_SPIS);
+	int rc = vgic_register_mmio(vm, ipa_init(GUEST_GICD_BASE), ipa_init(GUEST_GICR_BASE));
+	if (rc == 0)
+		rc = vpl011_init(&vm->uart, vm, ipa_init(GUEST_UART_BASE), GUEST_UART_INTID);
+	if (rc == 0 && platform.ops->vm_attach_devices)
+		rc = platform.ops->vm_attach_devices(vm);
+	if (rc != 0) {
+		log_err("VM %s: creating its devices failed (%d)", vm->name, rc);
+		return rc;
+	}
+	log_info("VM %s: %u vCPU(s) on pCPU %u.., RAM 0x%llx bytes at PA 0x%llx (IPA 0x%llx), %u device(s)",
+		 vm->name, vm->nr_vcpus, cfg->first_pcpu, (unsigned long long)cfg->mem_size,
+		 (unsigned long long)pa_addr(ram), GUEST_RAM_BASE, vm->nr_fdt_devs);
+	return vm_load(vm);
+}
+
+static void copy_in(struct vm *vm, uint64_t ipa, paddr_t src, uint64_t size)
+{
+	void *dst = gmem_ptr(&vm->mem, ipa_init(ipa), size);
+	if (dst == NULL)
+		panic("VM %s: image copy outside RAM after validation", vm->name);
+	memcpy(dst, pa_to_ptr(src), size);
+	dcache_clean_range(dst, size); /* the guest starts with its MMU and caches off */
+}
+
+int vm_load(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	uint64_t ram_base = GUEST_RAM_BASE, ram_end = GUEST_RAM_BASE + cfg->mem_size;
+
+	/* Kernel: arm64 Image header if present (text_offset, image_size), else a raw binary. */
+	const uint8_t *k = pa_to_ptr(cfg->kernel.base);
+	uint64_t text_offset = 0, image_size = cfg->kernel.size;
+	if (cfg->kernel.size >= 64) {
+		uint32_t magic;
+		memcpy(&magic, k + 56, 4);
+		if (magic == IMAGE_MAGIC) {
+			uint64_t hdr[2];
+			memcpy(hdr, k + 8, sizeof(hdr));
+			if (hdr[1] != 0) {
+				text_offset = hdr[0];
+				image_size = MAX(hdr[1], cfg->kernel.size);
+			}
+		}
+	}
+	if (text_offset < GUEST_KERNEL_OFFSET)
+		text_offset += GUEST_KERNEL_OFFSET; /* as QEMU does: keep the first 2 MiB free */
+	uint64_t kernel = ram_base + text_offset;
+	uint64_t fdt = ALIGN_DOWN(ram_end - SZ_2M, SZ_2M);
+	uint64_t initrd = 0;
+	if (cfg->ramdisk.size)
+		initrd = ALIGN_DOWN(fdt - cfg->ramdisk.size, SZ_4K);
+	uint64_t lowest_above = cfg->ramdisk.size ? initrd : fdt;
+	if (kernel + image_size > lowest_above || (cfg->ramdisk.size && initrd < ram_base)) {
+		log_err("%s: memory: 0x%llx bytes are too small for kernel (0x%llx) + ramdisk (0x%llx) + DTB", cfg->node,
+			(unsigned long long)cfg->mem_size, (unsigned long long)image_size,
+			(unsigned long long)cfg->ramdisk.size);
+		return -EINVAL;
+	}
+	copy_in(vm, kernel, cfg->kernel.base, cfg->kernel.size);
+	if (cfg->ramdisk.size)
+		copy_in(vm, initrd, cfg->ramdisk.base, cfg->ramdisk.size);
+
+	struct guest_fdt_params p = {
+		.nr_cpus = vm->nr_vcpus,
+		.ram_base = ram_base,
+		.ram_size = cfg->mem_size,
+		.bootargs = cfg->bootargs,
+		.initrd_base = initrd,
+		.initrd_size = cfg->ramdisk.size,
+		.timer_ppis = { 29, 30, vm->mi->timer_virt_ppi, 26 },
+		.nr_devs = vm->nr_fdt_devs,
+	};
+	memcpy(p.devs, vm->fdt_devs, sizeof(p.devs));
+	void *fdt_buf = gmem_ptr(&vm->mem, ipa_init(fdt), GUEST_FDT_MAX);
+	int rc = fdt_buf ? guest_fdt_build(fdt_buf, GUEST_FDT_MAX, &p) : -ENOMEM;
+	if (rc != 0) {
+		log_err("VM %s: building its DTB failed (%d)", vm->name, rc);
+		return -EINVAL;
+	}
+	dcache_clean_range(fdt_buf, GUEST_FDT_MAX);
+
+	vgic_vm_init(vm, VGIC_NR_SPIS);
+	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
+		vm->dev_hooks[i].reset(vm->dev_hooks[i].dev);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		arch_vcpu_ctx_reset(&v->ctx, kernel, i == 0 ? fdt : 0);
+		v->state = i == 0 ? VCPU_RUNNABLE : VCPU_OFF;
+	}
+	vm->powered_off = false;
+	log_info("VM %s: kernel at IPA 0x%llx (0x%llx bytes), DTB at 0x%llx%s", vm->name, (unsigned long long)kernel,
+		 (unsigned long long)cfg->kernel.size, (unsigned long long)fdt, cfg->ramdisk.size ? ", initrd" : "");
+	return 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * VMs and vCPUs. Each vCPU is pinned to one physical CPU; a VM owns its
+ * stage-2 tables, RAM (guest_mem), MMIO bus, vGIC distributor and devices.
+ */
+#ifndef KEEL_CORE_VM_H
+#define KEEL_CORE_VM_H
+
+#include "arch/spinlock.h"
+#include "arch/vcpu_ctx.h"
+#include "core/config.h"
+#include "core/console.h"
+#include "core/guest_fdt.h"
+#include "core/guest_mem.h"
+#include "core/memmap.h"
+#include "core/mmio.h"
+#include "core/vgic_state.h"
+#include "core/vpl011.h"
+
+#define VM_MAX 4
+#define VM_MAX_VCPUS 4
+#define VM_NAME_MAX 32
+
+enum vcpu_state { VCPU_OFF, VCPU_RUNNABLE, VCPU_STOPPED };
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;        /**< vCPU number inside the VM (vMPIDR Aff0) */
+	unsigned pcpu;         /**< physical CPU it is pinned to */
+	uint64_t vmpidr;
+	enum vcpu_state state;
+	struct arch_vcpu_ctx ctx; /**< registers; must stay first-class for asm */
+	struct vgic_vcpu vgic;
+	uint64_t entry_pc, entry_x0; /**< pending CPU_ON / reset entry */
+	uint64_t exits;
+};
+
+/** A virtual device's hook, called when its VM resets (PSCI SYSTEM_RESET). */
+struct vm_dev_hook {
+	void (*reset)(void *dev);
+	void *dev;
+};
+
+#define VM_MAX_DEV_HOOKS 8
+
+struct vm {
+	char name[VM_NAME_MAX];
+	unsigned id;
+	uint16_t vmid;
+	struct guest_mem mem;
+	paddr_t s2_root;        /**< stage-2 root table */
+	struct mmio_bus mmio;
+	struct vgic_dist vgic;
+	unsigned nr_vcpus;
+	struct vcpu vcpus[VM_MAX_VCPUS];
+	struct console_vm_line con;
+	const struct vm_config *cfg;
+	const struct machine_info *mi;
+	bool powered_off;
+	bool reset_requested;
+	struct vpl011 uart;
+	struct vm_dev_hook dev_hooks[VM_MAX_DEV_HOOKS];
+	unsigned nr_dev_hooks;
+	struct guest_fdt_dev fdt_devs[GUEST_FDT_MAX_DEVS]; /**< devices listed in the guest DTB */
+	unsigned nr_fdt_devs;
+	unsigned nr_virtio;     /**< virtio-mmio slots used */
+	uint64_t resets;
+};
+
+/** Build a VM from its configuration: RAM, stage-2, vGIC, UART, devices, images. Returns 0 or negative. */
+int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct memmap *mm,
+	      const struct machine_info *mi);
+/** (Re)load the images and DTB and reset vCPUs and devices: boot or PSCI SYSTEM_RESET. */
+int vm_load(struct vm *vm);
+/** Register a device's DT node and reset hook; false when the tables are full. */
+bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, void (*reset)(void *dev), void *dev);
+/** The next free virtio-mmio slot: its IPA and INTID. False when all are used. */
+bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * An emulated PL011 per VM: transmit goes to keel's console as whole lines
+ * prefixed by the VM's name; receive is empty. The TX interrupt is a level
+ * line (TXRIS is always set: the FIFO drains instantly).
+ */
+#ifndef KEEL_CORE_VPL011_H
+#define KEEL_CORE_VPL011_H
+
+#include "keel/types.h"
+
+struct vm;
+
+struct vpl011 {
+	struct vm *vm;
+	uint32_t intid;
+	uint32_t cr, lcr_h, ibrd, fbrd, ifls, imsc, dmacr;
+	bool line;
+};
+
+/** Register the UART's 4 KiB MMIO region at base on the VM's bus. */
+int vpl011_init(struct vpl011 *u, struct vm *vm, ipa_t base, uint32_t intid);
+
+/** Back to the state after power-on (VM reset hook). */
+void vpl011_reset(void *dev);
+
+#endif

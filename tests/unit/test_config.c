@@ -1,0 +1,265 @@
+/* Boot-DTB parsing (machine + dom0less-style VM config) and guest DTB generation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <libfdt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/guest_fdt.h"
+#include "core/memmap.h"
+#include "keel/addr.h"
+
+static uint8_t dtb[16384];
+
+static void setreg(int node, uint64_t a, uint64_t s)
+{
+	fdt64_t v[2] = { cpu_to_fdt64(a), cpu_to_fdt64(s) };
+	assert_int_equal(fdt_setprop(dtb, node, "reg", v, sizeof(v)), 0);
+}
+
+static int sub(int parent, const char *name)
+{
+	int n = fdt_add_subnode(dtb, parent, name);
+	assert_true(n >= 0);
+	return n;
+}
+
+/* A QEMU-virt-like machine: 1 GiB RAM at 1 GiB, 2 CPUs, GICv3, PL011, timer. */
+static void make_machine(void)
+{
+	assert_int_equal(fdt_create_empty_tree(dtb, sizeof(dtb)), 0);
+	fdt_setprop_u32(dtb, 0, "#address-cells", 2);
+	fdt_setprop_u32(dtb, 0, "#size-cells", 2);
+	int mem = sub(0, "memory@40000000");
+	fdt_setprop_string(dtb, mem, "device_type", "memory");
+	setreg(mem, 0x40000000, 0x40000000);
+	int cpus = sub(0, "cpus");
+	fdt_setprop_u32(dtb, cpus, "#address-cells", 1);
+	fdt_setprop_u32(dtb, cpus, "#size-cells", 0);
+	for (int i = 0; i < 2; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "cpu@%d", i);
+		int c = sub(cpus, name);
+		fdt_setprop_string(dtb, c, "device_type", "cpu");
+		fdt_setprop_u32(dtb, c, "reg", (uint32_t)i);
+	}
+	int gic = sub(0, "intc@8000000");
+	fdt_setprop_string(dtb, gic, "compatible", "arm,gic-v3");
+	fdt64_t greg[4] = { cpu_to_fdt64(0x08000000), cpu_to_fdt64(0x10000), cpu_to_fdt64(0x080a0000),
+			    cpu_to_fdt64(0xf60000) };
+	fdt_setprop(dtb, gic, "reg", greg, sizeof(greg));
+	int uart = sub(0, "pl011@9000000");
+	fdt_setprop_string(dtb, uart, "compatible", "arm,pl011");
+	setreg(uart, 0x09000000, 0x1000);
+	int timer = sub(0, "timer");
+	fdt_setprop_string(dtb, timer, "compatible", "arm,armv8-timer");
+	fdt32_t irqs[12] = { 0 };
+	for (int i = 0; i < 4; i++)
+		irqs[i * 3] = cpu_to_fdt32(1);
+	irqs[1] = cpu_to_fdt32(13), irqs[4] = cpu_to_fdt32(14), irqs[7] = cpu_to_fdt32(11), irqs[10] = cpu_to_fdt32(10);
+	fdt_setprop(dtb, timer, "interrupts", irqs, sizeof(irqs));
+	int psci = sub(0, "psci");
+	fdt_setprop_string(dtb, psci, "compatible", "arm,psci-1.0");
+	fdt_setprop_string(dtb, psci, "method", "smc");
+	sub(0, "chosen");
+}
+
+static int add_vm(const char *node, uint64_t kbase, uint64_t ksize)
+{
+	int chosen = fdt_path_offset(dtb, "/chosen");
+	int vm = sub(chosen, node);
+	fdt_setprop_string(dtb, vm, "compatible", "keel,vm");
+	fdt_setprop_u32(dtb, vm, "#address-cells", 2);
+	fdt_setprop_u32(dtb, vm, "#size-cells", 2);
+	fdt_setprop_u64(dtb, vm, "memory", 0x10000000);
+	fdt_setprop_string(dtb, vm, "bootargs", "console=ttyAMA0");
+	int k = sub(vm, "kernel");
+	fdt_setprop_string(dtb, k, "compatible", "multiboot,kernel");
+	setreg(k, kbase, ksize);
+	return vm;
+}
+
+static struct machine_info mi;
+static struct keel_config cfg;
+static char err[160];
+
+static int parse(void)
+{
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	struct phys_range keel = { pa_init(0x40200000), 0x400000 };
+	return config_parse(dtb, &mi, &keel, 1, &cfg, err, sizeof(err));
+}
+
+static void test_machine(void **state)
+{
+	(void)state;
+	make_machine();
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_int_equal(mi.nr_ram, 1);
+	assert_int_equal(pa_addr(mi.ram[0].base), 0x40000000);
+	assert_int_equal(mi.nr_cpus, 2);
+	assert_int_equal(pa_addr(mi.gicd.base), 0x08000000);
+	assert_int_equal(pa_addr(mi.gicr.base), 0x080a0000);
+	assert_int_equal(pa_addr(mi.uart.base), 0x09000000);
+	assert_int_equal(mi.timer_virt_ppi, 27);
+	assert_true(mi.psci_smc);
+}
+
+static void test_valid_vm(void **state)
+{
+	(void)state;
+	make_machine();
+	int vm = add_vm("vm@0", 0x50000000, 0x100000);
+	fdt_setprop_string(dtb, vm, "vm-name", "linux");
+	int rd = sub(vm, "ramdisk");
+	fdt_setprop_string(dtb, rd, "compatible", "multiboot,ramdisk");
+	setreg(rd, 0x51000000, 0x200000);
+	int d = sub(vm, "disk@0");
+	fdt_setprop_string(dtb, d, "compatible", "keel,disk");
+	fdt_setprop_string(dtb, d, "backend", "ram");
+	setreg(d, 0x60000000, 0x1000000);
+	fdt_setprop(dtb, d, "read-only", NULL, 0);
+	assert_int_equal(parse(), 0);
+	assert_int_equal(cfg.nr_vms, 1);
+	assert_string_equal(cfg.vms[0].name, "linux");
+	assert_int_equal(cfg.vms[0].mem_size, 0x10000000);
+	assert_int_equal(pa_addr(cfg.vms[0].kernel.base), 0x50000000);
+	assert_int_equal(cfg.vms[0].ramdisk.size, 0x200000);
+	assert_int_equal(cfg.vms[0].nr_disks, 1);
+	assert_true(cfg.vms[0].disks[0].read_only);
+	assert_string_equal(cfg.vms[0].disks[0].backend, "ram");
+	assert_string_equal(cfg.vms[0].bootargs, "console=ttyAMA0");
+}
+
+static void expect_error(const char *needle)
+{
+	assert_int_not_equal(parse(), 0);
+	if (strstr(err, needle) == NULL)
+		fail_msg("error \"%s\" does not mention \"%s\"", err, needle);
+}
+
+static void test_errors_name_node_and_property(void **state)
+{
+	(void)state;
+	make_machine();
+	add_vm("vm@0", 0x50000000, 0x100000);
+	add_vm("vm@1", 0x500ff000, 0x100000);
+	/* libfdt adds subnodes first, so vm@1 is read before vm@0. */
+	expect_error("/chosen/vm@0: kernel: reg: 0x50000000+0x100000 overlaps /chosen/vm@1 kernel: reg");
+
+	make_machine();
+	add_vm("vm@0", 0x40300000, 0x100000);
+	expect_error("/chosen/vm@0: kernel: reg: 0x40300000+0x100000 overlaps keel");
+
+	make_machine();
+	add_vm("vm@0", 0x7ff00000, 0x200000);
+	expect_error("/chosen/vm@0/kernel: reg: image at 0x7ff00000+0x200000 is outside RAM");
+
+	make_machine();
+	int vm = add_vm("vm@0", 0x50000000, 0x1000);
+	fdt_setprop_u32(dtb, vm, "cpus", 3);
+	expect_error("/chosen/vm@0: cpus: 3 vCPUs requested but only 2 physical CPUs are free");
+
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x1000);
+	fdt_delprop(dtb, vm, "memory");
+	expect_error("/chosen/vm@0: memory: missing");
+
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x1000);
+	fdt_setprop_u64(dtb, vm, "memory", 0x100000);
+	expect_error("/chosen/vm@0: memory: size 0x100000");
+
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x1000);
+	int d = sub(vm, "disk@0");
+	fdt_setprop_string(dtb, d, "compatible", "keel,disk");
+	fdt_setprop_string(dtb, d, "backend", "floppy");
+	expect_error("/chosen/vm@0/disk@0: backend: unknown \"floppy\"");
+
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x1000);
+	fdt_setprop(dtb, vm, "vm-name", "abc", 3); /* not NUL-terminated */
+	expect_error("/chosen/vm@0: vm-name");
+
+	make_machine();
+	expect_error("/chosen: no VM nodes");
+
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x1000);
+	int k = fdt_subnode_offset(dtb, vm, "kernel");
+	fdt32_t shortreg = cpu_to_fdt32(1);
+	fdt_setprop(dtb, k, "reg", &shortreg, 4);
+	expect_error("/chosen/vm@0/kernel: reg: missing or empty");
+}
+
+static void test_memmap_alloc(void **state)
+{
+	(void)state;
+	make_machine();
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	struct memmap mm = { .mi = &mi };
+	assert_true(memmap_reserve(&mm, pa_init(0x40200000), 0x400000));
+	assert_true(memmap_reserve(&mm, pa_init(0x48000000), 0x100000));
+	paddr_t p;
+	assert_true(memmap_alloc(&mm, 0x4000000, 0x200000, &p));
+	assert_int_equal(pa_addr(p), 0x40600000);
+	assert_true(memmap_alloc(&mm, 0x8000000, 0x200000, &p));
+	assert_int_equal(pa_addr(p), 0x48200000);
+	assert_false(memmap_alloc(&mm, 0x40000000, 0x200000, &p));
+}
+
+static void test_guest_fdt(void **state)
+{
+	(void)state;
+	static uint8_t buf[65536];
+	struct guest_fdt_params p = {
+		.nr_cpus = 2,
+		.ram_base = 0x40000000,
+		.ram_size = 0x10000000,
+		.bootargs = "console=ttyAMA0 root=/dev/vda",
+		.initrd_base = 0x4e000000,
+		.initrd_size = 0x100000,
+		.timer_ppis = { 29, 30, 27, 26 },
+		.nr_devs = 1,
+	};
+	p.devs[0] = (struct guest_fdt_dev){ "virtio,mmio", 0x0a000000, 0x200, 48, true };
+	assert_int_equal(guest_fdt_build(buf, sizeof(buf), &p), 0);
+	assert_int_equal(fdt_check_header(buf), 0);
+	int mem = fdt_path_offset(buf, "/memory@40000000");
+	assert_true(mem >= 0);
+	int len;
+	const fdt64_t *reg = fdt_getprop(buf, mem, "reg", &len);
+	assert_int_equal(len, 16);
+	assert_int_equal(fdt64_to_cpu(reg[1]), 0x10000000);
+	assert_string_equal(fdt_getprop(buf, fdt_path_offset(buf, "/chosen"), "bootargs", NULL),
+			    "console=ttyAMA0 root=/dev/vda");
+	const fdt64_t *ie = fdt_getprop(buf, fdt_path_offset(buf, "/chosen"), "linux,initrd-end", NULL);
+	assert_int_equal(fdt64_to_cpu(*ie), 0x4e100000);
+	assert_true(fdt_path_offset(buf, "/cpus/cpu@1") >= 0);
+	assert_true(fdt_path_offset(buf, "/cpus/cpu@2") < 0);
+	int v = fdt_node_offset_by_compatible(buf, -1, "virtio,mmio");
+	assert_true(v >= 0);
+	const fdt32_t *irq = fdt_getprop(buf, v, "interrupts", &len);
+	assert_int_equal(len, 12);
+	assert_int_equal(fdt32_to_cpu(irq[1]), 16);
+	assert_string_equal(fdt_getprop(buf, fdt_path_offset(buf, "/psci"), "method", NULL), "hvc");
+	/* Too small a buffer fails cleanly. */
+	assert_true(guest_fdt_build(buf, 256, &p) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_machine),
+		cmocka_unit_test(test_valid_vm),
+		cmocka_unit_test(test_errors_name_node_and_property),
+		cmocka_unit_test(test_memmap_alloc),
+		cmocka_unit_test(test_guest_fdt),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
