@@ -4,6 +4,7 @@
 #   make test       set up, build, run unit tests, fuzz smoke, boot tests
 #   make fuzz       longer fuzzing runs
 #   make bench      storage benchmarks (keel vs native)
+SHELL := /bin/bash
 PLATFORM ?= qemu-virt
 CC_FAMILY ?= gcc
 CROSS ?= aarch64-linux-gnu-

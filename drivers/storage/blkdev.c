@@ -1,0 +1,66 @@
+/* The block-device front door: every request is checked against the device's limits before its driver sees
+ * it. */
+#include "drivers/storage/blkdev.h"
+
+#include "keel/util.h"
+
+static bool range_ok(const struct blkdev *dev, const struct blk_req *req)
+{
+	uint32_t blk_sectors = dev->block_size / BLK_SECTOR_SIZE;
+
+	if (req->nsectors == 0 || req->nsectors > dev->max_sectors)
+		return false;
+	/* Overflow-safe: sector + nsectors <= capacity. */
+	if (req->sector > dev->nsectors || req->nsectors > dev->nsectors - req->sector)
+		return false;
+	return blk_sectors <= 1 || (req->sector % blk_sectors == 0 && req->nsectors % blk_sectors == 0);
+}
+
+static bool segs_ok(const struct blkdev *dev, const struct blk_req *req)
+{
+	uint64_t total = 0;
+
+	if (req->segs == NULL || req->nsegs == 0 || req->nsegs > dev->max_segs)
+		return false;
+	for (unsigned i = 0; i < req->nsegs; i++) {
+		uint32_t len = req->segs[i].len;
+		if (len == 0 || len > dev->max_seg_size)
+			return false;
+		total += len; /* at most max_segs * 4 GiB: no overflow */
+	}
+	return total == req->nsectors * BLK_SECTOR_SIZE;
+}
+
+int blkdev_submit(struct blkdev *dev, struct blk_req *req)
+{
+	bool ro = (dev->flags & BLKDEV_F_RO) != 0;
+
+	if (req->done == NULL)
+		return BLK_EINVAL;
+	switch (req->op) {
+	case BLK_OP_READ:
+		if (!range_ok(dev, req) || !segs_ok(dev, req))
+			return BLK_EINVAL;
+		break;
+	case BLK_OP_WRITE:
+		if (ro || !range_ok(dev, req) || !segs_ok(dev, req))
+			return BLK_EINVAL;
+		break;
+	case BLK_OP_FLUSH:
+		if (!(dev->flags & BLKDEV_F_FLUSH))
+			return BLK_ENOTSUP;
+		if (req->nsegs != 0 || req->nsectors != 0)
+			return BLK_EINVAL;
+		break;
+	case BLK_OP_DISCARD:
+	case BLK_OP_WRITE_ZEROES:
+		if (!(dev->flags & (req->op == BLK_OP_DISCARD ? BLKDEV_F_DISCARD : BLKDEV_F_WRITE_ZEROES)))
+			return BLK_ENOTSUP;
+		if (ro || req->nsegs != 0 || !range_ok(dev, req))
+			return BLK_EINVAL;
+		break;
+	default:
+		return BLK_EINVAL;
+	}
+	return dev->ops->submit(dev, req);
+}

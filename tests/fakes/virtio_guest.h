@@ -1,0 +1,112 @@
+/*
+ * Host-test fake of a VM with one virtio-blk disk, and a minimal guest-side
+ * virtio-mmio driver that talks to it only through MMIO accesses and guest
+ * RAM, as Linux's virtio_mmio + virtio_blk do.
+ *
+ * Guest RAM and the disk image are malloc'd host buffers (host pointers are
+ * physical addresses in host tests) surrounded by guard zones filled with a
+ * pattern, so tests can assert that nothing outside them changed; ASan
+ * catches accesses beyond the guards.
+ */
+#ifndef KEEL_TESTS_VIRTIO_GUEST_H
+#define KEEL_TESTS_VIRTIO_GUEST_H
+
+#include "drivers/storage/ramdisk.h"
+#include "vdev/virtio/virtio_blk.h"
+
+#define VG_RAM_IPA	0x40000000ULL
+#define VG_RAM_SIZE	0x100000u /* 1 MiB */
+#define VG_GUARD	0x2000u
+#define VG_GUARD_BYTE	0xa5u
+#define VG_MMIO_BASE	0x0a000000ULL
+#define VG_INTID	48u
+#define VG_DISK_SECTORS 2048u /* 1 MiB */
+
+/* Fixed guest-RAM layout used by the driver helpers. */
+#define VG_DESC_IPA   (VG_RAM_IPA + 0x1000)
+#define VG_AVAIL_IPA  (VG_RAM_IPA + 0x2000)
+#define VG_USED_IPA   (VG_RAM_IPA + 0x3000)
+#define VG_HDR_IPA    (VG_RAM_IPA + 0x5000) /* request headers, 16 bytes per slot */
+#define VG_STATUS_IPA (VG_RAM_IPA + 0x6000) /* status bytes, one per slot */
+#define VG_MISC_IPA   (VG_RAM_IPA + 0x7000) /* scratch: indirect tables, discard ranges */
+#define VG_DATA_IPA   (VG_RAM_IPA + 0x10000)
+
+/** A backend that queues requests until polled (completes them through an inner blkdev). */
+struct slowdisk {
+	struct blkdev bdev;
+	struct blkdev *inner;
+	struct blk_req *queue[256];
+	unsigned count;
+	unsigned capacity; /**< submits beyond this many queued return BLK_EBUSY */
+	bool fail_next;	   /**< complete the next request with BLK_EIO */
+	bool stuck;	   /**< poll completes nothing */
+};
+
+struct vg_opts {
+	bool backend_ro; /**< ramdisk read-only */
+	bool param_ro;	 /**< virtio_blk_params.read_only */
+	bool slow;	 /**< put a slowdisk in front of the ramdisk */
+	unsigned slow_capacity;
+	const char *serial;
+	uint32_t max_segs; /**< override the backend's limits when non-zero */
+	uint32_t max_seg_size;
+	uint32_t max_sectors;
+	uint32_t flags_clear; /**< BLKDEV_F_* to remove from the backend */
+};
+
+struct vg {
+	uint8_t *ram_alloc, *ram;
+	uint8_t *disk_alloc, *disk;
+	uint64_t disk_size;
+	struct guest_mem mem;
+	struct mmio_bus bus;
+	struct ramdisk rd;
+	struct slowdisk slow;
+	struct virtio_blk *blk;
+	int vm_marker;
+	struct vm *vm;
+	/* Driver state. */
+	uint16_t qsize;
+	uint16_t avail_idx;
+	uint64_t features;
+};
+
+struct vg *vg_create(const struct vg_opts *o);
+/** Free everything; returns false if a guard zone changed. */
+bool vg_destroy(struct vg *g);
+bool vg_guards_intact(const struct vg *g);
+/** Host pointer to guest RAM at ipa (aborts when outside RAM). */
+void *vg_ptr(struct vg *g, uint64_t ipa);
+
+/** One MMIO access through the bus; returns the dispatch result. */
+int vg_access(struct vg *g, uint64_t off, uint8_t size, bool write, uint64_t *value);
+uint32_t vg_rd(struct vg *g, uint64_t off);
+void vg_wr(struct vg *g, uint64_t off, uint32_t value);
+
+/** Linux-like init with the offered features masked by want; queue 0 of qsize. True when DRIVER_OK stuck. */
+bool vg_driver_init(struct vg *g, uint64_t want, uint16_t qsize);
+
+void vg_set_desc(struct vg *g, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
+/** Put head in the avail ring and bump avail->idx (does not notify). */
+void vg_publish(struct vg *g, uint16_t head);
+void vg_notify(struct vg *g);
+uint16_t vg_used_idx(struct vg *g);
+struct virtq_used_elem vg_used_elem(struct vg *g, uint16_t i);
+
+struct vg_req {
+	uint32_t type;
+	uint64_t sector;
+	uint64_t data_ipa;
+	uint32_t data_len;
+	bool data_writable; /**< device-writable data (reads, GET_ID) */
+};
+/** Build request `slot` (descriptors 3*slot.., header and status at fixed places), publish and notify. */
+uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r);
+uint8_t vg_status(struct vg *g, unsigned slot);
+
+/** Put a slowdisk in front of inner (same limits and flags), queueing up to capacity requests. */
+void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity);
+/** Complete everything the slowdisk holds. */
+void slowdisk_complete_all(struct slowdisk *s);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * virtio-blk (virtio 1.2 §5.2) emulated inside keel over a struct blkdev,
+ * zero copy: the guest's data buffers become host-physical segments handed
+ * straight to the storage driver. keel itself only copies the 16-byte request
+ * header, the status byte, GET_ID strings and discard/write-zeroes ranges.
+ *
+ * One request queue of up to VIRTIO_BLK_QUEUE_SIZE entries. The device struct
+ * is caller-allocated (keel has no heap on the data path) and holds a fixed
+ * slot per request that may be in flight.
+ *
+ * Requests are parsed without assuming descriptor framing (§2.6.4): the header
+ * is the first 16 device-readable bytes, the status the last device-writable
+ * byte, the data what lies between. A malformed request completes with
+ * VIRTIO_BLK_S_IOERR (or S_UNSUPP for unknown or un-negotiated types) and one
+ * log line; a broken ring sets DEVICE_NEEDS_RESET.
+ */
+#ifndef KEEL_VDEV_VIRTIO_BLK_H
+#define KEEL_VDEV_VIRTIO_BLK_H
+
+#include "drivers/storage/blkdev.h"
+#include "vdev/virtio/virtio_mmio.h"
+
+/** QueueNumMax, and the number of request slots. */
+#define VIRTIO_BLK_QUEUE_SIZE 128u
+/** Most data segments one request may become (after splitting at the backend's max_seg_size). */
+#define VIRTIO_BLK_MAX_SEGS 32u
+/** Polls of the backend a device reset spends waiting for in-flight requests. */
+#define VIRTIO_BLK_QUIESCE_POLLS 1000000u
+/** Linux never builds segments smaller than a page, whatever size_max says. */
+#define VIRTIO_BLK_MIN_SIZE_MAX 4096u
+
+struct virtio_blk_stats {
+	uint64_t requests;	/**< chains popped */
+	uint64_t bytes_read;	/**< data bytes of successful reads */
+	uint64_t bytes_written; /**< data bytes of successful writes */
+	uint64_t notifications; /**< QueueNotify traps */
+	uint64_t interrupts;	/**< interrupts injected */
+	uint64_t bytes_copied; /**< payload bytes keel copied itself (GET_ID, discard ranges); data stays 0 */
+	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
+};
+
+struct virtio_blk_params {
+	struct vm *vm;
+	const char *name;	     /**< names the VM and disk in log lines, e.g. "vm1/vda" */
+	const struct guest_mem *mem; /**< the VM's RAM */
+	ipa_t base;		     /**< MMIO region base (VIRTIO_MMIO_REGION_SIZE bytes) */
+	uint32_t intid;		     /**< SPI for the device's interrupt */
+	struct blkdev *bdev;	     /**< backend; must outlive the device */
+	const char *serial;	     /**< GET_ID string (up to 20 bytes used); NULL: empty */
+	bool read_only;		     /**< expose read-only even if the backend is writable */
+};
+
+struct virtio_blk_slot {
+	struct blk_req req; /**< handed to the backend; stays valid until done */
+	struct blk_seg segs[VIRTIO_BLK_MAX_SEGS];
+	struct virtio_blk *dev;
+	paddr_t status_pa; /**< the request's status byte */
+	uint64_t data_bytes;
+	uint32_t
+	    used_len_ok; /**< used-ring len on success: bytes written from the start of the writable part */
+	uint32_t used_len_err; /**< used-ring len on failure */
+	uint32_t type;	       /**< VIRTIO_BLK_T_* */
+	uint16_t head;
+	uint16_t next; /**< pending FIFO link */
+	uint8_t state;
+	bool flush_after; /**< emulate write-through: FLUSH offered but not negotiated (§5.2.6.2) */
+	bool orphaned;	  /**< a reset gave up waiting; free on completion, touch nothing */
+};
+
+struct virtio_blk {
+	struct virtio_mmio mmio; /**< transport; its lock guards everything below */
+	struct blkdev *bdev;
+	bool read_only;
+	uint32_t seg_max; /**< data segments accepted per request (after splitting) */
+	char serial[VIRTIO_BLK_ID_BYTES];
+	struct virtio_blk_config config;
+
+	bool pumping;			      /**< one context is processing the queue */
+	bool repump;			      /**< more work arrived while it was */
+	bool irq_check;			      /**< used entries added since the last interrupt decision */
+	uint16_t pending_first, pending_last; /**< parsed requests awaiting (re)submission */
+	uint16_t nfree;
+	uint16_t ninflight; /**< slots submitted to the backend */
+	uint16_t norphaned;
+	uint16_t free_stack[VIRTIO_BLK_QUEUE_SIZE];
+	struct virtio_blk_stats stats;
+	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */
+	struct virtio_blk_slot slots[VIRTIO_BLK_QUEUE_SIZE];
+};
+
+/**
+ * Initialise dev over p->bdev and register its MMIO region on bus. Returns 0,
+ * -EINVAL for unusable parameters or backend limits, or the bus error.
+ */
+int virtio_blk_init(struct virtio_blk *dev, const struct virtio_blk_params *p, struct mmio_bus *bus);
+
+/** Reap backend completions without an interrupt (bdev->ops->poll) and resume the queue. */
+void virtio_blk_poll(struct virtio_blk *dev);
+
+/** A consistent snapshot of the counters. */
+void virtio_blk_get_stats(struct virtio_blk *dev, struct virtio_blk_stats *out);
+
+#endif

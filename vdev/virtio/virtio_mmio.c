@@ -1,0 +1,518 @@
+/* virtio-mmio v2 register emulation: negotiation, status machine, queue setup, interrupts. */
+#include "vdev/virtio/virtio_mmio.h"
+
+#include <errno.h>
+
+#include "core/vgic.h"
+#include "keel/util.h"
+
+#define STATUS_KNOWN                                                                                         \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |                        \
+	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+bool virtio_mmio_log_allowed(struct virtio_mmio *t)
+{
+	uint32_t n = t->log_count++;
+	t->guest_errors++;
+	return n < VIRTIO_LOG_BURST || n % VIRTIO_LOG_EVERY == 0;
+}
+
+static void reset_registers(struct virtio_mmio *t)
+{
+	t->status = 0;
+	t->device_features_sel = 0;
+	t->driver_features_sel = 0;
+	t->driver_features = 0;
+	t->queue_sel = 0;
+	t->shm_sel = 0;
+	t->interrupt_status = 0;
+	for (unsigned q = 0; q < t->nqueues; q++)
+		virtq_reset(&t->queues[q]);
+}
+
+int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, struct mmio_bus *bus)
+{
+	uint16_t qmax = p->queue_max;
+
+	if (p->nqueues == 0 || p->nqueues > VIRTIO_MMIO_MAX_QUEUES || p->ops == NULL ||
+	    p->ops->config_read == NULL || p->ops->queue_notify == NULL || p->ops->reset == NULL ||
+	    qmax == 0 || qmax > VIRTQ_MAX_SIZE || (qmax & (qmax - 1)) != 0 ||
+	    !(p->device_features & BIT(VIRTIO_F_VERSION_1)) || p->mem == NULL)
+		return -EINVAL;
+
+	struct spinlock unlocked = SPINLOCK_INIT;
+	t->lock = unlocked;
+	t->vm = p->vm;
+	t->name = p->name ? p->name : "virtio";
+	t->mem = p->mem;
+	t->base = p->base;
+	t->intid = p->intid;
+	t->device_id = p->device_id;
+	t->device_features = p->device_features;
+	t->nqueues = p->nqueues;
+	t->ops = p->ops;
+	t->owner = p->owner;
+	t->config_generation = 0;
+	t->resetting = false;
+	t->interrupts = 0;
+	t->notifications = 0;
+	t->guest_errors = 0;
+	t->log_count = 0;
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		virtq_init(&t->queues[q], p->mem, qmax);
+	reset_registers(t);
+
+	struct mmio_region r = {
+	    .base = p->base,
+	    .size = VIRTIO_MMIO_REGION_SIZE,
+	    .read = virtio_mmio_read,
+	    .write = virtio_mmio_write,
+	    .dev = t,
+	    .name = t->name,
+	};
+	return mmio_bus_register(bus, &r);
+}
+
+bool virtio_mmio_live(const struct virtio_mmio *t)
+{
+	return (t->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(t->status & (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)) && !t->resetting;
+}
+
+bool virtio_mmio_negotiated(const struct virtio_mmio *t, unsigned bit)
+{
+	return (t->status & VIRTIO_STATUS_FEATURES_OK) && bit < 64 && (t->driver_features & BIT(bit));
+}
+
+static void inject(struct virtio_mmio *t)
+{
+	/* vgic_inject only fails for an intid the VM does not have: a VM-setup bug, not the guest's. */
+	if (vgic_inject(t->vm, t->intid) != 0) {
+		log_err("%s: cannot inject intid %u", t->name, t->intid);
+		return;
+	}
+	t->interrupts++;
+}
+
+void virtio_mmio_signal_used(struct virtio_mmio *t)
+{
+	t->interrupt_status |= VIRTIO_MMIO_INT_VRING;
+	inject(t);
+}
+
+void virtio_mmio_signal_config(struct virtio_mmio *t, bool config_changed)
+{
+	if (config_changed)
+		t->config_generation++;
+	t->interrupt_status |= VIRTIO_MMIO_INT_CONFIG;
+	inject(t);
+}
+
+void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why)
+{
+	if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+		return;
+	log_warn("%s: device needs reset: %s", t->name, why);
+	t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	if (t->status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_mmio_signal_config(t, false);
+}
+
+static struct virtq *selected_queue(struct virtio_mmio *t)
+{
+	return t->queue_sel < t->nqueues ? &t->queues[t->queue_sel] : NULL;
+}
+
+/* --- config space -------------------------------------------------------- */
+
+static int config_access(struct virtio_mmio *t, struct mmio_access *acc)
+{
+	uint32_t off = (uint32_t)(acc->offset - VIRTIO_MMIO_CONFIG);
+
+	/* §4.2.2.2: 8-, 16- and 32-bit accesses, naturally aligned (64-bit fields are read as two words). */
+	if ((acc->size != 1 && acc->size != 2 && acc->size != 4) || off % acc->size != 0) {
+		virtio_guest_err(t, "config access of %u bytes at 0x%x rejected", acc->size, off);
+		return -EINVAL;
+	}
+	spin_lock(&t->lock);
+	if (!acc->write) {
+		uint32_t v = 0;
+		if (!t->ops->config_read(t, off, acc->size, &v)) {
+			virtio_guest_err(t, "config read past the end at 0x%x", off);
+			v = 0;
+		}
+		acc->value = v;
+	} else if (t->ops->config_write == NULL ||
+		   !t->ops->config_write(t, off, acc->size, (uint32_t)acc->value)) {
+		virtio_guest_err(t, "config write at 0x%x ignored", off);
+	}
+	spin_unlock(&t->lock);
+	return 0;
+}
+
+/* --- reads --------------------------------------------------------------- */
+
+static uint32_t read_register(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtq *vq = selected_queue(t);
+
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return VIRTIO_MMIO_VERSION_2;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return t->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR_KEEL;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		if (t->device_features_sel == 0)
+			return (uint32_t)t->device_features;
+		if (t->device_features_sel == 1)
+			return (uint32_t)(t->device_features >> 32);
+		return 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		/* 0 tells the driver the selected queue does not exist. */
+		return vq ? vq->max_size : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return vq ? vq->ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return t->interrupt_status;
+	case VIRTIO_MMIO_STATUS:
+		return t->status;
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
+		/* No shared memory regions: a length of -1 says "no such region". */
+		return 0xffffffffu;
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return t->config_generation;
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+	case VIRTIO_MMIO_QUEUE_SEL:
+	case VIRTIO_MMIO_QUEUE_NUM:
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+	case VIRTIO_MMIO_SHM_SEL:
+		virtio_guest_err(t, "read of write-only register 0x%llx", (unsigned long long)off);
+		return 0;
+	default:
+		virtio_guest_err(t, "read of unknown register 0x%llx", (unsigned long long)off);
+		return 0;
+	}
+}
+
+int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
+{
+	struct virtio_mmio *t = dev;
+	(void)vcpu;
+
+	if (acc->offset >= VIRTIO_MMIO_CONFIG)
+		return config_access(t, acc);
+	if (acc->size != 4 || acc->offset % 4 != 0) {
+		virtio_guest_err(t, "register read of %u bytes at 0x%llx rejected", acc->size,
+				 (unsigned long long)acc->offset);
+		return -EINVAL;
+	}
+	spin_lock(&t->lock);
+	acc->value = read_register(t, acc->offset);
+	spin_unlock(&t->lock);
+	return 0;
+}
+
+/* --- writes -------------------------------------------------------------- */
+
+/* Called with the lock held; reports whether DRIVER_OK was newly set. */
+static void write_status(struct virtio_mmio *t, uint32_t value, bool *now_driver_ok)
+{
+	uint32_t cur = t->status;
+	/* DEVICE_NEEDS_RESET is the device's to set: a driver echoing it back changes nothing. */
+	uint32_t want = value & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+
+	if (value & ~STATUS_KNOWN) {
+		virtio_guest_err(t, "status 0x%x has unknown bits; ignored", value);
+		return;
+	}
+	if ((cur & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) & ~want) {
+		virtio_guest_err(t, "status write 0x%x clears bits of 0x%x; ignored", value, cur);
+		return;
+	}
+	uint32_t added = want & ~cur;
+	if (added & VIRTIO_STATUS_FAILED) {
+		log_info("%s: driver set FAILED", t->name);
+		t->status |= VIRTIO_STATUS_FAILED;
+	}
+	/* Take the initialisation steps in order (§3.1.1), even when one write sets several. */
+	if (added & VIRTIO_STATUS_ACKNOWLEDGE)
+		t->status |= VIRTIO_STATUS_ACKNOWLEDGE;
+	if (added & VIRTIO_STATUS_DRIVER) {
+		if (!(t->status & VIRTIO_STATUS_ACKNOWLEDGE)) {
+			virtio_guest_err(t, "DRIVER before ACKNOWLEDGE; ignored");
+			return;
+		}
+		t->status |= VIRTIO_STATUS_DRIVER;
+	}
+	if (added & VIRTIO_STATUS_FEATURES_OK) {
+		uint64_t f = t->driver_features;
+		if (!(t->status & VIRTIO_STATUS_DRIVER)) {
+			virtio_guest_err(t, "FEATURES_OK before DRIVER; ignored");
+			return;
+		}
+		if (f & ~t->device_features) {
+			virtio_guest_err(t,
+					 "driver features 0x%llx not offered (0x%llx); FEATURES_OK refused",
+					 (unsigned long long)f, (unsigned long long)t->device_features);
+			return;
+		}
+		if (!(f & BIT(VIRTIO_F_VERSION_1))) {
+			virtio_guest_err(t, "driver did not accept VIRTIO_F_VERSION_1; FEATURES_OK refused");
+			return;
+		}
+		if (t->ops->features_ok && !t->ops->features_ok(t, f)) {
+			virtio_guest_err(t, "features 0x%llx refused by the device", (unsigned long long)f);
+			return;
+		}
+		t->status |= VIRTIO_STATUS_FEATURES_OK;
+	}
+	if (added & VIRTIO_STATUS_DRIVER_OK) {
+		if (!(t->status & VIRTIO_STATUS_FEATURES_OK)) {
+			virtio_guest_err(t, "DRIVER_OK before FEATURES_OK; ignored");
+			return;
+		}
+		t->status |= VIRTIO_STATUS_DRIVER_OK;
+		*now_driver_ok = true;
+	}
+}
+
+/* The driver wrote 0 to Status. Called and returns without the lock. */
+static void device_reset(struct virtio_mmio *t)
+{
+	spin_lock(&t->lock);
+	if (t->resetting) {
+		/* Another vCPU is already resetting this device; its reset covers ours. */
+		spin_unlock(&t->lock);
+		return;
+	}
+	t->resetting = true;
+	t->status &= ~VIRTIO_STATUS_DRIVER_OK; /* stop new work before dropping the lock */
+	spin_unlock(&t->lock);
+
+	t->ops->reset(t);
+
+	spin_lock(&t->lock);
+	reset_registers(t);
+	t->resetting = false;
+	spin_unlock(&t->lock);
+}
+
+/* Queue configuration registers: only between FEATURES_OK and QueueReady (§4.2.3.2). */
+static struct virtq *queue_for_config(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtq *vq = selected_queue(t);
+
+	if (vq == NULL) {
+		virtio_guest_err(t, "write 0x%llx to absent queue %u ignored", (unsigned long long)off,
+				 t->queue_sel);
+		return NULL;
+	}
+	if (!(t->status & VIRTIO_STATUS_FEATURES_OK)) {
+		virtio_guest_err(t, "queue register 0x%llx written before FEATURES_OK; ignored",
+				 (unsigned long long)off);
+		return NULL;
+	}
+	if (vq->ready) {
+		virtio_guest_err(t, "queue register 0x%llx written while queue %u is ready; ignored",
+				 (unsigned long long)off, t->queue_sel);
+		return NULL;
+	}
+	return vq;
+}
+
+static void set_low(uint64_t *v, uint32_t lo)
+{
+	*v = (*v & 0xffffffff00000000ULL) | lo;
+}
+
+static void set_high(uint64_t *v, uint32_t hi)
+{
+	*v = (*v & 0xffffffffULL) | ((uint64_t)hi << 32);
+}
+
+static void write_queue_ready(struct virtio_mmio *t, uint32_t value)
+{
+	struct virtq *vq = selected_queue(t);
+
+	if (vq == NULL) {
+		virtio_guest_err(t, "QueueReady for absent queue %u ignored", t->queue_sel);
+		return;
+	}
+	if (value == 0) {
+		if (!vq->ready)
+			return;
+		/* Without VIRTIO_F_RING_RESET a live queue is only torn down by a device reset. */
+		if (t->status & VIRTIO_STATUS_DRIVER_OK) {
+			virtio_guest_err(t, "QueueReady=0 on live queue %u ignored (reset the device)",
+					 t->queue_sel);
+			return;
+		}
+		virtq_reset(vq);
+		return;
+	}
+	if (value != 1) {
+		virtio_guest_err(t, "QueueReady=%u ignored", value);
+		return;
+	}
+	if (queue_for_config(t, VIRTIO_MMIO_QUEUE_READY) == NULL)
+		return;
+	if (virtq_enable(vq, t->driver_features) != 0) {
+		virtio_guest_err(t, "queue %u: %s (num %u desc 0x%llx driver 0x%llx device 0x%llx)",
+				 t->queue_sel, vq->error, vq->num, (unsigned long long)vq->desc_ipa,
+				 (unsigned long long)vq->avail_ipa, (unsigned long long)vq->used_ipa);
+		/* The driver does not read QueueReady back; without this it would wait forever. */
+		virtio_mmio_set_needs_reset(t, "invalid queue configuration");
+	}
+}
+
+int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
+{
+	struct virtio_mmio *t = dev;
+	struct virtq *vq;
+	bool now_driver_ok = false;
+	int notify_queue = -1;
+	(void)vcpu;
+
+	if (acc->offset >= VIRTIO_MMIO_CONFIG)
+		return config_access(t, acc);
+	if (acc->size != 4 || acc->offset % 4 != 0) {
+		virtio_guest_err(t, "register write of %u bytes at 0x%llx rejected", acc->size,
+				 (unsigned long long)acc->offset);
+		return -EINVAL;
+	}
+	uint32_t value = (uint32_t)acc->value;
+
+	if (acc->offset == VIRTIO_MMIO_STATUS && value == 0) {
+		device_reset(t);
+		return 0;
+	}
+
+	spin_lock(&t->lock);
+	if (t->resetting) {
+		virtio_guest_err(t, "write 0x%llx during reset ignored", (unsigned long long)acc->offset);
+		spin_unlock(&t->lock);
+		return 0;
+	}
+	switch (acc->offset) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		t->device_features_sel = value;
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		if (!(t->status & VIRTIO_STATUS_DRIVER) || (t->status & VIRTIO_STATUS_FEATURES_OK)) {
+			virtio_guest_err(t, "DriverFeatures written in status 0x%x; ignored", t->status);
+		} else if (t->driver_features_sel == 0) {
+			set_low(&t->driver_features, value);
+		} else if (t->driver_features_sel == 1) {
+			set_high(&t->driver_features, value);
+		} else if (value != 0) {
+			virtio_guest_err(t, "DriverFeatures word %u = 0x%x ignored", t->driver_features_sel,
+					 value);
+		}
+		break;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		t->driver_features_sel = value;
+		break;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		t->queue_sel = value;
+		break;
+	case VIRTIO_MMIO_QUEUE_NUM:
+		vq = queue_for_config(t, acc->offset);
+		if (vq)
+			vq->num = value;
+		break;
+	case VIRTIO_MMIO_QUEUE_READY:
+		write_queue_ready(t, value);
+		break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+		vq = queue_for_config(t, acc->offset);
+		if (vq == NULL)
+			break;
+		switch (acc->offset) {
+		case VIRTIO_MMIO_QUEUE_DESC_LOW:
+			set_low(&vq->desc_ipa, value);
+			break;
+		case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+			set_high(&vq->desc_ipa, value);
+			break;
+		case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+			set_low(&vq->avail_ipa, value);
+			break;
+		case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+			set_high(&vq->avail_ipa, value);
+			break;
+		case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+			set_low(&vq->used_ipa, value);
+			break;
+		default:
+			set_high(&vq->used_ipa, value);
+			break;
+		}
+		break;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		t->notifications++;
+		/* Without VIRTIO_F_NOTIFICATION_DATA the value is the queue index. */
+		if (value >= t->nqueues) {
+			virtio_guest_err(t, "notify for absent queue %u ignored", value);
+		} else if (virtio_mmio_live(t) && t->queues[value].ready) {
+			notify_queue = (int)value;
+		}
+		/* Otherwise spurious (§2.7.10: the device must tolerate them). */
+		break;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		t->interrupt_status &= ~value;
+		break;
+	case VIRTIO_MMIO_STATUS:
+		write_status(t, value, &now_driver_ok);
+		break;
+	case VIRTIO_MMIO_SHM_SEL:
+		t->shm_sel = value;
+		break;
+	case VIRTIO_MMIO_MAGIC_VALUE:
+	case VIRTIO_MMIO_VERSION:
+	case VIRTIO_MMIO_DEVICE_ID:
+	case VIRTIO_MMIO_VENDOR_ID:
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		virtio_guest_err(t, "write 0x%x to read-only register 0x%llx ignored", value,
+				 (unsigned long long)acc->offset);
+		break;
+	default:
+		virtio_guest_err(t, "write 0x%x to unknown register 0x%llx ignored", value,
+				 (unsigned long long)acc->offset);
+		break;
+	}
+	spin_unlock(&t->lock);
+
+	if (now_driver_ok && t->ops->driver_ok)
+		t->ops->driver_ok(t);
+	if (notify_queue >= 0)
+		t->ops->queue_notify(t, (unsigned)notify_queue);
+	return 0;
+}

@@ -1,0 +1,144 @@
+/*
+ * virtio-mmio transport, version 2 (modern) only (virtio 1.2 §4.2.2).
+ *
+ * Emulates the register block of one device on a VM's MMIO bus: feature
+ * negotiation, the device-status state machine, queue configuration, the
+ * interrupt status/ack pair and the device-specific configuration space. The
+ * device type (virtio-blk, ...) plugs in through struct virtio_dev_ops and
+ * owns the queue processing.
+ *
+ * Locking: one spinlock per device (t->lock) guards the registers, the
+ * queues and the device type's own state; completions may arrive on another
+ * physical CPU. Ops marked "lock held" run under it; the others run without
+ * it so they may take it themselves and call into a storage driver.
+ *
+ * Guest mistakes (bad access size, unknown offset, writes to read-only
+ * registers, out-of-order status, queue registers written while QueueReady=1
+ * ...) are logged (rate-limited) and ignored; a misaligned or wrongly sized
+ * access is rejected (the guest gets an external abort). Never a crash.
+ */
+#ifndef KEEL_VDEV_VIRTIO_MMIO_H
+#define KEEL_VDEV_VIRTIO_MMIO_H
+
+#include "arch/spinlock.h"
+#include "core/mmio.h"
+#include "keel/log.h"
+#include "vdev/virtio/virtq.h"
+
+#define VIRTIO_MMIO_MAX_QUEUES 2
+/** VendorID: "KEEL" in little-endian ASCII. */
+#define VIRTIO_MMIO_VENDOR_KEEL 0x4c45454bu
+
+struct vm;
+struct virtio_mmio;
+
+struct virtio_dev_ops {
+	/** Read size (1, 2 or 4) bytes of config space at offset (aligned to size). Return false past the
+	 * end. Lock held. */
+	bool (*config_read)(struct virtio_mmio *t, uint32_t offset, unsigned size, uint32_t *value);
+	/** Write config space; return false to refuse. NULL: read-only config. Lock held. */
+	bool (*config_write)(struct virtio_mmio *t, uint32_t offset, unsigned size, uint32_t value);
+	/** Accept the negotiated features at FEATURES_OK (false: FEATURES_OK stays clear). NULL: accept. Lock
+	 * held. */
+	bool (*features_ok)(struct virtio_mmio *t, uint64_t features);
+	/** The driver notified queue q (valid, ready, DRIVER_OK). Lock NOT held. */
+	void (*queue_notify)(struct virtio_mmio *t, unsigned q);
+	/** DRIVER_OK was just set. NULL: nothing to do. Lock NOT held. */
+	void (*driver_ok)(struct virtio_mmio *t);
+	/**
+	 * The driver wrote 0 to Status. Quiesce: wait (bounded) for in-flight
+	 * requests and stop touching the queues. Afterwards the transport
+	 * resets every queue and register. Lock NOT held; t->resetting is set.
+	 */
+	void (*reset)(struct virtio_mmio *t);
+};
+
+struct virtio_mmio_params {
+	struct vm *vm;
+	const char *name;	     /**< for log lines: name the VM and the device, e.g. "vm1/vda" */
+	const struct guest_mem *mem; /**< the VM's RAM (queues are translated through it) */
+	ipa_t base;		     /**< region base; the region is VIRTIO_MMIO_REGION_SIZE bytes */
+	uint32_t intid;		     /**< the SPI the device raises (vgic_inject) */
+	uint32_t device_id;	     /**< VIRTIO_ID_* */
+	uint64_t device_features;    /**< offered features; must include VIRTIO_F_VERSION_1 */
+	unsigned nqueues;	     /**< 1..VIRTIO_MMIO_MAX_QUEUES */
+	uint16_t queue_max;	     /**< QueueNumMax: power of two <= VIRTQ_MAX_SIZE */
+	const struct virtio_dev_ops *ops;
+	void *owner; /**< the device type's object, for the ops */
+};
+
+/** Guest-error log limiter: the first VIRTIO_LOG_BURST lines, then one in VIRTIO_LOG_EVERY. */
+#define VIRTIO_LOG_BURST 64u
+#define VIRTIO_LOG_EVERY 1024u
+
+struct virtio_mmio {
+	struct spinlock lock;
+
+	/* Fixed at init. */
+	struct vm *vm;
+	const char *name;
+	const struct guest_mem *mem;
+	ipa_t base;
+	uint32_t intid;
+	uint32_t device_id;
+	uint64_t device_features;
+	unsigned nqueues;
+	const struct virtio_dev_ops *ops;
+	void *owner;
+
+	/* Register state (lock held). */
+	uint32_t status;
+	uint32_t device_features_sel;
+	uint32_t driver_features_sel;
+	uint64_t driver_features; /**< what the driver wrote; the negotiated set once FEATURES_OK */
+	uint32_t queue_sel;
+	uint32_t shm_sel;
+	uint32_t interrupt_status;
+	uint32_t config_generation;
+	bool resetting; /**< a reset is quiescing the device with the lock dropped */
+	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
+
+	uint64_t interrupts;	/**< injections made */
+	uint64_t notifications; /**< QueueNotify writes (traps) */
+	uint64_t guest_errors;	/**< rejected or ignored guest accesses */
+	uint32_t log_count;	/**< guest-error lines considered for logging */
+};
+
+/** Initialise and register the MMIO region on bus. Returns 0 or the negative mmio_bus_register / -EINVAL
+ * error. */
+int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, struct mmio_bus *bus);
+
+/** The MMIO callbacks (registered by virtio_mmio_init; exposed for tests and fuzzing). */
+int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
+int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
+
+/** True when queues may be processed: DRIVER_OK, no NEEDS_RESET / FAILED, not resetting. Lock held. */
+bool virtio_mmio_live(const struct virtio_mmio *t);
+
+/** True when feature bit was negotiated (FEATURES_OK accepted it). Lock held. */
+bool virtio_mmio_negotiated(const struct virtio_mmio *t, unsigned bit);
+
+/** Raise a used-buffer notification: set InterruptStatus bit 0 and inject. Lock held. */
+void virtio_mmio_signal_used(struct virtio_mmio *t);
+
+/** Raise a configuration-change notification (and bump ConfigGeneration if config_changed). Lock held. */
+void virtio_mmio_signal_config(struct virtio_mmio *t, bool config_changed);
+
+/**
+ * The device hit an error only a reset cures (a broken ring): set
+ * DEVICE_NEEDS_RESET and, if DRIVER_OK is set, send a configuration change
+ * notification (§2.1.2). Queue processing stops. Lock held.
+ */
+void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why);
+
+/** Rate-limit guest-caused log lines; counts the error. Lock held or not (racy counters are fine). */
+bool virtio_mmio_log_allowed(struct virtio_mmio *t);
+
+/** Log a guest-caused error naming the device, rate-limited. */
+#define virtio_guest_err(t, fmt, ...)                                                                        \
+	do {                                                                                                 \
+		if (virtio_mmio_log_allowed(t))                                                              \
+			log_warn("%s: " fmt, (t)->name, ##__VA_ARGS__);                                      \
+	} while (0)
+
+#endif
