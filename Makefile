@@ -37,7 +37,7 @@ TCFLAGS := -DKEEL_STACK_SIZE=16384 -DKEEL_MAX_CPUS=8 -std=gnu11 -O2 -g -ffreesta
 TLDFLAGS := -Wl,--build-id=none -Wl,--defsym=KEEL_BASE=$(KEEL_BASE) -nostdlib -static -no-pie -Wl,--gc-sections -Wl,-T,linker.ld -Wl,-Map,$(BUILD)/keel.map
 TLIBS := -L$(PICOLIBC)/lib -lc $(shell $(CROSS)gcc -print-libgcc-file-name)
 
-KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/virtio/*.c drivers/*.c \
+KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/*.c vdev/virtio/*.c drivers/*.c \
 	drivers/storage/*.c platform/$(PLATFORM)/*.c)
 LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_addresses.c fdt_empty_tree.c
 KEEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KEEL_SRCS)) \

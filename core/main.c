@@ -8,6 +8,7 @@
 #include "core/boot.h"
 #include "core/config.h"
 #include "core/console.h"
+#include "core/irq.h"
 #include "core/memmap.h"
 #include "core/page_alloc.h"
 #include "core/platform.h"
@@ -60,15 +61,19 @@ static NORETURN void cpu_loop(unsigned cpu)
 		for (unsigned j = 0; j < vms[i].nr_vcpus; j++)
 			if (vms[i].vcpus[j].pcpu == cpu)
 				mine = &vms[i].vcpus[j];
-	if (mine == NULL)
-		for (;;)
+	if (mine == NULL) {
+		for (;;) {
 			el2_wait_for_interrupt();
+			cpu_handle_irqs(NULL);
+		}
+	}
 	struct vm *vm = mine->vm;
 	if (cpu == 0)
 		log_info("boot to first guest entry: %llu us", (unsigned long long)(timer_us() - boot_us));
 	for (;;) {
 		if (mine->state != VCPU_RUNNABLE) {
 			el2_wait_for_interrupt();
+			cpu_handle_irqs(NULL);
 			continue;
 		}
 		enum exit_action a = vcpu_run(mine);
@@ -138,6 +143,7 @@ void keel_main(uint64_t fdt_pa)
 		nr_vms++;
 	}
 	vms_running = nr_vms;
+	hyp_tick_start();
 	log_info("%u VM(s) ready, %u hypervisor pages free", nr_vms, page_alloc_free());
 
 	for (unsigned cpu = 1; cpu < machine.nr_cpus && cpu < KEEL_MAX_CPUS; cpu++) {

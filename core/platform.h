@@ -18,12 +18,8 @@ struct platform_ops {
 	void (*console_putc)(paddr_t uart, char c);
 	/** Bring up storage controllers found in the DT; returns 0 or negative. */
 	int (*storage_init)(const void *fdt);
-	/** The block device (or partition) a VM disk config names, or NULL. */
-	struct blkdev *(*storage_open)(const struct vm_disk_config *disk);
 	/** Create the VM's virtual devices beyond vGIC/UART (virtio disks). */
 	int (*vm_attach_devices)(struct vm *vm);
-	/** Service a physical interrupt owned by a driver; true when handled. */
-	bool (*handle_irq)(uint32_t intid);
 };
 
 struct platform_mem_window {

@@ -5,7 +5,7 @@
 #include "arch/esr.h"
 #include "arch/gic.h"
 #include "arch/stage2.h"
-#include "core/platform.h"
+#include "core/irq.h"
 #include "core/vgic.h"
 #include "keel/addr.h"
 
@@ -118,8 +118,7 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 	}
 }
 
-/* Physical interrupts taken while the guest ran. */
-static void handle_irqs(struct vcpu *vcpu)
+void cpu_handle_irqs(struct vcpu *vcpu)
 {
 	for (unsigned n = 0; n < 16; n++) {
 		uint32_t intid = gic_ack();
@@ -128,14 +127,14 @@ static void handle_irqs(struct vcpu *vcpu)
 		gic_eoi(intid);
 		if (intid == GIC_PPI_VTIMER) {
 			/* Stays active until the guest deactivates its virtual copy (LR HW bit). */
-			if (vgic_inject_hw_ppi(vcpu, GIC_PPI_VTIMER, GIC_PPI_VTIMER) != 0)
+			if (vcpu == NULL || vgic_inject_hw_ppi(vcpu, GIC_PPI_VTIMER, GIC_PPI_VTIMER) != 0)
 				gic_deactivate(intid);
 			continue;
 		}
-		if (intid >= 32 && platform.ops->handle_irq && platform.ops->handle_irq(intid)) {
-			gic_deactivate(intid);
-			continue;
-		}
+		if (intid == GIC_PPI_HYP_TIMER)
+			hyp_tick_fire();
+		else if (intid >= 32 && !irq_dispatch(intid))
+			log_warn("spurious physical interrupt %u", intid);
 		/* Maintenance and kick SGIs need no work beyond the LR sync around entry. */
 		gic_deactivate(intid);
 	}
@@ -158,7 +157,7 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 			break;
 		case EXIT_IRQ:
 		case EXIT_FIQ:
-			handle_irqs(vcpu);
+			cpu_handle_irqs(vcpu);
 			break;
 		case EXIT_SERROR:
 			log_err("VM %s: SError (ESR 0x%llx) at pc 0x%llx; stopping the VM", vcpu->vm->name,

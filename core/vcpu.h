@@ -15,6 +15,9 @@ enum exit_action {
 /** Run the vCPU on this physical CPU until it stops; returns why. */
 enum exit_action vcpu_run(struct vcpu *vcpu);
 
+/** Acknowledge and handle pending physical interrupts; vcpu is the one on this CPU (NULL when idle). */
+void cpu_handle_irqs(struct vcpu *vcpu);
+
 /** Handle a PSCI call from the guest (x0 = function ID); results go to x0. */
 enum exit_action psci_handle(struct vcpu *vcpu);
 

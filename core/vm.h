@@ -14,6 +14,7 @@
 #include "core/memmap.h"
 #include "core/mmio.h"
 #include "core/vgic_state.h"
+#include "core/vm_layout.h"
 #include "core/vpl011.h"
 
 #define VM_MAX 4

@@ -1,11 +1,15 @@
 /* QEMU virt (virtualization=on): the board description. */
 #include "core/platform.h"
+#include "platform/qemu-virt/board.h"
 
 #include "drivers/pl011.h"
 #include "keel/addr.h"
+#include "vdev/vdev_disks.h"
 
 static const struct platform_ops qemu_virt_ops = {
 	.console_putc = pl011_putc,
+	.storage_init = qemu_virt_storage_init,
+	.vm_attach_devices = vdev_attach_disks,
 };
 
 /* virt places up to 255 GiB of RAM at 1 GiB; high PCIe windows lie above. */

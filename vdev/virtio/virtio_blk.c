@@ -713,3 +713,5 @@ void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 	out->interrupts = d->mmio.interrupts;
 	spin_unlock(&d->mmio.lock);
 }
+
+void virtio_blk_reset(struct virtio_blk *dev) { virtio_mmio_reset(&dev->mmio); }

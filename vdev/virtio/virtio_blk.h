@@ -97,6 +97,9 @@ int virtio_blk_init(struct virtio_blk *dev, const struct virtio_blk_params *p, s
 /** Reap backend completions without an interrupt (bdev->ops->poll) and resume the queue. */
 void virtio_blk_poll(struct virtio_blk *dev);
 
+/** Reset the device (its VM is resetting): waits for requests in flight, as a driver reset does. */
+void virtio_blk_reset(struct virtio_blk *dev);
+
 /** A consistent snapshot of the counters. */
 void virtio_blk_get_stats(struct virtio_blk *dev, struct virtio_blk_stats *out);
 

@@ -112,6 +112,9 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 
+/** Reset the device as a driver's write of 0 to Status does (VM reset). Lock NOT held. */
+void virtio_mmio_reset(struct virtio_mmio *t);
+
 /** True when queues may be processed: DRIVER_OK, no NEEDS_RESET / FAILED, not resetting. Lock held. */
 bool virtio_mmio_live(const struct virtio_mmio *t);
 

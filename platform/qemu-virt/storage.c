@@ -1,0 +1,19 @@
+/* QEMU virt storage: controllers sit behind the PCIe ECAM host bridge. */
+#include "platform/qemu-virt/board.h"
+
+#include "drivers/pci.h"
+#include "drivers/storage/sdhci.h"
+#include "drivers/storage/ufs.h"
+#include "keel/log.h"
+
+int qemu_virt_storage_init(const void *fdt)
+{
+	int n = pci_init(fdt);
+	if (n < 0) {
+		log_warn("PCIe: enumeration failed (%d)", n);
+		return n;
+	}
+	int rc = ufs_probe_all(fdt);
+	int rc2 = sdhci_probe_all(fdt);
+	return rc ? rc : rc2;
+}

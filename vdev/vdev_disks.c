@@ -1,0 +1,63 @@
+/* VM disks: storage backend -> virtio-blk on a virtio-mmio slot, listed in the guest DTB. */
+#include "vdev/vdev_disks.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "core/vm.h"
+#include "drivers/storage/storage.h"
+#include "vdev/virtio/virtio_blk.h"
+
+#define VDEV_MAX_DISKS (CONFIG_MAX_VMS * CONFIG_MAX_DISKS)
+
+struct vdev_disk {
+	struct virtio_blk blk;
+	char name[48];
+};
+
+static struct vdev_disk disks[VDEV_MAX_DISKS];
+static unsigned nr_disks;
+
+static void disk_reset(void *dev)
+{
+	struct vdev_disk *d = dev;
+	virtio_blk_reset(&d->blk);
+}
+
+int vdev_attach_disks(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct vm_disk_config *dc = &cfg->disks[i];
+		if (nr_disks >= VDEV_MAX_DISKS)
+			return -ENOSPC;
+		struct blkdev *bdev = storage_open(dc);
+		if (bdev == NULL) {
+			log_err("%s/disk@%u: backend \"%s\" is unavailable", cfg->node, i, dc->backend);
+			return -ENODEV;
+		}
+		struct vdev_disk *d = &disks[nr_disks];
+		snprintf(d->name, sizeof(d->name), "%s/vd%c", vm->name, 'a' + i);
+		ipa_t base;
+		uint32_t intid;
+		if (!vm_alloc_virtio_slot(vm, &base, &intid))
+			return -ENOSPC;
+		struct virtio_blk_params p = {
+			.vm = vm, .name = d->name, .mem = &vm->mem, .base = base, .intid = intid,
+			.bdev = bdev, .serial = dc->serial, .read_only = dc->read_only,
+		};
+		int rc = virtio_blk_init(&d->blk, &p, &vm->mmio);
+		if (rc != 0) {
+			log_err("%s/disk@%u: virtio-blk init failed (%d)", cfg->node, i, rc);
+			return rc;
+		}
+		struct guest_fdt_dev node = { "virtio,mmio", ipa_addr(base), GUEST_VIRTIO_STRIDE, intid, true };
+		if (!vm_add_device(vm, &node, disk_reset, d))
+			return -ENOSPC;
+		nr_disks++;
+		log_info("VM %s: disk %s: %s%s, %llu sectors, virtio-mmio at IPA 0x%llx, INTID %u", vm->name, d->name,
+			 bdev->name, dc->read_only ? " (read-only)" : "", (unsigned long long)bdev->nsectors,
+			 (unsigned long long)ipa_addr(base), intid);
+	}
+	return 0;
+}
