@@ -83,9 +83,13 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
         loaders.extend(["-device", f"loader,file={path},addr={hex(base)},force-raw=on"])
         return base, size
 
+    # fdtput -c inserts a node before its siblings: create in reverse so vm@0 comes first.
+    for i in reversed(range(len(vms))):
+        fdtput(dtb, "-c", f"/chosen/vm@{i}")
+        for d in reversed(range(len(vms[i].disks))):
+            fdtput(dtb, "-c", f"/chosen/vm@{i}/disk@{d}")
     for i, vm in enumerate(vms):
         node = f"/chosen/vm@{i}"
-        fdtput(dtb, "-c", node)
         fdtput(dtb, "-t", "s", node, "compatible", "keel,vm")
         fdtput(dtb, "-t", "s", node, "vm-name", vm.name)
         fdtput(dtb, "-t", "x", node, "#address-cells", 2)
@@ -105,7 +109,6 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
             fdtput(dtb, "-t", "x", node + "/ramdisk", "reg", *(cells64(base) + cells64(size)))
         for d, disk in enumerate(vm.disks):
             dn = f"{node}/disk@{d}"
-            fdtput(dtb, "-c", dn)
             fdtput(dtb, "-t", "s", dn, "compatible", "keel,disk")
             fdtput(dtb, "-t", "s", dn, "backend", disk["backend"])
             if disk["backend"] == "ram":

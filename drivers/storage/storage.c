@@ -6,6 +6,7 @@
 #include "arch/timer.h"
 #include "drivers/storage/gpt.h"
 #include "drivers/storage/ramdisk.h"
+#include "keel/addr.h"
 #include "keel/log.h"
 
 #define STORAGE_MAX 4
