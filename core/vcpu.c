@@ -5,6 +5,7 @@
 #include "arch/esr.h"
 #include "arch/gic.h"
 #include "arch/stage2.h"
+#include "arch/sysreg.h"
 #include "core/irq.h"
 #include "core/vgic.h"
 #include "keel/addr.h"
@@ -140,6 +141,13 @@ void cpu_handle_irqs(struct vcpu *vcpu)
 	}
 }
 
+void vcpu_kick(struct vcpu *vcpu)
+{
+	/* The target CPU leaves its guest (or its WFI) and refills its list registers. */
+	if ((read_mpidr_el1() & 0xff) != vcpu->vm->mi->cpu_mpidr[vcpu->pcpu % MACHINE_MAX_CPUS])
+		gic_send_sgi(vcpu->vm->mi->cpu_mpidr[vcpu->pcpu % MACHINE_MAX_CPUS], GIC_SGI_KICK);
+}
+
 enum exit_action vcpu_run(struct vcpu *vcpu)
 {
 	el2_set_vmpidr(vcpu->vmpidr);
@@ -149,6 +157,8 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 		vgic_flush_lrs(vcpu);
 		enum arch_exit_kind kind = arch_vcpu_enter(&vcpu->ctx);
 		vgic_sync_lrs(vcpu);
+		for (uint32_t hw = vgic_take_hw_deactivations(vcpu); hw; hw &= hw - 1)
+			gic_deactivate((uint32_t)__builtin_ctz(hw));
 		vcpu->exits++;
 		enum exit_action next = ACTION_RESUME;
 		switch (kind) {

@@ -18,6 +18,9 @@ enum exit_action vcpu_run(struct vcpu *vcpu);
 /** Acknowledge and handle pending physical interrupts; vcpu is the one on this CPU (NULL when idle). */
 void cpu_handle_irqs(struct vcpu *vcpu);
 
+/** Make the vCPU's physical CPU re-evaluate its interrupts (an SGI unless it is this CPU). */
+void vcpu_kick(struct vcpu *vcpu);
+
 /** Handle a PSCI call from the guest (x0 = function ID); results go to x0. */
 enum exit_action psci_handle(struct vcpu *vcpu);
 

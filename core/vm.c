@@ -9,6 +9,7 @@
 #include "arch/stage2.h"
 #include "core/page_alloc.h"
 #include "core/platform.h"
+#include "core/vcpu.h"
 #include "core/vgic.h"
 #include "core/vm_layout.h"
 #include "keel/addr.h"
@@ -85,6 +86,7 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 		v->vmpidr = i;
 	}
 	vgic_vm_init(vm, VGIC_NR_SPIS);
+	vgic_set_kick(vm, vcpu_kick);
 	int rc = vgic_register_mmio(vm, ipa_init(GUEST_GICD_BASE), ipa_init(GUEST_GICR_BASE));
 	if (rc == 0)
 		rc = vpl011_init(&vm->uart, vm, ipa_init(GUEST_UART_BASE), GUEST_UART_INTID);

@@ -17,6 +17,11 @@
 #define HCR_APK (1ULL << 40)
 #define HCR_API (1ULL << 41)
 
+#define HCRX_MSCEN (1ULL << 11)
+#define HCRX_TCR2EN (1ULL << 14)
+#define HCRX_SCTLR2EN (1ULL << 15)
+#define HCRX_ENFPM (1ULL << 23)
+
 #define CPTR_EL2_RES1 0x000032ffULL
 #define CPTR_EL2_TZ (1ULL << 8) /* trap SVE: keel saves only the 128-bit V registers */
 #define CNTHCTL_EL1PCTEN (1ULL << 0)
@@ -36,6 +41,13 @@ void el2_setup_cpu(void)
 	write_cnthctl_el2(CNTHCTL_EL1PCTEN);
 	write_cntvoff_el2(0);
 	write_vpidr_el2(read_midr_el1());
+	/*
+	 * FEAT_HCX: HCRX_EL2 resets to 0, which makes features the guest sees in its
+	 * ID registers UNDEFINED (e.g. FEAT_MOPS memcpy instructions at EL0).
+	 * Enable them: their state is EL1/EL0 state keel never touches.
+	 */
+	if (((read_id_aa64mmfr1_el1() >> 40) & 0xf) != 0)
+		write_hcrx_el2(HCRX_MSCEN | HCRX_TCR2EN | HCRX_SCTLR2EN | HCRX_ENFPM);
 	__asm__ volatile("isb");
 }
 

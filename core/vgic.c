@@ -1,0 +1,439 @@
+/*
+ * vGIC core: the interrupt state machine, injection, SGIs and the list
+ * registers (see core/vgic.h). Register emulation is in core/vgic_mmio.c.
+ */
+#include "core/vgic.h"
+
+#include <errno.h>
+
+#include "arch/gic_lr.h"
+#include "core/mmio.h"
+#include "core/vm.h"
+#include "keel/log.h"
+#include "keel/util.h"
+
+#define MPIDR_AFF_MASK 0xff00ffffffULL /* Aff3 [39:32], Aff2..Aff0 [23:0] */
+
+/* ICC_SGI1R_EL1 fields */
+#define SGI1R_TARGETS(v) ((v)&0xffffu)
+#define SGI1R_AFF1(v)	 (((v) >> 16) & 0xff)
+#define SGI1R_INTID(v)	 (((v) >> 24) & 0xf)
+#define SGI1R_AFF2(v)	 (((v) >> 32) & 0xff)
+#define SGI1R_IRM	 (1ULL << 40)
+#define SGI1R_RS(v)	 (((v) >> 44) & 0xf)
+#define SGI1R_AFF3(v)	 (((v) >> 48) & 0xff)
+
+static uint64_t vcpu_affinity(const struct vcpu *v)
+{
+	return v->vmpidr & MPIDR_AFF_MASK;
+}
+
+uint8_t vgic_route_to_vcpu(const struct vm *vm, uint64_t route)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus && i < VM_MAX_VCPUS; i++)
+		if (vcpu_affinity(&vm->vcpus[i]) == (route & MPIDR_AFF_MASK))
+			return (uint8_t)i;
+	return VGIC_NO_VCPU;
+}
+
+struct vgic_irq *vgic_get_irq(struct vm *vm, struct vcpu *vcpu, uint32_t intid)
+{
+	if (intid < VGIC_NR_PRIV)
+		return vcpu != NULL ? &vcpu->vgic.priv[intid] : NULL;
+	if (intid - VGIC_NR_PRIV < vm->vgic.nr_spis)
+		return &vm->vgic.spi[intid - VGIC_NR_PRIV];
+	return NULL;
+}
+
+uint8_t vgic_irq_target(const struct vgic_irq *irq, const struct vcpu *private_owner)
+{
+	if (private_owner != NULL)
+		return (uint8_t)private_owner->index;
+	/* An SPI stays with the vCPU that lists it or has it active, whatever its route says now. */
+	if (irq->owner != VGIC_NO_VCPU)
+		return irq->owner;
+	return irq->route_vcpu;
+}
+
+bool vgic_irq_pending(const struct vgic_irq *irq)
+{
+	return irq->pending_latch || (!irq->edge && !irq->hw && irq->line_level);
+}
+
+/* Pending, enabled, and its group enabled in GICD_CTLR: the CPU interface may take it. */
+static bool irq_deliverable(const struct vgic_dist *d, const struct vgic_irq *irq)
+{
+	uint32_t grp = irq->group1 ? 2u : 1u;
+	return vgic_irq_pending(irq) && irq->enabled && (d->ctlr & grp);
+}
+
+/* The LR carries the HW bit only while the physical interrupt waits for the guest's deactivation. */
+static bool irq_hw_linked(const struct vgic_irq *irq)
+{
+	return irq->hw && irq->phys_active;
+}
+
+void vgic_irq_check_hw(struct vcpu *vcpu, struct vgic_irq *irq)
+{
+	if (irq_hw_linked(irq) && !irq->pending_latch && !irq->active && !irq->in_lr) {
+		irq->phys_active = false;
+		vcpu->vgic.hw_deact |= 1u << (irq->pintid & 31);
+	}
+}
+
+void vgic_kick_mask(struct vm *vm, uint32_t mask, const struct vcpu *self)
+{
+	if (mask == 0)
+		return;
+	spin_lock(&vm->vgic.lock);
+	void (*kick)(struct vcpu *) = vm->vgic.kick;
+	spin_unlock(&vm->vgic.lock);
+	if (kick == NULL)
+		return;
+	for (unsigned i = 0; i < vm->nr_vcpus && i < VM_MAX_VCPUS; i++)
+		if ((mask & (1u << i)) && &vm->vcpus[i] != self)
+			kick(&vm->vcpus[i]);
+}
+
+/* One vCPU to kick if irq is now deliverable there. Lock held. */
+static uint32_t kick_if_deliverable(struct vm *vm, const struct vgic_irq *irq,
+				    const struct vcpu *private_owner)
+{
+	uint8_t t = vgic_irq_target(irq, private_owner);
+	if (t == VGIC_NO_VCPU || !irq_deliverable(&vm->vgic, irq))
+		return 0;
+	return 1u << t;
+}
+
+static void reset_irq(struct vgic_irq *irq, uint32_t intid, uint64_t route, uint8_t route_vcpu)
+{
+	bool line = irq->line_level; /* the wire belongs to the device, which keeps driving it */
+	*irq = (struct vgic_irq){
+	    .priority = 0,
+	    .edge = intid < 16, /* SGIs are always edge; PPIs and SPIs start level */
+	    .group1 = true,	/* as KVM's GICv3: guests that skip IGROUPR still get Group 1 */
+	    .line_level = line,
+	    .owner = VGIC_NO_VCPU,
+	    .route_vcpu = intid >= VGIC_NR_PRIV ? route_vcpu : VGIC_NO_VCPU,
+	    .route = intid >= VGIC_NR_PRIV ? route : 0,
+	};
+}
+
+void vgic_vm_init(struct vm *vm, unsigned nr_spis)
+{
+	struct vgic_dist *d = &vm->vgic;
+	spin_lock(&d->lock);
+	d->ctlr = 0;
+	d->nr_spis = MIN(nr_spis, VGIC_NR_SPIS);
+	uint64_t route0 = vm->nr_vcpus > 0 ? vcpu_affinity(&vm->vcpus[0]) : 0;
+	uint8_t vcpu0 = vgic_route_to_vcpu(vm, route0);
+	for (unsigned i = 0; i < VGIC_NR_SPIS; i++)
+		reset_irq(&d->spi[i], VGIC_NR_PRIV + i, route0, vcpu0);
+	for (unsigned v = 0; v < VM_MAX_VCPUS; v++) {
+		struct vgic_vcpu *g = &vm->vcpus[v].vgic;
+		for (unsigned i = 0; i < VGIC_NR_PRIV; i++) {
+			struct vgic_irq *irq = &g->priv[i];
+			/* Nobody will deactivate the physical interrupt through an LR any more. */
+			if (irq_hw_linked(irq))
+				g->hw_deact |= 1u << (irq->pintid & 31);
+			reset_irq(irq, i, 0, VGIC_NO_VCPU);
+		}
+		g->asleep = true;
+		g->lr_used = 0;
+		for (unsigned i = 0; i < VGIC_MAX_LRS; i++)
+			g->lr_intid[i] = 0;
+	}
+	spin_unlock(&d->lock);
+}
+
+int vgic_register_mmio(struct vm *vm, ipa_t gicd_base, ipa_t gicr_base)
+{
+	if (vm->nr_vcpus == 0 || vm->nr_vcpus > VM_MAX_VCPUS)
+		return -EINVAL;
+	const struct mmio_region gicd = {
+	    .base = gicd_base,
+	    .size = VGIC_GICD_SIZE,
+	    .read = vgic_gicd_read,
+	    .write = vgic_gicd_write,
+	    .dev = vm,
+	    .name = "gicd",
+	};
+	const struct mmio_region gicr = {
+	    .base = gicr_base,
+	    .size = VGIC_GICR_STRIDE * vm->nr_vcpus,
+	    .read = vgic_gicr_read,
+	    .write = vgic_gicr_write,
+	    .dev = vm,
+	    .name = "gicr",
+	};
+	int rc = mmio_bus_register(&vm->mmio, &gicd);
+	return rc != 0 ? rc : mmio_bus_register(&vm->mmio, &gicr);
+}
+
+void vgic_set_kick(struct vm *vm, void (*kick)(struct vcpu *vcpu))
+{
+	spin_lock(&vm->vgic.lock);
+	vm->vgic.kick = kick;
+	spin_unlock(&vm->vgic.lock);
+}
+
+/* SPI or vCPU 0's PPI; SGIs only come from vgic_sgi. Lock held. */
+static struct vgic_irq *injectable_irq(struct vm *vm, uint32_t intid, struct vcpu **private_owner)
+{
+	*private_owner = NULL;
+	if (intid < 16 || vm->nr_vcpus == 0)
+		return NULL;
+	if (intid < VGIC_NR_PRIV)
+		*private_owner = &vm->vcpus[0];
+	return vgic_get_irq(vm, *private_owner, intid);
+}
+
+int vgic_inject(struct vm *vm, uint32_t intid)
+{
+	struct vcpu *owner;
+	spin_lock(&vm->vgic.lock);
+	struct vgic_irq *irq = injectable_irq(vm, intid, &owner);
+	if (irq == NULL) {
+		spin_unlock(&vm->vgic.lock);
+		return -EINVAL;
+	}
+	irq->pending_latch = true;
+	uint32_t kick = kick_if_deliverable(vm, irq, owner);
+	spin_unlock(&vm->vgic.lock);
+	vgic_kick_mask(vm, kick, NULL);
+	return 0;
+}
+
+int vgic_set_level(struct vm *vm, uint32_t intid, bool level)
+{
+	struct vcpu *owner;
+	spin_lock(&vm->vgic.lock);
+	struct vgic_irq *irq = injectable_irq(vm, intid, &owner);
+	if (irq == NULL) {
+		spin_unlock(&vm->vgic.lock);
+		return -EINVAL;
+	}
+	uint32_t kick = 0;
+	if (irq->line_level != level) {
+		irq->line_level = level;
+		if (level && irq->edge)
+			irq->pending_latch = true;
+		/* Also on a falling line: the target retires it from its LRs sooner. */
+		uint8_t t = vgic_irq_target(irq, owner);
+		if (t != VGIC_NO_VCPU && irq->enabled)
+			kick = 1u << t;
+	}
+	spin_unlock(&vm->vgic.lock);
+	vgic_kick_mask(vm, kick, NULL);
+	return 0;
+}
+
+int vgic_inject_hw_ppi(struct vcpu *vcpu, uint32_t intid, uint32_t pintid)
+{
+	if (intid < 16 || intid >= VGIC_NR_PRIV || pintid < 16 || pintid >= VGIC_NR_PRIV)
+		return -EINVAL;
+	struct vm *vm = vcpu->vm;
+	spin_lock(&vm->vgic.lock);
+	struct vgic_irq *irq = &vcpu->vgic.priv[intid];
+	irq->hw = true;
+	irq->pintid = (uint16_t)pintid;
+	irq->phys_active = true;
+	irq->pending_latch = true;
+	uint32_t kick = kick_if_deliverable(vm, irq, vcpu);
+	spin_unlock(&vm->vgic.lock);
+	vgic_kick_mask(vm, kick, NULL);
+	return 0;
+}
+
+uint32_t vgic_take_hw_deactivations(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	spin_lock(&vm->vgic.lock);
+	uint32_t m = vcpu->vgic.hw_deact;
+	vcpu->vgic.hw_deact = 0;
+	spin_unlock(&vm->vgic.lock);
+	return m;
+}
+
+int vgic_sgi(struct vcpu *src, uint64_t v)
+{
+	struct vm *vm = src->vm;
+	uint32_t intid = (uint32_t)SGI1R_INTID(v);
+	uint64_t aff_hi = SGI1R_AFF3(v) << 32 | SGI1R_AFF2(v) << 16 | SGI1R_AFF1(v) << 8;
+	uint32_t kick = 0;
+	int n = 0;
+	spin_lock(&vm->vgic.lock);
+	for (unsigned i = 0; i < vm->nr_vcpus && i < VM_MAX_VCPUS; i++) {
+		struct vcpu *t = &vm->vcpus[i];
+		bool hit;
+		if (v & SGI1R_IRM) {
+			hit = t != src;
+		} else {
+			uint64_t aff = vcpu_affinity(t);
+			unsigned aff0 = (unsigned)(aff & 0xff);
+			hit = (aff & ~0xffULL) == aff_hi && aff0 / 16 == SGI1R_RS(v) &&
+			      (SGI1R_TARGETS(v) & (1u << (aff0 % 16)));
+		}
+		if (!hit)
+			continue;
+		struct vgic_irq *irq = &t->vgic.priv[intid];
+		irq->pending_latch = true;
+		kick |= kick_if_deliverable(vm, irq, t);
+		n++;
+	}
+	spin_unlock(&vm->vgic.lock);
+	vgic_kick_mask(vm, kick, src);
+	return n;
+}
+
+/* --- List registers ------------------------------------------------------ */
+
+static unsigned nr_lrs(void)
+{
+	return MIN(gic_lr_count(), (unsigned)VGIC_MAX_LRS);
+}
+
+static void sync_locked(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	struct vgic_vcpu *g = &vcpu->vgic;
+	for (unsigned i = 0; i < VGIC_MAX_LRS; i++) {
+		if (!(g->lr_used & (1u << i)))
+			continue;
+		uint64_t lr = gic_lr_read(i);
+		gic_lr_write(i, 0); /* also ends any EOI/underflow maintenance condition it caused */
+		struct vgic_irq *irq = vgic_get_irq(vm, vcpu, g->lr_intid[i]);
+		if (irq == NULL || !irq->in_lr || irq->owner != vcpu->index)
+			continue; /* reset while the guest ran: that state is gone */
+		bool pending = (lr & ICH_LR_PENDING) != 0, active = (lr & ICH_LR_ACTIVE) != 0;
+		bool hw = (lr & ICH_LR_HW) != 0;
+		irq->active = active;
+		/* The LR held the latch (edge, hw, soft-pending level): still pending = not acknowledged yet.
+		 */
+		if (pending && irq->lr_latched)
+			irq->pending_latch = true;
+		if (hw && !pending && !active)
+			irq->phys_active = false; /* the guest deactivated it, and with it the physical one */
+		irq->in_lr = false;
+		irq->lr_latched = false;
+		irq->owner = active ? (uint8_t)vcpu->index : VGIC_NO_VCPU;
+	}
+	g->lr_used = 0;
+	gic_hcr_write(gic_hcr_read() & ~(ICH_HCR_UIE | ICH_HCR_NPIE));
+}
+
+void vgic_sync_lrs(struct vcpu *vcpu)
+{
+	spin_lock(&vcpu->vm->vgic.lock);
+	sync_locked(vcpu);
+	spin_unlock(&vcpu->vm->vgic.lock);
+}
+
+struct lr_pick {
+	struct vgic_irq *irq;
+	uint32_t intid;
+	uint32_t key; /* lower is listed first: active, then priority, then INTID */
+	bool pending;
+};
+
+struct lr_picks {
+	struct lr_pick p[VGIC_MAX_LRS];
+	unsigned n, max;
+	bool overflow;
+};
+
+static void consider(struct lr_picks *s, const struct vgic_dist *d, struct vgic_irq *irq, uint32_t intid)
+{
+	bool active = irq->active;
+	/* Never pending+active with HW: the physical distributor holds that pending state. */
+	bool pending = irq_deliverable(d, irq) && !(active && irq_hw_linked(irq));
+	if (!active && !pending)
+		return;
+	struct lr_pick c = {
+	    .irq = irq,
+	    .intid = intid,
+	    .key = (active ? 0u : 1u) << 24 | (uint32_t)irq->priority << 12 | intid,
+	    .pending = pending,
+	};
+	if (s->n == s->max) {
+		s->overflow = true;
+		if (s->max == 0 || c.key >= s->p[s->n - 1].key)
+			return;
+		s->n--; /* drop the worst one for this better one */
+	}
+	unsigned i = s->n++;
+	for (; i > 0 && s->p[i - 1].key > c.key; i--)
+		s->p[i] = s->p[i - 1];
+	s->p[i] = c;
+}
+
+void vgic_flush_lrs(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	struct vgic_dist *d = &vm->vgic;
+	struct vgic_vcpu *g = &vcpu->vgic;
+	struct lr_picks s = {.max = nr_lrs()};
+
+	spin_lock(&d->lock);
+	if (g->lr_used)
+		sync_locked(vcpu); /* flushed twice without a sync: keep what the guest did */
+	for (uint32_t i = 0; i < VGIC_NR_PRIV; i++)
+		consider(&s, d, &g->priv[i], i);
+	for (uint32_t i = 0; i < d->nr_spis; i++)
+		if (vgic_irq_target(&d->spi[i], NULL) == vcpu->index)
+			consider(&s, d, &d->spi[i], VGIC_NR_PRIV + i);
+
+	bool any_pending = false;
+	for (unsigned i = 0; i < s.max; i++) {
+		if (i >= s.n) {
+			gic_lr_write(i, 0);
+			continue;
+		}
+		struct lr_pick *c = &s.p[i];
+		struct vgic_irq *irq = c->irq;
+		uint64_t lr = c->intid | (uint64_t)irq->priority << ICH_LR_PRIO_SHIFT;
+		if (irq->group1)
+			lr |= ICH_LR_GROUP1;
+		if (irq->active)
+			lr |= ICH_LR_ACTIVE;
+		if (c->pending) {
+			lr |= ICH_LR_PENDING;
+			any_pending = true;
+			/* The latch moves into the LR; a level line stays with the device. */
+			irq->lr_latched = irq->pending_latch;
+			irq->pending_latch = false;
+		}
+		if (irq_hw_linked(irq))
+			lr |=
+			    ICH_LR_HW | (((uint64_t)irq->pintid << ICH_LR_PINTID_SHIFT) & ICH_LR_PINTID_MASK);
+		irq->in_lr = true;
+		irq->owner = (uint8_t)vcpu->index;
+		g->lr_intid[i] = c->intid;
+		g->lr_used |= 1u << i;
+		gic_lr_write(i, lr);
+	}
+
+	uint64_t hcr = (gic_hcr_read() & ~(ICH_HCR_UIE | ICH_HCR_NPIE)) | ICH_HCR_EN;
+	if (s.overflow) {
+		/* Refill when at most one LR is still valid, or when none is pending any more. */
+		hcr |= ICH_HCR_UIE;
+		if (any_pending)
+			hcr |= ICH_HCR_NPIE;
+	}
+	gic_hcr_write(hcr);
+	spin_unlock(&d->lock);
+}
+
+bool vgic_vcpu_has_pending(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	struct vgic_dist *d = &vm->vgic;
+	bool found = false;
+	spin_lock(&d->lock);
+	for (unsigned i = 0; i < VGIC_NR_PRIV && !found; i++)
+		found = irq_deliverable(d, &vcpu->vgic.priv[i]);
+	for (unsigned i = 0; i < d->nr_spis && !found; i++)
+		found = vgic_irq_target(&d->spi[i], NULL) == vcpu->index && irq_deliverable(d, &d->spi[i]);
+	spin_unlock(&d->lock);
+	return found;
+}
