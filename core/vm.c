@@ -7,6 +7,7 @@
 
 #include "arch/cache.h"
 #include "arch/stage2.h"
+#include "arch/string.h"
 #include "core/page_alloc.h"
 #include "core/platform.h"
 #include "core/vcpu.h"
@@ -67,7 +68,7 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 		return -ENOMEM;
 	}
 	/* No data from before this VM existed may leak into it. */
-	memset(pa_to_ptr(ram), 0, cfg->mem_size);
+	zero_ram(pa_to_ptr(ram), cfg->mem_size);
 	vm->mem.ranges[0] = (struct gmem_range){ ipa_init(GUEST_RAM_BASE), ram, cfg->mem_size };
 	vm->mem.count = 1;
 
