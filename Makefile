@@ -23,6 +23,8 @@ LIBFDT_SRC := build/libfdt-src
 ifeq ($(CC_FAMILY),clang)
 TCC := clang --target=aarch64-linux-gnu
 TARGET_ARCH_FLAGS := -mgeneral-regs-only -mstrict-align
+# The link step sees compile-only flags (-nostdinc, -no-pie): not an error.
+TLD_EXTRA := -Wno-unused-command-line-argument
 else
 TCC := $(CROSS)gcc
 TARGET_ARCH_FLAGS := -mgeneral-regs-only -mstrict-align -mno-outline-atomics
@@ -34,7 +36,7 @@ TCFLAGS := -DKEEL_STACK_SIZE=16384 -DKEEL_MAX_CPUS=8 -std=gnu11 -O2 -g -ffreesta
 	-ffunction-sections -fdata-sections $(TARGET_ARCH_FLAGS) $(WARN) \
 	-nostdinc -isystem $(PICOLIBC)/include -isystem $(shell $(CROSS)gcc -print-file-name=include) \
 	-I. -Iinclude -Iarch/arm64/include -I$(LIBFDT_SRC) -DPLATFORM_$(subst -,_,$(PLATFORM))
-TLDFLAGS := -Wl,--build-id=none -Wl,--defsym=KEEL_BASE=$(KEEL_BASE) -nostdlib -static -no-pie -Wl,--gc-sections -Wl,-T,linker.ld -Wl,-Map,$(BUILD)/keel.map
+TLDFLAGS := $(TLD_EXTRA) -Wl,--build-id=none -Wl,--defsym=KEEL_BASE=$(KEEL_BASE) -nostdlib -static -no-pie -Wl,--gc-sections -Wl,-T,linker.ld -Wl,-Map,$(BUILD)/keel.map
 TLIBS := -L$(PICOLIBC)/lib -lc $(shell $(CROSS)gcc -print-libgcc-file-name)
 
 KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/*.c vdev/virtio/*.c drivers/*.c \
