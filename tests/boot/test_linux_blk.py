@@ -1,0 +1,43 @@
+"""Linux under keel on keel's virtio-blk: ext4 created in the guest, data verified across a guest reboot."""
+import os
+
+import pytest
+
+from conftest import ROOT, keel_qemu
+
+KIT = os.path.join(ROOT, "build", "kit")
+IMAGE = os.path.join(KIT, "Image")
+INITRD = os.path.join(KIT, "initramfs.cpio.gz")
+
+
+def linux_vm(disk, cmdline="console=ttyAMA0 keel.test=blk keel.disk=/dev/vda", **kw):
+    return keel_qemu.VmSpec("linux", IMAGE, initrd=INITRD, cmdline=cmdline, mem_mib=256, disks=[disk], **kw)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kit_present():
+    if not (os.path.exists(IMAGE) and os.path.exists(INITRD)):
+        pytest.fail("the Linux guest kit is missing: run `make kit`")
+
+
+def assert_blk_test_passed(r):
+    out = r.out
+    assert "disk linux/vda" in out, out
+    assert "KEEL-TEST: phase1 ok" in out, out[-4000:]
+    assert "VM linux: PSCI SYSTEM_RESET" in out, out[-4000:]
+    # The second boot found the files of the first and verified every checksum.
+    after_reset = out.split("VM linux: PSCI SYSTEM_RESET", 1)[1]
+    assert "KEEL-TEST: phase2 ok" in after_reset, out[-4000:]
+    assert "KEEL-TEST: PASS" in after_reset, out[-4000:]
+    assert "KEEL-TEST: FAIL" not in out
+    assert "PANIC" not in out and "Kernel panic" not in out
+    assert "VM linux: PSCI SYSTEM_OFF" in out
+    assert r.rc == 0
+
+
+def test_linux_ext4_on_ram_backed_virtio_blk_survives_reboot(keel, tmp_path):
+    disk = tmp_path / "disk.img"
+    with open(disk, "wb") as f:
+        f.truncate(256 * 1024 * 1024)
+    r = keel([linux_vm({"backend": "ram", "image": str(disk)})], timeout=300)
+    assert_blk_test_passed(r)
