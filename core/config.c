@@ -123,8 +123,13 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	}
 	if (uart < 0)
 		uart = first_compatible(fdt, uarts, 1);
-	if (uart >= 0 && read_reg(fdt, uart, "reg", 0, &a, &s))
+	if (uart >= 0 && read_reg(fdt, uart, "reg", 0, &a, &s)) {
 		mi->uart = (struct phys_range){ pa_init(a), s };
+		int len;
+		const fdt32_t *irq = fdt_getprop(fdt, uart, "interrupts", &len);
+		if (irq && len >= 12 && fdt32_to_cpu(irq[0]) == 0)
+			mi->uart_intid = 32 + fdt32_to_cpu(irq[1]);
+	}
 
 	static const char *const timers[] = { "arm,armv8-timer", "arm,armv7-timer" };
 	int timer = first_compatible(fdt, timers, 2);

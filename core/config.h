@@ -42,6 +42,7 @@ struct machine_info {
 	struct phys_range gicd, gicr;
 	bool gic_v3;
 	struct phys_range uart;
+	uint32_t uart_intid;         /**< 0 when unknown */
 	struct phys_range pcie_ecam; /**< size 0 when absent */
 	uint32_t timer_virt_ppi;     /**< INTID of the virtual timer (27 on virt) */
 	bool psci_smc;               /**< PSCI conduit: smc (true) or hvc */

@@ -9,6 +9,7 @@
 
 #include "arch/spinlock.h"
 #include "arch/timer.h"
+#include "core/irq.h"
 #include "core/platform.h"
 #include "keel/log.h"
 
@@ -21,6 +22,38 @@ void console_init(paddr_t uart)
 {
 	console_uart = uart;
 	console_ready = true;
+}
+
+static void (*input_sink)(void *ctx, char c);
+static void *input_ctx;
+
+void console_set_input(void (*sink)(void *ctx, char c), void *ctx)
+{
+	input_sink = sink;
+	input_ctx = ctx;
+}
+
+static void console_rx_irq(void *ctx)
+{
+	(void)ctx;
+	/* Drain the FIFO (bounded: it holds at most 32 characters, more may arrive meanwhile). */
+	for (unsigned i = 0; i < 64; i++) {
+		int c = platform.ops->console_getc(console_uart);
+		if (c < 0)
+			break;
+		if (input_sink)
+			input_sink(input_ctx, (char)c);
+	}
+}
+
+int console_input_start(uint32_t intid)
+{
+	if (!console_ready || intid == 0 || !platform.ops->console_getc || !platform.ops->console_rx_irq_enable)
+		return -1;
+	int rc = irq_register(intid, false, console_rx_irq, NULL);
+	if (rc == 0)
+		platform.ops->console_rx_irq_enable(console_uart);
+	return rc;
 }
 
 void console_set_level(enum log_level lvl) { console_level = lvl; }

@@ -18,6 +18,11 @@ struct console_vm_line {
 void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c);
 void console_vm_flush(struct console_vm_line *l, const char *vm_name);
 
+/** Where console input goes (the focused VM's UART): called with each received character. */
+void console_set_input(void (*sink)(void *ctx, char c), void *ctx);
+/** Take input from the physical UART's receive interrupt. */
+int console_input_start(uint32_t intid);
+
 void early_report_wrong_el(uint64_t el);
 void early_report_wrong_place(uint64_t at, uint64_t linked);
 

@@ -143,6 +143,9 @@ void keel_main(uint64_t fdt_pa)
 		nr_vms++;
 	}
 	vms_running = nr_vms;
+	console_set_input(vpl011_receive, &vms[0].uart);
+	if (console_input_start(machine.uart_intid) == 0)
+		log_info("console input goes to VM %s", vms[0].name);
 	hyp_tick_start();
 	log_info("%u VM(s) ready, %u hypervisor pages free", nr_vms, page_alloc_free());
 

@@ -16,6 +16,9 @@ struct blkdev;
 struct platform_ops {
 	/** Polled console output (physical UART). */
 	void (*console_putc)(paddr_t uart, char c);
+	/** Polled console input: a character or -1; and enabling its receive interrupt. May be NULL. */
+	int (*console_getc)(paddr_t uart);
+	void (*console_rx_irq_enable)(paddr_t uart);
 	/** Bring up storage controllers found in the DT; returns 0 or negative. */
 	int (*storage_init)(const void *fdt);
 	/** Create the VM's virtual devices beyond vGIC/UART (virtio disks). */

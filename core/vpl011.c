@@ -28,10 +28,13 @@
 /* PL011 r1p5 peripheral and PrimeCell IDs, as the AMBA bus probe reads them. */
 static const uint8_t pl011_ids[8] = { 0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
 
+#define UART_RXI (1u << 4)
+#define UART_RTI (1u << 6)
+
 static uint32_t raw_status(const struct vpl011 *u)
 {
-	(void)u;
-	return UART_TXI; /* TX FIFO always below its trigger level */
+	/* TX FIFO always below its trigger level; RX (and its timeout) while characters wait. */
+	return UART_TXI | (u->rx_count ? UART_RXI | UART_RTI : 0);
 }
 
 static void update_line(struct vpl011 *u)
@@ -50,11 +53,21 @@ static int vpl011_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 	uint64_t off = acc->offset;
 	switch (off) {
 	case UARTDR:
+		acc->value = 0;
+		spin_lock(&u->vm->vgic.lock);
+		if (u->rx_count) {
+			acc->value = u->rx[u->rx_head];
+			u->rx_head = (u->rx_head + 1) % sizeof(u->rx);
+			u->rx_count--;
+		}
+		spin_unlock(&u->vm->vgic.lock);
+		update_line(u);
+		break;
 	case UARTRSR:
 		acc->value = 0;
 		break;
 	case UARTFR:
-		acc->value = UARTFR_RXFE | UARTFR_TXFE;
+		acc->value = UARTFR_TXFE | (u->rx_count ? 0 : UARTFR_RXFE);
 		break;
 	case UARTIBRD:
 		acc->value = u->ibrd;
@@ -130,6 +143,18 @@ static int vpl011_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 		break; /* read-only or reserved: ignored */
 	}
 	return 0;
+}
+
+void vpl011_receive(void *ctx, char c)
+{
+	struct vpl011 *u = ctx;
+	spin_lock(&u->vm->vgic.lock);
+	if (u->rx_count < sizeof(u->rx)) {
+		u->rx[(u->rx_head + u->rx_count) % sizeof(u->rx)] = (uint8_t)c;
+		u->rx_count++;
+	}
+	spin_unlock(&u->vm->vgic.lock);
+	update_line(u);
 }
 
 void vpl011_reset(void *dev)

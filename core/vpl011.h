@@ -15,7 +15,12 @@ struct vpl011 {
 	uint32_t intid;
 	uint32_t cr, lcr_h, ibrd, fbrd, ifls, imsc, dmacr;
 	bool line;
+	uint8_t rx[64]; /**< receive FIFO (console input) */
+	unsigned rx_head, rx_count;
 };
+
+/** Console input for this VM: queue a character (dropped when the FIFO is full) and raise RX. */
+void vpl011_receive(void *ctx, char c);
 
 /** Register the UART's 4 KiB MMIO region at base on the VM's bus. */
 int vpl011_init(struct vpl011 *u, struct vm *vm, ipa_t base, uint32_t intid);

@@ -5,7 +5,27 @@
 #define UARTDR 0x00
 #define UARTFR 0x18
 #define UARTFR_TXFF (1u << 5)
+#define UARTIMSC 0x38
+#define UARTICR 0x44
+#define UARTFR_RXFE (1u << 4)
+#define UART_RXIM (1u << 4)
+#define UART_RTIM (1u << 6)
 #define PL011_SPIN_LIMIT 1000000u
+
+int pl011_getc(paddr_t base)
+{
+	volatile uint32_t *regs = pa_to_ptr(base);
+	if (regs[UARTFR / 4] & UARTFR_RXFE)
+		return -1;
+	return (int)(regs[UARTDR / 4] & 0xff);
+}
+
+void pl011_rx_irq_enable(paddr_t base)
+{
+	volatile uint32_t *regs = pa_to_ptr(base);
+	regs[UARTICR / 4] = UART_RXIM | UART_RTIM;
+	regs[UARTIMSC / 4] |= UART_RXIM | UART_RTIM;
+}
 
 void pl011_putc(paddr_t base, char c)
 {

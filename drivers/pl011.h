@@ -7,4 +7,9 @@
 /** Write one character; waits (bounded) for FIFO space, drops the byte if the UART never drains. */
 void pl011_putc(paddr_t base, char c);
 
+/** One received character, or -1 when the receive FIFO is empty. */
+int pl011_getc(paddr_t base);
+/** Enable the receive (and receive-timeout) interrupt. */
+void pl011_rx_irq_enable(paddr_t base);
+
 #endif

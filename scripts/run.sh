@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: boot keel on QEMU with a Linux guest whose disk is keel's virtio-blk.
 #   GUEST_KERNEL, GUEST_INITRD, GUEST_CMDLINE: the guest (default: the kit in build/kit)
-#   DISK: a raw disk image (default: build/disk/root.img, an ext4 root made on first use)
+#   DISK: a raw disk image (default: build/disk/root.img, a copy of the kit's ext4 root filesystem)
 #   STORAGE: ram (the image is loaded into reserved RAM; writes are not kept), later ufs, sd
 #   GUEST_MEM: VM memory in MiB (default 256)
 # Interactive on a terminal (quit QEMU with Ctrl-A x); otherwise returns when the guest powers off.
@@ -10,14 +10,19 @@ cd "$(dirname "$0")/.."
 KIT=build/kit
 GUEST_KERNEL=${GUEST_KERNEL:-$KIT/Image}
 GUEST_INITRD=${GUEST_INITRD:-$KIT/initramfs.cpio.gz}
-GUEST_CMDLINE=${GUEST_CMDLINE:-console=ttyAMA0 keel.disk=/dev/vda}
+if [ -z "${GUEST_CMDLINE:-}" ]; then
+  GUEST_CMDLINE="console=ttyAMA0 keel.disk=/dev/vda"
+  # Without a terminal nobody can type `poweroff`: the kit's root system stops by itself.
+  [ -t 0 ] || GUEST_CMDLINE="$GUEST_CMDLINE keel.poweroff"
+fi
 STORAGE=${STORAGE:-ram}
 GUEST_MEM=${GUEST_MEM:-256}
 if [ -z "${DISK:-}" ]; then
+  # A private copy of the kit's root filesystem, refreshed when the kit changes.
   DISK=build/disk/root.img
-  if [ ! -f "$DISK" ]; then
+  if [ ! -f "$DISK" ] || [ "$KIT/rootfs.ext4" -nt "$DISK" ]; then
     mkdir -p build/disk
-    bash scripts/mkdisk.sh root "$DISK" 128
+    cp --sparse=always "$KIT/rootfs.ext4" "$DISK"
   fi
 fi
 for f in "$GUEST_KERNEL" "$DISK"; do

@@ -65,31 +65,48 @@ struct blkdev *storage_open(const struct vm_disk_config *disk)
 	return gpt_open_partition(whole, disk->partition);
 }
 
-struct sync_ctx {
+/*
+ * Boot-time synchronous reads. The request lives in static storage, not on the
+ * stack: a request that timed out may still complete later, and must find its
+ * context alive. Until it does, further synchronous reads are refused.
+ */
+static struct {
+	struct blk_req req;
+	struct blk_seg seg;
 	volatile bool done;
 	volatile int status;
-};
+	bool busy;
+} sync_io;
 
 static void sync_done(struct blk_req *req, int status)
 {
-	struct sync_ctx *c = req->ctx;
-	c->status = status;
-	c->done = true;
+	(void)req;
+	sync_io.status = status;
+	sync_io.done = true;
+	sync_io.busy = false;
 }
 
 int blkdev_read_sync(struct blkdev *dev, uint64_t sector, void *buf, uint32_t bytes, uint64_t timeout_us)
 {
-	struct sync_ctx c = { false, 0 };
-	struct blk_seg seg = { ptr_to_pa(buf), bytes };
-	struct blk_req req = {
+	if (sync_io.busy) {
+		log_err("storage: %s: an earlier boot-time read never completed", dev->name);
+		return BLK_EIO;
+	}
+	sync_io.done = false;
+	sync_io.status = 0;
+	sync_io.seg = (struct blk_seg){ ptr_to_pa(buf), bytes };
+	sync_io.req = (struct blk_req){
 		.op = BLK_OP_READ, .sector = sector, .nsectors = bytes / BLK_SECTOR_SIZE,
-		.segs = &seg, .nsegs = 1, .done = sync_done, .ctx = &c,
+		.segs = &sync_io.seg, .nsegs = 1, .done = sync_done, .ctx = NULL,
 	};
-	int rc = blkdev_submit(dev, &req);
-	if (rc != 0)
+	sync_io.busy = true;
+	int rc = blkdev_submit(dev, &sync_io.req);
+	if (rc != 0) {
+		sync_io.busy = false;
 		return rc;
+	}
 	uint64_t end = timer_us() + timeout_us;
-	while (!c.done) {
+	while (!sync_io.done) {
 		if (dev->ops->poll)
 			dev->ops->poll(dev);
 		if (timer_us() > end) {
@@ -98,5 +115,5 @@ int blkdev_read_sync(struct blkdev *dev, uint64_t sector, void *buf, uint32_t by
 			return BLK_EIO;
 		}
 	}
-	return c.status;
+	return sync_io.status;
 }

@@ -140,7 +140,7 @@ for p in "${E2PKGS[@]}"; do E2DEBS+=("$(fetch "$p")"); done
 
 # ---- 2. up to date? ----------------------------------------------------------------------------
 OUTS=("$KIT/Image" "$KIT/initramfs.cpio.gz" "$KIT/rootfs.ext4")
-INS=("$KDEB" "$BBDEB" "${E2DEBS[@]}" "$HERE/build-kit.sh" "$HERE/init" "$HERE/kbench.c" "$ROOT/scripts/mkdisk.sh")
+INS=("$KDEB" "$BBDEB" "${E2DEBS[@]}" "$HERE/build-kit.sh" "$HERE/init" "$HERE/kbench.c" "$ROOT/scripts/mkdisk.sh" "$HERE"/rootfs/etc/*)
 while IFS= read -r -d '' f; do INS+=("$f"); done < <(find "$HERE/rootfs" -print0) # dirs too: adding/removing files changes their mtime
 uptodate=1
 if [ "${KEEL_KIT_FORCE:-0}" = 1 ]; then uptodate=0; fi
