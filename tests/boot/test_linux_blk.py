@@ -41,3 +41,28 @@ def test_linux_ext4_on_ram_backed_virtio_blk_survives_reboot(keel, tmp_path):
         f.truncate(256 * 1024 * 1024)
     r = keel([linux_vm({"backend": "ram", "image": str(disk)})], timeout=300)
     assert_blk_test_passed(r)
+
+
+def ufs_devices(image):
+    return ["-drive", f"if=none,id=ufs0,file={image},format=raw",
+            "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
+
+
+def host_check(image):
+    """What the guest left on the disk, read on the host after QEMU exited."""
+    import subprocess
+    fsck = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, text=True)
+    cat = subprocess.run(["debugfs", "-R", "cat /host-check.txt", str(image)], capture_output=True, text=True)
+    return fsck.returncode, cat.stdout
+
+
+def test_linux_ext4_on_ufs_backed_virtio_blk_reaches_the_image(keel, tmp_path):
+    disk = tmp_path / "ufs.img"
+    with open(disk, "wb") as f:
+        f.truncate(256 * 1024 * 1024)
+    r = keel([linux_vm({"backend": "ufs"})], timeout=300, storage_devs=ufs_devices(disk))
+    assert "storage: ufs" in r.out or "ufs" in r.out
+    assert_blk_test_passed(r)
+    fsck_rc, text = host_check(disk)
+    assert fsck_rc == 0, "the guest's ext4 is not clean on the host image"
+    assert "keel-host-check-v1: written by the guest in phase 2" in text, text
