@@ -80,6 +80,7 @@ static NORETURN void cpu_loop(unsigned cpu)
 		if (a == ACTION_VCPU_OFF) {
 			mine->state = VCPU_OFF;
 		} else if (a == ACTION_VM_RESET) {
+			vm_report(vm);
 			vm->resets++;
 			if (vm_load(vm) != 0) {
 				log_err("VM %s: reset failed; the VM stays off", vm->name);
@@ -88,6 +89,7 @@ static NORETURN void cpu_loop(unsigned cpu)
 		}
 		if (a == ACTION_VM_OFF) {
 			console_vm_flush(&vm->con, vm->name);
+			vm_report(vm);
 			for (unsigned j = 0; j < vm->nr_vcpus; j++)
 				vm->vcpus[j].state = VCPU_STOPPED;
 			vm->powered_off = true;

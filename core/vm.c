@@ -26,15 +26,32 @@ static void *s2_page(void *ctx)
 
 static const struct stage2_alloc s2_alloc = { .page = s2_page };
 
-bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, void (*reset)(void *dev), void *dev)
+bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct vm_dev_ops *ops, void *dev)
 {
 	if (vm->nr_fdt_devs >= GUEST_FDT_MAX_DEVS || vm->nr_dev_hooks >= VM_MAX_DEV_HOOKS)
 		return false;
 	if (node)
 		vm->fdt_devs[vm->nr_fdt_devs++] = *node;
-	if (reset)
-		vm->dev_hooks[vm->nr_dev_hooks++] = (struct vm_dev_hook){ reset, dev };
+	if (ops)
+		vm->dev_hooks[vm->nr_dev_hooks++] = (struct vm_dev_hook){ ops, dev };
 	return true;
+}
+
+uint64_t vm_exits(const struct vm *vm)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		n += vm->vcpus[i].exits;
+	return n;
+}
+
+void vm_report(const struct vm *vm)
+{
+	log_info("VM %s: %llu vCPU exits, %llu resets", vm->name, (unsigned long long)vm_exits(vm),
+		 (unsigned long long)vm->resets);
+	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
+		if (vm->dev_hooks[i].ops->report)
+			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);
 }
 
 bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid)
@@ -171,7 +188,7 @@ int vm_load(struct vm *vm)
 
 	vgic_vm_init(vm, VGIC_NR_SPIS);
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
-		vm->dev_hooks[i].reset(vm->dev_hooks[i].dev);
+		vm->dev_hooks[i].ops->reset(vm->dev_hooks[i].dev);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		arch_vcpu_ctx_reset(&v->ctx, kernel, i == 0 ? fdt : 0);

@@ -37,9 +37,18 @@ struct vcpu {
 	uint64_t exits;
 };
 
-/** A virtual device's hook, called when its VM resets (PSCI SYSTEM_RESET). */
-struct vm_dev_hook {
+struct vm;
+
+/** What keel asks of a VM's virtual devices. */
+struct vm_dev_ops {
+	/** The VM resets (PSCI SYSTEM_RESET): back to power-on state. */
 	void (*reset)(void *dev);
+	/** Log the device's counters (VM reset or power-off). May be NULL. */
+	void (*report)(void *dev, const struct vm *vm);
+};
+
+struct vm_dev_hook {
+	const struct vm_dev_ops *ops;
 	void *dev;
 };
 
@@ -75,7 +84,11 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 /** (Re)load the images and DTB and reset vCPUs and devices: boot or PSCI SYSTEM_RESET. */
 int vm_load(struct vm *vm);
 /** Register a device's DT node and reset hook; false when the tables are full. */
-bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, void (*reset)(void *dev), void *dev);
+bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct vm_dev_ops *ops, void *dev);
+/** Log every device's counters and the vCPUs' exit counts. */
+void vm_report(const struct vm *vm);
+/** Total exits of the VM's vCPUs. */
+uint64_t vm_exits(const struct vm *vm);
 /** The next free virtio-mmio slot: its IPA and INTID. False when all are used. */
 bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid);
 

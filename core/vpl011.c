@@ -168,7 +168,8 @@ int vpl011_init(struct vpl011 *u, struct vm *vm, ipa_t base, uint32_t intid)
 	u->vm = vm;
 	u->intid = intid;
 	vpl011_reset(u);
-	if (!vm_add_device(vm, NULL, vpl011_reset, u))
+	static const struct vm_dev_ops vpl011_ops = { .reset = vpl011_reset };
+	if (!vm_add_device(vm, NULL, &vpl011_ops, u))
 		return -ENOSPC;
 	struct mmio_region r = {
 		.base = base, .size = 0x1000, .read = vpl011_read, .write = vpl011_write, .dev = u, .name = "pl011",

@@ -24,6 +24,24 @@ static void disk_reset(void *dev)
 	virtio_blk_reset(&d->blk);
 }
 
+static void disk_report(void *dev, const struct vm *vm)
+{
+	struct vdev_disk *d = dev;
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(&d->blk, &s);
+	uint64_t exits = vm_exits(vm);
+	log_info("VM %s: disk %s: %llu requests, %llu bytes read, %llu bytes written, %llu notify traps, "
+		 "%llu interrupts, %llu errors; bytes copied by keel: %llu (data path: 0); "
+		 "vCPU exits per request: %llu.%02llu",
+		 vm->name, d->name, (unsigned long long)s.requests, (unsigned long long)s.bytes_read,
+		 (unsigned long long)s.bytes_written, (unsigned long long)s.notifications,
+		 (unsigned long long)s.interrupts, (unsigned long long)s.errors, (unsigned long long)s.bytes_copied,
+		 (unsigned long long)(s.requests ? exits / s.requests : 0),
+		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
+}
+
+static const struct vm_dev_ops disk_ops = { .reset = disk_reset, .report = disk_report };
+
 int vdev_attach_disks(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -52,7 +70,7 @@ int vdev_attach_disks(struct vm *vm)
 			return rc;
 		}
 		struct guest_fdt_dev node = { "virtio,mmio", ipa_addr(base), GUEST_VIRTIO_STRIDE, intid, true };
-		if (!vm_add_device(vm, &node, disk_reset, d))
+		if (!vm_add_device(vm, &node, &disk_ops, d))
 			return -ENOSPC;
 		nr_disks++;
 		log_info("VM %s: disk %s: %s%s, %llu sectors, virtio-mmio at IPA 0x%llx, INTID %u", vm->name, d->name,
