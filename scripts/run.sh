@@ -2,7 +2,8 @@
 # `make run`: boot keel on QEMU with a Linux guest whose disk is keel's virtio-blk.
 #   GUEST_KERNEL, GUEST_INITRD, GUEST_CMDLINE: the guest (default: the kit in build/kit)
 #   DISK: a raw disk image (default: build/disk/root.img, a copy of the kit's ext4 root filesystem)
-#   STORAGE: ram (the image is loaded into reserved RAM; writes are not kept), later ufs, sd
+#   STORAGE: ufs (default: the image is a UFS LU keel drives; writes reach the file), ram (loaded
+#            into reserved RAM; writes are not kept), sd (SD card on sdhci-pci; power-of-two size)
 #   GUEST_MEM: VM memory in MiB (default 256)
 # Interactive on a terminal (quit QEMU with Ctrl-A x); otherwise returns when the guest powers off.
 set -euo pipefail
@@ -15,7 +16,7 @@ if [ -z "${GUEST_CMDLINE:-}" ]; then
   # Without a terminal nobody can type `poweroff`: the kit's root system stops by itself.
   [ -t 0 ] || GUEST_CMDLINE="$GUEST_CMDLINE keel.poweroff"
 fi
-STORAGE=${STORAGE:-ram}
+STORAGE=${STORAGE:-ufs}
 GUEST_MEM=${GUEST_MEM:-256}
 if [ -z "${DISK:-}" ]; then
   # A private copy of the kit's root filesystem, refreshed when the kit changes.
