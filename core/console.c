@@ -58,6 +58,8 @@ int console_input_start(uint32_t intid)
 
 void console_set_level(enum log_level lvl) { console_level = lvl; }
 
+static void end_open_line(void);
+
 static void put_raw(const char *s, size_t n)
 {
 	paddr_t uart = console_ready ? console_uart : platform.early_uart;
@@ -71,6 +73,7 @@ static void put_raw(const char *s, size_t n)
 void console_write(const char *s, size_t n)
 {
 	spin_lock(&console_lock);
+	end_open_line();
 	put_raw(s, n);
 	spin_unlock(&console_lock);
 }
@@ -110,27 +113,47 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * VM output goes out character by character (an interactive prompt must show
+ * before its newline), each line prefixed with the VM's name. A log line or
+ * another VM's output arriving mid-line first ends the open line.
+ */
+static const struct console_vm_line *open_line;
+
+static void end_open_line(void)
+{
+	if (open_line) {
+		put_raw("\n", 1);
+		open_line = NULL;
+	}
+}
+
 void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c)
 {
-	if (c != '\n' && l->len < sizeof(l->buf) - 1) {
-		if (c != '\r')
-			l->buf[l->len++] = c;
+	if (c == '\r')
 		return;
+	spin_lock(&console_lock);
+	if (open_line != l) {
+		end_open_line();
+		char prefix[48];
+		int n = snprintf(prefix, sizeof(prefix), "[%s] ", vm_name);
+		if (n > 0)
+			put_raw(prefix, MIN((size_t)n, sizeof(prefix) - 1));
+		open_line = l;
 	}
-	char line[sizeof(l->buf) + 48];
-	int n = snprintf(line, sizeof(line), "[%s] %.*s%s\n", vm_name, (int)l->len, l->buf,
-			 c == '\n' ? "" : "");
-	l->len = 0;
-	if (c != '\n')
-		l->buf[l->len++] = c;
-	if (n > 0)
-		console_write(line, MIN((size_t)n, sizeof(line) - 1));
+	put_raw(&c, 1);
+	if (c == '\n')
+		open_line = NULL;
+	spin_unlock(&console_lock);
 }
 
 void console_vm_flush(struct console_vm_line *l, const char *vm_name)
 {
-	if (l->len)
-		console_vm_putc(l, vm_name, '\n');
+	(void)vm_name;
+	spin_lock(&console_lock);
+	if (open_line == l)
+		end_open_line();
+	spin_unlock(&console_lock);
 }
 
 NORETURN void panic(const char *fmt, ...)

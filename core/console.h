@@ -10,10 +10,9 @@ void console_set_level(enum log_level lvl);
 /** Write raw bytes, serialised across CPUs. */
 void console_write(const char *s, size_t n);
 
-/** A VM's partial output line; whole lines reach the console as "[vm] text". */
+/** A VM's console stream; its lines reach the console as "[vm] text". */
 struct console_vm_line {
-	char buf[160];
-	size_t len;
+	char unused; /* identity only: the open line is tracked by address */
 };
 void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c);
 void console_vm_flush(struct console_vm_line *l, const char *vm_name);

@@ -38,6 +38,8 @@ static void disk_report(void *dev, const struct vm *vm)
 		 (unsigned long long)s.interrupts, (unsigned long long)s.errors, (unsigned long long)s.bytes_copied,
 		 (unsigned long long)(s.requests ? exits / s.requests : 0),
 		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
+	if (d->blk.bdev->ops->report)
+		d->blk.bdev->ops->report(d->blk.bdev);
 }
 
 static const struct vm_dev_ops disk_ops = { .reset = disk_reset, .report = disk_report };

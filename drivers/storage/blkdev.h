@@ -61,6 +61,8 @@ struct blkdev_ops {
 	int (*submit)(struct blkdev *dev, struct blk_req *req);
 	/** Reap completions without an interrupt (polled fallback, and reset quiescing). May be NULL. */
 	void (*poll)(struct blkdev *dev);
+	/** Log the device's counters (when a VM using it resets or powers off). May be NULL. */
+	void (*report)(struct blkdev *dev);
 };
 
 struct blkdev {

@@ -114,9 +114,18 @@ static void part_poll(struct blkdev *dev)
 		p->parent->ops->poll(p->parent);
 }
 
+static void part_report(struct blkdev *dev)
+{
+	struct part *p = dev->priv;
+
+	if (p->parent->ops->report)
+		p->parent->ops->report(p->parent);
+}
+
 static const struct blkdev_ops part_ops = {
     .submit = part_submit,
     .poll = part_poll,
+    .report = part_report,
 };
 
 static void name_append(char *dst, size_t size, size_t *len, const char *src)

@@ -53,7 +53,6 @@
 #define UFS_LINK_TRIES             3
 #define UFS_NOP_TRIES              10
 #define UFS_TUR_TRIES              20
-#define UFS_STATS_LOG_US           10000000u
 #define UFS_LOG_BURST              10
 #define UFS_DMA_EDGE               128u /* at least any arm64 cache line */
 
@@ -117,7 +116,6 @@ struct ufs_host {
 	bool unmap;
 	struct blkdev bdev;
 	struct ufs_stats stats;
-	uint64_t stats_logged_cmds, next_stats_log_us;
 };
 
 static struct ufs_mem ufs_dma_mem[UFS_MAX_HOSTS] __attribute__((aligned(4096)));
@@ -841,16 +839,8 @@ static void ufs_log_stats(struct ufs_host *h)
 static void ufs_tick(void *ctx)
 {
 	struct ufs_host *h = ctx;
-	uint64_t now = timer_us();
 
 	ufs_service(h, false, true);
-	if (now >= h->next_stats_log_us) {
-		h->next_stats_log_us = now + UFS_STATS_LOG_US;
-		if (h->stats.commands != h->stats_logged_cmds) {
-			h->stats_logged_cmds = h->stats.commands;
-			ufs_log_stats(h);
-		}
-	}
 }
 
 /* --- blkdev ops -------------------------------------------------------------- */
@@ -939,9 +929,12 @@ static void ufs_poll(struct blkdev *dev)
 	ufs_service(dev->priv, false, true);
 }
 
+static void ufs_report(struct blkdev *dev) { ufs_log_stats(dev->priv); }
+
 static const struct blkdev_ops ufs_ops = {
 	.submit = ufs_submit,
 	.poll = ufs_poll,
+	.report = ufs_report,
 };
 
 const struct ufs_stats *ufs_stats(const struct blkdev *dev)
@@ -1028,8 +1021,6 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 		log_warn("%s: no usable INTx (intid %u): completions are polled at %u Hz", h->name, h->intid,
 			 HYP_TICK_HZ);
 	}
-	h->next_stats_log_us = t1 + UFS_STATS_LOG_US;
-	h->stats_logged_cmds = h->stats.commands; /* log only once VMs do I/O */
 	h->state = UFS_UP;
 	log_info("%s: UFSHCI %x.%x%x at 0x%llx, %u slots, %u TM slots, %s DMA, intid %u; LU %u: %llu blocks of %u "
 		 "bytes%s; up in %llu us",

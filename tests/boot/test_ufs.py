@@ -50,7 +50,7 @@ def test_ufs_virtio_rw_reaches_the_image(keel, tmp_path):
     assert f"[bm] GUEST: virtio read ok first bytes {want}" in out, out
     assert "[bm] GUEST: virtio rw ok" in out, out
     assert "[bm] GUEST: PASS" in out and "GUEST: FAIL" not in out, out
-    assert "PANIC" not in out and "failed:" not in out and "refused" not in out, out
+    assert "PANIC" not in out and "failed:" not in out and "refused" not in out.replace(" 0 segments refused", ""), out
     assert r.rc == 0, out
 
     with open(img, "rb") as f:
