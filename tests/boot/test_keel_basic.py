@@ -62,3 +62,21 @@ def test_bad_config_names_node_and_property(keel, tmp_path):
     vms = [basic_vm(), keel_qemu.VmSpec("bm2", GUEST_BIN, cmdline="test=basic", mem_mib=64)]
     r = keel(vms, timeout=30, smp=1, until=r"PANIC.*\n")
     assert re.search(r"PANIC: VM configuration: /chosen/vm@1: cpus:", r.out), r.out
+
+
+def test_two_vms_on_two_cpus(keel):
+    vms = [basic_vm(), keel_qemu.VmSpec("bm2", GUEST_BIN, cmdline="test=basic", mem_mib=64)]
+    r = keel(vms, timeout=60)
+    out = r.out
+    assert "CPU 1 online" in out, out
+    for name in ("bm", "bm2"):
+        assert f"[{name}] GUEST: PASS" in out, out
+        assert f"VM {name}: PSCI SYSTEM_OFF" in out, out
+        assert len(re.findall(rf"\[{name}\] GUEST: escape refused", out)) == 4, out
+    # Two RAM partitions, disjoint.
+    ram = re.findall(r"VM (\w+): 1 vCPU\(s\) on pCPU (\d)\.\., RAM 0x([0-9a-f]+) bytes at PA 0x([0-9a-f]+)", out)
+    assert len(ram) == 2 and {p for _, p, _, _ in ram} == {"0", "1"}, out
+    (_, _, s0, p0), (_, _, s1, p1) = ram
+    a0, a1 = int(p0, 16), int(p1, 16)
+    assert a0 + int(s0, 16) <= a1 or a1 + int(s1, 16) <= a0
+    assert "GUEST: FAIL" not in out and r.rc == 0
