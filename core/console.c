@@ -114,11 +114,16 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 }
 
 /*
- * VM output goes out character by character (an interactive prompt must show
- * before its newline), each line prefixed with the VM's name. A log line or
- * another VM's output arriving mid-line first ends the open line.
+ * VM output, each line prefixed with the VM's name and line-buffered, so that
+ * VMs running side by side never interleave inside a line. An interactive
+ * prompt has no newline, so the tick writes out the input VM's partial line
+ * once it has waited a little; the rest of that line then follows directly.
+ * A log line or another VM's output first ends such an open line.
  */
+#define CONSOLE_PARTIAL_US 30000
+
 static const struct console_vm_line *open_line;
+static struct console_vm_line *input_line;
 
 static void end_open_line(void)
 {
@@ -128,29 +133,67 @@ static void end_open_line(void)
 	}
 }
 
+static void put_prefixed(const struct console_vm_line *l, const char *s, size_t n)
+{
+	if (open_line != l) {
+		end_open_line();
+		char prefix[48];
+		int m = snprintf(prefix, sizeof(prefix), "[%s] ", l->name);
+		if (m > 0)
+			put_raw(prefix, MIN((size_t)m, sizeof(prefix) - 1));
+		open_line = l;
+	}
+	put_raw(s, n);
+	if (n && s[n - 1] == '\n')
+		open_line = NULL;
+}
+
+void console_vm_set_interactive(struct console_vm_line *l) { input_line = l; }
+
 void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c)
 {
 	if (c == '\r')
 		return;
 	spin_lock(&console_lock);
-	if (open_line != l) {
-		end_open_line();
-		char prefix[48];
-		int n = snprintf(prefix, sizeof(prefix), "[%s] ", vm_name);
-		if (n > 0)
-			put_raw(prefix, MIN((size_t)n, sizeof(prefix) - 1));
-		open_line = l;
+	l->name = vm_name;
+	if (open_line == l) {
+		put_prefixed(l, &c, 1);
+	} else {
+		if (l->len == 0)
+			l->since_us = timer_us();
+		l->buf[l->len++] = c;
+		if (c == '\n' || l->len == sizeof(l->buf) - 1) {
+			if (c != '\n')
+				l->buf[l->len++] = '\n';
+			put_prefixed(l, l->buf, l->len);
+			l->len = 0;
+		}
 	}
-	put_raw(&c, 1);
-	if (c == '\n')
-		open_line = NULL;
+	spin_unlock(&console_lock);
+}
+
+void console_tick(void)
+{
+	struct console_vm_line *l = input_line;
+	if (l == NULL || l->len == 0)
+		return;
+	spin_lock(&console_lock);
+	if (l->len && timer_us() - l->since_us >= CONSOLE_PARTIAL_US) {
+		put_prefixed(l, l->buf, l->len);
+		l->len = 0;
+	}
 	spin_unlock(&console_lock);
 }
 
 void console_vm_flush(struct console_vm_line *l, const char *vm_name)
 {
-	(void)vm_name;
 	spin_lock(&console_lock);
+	l->name = vm_name;
+	if (l->len) {
+		l->buf[l->len++] = '\n';
+		put_prefixed(l, l->buf, l->len);
+		l->len = 0;
+	}
 	if (open_line == l)
 		end_open_line();
 	spin_unlock(&console_lock);

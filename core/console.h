@@ -12,8 +12,15 @@ void console_write(const char *s, size_t n);
 
 /** A VM's console stream; its lines reach the console as "[vm] text". */
 struct console_vm_line {
-	char unused; /* identity only: the open line is tracked by address */
+	char buf[200];
+	size_t len;
+	uint64_t since_us; /**< when the buffered partial line began */
+	const char *name;
 };
+/** The VM stream that gets console input: its partial lines (prompts) are written out after a pause. */
+void console_vm_set_interactive(struct console_vm_line *l);
+/** Called from the hypervisor tick: write out the interactive VM's waiting partial line. */
+void console_tick(void);
 void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c);
 void console_vm_flush(struct console_vm_line *l, const char *vm_name);
 

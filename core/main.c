@@ -46,6 +46,12 @@ static void tls_setup(unsigned cpu)
 	write_tpidr_el0((uint64_t)(uintptr_t)tls_blocks[cpu] - 16);
 }
 
+static void console_tick_fn(void *ctx)
+{
+	(void)ctx;
+	console_tick();
+}
+
 static NORETURN void machine_off(void)
 {
 	log_info("all VMs are off; powering the machine off");
@@ -146,8 +152,11 @@ void keel_main(uint64_t fdt_pa)
 	}
 	vms_running = nr_vms;
 	console_set_input(vpl011_receive, &vms[0].uart);
-	if (console_input_start(machine.uart_intid) == 0)
+	if (console_input_start(machine.uart_intid) == 0) {
+		console_vm_set_interactive(&vms[0].con);
+		hyp_tick_register(console_tick_fn, NULL);
 		log_info("console input goes to VM %s", vms[0].name);
+	}
 	hyp_tick_start();
 	log_info("%u VM(s) ready, %u hypervisor pages free", nr_vms, page_alloc_free());
 

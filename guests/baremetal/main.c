@@ -176,6 +176,8 @@ void guest_main(uint64_t dtb, uint64_t x1, uint64_t x2, uint64_t x3)
 		test_psci();
 	else if (!strcmp(test, "virtio"))
 		test_virtio();
+	else if (!strcmp(test, "virtio-hostile"))
+		test_virtio_hostile();
 	else {
 		gprintf("GUEST: FAIL unknown test '%s'\n", test);
 		test_fail();

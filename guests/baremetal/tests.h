@@ -29,5 +29,6 @@ __attribute__((noreturn)) void test_finish(void);
 void test_basic(void);
 void test_psci(void);
 void test_virtio(void);
+void test_virtio_hostile(void);
 
 #endif

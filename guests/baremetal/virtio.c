@@ -14,15 +14,6 @@
 #define VIRTIO_MMIO_DEV_FEAT_SEL   0x014
 #define VIRTIO_MMIO_DRV_FEATURES   0x020
 #define VIRTIO_MMIO_DRV_FEAT_SEL   0x024
-#define VIRTIO_MMIO_QUEUE_SEL	   0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX  0x034
-#define VIRTIO_MMIO_QUEUE_NUM	   0x038
-#define VIRTIO_MMIO_QUEUE_READY	   0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY   0x050
-#define VIRTIO_MMIO_INT_STATUS	   0x060
-#define VIRTIO_MMIO_INT_ACK	   0x064
-#define VIRTIO_MMIO_STATUS	   0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LO  0x080
 #define VIRTIO_MMIO_QUEUE_DESC_HI  0x084
 #define VIRTIO_MMIO_QUEUE_AVAIL_LO 0x090
 #define VIRTIO_MMIO_QUEUE_AVAIL_HI 0x094
@@ -33,28 +24,16 @@
 
 #define STATUS_ACK	   1u
 #define STATUS_DRIVER	   2u
-#define STATUS_DRIVER_OK   4u
+#define STATUS_DRIVER_OK   VIRTIO_STATUS_DRIVER_OK
 #define STATUS_FEATURES_OK 8u
-#define STATUS_NEEDS_RESET 64u
-#define STATUS_FAILED	   128u
+#define STATUS_NEEDS_RESET VIRTIO_STATUS_NEEDS_RESET
+#define STATUS_FAILED	   VIRTIO_STATUS_FAILED
 
-#define F_BLK_RO	  (1ull << 5)
-#define F_VERSION_1	  (1ull << 32)
-#define F_ACCESS_PLATFORM (1ull << 33)
-
-#define VIRTQ_DESC_F_NEXT     1
-#define VIRTQ_DESC_F_WRITE    2
 #define VIRTQ_AVAIL_F_NO_INTR 1
 #define QSIZE		      8
 #define REQ_TIMEOUT_MS	      2000
 #define MAX_DATA	      4096
 
-struct virtq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
 struct virtq_avail {
 	uint16_t flags;
 	uint16_t idx;
@@ -71,17 +50,17 @@ struct virtq_used {
 	struct virtq_used_elem ring[QSIZE];
 	uint16_t avail_event;
 };
-struct blk_req_hdr {
-	uint32_t type;
-	uint32_t reserved;
-	uint64_t sector;
+
+/* Queue memory of one device: rings plus the header and status byte of virtio_blk_rw. */
+struct virtio_ring {
+	struct virtq_desc desc[QSIZE] __attribute__((aligned(16)));
+	struct virtq_avail avail __attribute__((aligned(16)));
+	struct virtq_used used __attribute__((aligned(16)));
+	struct virtio_blk_req_hdr hdr __attribute__((aligned(16)));
+	uint8_t status __attribute__((aligned(16)));
 };
 
-static volatile struct virtq_desc desc[QSIZE] __attribute__((aligned(16)));
-static volatile struct virtq_avail avail __attribute__((aligned(16)));
-static volatile struct virtq_used used __attribute__((aligned(16)));
-static volatile struct blk_req_hdr req_hdr __attribute__((aligned(16)));
-static volatile uint8_t req_status __attribute__((aligned(16)));
+static volatile struct virtio_ring rings[VIRTIO_BLK_MAX_DEVS];
 
 static uint32_t rd(struct virtio_blk *d, uint32_t off)
 {
@@ -96,10 +75,22 @@ static uint64_t pa(const volatile void *p)
 	return (uint64_t)(uintptr_t)p;
 }
 
-int virtio_blk_probe(struct virtio_blk *d)
+uint32_t virtio_blk_read_reg(struct virtio_blk *d, uint32_t off)
+{
+	return rd(d, off);
+}
+
+void virtio_blk_write_reg(struct virtio_blk *d, uint32_t off, uint32_t value)
+{
+	wr(d, off, value);
+}
+
+int virtio_blk_probe_all(struct virtio_blk *devs, int max)
 {
 	int found = 0;
 
+	if (max > VIRTIO_BLK_MAX_DEVS)
+		max = VIRTIO_BLK_MAX_DEVS;
 	for (int node = fdt_find_compatible(-1, "virtio,mmio"); node >= 0;
 	     node = fdt_find_compatible(node, "virtio,mmio")) {
 		uint64_t base, size;
@@ -119,7 +110,9 @@ int virtio_blk_probe(struct virtio_blk *d)
 
 		gprintf("GUEST: virtio-mmio 0x%lx size=0x%lx intid=%u version=%u device=%u vendor=0x%x\n",
 			base, size, intid, version, id, mmio_read32(base + VIRTIO_MMIO_VENDOR_ID));
-		if (id == VIRTIO_ID_BLOCK && !found) {
+		if (id == VIRTIO_ID_BLOCK && found < max) {
+			struct virtio_blk *d = &devs[found];
+
 			if (version != 2) {
 				gprintf("GUEST: FAIL virtio-mmio 0x%lx is a legacy (version %u) transport; "
 					"natively "
@@ -130,18 +123,54 @@ int virtio_blk_probe(struct virtio_blk *d)
 			d->base = base;
 			d->size = size;
 			d->intid = intid;
-			found = 1;
+			d->ring = (struct virtio_ring *)&rings[found];
+			found++;
 		}
 	}
-	if (!found) {
+	return found;
+}
+
+int virtio_blk_probe(struct virtio_blk *d)
+{
+	int n = virtio_blk_probe_all(d, 1);
+
+	if (n == 0)
 		gprintf("GUEST: FAIL no virtio-blk device in the DTB's virtio,mmio nodes\n");
-		return -1;
-	}
-	return 0;
+	return n > 0 ? 0 : -1;
+}
+
+/* The ring memory is only ever accessed through volatile pointers (the device writes it). */
+static volatile struct virtio_ring *ring(struct virtio_blk *d)
+{
+	return d->ring;
+}
+
+volatile struct virtq_desc *virtio_blk_desc(struct virtio_blk *d)
+{
+	return ring(d)->desc;
+}
+
+uint16_t virtio_blk_used_idx(struct virtio_blk *d)
+{
+	return ring(d)->used.idx;
 }
 
 int virtio_blk_init(struct virtio_blk *d)
 {
+	return virtio_blk_init_features(d, 0);
+}
+
+int virtio_blk_init_features(struct virtio_blk *d, uint64_t extra)
+{
+	return virtio_blk_init_rings(d, extra, 0);
+}
+
+int virtio_blk_init_rings(struct virtio_blk *d, uint64_t extra, const uint64_t ring_ipa[3])
+{
+	volatile struct virtio_ring *r = ring(d);
+	uint64_t desc_ipa = ring_ipa ? ring_ipa[0] : pa(r->desc);
+	uint64_t avail_ipa = ring_ipa ? ring_ipa[1] : pa(&r->avail);
+	uint64_t used_ipa = ring_ipa ? ring_ipa[2] : pa(&r->used);
 	uint64_t dev, drv;
 	uint32_t status, qmax;
 
@@ -158,12 +187,13 @@ int virtio_blk_init(struct virtio_blk *d)
 	dev = (uint64_t)rd(d, VIRTIO_MMIO_DEV_FEATURES) << 32;
 	wr(d, VIRTIO_MMIO_DEV_FEAT_SEL, 0);
 	dev |= rd(d, VIRTIO_MMIO_DEV_FEATURES);
-	if (!(dev & F_VERSION_1)) {
+	d->offered = dev;
+	if (!(dev & VIRTIO_F_VERSION_1)) {
 		gprintf("GUEST: FAIL virtio device features 0x%lx lack VERSION_1\n", dev);
 		goto failed;
 	}
-	drv = dev & (F_VERSION_1 | F_BLK_RO | F_ACCESS_PLATFORM);
-	d->read_only = !!(dev & F_BLK_RO);
+	drv = dev & (VIRTIO_F_VERSION_1 | VIRTIO_F_BLK_RO | VIRTIO_F_ACCESS_PLATFORM | extra);
+	d->read_only = !!(dev & VIRTIO_F_BLK_RO);
 	wr(d, VIRTIO_MMIO_DRV_FEAT_SEL, 1);
 	wr(d, VIRTIO_MMIO_DRV_FEATURES, (uint32_t)(drv >> 32));
 	wr(d, VIRTIO_MMIO_DRV_FEAT_SEL, 0);
@@ -175,6 +205,7 @@ int virtio_blk_init(struct virtio_blk *d)
 			drv);
 		goto failed;
 	}
+	d->features = drv;
 	/* Config space is read 32 bits at a time: capacity is a le64 at offset 0. */
 	d->capacity = mmio_read32(d->base + VIRTIO_MMIO_CONFIG) |
 		      (uint64_t)mmio_read32(d->base + VIRTIO_MMIO_CONFIG + 4) << 32;
@@ -192,22 +223,22 @@ int virtio_blk_init(struct virtio_blk *d)
 	d->qsize = qmax < QSIZE ? (uint16_t)qmax : QSIZE;
 	d->avail_idx = d->used_idx = 0;
 	for (int i = 0; i < QSIZE; i++) {
-		desc[i].addr = 0;
-		desc[i].len = 0;
-		desc[i].flags = 0;
-		desc[i].next = 0;
+		r->desc[i].addr = 0;
+		r->desc[i].len = 0;
+		r->desc[i].flags = 0;
+		r->desc[i].next = 0;
 	}
-	avail.flags = VIRTQ_AVAIL_F_NO_INTR;
-	avail.idx = 0;
-	used.flags = 0;
-	used.idx = 0;
+	r->avail.flags = VIRTQ_AVAIL_F_NO_INTR;
+	r->avail.idx = 0;
+	r->used.flags = 0;
+	r->used.idx = 0;
 	wr(d, VIRTIO_MMIO_QUEUE_NUM, d->qsize);
-	wr(d, VIRTIO_MMIO_QUEUE_DESC_LO, (uint32_t)pa(desc));
-	wr(d, VIRTIO_MMIO_QUEUE_DESC_HI, (uint32_t)(pa(desc) >> 32));
-	wr(d, VIRTIO_MMIO_QUEUE_AVAIL_LO, (uint32_t)pa(&avail));
-	wr(d, VIRTIO_MMIO_QUEUE_AVAIL_HI, (uint32_t)(pa(&avail) >> 32));
-	wr(d, VIRTIO_MMIO_QUEUE_USED_LO, (uint32_t)pa(&used));
-	wr(d, VIRTIO_MMIO_QUEUE_USED_HI, (uint32_t)(pa(&used) >> 32));
+	wr(d, VIRTIO_MMIO_QUEUE_DESC_LO, (uint32_t)desc_ipa);
+	wr(d, VIRTIO_MMIO_QUEUE_DESC_HI, (uint32_t)(desc_ipa >> 32));
+	wr(d, VIRTIO_MMIO_QUEUE_AVAIL_LO, (uint32_t)avail_ipa);
+	wr(d, VIRTIO_MMIO_QUEUE_AVAIL_HI, (uint32_t)(avail_ipa >> 32));
+	wr(d, VIRTIO_MMIO_QUEUE_USED_LO, (uint32_t)used_ipa);
+	wr(d, VIRTIO_MMIO_QUEUE_USED_HI, (uint32_t)(used_ipa >> 32));
 	dsb_sy();
 	wr(d, VIRTIO_MMIO_QUEUE_READY, 1);
 	wr(d, VIRTIO_MMIO_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
@@ -215,6 +246,8 @@ int virtio_blk_init(struct virtio_blk *d)
 	gprintf("GUEST: virtio-blk 0x%lx features=0x%lx capacity=%lu sectors qsize=%u status=0x%x%s\n",
 		(uint64_t)d->base, drv, d->capacity, d->qsize, status, d->read_only ? " read-only" : "");
 	if (status & (STATUS_NEEDS_RESET | STATUS_FAILED)) {
+		if (ring_ipa)
+			return 1; /* the caller placed the rings on purpose */
 		gprintf("GUEST: FAIL virtio device status 0x%x after DRIVER_OK\n", status);
 		return -1;
 	}
@@ -224,55 +257,84 @@ failed:
 	return -1;
 }
 
+static void publish(struct virtio_blk *d, uint16_t new_idx)
+{
+	dmb_sy(); /* descriptors and ring entry before the index */
+	ring(d)->avail.idx = new_idx;
+	dsb_sy(); /* index before the notification */
+	wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+void virtio_blk_bump_avail(struct virtio_blk *d, uint16_t delta)
+{
+	d->avail_idx = (uint16_t)(d->avail_idx + delta);
+	publish(d, d->avail_idx);
+}
+
+int virtio_blk_kick(struct virtio_blk *d, uint16_t head, uint32_t timeout_ms, uint32_t *id, uint32_t *len)
+{
+	volatile struct virtio_ring *r = ring(d);
+	uint64_t end;
+
+	r->avail.ring[d->avail_idx % d->qsize] = head;
+	virtio_blk_bump_avail(d, 1);
+
+	end = timer_now() + timer_freq() / 1000 * timeout_ms;
+	while (r->used.idx == d->used_idx) {
+		if (timer_now() > end)
+			return 1;
+	}
+	dmb_sy(); /* used index before the element and the data */
+	uint16_t uidx = r->used.idx;
+	volatile struct virtq_used_elem *e = &r->used.ring[d->used_idx % d->qsize];
+
+	*id = e->id;
+	*len = e->len;
+	d->used_idx++;
+	wr(d, VIRTIO_MMIO_INT_ACK, rd(d, VIRTIO_MMIO_INT_STATUS));
+	if (uidx != d->used_idx) {
+		gprintf("GUEST: FAIL virtio used ring: idx=%u (want %u)\n", uidx, d->used_idx);
+		return -1;
+	}
+	return 0;
+}
+
 int virtio_blk_rw(struct virtio_blk *d, int write, uint64_t sector, void *buf, uint32_t len)
 {
-	uint16_t slot;
-	uint64_t end;
+	volatile struct virtio_ring *r = ring(d);
+	uint32_t id, used_len;
+	int rc;
 
 	if (len > MAX_DATA || d->qsize < 3)
 		return -1;
-	req_hdr.type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
-	req_hdr.reserved = 0;
-	req_hdr.sector = sector;
-	req_status = 0xff;
-	desc[0].addr = pa(&req_hdr);
-	desc[0].len = sizeof(req_hdr);
-	desc[0].flags = VIRTQ_DESC_F_NEXT;
-	desc[0].next = 1;
-	desc[1].addr = pa(buf);
-	desc[1].len = len;
-	desc[1].flags = VIRTQ_DESC_F_NEXT | (write ? 0 : VIRTQ_DESC_F_WRITE);
-	desc[1].next = 2;
-	desc[2].addr = pa(&req_status);
-	desc[2].len = 1;
-	desc[2].flags = VIRTQ_DESC_F_WRITE;
-	desc[2].next = 0;
-	slot = d->avail_idx % d->qsize;
-	avail.ring[slot] = 0;
-	dmb_sy(); /* descriptors and ring entry before the index */
-	avail.idx = ++d->avail_idx;
-	dsb_sy(); /* index before the notification */
-	wr(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	r->hdr.type = write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+	r->hdr.reserved = 0;
+	r->hdr.sector = sector;
+	r->status = 0xff;
+	r->desc[0].addr = pa(&r->hdr);
+	r->desc[0].len = sizeof(r->hdr);
+	r->desc[0].flags = VIRTQ_DESC_F_NEXT;
+	r->desc[0].next = 1;
+	r->desc[1].addr = pa(buf);
+	r->desc[1].len = len;
+	r->desc[1].flags = VIRTQ_DESC_F_NEXT | (write ? 0 : VIRTQ_DESC_F_WRITE);
+	r->desc[1].next = 2;
+	r->desc[2].addr = pa(&r->status);
+	r->desc[2].len = 1;
+	r->desc[2].flags = VIRTQ_DESC_F_WRITE;
+	r->desc[2].next = 0;
 
-	end = timer_now() + timer_freq() / 1000 * REQ_TIMEOUT_MS;
-	while (used.idx == d->used_idx) {
-		if (timer_now() > end) {
-			gprintf("GUEST: FAIL virtio request timed out (used.idx=%u status=0x%x)\n", used.idx,
-				rd(d, VIRTIO_MMIO_STATUS));
-			return -1;
-		}
-	}
-	dmb_sy(); /* used index before the element and the data */
-	uint16_t uidx = used.idx;
-	volatile struct virtq_used_elem *e = &used.ring[d->used_idx % d->qsize];
-	uint32_t id = e->id;
-
-	d->used_idx++;
-	wr(d, VIRTIO_MMIO_INT_ACK, rd(d, VIRTIO_MMIO_INT_STATUS));
-	if (uidx != d->used_idx || id != 0) {
-		gprintf("GUEST: FAIL virtio used ring: idx=%u (want %u) id=%u (want 0)\n", uidx, d->used_idx,
-			id);
+	rc = virtio_blk_kick(d, 0, REQ_TIMEOUT_MS, &id, &used_len);
+	if (rc > 0) {
+		gprintf("GUEST: FAIL virtio request timed out (used.idx=%u status=0x%x)\n", r->used.idx,
+			rd(d, VIRTIO_MMIO_STATUS));
 		return -1;
 	}
-	return req_status;
+	if (rc < 0)
+		return -1;
+	if (id != 0) {
+		gprintf("GUEST: FAIL virtio used ring: id=%u (want 0)\n", id);
+		return -1;
+	}
+	return r->status;
 }

@@ -6,25 +6,9 @@
  * ("GUEST: virtio rw ok"). On a read-only disk: read sectors 0..7 and check that a write is
  * refused with VIRTIO_BLK_S_IOERR ("GUEST: virtio ro ok").
  *
- * TODO (later task): hostile virtio-blk tests. Each builds a malformed request by hand, notifies,
- * and asserts the device neither hangs nor touches memory outside what it may, and reports the
- * status the virtio 1.2 spec requires (a request the device cannot parse: the device may set
- * DEVICE_NEEDS_RESET instead; then the test resets and re-initialises before the next case):
- *   - loop in a descriptor chain (desc 0 -> 1 -> 0): no hang; IOERR or NEEDS_RESET.
- *   - out-of-range next (next >= queue size): IOERR or NEEDS_RESET, nothing accessed.
- *   - chain longer than the queue size: rejected.
- *   - buffer address outside guest RAM, or in another VM's region, or straddling the end of
- *     RAM: rejected; the guest-visible bytes next to the buffer are unchanged.
- *   - data descriptor flagged device-readable for a read (T_IN), status descriptor not
- *     device-writable, header shorter than 16 bytes, status length 0: rejected.
- *   - sector past the end (sector = capacity, and capacity - 1 with 2 sectors): IOERR, and the
- *     last sector of the disk is unchanged.
- *   - sector + length overflowing 64 bits: IOERR.
- *   - write to a read-only disk (VIRTIO_BLK_F_RO offered): IOERR, data unchanged.
- *   - unknown request type: VIRTIO_BLK_S_UNSUPP.
- *   - avail.idx jumping by more than the queue size: NEEDS_RESET, no hang.
- *   - QueueNotify for a queue that does not exist, QueueSel/QueueNum out of range, registers
- *     written after DRIVER_OK, odd-sized MMIO accesses: ignored or aborted, never a crash.
+ * The hostile virtio-blk tests (malformed chains, buffers outside RAM, bad sectors/lengths/types,
+ * read-only disk, bad indirect tables, broken rings -> NEEDS_RESET and recovery, register abuse)
+ * are test=virtio-hostile in virtio_hostile.c.
  */
 #include <stdint.h>
 
