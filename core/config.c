@@ -9,10 +9,10 @@
 #include "keel/addr.h"
 #include "keel/util.h"
 
-#define FAIL(...)                                                                                  \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		return -EINVAL;                                                                    \
+#define FAIL(...)                                                                                            \
+	do {                                                                                                 \
+		snprintf(err, errlen, __VA_ARGS__);                                                          \
+		return -EINVAL;                                                                              \
 	} while (0)
 
 static uint64_t read_cells(const fdt32_t *p, int cells)
@@ -74,7 +74,7 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 		for (int i = 0; mi->nr_ram < MACHINE_MAX_RAM && read_reg(fdt, n, "reg", i, &a, &s); i++) {
 			if (s == 0 || a + s < a)
 				FAIL("%s: reg: empty or wrapping memory range", fdt_get_name(fdt, n, NULL));
-			mi->ram[mi->nr_ram++] = (struct phys_range){ pa_init(a), s };
+			mi->ram[mi->nr_ram++] = (struct phys_range){pa_init(a), s};
 		}
 	}
 	if (mi->nr_ram == 0)
@@ -94,20 +94,20 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	if (mi->nr_cpus == 0)
 		FAIL("/cpus: no cpu nodes with a reg");
 
-	static const char *const gic3[] = { "arm,gic-v3" };
+	static const char *const gic3[] = {"arm,gic-v3"};
 	int gic = first_compatible(fdt, gic3, 1);
 	if (gic < 0)
 		FAIL("boot DTB: no arm,gic-v3 interrupt controller (GICv2 is not supported yet)");
 	uint64_t a, s;
 	if (!read_reg(fdt, gic, "reg", 0, &a, &s))
 		FAIL("%s: reg: missing distributor", fdt_get_name(fdt, gic, NULL));
-	mi->gicd = (struct phys_range){ pa_init(a), s };
+	mi->gicd = (struct phys_range){pa_init(a), s};
 	if (!read_reg(fdt, gic, "reg", 1, &a, &s))
 		FAIL("%s: reg: missing redistributors", fdt_get_name(fdt, gic, NULL));
-	mi->gicr = (struct phys_range){ pa_init(a), s };
+	mi->gicr = (struct phys_range){pa_init(a), s};
 	mi->gic_v3 = true;
 
-	static const char *const uarts[] = { "arm,pl011" };
+	static const char *const uarts[] = {"arm,pl011"};
 	int uart = -1;
 	const char *stdout_path = NULL;
 	int chosen = fdt_path_offset(fdt, "/chosen");
@@ -124,14 +124,14 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	if (uart < 0)
 		uart = first_compatible(fdt, uarts, 1);
 	if (uart >= 0 && read_reg(fdt, uart, "reg", 0, &a, &s)) {
-		mi->uart = (struct phys_range){ pa_init(a), s };
+		mi->uart = (struct phys_range){pa_init(a), s};
 		int len;
 		const fdt32_t *irq = fdt_getprop(fdt, uart, "interrupts", &len);
 		if (irq && len >= 12 && fdt32_to_cpu(irq[0]) == 0)
 			mi->uart_intid = 32 + fdt32_to_cpu(irq[1]);
 	}
 
-	static const char *const timers[] = { "arm,armv8-timer", "arm,armv7-timer" };
+	static const char *const timers[] = {"arm,armv8-timer", "arm,armv7-timer"};
 	int timer = first_compatible(fdt, timers, 2);
 	mi->timer_virt_ppi = 27;
 	if (timer >= 0) {
@@ -142,10 +142,10 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 			mi->timer_virt_ppi = 16 + fdt32_to_cpu(irq[7]);
 	}
 
-	static const char *const pcie[] = { "pci-host-ecam-generic" };
+	static const char *const pcie[] = {"pci-host-ecam-generic"};
 	int pci = first_compatible(fdt, pcie, 1);
 	if (pci >= 0 && read_reg(fdt, pci, "reg", 0, &a, &s))
-		mi->pcie_ecam = (struct phys_range){ pa_init(a), s };
+		mi->pcie_ecam = (struct phys_range){pa_init(a), s};
 
 	int psci = fdt_node_offset_by_compatible(fdt, -1, "arm,psci-1.0");
 	if (psci < 0)
@@ -178,8 +178,8 @@ static int parse_module(const void *fdt, int vmnode, const char *compat, const c
 		if (!read_reg(fdt, n, "reg", 0, &a, &s) || s == 0)
 			FAIL("%s/%s: reg: missing or empty", vmname, fdt_get_name(fdt, n, NULL));
 		if (!in_ram(mi, a, s))
-			FAIL("%s/%s: reg: image at 0x%llx+0x%llx is outside RAM", vmname, fdt_get_name(fdt, n, NULL),
-			     (unsigned long long)a, (unsigned long long)s);
+			FAIL("%s/%s: reg: image at 0x%llx+0x%llx is outside RAM", vmname,
+			     fdt_get_name(fdt, n, NULL), (unsigned long long)a, (unsigned long long)s);
 		m->base = pa_init(a);
 		m->size = s;
 		return 0;
@@ -209,10 +209,11 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 		if (strcmp(d->backend, "ram") == 0) {
 			uint64_t a, s;
 			if (!read_reg(fdt, n, "reg", 0, &a, &s) || s == 0 || s % 512)
-				FAIL("%s/%s: reg: a ram disk needs an image range, a multiple of 512 bytes", vmname, dn);
+				FAIL("%s/%s: reg: a ram disk needs an image range, a multiple of 512 bytes",
+				     vmname, dn);
 			if (!in_ram(mi, a, s))
 				FAIL("%s/%s: reg: disk image outside RAM", vmname, dn);
-			d->ram = (struct vm_module){ pa_init(a), s };
+			d->ram = (struct vm_module){pa_init(a), s};
 		} else if (strcmp(d->backend, "ufs") != 0 && strcmp(d->backend, "sd") != 0) {
 			FAIL("%s/%s: backend: unknown \"%s\" (ram, ufs or sd)", vmname, dn, d->backend);
 		}
@@ -242,7 +243,7 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 	struct named_range used[CONFIG_MAX_VMS * (3 + CONFIG_MAX_DISKS) + 8];
 	unsigned nr_used = 0;
 	for (unsigned i = 0; i < nr_reserved && nr_used < ARRAY_SIZE(used); i++) {
-		used[nr_used] = (struct named_range){ pa_addr(reserved[i].base), reserved[i].size, "" };
+		used[nr_used] = (struct named_range){pa_addr(reserved[i].base), reserved[i].size, ""};
 		snprintf(used[nr_used].what, sizeof(used[nr_used].what), "keel (reserved range %u)", i);
 		nr_used++;
 	}
@@ -273,8 +274,8 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 			vc->nr_cpus = fdt32_to_cpu(*cpus);
 		}
 		if (vc->nr_cpus == 0 || vc->nr_cpus > 4 || next_pcpu + vc->nr_cpus > mi->nr_cpus)
-			FAIL("%s: cpus: %u vCPUs requested but only %u physical CPUs are free", vc->node, vc->nr_cpus,
-			     mi->nr_cpus - next_pcpu);
+			FAIL("%s: cpus: %u vCPUs requested but only %u physical CPUs are free", vc->node,
+			     vc->nr_cpus, mi->nr_cpus - next_pcpu);
 		vc->first_pcpu = next_pcpu;
 		next_pcpu += vc->nr_cpus;
 
@@ -284,12 +285,13 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 		if (fdt_getprop(fdt, n, "memory-range", NULL)) {
 			const fdt32_t *p = fdt_getprop(fdt, n, "memory-range", &len);
 			if (ac < 1 || ac > 2 || sc < 1 || sc > 2 || len != (ac + sc) * 4)
-				FAIL("%s: memory-range: expected <base size> in #address-cells/#size-cells", vc->node);
+				FAIL("%s: memory-range: expected <base size> in #address-cells/#size-cells",
+				     vc->node);
 			a = read_cells(p, ac);
 			s = read_cells(p + ac, sc);
 			if (!in_ram(mi, a, s) || !IS_ALIGNED(a | s, SZ_2M))
-				FAIL("%s: memory-range: 0x%llx+0x%llx must be 2 MiB aligned and inside RAM", vc->node,
-				     (unsigned long long)a, (unsigned long long)s);
+				FAIL("%s: memory-range: 0x%llx+0x%llx must be 2 MiB aligned and inside RAM",
+				     vc->node, (unsigned long long)a, (unsigned long long)s);
 			vc->has_mem_base = true;
 			vc->mem_base = pa_init(a);
 			vc->mem_size = s;
@@ -298,11 +300,12 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 				FAIL("%s: memory: expected one size in #size-cells", vc->node);
 			vc->mem_size = read_cells(mem, sc);
 		} else {
-			FAIL("%s: memory: missing (give memory = <size> or memory-range = <base size>)", vc->node);
+			FAIL("%s: memory: missing (give memory = <size> or memory-range = <base size>)",
+			     vc->node);
 		}
 		if (vc->mem_size < 16 * 1024 * 1024 || !IS_ALIGNED(vc->mem_size, SZ_2M))
-			FAIL("%s: memory: size 0x%llx must be a multiple of 2 MiB and at least 16 MiB", vc->node,
-			     (unsigned long long)vc->mem_size);
+			FAIL("%s: memory: size 0x%llx must be a multiple of 2 MiB and at least 16 MiB",
+			     vc->node, (unsigned long long)vc->mem_size);
 
 		if (copy_str(fdt, n, "bootargs", vc->bootargs, sizeof(vc->bootargs), &present))
 			FAIL("%s: bootargs: not a string of at most 511 characters", vc->node);
@@ -321,24 +324,27 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 		/* Overlap checks: every module, disk image and fixed memory range. */
 		struct named_range mine[3 + CONFIG_MAX_DISKS];
 		unsigned nm = 0;
-		mine[nm++] = (struct named_range){ pa_addr(vc->kernel.base), vc->kernel.size, "kernel: reg" };
+		mine[nm++] = (struct named_range){pa_addr(vc->kernel.base), vc->kernel.size, "kernel: reg"};
 		if (vc->ramdisk.size)
-			mine[nm++] = (struct named_range){ pa_addr(vc->ramdisk.base), vc->ramdisk.size, "ramdisk: reg" };
+			mine[nm++] =
+			    (struct named_range){pa_addr(vc->ramdisk.base), vc->ramdisk.size, "ramdisk: reg"};
 		if (vc->has_mem_base)
-			mine[nm++] = (struct named_range){ pa_addr(vc->mem_base), vc->mem_size, "memory-range" };
+			mine[nm++] =
+			    (struct named_range){pa_addr(vc->mem_base), vc->mem_size, "memory-range"};
 		for (unsigned d = 0; d < vc->nr_disks; d++)
 			if (vc->disks[d].ram.size)
-				mine[nm++] = (struct named_range){ pa_addr(vc->disks[d].ram.base), vc->disks[d].ram.size,
-								   "disk: reg" };
+				mine[nm++] = (struct named_range){pa_addr(vc->disks[d].ram.base),
+								  vc->disks[d].ram.size, "disk: reg"};
 		for (unsigned k = 0; k < nm; k++) {
 			for (unsigned u = 0; u < nr_used; u++)
 				if (ranges_overlap(mine[k].base, mine[k].size, used[u].base, used[u].size))
 					FAIL("%s: %s: 0x%llx+0x%llx overlaps %s", vc->node, mine[k].what,
-					     (unsigned long long)mine[k].base, (unsigned long long)mine[k].size,
-					     used[u].what);
+					     (unsigned long long)mine[k].base,
+					     (unsigned long long)mine[k].size, used[u].what);
 			if (nr_used < ARRAY_SIZE(used)) {
 				used[nr_used] = mine[k];
-				snprintf(used[nr_used].what, sizeof(used[nr_used].what), "%s %s", vc->node, mine[k].what);
+				snprintf(used[nr_used].what, sizeof(used[nr_used].what), "%s %s", vc->node,
+					 mine[k].what);
 				nr_used++;
 			}
 		}

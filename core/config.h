@@ -24,9 +24,9 @@
 
 #include "keel/types.h"
 
-#define MACHINE_MAX_RAM 4
+#define MACHINE_MAX_RAM	 4
 #define MACHINE_MAX_CPUS 8
-#define CONFIG_MAX_VMS 4
+#define CONFIG_MAX_VMS	 4
 #define CONFIG_MAX_DISKS 2
 
 struct phys_range {
@@ -42,10 +42,10 @@ struct machine_info {
 	struct phys_range gicd, gicr;
 	bool gic_v3;
 	struct phys_range uart;
-	uint32_t uart_intid;         /**< 0 when unknown */
+	uint32_t uart_intid;	     /**< 0 when unknown */
 	struct phys_range pcie_ecam; /**< size 0 when absent */
 	uint32_t timer_virt_ppi;     /**< INTID of the virtual timer (27 on virt) */
-	bool psci_smc;               /**< PSCI conduit: smc (true) or hvc */
+	bool psci_smc;		     /**< PSCI conduit: smc (true) or hvc */
 };
 
 struct vm_module {
@@ -54,16 +54,16 @@ struct vm_module {
 };
 
 struct vm_disk_config {
-	char backend[16];    /**< "ram", "ufs", "sd" */
+	char backend[16];     /**< "ram", "ufs", "sd" */
 	struct vm_module ram; /**< backend "ram": the image in reserved memory */
 	bool read_only;
 	char serial[21];
-	char partition[37];  /**< GPT partition name, "" for the whole device */
+	char partition[37]; /**< GPT partition name, "" for the whole device */
 };
 
 struct vm_config {
 	char name[32];
-	char node[48];       /**< DT node name, for messages */
+	char node[48]; /**< DT node name, for messages */
 	unsigned nr_cpus;
 	unsigned first_pcpu;
 	uint64_t mem_size;

@@ -48,7 +48,8 @@ static void console_rx_irq(void *ctx)
 
 int console_input_start(uint32_t intid)
 {
-	if (!console_ready || intid == 0 || !platform.ops->console_getc || !platform.ops->console_rx_irq_enable)
+	if (!console_ready || intid == 0 || !platform.ops->console_getc ||
+	    !platform.ops->console_rx_irq_enable)
 		return -1;
 	int rc = irq_register(intid, false, console_rx_irq, NULL);
 	if (rc == 0)
@@ -56,7 +57,10 @@ int console_input_start(uint32_t intid)
 	return rc;
 }
 
-void console_set_level(enum log_level lvl) { console_level = lvl; }
+void console_set_level(enum log_level lvl)
+{
+	console_level = lvl;
+}
 
 static void end_open_line(void);
 
@@ -104,7 +108,7 @@ static void vlog(const char *prefix, const char *fmt, va_list ap)
 
 void log_printf(enum log_level lvl, const char *fmt, ...)
 {
-	static const char *const prefix[] = { "keel: ERROR: ", "keel: WARN: ", "keel: ", "keel: debug: " };
+	static const char *const prefix[] = {"keel: ERROR: ", "keel: WARN: ", "keel: ", "keel: debug: "};
 	if (lvl > console_level)
 		return;
 	va_list ap;
@@ -148,7 +152,10 @@ static void put_prefixed(const struct console_vm_line *l, const char *s, size_t 
 		open_line = NULL;
 }
 
-void console_vm_set_interactive(struct console_vm_line *l) { input_line = l; }
+void console_vm_set_interactive(struct console_vm_line *l)
+{
+	input_line = l;
+}
 
 void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c)
 {
@@ -209,7 +216,10 @@ NORETURN void panic(const char *fmt, ...)
 		__asm__ volatile("msr daifset, #0xf\n wfi");
 }
 
-static void early_puts(const char *s) { put_raw(s, 1024); }
+static void early_puts(const char *s)
+{
+	put_raw(s, 1024);
+}
 
 static void early_puthex(uint64_t v)
 {
@@ -224,7 +234,7 @@ static void early_puthex(uint64_t v)
 void early_report_wrong_el(uint64_t el)
 {
 	early_puts("keel: must be entered at EL2, but was entered at EL");
-	char d[2] = { (char)('0' + (el & 3)), 0 };
+	char d[2] = {(char)('0' + (el & 3)), 0};
 	early_puts(d);
 	early_puts(" (QEMU needs -M virt,virtualization=on); halting\n");
 }

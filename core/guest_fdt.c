@@ -9,16 +9,16 @@
 #define PHANDLE_GIC 1
 #define PHANDLE_CLK 2
 
-#define TRY(x)                                                                                     \
-	do {                                                                                       \
-		int _rc = (x);                                                                     \
-		if (_rc < 0)                                                                       \
-			return _rc;                                                                \
+#define TRY(x)                                                                                               \
+	do {                                                                                                 \
+		int _rc = (x);                                                                               \
+		if (_rc < 0)                                                                                 \
+			return _rc;                                                                          \
 	} while (0)
 
 static int prop_u64x2(void *fdt, const char *name, uint64_t a, uint64_t b)
 {
-	fdt64_t v[2] = { cpu_to_fdt64(a), cpu_to_fdt64(b) };
+	fdt64_t v[2] = {cpu_to_fdt64(a), cpu_to_fdt64(b)};
 	return fdt_property(fdt, name, v, sizeof(v));
 }
 
@@ -93,8 +93,9 @@ int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 	TRY(fdt_property(fdt, "interrupt-controller", "", 0));
 	TRY(fdt_property_u32(fdt, "#redistributor-regions", 1));
 	{
-		fdt64_t reg[4] = { cpu_to_fdt64(GUEST_GICD_BASE), cpu_to_fdt64(0x10000),
-				   cpu_to_fdt64(GUEST_GICR_BASE), cpu_to_fdt64(GUEST_GICR_STRIDE * p->nr_cpus) };
+		fdt64_t reg[4] = {cpu_to_fdt64(GUEST_GICD_BASE), cpu_to_fdt64(0x10000),
+				  cpu_to_fdt64(GUEST_GICR_BASE),
+				  cpu_to_fdt64(GUEST_GICR_STRIDE * p->nr_cpus)};
 		TRY(fdt_property(fdt, "reg", reg, sizeof(reg)));
 	}
 	TRY(fdt_property_u32(fdt, "phandle", PHANDLE_GIC));
@@ -127,9 +128,9 @@ int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 	TRY(fdt_property(fdt, "compatible", uart_compat, sizeof(uart_compat)));
 	TRY(prop_u64x2(fdt, "reg", GUEST_UART_BASE, 0x1000));
 	{
-		uint32_t irq[3] = { 0, GUEST_UART_INTID - 32, 0x04 };
+		uint32_t irq[3] = {0, GUEST_UART_INTID - 32, 0x04};
 		TRY(prop_cells(fdt, "interrupts", irq, 3));
-		uint32_t clk[2] = { PHANDLE_CLK, PHANDLE_CLK };
+		uint32_t clk[2] = {PHANDLE_CLK, PHANDLE_CLK};
 		TRY(prop_cells(fdt, "clocks", clk, 2));
 	}
 	static const char clk_names[] = "uartclk\0apb_pclk";
@@ -141,7 +142,7 @@ int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 		TRY(begin_node_at(fdt, "virtio_mmio", d->base));
 		TRY(fdt_property_string(fdt, "compatible", d->compatible));
 		TRY(prop_u64x2(fdt, "reg", d->base, d->size));
-		uint32_t irq[3] = { 0, d->intid - 32, d->edge ? 1u : 4u };
+		uint32_t irq[3] = {0, d->intid - 32, d->edge ? 1u : 4u};
 		TRY(prop_cells(fdt, "interrupts", irq, 3));
 		TRY(fdt_property(fdt, "dma-coherent", "", 0));
 		TRY(fdt_end_node(fdt));

@@ -12,7 +12,7 @@
 struct guest_fdt_dev {
 	const char *compatible; /**< e.g. "virtio,mmio" */
 	uint64_t base, size;
-	uint32_t intid;         /**< SPI INTID (>= 32) */
+	uint32_t intid; /**< SPI INTID (>= 32) */
 	bool edge;
 };
 
@@ -21,7 +21,7 @@ struct guest_fdt_params {
 	uint64_t ram_base, ram_size;
 	const char *bootargs;
 	uint64_t initrd_base, initrd_size; /**< size 0: none */
-	uint32_t timer_ppis[4];            /**< secure, non-secure, virtual, hyp INTIDs */
+	uint32_t timer_ppis[4];		   /**< secure, non-secure, virtual, hyp INTIDs */
 	struct guest_fdt_dev devs[GUEST_FDT_MAX_DEVS];
 	unsigned nr_devs;
 };

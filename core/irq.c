@@ -23,7 +23,7 @@ int irq_register(uint32_t intid, bool edge, irq_handler_fn fn, void *ctx)
 		return -EINVAL;
 	if (nr_handlers >= IRQ_MAX_HANDLERS)
 		return -ENOSPC;
-	handlers[nr_handlers++] = (struct irq_handler){ intid, fn, ctx };
+	handlers[nr_handlers++] = (struct irq_handler){intid, fn, ctx};
 	gic_enable(intid, edge, read_mpidr_el1());
 	return 0;
 }
@@ -44,7 +44,7 @@ int hyp_tick_register(irq_handler_fn fn, void *ctx)
 {
 	if (nr_ticks >= HYP_TICK_MAX)
 		return -ENOSPC;
-	ticks[nr_ticks++] = (struct irq_handler){ GIC_PPI_HYP_TIMER, fn, ctx };
+	ticks[nr_ticks++] = (struct irq_handler){GIC_PPI_HYP_TIMER, fn, ctx};
 	return 0;
 }
 

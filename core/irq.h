@@ -9,8 +9,8 @@
 #include "keel/types.h"
 
 #define IRQ_MAX_HANDLERS 16
-#define HYP_TICK_MAX 8
-#define HYP_TICK_HZ 100
+#define HYP_TICK_MAX	 8
+#define HYP_TICK_HZ	 100
 
 typedef void (*irq_handler_fn)(void *ctx);
 

@@ -20,7 +20,7 @@ uint8_t cpu_stacks[KEEL_MAX_CPUS][KEEL_STACK_SIZE] __attribute__((aligned(16)));
 extern char __image_start[], __image_end[];
 extern void secondary_entry(void);
 
-#define PSCI_CPU_ON_64 0xc4000003u
+#define PSCI_CPU_ON_64	0xc4000003u
 #define PSCI_SYSTEM_OFF 0x84000008u
 
 static struct machine_info machine;
@@ -193,6 +193,7 @@ void el2_exception_report(uint64_t kind, const uint64_t *regs);
 void el2_exception_report(uint64_t kind, const uint64_t *regs)
 {
 	panic("EL2 exception kind %llu: ESR 0x%llx ELR 0x%llx FAR 0x%llx x0 0x%llx x30 0x%llx",
-	      (unsigned long long)kind, (unsigned long long)read_esr_el2(), (unsigned long long)read_elr_el2(),
-	      (unsigned long long)read_far_el2(), (unsigned long long)regs[0], (unsigned long long)regs[30]);
+	      (unsigned long long)kind, (unsigned long long)read_esr_el2(),
+	      (unsigned long long)read_elr_el2(), (unsigned long long)read_far_el2(),
+	      (unsigned long long)regs[0], (unsigned long long)regs[30]);
 }

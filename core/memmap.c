@@ -7,7 +7,7 @@ bool memmap_reserve(struct memmap *m, paddr_t base, uint64_t size)
 {
 	if (m->nr_reserved >= MEMMAP_MAX_RESERVED)
 		return false;
-	m->reserved[m->nr_reserved++] = (struct phys_range){ base, size };
+	m->reserved[m->nr_reserved++] = (struct phys_range){base, size};
 	return true;
 }
 

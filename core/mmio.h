@@ -12,14 +12,14 @@ struct vcpu;
 
 /** One decoded guest load or store. */
 struct mmio_access {
-	ipa_t ipa;        /**< faulting guest address */
+	ipa_t ipa;	  /**< faulting guest address */
 	uint64_t offset;  /**< ipa - region base, filled in by the bus */
-	uint8_t size;     /**< access size in bytes: 1, 2, 4 or 8 */
-	bool write;       /**< true for a store */
-	uint64_t value;   /**< store: the value written; load: set by the read callback */
-	uint8_t reg;      /**< Xt / Wt register number (31 = xzr) */
+	uint8_t size;	  /**< access size in bytes: 1, 2, 4 or 8 */
+	bool write;	  /**< true for a store */
+	uint64_t value;	  /**< store: the value written; load: set by the read callback */
+	uint8_t reg;	  /**< Xt / Wt register number (31 = xzr) */
 	bool sign_extend; /**< load sign-extends (SSE) */
-	bool reg64;       /**< destination is a 64-bit register (SF) */
+	bool reg64;	  /**< destination is a 64-bit register (SF) */
 };
 
 /** Callback result: 0 = done; a negative value = the guest gets a synchronous external abort. */

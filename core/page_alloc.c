@@ -23,4 +23,7 @@ void *page_alloc(void)
 	return p;
 }
 
-unsigned page_alloc_free(void) { return POOL_PAGES - next_page; }
+unsigned page_alloc_free(void)
+{
+	return POOL_PAGES - next_page;
+}

@@ -15,9 +15,15 @@ void vcpu_inject_dabt(struct vcpu *vcpu, bool write)
 	el2_inject_sync(&vcpu->ctx, el2_guest_dabt_esr(&vcpu->ctx, write), vcpu->ctx.far);
 }
 
-void vcpu_inject_undef(struct vcpu *vcpu) { el2_inject_sync(&vcpu->ctx, el2_guest_undef_esr(), 0); }
+void vcpu_inject_undef(struct vcpu *vcpu)
+{
+	el2_inject_sync(&vcpu->ctx, el2_guest_undef_esr(), 0);
+}
 
-static void skip_insn(struct vcpu *vcpu) { vcpu->ctx.pc += 4; }
+static void skip_insn(struct vcpu *vcpu)
+{
+	vcpu->ctx.pc += 4;
+}
 
 /* A stage-2 data abort: an emulated device, or an access outside the VM. */
 static enum exit_action handle_dabt(struct vcpu *vcpu)
@@ -29,14 +35,16 @@ static enum exit_action handle_dabt(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 
 	if (iss & DABT_S1PTW) {
-		log_warn("VM %s: stage-1 table walk at IPA 0x%llx is outside its memory (pc 0x%llx); abort injected",
+		log_warn("VM %s: stage-1 table walk at IPA 0x%llx is outside its memory (pc 0x%llx); abort "
+			 "injected",
 			 vm->name, (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
 		vcpu_inject_dabt(vcpu, write);
 		return ACTION_RESUME;
 	}
 	if (!(iss & DABT_ISV)) {
 		/* No syndrome (e.g. ldp/stp, or writeback forms): keel cannot emulate it. */
-		log_warn("VM %s: %s at IPA 0x%llx with no instruction syndrome (ISV=0, e.g. ldp/stp) at pc 0x%llx; "
+		log_warn("VM %s: %s at IPA 0x%llx with no instruction syndrome (ISV=0, e.g. ldp/stp) at pc "
+			 "0x%llx; "
 			 "abort injected",
 			 vm->name, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
 			 (unsigned long long)c->pc);
@@ -45,24 +53,25 @@ static enum exit_action handle_dabt(struct vcpu *vcpu)
 	}
 	unsigned rt = DABT_SRT(iss);
 	struct mmio_access acc = {
-		.ipa = ipa,
-		.size = (uint8_t)(1u << DABT_SAS(iss)),
-		.write = write,
-		.value = write ? (rt == 31 ? 0 : c->x[rt]) : 0,
-		.reg = (uint8_t)rt,
-		.sign_extend = (iss & DABT_SSE) != 0,
-		.reg64 = (iss & DABT_SF) != 0,
+	    .ipa = ipa,
+	    .size = (uint8_t)(1u << DABT_SAS(iss)),
+	    .write = write,
+	    .value = write ? (rt == 31 ? 0 : c->x[rt]) : 0,
+	    .reg = (uint8_t)rt,
+	    .sign_extend = (iss & DABT_SSE) != 0,
+	    .reg64 = (iss & DABT_SF) != 0,
 	};
 	int rc = mmio_bus_dispatch(&vm->mmio, vcpu, &acc);
 	if (rc != 0) {
 		if (mmio_bus_find(&vm->mmio, ipa, 1) == NULL)
-			log_warn("VM %s: %s at IPA 0x%llx is outside its memory and devices (pc 0x%llx); abort injected",
+			log_warn("VM %s: %s at IPA 0x%llx is outside its memory and devices (pc 0x%llx); "
+				 "abort injected",
 				 vm->name, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
 				 (unsigned long long)c->pc);
 		else
-			log_warn("VM %s: device refused %u-byte %s at IPA 0x%llx (pc 0x%llx); abort injected", vm->name,
-				 acc.size, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
-				 (unsigned long long)c->pc);
+			log_warn("VM %s: device refused %u-byte %s at IPA 0x%llx (pc 0x%llx); abort injected",
+				 vm->name, acc.size, write ? "store" : "load",
+				 (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
 		vcpu_inject_dabt(vcpu, write);
 		return ACTION_RESUME;
 	}
@@ -81,8 +90,9 @@ static enum exit_action handle_sysreg(struct vcpu *vcpu)
 		skip_insn(vcpu);
 		return ACTION_RESUME;
 	}
-	log_warn("VM %s: trapped system register access (ISS 0x%x) at pc 0x%llx; undefined instruction injected",
-		 vcpu->vm->name, iss, (unsigned long long)vcpu->ctx.pc);
+	log_warn(
+	    "VM %s: trapped system register access (ISS 0x%x) at pc 0x%llx; undefined instruction injected",
+	    vcpu->vm->name, iss, (unsigned long long)vcpu->ctx.pc);
 	vcpu_inject_undef(vcpu);
 	return ACTION_RESUME;
 }
@@ -106,14 +116,17 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 	case EC_SYSREG:
 		return handle_sysreg(vcpu);
 	case EC_IABT_LOW:
-		log_warn("VM %s: instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
-			 vcpu->vm->name, (unsigned long long)HPFAR_IPA(c->hpfar, c->far), (unsigned long long)c->pc);
+		log_warn(
+		    "VM %s: instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
+		    vcpu->vm->name, (unsigned long long)HPFAR_IPA(c->hpfar, c->far),
+		    (unsigned long long)c->pc);
 		el2_inject_sync(c, ((uint64_t)EC_IABT_CUR << 26) | ESR_IL | DFSC_SEA, c->far);
 		return ACTION_RESUME;
 	default:
-		log_warn("VM %s: unhandled exception class 0x%llx (ESR 0x%llx) at pc 0x%llx; undefined injected",
-			 vcpu->vm->name, (unsigned long long)ESR_EC(c->esr), (unsigned long long)c->esr,
-			 (unsigned long long)c->pc);
+		log_warn(
+		    "VM %s: unhandled exception class 0x%llx (ESR 0x%llx) at pc 0x%llx; undefined injected",
+		    vcpu->vm->name, (unsigned long long)ESR_EC(c->esr), (unsigned long long)c->esr,
+		    (unsigned long long)c->pc);
 		vcpu_inject_undef(vcpu);
 		return ACTION_RESUME;
 	}

@@ -6,9 +6,9 @@
 
 /** What runs next after an exit has been handled. */
 enum exit_action {
-	ACTION_RESUME,   /**< re-enter the same vCPU */
+	ACTION_RESUME,	 /**< re-enter the same vCPU */
 	ACTION_VCPU_OFF, /**< PSCI CPU_OFF: this vCPU stops */
-	ACTION_VM_OFF,   /**< PSCI SYSTEM_OFF */
+	ACTION_VM_OFF,	 /**< PSCI SYSTEM_OFF */
 	ACTION_VM_RESET, /**< PSCI SYSTEM_RESET */
 };
 

@@ -24,7 +24,7 @@ static void *s2_page(void *ctx)
 	return page_alloc();
 }
 
-static const struct stage2_alloc s2_alloc = { .page = s2_page };
+static const struct stage2_alloc s2_alloc = {.page = s2_page};
 
 bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct vm_dev_ops *ops, void *dev)
 {
@@ -33,7 +33,7 @@ bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct
 	if (node)
 		vm->fdt_devs[vm->nr_fdt_devs++] = *node;
 	if (ops)
-		vm->dev_hooks[vm->nr_dev_hooks++] = (struct vm_dev_hook){ ops, dev };
+		vm->dev_hooks[vm->nr_dev_hooks++] = (struct vm_dev_hook){ops, dev};
 	return true;
 }
 
@@ -86,7 +86,7 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 	}
 	/* No data from before this VM existed may leak into it. */
 	zero_ram(pa_to_ptr(ram), cfg->mem_size);
-	vm->mem.ranges[0] = (struct gmem_range){ ipa_init(GUEST_RAM_BASE), ram, cfg->mem_size };
+	vm->mem.ranges[0] = (struct gmem_range){ipa_init(GUEST_RAM_BASE), ram, cfg->mem_size};
 	vm->mem.count = 1;
 
 	if (!stage2_create(&vm->s2_root, &s2_alloc) ||
@@ -158,8 +158,8 @@ int vm_load(struct vm *vm)
 		initrd = ALIGN_DOWN(fdt - cfg->ramdisk.size, SZ_4K);
 	uint64_t lowest_above = cfg->ramdisk.size ? initrd : fdt;
 	if (kernel + image_size > lowest_above || (cfg->ramdisk.size && initrd < ram_base)) {
-		log_err("%s: memory: 0x%llx bytes are too small for kernel (0x%llx) + ramdisk (0x%llx) + DTB", cfg->node,
-			(unsigned long long)cfg->mem_size, (unsigned long long)image_size,
+		log_err("%s: memory: 0x%llx bytes are too small for kernel (0x%llx) + ramdisk (0x%llx) + DTB",
+			cfg->node, (unsigned long long)cfg->mem_size, (unsigned long long)image_size,
 			(unsigned long long)cfg->ramdisk.size);
 		return -EINVAL;
 	}
@@ -168,14 +168,14 @@ int vm_load(struct vm *vm)
 		copy_in(vm, initrd, cfg->ramdisk.base, cfg->ramdisk.size);
 
 	struct guest_fdt_params p = {
-		.nr_cpus = vm->nr_vcpus,
-		.ram_base = ram_base,
-		.ram_size = cfg->mem_size,
-		.bootargs = cfg->bootargs,
-		.initrd_base = initrd,
-		.initrd_size = cfg->ramdisk.size,
-		.timer_ppis = { 29, 30, vm->mi->timer_virt_ppi, 26 },
-		.nr_devs = vm->nr_fdt_devs,
+	    .nr_cpus = vm->nr_vcpus,
+	    .ram_base = ram_base,
+	    .ram_size = cfg->mem_size,
+	    .bootargs = cfg->bootargs,
+	    .initrd_base = initrd,
+	    .initrd_size = cfg->ramdisk.size,
+	    .timer_ppis = {29, 30, vm->mi->timer_virt_ppi, 26},
+	    .nr_devs = vm->nr_fdt_devs,
 	};
 	memcpy(p.devs, vm->fdt_devs, sizeof(p.devs));
 	void *fdt_buf = gmem_ptr(&vm->mem, ipa_init(fdt), GUEST_FDT_MAX);
@@ -195,7 +195,8 @@ int vm_load(struct vm *vm)
 		v->state = i == 0 ? VCPU_RUNNABLE : VCPU_OFF;
 	}
 	vm->powered_off = false;
-	log_info("VM %s: kernel at IPA 0x%llx (0x%llx bytes), DTB at 0x%llx%s", vm->name, (unsigned long long)kernel,
-		 (unsigned long long)cfg->kernel.size, (unsigned long long)fdt, cfg->ramdisk.size ? ", initrd" : "");
+	log_info("VM %s: kernel at IPA 0x%llx (0x%llx bytes), DTB at 0x%llx%s", vm->name,
+		 (unsigned long long)kernel, (unsigned long long)cfg->kernel.size, (unsigned long long)fdt,
+		 cfg->ramdisk.size ? ", initrd" : "");
 	return 0;
 }

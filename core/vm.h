@@ -17,9 +17,9 @@
 #include "core/vm_layout.h"
 #include "core/vpl011.h"
 
-#define VM_MAX 4
+#define VM_MAX	     4
 #define VM_MAX_VCPUS 4
-#define VM_NAME_MAX 32
+#define VM_NAME_MAX  32
 
 enum vcpu_state { VCPU_OFF, VCPU_RUNNABLE, VCPU_STOPPED };
 
@@ -27,8 +27,8 @@ struct vm;
 
 struct vcpu {
 	struct vm *vm;
-	unsigned index;        /**< vCPU number inside the VM (vMPIDR Aff0) */
-	unsigned pcpu;         /**< physical CPU it is pinned to */
+	unsigned index; /**< vCPU number inside the VM (vMPIDR Aff0) */
+	unsigned pcpu;	/**< physical CPU it is pinned to */
 	uint64_t vmpidr;
 	enum vcpu_state state;
 	struct arch_vcpu_ctx ctx; /**< registers; must stay first-class for asm */
@@ -59,7 +59,7 @@ struct vm {
 	unsigned id;
 	uint16_t vmid;
 	struct guest_mem mem;
-	paddr_t s2_root;        /**< stage-2 root table */
+	paddr_t s2_root; /**< stage-2 root table */
 	struct mmio_bus mmio;
 	struct vgic_dist vgic;
 	unsigned nr_vcpus;
@@ -74,7 +74,7 @@ struct vm {
 	unsigned nr_dev_hooks;
 	struct guest_fdt_dev fdt_devs[GUEST_FDT_MAX_DEVS]; /**< devices listed in the guest DTB */
 	unsigned nr_fdt_devs;
-	unsigned nr_virtio;     /**< virtio-mmio slots used */
+	unsigned nr_virtio; /**< virtio-mmio slots used */
 	uint64_t resets;
 };
 

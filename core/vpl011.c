@@ -6,27 +6,27 @@
 #include "core/vgic.h"
 #include "core/vm.h"
 
-#define UARTDR 0x000
-#define UARTRSR 0x004
-#define UARTFR 0x018
-#define UARTILPR 0x020
-#define UARTIBRD 0x024
-#define UARTFBRD 0x028
-#define UARTLCR_H 0x02c
-#define UARTCR 0x030
-#define UARTIFLS 0x034
-#define UARTIMSC 0x038
-#define UARTRIS 0x03c
-#define UARTMIS 0x040
-#define UARTICR 0x044
-#define UARTDMACR 0x048
-#define UARTFR_RXFE (1u << 4)
-#define UARTFR_TXFE (1u << 7)
-#define UART_TXI (1u << 5)
+#define UARTDR	       0x000
+#define UARTRSR	       0x004
+#define UARTFR	       0x018
+#define UARTILPR       0x020
+#define UARTIBRD       0x024
+#define UARTFBRD       0x028
+#define UARTLCR_H      0x02c
+#define UARTCR	       0x030
+#define UARTIFLS       0x034
+#define UARTIMSC       0x038
+#define UARTRIS	       0x03c
+#define UARTMIS	       0x040
+#define UARTICR	       0x044
+#define UARTDMACR      0x048
+#define UARTFR_RXFE    (1u << 4)
+#define UARTFR_TXFE    (1u << 7)
+#define UART_TXI       (1u << 5)
 #define UART_PERIPH_ID 0xfe0
 
 /* PL011 r1p5 peripheral and PrimeCell IDs, as the AMBA bus probe reads them. */
-static const uint8_t pl011_ids[8] = { 0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
+static const uint8_t pl011_ids[8] = {0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
 
 #define UART_RXI (1u << 4)
 #define UART_RTI (1u << 6)
@@ -160,7 +160,7 @@ void vpl011_receive(void *ctx, char c)
 void vpl011_reset(void *dev)
 {
 	struct vpl011 *u = dev;
-	*u = (struct vpl011){ .vm = u->vm, .intid = u->intid, .cr = 0x300, .ifls = 0x12 };
+	*u = (struct vpl011){.vm = u->vm, .intid = u->intid, .cr = 0x300, .ifls = 0x12};
 }
 
 int vpl011_init(struct vpl011 *u, struct vm *vm, ipa_t base, uint32_t intid)
@@ -168,11 +168,16 @@ int vpl011_init(struct vpl011 *u, struct vm *vm, ipa_t base, uint32_t intid)
 	u->vm = vm;
 	u->intid = intid;
 	vpl011_reset(u);
-	static const struct vm_dev_ops vpl011_ops = { .reset = vpl011_reset };
+	static const struct vm_dev_ops vpl011_ops = {.reset = vpl011_reset};
 	if (!vm_add_device(vm, NULL, &vpl011_ops, u))
 		return -ENOSPC;
 	struct mmio_region r = {
-		.base = base, .size = 0x1000, .read = vpl011_read, .write = vpl011_write, .dev = u, .name = "pl011",
+	    .base = base,
+	    .size = 0x1000,
+	    .read = vpl011_read,
+	    .write = vpl011_write,
+	    .dev = u,
+	    .name = "pl011",
 	};
 	return mmio_bus_register(&vm->mmio, &r);
 }

@@ -14,15 +14,15 @@
 #include "keel/log.h"
 #include "keel/util.h"
 
-#define PCI_DEVS_PER_BUS 32
-#define PCI_FNS_PER_DEV  8
+#define PCI_DEVS_PER_BUS  32
+#define PCI_FNS_PER_DEV	  8
 #define PCI_ECAM_BUS_SIZE (1ULL << 20)
 
 #define PCI_CFG_HEADER_TYPE 0x0c /* byte 2 of the dword at 0x0c */
-#define PCI_HDR_MULTIFN     0x80u
-#define PCI_BAR_IO          0x1u
+#define PCI_HDR_MULTIFN	    0x80u
+#define PCI_BAR_IO	    0x1u
 #define PCI_BAR_TYPE_MASK   0x6u
-#define PCI_BAR_TYPE_64     0x4u
+#define PCI_BAR_TYPE_64	    0x4u
 #define PCI_BAR_PREFETCH    0x8u
 
 /* ranges: phys.hi space code (bits 25:24). */
@@ -144,9 +144,9 @@ static void parse_ranges(const void *fdt, int node)
 		const fdt32_t *e = r + i * entry;
 		uint32_t space = (fdt32_to_cpu(e[0]) >> PCI_SPACE_SHIFT) & 3u;
 		struct pci_window w = {
-			.pci_base = read_cells(e + 1, 2),
-			.cpu_base = read_cells(e + 3, pac),
-			.size = read_cells(e + 3 + pac, sc),
+		    .pci_base = read_cells(e + 1, 2),
+		    .cpu_base = read_cells(e + 3, pac),
+		    .size = read_cells(e + 3 + pac, sc),
 		};
 		w.next = w.pci_base;
 		if (w.size == 0 || w.pci_base + w.size < w.pci_base || w.cpu_base + w.size < w.cpu_base)
@@ -169,7 +169,7 @@ static uint32_t resolve_intx(uint32_t bus, uint32_t dev, uint32_t fn, uint32_t p
 	int len, mlen;
 	const fdt32_t *map = fdt_getprop(fdt, host.node, "interrupt-map", &len);
 	const fdt32_t *mask = fdt_getprop(fdt, host.node, "interrupt-map-mask", &mlen);
-	uint32_t child[4] = { (bus << 16) | (dev << 11) | (fn << 8), 0, 0, pin };
+	uint32_t child[4] = {(bus << 16) | (dev << 11) | (fn << 8), 0, 0, pin};
 	int n = len / 4;
 
 	if (map == NULL || mask == NULL || mlen != 16)
@@ -261,8 +261,8 @@ static void assign_bars(struct pci_dev *d)
 			ok = window_alloc(w, size, &a);
 		}
 		if (!ok) {
-			log_warn("PCIe %02x:%02x.%x: no room for BAR%u (0x%llx bytes)", d->bus, d->dev, d->fn, i,
-				 (unsigned long long)size);
+			log_warn("PCIe %02x:%02x.%x: no room for BAR%u (0x%llx bytes)", d->bus, d->dev, d->fn,
+				 i, (unsigned long long)size);
 			cfg_write(d->bus, d->dev, d->fn, off, orig);
 			if (is64) {
 				cfg_write(d->bus, d->dev, d->fn, off + 4, hi_orig);
@@ -307,7 +307,8 @@ static void probe_fn(uint32_t bus, uint32_t dev, uint32_t fn)
 			d->intid = resolve_intx(bus, dev, fn, pin);
 		if (d->intid >= 32)
 			cfg_write(bus, dev, fn, PCI_CFG_INTERRUPT,
-				  (cfg_read(bus, dev, fn, PCI_CFG_INTERRUPT) & ~0xffu) | ((d->intid - 32) & 0xffu));
+				  (cfg_read(bus, dev, fn, PCI_CFG_INTERRUPT) & ~0xffu) |
+				      ((d->intid - 32) & 0xffu));
 	}
 	nr_devs++;
 	log_info("PCIe %02x:%02x.%x: %04x:%04x class %06x%s intid %u", bus, dev, fn, d->vendor, d->device,
@@ -336,9 +337,9 @@ int pci_init(const void *fdt)
 		return -1;
 	}
 	log_info("PCIe: ECAM at 0x%llx, bus %u, mem32 0x%llx+0x%llx, mem64 0x%llx+0x%llx",
-		 (unsigned long long)pa_addr(host.ecam), host.bus_first, (unsigned long long)host.mem32.cpu_base,
-		 (unsigned long long)host.mem32.size, (unsigned long long)host.mem64.cpu_base,
-		 (unsigned long long)host.mem64.size);
+		 (unsigned long long)pa_addr(host.ecam), host.bus_first,
+		 (unsigned long long)host.mem32.cpu_base, (unsigned long long)host.mem32.size,
+		 (unsigned long long)host.mem64.cpu_base, (unsigned long long)host.mem64.size);
 
 	uint32_t bus = host.bus_first;
 	for (uint32_t dev = 0; dev < PCI_DEVS_PER_BUS; dev++) {
@@ -350,7 +351,8 @@ int pci_init(const void *fdt)
 				continue;
 			}
 			probe_fn(bus, dev, fn);
-			if (fn == 0 && !((cfg_read(bus, dev, 0, PCI_CFG_HEADER_TYPE) >> 16) & PCI_HDR_MULTIFN))
+			if (fn == 0 &&
+			    !((cfg_read(bus, dev, 0, PCI_CFG_HEADER_TYPE) >> 16) & PCI_HDR_MULTIFN))
 				break;
 		}
 	}
@@ -361,7 +363,8 @@ struct pci_dev *pci_find(uint16_t vendor, uint16_t device)
 {
 	for (unsigned i = 0; i < nr_devs; i++) {
 		struct pci_dev *d = &devs[i];
-		if (vendor == 0xffff ? (d->class_code >> 8) == device : (d->vendor == vendor && d->device == device))
+		if (vendor == 0xffff ? (d->class_code >> 8) == device
+				     : (d->vendor == vendor && d->device == device))
 			return d;
 	}
 	return NULL;

@@ -17,22 +17,22 @@
 
 /* Configuration-space offsets and bits drivers may need. */
 #define PCI_CFG_VENDOR_DEVICE 0x00
-#define PCI_CFG_COMMAND       0x04
+#define PCI_CFG_COMMAND	      0x04
 #define PCI_CFG_CLASS_REV     0x08
-#define PCI_CFG_BAR0          0x10
+#define PCI_CFG_BAR0	      0x10
 #define PCI_CFG_INTERRUPT     0x3c /**< line (7:0), pin (15:8; 1 = INTA) */
-#define PCI_CMD_MEM           (1u << 1)
-#define PCI_CMD_MASTER        (1u << 2)
+#define PCI_CMD_MEM	      (1u << 1)
+#define PCI_CMD_MASTER	      (1u << 2)
 #define PCI_CMD_INTX_DISABLE  (1u << 10)
 
 struct pci_dev {
 	uint8_t bus, dev, fn;
 	uint16_t vendor, device;
-	uint32_t class_code;   /**< class << 16 | subclass << 8 | prog-if */
-	paddr_t bar[6];        /**< assigned memory BARs (0 when absent; the upper slot of a 64-bit BAR is 0) */
+	uint32_t class_code; /**< class << 16 | subclass << 8 | prog-if */
+	paddr_t bar[6];	     /**< assigned memory BARs (0 when absent; the upper slot of a 64-bit BAR is 0) */
 	uint64_t bar_size[6];
-	uint32_t intid;        /**< GIC INTID of its INTx line, 0 when none */
-	bool claimed;          /**< set by the driver that took it (pci_find skips nothing; for logs) */
+	uint32_t intid; /**< GIC INTID of its INTx line, 0 when none */
+	bool claimed;	/**< set by the driver that took it (pci_find skips nothing; for logs) */
 };
 
 /** Enumerate bus 0 of the ECAM host bridge in fdt; assign BARs. Returns devices found or negative. */

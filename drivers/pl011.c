@@ -2,14 +2,14 @@
 
 #include "keel/addr.h"
 
-#define UARTDR 0x00
-#define UARTFR 0x18
-#define UARTFR_TXFF (1u << 5)
-#define UARTIMSC 0x38
-#define UARTICR 0x44
-#define UARTFR_RXFE (1u << 4)
-#define UART_RXIM (1u << 4)
-#define UART_RTIM (1u << 6)
+#define UARTDR		 0x00
+#define UARTFR		 0x18
+#define UARTFR_TXFF	 (1u << 5)
+#define UARTIMSC	 0x38
+#define UARTICR		 0x44
+#define UARTFR_RXFE	 (1u << 4)
+#define UART_RXIM	 (1u << 4)
+#define UART_RTIM	 (1u << 6)
 #define PL011_SPIN_LIMIT 1000000u
 
 int pl011_getc(paddr_t base)

@@ -35,14 +35,15 @@ static void disk_report(void *dev, const struct vm *vm)
 		 "vCPU exits per request: %llu.%02llu",
 		 vm->name, d->name, (unsigned long long)s.requests, (unsigned long long)s.bytes_read,
 		 (unsigned long long)s.bytes_written, (unsigned long long)s.notifications,
-		 (unsigned long long)s.interrupts, (unsigned long long)s.errors, (unsigned long long)s.bytes_copied,
+		 (unsigned long long)s.interrupts, (unsigned long long)s.errors,
+		 (unsigned long long)s.bytes_copied,
 		 (unsigned long long)(s.requests ? exits / s.requests : 0),
 		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
 	if (d->blk.bdev->ops->report)
 		d->blk.bdev->ops->report(d->blk.bdev);
 }
 
-static const struct vm_dev_ops disk_ops = { .reset = disk_reset, .report = disk_report };
+static const struct vm_dev_ops disk_ops = {.reset = disk_reset, .report = disk_report};
 
 int vdev_attach_disks(struct vm *vm)
 {
@@ -63,21 +64,27 @@ int vdev_attach_disks(struct vm *vm)
 		if (!vm_alloc_virtio_slot(vm, &base, &intid))
 			return -ENOSPC;
 		struct virtio_blk_params p = {
-			.vm = vm, .name = d->name, .mem = &vm->mem, .base = base, .intid = intid,
-			.bdev = bdev, .serial = dc->serial, .read_only = dc->read_only,
+		    .vm = vm,
+		    .name = d->name,
+		    .mem = &vm->mem,
+		    .base = base,
+		    .intid = intid,
+		    .bdev = bdev,
+		    .serial = dc->serial,
+		    .read_only = dc->read_only,
 		};
 		int rc = virtio_blk_init(&d->blk, &p, &vm->mmio);
 		if (rc != 0) {
 			log_err("%s/disk@%u: virtio-blk init failed (%d)", cfg->node, i, rc);
 			return rc;
 		}
-		struct guest_fdt_dev node = { "virtio,mmio", ipa_addr(base), GUEST_VIRTIO_STRIDE, intid, true };
+		struct guest_fdt_dev node = {"virtio,mmio", ipa_addr(base), GUEST_VIRTIO_STRIDE, intid, true};
 		if (!vm_add_device(vm, &node, &disk_ops, d))
 			return -ENOSPC;
 		nr_disks++;
-		log_info("VM %s: disk %s: %s%s, %llu sectors, virtio-mmio at IPA 0x%llx, INTID %u", vm->name, d->name,
-			 bdev->name, dc->read_only ? " (read-only)" : "", (unsigned long long)bdev->nsectors,
-			 (unsigned long long)ipa_addr(base), intid);
+		log_info("VM %s: disk %s: %s%s, %llu sectors, virtio-mmio at IPA 0x%llx, INTID %u", vm->name,
+			 d->name, bdev->name, dc->read_only ? " (read-only)" : "",
+			 (unsigned long long)bdev->nsectors, (unsigned long long)ipa_addr(base), intid);
 	}
 	return 0;
 }

@@ -8,14 +8,14 @@ static uintptr_t dcache_line(void)
 	return (uintptr_t)4 << ((ctr >> 16) & 0xf);
 }
 
-#define DCACHE_OP(name, insn)                                                                      \
-	void name(const void *p, size_t len)                                                       \
-	{                                                                                          \
-		uintptr_t line = dcache_line();                                                    \
-		uintptr_t a = (uintptr_t)p & ~(line - 1), end = (uintptr_t)p + len;                \
-		for (; a < end; a += line)                                                         \
-			__asm__ volatile("dc " insn ", %0" ::"r"(a) : "memory");                   \
-		__asm__ volatile("dsb sy" ::: "memory");                                           \
+#define DCACHE_OP(name, insn)                                                                                \
+	void name(const void *p, size_t len)                                                                 \
+	{                                                                                                    \
+		uintptr_t line = dcache_line();                                                              \
+		uintptr_t a = (uintptr_t)p & ~(line - 1), end = (uintptr_t)p + len;                          \
+		for (; a < end; a += line)                                                                   \
+			__asm__ volatile("dc " insn ", %0" ::"r"(a) : "memory");                             \
+		__asm__ volatile("dsb sy" ::: "memory");                                                     \
 	}
 
 DCACHE_OP(dcache_clean_range, "cvac")

@@ -4,32 +4,32 @@
 #include "arch/esr.h"
 #include "arch/sysreg.h"
 
-#define HCR_VM (1ULL << 0)
-#define HCR_SWIO (1ULL << 1)
-#define HCR_FMO (1ULL << 3)
-#define HCR_IMO (1ULL << 4)
-#define HCR_AMO (1ULL << 5)
-#define HCR_FB (1ULL << 9)
+#define HCR_VM	      (1ULL << 0)
+#define HCR_SWIO      (1ULL << 1)
+#define HCR_FMO	      (1ULL << 3)
+#define HCR_IMO	      (1ULL << 4)
+#define HCR_AMO	      (1ULL << 5)
+#define HCR_FB	      (1ULL << 9)
 #define HCR_BSU_INNER (1ULL << 10)
-#define HCR_TWI (1ULL << 13)
-#define HCR_TSC (1ULL << 19)
-#define HCR_RW (1ULL << 31)
-#define HCR_APK (1ULL << 40)
-#define HCR_API (1ULL << 41)
+#define HCR_TWI	      (1ULL << 13)
+#define HCR_TSC	      (1ULL << 19)
+#define HCR_RW	      (1ULL << 31)
+#define HCR_APK	      (1ULL << 40)
+#define HCR_API	      (1ULL << 41)
 
-#define HCRX_MSCEN (1ULL << 11)
-#define HCRX_TCR2EN (1ULL << 14)
+#define HCRX_MSCEN    (1ULL << 11)
+#define HCRX_TCR2EN   (1ULL << 14)
 #define HCRX_SCTLR2EN (1ULL << 15)
-#define HCRX_ENFPM (1ULL << 23)
+#define HCRX_ENFPM    (1ULL << 23)
 
-#define CPTR_EL2_RES1 0x000032ffULL
-#define CPTR_EL2_TZ (1ULL << 8) /* trap SVE: keel saves only the 128-bit V registers */
+#define CPTR_EL2_RES1	 0x000032ffULL
+#define CPTR_EL2_TZ	 (1ULL << 8) /* trap SVE: keel saves only the 128-bit V registers */
 #define CNTHCTL_EL1PCTEN (1ULL << 0)
 
 #define PSTATE_MODE_MASK 0xfULL
-#define PSTATE_EL1T 0x4ULL
-#define PSTATE_EL1H 0x5ULL
-#define PSTATE_DAIF (0xfULL << 6)
+#define PSTATE_EL1T	 0x4ULL
+#define PSTATE_EL1H	 0x5ULL
+#define PSTATE_DAIF	 (0xfULL << 6)
 
 void el2_setup_cpu(void)
 {
@@ -51,7 +51,10 @@ void el2_setup_cpu(void)
 	__asm__ volatile("isb");
 }
 
-void el2_set_vmpidr(uint64_t vmpidr) { write_vmpidr_el2((1ULL << 31) | vmpidr); }
+void el2_set_vmpidr(uint64_t vmpidr)
+{
+	write_vmpidr_el2((1ULL << 31) | vmpidr);
+}
 
 void el2_inject_sync(struct arch_vcpu_ctx *ctx, uint64_t esr, uint64_t far)
 {
@@ -78,9 +81,15 @@ uint64_t el2_guest_dabt_esr(const struct arch_vcpu_ctx *ctx, bool write)
 	return (ec << 26) | ESR_IL | (write ? DABT_WNR : 0) | DFSC_SEA;
 }
 
-uint64_t el2_guest_undef_esr(void) { return ((uint64_t)EC_UNKNOWN << 26) | ESR_IL; }
+uint64_t el2_guest_undef_esr(void)
+{
+	return ((uint64_t)EC_UNKNOWN << 26) | ESR_IL;
+}
 
-void el2_wait_for_interrupt(void) { __asm__ volatile("dsb sy\n wfi" ::: "memory"); }
+void el2_wait_for_interrupt(void)
+{
+	__asm__ volatile("dsb sy\n wfi" ::: "memory");
+}
 
 int64_t el2_psci_call(bool smc, uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3)
 {

@@ -9,32 +9,32 @@
 #include "keel/addr.h"
 #include "keel/log.h"
 
-#define GICD_CTLR 0x0000
-#define GICD_TYPER 0x0004
-#define GICD_IGROUPR 0x0080
-#define GICD_ISENABLER 0x0100
-#define GICD_ICENABLER 0x0180
+#define GICD_CTLR	0x0000
+#define GICD_TYPER	0x0004
+#define GICD_IGROUPR	0x0080
+#define GICD_ISENABLER	0x0100
+#define GICD_ICENABLER	0x0180
 #define GICD_IPRIORITYR 0x0400
-#define GICD_ICFGR 0x0c00
-#define GICD_IROUTER 0x6000
-#define GICD_CTLR_RWP (1u << 31)
-#define GICD_CTLR_ARE (1u << 4)
-#define GICD_CTLR_GRP1 (1u << 1)
-#define GICD_CTLR_GRP0 (1u << 0)
+#define GICD_ICFGR	0x0c00
+#define GICD_IROUTER	0x6000
+#define GICD_CTLR_RWP	(1u << 31)
+#define GICD_CTLR_ARE	(1u << 4)
+#define GICD_CTLR_GRP1	(1u << 1)
+#define GICD_CTLR_GRP0	(1u << 0)
 
-#define GICR_TYPER 0x0008
-#define GICR_WAKER 0x0014
-#define GICR_WAKER_PSLEEP (1u << 1)
+#define GICR_TYPER	   0x0008
+#define GICR_WAKER	   0x0014
+#define GICR_WAKER_PSLEEP  (1u << 1)
 #define GICR_WAKER_CASLEEP (1u << 2)
-#define GICR_TYPER_LAST (1ULL << 4)
-#define GICR_FRAME 0x20000
-#define GICR_SGI 0x10000
+#define GICR_TYPER_LAST	   (1ULL << 4)
+#define GICR_FRAME	   0x20000
+#define GICR_SGI	   0x10000
 
-#define ICC_SRE_SRE (1ULL << 0)
-#define ICC_SRE_ENABLE (1ULL << 3)
+#define ICC_SRE_SRE	 (1ULL << 0)
+#define ICC_SRE_ENABLE	 (1ULL << 3)
 #define ICC_CTLR_EOIMODE (1ULL << 1)
 #define GIC_PRIO_DEFAULT 0xa0
-#define GIC_POLL_US 100000
+#define GIC_POLL_US	 100000
 
 static volatile uint8_t *gicd;
 static paddr_t gicr_region;
@@ -42,10 +42,22 @@ static uint64_t gicr_region_size;
 static volatile uint8_t *gicr_this[KEEL_MAX_CPUS];
 static unsigned nr_lrs;
 
-static uint32_t rd32(volatile uint8_t *b, uint32_t off) { return *(volatile uint32_t *)(b + off); }
-static void wr32(volatile uint8_t *b, uint32_t off, uint32_t v) { *(volatile uint32_t *)(b + off) = v; }
-static uint64_t rd64(volatile uint8_t *b, uint32_t off) { return *(volatile uint64_t *)(b + off); }
-static void wr64(volatile uint8_t *b, uint32_t off, uint64_t v) { *(volatile uint64_t *)(b + off) = v; }
+static uint32_t rd32(volatile uint8_t *b, uint32_t off)
+{
+	return *(volatile uint32_t *)(b + off);
+}
+static void wr32(volatile uint8_t *b, uint32_t off, uint32_t v)
+{
+	*(volatile uint32_t *)(b + off) = v;
+}
+static uint64_t rd64(volatile uint8_t *b, uint32_t off)
+{
+	return *(volatile uint64_t *)(b + off);
+}
+static void wr64(volatile uint8_t *b, uint32_t off, uint64_t v)
+{
+	*(volatile uint64_t *)(b + off) = v;
+}
 
 static bool poll_clear(volatile uint8_t *b, uint32_t off, uint32_t mask)
 {
@@ -183,30 +195,34 @@ void gic_disable(uint32_t intid)
 
 void gic_send_sgi(uint64_t mpidr, unsigned sgi)
 {
-	uint64_t v = ((mpidr >> 8) & 0xff) << 16 | ((mpidr >> 16) & 0xff) << 32 | ((mpidr >> 32) & 0xff) << 48 |
-		     (uint64_t)(sgi & 0xf) << 24 | (1ULL << (mpidr & 0xf));
+	uint64_t v = ((mpidr >> 8) & 0xff) << 16 | ((mpidr >> 16) & 0xff) << 32 |
+		     ((mpidr >> 32) & 0xff) << 48 | (uint64_t)(sgi & 0xf) << 24 | (1ULL << (mpidr & 0xf));
 	__asm__ volatile("dsb ish" ::: "memory");
 	write_icc_sgi1r_el1(v);
 	__asm__ volatile("isb");
 }
 
 /* List registers: one accessor each, selected by index. */
-unsigned gic_lr_count(void) { return nr_lrs; }
+unsigned gic_lr_count(void)
+{
+	return nr_lrs;
+}
 
-#define LR_CASE_R(n)                                                                               \
-	case n:                                                                                    \
+#define LR_CASE_R(n)                                                                                         \
+	case n:                                                                                              \
 		return read_ich_lr##n##_el2();
-#define LR_CASE_W(n)                                                                               \
-	case n:                                                                                    \
-		write_ich_lr##n##_el2(v);                                                          \
+#define LR_CASE_W(n)                                                                                         \
+	case n:                                                                                              \
+		write_ich_lr##n##_el2(v);                                                                    \
 		return;
 
 uint64_t gic_lr_read(unsigned i)
 {
 	switch (i) {
-		LR_CASE_R(0) LR_CASE_R(1) LR_CASE_R(2) LR_CASE_R(3) LR_CASE_R(4) LR_CASE_R(5) LR_CASE_R(6)
-		LR_CASE_R(7) LR_CASE_R(8) LR_CASE_R(9) LR_CASE_R(10) LR_CASE_R(11) LR_CASE_R(12)
-		LR_CASE_R(13) LR_CASE_R(14) LR_CASE_R(15)
+		LR_CASE_R(0)
+		LR_CASE_R(1) LR_CASE_R(2) LR_CASE_R(3) LR_CASE_R(4) LR_CASE_R(5) LR_CASE_R(6) LR_CASE_R(7)
+		    LR_CASE_R(8) LR_CASE_R(9) LR_CASE_R(10) LR_CASE_R(11) LR_CASE_R(12) LR_CASE_R(13)
+			LR_CASE_R(14) LR_CASE_R(15)
 	}
 	return 0;
 }
@@ -214,11 +230,18 @@ uint64_t gic_lr_read(unsigned i)
 void gic_lr_write(unsigned i, uint64_t v)
 {
 	switch (i) {
-		LR_CASE_W(0) LR_CASE_W(1) LR_CASE_W(2) LR_CASE_W(3) LR_CASE_W(4) LR_CASE_W(5) LR_CASE_W(6)
-		LR_CASE_W(7) LR_CASE_W(8) LR_CASE_W(9) LR_CASE_W(10) LR_CASE_W(11) LR_CASE_W(12)
-		LR_CASE_W(13) LR_CASE_W(14) LR_CASE_W(15)
+		LR_CASE_W(0)
+		LR_CASE_W(1) LR_CASE_W(2) LR_CASE_W(3) LR_CASE_W(4) LR_CASE_W(5) LR_CASE_W(6) LR_CASE_W(7)
+		    LR_CASE_W(8) LR_CASE_W(9) LR_CASE_W(10) LR_CASE_W(11) LR_CASE_W(12) LR_CASE_W(13)
+			LR_CASE_W(14) LR_CASE_W(15)
 	}
 }
 
-uint64_t gic_hcr_read(void) { return read_ich_hcr_el2(); }
-void gic_hcr_write(uint64_t v) { write_ich_hcr_el2(v); }
+uint64_t gic_hcr_read(void)
+{
+	return read_ich_hcr_el2();
+}
+void gic_hcr_write(uint64_t v)
+{
+	write_ich_hcr_el2(v);
+}

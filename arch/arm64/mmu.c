@@ -5,26 +5,26 @@
 #include "keel/addr.h"
 #include "keel/util.h"
 
-#define PTE_VALID (1ULL << 0)
-#define PTE_TABLE (1ULL << 1)
-#define PTE_BLOCK (0ULL << 1)
-#define PTE_ATTR(i) ((uint64_t)(i) << 2)
-#define PTE_AP_RW (0ULL << 6)
+#define PTE_VALID    (1ULL << 0)
+#define PTE_TABLE    (1ULL << 1)
+#define PTE_BLOCK    (0ULL << 1)
+#define PTE_ATTR(i)  ((uint64_t)(i) << 2)
+#define PTE_AP_RW    (0ULL << 6)
 #define PTE_SH_INNER (3ULL << 8)
-#define PTE_AF (1ULL << 10)
-#define PTE_XN (1ULL << 54)
+#define PTE_AF	     (1ULL << 10)
+#define PTE_XN	     (1ULL << 54)
 
 #define MAIR_IDX_DEVICE 0
 #define MAIR_IDX_NORMAL 1
-#define MAIR_VALUE (0x04ULL | (0xffULL << 8)) /* Device-nGnRE, Normal WB RA/WA */
+#define MAIR_VALUE	(0x04ULL | (0xffULL << 8)) /* Device-nGnRE, Normal WB RA/WA */
 
 /* TCR_EL2: T0SZ=16 (48-bit), WB WA inner/outer, inner shareable, 4K granule. */
-#define TCR_T0SZ(x) ((uint64_t)(x))
+#define TCR_T0SZ(x)    ((uint64_t)(x))
 #define TCR_IRGN0_WBWA (1ULL << 8)
 #define TCR_ORGN0_WBWA (1ULL << 10)
-#define TCR_SH0_INNER (3ULL << 12)
-#define TCR_PS_SHIFT 16
-#define TCR_RES1 ((1ULL << 31) | (1ULL << 23))
+#define TCR_SH0_INNER  (3ULL << 12)
+#define TCR_PS_SHIFT   16
+#define TCR_RES1       ((1ULL << 31) | (1ULL << 23))
 
 static uint64_t l0_table[512] __attribute__((aligned(4096)));
 static uint64_t l1_tables[2][512] __attribute__((aligned(4096)));

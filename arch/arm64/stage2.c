@@ -7,26 +7,29 @@
 #include "keel/addr.h"
 #include "keel/util.h"
 
-#define S2_VALID (1ULL << 0)
-#define S2_TABLE (1ULL << 1)
-#define S2_PAGE (1ULL << 1) /* level 3 */
+#define S2_VALID	     (1ULL << 0)
+#define S2_TABLE	     (1ULL << 1)
+#define S2_PAGE		     (1ULL << 1) /* level 3 */
 #define S2_MEMATTR_NORMAL_WB (0xfULL << 2)
-#define S2_AP_RW (3ULL << 6)
-#define S2_SH_INNER (3ULL << 8)
-#define S2_AF (1ULL << 10)
-#define S2_ADDR_MASK 0x0000fffffffff000ULL
-#define S2_RAM_ATTRS (S2_MEMATTR_NORMAL_WB | S2_AP_RW | S2_SH_INNER | S2_AF)
+#define S2_AP_RW	     (3ULL << 6)
+#define S2_SH_INNER	     (3ULL << 8)
+#define S2_AF		     (1ULL << 10)
+#define S2_ADDR_MASK	     0x0000fffffffff000ULL
+#define S2_RAM_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RW | S2_SH_INNER | S2_AF)
 
 /* VTCR_EL2: T0SZ=25, SL0=1 (start at level 1), WBWA, inner shareable, 4K. */
-#define VTCR_T0SZ (64 - STAGE2_IPA_BITS)
-#define VTCR_SL0_L1 (1ULL << 6)
+#define VTCR_T0SZ	(64 - STAGE2_IPA_BITS)
+#define VTCR_SL0_L1	(1ULL << 6)
 #define VTCR_IRGN0_WBWA (1ULL << 8)
 #define VTCR_ORGN0_WBWA (1ULL << 10)
-#define VTCR_SH0_INNER (3ULL << 12)
-#define VTCR_PS_SHIFT 16
-#define VTCR_RES1 (1ULL << 31)
+#define VTCR_SH0_INNER	(3ULL << 12)
+#define VTCR_PS_SHIFT	16
+#define VTCR_RES1	(1ULL << 31)
 
-static uint64_t *table_of(uint64_t desc) { return pa_to_ptr(pa_init(desc & S2_ADDR_MASK)); }
+static uint64_t *table_of(uint64_t desc)
+{
+	return pa_to_ptr(pa_init(desc & S2_ADDR_MASK));
+}
 
 bool stage2_create(paddr_t *root, const struct stage2_alloc *alloc)
 {

@@ -4,8 +4,23 @@
 uint64_t fake_gic_lrs[FAKE_GIC_LRS];
 uint64_t fake_gic_hcr;
 
-unsigned gic_lr_count(void) { return FAKE_GIC_LRS; }
-uint64_t gic_lr_read(unsigned i) { return fake_gic_lrs[i]; }
-void gic_lr_write(unsigned i, uint64_t v) { fake_gic_lrs[i] = v; }
-uint64_t gic_hcr_read(void) { return fake_gic_hcr; }
-void gic_hcr_write(uint64_t v) { fake_gic_hcr = v; }
+unsigned gic_lr_count(void)
+{
+	return FAKE_GIC_LRS;
+}
+uint64_t gic_lr_read(unsigned i)
+{
+	return fake_gic_lrs[i];
+}
+void gic_lr_write(unsigned i, uint64_t v)
+{
+	fake_gic_lrs[i] = v;
+}
+uint64_t gic_hcr_read(void)
+{
+	return fake_gic_hcr;
+}
+void gic_hcr_write(uint64_t v)
+{
+	fake_gic_hcr = v;
+}

@@ -24,7 +24,7 @@ enum blk_op {
 
 enum blk_status {
 	BLK_OK = 0,
-	BLK_EIO = -5,      /**< the device failed the request after retries */
+	BLK_EIO = -5,	   /**< the device failed the request after retries */
 	BLK_EINVAL = -22,  /**< malformed request (out of range, misaligned) */
 	BLK_ENOTSUP = -95, /**< the device cannot do this op */
 	BLK_EBUSY = -16,   /**< no free slot now; retry after a completion */
@@ -45,19 +45,20 @@ struct blk_req {
 	struct blk_seg *segs;
 	unsigned nsegs;
 	blk_done_fn done;
-	void *ctx;         /**< owner's cookie */
+	void *ctx; /**< owner's cookie */
 };
 
 /* Capability flags. */
-#define BLKDEV_F_FLUSH        (1u << 0)
+#define BLKDEV_F_FLUSH	      (1u << 0)
 #define BLKDEV_F_DISCARD      (1u << 1)
 #define BLKDEV_F_WRITE_ZEROES (1u << 2)
-#define BLKDEV_F_RO           (1u << 3)
+#define BLKDEV_F_RO	      (1u << 3)
 
 struct blkdev;
 
 struct blkdev_ops {
-	/** Queue a request. Returns 0 (done will be called) or a negative blk_status (done will not be called). */
+	/** Queue a request. Returns 0 (done will be called) or a negative blk_status (done will not be
+	 * called). */
 	int (*submit)(struct blkdev *dev, struct blk_req *req);
 	/** Reap completions without an interrupt (polled fallback, and reset quiescing). May be NULL. */
 	void (*poll)(struct blkdev *dev);
@@ -72,7 +73,7 @@ struct blkdev {
 	uint32_t max_segs;     /**< most segments in one request */
 	uint32_t max_seg_size; /**< largest segment in bytes */
 	uint32_t max_sectors;  /**< largest request in sectors */
-	uint32_t flags;        /**< BLKDEV_F_* */
+	uint32_t flags;	       /**< BLKDEV_F_* */
 	const struct blkdev_ops *ops;
 	void *priv;
 };

@@ -26,7 +26,7 @@ int storage_register(const char *backend, struct blkdev *dev)
 {
 	if (nr_entries >= STORAGE_MAX)
 		return BLK_EBUSY;
-	entries[nr_entries++] = (struct storage_entry){ backend, dev };
+	entries[nr_entries++] = (struct storage_entry){backend, dev};
 	log_info("storage: %s is %s, %llu sectors of 512 bytes, block %u", dev->name, backend,
 		 (unsigned long long)dev->nsectors, dev->block_size);
 	return 0;
@@ -49,7 +49,8 @@ struct blkdev *storage_open(const struct vm_disk_config *disk)
 		}
 		struct ramdisk *rd = &ramdisks[nr_ramdisks];
 		if (ramdisk_init(rd, "ram", disk->ram.base, disk->ram.size, disk->read_only) != 0) {
-			log_err("storage: RAM disk at 0x%llx is unusable", (unsigned long long)pa_addr(disk->ram.base));
+			log_err("storage: RAM disk at 0x%llx is unusable",
+				(unsigned long long)pa_addr(disk->ram.base));
 			return NULL;
 		}
 		nr_ramdisks++;
@@ -94,10 +95,15 @@ int blkdev_read_sync(struct blkdev *dev, uint64_t sector, void *buf, uint32_t by
 	}
 	sync_io.done = false;
 	sync_io.status = 0;
-	sync_io.seg = (struct blk_seg){ ptr_to_pa(buf), bytes };
+	sync_io.seg = (struct blk_seg){ptr_to_pa(buf), bytes};
 	sync_io.req = (struct blk_req){
-		.op = BLK_OP_READ, .sector = sector, .nsectors = bytes / BLK_SECTOR_SIZE,
-		.segs = &sync_io.seg, .nsegs = 1, .done = sync_done, .ctx = NULL,
+	    .op = BLK_OP_READ,
+	    .sector = sector,
+	    .nsectors = bytes / BLK_SECTOR_SIZE,
+	    .segs = &sync_io.seg,
+	    .nsegs = 1,
+	    .done = sync_done,
+	    .ctx = NULL,
 	};
 	sync_io.busy = true;
 	int rc = blkdev_submit(dev, &sync_io.req);

@@ -27,34 +27,34 @@
 #include "keel/log.h"
 #include "keel/util.h"
 
-#define UFS_MAX_HOSTS    2
-#define UFS_MAX_SLOTS    32
+#define UFS_MAX_HOSTS	 2
+#define UFS_MAX_SLOTS	 32
 #define UFS_MAX_TM_SLOTS 8
-#define UFS_WAITQ_ADMIT  256                              /* submissions that may wait for a slot */
-#define UFS_WAITQ_LEN    (UFS_WAITQ_ADMIT + UFS_MAX_SLOTS) /* + requeues after a reset */
-#define UFS_DONEQ_LEN    UFS_WAITQ_LEN
-#define UFS_LUN          0
+#define UFS_WAITQ_ADMIT	 256				   /* submissions that may wait for a slot */
+#define UFS_WAITQ_LEN	 (UFS_WAITQ_ADMIT + UFS_MAX_SLOTS) /* + requeues after a reset */
+#define UFS_DONEQ_LEN	 UFS_WAITQ_LEN
+#define UFS_LUN		 0
 
 /* blkdev limits: every segment needs at most 2 PRDT entries, so a request always fits UFS_PRDT_MAX. */
-#define UFS_MAX_SEGS     (UFS_PRDT_MAX / 2)
+#define UFS_MAX_SEGS	 (UFS_PRDT_MAX / 2)
 #define UFS_MAX_SEG_SIZE (2 * UFS_PRD_MAX_BYTES)
-#define UFS_MAX_SECTORS  4096u /* 2 MiB per command */
+#define UFS_MAX_SECTORS	 4096u /* 2 MiB per command */
 
 #define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / BUSY */
 #define UFS_RESET_RETRIES     1 /* controller resets a request survives before BLK_EIO */
 #define UFS_MAX_CONSEC_RESETS 3 /* resets without a successful request in between: then offline */
 
-#define UFS_HCE_TIMEOUT_US         100000u
-#define UFS_UIC_TIMEOUT_US         500000u
+#define UFS_HCE_TIMEOUT_US	   100000u
+#define UFS_UIC_TIMEOUT_US	   500000u
 #define UFS_LIST_READY_TIMEOUT_US  100000u
-#define UFS_INTERNAL_TIMEOUT_US    1000000u
+#define UFS_INTERNAL_TIMEOUT_US	   1000000u
 #define UFS_FDEVICEINIT_TIMEOUT_US 2000000u
-#define UFS_DRAIN_TIMEOUT_US       500000u
-#define UFS_LINK_TRIES             3
-#define UFS_NOP_TRIES              10
-#define UFS_TUR_TRIES              20
-#define UFS_LOG_BURST              10
-#define UFS_DMA_EDGE               128u /* at least any arm64 cache line */
+#define UFS_DRAIN_TIMEOUT_US	   500000u
+#define UFS_LINK_TRIES		   3
+#define UFS_NOP_TRIES		   10
+#define UFS_TUR_TRIES		   20
+#define UFS_LOG_BURST		   10
+#define UFS_DMA_EDGE		   128u /* at least any arm64 cache line */
 
 #define UFS_IE_ENABLED (UFS_IS_UTRCS | UFS_IS_FATAL)
 
@@ -72,7 +72,7 @@ struct ufs_slot {
 	struct blk_req *req;
 	uint64_t rung_us;
 	uint64_t deadline_us;
-	uint8_t resets;  /* controller resets this request went through */
+	uint8_t resets;	 /* controller resets this request went through */
 	uint8_t retries; /* SCSI-level re-issues */
 };
 
@@ -101,7 +101,7 @@ struct ufs_host {
 	bool reset_pending;
 	bool reset_fatal; /* the pending reset follows a controller error: fail, do not retry */
 	unsigned consec_resets;
-	uint32_t busy;     /* slots holding a request */
+	uint32_t busy;	   /* slots holding a request */
 	uint32_t issued;   /* slots whose doorbell bit we set and have not reaped */
 	uint32_t poisoned; /* slots the controller never released: never used again */
 	struct ufs_slot slots[UFS_MAX_SLOTS];
@@ -151,7 +151,8 @@ static void wr(struct ufs_host *h, uint32_t off, uint32_t v)
 }
 #endif
 
-static bool wait_reg(const struct ufs_host *h, uint32_t off, uint32_t mask, uint32_t want, uint64_t timeout_us)
+static bool wait_reg(const struct ufs_host *h, uint32_t off, uint32_t mask, uint32_t want,
+		     uint64_t timeout_us)
 {
 	uint64_t end = timer_us() + timeout_us;
 	for (;;) {
@@ -205,7 +206,8 @@ static bool log_allowed(struct ufs_host *h)
 	return (h->stats.errors + h->stats.segs_refused) % 1000 == 0;
 }
 
-/* After the device wrote [pa, pa+len): discard stale lines, but never drop a neighbour's data in a shared line. */
+/* After the device wrote [pa, pa+len): discard stale lines, but never drop a neighbour's data in a shared
+ * line. */
 static void dma_sync_after_read(paddr_t pa, uint32_t len)
 {
 	uint64_t a = pa_addr(pa), end = a + len;
@@ -228,7 +230,7 @@ static void done_push(struct ufs_host *h, struct blk_req *req, int status)
 {
 	if (h->dq_count >= UFS_DONEQ_LEN)
 		panic("%s: completion FIFO overflow", h->name); /* each request is in one place only */
-	h->doneq[(h->dq_head + h->dq_count) % UFS_DONEQ_LEN] = (struct ufs_done){ req, status };
+	h->doneq[(h->dq_head + h->dq_count) % UFS_DONEQ_LEN] = (struct ufs_done){req, status};
 	h->dq_count++;
 	if (status != BLK_OK)
 		h->stats.errors++;
@@ -253,14 +255,14 @@ static void drain_done(struct ufs_host *h)
 
 static void waitq_push_back(struct ufs_host *h, struct blk_req *req, uint8_t resets)
 {
-	h->waitq[(h->wq_head + h->wq_count) % UFS_WAITQ_LEN] = (struct ufs_wait){ req, resets };
+	h->waitq[(h->wq_head + h->wq_count) % UFS_WAITQ_LEN] = (struct ufs_wait){req, resets};
 	h->wq_count++;
 }
 
 static void waitq_push_front(struct ufs_host *h, struct blk_req *req, uint8_t resets)
 {
 	h->wq_head = (h->wq_head + UFS_WAITQ_LEN - 1) % UFS_WAITQ_LEN;
-	h->waitq[h->wq_head] = (struct ufs_wait){ req, resets };
+	h->waitq[h->wq_head] = (struct ufs_wait){req, resets};
 	h->wq_count++;
 }
 
@@ -314,8 +316,8 @@ static void build_io(struct ufs_host *h, unsigned s, struct blk_req *req)
 	case BLK_OP_DISCARD: {
 		uint8_t *params = ucd + UFS_UCD_SCRATCH_OFF;
 		ufs_unmap_params(params, lba, blocks);
-		prdt[0] = (struct ufs_prd){ (uint32_t)ptr_pa(params), (uint32_t)(ptr_pa(params) >> 32), 0,
-					    UFS_UNMAP_PARAM_LEN - 1 };
+		prdt[0] = (struct ufs_prd){(uint32_t)ptr_pa(params), (uint32_t)(ptr_pa(params) >> 32), 0,
+					   UFS_UNMAP_PARAM_LEN - 1};
 		nprd = 1;
 		ufs_cdb_unmap(cdb);
 		exp_len = UFS_UNMAP_PARAM_LEN;
@@ -417,11 +419,12 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 			break;
 		}
 	} else if (log_allowed(h)) {
-		log_warn("%s: %s of sector %llu+%llu failed: ocs 0x%x upiu 0x%02x tag %u response 0x%x status 0x%x "
+		log_warn("%s: %s of sector %llu+%llu failed: ocs 0x%x upiu 0x%02x tag %u response 0x%x "
+			 "status 0x%x "
 			 "sense %x/%02x/%02x",
 			 h->name, op_name(req->op), (unsigned long long)req->sector,
-			 (unsigned long long)req->nsectors, r.ocs, r.trans, r.tag, r.response, r.status, r.sense_key,
-			 r.asc, r.ascq);
+			 (unsigned long long)req->nsectors, r.ocs, r.trans, r.tag, r.response, r.status,
+			 r.sense_key, r.asc, r.ascq);
 	}
 	sl->req = NULL;
 	h->busy &= ~(1u << s);
@@ -435,7 +438,8 @@ static void reap(struct ufs_host *h, bool from_irq)
 		return;
 	uint32_t is = rd(h, UFS_REG_IS);
 	if (is)
-		wr(h, UFS_REG_IS, is); /* write-one-to-clear, before reading the doorbell: no lost completion */
+		wr(h, UFS_REG_IS,
+		   is); /* write-one-to-clear, before reading the doorbell: no lost completion */
 	if (h->issued) {
 		uint32_t done = h->issued & ~rd(h, UFS_REG_UTRLDBR);
 		if (done) {
@@ -449,7 +453,8 @@ static void reap(struct ufs_host *h, bool from_irq)
 	}
 	if (is & UFS_IS_FATAL) {
 		h->stats.fatal_errors++;
-		log_err("%s: controller error IS 0x%x (UECPA 0x%x UECDL 0x%x UECN 0x%x UECT 0x%x UECDME 0x%x): reset",
+		log_err("%s: controller error IS 0x%x (UECPA 0x%x UECDL 0x%x UECN 0x%x UECT 0x%x UECDME "
+			"0x%x): reset",
 			h->name, is, rd(h, UFS_REG_UECPA), rd(h, UFS_REG_UECDL), rd(h, UFS_REG_UECN),
 			rd(h, UFS_REG_UECT), rd(h, UFS_REG_UECDME));
 		h->reset_pending = true;
@@ -469,8 +474,8 @@ static void check_timeouts(struct ufs_host *h)
 		if (now <= sl->deadline_us)
 			continue;
 		h->stats.timeouts++;
-		log_err("%s: slot %u (%s of sector %llu+%llu) had no completion after %u ms: reset", h->name, s,
-			op_name(sl->req->op), (unsigned long long)sl->req->sector,
+		log_err("%s: slot %u (%s of sector %llu+%llu) had no completion after %u ms: reset", h->name,
+			s, op_name(sl->req->op), (unsigned long long)sl->req->sector,
 			(unsigned long long)sl->req->nsectors, UFS_IO_TIMEOUT_US / 1000);
 		sl->deadline_us = UINT64_MAX; /* counted once */
 		h->reset_pending = true;
@@ -494,8 +499,8 @@ static int internal_exec(struct ufs_host *h, unsigned s, uint32_t dd, uint32_t d
 
 	if (data_len) {
 		struct ufs_prd *prd = (struct ufs_prd *)(void *)(ucd + UFS_UCD_PRDT_OFF);
-		*prd = (struct ufs_prd){ (uint32_t)ptr_pa(m->scratch), (uint32_t)(ptr_pa(m->scratch) >> 32), 0,
-					 data_len - 1 };
+		*prd = (struct ufs_prd){(uint32_t)ptr_pa(m->scratch), (uint32_t)(ptr_pa(m->scratch) >> 32), 0,
+					data_len - 1};
 		nprd = 1;
 		dcache_clean_inval_range(m->scratch, data_len);
 	}
@@ -530,7 +535,8 @@ static int run_nop(struct ufs_host *h)
 	ufs_upiu_nop_out(h->mem->ucd[s], (uint8_t)s);
 	if (internal_exec(h, (unsigned)s, UFS_UTRD_DD_NONE, 0, &r) != 0)
 		return -1;
-	return (r.ocs == UFS_OCS_SUCCESS && r.trans == UFS_UPIU_NOP_IN && r.tag == s && r.response == 0) ? 0 : -1;
+	return (r.ocs == UFS_OCS_SUCCESS && r.trans == UFS_UPIU_NOP_IN && r.tag == s && r.response == 0) ? 0
+													 : -1;
 }
 
 static int run_query_flag(struct ufs_host *h, uint8_t func, uint8_t opcode, uint8_t idn, uint32_t *value)
@@ -544,8 +550,8 @@ static int run_query_flag(struct ufs_host *h, uint8_t func, uint8_t opcode, uint
 	if (internal_exec(h, (unsigned)s, UFS_UTRD_DD_NONE, 0, &r) != 0)
 		return -1;
 	if (r.ocs != UFS_OCS_SUCCESS || r.trans != UFS_UPIU_QUERY_RSP || r.tag != s || r.response != 0) {
-		log_err("%s: query opcode 0x%x idn 0x%x failed: ocs 0x%x response 0x%x", h->name, opcode, idn, r.ocs,
-			r.response);
+		log_err("%s: query opcode 0x%x idn 0x%x failed: ocs 0x%x response 0x%x", h->name, opcode, idn,
+			r.ocs, r.response);
 		return -1;
 	}
 	*value = r.value & 0xffu;
@@ -634,7 +640,8 @@ static int device_init(struct ufs_host *h)
 		return -1;
 	uint64_t end = timer_us() + UFS_FDEVICEINIT_TIMEOUT_US;
 	do {
-		if (run_query_flag(h, UFS_QUERY_FUNC_READ, UFS_QUERY_OP_READ_FLAG, UFS_FLAG_FDEVICEINIT, &v) != 0)
+		if (run_query_flag(h, UFS_QUERY_FUNC_READ, UFS_QUERY_OP_READ_FLAG, UFS_FLAG_FDEVICEINIT,
+				   &v) != 0)
 			return -1;
 		if (v == 0)
 			return 0;
@@ -656,8 +663,8 @@ static int lu_ready(struct ufs_host *h)
 		if (v == UFS_OK)
 			return 0;
 		if (v == UFS_FAIL) {
-			log_err("%s: LU %u: TEST UNIT READY failed: ocs 0x%x status 0x%x sense %x/%02x/%02x", h->name,
-				UFS_LUN, r.ocs, r.status, r.sense_key, r.asc, r.ascq);
+			log_err("%s: LU %u: TEST UNIT READY failed: ocs 0x%x status 0x%x sense %x/%02x/%02x",
+				h->name, UFS_LUN, r.ocs, r.status, r.sense_key, r.asc, r.ascq);
 			return -1;
 		}
 		udelay(t == 0 ? 0 : 10000);
@@ -729,7 +736,8 @@ static int lu_capacity(struct ufs_host *h)
 		bs = ufs_be32(d + 4);
 		h->unmap = false;
 	}
-	if (bs < 512 || bs > 65536 || (bs & (bs - 1)) != 0 || last == UINT64_MAX || last >= (UINT64_MAX >> 16)) {
+	if (bs < 512 || bs > 65536 || (bs & (bs - 1)) != 0 || last == UINT64_MAX ||
+	    last >= (UINT64_MAX >> 16)) {
 		log_err("%s: LU %u reports block size %u, last LBA %llu: unusable", h->name, UFS_LUN, bs,
 			(unsigned long long)last);
 		return -1;
@@ -780,7 +788,8 @@ static void ufs_reset(struct ufs_host *h)
 	if (rc == 0) {
 		h->state = UFS_UP;
 		log_warn("%s: controller reset #%llu done in %llu us; %u requests to retry", h->name,
-			 (unsigned long long)h->stats.resets, (unsigned long long)(timer_us() - t0), h->wq_count);
+			 (unsigned long long)h->stats.resets, (unsigned long long)(timer_us() - t0),
+			 h->wq_count);
 		start_waiters(h);
 	} else {
 		h->state = UFS_DEAD;
@@ -822,18 +831,20 @@ static void ufs_irq(void *ctx)
 static void ufs_log_stats(struct ufs_host *h)
 {
 	const struct ufs_stats *s = &h->stats;
-	log_info("%s: %llu commands: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu unmaps; "
-		 "%llu errors, %llu retries, %llu timeouts, %llu resets, %llu segments refused, %llu split; "
-		 "%llu irqs, %llu polled, %llu waited; latency avg %llu us max %llu us",
-		 h->name, (unsigned long long)s->commands, (unsigned long long)s->reads,
-		 (unsigned long long)(s->bytes_read >> 10), (unsigned long long)s->writes,
-		 (unsigned long long)(s->bytes_written >> 10), (unsigned long long)s->flushes,
-		 (unsigned long long)s->unmaps, (unsigned long long)s->errors, (unsigned long long)s->retries,
-		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
-		 (unsigned long long)s->segs_refused, (unsigned long long)s->segs_split,
-		 (unsigned long long)s->irqs, (unsigned long long)s->polled, (unsigned long long)s->waited,
-		 (unsigned long long)(s->lat_sum_us / MAX(s->reads + s->writes + s->flushes + s->unmaps + s->errors, 1)),
-		 (unsigned long long)s->lat_max_us);
+	log_info(
+	    "%s: %llu commands: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu unmaps; "
+	    "%llu errors, %llu retries, %llu timeouts, %llu resets, %llu segments refused, %llu split; "
+	    "%llu irqs, %llu polled, %llu waited; latency avg %llu us max %llu us",
+	    h->name, (unsigned long long)s->commands, (unsigned long long)s->reads,
+	    (unsigned long long)(s->bytes_read >> 10), (unsigned long long)s->writes,
+	    (unsigned long long)(s->bytes_written >> 10), (unsigned long long)s->flushes,
+	    (unsigned long long)s->unmaps, (unsigned long long)s->errors, (unsigned long long)s->retries,
+	    (unsigned long long)s->timeouts, (unsigned long long)s->resets,
+	    (unsigned long long)s->segs_refused, (unsigned long long)s->segs_split,
+	    (unsigned long long)s->irqs, (unsigned long long)s->polled, (unsigned long long)s->waited,
+	    (unsigned long long)(s->lat_sum_us /
+				 MAX(s->reads + s->writes + s->flushes + s->unmaps + s->errors, 1)),
+	    (unsigned long long)s->lat_max_us);
 }
 
 static void ufs_tick(void *ctx)
@@ -866,11 +877,12 @@ static int check_segs(struct ufs_host *h, const struct blk_req *req)
 	spin_lock(&h->lock);
 	h->stats.segs_refused++;
 	if (log_allowed(h))
-		log_warn("%s: %s of sector %llu refused: segment %u (0x%llx+%u) %s; no bounce copy is made", h->name,
-			 op_name(req->op), (unsigned long long)req->sector, bad,
+		log_warn("%s: %s of sector %llu refused: segment %u (0x%llx+%u) %s; no bounce copy is made",
+			 h->name, op_name(req->op), (unsigned long long)req->sector, bad,
 			 (unsigned long long)pa_addr(req->segs[bad].pa), req->segs[bad].len,
-			 why == 1 ? "is not dword aligned" :
-			 why == 2 ? "is above 4 GiB (controller has 32-bit DMA)" : "needs too many PRDT entries");
+			 why == 1   ? "is not dword aligned"
+			 : why == 2 ? "is above 4 GiB (controller has 32-bit DMA)"
+				    : "needs too many PRDT entries");
 	spin_unlock(&h->lock);
 	return BLK_EINVAL;
 }
@@ -929,12 +941,15 @@ static void ufs_poll(struct blkdev *dev)
 	ufs_service(dev->priv, false, true);
 }
 
-static void ufs_report(struct blkdev *dev) { ufs_log_stats(dev->priv); }
+static void ufs_report(struct blkdev *dev)
+{
+	ufs_log_stats(dev->priv);
+}
 
 static const struct blkdev_ops ufs_ops = {
-	.submit = ufs_submit,
-	.poll = ufs_poll,
-	.report = ufs_report,
+    .submit = ufs_submit,
+    .poll = ufs_poll,
+    .report = ufs_report,
 };
 
 const struct ufs_stats *ufs_stats(const struct blkdev *dev)
@@ -998,15 +1013,15 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 	uint64_t t1 = timer_us();
 
 	h->bdev = (struct blkdev){
-		.name = h->name,
-		.nsectors = h->lba_count << (h->lba_shift - 9),
-		.block_size = 1u << h->lba_shift,
-		.max_segs = UFS_MAX_SEGS,
-		.max_seg_size = UFS_MAX_SEG_SIZE,
-		.max_sectors = UFS_MAX_SECTORS,
-		.flags = BLKDEV_F_FLUSH | (h->unmap ? BLKDEV_F_DISCARD : 0),
-		.ops = &ufs_ops,
-		.priv = h,
+	    .name = h->name,
+	    .nsectors = h->lba_count << (h->lba_shift - 9),
+	    .block_size = 1u << h->lba_shift,
+	    .max_segs = UFS_MAX_SEGS,
+	    .max_seg_size = UFS_MAX_SEG_SIZE,
+	    .max_sectors = UFS_MAX_SECTORS,
+	    .flags = BLKDEV_F_FLUSH | (h->unmap ? BLKDEV_F_DISCARD : 0),
+	    .ops = &ufs_ops,
+	    .priv = h,
 	};
 	h->intid = pd->intid;
 	bool irq = h->intid >= 32 && irq_register(h->intid, false, ufs_irq, h) == 0;
@@ -1022,12 +1037,13 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 			 HYP_TICK_HZ);
 	}
 	h->state = UFS_UP;
-	log_info("%s: UFSHCI %x.%x%x at 0x%llx, %u slots, %u TM slots, %s DMA, intid %u; LU %u: %llu blocks of %u "
-		 "bytes%s; up in %llu us",
-		 h->name, (ver >> 8) & 0xffu, (ver >> 4) & 0xfu, ver & 0xfu, (unsigned long long)pa_addr(pd->bar[0]),
-		 h->nutrs, h->nutmrs, h->addr64 ? "64-bit" : "32-bit", irq ? h->intid : 0, UFS_LUN,
-		 (unsigned long long)h->lba_count, 1u << h->lba_shift, h->unmap ? ", UNMAP" : "",
-		 (unsigned long long)(t1 - t0));
+	log_info(
+	    "%s: UFSHCI %x.%x%x at 0x%llx, %u slots, %u TM slots, %s DMA, intid %u; LU %u: %llu blocks of %u "
+	    "bytes%s; up in %llu us",
+	    h->name, (ver >> 8) & 0xffu, (ver >> 4) & 0xfu, ver & 0xfu,
+	    (unsigned long long)pa_addr(pd->bar[0]), h->nutrs, h->nutmrs, h->addr64 ? "64-bit" : "32-bit",
+	    irq ? h->intid : 0, UFS_LUN, (unsigned long long)h->lba_count, 1u << h->lba_shift,
+	    h->unmap ? ", UNMAP" : "", (unsigned long long)(t1 - t0));
 	return 0;
 }
 

@@ -29,20 +29,20 @@
 
 /** Per-controller counters (read with ufs_stats(); also logged every 10 s when they change). */
 struct ufs_stats {
-	uint64_t commands;      /**< transfer requests issued (incl. retries and internal ones) */
+	uint64_t commands; /**< transfer requests issued (incl. retries and internal ones) */
 	uint64_t reads, writes, flushes, unmaps;
 	uint64_t bytes_read, bytes_written;
-	uint64_t errors;        /**< requests completed with an error status */
-	uint64_t retries;       /**< re-issues after UNIT ATTENTION / BUSY / a reset */
-	uint64_t timeouts;      /**< requests that did not complete within the timeout */
-	uint64_t resets;        /**< controller resets after init */
-	uint64_t fatal_errors;  /**< interrupts with a fatal error bit */
-	uint64_t segs_refused;  /**< segments that could not be expressed as PRDT entries (request failed) */
-	uint64_t segs_split;    /**< segments split at the 256 KiB PRDT limit (no copy) */
-	uint64_t waited;        /**< requests that waited for a free slot */
-	uint64_t irqs;          /**< completion interrupts taken */
-	uint64_t polled;        /**< requests reaped by a poll or the tick rather than the interrupt */
-	uint64_t lat_sum_us;    /**< doorbell-to-reap time of completed requests (for the average) */
+	uint64_t errors;       /**< requests completed with an error status */
+	uint64_t retries;      /**< re-issues after UNIT ATTENTION / BUSY / a reset */
+	uint64_t timeouts;     /**< requests that did not complete within the timeout */
+	uint64_t resets;       /**< controller resets after init */
+	uint64_t fatal_errors; /**< interrupts with a fatal error bit */
+	uint64_t segs_refused; /**< segments that could not be expressed as PRDT entries (request failed) */
+	uint64_t segs_split;   /**< segments split at the 256 KiB PRDT limit (no copy) */
+	uint64_t waited;       /**< requests that waited for a free slot */
+	uint64_t irqs;	       /**< completion interrupts taken */
+	uint64_t polled;       /**< requests reaped by a poll or the tick rather than the interrupt */
+	uint64_t lat_sum_us;   /**< doorbell-to-reap time of completed requests (for the average) */
 	uint64_t lat_max_us;
 };
 

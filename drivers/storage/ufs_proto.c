@@ -151,8 +151,8 @@ void ufs_cdb_unmap(uint8_t cdb[UFS_CDB_LEN])
 void ufs_unmap_params(uint8_t *buf, uint64_t lba, uint32_t blocks)
 {
 	memset(buf, 0, UFS_UNMAP_PARAM_LEN);
-	put_be16(buf, UFS_UNMAP_PARAM_LEN - 2);  /* UNMAP data length */
-	put_be16(buf + 2, 16);                   /* block descriptor data length */
+	put_be16(buf, UFS_UNMAP_PARAM_LEN - 2); /* UNMAP data length */
+	put_be16(buf + 2, 16);			/* block descriptor data length */
 	put_be64(buf + 8, lba);
 	put_be32(buf + 16, blocks);
 }
@@ -187,7 +187,8 @@ enum ufs_verdict ufs_scsi_verdict(const struct ufs_result *r, uint8_t tag)
 	if (r->status == SCSI_STATUS_BUSY || r->status == SCSI_STATUS_TASK_SET_FULL)
 		return UFS_RETRY;
 	if (r->status == SCSI_STATUS_CHECK_CONDITION &&
-	    (r->sense_key == SCSI_SENSE_UNIT_ATTENTION || (r->sense_key == SCSI_SENSE_NOT_READY && r->asc == 0x04)))
+	    (r->sense_key == SCSI_SENSE_UNIT_ATTENTION ||
+	     (r->sense_key == SCSI_SENSE_NOT_READY && r->asc == 0x04)))
 		return UFS_RETRY;
 	return UFS_FAIL;
 }

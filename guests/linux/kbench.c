@@ -13,22 +13,22 @@
 typedef unsigned long u64;
 typedef long s64;
 
-#define NR_OPENAT 56
-#define NR_CLOSE 57
-#define NR_LSEEK 62
-#define NR_WRITE 64
-#define NR_PREAD64 67
-#define NR_PWRITE64 68
-#define NR_FSYNC 82
-#define NR_EXIT 93
+#define NR_OPENAT	 56
+#define NR_CLOSE	 57
+#define NR_LSEEK	 62
+#define NR_WRITE	 64
+#define NR_PREAD64	 67
+#define NR_PWRITE64	 68
+#define NR_FSYNC	 82
+#define NR_EXIT		 93
 #define NR_CLOCK_GETTIME 113
-#define AT_FDCWD (-100)
-#define O_RDONLY 0
-#define O_RDWR 2
-#define O_DIRECT 0x10000 /* arm64 */
-#define SEEK_END 2
-#define CLOCK_MONOTONIC 1
-#define MAX_BS (1UL << 20)
+#define AT_FDCWD	 (-100)
+#define O_RDONLY	 0
+#define O_RDWR		 2
+#define O_DIRECT	 0x10000 /* arm64 */
+#define SEEK_END	 2
+#define CLOCK_MONOTONIC	 1
+#define MAX_BS		 (1UL << 20)
 
 static unsigned char buf[MAX_BS] __attribute__((aligned(4096)));
 

@@ -13,8 +13,14 @@
  *   ipa_t:   guest intermediate physical address (a VM's "physical" address)
  *   vaddr_t: hypervisor (EL2) virtual address
  */
-typedef struct { uint64_t pa; } paddr_t;
-typedef struct { uint64_t ipa; } ipa_t;
-typedef struct { uintptr_t va; } vaddr_t;
+typedef struct {
+	uint64_t pa;
+} paddr_t;
+typedef struct {
+	uint64_t ipa;
+} ipa_t;
+typedef struct {
+	uintptr_t va;
+} vaddr_t;
 
 #endif

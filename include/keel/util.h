@@ -4,18 +4,18 @@
 
 #include "keel/types.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
-#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
-#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
-#define BIT(n) (1ULL << (n))
-#define SZ_4K 0x1000ULL
-#define SZ_2M 0x200000ULL
-#define SZ_1G 0x40000000ULL
-#define UNUSED __attribute__((unused))
-#define NORETURN __attribute__((noreturn))
+#define ARRAY_SIZE(a)	  (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b)	  ((a) < (b) ? (a) : (b))
+#define MAX(a, b)	  ((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a)	  (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a)  ((x) & ~((__typeof__(x))(a)-1))
+#define IS_ALIGNED(x, a)  (((x) & ((__typeof__(x))(a)-1)) == 0)
+#define BIT(n)		  (1ULL << (n))
+#define SZ_4K		  0x1000ULL
+#define SZ_2M		  0x200000ULL
+#define SZ_1G		  0x40000000ULL
+#define UNUSED		  __attribute__((unused))
+#define NORETURN	  __attribute__((noreturn))
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 
 /** True when [base, base+len) lies wholly inside [lo, lo+size); overflow-safe. */

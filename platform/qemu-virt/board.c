@@ -7,22 +7,22 @@
 #include "vdev/vdev_disks.h"
 
 static const struct platform_ops qemu_virt_ops = {
-	.console_putc = pl011_putc,
-	.console_getc = pl011_getc,
-	.console_rx_irq_enable = pl011_rx_irq_enable,
-	.storage_init = qemu_virt_storage_init,
-	.vm_attach_devices = vdev_attach_disks,
+    .console_putc = pl011_putc,
+    .console_getc = pl011_getc,
+    .console_rx_irq_enable = pl011_rx_irq_enable,
+    .storage_init = qemu_virt_storage_init,
+    .vm_attach_devices = vdev_attach_disks,
 };
 
 /* virt places up to 255 GiB of RAM at 1 GiB; high PCIe windows lie above. */
 static const struct platform_mem_window qemu_virt_ram[] = {
-	{ { 0x40000000 }, 255ULL << 30 },
+    {{0x40000000}, 255ULL << 30},
 };
 
 const struct platform_desc platform = {
-	.name = "qemu-virt",
-	.early_uart = { 0x09000000 },
-	.ram_windows = qemu_virt_ram,
-	.nr_ram_windows = 1,
-	.ops = &qemu_virt_ops,
+    .name = "qemu-virt",
+    .early_uart = {0x09000000},
+    .ram_windows = qemu_virt_ram,
+    .nr_ram_windows = 1,
+    .ops = &qemu_virt_ops,
 };

@@ -14,7 +14,7 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 	(void)ap;
 	return;
 #else
-	static const char *const tag[] = { "E", "W", "I", "D" };
+	static const char *const tag[] = {"E", "W", "I", "D"};
 	fprintf(stderr, "[keel %s] ", tag[lvl]);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

@@ -17,7 +17,7 @@ static uint8_t dtb[16384];
 
 static void setreg(int node, uint64_t a, uint64_t s)
 {
-	fdt64_t v[2] = { cpu_to_fdt64(a), cpu_to_fdt64(s) };
+	fdt64_t v[2] = {cpu_to_fdt64(a), cpu_to_fdt64(s)};
 	assert_int_equal(fdt_setprop(dtb, node, "reg", v, sizeof(v)), 0);
 }
 
@@ -49,18 +49,19 @@ static void make_machine(void)
 	}
 	int gic = sub(0, "intc@8000000");
 	fdt_setprop_string(dtb, gic, "compatible", "arm,gic-v3");
-	fdt64_t greg[4] = { cpu_to_fdt64(0x08000000), cpu_to_fdt64(0x10000), cpu_to_fdt64(0x080a0000),
-			    cpu_to_fdt64(0xf60000) };
+	fdt64_t greg[4] = {cpu_to_fdt64(0x08000000), cpu_to_fdt64(0x10000), cpu_to_fdt64(0x080a0000),
+			   cpu_to_fdt64(0xf60000)};
 	fdt_setprop(dtb, gic, "reg", greg, sizeof(greg));
 	int uart = sub(0, "pl011@9000000");
 	fdt_setprop_string(dtb, uart, "compatible", "arm,pl011");
 	setreg(uart, 0x09000000, 0x1000);
 	int timer = sub(0, "timer");
 	fdt_setprop_string(dtb, timer, "compatible", "arm,armv8-timer");
-	fdt32_t irqs[12] = { 0 };
+	fdt32_t irqs[12] = {0};
 	for (int i = 0; i < 4; i++)
 		irqs[i * 3] = cpu_to_fdt32(1);
-	irqs[1] = cpu_to_fdt32(13), irqs[4] = cpu_to_fdt32(14), irqs[7] = cpu_to_fdt32(11), irqs[10] = cpu_to_fdt32(10);
+	irqs[1] = cpu_to_fdt32(13), irqs[4] = cpu_to_fdt32(14), irqs[7] = cpu_to_fdt32(11),
+	irqs[10] = cpu_to_fdt32(10);
 	fdt_setprop(dtb, timer, "interrupts", irqs, sizeof(irqs));
 	int psci = sub(0, "psci");
 	fdt_setprop_string(dtb, psci, "compatible", "arm,psci-1.0");
@@ -90,7 +91,7 @@ static char err[160];
 static int parse(void)
 {
 	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
-	struct phys_range keel = { pa_init(0x40200000), 0x400000 };
+	struct phys_range keel = {pa_init(0x40200000), 0x400000};
 	return config_parse(dtb, &mi, &keel, 1, &cfg, err, sizeof(err));
 }
 
@@ -202,7 +203,7 @@ static void test_memmap_alloc(void **state)
 	(void)state;
 	make_machine();
 	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
-	struct memmap mm = { .mi = &mi };
+	struct memmap mm = {.mi = &mi};
 	assert_true(memmap_reserve(&mm, pa_init(0x40200000), 0x400000));
 	assert_true(memmap_reserve(&mm, pa_init(0x48000000), 0x100000));
 	paddr_t p;
@@ -218,16 +219,16 @@ static void test_guest_fdt(void **state)
 	(void)state;
 	static uint8_t buf[65536];
 	struct guest_fdt_params p = {
-		.nr_cpus = 2,
-		.ram_base = 0x40000000,
-		.ram_size = 0x10000000,
-		.bootargs = "console=ttyAMA0 root=/dev/vda",
-		.initrd_base = 0x4e000000,
-		.initrd_size = 0x100000,
-		.timer_ppis = { 29, 30, 27, 26 },
-		.nr_devs = 1,
+	    .nr_cpus = 2,
+	    .ram_base = 0x40000000,
+	    .ram_size = 0x10000000,
+	    .bootargs = "console=ttyAMA0 root=/dev/vda",
+	    .initrd_base = 0x4e000000,
+	    .initrd_size = 0x100000,
+	    .timer_ppis = {29, 30, 27, 26},
+	    .nr_devs = 1,
 	};
-	p.devs[0] = (struct guest_fdt_dev){ "virtio,mmio", 0x0a000000, 0x200, 48, true };
+	p.devs[0] = (struct guest_fdt_dev){"virtio,mmio", 0x0a000000, 0x200, 48, true};
 	assert_int_equal(guest_fdt_build(buf, sizeof(buf), &p), 0);
 	assert_int_equal(fdt_check_header(buf), 0);
 	int mem = fdt_path_offset(buf, "/memory@40000000");
@@ -255,11 +256,11 @@ static void test_guest_fdt(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_machine),
-		cmocka_unit_test(test_valid_vm),
-		cmocka_unit_test(test_errors_name_node_and_property),
-		cmocka_unit_test(test_memmap_alloc),
-		cmocka_unit_test(test_guest_fdt),
+	    cmocka_unit_test(test_machine),
+	    cmocka_unit_test(test_valid_vm),
+	    cmocka_unit_test(test_errors_name_node_and_property),
+	    cmocka_unit_test(test_memmap_alloc),
+	    cmocka_unit_test(test_guest_fdt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,12 +26,12 @@
 
 static struct fake_ufs {
 	uint32_t cap, hce, hcs, is, ie, dbr, utrlba, utrlbau, uicarg2;
-	bool hce_stuck;  /* HCE never reads 1 */
-	bool defer;      /* execute rung commands only in fk_run() */
-	int hang_io;     /* swallow this many READ/WRITEs (they stay rung until HCE is cleared) */
+	bool hce_stuck;	 /* HCE never reads 1 */
+	bool defer;	 /* execute rung commands only in fk_run() */
+	int hang_io;	 /* swallow this many READ/WRITEs (they stay rung until HCE is cleared) */
 	bool fatal_next; /* the next doorbell raises a host controller fatal error instead */
-	int ua_tur;      /* TEST UNIT READYs answered with UNIT ATTENTION */
-	int ua_io;       /* READ/WRITEs answered with UNIT ATTENTION */
+	int ua_tur;	 /* TEST UNIT READYs answered with UNIT ATTENTION */
+	int ua_io;	 /* READ/WRITEs answered with UNIT ATTENTION */
 	uint32_t pending;
 	unsigned max_rung, nops, queries, turs, reads, writes, syncs, unmaps, disables;
 	unsigned max_prd_entries;
@@ -121,12 +121,13 @@ static void fk_exec(unsigned s)
 			}
 			break;
 		case SCSI_SERVICE_IN16: {
-			uint8_t cap[32] = { 0 };
+			uint8_t cap[32] = {0};
 			put32(cap + 4, FK_BLOCKS - 1);
 			put32(cap + 8, FK_BLOCK);
 			cap[14] = 0x80;
 			fk_dma(prdt, d->prdt_len, 0, 0, false);
-			memcpy((void *)(uintptr_t)((uint64_t)prdt[0].addr_hi << 32 | prdt[0].addr_lo), cap, 32);
+			memcpy((void *)(uintptr_t)((uint64_t)prdt[0].addr_hi << 32 | prdt[0].addr_lo), cap,
+			       32);
 			break;
 		}
 		case SCSI_READ10:
@@ -163,7 +164,8 @@ static void fk_exec(unsigned s)
 			fk.syncs++;
 			break;
 		case SCSI_UNMAP: {
-			const uint8_t *p = (const uint8_t *)(uintptr_t)((uint64_t)prdt[0].addr_hi << 32 | prdt[0].addr_lo);
+			const uint8_t *p =
+			    (const uint8_t *)(uintptr_t)((uint64_t)prdt[0].addr_hi << 32 | prdt[0].addr_lo);
 			lba = (uint64_t)be32(p + 8) << 32 | be32(p + 12);
 			blocks = be32(p + 16);
 			assert_true(lba + blocks <= FK_BLOCKS);
@@ -190,8 +192,8 @@ static bool is_io(unsigned s)
 	struct ufs_utrd *d = fk_utrd(s);
 	uint8_t *ucd = (uint8_t *)(uintptr_t)((uint64_t)d->ucd_hi << 32 | d->ucd_lo);
 	uint8_t op = ucd[16];
-	return ucd[0] == UFS_UPIU_COMMAND && (op == SCSI_READ10 || op == SCSI_WRITE10 || op == SCSI_READ16 ||
-					       op == SCSI_WRITE16);
+	return ucd[0] == UFS_UPIU_COMMAND &&
+	       (op == SCSI_READ10 || op == SCSI_WRITE10 || op == SCSI_READ16 || op == SCSI_WRITE16);
 }
 
 uint32_t ufs_fake_read(uint32_t off)
@@ -356,7 +358,7 @@ static int setup(void **state)
 		fk.disk[i] = (uint8_t)(i * 13 + (i >> 12));
 	memset(hosts, 0, sizeof(hosts));
 	nr_hosts = 0;
-	fake_pci = (struct pci_dev){ .vendor = 0x1b36, .device = 0x0013, .class_code = 0x010901, .intid = 36 };
+	fake_pci = (struct pci_dev){.vendor = 0x1b36, .device = 0x0013, .class_code = 0x010901, .intid = 36};
 	fake_pci.bar[0] = pa_init(0x10000000);
 	fake_pci.bar_size[0] = 0x2000;
 	registered = NULL;
@@ -387,14 +389,14 @@ static void rq_done(struct blk_req *req, int status)
 static void rq_init(struct rq *r, enum blk_op op, uint64_t sector, uint64_t nsectors)
 {
 	memset(r, 0, sizeof(*r));
-	r->req = (struct blk_req){ .op = op, .sector = sector, .nsectors = nsectors, .segs = r->segs,
-				   .done = rq_done, .ctx = r };
+	r->req = (struct blk_req){
+	    .op = op, .sector = sector, .nsectors = nsectors, .segs = r->segs, .done = rq_done, .ctx = r};
 	r->status = 1;
 }
 
 static void rq_seg(struct rq *r, void *buf, uint32_t len)
 {
-	r->segs[r->req.nsegs++] = (struct blk_seg){ ptr_to_pa(buf), len };
+	r->segs[r->req.nsegs++] = (struct blk_seg){ptr_to_pa(buf), len};
 }
 
 static void poll_until(struct rq *r, uint64_t max_us)
@@ -699,7 +701,7 @@ static void test_prdt_build_rules(void **state)
 {
 	(void)state;
 	struct ufs_prd prdt[4];
-	struct blk_seg segs[2] = { { pa_init(0x1000), 600 * 1024 }, { pa_init(0x200000), 4 } };
+	struct blk_seg segs[2] = {{pa_init(0x1000), 600 * 1024}, {pa_init(0x200000), 4}};
 	unsigned bad = 99;
 
 	assert_int_equal(ufs_prdt_build(prdt, 4, segs, 2, &bad), 4);
@@ -723,18 +725,18 @@ static void test_prdt_build_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_prdt_build_rules),
-		cmocka_unit_test_setup(test_bringup_registers_lu0, setup),
-		cmocka_unit_test_setup(test_bringup_fails_cleanly, setup),
-		cmocka_unit_test_setup(test_read_write_zero_copy_irq, setup),
-		cmocka_unit_test_setup(test_large_segment_is_split_not_copied, setup),
-		cmocka_unit_test_setup(test_misaligned_segment_refused_and_counted, setup),
-		cmocka_unit_test_setup(test_queue_beyond_slots_and_resubmit_from_done, setup),
-		cmocka_unit_test_setup(test_unit_attention_is_retried, setup),
-		cmocka_unit_test_setup(test_timeout_resets_and_retries_once, setup),
-		cmocka_unit_test_setup(test_fatal_error_fails_outstanding_and_recovers, setup),
-		cmocka_unit_test_setup(test_dead_controller_fails_requests, setup),
-		cmocka_unit_test_setup(test_flush_and_discard, setup),
+	    cmocka_unit_test(test_prdt_build_rules),
+	    cmocka_unit_test_setup(test_bringup_registers_lu0, setup),
+	    cmocka_unit_test_setup(test_bringup_fails_cleanly, setup),
+	    cmocka_unit_test_setup(test_read_write_zero_copy_irq, setup),
+	    cmocka_unit_test_setup(test_large_segment_is_split_not_copied, setup),
+	    cmocka_unit_test_setup(test_misaligned_segment_refused_and_counted, setup),
+	    cmocka_unit_test_setup(test_queue_beyond_slots_and_resubmit_from_done, setup),
+	    cmocka_unit_test_setup(test_unit_attention_is_retried, setup),
+	    cmocka_unit_test_setup(test_timeout_resets_and_retries_once, setup),
+	    cmocka_unit_test_setup(test_fatal_error_fails_outstanding_and_recovers, setup),
+	    cmocka_unit_test_setup(test_dead_controller_fails_requests, setup),
+	    cmocka_unit_test_setup(test_flush_and_discard, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -714,4 +714,7 @@ void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 	spin_unlock(&d->mmio.lock);
 }
 
-void virtio_blk_reset(struct virtio_blk *dev) { virtio_mmio_reset(&dev->mmio); }
+void virtio_blk_reset(struct virtio_blk *dev)
+{
+	virtio_mmio_reset(&dev->mmio);
+}

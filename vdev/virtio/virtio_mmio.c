@@ -313,7 +313,10 @@ static void device_reset(struct virtio_mmio *t)
 	spin_unlock(&t->lock);
 }
 
-void virtio_mmio_reset(struct virtio_mmio *t) { device_reset(t); }
+void virtio_mmio_reset(struct virtio_mmio *t)
+{
+	device_reset(t);
+}
 
 /* Queue configuration registers: only between FEATURES_OK and QueueReady (§4.2.3.2). */
 static struct virtq *queue_for_config(struct virtio_mmio *t, uint64_t off)

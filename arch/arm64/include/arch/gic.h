@@ -9,11 +9,11 @@
 
 #include "keel/types.h"
 
-#define GIC_INTID_SPURIOUS 1023
+#define GIC_INTID_SPURIOUS  1023
 #define GIC_PPI_MAINTENANCE 25
-#define GIC_PPI_HYP_TIMER 26
-#define GIC_PPI_VTIMER 27
-#define GIC_SGI_KICK 0
+#define GIC_PPI_HYP_TIMER   26
+#define GIC_PPI_VTIMER	    27
+#define GIC_SGI_KICK	    0
 
 /** Distributor init (boot CPU). Returns 0, or -ENODEV when the hardware does not answer. */
 int gic_init(paddr_t gicd, paddr_t gicr, uint64_t gicr_size);

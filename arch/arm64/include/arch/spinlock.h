@@ -8,7 +8,10 @@ struct spinlock {
 	volatile uint32_t v;
 };
 
-#define SPINLOCK_INIT { 0 }
+#define SPINLOCK_INIT                                                                                        \
+	{                                                                                                    \
+		0                                                                                            \
+	}
 
 static inline void spin_lock(struct spinlock *l)
 {

@@ -7,17 +7,17 @@
 
 #include <stdint.h>
 
-#define __SYSREG_READ(name, enc)                                                                   \
-	static inline uint64_t read_##name(void)                                                   \
-	{                                                                                          \
-		uint64_t v;                                                                        \
-		__asm__ volatile("mrs %0, " enc : "=r"(v));                                        \
-		return v;                                                                          \
+#define __SYSREG_READ(name, enc)                                                                             \
+	static inline uint64_t read_##name(void)                                                             \
+	{                                                                                                    \
+		uint64_t v;                                                                                  \
+		__asm__ volatile("mrs %0, " enc : "=r"(v));                                                  \
+		return v;                                                                                    \
 	}
-#define __SYSREG_WRITE(name, enc)                                                                  \
-	static inline void write_##name(uint64_t v)                                                \
-	{                                                                                          \
-		__asm__ volatile("msr " enc ", %0" ::"r"(v) : "memory");                           \
+#define __SYSREG_WRITE(name, enc)                                                                            \
+	static inline void write_##name(uint64_t v)                                                          \
+	{                                                                                                    \
+		__asm__ volatile("msr " enc ", %0" ::"r"(v) : "memory");                                     \
 	}
 #define SYSREG_RW(name) __SYSREG_READ(name, #name) __SYSREG_WRITE(name, #name)
 #define SYSREG_RO(name) __SYSREG_READ(name, #name)

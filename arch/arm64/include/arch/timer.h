@@ -10,7 +10,10 @@ static inline uint64_t timer_count(void)
 	return read_cntpct_el0();
 }
 
-static inline uint64_t timer_freq(void) { return read_cntfrq_el0(); }
+static inline uint64_t timer_freq(void)
+{
+	return read_cntfrq_el0();
+}
 
 /** Microseconds since the counter started (at machine reset). */
 static inline uint64_t timer_us(void)

@@ -9,9 +9,20 @@ struct spinlock {
 	uint32_t v;
 };
 
-#define SPINLOCK_INIT { 0 }
+#define SPINLOCK_INIT                                                                                        \
+	{                                                                                                    \
+		0                                                                                            \
+	}
 
-static inline void spin_lock(struct spinlock *l) { assert(l->v == 0); l->v = 1; }
-static inline void spin_unlock(struct spinlock *l) { assert(l->v == 1); l->v = 0; }
+static inline void spin_lock(struct spinlock *l)
+{
+	assert(l->v == 0);
+	l->v = 1;
+}
+static inline void spin_unlock(struct spinlock *l)
+{
+	assert(l->v == 1);
+	l->v = 0;
+}
 
 #endif

@@ -6,19 +6,19 @@
 #ifndef KEEL_ARCH_VCPU_CTX_H
 #define KEEL_ARCH_VCPU_CTX_H
 
-#define VCPU_CTX_X 0          /* x0..x30 */
-#define VCPU_CTX_PC 248       /* ELR_EL2 */
-#define VCPU_CTX_PSTATE 256   /* SPSR_EL2 */
-#define VCPU_CTX_TPIDR_EL0 264
-#define VCPU_CTX_ESR 272
-#define VCPU_CTX_FAR 280
-#define VCPU_CTX_HPFAR 288
-#define VCPU_CTX_FPSR 296
-#define VCPU_CTX_FPCR 304
+#define VCPU_CTX_X		0   /* x0..x30 */
+#define VCPU_CTX_PC		248 /* ELR_EL2 */
+#define VCPU_CTX_PSTATE		256 /* SPSR_EL2 */
+#define VCPU_CTX_TPIDR_EL0	264
+#define VCPU_CTX_ESR		272
+#define VCPU_CTX_FAR		280
+#define VCPU_CTX_HPFAR		288
+#define VCPU_CTX_FPSR		296
+#define VCPU_CTX_FPCR		304
 #define VCPU_CTX_HOST_TPIDR_EL0 312
-#define VCPU_CTX_HOST 320     /* x19..x30, sp: 13 words */
-#define VCPU_CTX_FP 432       /* q0..q31, 16-byte aligned */
-#define VCPU_CTX_SIZE (432 + 512)
+#define VCPU_CTX_HOST		320 /* x19..x30, sp: 13 words */
+#define VCPU_CTX_FP		432 /* q0..q31, 16-byte aligned */
+#define VCPU_CTX_SIZE		(432 + 512)
 
 #ifndef __ASSEMBLY__
 #include <stdint.h>
