@@ -2,6 +2,7 @@
 #include <libfdt.h>
 #include <string.h>
 
+#include "arch/barrier.h"
 #include "arch/el2.h"
 #include "arch/gic.h"
 #include "arch/timer.h"
@@ -59,6 +60,31 @@ static NORETURN void machine_off(void)
 	panic("PSCI SYSTEM_OFF returned");
 }
 
+/*
+ * A vCPU asked for a VM-wide action (reset, power-off): every other vCPU of
+ * the VM leaves its guest first. They are keel's own CPUs, so one that does
+ * not answer is a broken invariant.
+ */
+#define VM_STOP_TIMEOUT_US 1000000
+
+static void vm_stop_other_vcpus(struct vcpu *self, enum exit_action a)
+{
+	struct vm *vm = self->vm;
+	WRITE_ONCE(vm->stop_request, (int)a);
+	smp_mb();
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (&vm->vcpus[i] != self)
+			vcpu_kick(&vm->vcpus[i]);
+	uint64_t end = timer_us() + VM_STOP_TIMEOUT_US;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		while (&vm->vcpus[i] != self && READ_ONCE(vm->vcpus[i].running)) {
+			if (timer_us() > end)
+				panic("VM %s: vCPU %u on CPU %u does not stop", vm->name, i, vm->vcpus[i].pcpu);
+		}
+	}
+	smp_mb();
+}
+
 /* Run whatever vCPU is pinned to this physical CPU, for ever. */
 static NORETURN void cpu_loop(unsigned cpu)
 {
@@ -77,15 +103,32 @@ static NORETURN void cpu_loop(unsigned cpu)
 	if (cpu == 0)
 		log_info("boot to first guest entry: %llu us", (unsigned long long)(timer_us() - boot_us));
 	for (;;) {
-		if (mine->state != VCPU_RUNNABLE) {
+		if (READ_ONCE(mine->state) != VCPU_RUNNABLE || READ_ONCE(vm->stop_request)) {
 			el2_wait_for_interrupt();
 			cpu_handle_irqs(NULL);
 			continue;
 		}
+		/* Paired with vm_stop_other_vcpus: either it sees us running, or we see its request. */
+		WRITE_ONCE(mine->running, true);
+		smp_mb();
+		if (READ_ONCE(vm->stop_request)) {
+			WRITE_ONCE(mine->running, false);
+			continue;
+		}
 		enum exit_action a = vcpu_run(mine);
+		if (a == ACTION_PARK) {
+			smp_mb();
+			WRITE_ONCE(mine->running, false);
+			continue;
+		}
 		if (a == ACTION_VCPU_OFF) {
-			mine->state = VCPU_OFF;
-		} else if (a == ACTION_VM_RESET) {
+			WRITE_ONCE(mine->state, VCPU_OFF);
+			smp_mb();
+			WRITE_ONCE(mine->running, false);
+			continue;
+		}
+		vm_stop_other_vcpus(mine, a);
+		if (a == ACTION_VM_RESET) {
 			vm_report(vm);
 			vm->resets++;
 			if (vm_load(vm) != 0) {
@@ -102,6 +145,9 @@ static NORETURN void cpu_loop(unsigned cpu)
 			if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0)
 				machine_off();
 		}
+		smp_mb();
+		WRITE_ONCE(vm->stop_request, ACTION_RESUME);
+		WRITE_ONCE(mine->running, false);
 	}
 }
 

@@ -1,6 +1,8 @@
 /* PSCI 1.1 emulated for guests (HVC or trapped SMC). */
 #include <stdint.h>
 
+#include "arch/barrier.h"
+
 #include "core/vcpu.h"
 
 #define PSCI_VERSION	       0x84000000u
@@ -85,13 +87,17 @@ enum exit_action psci_handle(struct vcpu *vcpu)
 			ret = PSCI_RET_INVALID_PARAMS;
 		} else if (t->state == VCPU_RUNNABLE) {
 			ret = PSCI_RET_ALREADY_ON;
+		} else if (READ_ONCE(t->running)) {
+			ret = PSCI_RET_ALREADY_ON; /* still leaving after CPU_OFF: the caller retries */
 		} else {
-			/* Secondary vCPUs run on their own pCPU; not started yet in this build. */
-			log_warn("VM %s: CPU_ON of vCPU %u is not supported yet", vcpu->vm->name, t->index);
-			ret = PSCI_RET_NOT_SUPPORTED;
+			/* The target's pCPU waits for it: give it its entry point and wake it. */
+			arch_vcpu_ctx_reset(&t->ctx, a2, a3);
+			smp_mb();
+			WRITE_ONCE(t->state, VCPU_RUNNABLE);
+			smp_mb();
+			vcpu_kick(t);
+			ret = PSCI_RET_SUCCESS;
 		}
-		(void)a2;
-		(void)a3;
 		break;
 	}
 	case PSCI_AFFINITY_INFO_32:

@@ -2,6 +2,7 @@
 #include "core/vcpu.h"
 
 #include "arch/el2.h"
+#include "arch/barrier.h"
 #include "arch/esr.h"
 #include "arch/gic.h"
 #include "arch/stage2.h"
@@ -167,6 +168,10 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 	stage2_activate(vcpu->vm->s2_root, vcpu->vm->vmid);
 	arch_sysregs_load(&vcpu->ctx.sys);
 	for (;;) {
+		if (READ_ONCE(vcpu->vm->stop_request) != ACTION_RESUME) {
+			arch_sysregs_save(&vcpu->ctx.sys);
+			return ACTION_PARK;
+		}
 		vgic_flush_lrs(vcpu);
 		enum arch_exit_kind kind = arch_vcpu_enter(&vcpu->ctx);
 		vgic_sync_lrs(vcpu);

@@ -33,7 +33,7 @@ struct vcpu {
 	enum vcpu_state state;
 	struct arch_vcpu_ctx ctx; /**< registers; must stay first-class for asm */
 	struct vgic_vcpu vgic;
-	uint64_t entry_pc, entry_x0; /**< pending CPU_ON / reset entry */
+	volatile bool running; /**< inside vcpu_run (guest state live on its pCPU) */
 	uint64_t exits;
 };
 
@@ -68,7 +68,7 @@ struct vm {
 	const struct vm_config *cfg;
 	const struct machine_info *mi;
 	bool powered_off;
-	bool reset_requested;
+	volatile int stop_request; /**< enum exit_action a vCPU asked of the whole VM, 0 = none */
 	struct vpl011 uart;
 	struct vm_dev_hook dev_hooks[VM_MAX_DEV_HOOKS];
 	unsigned nr_dev_hooks;

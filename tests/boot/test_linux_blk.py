@@ -35,12 +35,14 @@ def assert_blk_test_passed(r):
     assert r.rc == 0
 
 
-def test_linux_ext4_on_ram_backed_virtio_blk_survives_reboot(keel, tmp_path):
+def test_smp_linux_ext4_on_ram_backed_virtio_blk_survives_reboot(keel, tmp_path):
     disk = tmp_path / "disk.img"
     with open(disk, "wb") as f:
         f.truncate(256 * 1024 * 1024)
-    r = keel([linux_vm({"backend": "ram", "image": str(disk)})], timeout=300)
+    r = keel([linux_vm({"backend": "ram", "image": str(disk)}, cpus=2)], timeout=300)
     assert_blk_test_passed(r)
+    # Two vCPUs on two physical CPUs, started with PSCI CPU_ON, on both boots.
+    assert r.out.count("smp: Brought up 1 node, 2 CPUs") == 2, r.out[-4000:]
 
 
 def ufs_devices(image):
