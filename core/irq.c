@@ -24,6 +24,7 @@ int irq_register(uint32_t intid, bool edge, irq_handler_fn fn, void *ctx)
 	if (nr_handlers >= IRQ_MAX_HANDLERS)
 		return -ENOSPC;
 	handlers[nr_handlers++] = (struct irq_handler){intid, fn, ctx};
+	gic_set_priority(intid, GIC_PRIO_KEEL);
 	gic_enable(intid, edge, read_mpidr_el1());
 	return 0;
 }
@@ -56,6 +57,7 @@ static void tick_arm(void)
 
 void hyp_tick_start(void)
 {
+	gic_set_priority(GIC_PPI_HYP_TIMER, GIC_PRIO_KEEL);
 	gic_enable(GIC_PPI_HYP_TIMER, false, 0);
 	tick_arm();
 }

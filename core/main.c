@@ -170,6 +170,8 @@ void keel_main(uint64_t fdt_pa)
 	if (gic_init(machine.gicd.base, machine.gicr.base, machine.gicr.size) != 0 || gic_cpu_init() != 0)
 		panic("GICv3 does not respond");
 	el2_setup_cpu();
+	gic_set_priority(GIC_PPI_MAINTENANCE, GIC_PRIO_KEEL);
+	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
 	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
 	gic_enable(machine.timer_virt_ppi, false, 0);
 	gic_enable(GIC_SGI_KICK, true, 0);
@@ -227,6 +229,8 @@ void keel_secondary_main(uint64_t cpu)
 	if (gic_cpu_init() != 0)
 		panic("CPU %llu: redistributor does not respond", (unsigned long long)cpu);
 	el2_setup_cpu();
+	gic_set_priority(GIC_PPI_MAINTENANCE, GIC_PRIO_KEEL);
+	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
 	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
 	gic_enable(machine.timer_virt_ppi, false, 0);
 	gic_enable(GIC_SGI_KICK, true, 0);

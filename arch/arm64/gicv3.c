@@ -33,7 +33,7 @@
 #define ICC_SRE_SRE	 (1ULL << 0)
 #define ICC_SRE_ENABLE	 (1ULL << 3)
 #define ICC_CTLR_EOIMODE (1ULL << 1)
-#define GIC_PRIO_DEFAULT 0xa0
+#define GIC_PRIO_DEFAULT GIC_PRIO_GUEST
 #define GIC_POLL_US	 100000
 
 static volatile uint8_t *gicd;
@@ -183,6 +183,12 @@ void gic_enable(uint32_t intid, bool edge, uint64_t mpidr)
 	set_cfg(gicd, intid, edge);
 	wr64(gicd, GICD_IROUTER + intid * 8, mpidr_aff(mpidr));
 	wr32(gicd, GICD_ISENABLER + (intid / 32) * 4, 1u << (intid % 32));
+}
+
+void gic_set_priority(uint32_t intid, uint8_t prio)
+{
+	volatile uint8_t *base = intid < 32 ? gicr_this[this_cpu()] + GICR_SGI : gicd;
+	base[GICD_IPRIORITYR + intid] = prio;
 }
 
 void gic_disable(uint32_t intid)

@@ -1,8 +1,1121 @@
-/* SDHCI driver: placeholder until the SD issue lands. */
+/*
+ * SDHCI controller driver (see sdhci.h). The card protocol (identification,
+ * register decoding) lives in sd_card.c, ADMA2 tables in sdhci_adma.c; this
+ * file owns the controller: reset, clocks, power, the synchronous command
+ * path used at probe time, and the asynchronous request engine.
+ *
+ * A request runs as a short program of steps (e.g. CMD23, CMD25 + ADMA2,
+ * CMD13 until the card has finished programming). Each step waits for the
+ * controller's command-complete / transfer-complete events; an error or a
+ * missed deadline resets the CMD and DAT lines and restarts the request
+ * (with a CMD12 first, to bring the card back to the transfer state), at
+ * most SDHCI_RETRIES times, then completes it with BLK_EIO.
+ */
 #include "drivers/storage/sdhci.h"
+
+#include <libfdt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "arch/barrier.h"
+#include "arch/cache.h"
+#include "arch/spinlock.h"
+#include "arch/timer.h"
+#include "core/irq.h"
+#include "drivers/pci.h"
+#include "drivers/storage/blkdev.h"
+#include "drivers/storage/sd_card.h"
+#include "drivers/storage/sdhci_adma.h"
+#include "drivers/storage/sdhci_regs.h"
+#include "drivers/storage/storage.h"
+#include "keel/addr.h"
+#include "keel/log.h"
+#include "keel/util.h"
+
+#define SDHCI_MAX_HOSTS	   2
+#define SDHCI_QUEUE_MAX	   256u /* requests held per controller (two VMs' full virtio queues) */
+#define SDHCI_MAX_SEGS	   64u
+#define SDHCI_MAX_SECTORS  4096u	   /* 2 MiB: well inside the 16-bit block count */
+#define SDHCI_MAX_SEG_SIZE (1024u * 1024u) /* split into 64 KiB ADMA2 lines */
+#define SDHCI_ADMA_LINES   (SDHCI_MAX_SEGS + SDHCI_MAX_SECTORS * BLK_SECTOR_SIZE / SDHCI_ADMA_LINE_MAX + 1)
+#define SDHCI_MAX_STEPS	   6
+#define SDHCI_RETRIES	   3u
+
+#define RESET_TIMEOUT_US 100000u
+#define CLOCK_TIMEOUT_US 20000u
+#define CMD_TIMEOUT_US	 1000000u
+#define DATA_TIMEOUT_US	 5000000u
+#define BUSY_TIMEOUT_US	 5000000u  /* card programming after a write */
+#define ERASE_TIMEOUT_US 30000000u /* erase of up to SDHCI_MAX_SECTORS */
+#define INHIBIT_SPIN_US	 1000u
+#define ERR_LOG_LIMIT	 20u
+
+/* Events the engine waits for, and the ones it enables at all. */
+#define INT_ERRORS 0x03ff0000u /* error status bits 16..25 */
+#define INT_ENABLED                                                                                          \
+	(SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | SDHCI_INT_DATA_AVAIL |                   \
+	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
+#define INT_SIGNALS (SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | INT_ERRORS)
+
+/* --- quirks: what differs between controllers, chosen at probe ------------ */
+
+#define SDHCI_Q_NO_ADMA	       (1u << 0) /* ADMA2 broken: SDMA only (one segment a request) */
+#define SDHCI_Q_NO_64BIT_DMA   (1u << 1) /* ignore the 64-bit system bus capability */
+#define SDHCI_Q_NO_HS	       (1u << 2) /* no high-speed timing */
+#define SDHCI_Q_NO_BUSY_IRQ    (1u << 3) /* no transfer-complete at the end of R1b busy: rely on CMD13 */
+#define SDHCI_Q_NO_AUTO_CMD12  (1u << 4) /* send CMD12 after open-ended transfers ourselves */
+#define SDHCI_Q_NO_CMD23       (1u << 5) /* never use SET_BLOCK_COUNT */
+#define SDHCI_Q_32BIT_ACCESS   (1u << 6) /* registers accept 32-bit accesses only */
+#define SDHCI_Q_NO_CARD_DETECT (1u << 7) /* card-present bit unreliable (soldered card): assume present */
+#define SDHCI_Q_NO_WP	       (1u << 8) /* write-protect bit unreliable: assume writable */
+
+struct sdhci_quirks {
+	const char *name;
+	uint32_t flags;
+	uint32_t base_clock_hz; /**< used when the capabilities report 0 */
+	uint32_t max_clock_hz;	/**< card clock ceiling (0: 50 MHz) */
+};
+
+struct sdhci_pci_match {
+	uint16_t vendor, device; /* 0xffff: any */
+	struct sdhci_quirks q;
+};
+
+static const struct sdhci_pci_match pci_matches[] = {
+    {0x1b36, 0x0007, {"QEMU sdhci-pci", 0, 0, 0}},
+    {0xffff, 0xffff, {"SDHCI (PCI class 08:05)", 0, 0, 0}},
+};
+
+struct sdhci_dt_match {
+	const char *compatible;
+	struct sdhci_quirks q;
+};
+
+/*
+ * DT controllers. These assume firmware left clocks and pads configured (keel
+ * does not drive clock controllers or PHYs); their quirks encode what the
+ * vendors' SDHCIs are known to need.
+ */
+static const struct sdhci_dt_match dt_matches[] = {
+    {"arasan,sdhci-8.9a", {"Arasan SDHCI 8.9a", SDHCI_Q_NO_HS, 0, 25000000}},
+    {"arasan,sdhci-5.1", {"Arasan SDHCI 5.1", 0, 0, 0}},
+    {"snps,dwcmshc-sdhci", {"Synopsys DWC MSHC", 0, 0, 0}},
+    {"brcm,bcm2711-emmc2", {"Broadcom eMMC2", SDHCI_Q_NO_CARD_DETECT, 100000000, 0}},
+    {"sdhci", {"generic SDHCI", 0, 0, 0}},
+};
+
+/* --- host state ------------------------------------------------------------ */
+
+enum step_kind { STEP_CMD, STEP_DATA, STEP_STATUS };
+
+struct sdhci_step {
+	uint8_t kind;	 /* enum step_kind */
+	bool busy;	 /* R1b: also wait for the end of busy */
+	bool ignore_err; /* a recovery CMD12: failing is fine */
+	bool check_r1;	 /* R1 error bits fail the step */
+	uint16_t cmdreg;
+	uint16_t xfer;
+	uint32_t arg;
+	uint32_t timeout_us;
+};
+
+enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA };
+
+struct sdhci_done {
+	struct blk_req *req;
+	int status;
+};
+
+struct sdhci_host {
+	char name[8];
+	volatile uint8_t *regs;
+	paddr_t base;
+	uint32_t intid;
+	const struct sdhci_quirks *quirks;
+	uint8_t spec; /* SDHCI_SPEC_* */
+	uint32_t caps;
+	uint32_t base_clock_hz;
+	uint32_t max_clock_hz;
+	enum dma_mode dma;
+	uint16_t xfer_shadow; /* SDHCI_Q_32BIT_ACCESS: transfer mode goes out with the command */
+	struct sd_card card;
+	struct blkdev bdev;
+	struct sdhci_stats stats;
+
+	struct spinlock lock;
+	struct blk_req *queue[SDHCI_QUEUE_MAX];
+	unsigned q_head, q_count;
+	struct sdhci_done done[SDHCI_QUEUE_MAX + 1];
+	unsigned d_head, d_count;
+
+	/* The request in the controller. */
+	struct blk_req *cur;
+	bool cur_sdma;
+	unsigned attempt;
+	struct sdhci_step steps[SDHCI_MAX_STEPS];
+	unsigned nsteps, step;
+	bool need_issue;
+	uint32_t waiting;	/* INT_STATUS events the current step still waits for */
+	uint64_t deadline;	/* of the current step */
+	uint64_t busy_deadline; /* of CMD13 polling */
+	unsigned err_logs;
+
+	uint32_t adma[SDHCI_ADMA_LINES * SDHCI_ADMA_WORDS_64] __attribute__((aligned(64)));
+};
+
+static struct sdhci_host hosts[SDHCI_MAX_HOSTS];
+static unsigned nr_hosts;
+
+const struct sdhci_stats *sdhci_get_stats(unsigned i)
+{
+	return i < nr_hosts ? &hosts[i].stats : NULL;
+}
+
+/* --- register access --------------------------------------------------------- */
+
+static inline bool quirk(const struct sdhci_host *h, uint32_t q)
+{
+	return (h->quirks->flags & q) != 0;
+}
+
+static uint32_t rd32(const struct sdhci_host *h, unsigned off)
+{
+	return *(volatile uint32_t *)(h->regs + off);
+}
+
+static void wr32(const struct sdhci_host *h, unsigned off, uint32_t v)
+{
+	*(volatile uint32_t *)(h->regs + off) = v;
+}
+
+static uint16_t rd16(const struct sdhci_host *h, unsigned off)
+{
+	if (quirk(h, SDHCI_Q_32BIT_ACCESS))
+		return (uint16_t)(rd32(h, off & ~3u) >> ((off & 2) * 8));
+	return *(volatile uint16_t *)(h->regs + off);
+}
+
+static uint8_t rd8(const struct sdhci_host *h, unsigned off)
+{
+	if (quirk(h, SDHCI_Q_32BIT_ACCESS))
+		return (uint8_t)(rd32(h, off & ~3u) >> ((off & 3) * 8));
+	return *(volatile uint8_t *)(h->regs + off);
+}
+
+static void wr16(struct sdhci_host *h, unsigned off, uint16_t v)
+{
+	if (quirk(h, SDHCI_Q_32BIT_ACCESS)) {
+		/* Transfer mode and command share a word and the command write starts the command. */
+		if (off == SDHCI_XFER_MODE) {
+			h->xfer_shadow = v;
+			return;
+		}
+		if (off == SDHCI_COMMAND) {
+			wr32(h, SDHCI_XFER_MODE, h->xfer_shadow | (uint32_t)v << 16);
+			return;
+		}
+		unsigned sh = (off & 2) * 8;
+		uint32_t w = rd32(h, off & ~3u) & ~(0xffffu << sh);
+		wr32(h, off & ~3u, w | (uint32_t)v << sh);
+		return;
+	}
+	*(volatile uint16_t *)(h->regs + off) = v;
+}
+
+static void wr8(struct sdhci_host *h, unsigned off, uint8_t v)
+{
+	if (quirk(h, SDHCI_Q_32BIT_ACCESS)) {
+		unsigned sh = (off & 3) * 8;
+		uint32_t w = rd32(h, off & ~3u) & ~(0xffu << sh);
+		wr32(h, off & ~3u, w | (uint32_t)v << sh);
+		return;
+	}
+	*(volatile uint8_t *)(h->regs + off) = v;
+}
+
+/* Spin until (reg & mask) == want or timeout_us passes. */
+static bool wait32(const struct sdhci_host *h, unsigned off, uint32_t mask, uint32_t want,
+		   uint64_t timeout_us)
+{
+	uint64_t end = timer_us() + timeout_us;
+	for (;;) {
+		if ((rd32(h, off) & mask) == want)
+			return true;
+		if (timer_us() > end)
+			return (rd32(h, off) & mask) == want;
+	}
+}
+
+/* --- controller primitives ------------------------------------------------------ */
+
+static bool sdhci_reset(struct sdhci_host *h, uint8_t what)
+{
+	wr8(h, SDHCI_SW_RESET, what);
+	uint64_t end = timer_us() + RESET_TIMEOUT_US;
+	while (rd8(h, SDHCI_SW_RESET) & what)
+		if (timer_us() > end)
+			return false;
+	return true;
+}
+
+/* After an error: the CMD and DAT state machines back to idle, stale events cleared. */
+static void reset_lines(struct sdhci_host *h)
+{
+	h->stats.resets++;
+	if (!sdhci_reset(h, SDHCI_RESET_CMD | SDHCI_RESET_DAT) && h->err_logs < ERR_LOG_LIMIT) {
+		h->err_logs++;
+		log_err("%s: CMD/DAT line reset did not complete", h->name);
+	}
+	wr8(h, SDHCI_ADMA_ERR, 0);
+	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
+}
+
+static uint32_t sdhci_set_clock(void *hp, uint32_t hz)
+{
+	struct sdhci_host *h = hp;
+	uint32_t base = h->base_clock_hz, div, actual, sel;
+
+	wr16(h, SDHCI_CLOCK_CTRL, 0);
+	if (hz == 0)
+		return 0;
+	if (h->spec >= SDHCI_SPEC_300) {
+		/* 10-bit divided clock: base / (2N), N = 0 is the base clock. */
+		div = base <= hz ? 0 : (base + 2 * hz - 1) / (2 * hz);
+		if (div > 0x3ff)
+			div = 0x3ff;
+		actual = div ? base / (2 * div) : base;
+		sel = (div & 0xff) << 8 | ((div >> 8) & 0x3) << 6;
+	} else {
+		/* 8-bit power-of-two divisor: base / (2N), N in 0, 1, 2, 4, ..., 128. */
+		uint32_t d = 1;
+		while (d < 256 && base / d > hz)
+			d *= 2;
+		actual = base / d;
+		sel = (d / 2) << 8;
+	}
+	wr16(h, SDHCI_CLOCK_CTRL, (uint16_t)(sel | SDHCI_CLK_INT_EN));
+	if (!wait32(h, SDHCI_CLOCK_CTRL & ~3u, SDHCI_CLK_INT_STABLE, SDHCI_CLK_INT_STABLE,
+		    CLOCK_TIMEOUT_US)) {
+		log_err("%s: internal clock did not stabilise", h->name);
+		return 0;
+	}
+	wr16(h, SDHCI_CLOCK_CTRL, (uint16_t)(sel | SDHCI_CLK_INT_EN | SDHCI_CLK_CARD_EN));
+	return actual;
+}
+
+static void sdhci_set_bus_width(void *hp, unsigned bits)
+{
+	struct sdhci_host *h = hp;
+	uint8_t c = rd8(h, SDHCI_HOST_CTRL) & (uint8_t) ~(SDHCI_CTRL_4BIT | SDHCI_CTRL_8BIT);
+	wr8(h, SDHCI_HOST_CTRL, (uint8_t)(c | (bits == 4 ? SDHCI_CTRL_4BIT : 0)));
+}
+
+static void sdhci_set_high_speed(void *hp, bool on)
+{
+	struct sdhci_host *h = hp;
+	uint8_t c = rd8(h, SDHCI_HOST_CTRL) & (uint8_t)~SDHCI_CTRL_HS;
+	wr8(h, SDHCI_HOST_CTRL, (uint8_t)(c | (on ? SDHCI_CTRL_HS : 0)));
+}
+
+static uint16_t resp_flags(uint8_t rsp)
+{
+	switch (rsp) {
+	case SD_RSP_R1:
+	case SD_RSP_R6:
+	case SD_RSP_R7:
+		return SDHCI_CMD_RESP_48 | SDHCI_CMD_CRC | SDHCI_CMD_INDEX;
+	case SD_RSP_R1B:
+		return SDHCI_CMD_RESP_48B | SDHCI_CMD_CRC | SDHCI_CMD_INDEX;
+	case SD_RSP_R2:
+		return SDHCI_CMD_RESP_136 | SDHCI_CMD_CRC;
+	case SD_RSP_R3:
+		return SDHCI_CMD_RESP_48;
+	default:
+		return SDHCI_CMD_RESP_NONE;
+	}
+}
+
+/* The response registers hold bits 119:0 of a 136-bit response (no CRC): shift to CSD/CID bit positions. */
+static void read_response(const struct sdhci_host *h, uint8_t rsp, uint32_t out[4])
+{
+	uint32_t r[4];
+	for (unsigned i = 0; i < 4; i++)
+		r[i] = rd32(h, SDHCI_RESPONSE + 4 * i);
+	if (rsp != SD_RSP_R2) {
+		out[0] = r[0];
+		out[1] = out[2] = out[3] = 0;
+		return;
+	}
+	out[0] = r[0] << 8;
+	for (unsigned i = 1; i < 4; i++)
+		out[i] = r[i] << 8 | r[i - 1] >> 24;
+}
+
+/* Wait for all of want, or any error; returns the status seen (0: timed out). Acks what it returns. */
+static uint32_t wait_int(struct sdhci_host *h, uint32_t want, uint64_t timeout_us)
+{
+	uint64_t end = timer_us() + timeout_us;
+	for (;;) {
+		uint32_t st = rd32(h, SDHCI_INT_STATUS);
+		if (st & SDHCI_INT_ERR_MASK) {
+			wr32(h, SDHCI_INT_STATUS, st);
+			return st;
+		}
+		if ((st & want) == want) {
+			wr32(h, SDHCI_INT_STATUS, want);
+			return st;
+		}
+		if (timer_us() > end)
+			return 0;
+	}
+}
+
+/* Synchronous command (probe time, interrupts not signalled): sd_host_ops.cmd. */
+static int sdhci_cmd_sync(void *hp, struct sd_cmd *c)
+{
+	struct sdhci_host *h = hp;
+	bool data = c->pio_len != 0, busy = c->rsp == SD_RSP_R1B;
+	uint16_t flags = resp_flags(c->rsp) | (data ? SDHCI_CMD_DATA : 0);
+	uint32_t inhibit = SDHCI_PS_CMD_INHIBIT | (data || busy ? SDHCI_PS_DATA_INHIBIT : 0);
+	uint32_t st;
+
+	memset(c->resp, 0, sizeof(c->resp));
+	if (!wait32(h, SDHCI_PRESENT, inhibit, 0, CMD_TIMEOUT_US)) {
+		reset_lines(h);
+		return SD_EIO;
+	}
+	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
+	if (data) {
+		wr16(h, SDHCI_BLOCK_SIZE, c->pio_len);
+		wr16(h, SDHCI_BLOCK_COUNT, 1);
+	}
+	wr32(h, SDHCI_ARGUMENT, c->arg);
+	wr16(h, SDHCI_XFER_MODE, data ? SDHCI_XFER_READ : 0);
+	wr16(h, SDHCI_COMMAND, SDHCI_CMD(c->idx, flags));
+	h->stats.commands++;
+
+	st = wait_int(h, SDHCI_INT_CMD_DONE, CMD_TIMEOUT_US);
+	if (st == 0 || (st & SDHCI_INT_ERR_MASK)) {
+		if (st == 0 || (st & SDHCI_INT_TIMEOUTS))
+			h->stats.timeouts++;
+		reset_lines(h);
+		return st == 0 || (st & SDHCI_INT_CMD_TIMEOUT) ? SD_ETIMEDOUT : SD_EIO;
+	}
+	read_response(h, c->rsp, c->resp);
+
+	if (data) {
+		uint8_t *buf = c->pio_buf;
+		st = wait_int(h, SDHCI_INT_DATA_AVAIL, DATA_TIMEOUT_US);
+		if (st == 0 || (st & SDHCI_INT_ERR_MASK))
+			goto data_err;
+		for (unsigned i = 0; i + 4 <= c->pio_len; i += 4) {
+			uint32_t w = rd32(h, SDHCI_BUFFER);
+			for (unsigned k = 0; k < 4; k++)
+				buf[i + k] = (uint8_t)(w >> (8 * k));
+		}
+	}
+	if (data || (busy && !quirk(h, SDHCI_Q_NO_BUSY_IRQ))) {
+		st = wait_int(h, SDHCI_INT_XFER_DONE, data ? DATA_TIMEOUT_US : BUSY_TIMEOUT_US);
+		if (st == 0 || (st & SDHCI_INT_ERR_MASK))
+			goto data_err;
+	}
+	return SD_OK;
+
+data_err:
+	if (st == 0 || (st & SDHCI_INT_TIMEOUTS))
+		h->stats.timeouts++;
+	reset_lines(h);
+	return st == 0 || (st & SDHCI_INT_DATA_TIMEOUT) ? SD_ETIMEDOUT : SD_EIO;
+}
+
+static const struct sd_host_ops sdhci_sd_ops = {
+    .cmd = sdhci_cmd_sync,
+    .set_clock = sdhci_set_clock,
+    .set_bus_width = sdhci_set_bus_width,
+    .set_high_speed = sdhci_set_high_speed,
+};
+
+/* --- the request engine (lock held unless said otherwise) ------------------------ */
+
+static void add_step(struct sdhci_host *h, uint8_t kind, uint8_t idx, uint8_t rsp, uint32_t arg,
+		     uint16_t xfer, uint32_t timeout_us)
+{
+	struct sdhci_step *s = &h->steps[h->nsteps++];
+	*s = (struct sdhci_step){
+	    .kind = kind,
+	    .busy = rsp == SD_RSP_R1B,
+	    .check_r1 = rsp == SD_RSP_R1 || rsp == SD_RSP_R1B,
+	    .cmdreg = SDHCI_CMD(idx, resp_flags(rsp) | (kind == STEP_DATA ? SDHCI_CMD_DATA : 0)),
+	    .xfer = xfer,
+	    .arg = arg,
+	    .timeout_us = timeout_us,
+	};
+}
+
+/* The card address of a 512-byte sector: SDSC cards take byte addresses (capacity <= 4 GiB, checked). */
+static uint32_t card_addr(const struct sdhci_host *h, uint64_t sector)
+{
+	return (uint32_t)(h->card.high_capacity ? sector : sector * SD_BLOCK);
+}
+
+static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool recover)
+{
+	h->nsteps = 0;
+	h->step = 0;
+	if (recover) {
+		/* Whatever state the failed attempt left the card in, CMD12 ends it (failing when idle). */
+		add_step(h, STEP_CMD, SD_CMD_STOP, SD_RSP_R1B, 0, 0, CMD_TIMEOUT_US);
+		h->steps[0].cmdreg |= SDHCI_CMD_TYPE_ABORT;
+		h->steps[0].ignore_err = true;
+		h->steps[0].check_r1 = false;
+	}
+	uint32_t nblk = (uint32_t)req->nsectors;
+	uint32_t addr = card_addr(h, req->sector);
+	if (req->op == BLK_OP_DISCARD) {
+		add_step(h, STEP_CMD, SD_CMD_ERASE_START, SD_RSP_R1, addr, 0, CMD_TIMEOUT_US);
+		add_step(h, STEP_CMD, SD_CMD_ERASE_END, SD_RSP_R1, card_addr(h, req->sector + nblk - 1), 0,
+			 CMD_TIMEOUT_US);
+		add_step(h, STEP_CMD, SD_CMD_ERASE, SD_RSP_R1B, 0, 0, ERASE_TIMEOUT_US);
+		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
+		return;
+	}
+	bool rd = req->op == BLK_OP_READ, multi = nblk > 1;
+	bool cmd23 = multi && h->card.cmd23 && !quirk(h, SDHCI_Q_NO_CMD23);
+	bool stop = multi && !cmd23;
+	bool auto12 = stop && !quirk(h, SDHCI_Q_NO_AUTO_CMD12);
+	uint16_t xfer = SDHCI_XFER_DMA | SDHCI_XFER_BLKCNT_EN | (rd ? SDHCI_XFER_READ : 0) |
+			(multi ? SDHCI_XFER_MULTI : 0) | (auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
+	uint8_t idx = rd ? (multi ? SD_CMD_READ_MULTI : SD_CMD_READ_SINGLE)
+			 : (multi ? SD_CMD_WRITE_MULTI : SD_CMD_WRITE_SINGLE);
+
+	if (cmd23)
+		add_step(h, STEP_CMD, SD_CMD_SET_BLOCK_CNT, SD_RSP_R1, nblk, 0, CMD_TIMEOUT_US);
+	add_step(h, STEP_DATA, idx, SD_RSP_R1, addr, xfer, DATA_TIMEOUT_US);
+	if (stop && !auto12) {
+		add_step(h, STEP_CMD, SD_CMD_STOP, SD_RSP_R1B, 0, 0, BUSY_TIMEOUT_US);
+		h->steps[h->nsteps - 1].cmdreg |= SDHCI_CMD_TYPE_ABORT;
+	}
+	if (!rd)
+		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
+}
+
+/* Cache maintenance around DMA on the request's buffers (needed on non-coherent interconnects). */
+static void dma_sync(const struct blk_req *req, bool before)
+{
+	for (unsigned i = 0; i < req->nsegs; i++) {
+		void *p = pa_to_ptr(req->segs[i].pa);
+		if (req->op == BLK_OP_WRITE) {
+			if (before)
+				dcache_clean_range(p, req->segs[i].len);
+		} else {
+			/* Before: no dirty line may be evicted over DMA data. After: drop stale lines. */
+			dcache_clean_inval_range(p, req->segs[i].len);
+		}
+	}
+}
+
+/* How a request's data will move; also the check submit makes. Does not touch the hardware. */
+static int plan_dma(struct sdhci_host *h, const struct blk_req *req, bool *sdma, unsigned *splits)
+{
+	*sdma = false;
+	*splits = 0;
+	if (h->dma != DMA_SDMA) {
+		int n = sdhci_adma_build(NULL, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs, req->nsegs,
+					 splits);
+		if (n > 0)
+			return 0;
+		if (n != SDHCI_ADMA_EALIGN)
+			return BLK_EINVAL;
+	}
+	/* SDMA: one contiguous buffer below 4 GiB (any alignment). */
+	if (req->nsegs != 1 || pa_addr(req->segs[0].pa) + req->segs[0].len > (1ULL << 32))
+		return BLK_EINVAL;
+	*sdma = true;
+	return 0;
+}
+
+static void complete(struct sdhci_host *h, struct blk_req *req, int status)
+{
+	unsigned at = (h->d_head + h->d_count) % ARRAY_SIZE(h->done);
+	if (h->d_count >= ARRAY_SIZE(h->done))
+		panic("%s: completion ring overflow", h->name); /* submit bounds what is held */
+	h->done[at] = (struct sdhci_done){req, status};
+	h->d_count++;
+	if (status != BLK_OK)
+		h->stats.errors++;
+}
+
+static void finish(struct sdhci_host *h, int status)
+{
+	struct blk_req *req = h->cur;
+	if (req->op == BLK_OP_READ)
+		dma_sync(req, false);
+	if (status == BLK_OK && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE))
+		h->stats.bytes += req->nsectors * BLK_SECTOR_SIZE;
+	h->cur = NULL;
+	complete(h, req, status);
+}
+
+/* Take the next request into the controller. False when there is none. */
+static bool start_next(struct sdhci_host *h)
+{
+	if (h->q_count == 0)
+		return false;
+	struct blk_req *req = h->queue[h->q_head];
+	h->q_head = (h->q_head + 1) % SDHCI_QUEUE_MAX;
+	h->q_count--;
+
+	if (req->op == BLK_OP_FLUSH) {
+		/*
+		 * An SD card in this model has no volatile write cache (the cache-enable
+		 * of SD 6.0 is never turned on), and requests run one at a time in FIFO
+		 * order, each write only completing once CMD13 shows the card back in
+		 * the transfer state: every earlier write is already stable.
+		 */
+		complete(h, req, BLK_OK);
+		return true;
+	}
+	h->cur = req;
+	h->attempt = 0;
+	if (req->op != BLK_OP_DISCARD) {
+		unsigned splits;
+		if (plan_dma(h, req, &h->cur_sdma, &splits) != 0) { /* submit checked: cannot happen */
+			h->cur = NULL;
+			complete(h, req, BLK_EINVAL);
+			return true;
+		}
+		h->stats.segs_split += splits;
+		if (h->cur_sdma)
+			h->stats.sdma_fallbacks++;
+		else
+			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs,
+					 req->nsegs, NULL);
+		dma_sync(req, true);
+	}
+	build_steps(h, req, false);
+	h->need_issue = true;
+	return true;
+}
+
+/* Program and start the current step. False when the lines did not come free. */
+static bool issue_step(struct sdhci_host *h)
+{
+	const struct sdhci_step *s = &h->steps[h->step];
+	bool dat = s->kind == STEP_DATA || s->busy;
+	bool abort = (s->cmdreg & SDHCI_CMD_TYPE_ABORT) == SDHCI_CMD_TYPE_ABORT;
+	uint32_t inhibit = SDHCI_PS_CMD_INHIBIT | (dat && !abort ? SDHCI_PS_DATA_INHIBIT : 0);
+
+	if (!wait32(h, SDHCI_PRESENT, inhibit, 0, INHIBIT_SPIN_US))
+		return false;
+	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
+	if (s->kind == STEP_DATA) {
+		const struct blk_req *req = h->cur;
+		if (h->cur_sdma) {
+			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)pa_addr(req->segs[0].pa));
+			wr8(h, SDHCI_HOST_CTRL,
+			    (uint8_t)((rd8(h, SDHCI_HOST_CTRL) & ~SDHCI_CTRL_DMA_MASK) | SDHCI_CTRL_SDMA));
+		} else {
+			uint64_t t = pa_addr(ptr_to_pa(h->adma));
+			wr32(h, SDHCI_ADMA_ADDR, (uint32_t)t);
+			if (h->dma == DMA_ADMA64)
+				wr32(h, SDHCI_ADMA_ADDR + 4, (uint32_t)(t >> 32));
+			wr8(h, SDHCI_HOST_CTRL,
+			    (uint8_t)((rd8(h, SDHCI_HOST_CTRL) & ~SDHCI_CTRL_DMA_MASK) |
+				      (h->dma == DMA_ADMA64 ? SDHCI_CTRL_ADMA2_64 : SDHCI_CTRL_ADMA2_32)));
+		}
+		wr16(h, SDHCI_BLOCK_SIZE, (uint16_t)(SDHCI_SDMA_BOUNDARY_512K | SD_BLOCK));
+		wr16(h, SDHCI_BLOCK_COUNT, (uint16_t)req->nsectors);
+	}
+	wr32(h, SDHCI_ARGUMENT, s->arg);
+	wr16(h, SDHCI_XFER_MODE, s->xfer);
+	mb(); /* descriptors and data in memory before the controller starts */
+	wr16(h, SDHCI_COMMAND, s->cmdreg);
+	h->stats.commands++;
+	h->waiting = SDHCI_INT_CMD_DONE;
+	if (s->kind == STEP_DATA || (s->busy && !quirk(h, SDHCI_Q_NO_BUSY_IRQ)))
+		h->waiting |= SDHCI_INT_XFER_DONE;
+	h->deadline = timer_us() + s->timeout_us;
+	return true;
+}
+
+/*
+ * The current step failed: st is the controller status (0 when keel's own
+ * deadline or check fired), r1 the card status when that was the reason.
+ */
+static void step_error(struct sdhci_host *h, uint32_t st, uint32_t r1, const char *what)
+{
+	const struct sdhci_step *s = &h->steps[h->step];
+	uint8_t adma_err = rd8(h, SDHCI_ADMA_ERR);
+
+	reset_lines(h);
+	if (s->ignore_err) {
+		h->step++;
+		h->need_issue = true;
+		return;
+	}
+	if ((st == 0 && r1 == 0) || (st & SDHCI_INT_TIMEOUTS))
+		h->stats.timeouts++;
+	if (h->err_logs < ERR_LOG_LIMIT) {
+		h->err_logs++;
+		log_warn(
+		    "%s: CMD%u (arg 0x%x) failed: %s, status 0x%08x, card status 0x%08x, ADMA error 0x%x, "
+		    "attempt %u of %u%s",
+		    h->name, (unsigned)(s->cmdreg >> 8), s->arg, what, st, r1, adma_err, h->attempt + 1,
+		    SDHCI_RETRIES + 1, h->err_logs == ERR_LOG_LIMIT ? " (further errors not logged)" : "");
+	}
+	if (h->attempt < SDHCI_RETRIES && !(r1 & SD_R1_FATAL)) {
+		h->attempt++;
+		h->stats.retries++;
+		build_steps(h, h->cur, true);
+		h->need_issue = true;
+		return;
+	}
+	finish(h, BLK_EIO);
+}
+
+static void step_done(struct sdhci_host *h)
+{
+	const struct sdhci_step *s = &h->steps[h->step];
+	uint32_t r = rd32(h, SDHCI_RESPONSE);
+
+	if (s->check_r1 && (r & SD_R1_ERRORS)) {
+		step_error(h, 0, r, "card status error");
+		return;
+	}
+	if (s->kind == STEP_STATUS && (SD_R1_STATE(r) != SD_R1_STATE_TRAN || !(r & SD_R1_READY_FOR_DATA))) {
+		/* Still programming: ask again (each answer is an interrupt, not a spin). */
+		h->stats.busy_polls++;
+		if (timer_us() > h->busy_deadline) {
+			step_error(h, 0, r, "card stayed busy");
+			return;
+		}
+		h->need_issue = true;
+		return;
+	}
+	h->step++;
+	if (h->step == h->nsteps) {
+		finish(h, BLK_OK);
+		return;
+	}
+	if (h->steps[h->step].kind == STEP_STATUS)
+		h->busy_deadline =
+		    timer_us() + (h->cur->op == BLK_OP_DISCARD ? ERASE_TIMEOUT_US : BUSY_TIMEOUT_US);
+	h->need_issue = true;
+}
+
+/* Drive the engine as far as it goes without waiting. */
+static void run_locked(struct sdhci_host *h)
+{
+	for (unsigned guard = 0; guard < 4 * SDHCI_QUEUE_MAX; guard++) {
+		if (h->cur == NULL) {
+			if (!start_next(h)) {
+				/* Idle: drop anything stale so a level interrupt cannot stay raised. */
+				uint32_t st = rd32(h, SDHCI_INT_STATUS);
+				if (st)
+					wr32(h, SDHCI_INT_STATUS, st);
+				return;
+			}
+			continue;
+		}
+		if (h->need_issue) {
+			h->need_issue = false;
+			if (!issue_step(h))
+				step_error(h, 0, 0, "CMD/DAT lines stayed busy");
+			continue;
+		}
+		uint32_t st = rd32(h, SDHCI_INT_STATUS);
+		if (st)
+			wr32(h, SDHCI_INT_STATUS, st);
+		if ((st & SDHCI_INT_DMA) && h->cur_sdma)
+			wr32(h, SDHCI_SDMA_ADDR,
+			     rd32(h, SDHCI_SDMA_ADDR)); /* resume past the buffer boundary */
+		if (st & SDHCI_INT_ERR_MASK) {
+			step_error(h, st, 0, (st & SDHCI_INT_TIMEOUTS) ? "timeout" : "error");
+			continue;
+		}
+		h->waiting &= ~st;
+		if (h->waiting == 0) {
+			step_done(h);
+			continue;
+		}
+		if (timer_us() > h->deadline)
+			step_error(h, 0, 0, "no completion before the deadline");
+		else
+			return; /* wait for the interrupt (or the next poll) */
+	}
+}
+
+/* Call the done callbacks of finished requests, with no lock held (done may resubmit). */
+static void drain(struct sdhci_host *h)
+{
+	for (;;) {
+		spin_lock(&h->lock);
+		if (h->d_count == 0) {
+			spin_unlock(&h->lock);
+			return;
+		}
+		struct sdhci_done d = h->done[h->d_head];
+		h->d_head = (h->d_head + 1) % ARRAY_SIZE(h->done);
+		h->d_count--;
+		spin_unlock(&h->lock);
+		d.req->done(d.req, d.status);
+	}
+}
+
+static void service(struct sdhci_host *h)
+{
+	spin_lock(&h->lock);
+	run_locked(h);
+	spin_unlock(&h->lock);
+	drain(h);
+}
+
+/* --- blkdev ops, interrupt and tick ------------------------------------------------ */
+
+static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
+{
+	struct sdhci_host *h = dev->priv;
+	bool sdma;
+	unsigned splits;
+
+	switch (req->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		if (req->nsectors >
+		    0xffff) /* blkdev_submit bounds it by max_sectors; the register is 16 bits */
+			return BLK_EINVAL;
+		if (plan_dma(h, req, &sdma, &splits) != 0) {
+			spin_lock(&h->lock);
+			h->stats.unmappable++;
+			spin_unlock(&h->lock);
+			return BLK_EINVAL;
+		}
+		break;
+	case BLK_OP_FLUSH:
+		break;
+	case BLK_OP_DISCARD:
+		if (!h->card.can_erase)
+			return BLK_ENOTSUP;
+		break;
+	default:
+		return BLK_ENOTSUP;
+	}
+
+	spin_lock(&h->lock);
+	if (h->q_count + h->d_count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX) {
+		spin_unlock(&h->lock);
+		return BLK_EBUSY;
+	}
+	h->queue[(h->q_head + h->q_count) % SDHCI_QUEUE_MAX] = req;
+	h->q_count++;
+	h->stats.requests++;
+	if (h->cur == NULL)
+		run_locked(h);
+	spin_unlock(&h->lock);
+	drain(h);
+	return 0;
+}
+
+static void sdhci_poll(struct blkdev *dev)
+{
+	service(dev->priv);
+}
+
+static void sdhci_irq(void *ctx)
+{
+	struct sdhci_host *h = ctx;
+	spin_lock(&h->lock);
+	h->stats.irqs++;
+	run_locked(h);
+	spin_unlock(&h->lock);
+	drain(h);
+}
+
+static void sdhci_tick(void *ctx)
+{
+	/* Polled fallback and deadlines: cheap when idle (one register read). */
+	struct sdhci_host *h = ctx;
+	spin_lock(&h->lock);
+	const struct blk_req *before = h->cur;
+	unsigned step = h->step;
+	run_locked(h);
+	if (before != NULL && (h->cur != before || h->step != step))
+		h->stats.tick_progress++;
+	spin_unlock(&h->lock);
+	drain(h);
+}
+
+static void sdhci_report(struct blkdev *dev)
+{
+	struct sdhci_host *h = dev->priv;
+	const struct sdhci_stats *s = &h->stats;
+	log_info("%s: %llu requests, %llu commands, %llu bytes; %llu errors, %llu retries, %llu timeouts, "
+		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu refused; %llu irqs, %llu tick "
+		 "completions, %llu busy polls",
+		 h->name, (unsigned long long)s->requests, (unsigned long long)s->commands,
+		 (unsigned long long)s->bytes, (unsigned long long)s->errors, (unsigned long long)s->retries,
+		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
+		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
+		 (unsigned long long)s->unmappable, (unsigned long long)s->irqs,
+		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls);
+}
+
+static const struct blkdev_ops sdhci_blk_ops = {
+    .submit = sdhci_submit,
+    .poll = sdhci_poll,
+    .report = sdhci_report,
+};
+
+/* --- bring-up ------------------------------------------------------------------------- */
+
+static const char *dma_name(enum dma_mode m)
+{
+	return m == DMA_ADMA64 ? "ADMA2 64-bit" : m == DMA_ADMA32 ? "ADMA2 32-bit" : "SDMA";
+}
+
+static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const struct sdhci_quirks *q,
+		     const char *where)
+{
+	const char *why = "";
+
+	h->regs = pa_to_ptr(base);
+	h->base = base;
+	h->intid = intid;
+	h->quirks = q;
+	h->lock = (struct spinlock)SPINLOCK_INIT;
+
+	if (!sdhci_reset(h, SDHCI_RESET_ALL)) {
+		log_err("%s: %s at 0x%llx: controller reset did not complete", h->name, q->name,
+			(unsigned long long)pa_addr(base));
+		return -1;
+	}
+	h->spec = rd16(h, SDHCI_HOST_VERSION) & 0xff;
+	h->caps = rd32(h, SDHCI_CAPS);
+	uint32_t mhz = (h->caps >> SDHCI_CAP_BASE_CLK_SHIFT) &
+		       (h->spec >= SDHCI_SPEC_300 ? SDHCI_CAP_BASE_CLK_V3 : SDHCI_CAP_BASE_CLK_V2);
+	h->base_clock_hz = mhz ? mhz * 1000000u : q->base_clock_hz;
+	h->max_clock_hz = q->max_clock_hz ? q->max_clock_hz : 50000000u;
+	log_info("%s: %s at 0x%llx (%s), SDHCI spec %u.00, capabilities 0x%08x, base clock %u kHz", h->name,
+		 q->name, (unsigned long long)pa_addr(base), where, h->spec + 1u, h->caps,
+		 h->base_clock_hz / 1000);
+	if (h->base_clock_hz == 0) {
+		log_err("%s: no base clock (capabilities report 0 and no quirk gives one)", h->name);
+		return -1;
+	}
+	if (h->caps & SDHCI_CAP_ADMA2 && !quirk(h, SDHCI_Q_NO_ADMA))
+		h->dma =
+		    (h->caps & SDHCI_CAP_64BIT) && !quirk(h, SDHCI_Q_NO_64BIT_DMA) ? DMA_ADMA64 : DMA_ADMA32;
+	else if (h->caps & SDHCI_CAP_SDMA)
+		h->dma = DMA_SDMA;
+	else {
+		log_err("%s: controller has no DMA; keel does not copy data through PIO", h->name);
+		return -1;
+	}
+
+	wr8(h, SDHCI_TIMEOUT_CTRL, 0xe); /* longest data timeout: keel keeps its own deadlines */
+	wr32(h, SDHCI_INT_ENABLE, INT_ENABLED);
+	wr32(h, SDHCI_SIGNAL_EN, 0);
+	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
+
+	if (!quirk(h, SDHCI_Q_NO_CARD_DETECT) && !(rd32(h, SDHCI_PRESENT) & SDHCI_PS_CARD_PRESENT)) {
+		log_info("%s: no card in the slot", h->name);
+		return -1;
+	}
+	uint8_t volt = h->caps & SDHCI_CAP_V33	 ? SDHCI_POWER_330
+		       : h->caps & SDHCI_CAP_V30 ? SDHCI_POWER_300
+						 : 0;
+	if (volt == 0) {
+		log_err("%s: controller offers neither 3.3 V nor 3.0 V for an SD card", h->name);
+		return -1;
+	}
+	wr8(h, SDHCI_POWER_CTRL, volt);
+	wr8(h, SDHCI_POWER_CTRL, (uint8_t)(volt | SDHCI_POWER_ON));
+	if (!(rd8(h, SDHCI_POWER_CTRL) & SDHCI_POWER_ON)) {
+		log_err("%s: bus power did not come on", h->name);
+		return -1;
+	}
+
+	bool host_hs = (h->caps & SDHCI_CAP_HS) && !quirk(h, SDHCI_Q_NO_HS);
+	uint64_t t0 = timer_us();
+	int rc = sd_card_init(&h->card, &sdhci_sd_ops, h, host_hs, h->max_clock_hz, &why);
+	if (rc != SD_OK) {
+		log_err("%s: SD card initialisation failed at %s (%d)", h->name, why, rc);
+		wr8(h, SDHCI_POWER_CTRL, 0);
+		return -1;
+	}
+	const struct sd_card *c = &h->card;
+	bool ro = !quirk(h, SDHCI_Q_NO_WP) && !(rd32(h, SDHCI_PRESENT) & SDHCI_PS_WRITABLE);
+	log_info("%s: SD card identified in %llu us: %s \"%s\" (MID 0x%02x), %llu MiB, CSD v%u, RCA 0x%04x, "
+		 "%u-bit, %s %u kHz, %s, CMD23 %s, erase %s%s",
+		 h->name, (unsigned long long)(timer_us() - t0), c->high_capacity ? "SDHC/SDXC" : "SDSC",
+		 c->product, c->manufacturer, (unsigned long long)(c->capacity >> 20), c->csd_version + 1u,
+		 c->rca >> 16, c->bus4 ? 4u : 1u, c->high_speed ? "high speed" : "default speed",
+		 c->clock_hz / 1000, dma_name(h->dma), c->cmd23 && !quirk(h, SDHCI_Q_NO_CMD23) ? "yes" : "no",
+		 c->can_erase ? "yes" : "no", ro ? ", write-protected" : "");
+
+	h->bdev = (struct blkdev){
+	    .name = h->name,
+	    .nsectors = c->capacity / BLK_SECTOR_SIZE,
+	    .block_size = BLK_SECTOR_SIZE,
+	    /* SDMA moves one contiguous buffer: one segment a request. */
+	    .max_segs = h->dma == DMA_SDMA ? 1 : SDHCI_MAX_SEGS,
+	    .max_seg_size = SDHCI_MAX_SEG_SIZE,
+	    .max_sectors = SDHCI_MAX_SECTORS,
+	    .flags = BLKDEV_F_FLUSH | (c->can_erase && !ro ? BLKDEV_F_DISCARD : 0) | (ro ? BLKDEV_F_RO : 0),
+	    .ops = &sdhci_blk_ops,
+	    .priv = h,
+	};
+	if (hyp_tick_register(sdhci_tick, h) != 0)
+		log_warn("%s: no hypervisor tick slot: completions need an interrupt or an explicit poll",
+			 h->name);
+	if (intid && irq_register(intid, false, sdhci_irq, h) == 0) {
+		wr32(h, SDHCI_SIGNAL_EN, INT_SIGNALS);
+	} else
+		log_warn("%s: no interrupt (INTID %u): completions are polled at %u Hz", h->name, intid,
+			 HYP_TICK_HZ);
+	return 0;
+}
+
+static struct sdhci_host *host_alloc(void)
+{
+	if (nr_hosts >= SDHCI_MAX_HOSTS)
+		return NULL;
+	struct sdhci_host *h = &hosts[nr_hosts];
+	memset(h, 0, sizeof(*h));
+	h->name[0] = 's';
+	h->name[1] = 'd';
+	h->name[2] = (char)('0' + nr_hosts);
+	return h;
+}
+
+static void host_commit(struct sdhci_host *h)
+{
+	nr_hosts++;
+	if (storage_register("sd", &h->bdev) != 0)
+		log_warn("%s: the storage registry is full", h->name);
+}
+
+static const struct sdhci_quirks *pci_quirks(const struct pci_dev *d)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(pci_matches); i++) {
+		const struct sdhci_pci_match *m = &pci_matches[i];
+		if ((m->vendor == 0xffff || m->vendor == d->vendor) &&
+		    (m->device == 0xffff || m->device == d->device))
+			return &m->q;
+	}
+	return &pci_matches[ARRAY_SIZE(pci_matches) - 1].q;
+}
+
+static int probe_pci(void)
+{
+	int found = 0;
+	for (unsigned i = 0;; i++) {
+		struct pci_dev *d = pci_dev_at(i);
+		if (d == NULL)
+			break;
+		/* Class 08:05 (SD host); prog-if 0 (no DMA) or 1 (standard DMA); 2 is vendor-specific. */
+		if ((d->class_code & 0xffff00u) != 0x080500u || (d->class_code & 0xff) > 1)
+			continue;
+		char where[40];
+		snprintf(where, sizeof(where), "PCI %02x:%02x.%u %04x:%04x INTID %u", d->bus, d->dev, d->fn,
+			 d->vendor, d->device, d->intid);
+		if (pa_addr(d->bar[0]) == 0 || d->bar_size[0] < SDHCI_REG_SIZE) {
+			log_warn("sdhci: %s: BAR0 unassigned or smaller than 256 bytes", where);
+			continue;
+		}
+		struct sdhci_host *h = host_alloc();
+		if (h == NULL) {
+			log_warn("sdhci: %s: more than %u controllers; ignored", where, SDHCI_MAX_HOSTS);
+			break;
+		}
+		pci_enable(d);
+		d->claimed = true;
+		if (host_init(h, d->bar[0], d->intid, pci_quirks(d), where) != 0) {
+			wr32(h, SDHCI_SIGNAL_EN, 0);
+			pci_disable(d);
+			d->claimed = false;
+			continue;
+		}
+		host_commit(h);
+		found++;
+	}
+	return found;
+}
+
+/* reg[0] of node through its parent's #address-cells / #size-cells. */
+static bool dt_reg0(const void *fdt, int node, uint64_t *base, uint64_t *size)
+{
+	int parent = fdt_parent_offset(fdt, node);
+	int ac = parent >= 0 ? fdt_address_cells(fdt, parent) : 2;
+	int sc = parent >= 0 ? fdt_size_cells(fdt, parent) : 1;
+	int len;
+	const fdt32_t *reg = fdt_getprop(fdt, node, "reg", &len);
+
+	if (reg == NULL || ac < 1 || ac > 2 || sc < 0 || sc > 2 || len < (ac + sc) * 4)
+		return false;
+	*base = 0;
+	for (int i = 0; i < ac; i++)
+		*base = *base << 32 | fdt32_to_cpu(reg[i]);
+	*size = 0;
+	for (int i = 0; i < sc; i++)
+		*size = *size << 32 | fdt32_to_cpu(reg[ac + i]);
+	return true;
+}
+
+/* A GIC 3-cell interrupt specifier: SPI n -> INTID n + 32. 0 when absent or not an SPI. */
+static uint32_t dt_spi(const void *fdt, int node)
+{
+	int len;
+	const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
+	if (irq == NULL || len < 12 || fdt32_to_cpu(irq[0]) != 0)
+		return 0;
+	uint32_t n = fdt32_to_cpu(irq[1]);
+	return n < 988 ? n + 32 : 0;
+}
+
+static int probe_dt(const void *fdt)
+{
+	int found = 0;
+	if (fdt == NULL)
+		return 0;
+	for (unsigned m = 0; m < ARRAY_SIZE(dt_matches); m++) {
+		int node = -1;
+		while ((node = fdt_node_offset_by_compatible(fdt, node, dt_matches[m].compatible)) >= 0) {
+			const char *status = fdt_getprop(fdt, node, "status", NULL);
+			if (status && strcmp(status, "okay") != 0 && strcmp(status, "ok") != 0)
+				continue;
+			/* A node listing several of our compatibles is taken by its first (most specific)
+			 * match. */
+			bool earlier = false;
+			for (unsigned e = 0; e < m; e++)
+				earlier |=
+				    fdt_node_check_compatible(fdt, node, dt_matches[e].compatible) == 0;
+			if (earlier)
+				continue;
+			uint64_t base, size;
+			if (!dt_reg0(fdt, node, &base, &size) || size < SDHCI_REG_SIZE) {
+				log_warn("sdhci: %s: no usable reg", fdt_get_name(fdt, node, NULL));
+				continue;
+			}
+			struct sdhci_host *h = host_alloc();
+			if (h == NULL)
+				return found;
+			char where[40];
+			snprintf(where, sizeof(where), "DT %s", fdt_get_name(fdt, node, NULL));
+			if (host_init(h, pa_init(base), dt_spi(fdt, node), &dt_matches[m].q, where) != 0)
+				continue;
+			host_commit(h);
+			found++;
+		}
+	}
+	return found;
+}
 
 int sdhci_probe_all(const void *fdt)
 {
-	(void)fdt;
+	int n = probe_pci();
+	n += probe_dt(fdt);
+	if (n == 0)
+		log_info("sdhci: no SD host controller with a card");
 	return 0;
 }

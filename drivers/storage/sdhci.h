@@ -1,8 +1,37 @@
-/* SD host controller (SDHCI) driver. */
+/*
+ * SD host controller (SDHCI) driver: keel drives SD cards itself and exposes
+ * each as a struct blkdev registered under the backend name "sd". Data moves
+ * by ADMA2 straight between the card and the request's host-physical segments
+ * (zero copy); one request is in the controller at a time (SD has no command
+ * queue), the rest wait in a FIFO. Completion is interrupt-driven (INTx /
+ * SPI, level) with a polled fallback (blkdev poll and the hypervisor tick).
+ */
 #ifndef KEEL_DRIVERS_SDHCI_H
 #define KEEL_DRIVERS_SDHCI_H
 
+#include "keel/types.h"
+
 /** Find SDHCI controllers (PCI class 08:05, DT "sdhci" compatibles), init the card, register it as "sd". */
 int sdhci_probe_all(const void *fdt);
+
+/** Per-controller counters (monotonic since boot). */
+struct sdhci_stats {
+	uint64_t requests;	 /**< requests accepted by submit */
+	uint64_t commands;	 /**< commands issued to the card */
+	uint64_t retries;	 /**< request attempts repeated after an error */
+	uint64_t timeouts;	 /**< command/data timeouts (controller-reported or keel's deadline) */
+	uint64_t resets;	 /**< CMD/DAT line software resets */
+	uint64_t errors;	 /**< requests completed with an error */
+	uint64_t segs_split;	 /**< extra ADMA2 lines for segments above 64 KiB */
+	uint64_t sdma_fallbacks; /**< requests moved by SDMA because ADMA2 could not express a segment */
+	uint64_t unmappable;	 /**< requests refused (BLK_EINVAL): no DMA mode could express them */
+	uint64_t busy_polls;	 /**< CMD13 polls while the card was busy programming */
+	uint64_t bytes;		 /**< data bytes moved */
+	uint64_t irqs;		 /**< controller interrupts taken */
+	uint64_t tick_progress;	 /**< times the 100 Hz tick, not an interrupt, moved a request on */
+};
+
+/** Counters of the i-th probed controller, NULL past the end. */
+const struct sdhci_stats *sdhci_get_stats(unsigned i);
 
 #endif

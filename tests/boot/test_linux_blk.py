@@ -68,3 +68,19 @@ def test_linux_ext4_on_ufs_backed_virtio_blk_reaches_the_image(keel, tmp_path):
     fsck_rc, text = host_check(disk)
     assert fsck_rc == 0, "the guest's ext4 is not clean on the host image"
     assert "keel-host-check-v1: written by the guest in phase 2" in text, text
+
+
+def sd_devices(image):
+    return ["-drive", f"if=none,id=sd0,file={image},format=raw", "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
+
+
+def test_linux_ext4_on_sd_backed_virtio_blk_reaches_the_image(keel, tmp_path):
+    disk = tmp_path / "sd.img"
+    with open(disk, "wb") as f:
+        f.truncate(128 * 1024 * 1024)  # QEMU's sd-card wants a power of two
+    r = keel([linux_vm({"backend": "sd"})], timeout=400, storage_devs=sd_devices(disk))
+    assert "SD card identified" in r.out, r.out
+    assert_blk_test_passed(r)
+    fsck_rc, text = host_check(disk)
+    assert fsck_rc == 0, "the guest's ext4 is not clean on the host image"
+    assert "keel-host-check-v1: written by the guest in phase 2" in text, text

@@ -28,6 +28,15 @@ void gic_deactivate(uint32_t intid);
 /** Enable an SPI or this CPU's PPI/SGI; SPIs are routed to the CPU with this MPIDR. */
 void gic_enable(uint32_t intid, bool edge, uint64_t mpidr);
 void gic_disable(uint32_t intid);
+/**
+ * Interrupts keel services itself (its devices, maintenance, kicks) run at a
+ * higher priority than those it forwards to guests (the virtual timer): a
+ * forwarded level interrupt stays active and pending until the guest
+ * deactivates it, and must not hide keel's own from the CPU interface.
+ */
+#define GIC_PRIO_KEEL 0x80
+#define GIC_PRIO_GUEST 0xa0
+void gic_set_priority(uint32_t intid, uint8_t prio);
 /** Send an SGI to the CPU with this MPIDR. */
 void gic_send_sgi(uint64_t mpidr, unsigned sgi);
 

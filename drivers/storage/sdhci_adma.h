@@ -1,0 +1,37 @@
+/*
+ * ADMA2 descriptor tables built straight from a request's host-physical
+ * segments (zero copy). Pure code, no register access: host-testable.
+ *
+ * Rules (SD Host Controller spec v3.00 §1.13): a data address must be 4-byte
+ * aligned and a length a multiple of 4; one line moves at most 64 KiB (the
+ * length field is 16 bits, 0 meaning 65536), so longer segments are split
+ * over several lines. The 32-bit format (8 bytes a line) reaches only the
+ * first 4 GiB; the 64-bit format (v3 "96-bit" lines of 12 bytes) reaches all.
+ */
+#ifndef KEEL_DRIVERS_SDHCI_ADMA_H
+#define KEEL_DRIVERS_SDHCI_ADMA_H
+
+#include "drivers/storage/blkdev.h"
+
+#define SDHCI_ADMA_LINE_MAX 65536u
+#define SDHCI_ADMA_ALIGN    4u
+#define SDHCI_ADMA_WORDS_32 2u /* uint32_t words per line */
+#define SDHCI_ADMA_WORDS_64 3u
+
+enum sdhci_adma_err {
+	SDHCI_ADMA_EALIGN = -1,	  /**< a segment's address or length is not 4-byte aligned */
+	SDHCI_ADMA_ERANGE = -2,	  /**< a segment lies (partly) above what the descriptor format addresses */
+	SDHCI_ADMA_ETOOMANY = -3, /**< more lines than the table holds */
+	SDHCI_ADMA_EEMPTY = -4,	  /**< no segments, or a zero-length one */
+};
+
+/**
+ * Describe segs as ADMA2 transfer lines into table (max_lines lines of the
+ * dma64 format), the last one marked END. With table NULL only check and
+ * count. Returns the number of lines, or a negative sdhci_adma_err; *splits
+ * (may be NULL) gets how many extra lines 64 KiB splitting added.
+ */
+int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const struct blk_seg *segs,
+		     unsigned nsegs, unsigned *splits);
+
+#endif
