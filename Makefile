@@ -94,6 +94,7 @@ include tests/unit/unit.mk
 include tests/fuzz/fuzz.mk
 
 test: setup
+	$(MAKE) format-check
 	$(MAKE) all guests kit
 	$(MAKE) CC_FAMILY=clang BUILD=build/$(PLATFORM)-clang build/$(PLATFORM)-clang/keel.bin
 	$(MAKE) unit

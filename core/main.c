@@ -79,7 +79,8 @@ static void vm_stop_other_vcpus(struct vcpu *self, enum exit_action a)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		while (&vm->vcpus[i] != self && READ_ONCE(vm->vcpus[i].running)) {
 			if (timer_us() > end)
-				panic("VM %s: vCPU %u on CPU %u does not stop", vm->name, i, vm->vcpus[i].pcpu);
+				panic("VM %s: vCPU %u on CPU %u does not stop", vm->name, i,
+				      vm->vcpus[i].pcpu);
 		}
 	}
 	smp_mb();

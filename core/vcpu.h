@@ -10,7 +10,7 @@ enum exit_action {
 	ACTION_VCPU_OFF, /**< PSCI CPU_OFF: this vCPU stops */
 	ACTION_VM_OFF,	 /**< PSCI SYSTEM_OFF */
 	ACTION_VM_RESET, /**< PSCI SYSTEM_RESET */
-	ACTION_PARK,     /**< another vCPU is resetting or stopping the VM: leave the guest */
+	ACTION_PARK,	 /**< another vCPU is resetting or stopping the VM: leave the guest */
 };
 
 /** Run the vCPU on this physical CPU until it stops; returns why. */

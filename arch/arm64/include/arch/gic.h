@@ -34,7 +34,7 @@ void gic_disable(uint32_t intid);
  * forwarded level interrupt stays active and pending until the guest
  * deactivates it, and must not hide keel's own from the CPU interface.
  */
-#define GIC_PRIO_KEEL 0x80
+#define GIC_PRIO_KEEL  0x80
 #define GIC_PRIO_GUEST 0xa0
 void gic_set_priority(uint32_t intid, uint8_t prio);
 /** Send an SGI to the CPU with this MPIDR. */
