@@ -224,25 +224,51 @@ unsigned gic_lr_count(void)
 
 uint64_t gic_lr_read(unsigned i)
 {
+	/* clang-format off */
 	switch (i) {
 		LR_CASE_R(0)
 		LR_CASE_R(1)
-		LR_CASE_R(2) LR_CASE_R(3) LR_CASE_R(4) LR_CASE_R(5) LR_CASE_R(6) LR_CASE_R(7) LR_CASE_R(8)
-		    LR_CASE_R(9) LR_CASE_R(10) LR_CASE_R(11) LR_CASE_R(12) LR_CASE_R(13) LR_CASE_R(14)
-			LR_CASE_R(15)
+		LR_CASE_R(2)
+		LR_CASE_R(3)
+		LR_CASE_R(4)
+		LR_CASE_R(5)
+		LR_CASE_R(6)
+		LR_CASE_R(7)
+		LR_CASE_R(8)
+		LR_CASE_R(9)
+		LR_CASE_R(10)
+		LR_CASE_R(11)
+		LR_CASE_R(12)
+		LR_CASE_R(13)
+		LR_CASE_R(14)
+		LR_CASE_R(15)
 	}
+	/* clang-format on */
 	return 0;
 }
 
 void gic_lr_write(unsigned i, uint64_t v)
 {
+	/* clang-format off */
 	switch (i) {
 		LR_CASE_W(0)
 		LR_CASE_W(1)
-		LR_CASE_W(2) LR_CASE_W(3) LR_CASE_W(4) LR_CASE_W(5) LR_CASE_W(6) LR_CASE_W(7) LR_CASE_W(8)
-		    LR_CASE_W(9) LR_CASE_W(10) LR_CASE_W(11) LR_CASE_W(12) LR_CASE_W(13) LR_CASE_W(14)
-			LR_CASE_W(15)
+		LR_CASE_W(2)
+		LR_CASE_W(3)
+		LR_CASE_W(4)
+		LR_CASE_W(5)
+		LR_CASE_W(6)
+		LR_CASE_W(7)
+		LR_CASE_W(8)
+		LR_CASE_W(9)
+		LR_CASE_W(10)
+		LR_CASE_W(11)
+		LR_CASE_W(12)
+		LR_CASE_W(13)
+		LR_CASE_W(14)
+		LR_CASE_W(15)
 	}
+	/* clang-format on */
 }
 
 uint64_t gic_hcr_read(void)
