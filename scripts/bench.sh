@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make bench`: Linux storage benchmarks, keel versus native QEMU, side by side (see scripts/bench.py):
+#   (1) Linux under keel on virtio-blk backed by UFS   (2) the same Linux natively on the UFS controller
+#   (3) natively on QEMU's virtio-blk-device            (4) under keel backed by SD   (5) natively on SD
+#   and, for reference, keel's virtio-blk on a RAM disk (the trap/virtio path with no device behind it).
+# Expects `make all guests kit` to have run (the Makefile target does it). Raw logs: build/bench/.
+# Environment: BENCH_MIB, BENCH_OPS, BENCH_SD_MIB, BENCH_SD_OPS, BENCH_RUNS, BENCH_ONLY,
+#   BENCH_TIMEOUT_SCALE (see scripts/bench.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for t in qemu-system-aarch64 fdtput; do
+  command -v "$t" >/dev/null || { echo "bench: $t not found (run scripts/setup.sh)" >&2; exit 1; }
+done
+exec /usr/bin/python3 scripts/bench.py "$@"
