@@ -10,6 +10,13 @@
  * missed deadline resets the CMD and DAT lines and restarts the request
  * (with a CMD12 first, to bring the card back to the transfer state), at
  * most SDHCI_RETRIES times, then completes it with BLK_EIO.
+ *
+ * Data normally moves by ADMA2 straight from the request's segments. A
+ * request ADMA2 cannot express goes by SDMA if it is one buffer below 4 GiB,
+ * else by PIO: the CPU moves each 512-byte block through the Buffer Data Port
+ * 32 bits at a time when the controller reports Buffer Read / Write Ready
+ * (event-driven like the rest; each block's wait bounded by the step's
+ * timeout, renewed per block). Both fallbacks are counted, PIO also logged once.
  */
 #include "drivers/storage/sdhci.h"
 
@@ -55,7 +62,9 @@
 #define INT_ENABLED                                                                                          \
 	(SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | SDHCI_INT_DATA_AVAIL |                   \
 	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
-#define INT_SIGNALS (SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | INT_ERRORS)
+#define INT_SIGNALS                                                                                          \
+	(SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | SDHCI_INT_DATA_AVAIL |                   \
+	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
 
 /* --- quirks: what differs between controllers, chosen at probe ------------ */
 
@@ -121,6 +130,9 @@ struct sdhci_step {
 
 enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA };
 
+/* How the current request's data moves. */
+enum xfer_path { PATH_ADMA, PATH_SDMA, PATH_PIO };
+
 struct sdhci_done {
 	struct blk_req *req;
 	int status;
@@ -150,7 +162,11 @@ struct sdhci_host {
 
 	/* The request in the controller. */
 	struct blk_req *cur;
-	bool cur_sdma;
+	enum xfer_path cur_path;
+	unsigned pio_seg;  /* PIO cursor: segment, */
+	uint32_t pio_off;  /* byte offset in it, */
+	uint32_t pio_left; /* blocks still to move in this attempt */
+	bool pio_logged;
 	unsigned attempt;
 	struct sdhci_step steps[SDHCI_MAX_STEPS];
 	unsigned nsteps, step;
@@ -483,8 +499,9 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 	bool cmd23 = multi && h->card.cmd23 && !quirk(h, SDHCI_Q_NO_CMD23);
 	bool stop = multi && !cmd23;
 	bool auto12 = stop && !quirk(h, SDHCI_Q_NO_AUTO_CMD12);
-	uint16_t xfer = SDHCI_XFER_DMA | SDHCI_XFER_BLKCNT_EN | (rd ? SDHCI_XFER_READ : 0) |
-			(multi ? SDHCI_XFER_MULTI : 0) | (auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
+	uint16_t xfer = (h->cur_path == PATH_PIO ? 0 : SDHCI_XFER_DMA) | SDHCI_XFER_BLKCNT_EN |
+			(rd ? SDHCI_XFER_READ : 0) | (multi ? SDHCI_XFER_MULTI : 0) |
+			(auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
 	uint8_t idx = rd ? (multi ? SD_CMD_READ_MULTI : SD_CMD_READ_SINGLE)
 			 : (multi ? SD_CMD_WRITE_MULTI : SD_CMD_WRITE_SINGLE);
 
@@ -499,13 +516,20 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
 }
 
-/* Cache maintenance around DMA on the request's buffers (needed on non-coherent interconnects). */
-static void dma_sync(const struct blk_req *req, bool before)
+/*
+ * Cache maintenance around DMA on the request's buffers (needed on
+ * non-coherent interconnects), and around PIO: the guest may run with its
+ * caches off, so the CPU must read what it wrote in memory (write: clean and
+ * invalidate first) and its own stores must reach memory (read: after).
+ */
+static void dma_sync(const struct blk_req *req, bool before, bool pio)
 {
 	for (unsigned i = 0; i < req->nsegs; i++) {
 		void *p = pa_to_ptr(req->segs[i].pa);
 		if (req->op == BLK_OP_WRITE) {
-			if (before)
+			if (before && pio)
+				dcache_clean_inval_range(p, req->segs[i].len);
+			else if (before)
 				dcache_clean_range(p, req->segs[i].len);
 		} else {
 			/* Before: no dirty line may be evicted over DMA data. After: drop stale lines. */
@@ -514,23 +538,41 @@ static void dma_sync(const struct blk_req *req, bool before)
 	}
 }
 
-/* How a request's data will move; also the check submit makes. Does not touch the hardware. */
-static int plan_dma(struct sdhci_host *h, const struct blk_req *req, bool *sdma, unsigned *splits)
+/*
+ * How a request's data will move; also the check submit makes. Does not touch
+ * the hardware. ADMA2 straight from the segments when it can express them;
+ * else SDMA for one contiguous buffer below 4 GiB (any alignment); else PIO
+ * (any addresses and lengths, the total being whole blocks, which
+ * blkdev_submit checked). Only an empty segment list or segment is refused.
+ */
+static int plan_xfer(struct sdhci_host *h, const struct blk_req *req, enum xfer_path *path, unsigned *splits)
 {
-	*sdma = false;
+	*path = PATH_ADMA;
 	*splits = 0;
+	uint64_t total = 0;
+	if (req->segs == NULL || req->nsegs == 0)
+		return BLK_EINVAL;
+	for (unsigned i = 0; i < req->nsegs; i++) {
+		if (req->segs[i].len == 0)
+			return BLK_EINVAL;
+		total += req->segs[i].len;
+	}
+	if (total != req->nsectors * SD_BLOCK) /* the PIO cursor walks exactly this much */
+		return BLK_EINVAL;
 	if (h->dma != DMA_SDMA) {
 		int n = sdhci_adma_build(NULL, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs, req->nsegs,
 					 splits);
 		if (n > 0)
 			return 0;
-		if (n != SDHCI_ADMA_EALIGN)
+		*splits = 0;
+		if (n != SDHCI_ADMA_EALIGN && n != SDHCI_ADMA_ERANGE && n != SDHCI_ADMA_ETOOMANY)
 			return BLK_EINVAL;
 	}
-	/* SDMA: one contiguous buffer below 4 GiB (any alignment). */
-	if (req->nsegs != 1 || pa_addr(req->segs[0].pa) + req->segs[0].len > (1ULL << 32))
-		return BLK_EINVAL;
-	*sdma = true;
+	if (req->nsegs == 1 && pa_addr(req->segs[0].pa) + req->segs[0].len <= (1ULL << 32)) {
+		*path = PATH_SDMA;
+		return 0;
+	}
+	*path = PATH_PIO;
 	return 0;
 }
 
@@ -549,11 +591,75 @@ static void finish(struct sdhci_host *h, int status)
 {
 	struct blk_req *req = h->cur;
 	if (req->op == BLK_OP_READ)
-		dma_sync(req, false);
+		dma_sync(req, false, h->cur_path == PATH_PIO);
 	if (status == BLK_OK && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE))
 		h->stats.bytes += req->nsectors * BLK_SECTOR_SIZE;
 	h->cur = NULL;
 	complete(h, req, status);
+}
+
+/* --- PIO fallback ----------------------------------------------------------------- */
+
+/* Count a request that goes by PIO; say so once per controller. */
+static void pio_note(struct sdhci_host *h, const struct blk_req *req)
+{
+	h->stats.pio_fallbacks++;
+	if (h->pio_logged)
+		return;
+	h->pio_logged = true;
+	unsigned bad = 0;
+	while (bad + 1 < req->nsegs && IS_ALIGNED(pa_addr(req->segs[bad].pa), SDHCI_ADMA_ALIGN) &&
+	       IS_ALIGNED(req->segs[bad].len, SDHCI_ADMA_ALIGN))
+		bad++;
+	log_warn("%s: %s of %llu sectors at %llu in %u segments: neither ADMA2 nor SDMA can express it "
+		 "(segment %u at 0x%llx, %u bytes): the CPU moves the data through the Buffer Data Port "
+		 "(PIO; counted in the report, logged once)",
+		 h->name, req->op == BLK_OP_READ ? "read" : "write", (unsigned long long)req->nsectors,
+		 (unsigned long long)req->sector, req->nsegs, bad,
+		 (unsigned long long)pa_addr(req->segs[bad].pa), req->segs[bad].len);
+}
+
+/* One word between the data port and the request's segments at the PIO cursor (any alignment). */
+static void pio_word(struct sdhci_host *h, bool rd)
+{
+	const struct blk_req *req = h->cur;
+	uint32_t w = rd ? rd32(h, SDHCI_BUFFER) : 0;
+
+	for (unsigned k = 0; k < 4; k++) {
+		const struct blk_seg *sg = &req->segs[h->pio_seg];
+		volatile uint8_t *p = (volatile uint8_t *)pa_to_ptr(sg->pa) + h->pio_off;
+		if (rd)
+			*p = (uint8_t)(w >> (8 * k));
+		else
+			w |= (uint32_t)*p << (8 * k);
+		if (++h->pio_off == sg->len) {
+			h->pio_off = 0;
+			h->pio_seg++;
+		}
+	}
+	if (!rd)
+		wr32(h, SDHCI_BUFFER, w);
+}
+
+/*
+ * Move the blocks the controller is ready for (Buffer Read / Write Enable in
+ * the present state). Returns whether any moved; each block renews the data
+ * step's deadline, so every wait for the next block is bounded.
+ */
+static bool pio_move(struct sdhci_host *h)
+{
+	bool rd = h->cur->op == BLK_OP_READ, moved = false;
+	uint32_t ready = rd ? SDHCI_PS_BUF_RD_EN : SDHCI_PS_BUF_WR_EN;
+
+	while (h->pio_left > 0 && (rd32(h, SDHCI_PRESENT) & ready)) {
+		for (unsigned i = 0; i < SD_BLOCK / 4; i++)
+			pio_word(h, rd);
+		h->pio_left--;
+		h->stats.pio_bytes += SD_BLOCK;
+		h->deadline = timer_us() + h->steps[h->step].timeout_us;
+		moved = true;
+	}
+	return moved;
 }
 
 /* Take the next request into the controller. False when there is none. */
@@ -579,18 +685,20 @@ static bool start_next(struct sdhci_host *h)
 	h->attempt = 0;
 	if (req->op != BLK_OP_DISCARD) {
 		unsigned splits;
-		if (plan_dma(h, req, &h->cur_sdma, &splits) != 0) { /* submit checked: cannot happen */
+		if (plan_xfer(h, req, &h->cur_path, &splits) != 0) { /* submit checked: cannot happen */
 			h->cur = NULL;
 			complete(h, req, BLK_EINVAL);
 			return true;
 		}
 		h->stats.segs_split += splits;
-		if (h->cur_sdma)
+		if (h->cur_path == PATH_SDMA)
 			h->stats.sdma_fallbacks++;
+		else if (h->cur_path == PATH_PIO)
+			pio_note(h, req);
 		else
 			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs,
 					 req->nsegs, NULL);
-		dma_sync(req, true);
+		dma_sync(req, true, h->cur_path == PATH_PIO);
 	}
 	build_steps(h, req, false);
 	h->need_issue = true;
@@ -610,7 +718,12 @@ static bool issue_step(struct sdhci_host *h)
 	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
 	if (s->kind == STEP_DATA) {
 		const struct blk_req *req = h->cur;
-		if (h->cur_sdma) {
+		if (h->cur_path == PATH_PIO) {
+			/* (Re)start at the first byte: a retry moves everything again. */
+			h->pio_seg = 0;
+			h->pio_off = 0;
+			h->pio_left = (uint32_t)req->nsectors;
+		} else if (h->cur_path == PATH_SDMA) {
 			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)pa_addr(req->segs[0].pa));
 			wr8(h, SDHCI_HOST_CTRL,
 			    (uint8_t)((rd8(h, SDHCI_HOST_CTRL) & ~SDHCI_CTRL_DMA_MASK) | SDHCI_CTRL_SDMA));
@@ -726,7 +839,7 @@ static void run_locked(struct sdhci_host *h)
 		uint32_t st = rd32(h, SDHCI_INT_STATUS);
 		if (st)
 			wr32(h, SDHCI_INT_STATUS, st);
-		if ((st & SDHCI_INT_DMA) && h->cur_sdma)
+		if ((st & SDHCI_INT_DMA) && h->cur_path == PATH_SDMA)
 			wr32(h, SDHCI_SDMA_ADDR,
 			     rd32(h, SDHCI_SDMA_ADDR)); /* resume past the buffer boundary */
 		if (st & SDHCI_INT_ERR_MASK) {
@@ -734,6 +847,13 @@ static void run_locked(struct sdhci_host *h)
 			continue;
 		}
 		h->waiting &= ~st;
+		bool pio = h->cur_path == PATH_PIO && h->steps[h->step].kind == STEP_DATA;
+		if (pio && pio_move(h))
+			continue; /* look again: ready for more, or finished */
+		if (pio && h->waiting == 0 && h->pio_left > 0) {
+			step_error(h, st, 0, "transfer complete before every PIO block moved");
+			continue;
+		}
 		if (h->waiting == 0) {
 			step_done(h);
 			continue;
@@ -775,7 +895,7 @@ static void service(struct sdhci_host *h)
 static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct sdhci_host *h = dev->priv;
-	bool sdma;
+	enum xfer_path path;
 	unsigned splits;
 
 	switch (req->op) {
@@ -784,7 +904,7 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 		if (req->nsectors >
 		    0xffff) /* blkdev_submit bounds it by max_sectors; the register is 16 bits */
 			return BLK_EINVAL;
-		if (plan_dma(h, req, &sdma, &splits) != 0) {
+		if (plan_xfer(h, req, &path, &splits) != 0) {
 			spin_lock(&h->lock);
 			h->stats.unmappable++;
 			spin_unlock(&h->lock);
@@ -850,12 +970,13 @@ static void sdhci_report(struct blkdev *dev)
 	struct sdhci_host *h = dev->priv;
 	const struct sdhci_stats *s = &h->stats;
 	log_info("%s: %llu requests, %llu commands, %llu bytes; %llu errors, %llu retries, %llu timeouts, "
-		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu refused; %llu irqs, %llu tick "
-		 "completions, %llu busy polls",
+		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu PIO fallbacks (%llu bytes), "
+		 "%llu refused; %llu irqs, %llu tick completions, %llu busy polls",
 		 h->name, (unsigned long long)s->requests, (unsigned long long)s->commands,
 		 (unsigned long long)s->bytes, (unsigned long long)s->errors, (unsigned long long)s->retries,
 		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
 		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
+		 (unsigned long long)s->pio_fallbacks, (unsigned long long)s->pio_bytes,
 		 (unsigned long long)s->unmappable, (unsigned long long)s->irqs,
 		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls);
 }
@@ -908,7 +1029,8 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	else if (h->caps & SDHCI_CAP_SDMA)
 		h->dma = DMA_SDMA;
 	else {
-		log_err("%s: controller has no DMA; keel does not copy data through PIO", h->name);
+		log_err("%s: controller has no DMA; keel uses PIO only as a fallback, not for every request",
+			h->name);
 		return -1;
 	}
 

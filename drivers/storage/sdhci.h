@@ -2,9 +2,13 @@
  * SD host controller (SDHCI) driver: keel drives SD cards itself and exposes
  * each as a struct blkdev registered under the backend name "sd". Data moves
  * by ADMA2 straight between the card and the request's host-physical segments
- * (zero copy); one request is in the controller at a time (SD has no command
- * queue), the rest wait in a FIFO. Completion is interrupt-driven (INTx /
- * SPI, level) with a polled fallback (blkdev poll and the hypervisor tick).
+ * (zero copy). A request ADMA2 cannot express (a segment address or length not
+ * a multiple of 4, or above what the descriptor format reaches) moves by SDMA
+ * when it is one contiguous buffer, else by PIO through the Buffer Data Port;
+ * both fallbacks are counted (PIO is also logged, once). One request is in
+ * the controller at a time (SD has no command queue), the rest wait in a FIFO.
+ * Completion is interrupt-driven (INTx / SPI, level) with a polled fallback
+ * (blkdev poll and the hypervisor tick).
  */
 #ifndef KEEL_DRIVERS_SDHCI_H
 #define KEEL_DRIVERS_SDHCI_H
@@ -24,7 +28,10 @@ struct sdhci_stats {
 	uint64_t errors;	 /**< requests completed with an error */
 	uint64_t segs_split;	 /**< extra ADMA2 lines for segments above 64 KiB */
 	uint64_t sdma_fallbacks; /**< requests moved by SDMA because ADMA2 could not express a segment */
-	uint64_t unmappable;	 /**< requests refused (BLK_EINVAL): no DMA mode could express them */
+	uint64_t pio_fallbacks;	 /**< requests whose data the CPU moved through the Buffer Data Port (PIO):
+				      neither ADMA2 nor SDMA could express their segments */
+	uint64_t pio_bytes;	 /**< bytes moved by PIO (the CPU copies them: counted, never silent) */
+	uint64_t unmappable;	 /**< requests refused (BLK_EINVAL): not even PIO could take them */
 	uint64_t busy_polls;	 /**< CMD13 polls while the card was busy programming */
 	uint64_t bytes;		 /**< data bytes moved */
 	uint64_t irqs;		 /**< controller interrupts taken */

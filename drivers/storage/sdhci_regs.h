@@ -54,6 +54,8 @@
 /* Present state. */
 #define SDHCI_PS_CMD_INHIBIT  (1u << 0)
 #define SDHCI_PS_DATA_INHIBIT (1u << 1)
+#define SDHCI_PS_BUF_WR_EN    (1u << 10) /* Buffer Write Enable: a block may go into the data port */
+#define SDHCI_PS_BUF_RD_EN    (1u << 11) /* Buffer Read Enable: a block waits in the data port */
 #define SDHCI_PS_CARD_PRESENT (1u << 16)
 #define SDHCI_PS_WRITABLE     (1u << 19) /* write-protect switch: 1 = writes allowed */
 #define SDHCI_PS_DAT0	      (1u << 20)

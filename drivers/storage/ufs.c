@@ -35,10 +35,14 @@
 #define UFS_DONEQ_LEN	 UFS_WAITQ_LEN
 #define UFS_LUN		 0
 
-/* blkdev limits: every segment needs at most 2 PRDT entries, so a request always fits UFS_PRDT_MAX. */
-#define UFS_MAX_SEGS	 (UFS_PRDT_MAX / 2)
-#define UFS_MAX_SEG_SIZE (2 * UFS_PRD_MAX_BYTES)
-#define UFS_MAX_SECTORS	 4096u /* 2 MiB per command */
+/*
+ * blkdev limits: a segment is at most one PRDT entry, so a request always fits UFS_PRDT_MAX.
+ * Many small segments matter more than large ones: a guest's pages are rarely contiguous, and
+ * the segment count is what bounds a request's size (virtio-blk has no max-sectors field).
+ */
+#define UFS_MAX_SEGS	 UFS_PRDT_MAX
+#define UFS_MAX_SEG_SIZE UFS_PRD_MAX_BYTES
+#define UFS_MAX_SECTORS	 (UFS_MAX_SEGS * (UFS_MAX_SEG_SIZE / 512u)) /* 32 MiB per command */
 
 #define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / BUSY */
 #define UFS_RESET_RETRIES     1 /* controller resets a request survives before BLK_EIO */

@@ -30,5 +30,6 @@ void test_basic(void);
 void test_psci(void);
 void test_virtio(void);
 void test_virtio_hostile(void);
+void test_virtio_sg(void);
 
 #endif

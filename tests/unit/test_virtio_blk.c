@@ -82,13 +82,17 @@ static void test_features_and_config(void **state)
 	/* capacity is 64-bit: two 32-bit reads. */
 	assert_int_equal(vg_rd(g, 0x100), VG_DISK_SECTORS);
 	assert_int_equal(vg_rd(g, 0x104), 0);
-	/* seg_max * size_max = the backend's 4 MiB max_sectors, with as many segments as keel takes. */
-	assert_int_equal(vg_rd(g, 0x10c), VIRTIO_BLK_MAX_SEGS);				    /* seg_max */
-	assert_int_equal(vg_rd(g, 0x108), RAMDISK_MAX_SECTORS * 512 / VIRTIO_BLK_MAX_SEGS); /* size_max */
-	assert_int_equal(vg_rd(g, 0x114), 512);						    /* blk_size */
-	assert_int_equal(vg_rd(g, 0x124), RAMDISK_MAX_SECTORS); /* max_discard_sectors */
-	assert_int_equal(vg_rd(g, 0x128), 1);			/* max_discard_seg */
-	assert_int_equal(vg_rd(g, 0x12c), 1);			/* discard_sector_alignment */
+	/*
+	 * seg_max: as many segments as keel takes, less header and status so that a chain fits the
+	 * queue size; size_max: seg_max * size_max within the backend's 4 MiB max_sectors.
+	 */
+	uint32_t seg_max = MIN(VIRTIO_BLK_MAX_SEGS, VIRTIO_BLK_QUEUE_SIZE - 2);
+	assert_int_equal(vg_rd(g, 0x10c), seg_max);				/* seg_max */
+	assert_int_equal(vg_rd(g, 0x108), RAMDISK_MAX_SECTORS * 512 / seg_max); /* size_max */
+	assert_int_equal(vg_rd(g, 0x114), 512);					/* blk_size */
+	assert_int_equal(vg_rd(g, 0x124), RAMDISK_MAX_SECTORS);			/* max_discard_sectors */
+	assert_int_equal(vg_rd(g, 0x128), 1);					/* max_discard_seg */
+	assert_int_equal(vg_rd(g, 0x12c), 1);					/* discard_sector_alignment */
 	uint64_t v;
 	assert_int_equal(vg_access(g, 0x120, 1, false, &v), 0); /* writeback */
 	assert_int_equal(v, 0);
@@ -105,7 +109,7 @@ static void test_features_and_config(void **state)
 	g = up(&small, ALL);
 	assert_false(g->features & BIT(VIRTIO_BLK_F_FLUSH));
 	assert_int_equal(vg_rd(g, 0x108), 4096);   /* Linux never goes below a page */
-	assert_int_equal(vg_rd(g, 0x10c), 32 / 4); /* each 4 KiB segment becomes 4 backend segments */
+	assert_int_equal(vg_rd(g, 0x10c), 64 / 4); /* each 4 KiB segment becomes 4 backend segments */
 	down(g);
 }
 

@@ -640,7 +640,8 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	memset(d, 0, sizeof(*d));
 	d->bdev = b;
 	d->read_only = p->read_only || (b->flags & BLKDEV_F_RO);
-	d->seg_max = MIN(b->max_segs, VIRTIO_BLK_MAX_SEGS);
+	/* A chain is header + data + status and may not exceed the queue size (§2.7.5.3.1). */
+	d->seg_max = MIN(MIN(b->max_segs, VIRTIO_BLK_MAX_SEGS), VIRTIO_BLK_QUEUE_SIZE - 2);
 	/* NUL-padded; a 20-byte serial has no terminator (§5.2.6). */
 	for (unsigned i = 0; p->serial && i < sizeof(d->serial) && p->serial[i]; i++)
 		d->serial[i] = p->serial[i];

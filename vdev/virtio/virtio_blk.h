@@ -23,7 +23,7 @@
 /** QueueNumMax, and the number of request slots. */
 #define VIRTIO_BLK_QUEUE_SIZE 128u
 /** Most data segments one request may become (after splitting at the backend's max_seg_size). */
-#define VIRTIO_BLK_MAX_SEGS 32u
+#define VIRTIO_BLK_MAX_SEGS 128u
 /** Polls of the backend a device reset spends waiting for in-flight requests. */
 #define VIRTIO_BLK_QUIESCE_POLLS 1000000u
 /** Linux never builds segments smaller than a page, whatever size_max says. */
