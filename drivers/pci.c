@@ -6,6 +6,8 @@
  */
 #include "drivers/pci.h"
 
+#include "core/fdt_util.h"
+
 #include <libfdt.h>
 #include <stddef.h>
 #include <string.h>
@@ -297,6 +299,7 @@ static void probe_fn(uint32_t bus, uint32_t dev, uint32_t fn)
 	d->vendor = (uint16_t)id;
 	d->device = (uint16_t)(id >> 16);
 	d->class_code = cfg_read(bus, dev, fn, PCI_CFG_CLASS_REV) >> 8;
+	d->dma_coherent = fdt_dma_coherent(host.fdt, host.node);
 	uint32_t hdr = (cfg_read(bus, dev, fn, PCI_CFG_HEADER_TYPE) >> 16) & 0x7fu;
 
 	cmd_write(bus, dev, fn, (uint16_t)(cmd_read(bus, dev, fn) & ~(PCI_CMD_MEM | PCI_CMD_MASTER | 1u)));

@@ -31,8 +31,9 @@ struct pci_dev {
 	uint32_t class_code; /**< class << 16 | subclass << 8 | prog-if */
 	paddr_t bar[6];	     /**< assigned memory BARs (0 when absent; the upper slot of a 64-bit BAR is 0) */
 	uint64_t bar_size[6];
-	uint32_t intid; /**< GIC INTID of its INTx line, 0 when none */
-	bool claimed;	/**< set by the driver that took it (pci_find skips nothing; for logs) */
+	uint32_t intid;	   /**< GIC INTID of its INTx line, 0 when none */
+	bool claimed;	   /**< set by the driver that took it (pci_find skips nothing; for logs) */
+	bool dma_coherent; /**< the host bridge is "dma-coherent": no cache maintenance around DMA */
 };
 
 /** Enumerate bus 0 of the ECAM host bridge in fdt; assign BARs. Returns devices found or negative. */

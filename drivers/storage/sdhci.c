@@ -20,6 +20,8 @@
  */
 #include "drivers/storage/sdhci.h"
 
+#include "core/fdt_util.h"
+
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,7 +146,8 @@ struct sdhci_host {
 	paddr_t base;
 	uint32_t intid;
 	const struct sdhci_quirks *quirks;
-	uint8_t spec; /* SDHCI_SPEC_* */
+	bool dma_coherent; /* DMA is coherent: only PIO (the CPU itself) needs cache maintenance */
+	uint8_t spec;	   /* SDHCI_SPEC_* */
 	uint32_t caps;
 	uint32_t base_clock_hz;
 	uint32_t max_clock_hz;
@@ -522,8 +525,10 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
  * caches off, so the CPU must read what it wrote in memory (write: clean and
  * invalidate first) and its own stores must reach memory (read: after).
  */
-static void dma_sync(const struct blk_req *req, bool before, bool pio)
+static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool before, bool pio)
 {
+	if (h->dma_coherent && !pio)
+		return;
 	for (unsigned i = 0; i < req->nsegs; i++) {
 		void *p = pa_to_ptr(req->segs[i].pa);
 		if (req->op == BLK_OP_WRITE) {
@@ -591,7 +596,7 @@ static void finish(struct sdhci_host *h, int status)
 {
 	struct blk_req *req = h->cur;
 	if (req->op == BLK_OP_READ)
-		dma_sync(req, false, h->cur_path == PATH_PIO);
+		dma_sync(h, req, false, h->cur_path == PATH_PIO);
 	if (status == BLK_OK && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE))
 		h->stats.bytes += req->nsectors * BLK_SECTOR_SIZE;
 	h->cur = NULL;
@@ -698,7 +703,7 @@ static bool start_next(struct sdhci_host *h)
 		else
 			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs,
 					 req->nsegs, NULL);
-		dma_sync(req, true, h->cur_path == PATH_PIO);
+		dma_sync(h, req, true, h->cur_path == PATH_PIO);
 	}
 	build_steps(h, req, false);
 	h->need_issue = true;
@@ -1158,6 +1163,7 @@ static int probe_pci(void)
 			d->claimed = false;
 			continue;
 		}
+		h->dma_coherent = d->dma_coherent;
 		host_commit(h);
 		found++;
 	}
@@ -1226,6 +1232,7 @@ static int probe_dt(const void *fdt)
 			snprintf(where, sizeof(where), "DT %s", fdt_get_name(fdt, node, NULL));
 			if (host_init(h, pa_init(base), dt_spi(fdt, node), &dt_matches[m].q, where) != 0)
 				continue;
+			h->dma_coherent = fdt_dma_coherent(fdt, node);
 			host_commit(h);
 			found++;
 		}

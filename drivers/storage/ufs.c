@@ -94,6 +94,7 @@ struct ufs_host {
 	char name[8];
 	volatile uint32_t *regs;
 	struct pci_dev *pci;
+	bool dma_coherent; /* the platform keeps DMA coherent: guest pages need no cache maintenance */
 	uint32_t intid;
 	unsigned nutrs, nutmrs;
 	uint32_t slot_mask;
@@ -304,7 +305,7 @@ static void build_io(struct ufs_host *h, unsigned s, struct blk_req *req)
 		exp_len = (uint32_t)(req->nsectors * BLK_SECTOR_SIZE);
 		dd = write ? UFS_UTRD_DD_WRITE : UFS_UTRD_DD_READ;
 		flags = write ? UFS_UPIU_FLAG_WRITE : UFS_UPIU_FLAG_READ;
-		for (unsigned i = 0; i < req->nsegs; i++) {
+		for (unsigned i = 0; i < req->nsegs && !h->dma_coherent; i++) {
 			void *p = pa_to_ptr(req->segs[i].pa);
 			if (write)
 				dcache_clean_range(p, req->segs[i].len);
@@ -408,7 +409,7 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 		case BLK_OP_READ:
 			h->stats.reads++;
 			h->stats.bytes_read += req->nsectors * BLK_SECTOR_SIZE;
-			for (unsigned i = 0; i < req->nsegs; i++)
+			for (unsigned i = 0; i < req->nsegs && !h->dma_coherent; i++)
 				dma_sync_after_read(req->segs[i].pa, req->segs[i].len);
 			break;
 		case BLK_OP_WRITE:
@@ -979,6 +980,7 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 	h->name[2] = 's';
 	h->name[3] = (char)('0' + idx);
 	h->pci = pd;
+	h->dma_coherent = pd->dma_coherent;
 	h->mem = m;
 	h->state = UFS_DOWN;
 	h->lock = (struct spinlock)SPINLOCK_INIT;
