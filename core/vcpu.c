@@ -6,6 +6,7 @@
 #include "arch/esr.h"
 #include "arch/gic.h"
 #include "arch/stage2.h"
+#include "arch/timer.h"
 #include "arch/sysreg.h"
 #include "core/irq.h"
 #include "core/vgic.h"
@@ -167,13 +168,19 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 	el2_set_vmpidr(vcpu->vmpidr);
 	stage2_activate(vcpu->vm->s2_root, vcpu->vm->vmid);
 	arch_sysregs_load(&vcpu->ctx.sys);
+	uint64_t t_exit = 0;
 	for (;;) {
 		if (READ_ONCE(vcpu->vm->stop_request) != ACTION_RESUME) {
 			arch_sysregs_save(&vcpu->ctx.sys);
 			return ACTION_PARK;
 		}
 		vgic_flush_lrs(vcpu);
+		uint64_t t_enter = timer_count();
+		if (t_exit)
+			vcpu->el2_ticks += t_enter - t_exit;
 		enum arch_exit_kind kind = arch_vcpu_enter(&vcpu->ctx);
+		t_exit = timer_count();
+		vcpu->guest_ticks += t_exit - t_enter;
 		vgic_sync_lrs(vcpu);
 		for (uint32_t hw = vgic_take_hw_deactivations(vcpu); hw; hw &= hw - 1)
 			gic_deactivate((uint32_t)__builtin_ctz(hw));

@@ -319,7 +319,10 @@ static void sync_locked(struct vcpu *vcpu)
 		irq->owner = active ? (uint8_t)vcpu->index : VGIC_NO_VCPU;
 	}
 	g->lr_used = 0;
-	gic_hcr_write(gic_hcr_read() & ~(ICH_HCR_UIE | ICH_HCR_NPIE));
+	/* ICH_* writes are costly (the CPU interface re-evaluates): write only what changes. */
+	uint64_t hcr = gic_hcr_read();
+	if (hcr & (ICH_HCR_UIE | ICH_HCR_NPIE))
+		gic_hcr_write(hcr & ~(ICH_HCR_UIE | ICH_HCR_NPIE));
 }
 
 void vgic_sync_lrs(struct vcpu *vcpu)
@@ -341,6 +344,12 @@ struct lr_picks {
 	unsigned n, max;
 	bool overflow;
 };
+
+/* Could consider() list it? (active, or pending by latch or by line; exactness is consider's job) */
+static inline bool irq_may_list(const struct vgic_irq *irq)
+{
+	return irq->active || irq->pending_latch || irq->line_level;
+}
 
 static void consider(struct lr_picks *s, const struct vgic_dist *d, struct vgic_irq *irq, uint32_t intid)
 {
@@ -377,18 +386,18 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 	spin_lock(&d->lock);
 	if (g->lr_used)
 		sync_locked(vcpu); /* flushed twice without a sync: keep what the guest did */
+	/* Runs on every guest entry: skip, cheaply, the interrupts with nothing to deliver. */
 	for (uint32_t i = 0; i < VGIC_NR_PRIV; i++)
-		consider(&s, d, &g->priv[i], i);
+		if (irq_may_list(&g->priv[i]))
+			consider(&s, d, &g->priv[i], i);
 	for (uint32_t i = 0; i < d->nr_spis; i++)
-		if (vgic_irq_target(&d->spi[i], NULL) == vcpu->index)
+		if (irq_may_list(&d->spi[i]) && vgic_irq_target(&d->spi[i], NULL) == vcpu->index)
 			consider(&s, d, &d->spi[i], VGIC_NR_PRIV + i);
 
 	bool any_pending = false;
 	for (unsigned i = 0; i < s.max; i++) {
-		if (i >= s.n) {
-			gic_lr_write(i, 0);
-			continue;
-		}
+		if (i >= s.n)
+			break; /* every LR not in lr_used is already 0 (sync clears what flush wrote) */
 		struct lr_pick *c = &s.p[i];
 		struct vgic_irq *irq = c->irq;
 		uint64_t lr = c->intid | (uint64_t)irq->priority << ICH_LR_PRIO_SHIFT;
@@ -413,14 +422,16 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 		gic_lr_write(i, lr);
 	}
 
-	uint64_t hcr = (gic_hcr_read() & ~(ICH_HCR_UIE | ICH_HCR_NPIE)) | ICH_HCR_EN;
+	uint64_t old_hcr = gic_hcr_read();
+	uint64_t hcr = (old_hcr & ~(ICH_HCR_UIE | ICH_HCR_NPIE)) | ICH_HCR_EN;
 	if (s.overflow) {
 		/* Refill when at most one LR is still valid, or when none is pending any more. */
 		hcr |= ICH_HCR_UIE;
 		if (any_pending)
 			hcr |= ICH_HCR_NPIE;
 	}
-	gic_hcr_write(hcr);
+	if (hcr != old_hcr)
+		gic_hcr_write(hcr);
 	spin_unlock(&d->lock);
 }
 

@@ -8,6 +8,7 @@
 #include "arch/cache.h"
 #include "arch/stage2.h"
 #include "arch/string.h"
+#include "arch/timer.h"
 #include "core/page_alloc.h"
 #include "core/platform.h"
 #include "core/vcpu.h"
@@ -47,8 +48,16 @@ uint64_t vm_exits(const struct vm *vm)
 
 void vm_report(const struct vm *vm)
 {
-	log_info("VM %s: %llu vCPU exits, %llu resets", vm->name, (unsigned long long)vm_exits(vm),
-		 (unsigned long long)vm->resets);
+	uint64_t el2 = 0, guest = 0, exits = vm_exits(vm);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		el2 += vm->vcpus[i].el2_ticks;
+		guest += vm->vcpus[i].guest_ticks;
+	}
+	uint64_t f = timer_freq() / 1000000u ? timer_freq() / 1000000u : 1;
+	log_info("VM %s: %llu vCPU exits, %llu resets; keel time per exit %llu us, %llu%% of vCPU time",
+		 vm->name, (unsigned long long)exits, (unsigned long long)vm->resets,
+		 (unsigned long long)(exits ? el2 / f / exits : 0),
+		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0));
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
 		if (vm->dev_hooks[i].ops->report)
 			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);

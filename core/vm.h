@@ -35,6 +35,8 @@ struct vcpu {
 	struct vgic_vcpu vgic;
 	volatile bool running; /**< inside vcpu_run (guest state live on its pCPU) */
 	uint64_t exits;
+	uint64_t el2_ticks;   /**< counter ticks spent in keel between an exit and the next entry */
+	uint64_t guest_ticks; /**< counter ticks spent in the guest */
 };
 
 struct vm;
