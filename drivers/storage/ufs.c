@@ -335,8 +335,10 @@ static void build_io(struct ufs_host *h, unsigned s, struct blk_req *req)
 	}
 	ufs_upiu_command(ucd, UFS_LUN, (uint8_t)s, flags, exp_len, cdb);
 	ufs_utrd_fill(&m->utrl[s], ptr_pa(ucd), dd, (unsigned)nprd, true);
-	dcache_clean_inval_range(ucd, UFS_UCD_SIZE);
-	dcache_clean_range(&m->utrl[s], sizeof(m->utrl[s]));
+	if (!h->dma_coherent) { /* coherent: ring()'s barrier is all the controller needs */
+		dcache_clean_inval_range(ucd, UFS_UCD_SIZE);
+		dcache_clean_range(&m->utrl[s], sizeof(m->utrl[s]));
+	}
 }
 
 static void ring(struct ufs_host *h, unsigned s)
@@ -385,8 +387,10 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	struct ufs_result r;
 
 	h->issued &= ~(1u << s);
-	dcache_clean_inval_range(&m->utrl[s], sizeof(m->utrl[s])); /* lines shared with other slots' UTRDs */
-	dcache_inval_range(m->ucd[s] + UFS_UCD_RSP_OFF, UFS_UCD_RSP_LEN);
+	if (!h->dma_coherent) {
+		dcache_clean_inval_range(&m->utrl[s], sizeof(m->utrl[s])); /* lines shared with other UTRDs */
+		dcache_inval_range(m->ucd[s] + UFS_UCD_RSP_OFF, UFS_UCD_RSP_LEN);
+	}
 	ufs_rsp_parse(m->ucd[s] + UFS_UCD_RSP_OFF, READ_ONCE(m->utrl[s].dw2), &r);
 	enum ufs_verdict v = ufs_scsi_verdict(&r, (uint8_t)s);
 
