@@ -57,7 +57,7 @@ static void tick_arm(void)
 
 void hyp_tick_start(void)
 {
-	gic_set_priority(GIC_PPI_HYP_TIMER, GIC_PRIO_KEEL + 0x10);
+	gic_set_priority(GIC_PPI_HYP_TIMER, GIC_PRIO_TICK);
 	gic_enable(GIC_PPI_HYP_TIMER, false, 0);
 	tick_arm();
 }

@@ -34,7 +34,12 @@ void gic_disable(uint32_t intid);
  * forwarded level interrupt stays active and pending until the guest
  * deactivates it, and must not hide keel's own from the CPU interface.
  */
-#define GIC_PRIO_KEEL  0x80
+#define GIC_PRIO_KEEL 0x80
+/*
+ * keel's periodic tick polls devices: it runs below their own interrupts, so that a completion
+ * arriving together with a tick is taken by its interrupt handler and the poll finds nothing.
+ */
+#define GIC_PRIO_TICK  0x90
 #define GIC_PRIO_GUEST 0xa0
 void gic_set_priority(uint32_t intid, uint8_t prio);
 /** Send an SGI to the CPU with this MPIDR. */
