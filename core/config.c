@@ -80,6 +80,20 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	if (mi->nr_ram == 0)
 		FAIL("boot DTB: no /memory node with a reg");
 
+	/* Firmware-owned RAM: the reservation block and /reserved-memory (both are on real boards). */
+	for (int i = 0; i < fdt_num_mem_rsv(fdt) && mi->nr_reserved < MACHINE_MAX_RESERVED; i++) {
+		uint64_t ra, rs;
+		if (fdt_get_mem_rsv(fdt, i, &ra, &rs) == 0 && rs != 0)
+			mi->reserved[mi->nr_reserved++] = (struct phys_range){pa_init(ra), rs};
+	}
+	int resmem = fdt_path_offset(fdt, "/reserved-memory");
+	for (int n = resmem >= 0 ? fdt_first_subnode(fdt, resmem) : -1; n >= 0;
+	     n = fdt_next_subnode(fdt, n)) {
+		uint64_t ra, rs;
+		if (mi->nr_reserved < MACHINE_MAX_RESERVED && read_reg(fdt, n, "reg", 0, &ra, &rs) && rs != 0)
+			mi->reserved[mi->nr_reserved++] = (struct phys_range){pa_init(ra), rs};
+	}
+
 	int cpus = fdt_path_offset(fdt, "/cpus");
 	if (cpus < 0)
 		FAIL("boot DTB: no /cpus node");
@@ -244,7 +258,8 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 	unsigned nr_used = 0;
 	for (unsigned i = 0; i < nr_reserved && nr_used < ARRAY_SIZE(used); i++) {
 		used[nr_used] = (struct named_range){pa_addr(reserved[i].base), reserved[i].size, ""};
-		snprintf(used[nr_used].what, sizeof(used[nr_used].what), "keel (reserved range %u)", i);
+		snprintf(used[nr_used].what, sizeof(used[nr_used].what),
+			 "keel or firmware memory (reserved range %u)", i);
 		nr_used++;
 	}
 

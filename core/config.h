@@ -24,10 +24,11 @@
 
 #include "keel/types.h"
 
-#define MACHINE_MAX_RAM	 4
-#define MACHINE_MAX_CPUS 8
-#define CONFIG_MAX_VMS	 4
-#define CONFIG_MAX_DISKS 2
+#define MACHINE_MAX_RAM	     4
+#define MACHINE_MAX_CPUS     8
+#define MACHINE_MAX_RESERVED 8
+#define CONFIG_MAX_VMS	     4
+#define CONFIG_MAX_DISKS     2
 
 struct phys_range {
 	paddr_t base;
@@ -46,6 +47,9 @@ struct machine_info {
 	struct phys_range pcie_ecam; /**< size 0 when absent */
 	uint32_t timer_virt_ppi;     /**< INTID of the virtual timer (27 on virt) */
 	bool psci_smc;		     /**< PSCI conduit: smc (true) or hvc */
+	/** RAM the firmware keeps (/memreserve/ entries, /reserved-memory children): never given to VMs. */
+	struct phys_range reserved[MACHINE_MAX_RESERVED];
+	unsigned nr_reserved;
 };
 
 struct vm_module {

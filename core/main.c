@@ -180,6 +180,8 @@ void keel_main(uint64_t fdt_pa)
 	memmap.mi = &machine;
 	memmap_reserve(&memmap, ptr_to_pa(__image_start), (uint64_t)(__image_end - __image_start));
 	memmap_reserve(&memmap, pa_init(fdt_pa), fdt_totalsize(fdt));
+	for (unsigned i = 0; i < machine.nr_reserved; i++)
+		memmap_reserve(&memmap, machine.reserved[i].base, machine.reserved[i].size);
 	if (config_parse(fdt, &machine, memmap.reserved, memmap.nr_reserved, &config, err, sizeof(err)) != 0)
 		panic("VM configuration: %s", err);
 	for (unsigned i = 0; i < config.nr_vms; i++) {

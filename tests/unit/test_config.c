@@ -108,6 +108,19 @@ static void test_machine(void **state)
 	assert_int_equal(pa_addr(mi.uart.base), 0x09000000);
 	assert_int_equal(mi.timer_virt_ppi, 27);
 	assert_true(mi.psci_smc);
+	assert_int_equal(mi.nr_reserved, 0);
+
+	/* Firmware-reserved RAM is recorded, from both the reservation block and /reserved-memory. */
+	assert_int_equal(fdt_add_mem_rsv(dtb, 0x7f000000, 0x100000), 0);
+	int rm = sub(0, "reserved-memory");
+	fdt_setprop_u32(dtb, rm, "#address-cells", 2);
+	fdt_setprop_u32(dtb, rm, "#size-cells", 2);
+	setreg(sub(rm, "tee@7e000000"), 0x7e000000, 0x200000);
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_int_equal(mi.nr_reserved, 2);
+	assert_int_equal(pa_addr(mi.reserved[0].base), 0x7f000000);
+	assert_int_equal(pa_addr(mi.reserved[1].base), 0x7e000000);
+	assert_int_equal(mi.reserved[1].size, 0x200000);
 }
 
 static void test_valid_vm(void **state)
