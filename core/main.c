@@ -36,6 +36,17 @@ static uint64_t boot_us;
 extern char __tdata_start[], __tdata_end[], __tbss_start[], __tbss_end[];
 static uint8_t tls_blocks[KEEL_MAX_CPUS][256] __attribute__((aligned(64)));
 
+/* Every CPU, once its redistributor is up: EL2 traps and the per-CPU interrupts keel uses. */
+static void cpu_setup_for_guests(void)
+{
+	el2_setup_cpu();
+	gic_set_priority(GIC_PPI_MAINTENANCE, GIC_PRIO_KEEL);
+	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
+	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
+	gic_enable(machine.timer_virt_ppi, false, 0);
+	gic_enable(GIC_SGI_KICK, true, 0);
+}
+
 static void tls_setup(unsigned cpu)
 {
 	size_t tdata = (size_t)(__tdata_end - __tdata_start);
@@ -170,12 +181,7 @@ void keel_main(uint64_t fdt_pa)
 
 	if (gic_init(machine.gicd.base, machine.gicr.base, machine.gicr.size) != 0 || gic_cpu_init() != 0)
 		panic("GICv3 does not respond");
-	el2_setup_cpu();
-	gic_set_priority(GIC_PPI_MAINTENANCE, GIC_PRIO_KEEL);
-	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
-	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
-	gic_enable(machine.timer_virt_ppi, false, 0);
-	gic_enable(GIC_SGI_KICK, true, 0);
+	cpu_setup_for_guests();
 
 	memmap.mi = &machine;
 	memmap_reserve(&memmap, ptr_to_pa(__image_start), (uint64_t)(__image_end - __image_start));
@@ -231,12 +237,7 @@ void keel_secondary_main(uint64_t cpu)
 	tls_setup((unsigned)cpu);
 	if (gic_cpu_init() != 0)
 		panic("CPU %llu: redistributor does not respond", (unsigned long long)cpu);
-	el2_setup_cpu();
-	gic_set_priority(GIC_PPI_MAINTENANCE, GIC_PRIO_KEEL);
-	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
-	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
-	gic_enable(machine.timer_virt_ppi, false, 0);
-	gic_enable(GIC_SGI_KICK, true, 0);
+	cpu_setup_for_guests();
 	log_info("CPU %llu online", (unsigned long long)cpu);
 	cpu_loop((unsigned)cpu);
 }
