@@ -300,8 +300,12 @@ static void sync_locked(struct vcpu *vcpu)
 	for (unsigned i = 0; i < VGIC_MAX_LRS; i++) {
 		if (!(g->lr_used & (1u << i)))
 			continue;
+		/* Left in place: the next flush rewrites it only if it changes (ICH_* accesses are
+		 * costly where the GIC is emulated, and each one serializes the CPU interface). */
 		uint64_t lr = gic_lr_read(i);
-		gic_lr_write(i, 0); /* also ends any EOI/underflow maintenance condition it caused */
+		g->lr_val[i] = lr;
+		if (!(lr & ICH_LR_STATE_MASK))
+			g->lr_live &= ~(1u << i); /* an invalid LR is inert: no need to zero it */
 		struct vgic_irq *irq = vgic_get_irq(vm, vcpu, g->lr_intid[i]);
 		if (irq == NULL || !irq->in_lr || irq->owner != vcpu->index)
 			continue; /* reset while the guest ran: that state is gone */
@@ -319,10 +323,48 @@ static void sync_locked(struct vcpu *vcpu)
 		irq->owner = active ? (uint8_t)vcpu->index : VGIC_NO_VCPU;
 	}
 	g->lr_used = 0;
-	/* ICH_* writes are costly (the CPU interface re-evaluates): write only what changes. */
-	uint64_t hcr = gic_hcr_read();
-	if (hcr & (ICH_HCR_UIE | ICH_HCR_NPIE))
-		gic_hcr_write(hcr & ~(ICH_HCR_UIE | ICH_HCR_NPIE));
+	/* Keel is ICH_HCR_EL2's only writer: its shadow saves a read on every exit. */
+	if (g->hcr & (ICH_HCR_UIE | ICH_HCR_NPIE)) {
+		g->hcr &= ~(ICH_HCR_UIE | ICH_HCR_NPIE);
+		gic_hcr_write(g->hcr);
+	}
+}
+
+/* Write LR i unless the hardware already holds exactly v. */
+static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v)
+{
+	uint32_t bit = 1u << i;
+	if ((g->lr_live & bit) && g->lr_val[i] == v)
+		return;
+	gic_lr_write(i, v);
+	g->lr_val[i] = v;
+	if (v & ICH_LR_STATE_MASK)
+		g->lr_live |= bit;
+	else
+		g->lr_live &= ~bit;
+}
+
+void vgic_vcpu_load(struct vcpu *vcpu)
+{
+	struct vgic_vcpu *g = &vcpu->vgic;
+	spin_lock(&vcpu->vm->vgic.lock);
+	g->hcr = gic_hcr_read();
+	g->lr_live = (1u << nr_lrs()) - 1; /* unknown: every LR is rewritten or zeroed once */
+	for (unsigned i = 0; i < nr_lrs(); i++)
+		g->lr_val[i] = ~0ULL;
+	spin_unlock(&vcpu->vm->vgic.lock);
+}
+
+void vgic_vcpu_put(struct vcpu *vcpu)
+{
+	struct vgic_vcpu *g = &vcpu->vgic;
+	spin_lock(&vcpu->vm->vgic.lock);
+	if (g->lr_used)
+		sync_locked(vcpu);
+	for (uint32_t live = g->lr_live; live; live &= live - 1)
+		gic_lr_write((unsigned)__builtin_ctz(live), 0);
+	g->lr_live = 0;
+	spin_unlock(&vcpu->vm->vgic.lock);
 }
 
 void vgic_sync_lrs(struct vcpu *vcpu)
@@ -395,9 +437,7 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 			consider(&s, d, &d->spi[i], VGIC_NR_PRIV + i);
 
 	bool any_pending = false;
-	for (unsigned i = 0; i < s.max; i++) {
-		if (i >= s.n)
-			break; /* every LR not in lr_used is already 0 (sync clears what flush wrote) */
+	for (unsigned i = 0; i < s.n; i++) {
 		struct lr_pick *c = &s.p[i];
 		struct vgic_irq *irq = c->irq;
 		uint64_t lr = c->intid | (uint64_t)irq->priority << ICH_LR_PRIO_SHIFT;
@@ -419,10 +459,13 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 		irq->owner = (uint8_t)vcpu->index;
 		g->lr_intid[i] = c->intid;
 		g->lr_used |= 1u << i;
-		gic_lr_write(i, lr);
+		lr_set(g, i, lr);
 	}
+	/* LRs left from an earlier entry and not reused: invalidate. */
+	for (uint32_t stale = g->lr_live & ~g->lr_used; stale; stale &= stale - 1)
+		lr_set(g, (unsigned)__builtin_ctz(stale), 0);
 
-	uint64_t old_hcr = gic_hcr_read();
+	uint64_t old_hcr = g->hcr;
 	uint64_t hcr = (old_hcr & ~(ICH_HCR_UIE | ICH_HCR_NPIE)) | ICH_HCR_EN;
 	if (s.overflow) {
 		/* Refill when at most one LR is still valid, or when none is pending any more. */
@@ -430,8 +473,10 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 		if (any_pending)
 			hcr |= ICH_HCR_NPIE;
 	}
-	if (hcr != old_hcr)
+	if (hcr != old_hcr) {
 		gic_hcr_write(hcr);
+		g->hcr = hcr;
+	}
 	spin_unlock(&d->lock);
 }
 

@@ -13,9 +13,11 @@
  * in its LRs are owned by the hardware, and vgic_sync_lrs folds them back.
  *
  * Run loop of a vCPU (on the pCPU it is pinned to):
- *     vgic_flush_lrs(v); enter guest; vgic_sync_lrs(v);
- *     deactivate every physical PPI in vgic_take_hw_deactivations(v);
- *     handle the exit (MMIO traps reach the vGIC through vm->mmio).
+ *     vgic_vcpu_load(v);
+ *     loop: vgic_flush_lrs(v); enter guest; vgic_sync_lrs(v);
+ *           deactivate every physical PPI in vgic_take_hw_deactivations(v);
+ *           handle the exit (MMIO traps reach the vGIC through vm->mmio).
+ *     vgic_vcpu_put(v);
  */
 #ifndef KEEL_CORE_VGIC_H
 #define KEEL_CORE_VGIC_H
@@ -87,19 +89,31 @@ int vgic_inject_hw_ppi(struct vcpu *vcpu, uint32_t intid, uint32_t pintid);
 uint32_t vgic_take_hw_deactivations(struct vcpu *vcpu);
 
 /**
- * Before entering the guest, on the vCPU's pCPU: write the LRs from the
+ * The vCPU starts running on this pCPU: take ICH_HCR_EL2 as keel's shadow
+ * and treat every LR as holding unknown content (the next flush rewrites or
+ * zeroes each one once).
+ */
+void vgic_vcpu_load(struct vcpu *vcpu);
+
+/** The vCPU stops running on this pCPU: fold the LRs back and zero them. */
+void vgic_vcpu_put(struct vcpu *vcpu);
+
+/**
+ * Before entering the guest, on the vCPU's pCPU: make the LRs hold the
  * vGIC state. Active interrupts first, then pending, enabled ones whose
  * group is enabled in GICD_CTLR, highest priority (lowest value) first,
- * ties by lowest INTID. Unused LRs are zeroed. ICH_HCR_EL2: En set; UIE
- * (and NPIE when a listed interrupt is pending) set when more were
- * deliverable than LRs, so a maintenance interrupt makes keel refill.
+ * ties by lowest INTID. Other LRs are invalid. An LR that already holds
+ * the wanted value is not written again. ICH_HCR_EL2: En set; UIE (and
+ * NPIE when a listed interrupt is pending) set when more were deliverable
+ * than LRs, so a maintenance interrupt makes keel refill.
  */
 void vgic_flush_lrs(struct vcpu *vcpu);
 
 /**
  * After the guest exits, on the vCPU's pCPU: fold the LRs written by the
  * last flush back into the vGIC state (an invalid LR = handled; pending /
- * active state as the guest left it), zero them and clear UIE/NPIE.
+ * active state as the guest left it) and clear UIE/NPIE. The LRs keep their
+ * content until the next flush or vgic_vcpu_put.
  */
 void vgic_sync_lrs(struct vcpu *vcpu);
 

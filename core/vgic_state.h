@@ -40,6 +40,9 @@ struct vgic_vcpu {
 	bool asleep;			    /**< GICR_WAKER.ProcessorSleep */
 	uint32_t lr_used;		    /**< LRs written by the last vgic_flush_lrs */
 	uint32_t lr_intid[VGIC_MAX_LRS];    /**< INTID held by each used LR */
+	uint32_t lr_live;		    /**< LRs whose hardware content may be valid (lr_val) */
+	uint64_t lr_val[VGIC_MAX_LRS];	    /**< live LRs: their hardware content as last read/written */
+	uint64_t hcr;			    /**< ICH_HCR_EL2 as keel last wrote it (see vgic_vcpu_load) */
 	uint32_t hw_deact;		    /**< physical PPIs (bit = INTID) keel must deactivate itself */
 };
 

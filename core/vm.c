@@ -48,16 +48,20 @@ uint64_t vm_exits(const struct vm *vm)
 
 void vm_report(const struct vm *vm)
 {
-	uint64_t el2 = 0, guest = 0, exits = vm_exits(vm);
+	uint64_t el2 = 0, guest = 0, timed = 0, exits = vm_exits(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		el2 += vm->vcpus[i].el2_ticks;
 		guest += vm->vcpus[i].guest_ticks;
+		timed += vm->vcpus[i].timed_exits;
 	}
 	uint64_t f = timer_freq() / 1000000u ? timer_freq() / 1000000u : 1;
-	log_info("VM %s: %llu vCPU exits, %llu resets; keel time per exit %llu us, %llu%% of vCPU time",
+	log_info("VM %s: %llu vCPU exits, %llu resets; keel time per exit %llu.%llu us, %llu%% of vCPU "
+		 "time (%llu exits timed)",
 		 vm->name, (unsigned long long)exits, (unsigned long long)vm->resets,
-		 (unsigned long long)(exits ? el2 / f / exits : 0),
-		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0));
+		 (unsigned long long)(timed ? el2 / f / timed : 0),
+		 (unsigned long long)(timed ? el2 * 10 / f / timed % 10 : 0),
+		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0),
+		 (unsigned long long)timed);
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
 		if (vm->dev_hooks[i].ops->report)
 			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);

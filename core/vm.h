@@ -25,6 +25,8 @@ enum vcpu_state { VCPU_OFF, VCPU_RUNNABLE, VCPU_STOPPED };
 
 struct vm;
 
+#define VCPU_TIME_SAMPLE 16u
+
 struct vcpu {
 	struct vm *vm;
 	unsigned index; /**< vCPU number inside the VM (vMPIDR Aff0) */
@@ -35,8 +37,10 @@ struct vcpu {
 	struct vgic_vcpu vgic;
 	volatile bool running; /**< inside vcpu_run (guest state live on its pCPU) */
 	uint64_t exits;
-	uint64_t el2_ticks;   /**< counter ticks spent in keel between an exit and the next entry */
-	uint64_t guest_ticks; /**< counter ticks spent in the guest */
+	/* Sampled: one exit in VCPU_TIME_SAMPLE is timed (see vcpu_run). */
+	uint64_t timed_exits;
+	uint64_t el2_ticks;   /**< counter ticks spent in keel between a timed exit and the next entry */
+	uint64_t guest_ticks; /**< counter ticks spent in the guest before each timed exit */
 };
 
 struct vm;

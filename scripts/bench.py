@@ -44,7 +44,7 @@ NATIVE = os.path.join(ROOT, "guests", "linux", "run-native.sh")
 
 DISK_MIB = 256  # power of two: sd-card needs it
 GUEST_MEM = 256
-CPU = "max,sve=off,sme=off"  # what keel_qemu gives keel; native gets the same model
+CPU = os.environ.get("BENCH_CPU", "") or "max,sve=off,sme=off"  # keel and native get the same model
 METRICS = [("seq_write_1m", "seq write 1M", "MB/s", 0.95),
            ("seq_read_1m", "seq read 1M", "MB/s", 0.95),
            ("rand_read_4k", "4k QD1 rand read", "IOPS", 0.90),
@@ -174,7 +174,7 @@ def run_keel(cfg, image, log_path):
     vm = keel_qemu.VmSpec("linux", IMAGE, initrd=INITRD, cmdline=guest_cmdline(cfg, "/dev/vda"),
                           mem_mib=GUEST_MEM, cpus=1, disks=[disk])
     with tempfile.TemporaryDirectory() as tmp:
-        argv = keel_qemu.build([vm], tmp, storage_devs=devs)
+        argv = keel_qemu.build([vm], tmp, cpu=CPU, storage_devs=devs)
         with open(log_path + ".cmd", "w") as f:
             f.write(" ".join(argv) + "\n")
         return keel_qemu.run(argv, cfg.timeout, log_path)

@@ -3,6 +3,7 @@
 
 uint64_t fake_gic_lrs[FAKE_GIC_LRS];
 uint64_t fake_gic_hcr;
+unsigned fake_gic_lr_writes;
 
 unsigned gic_lr_count(void)
 {
@@ -15,6 +16,7 @@ uint64_t gic_lr_read(unsigned i)
 void gic_lr_write(unsigned i, uint64_t v)
 {
 	fake_gic_lrs[i] = v;
+	fake_gic_lr_writes++;
 }
 uint64_t gic_hcr_read(void)
 {

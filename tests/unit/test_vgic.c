@@ -58,8 +58,24 @@ static void record_kick(struct vcpu *v)
 	kicks[v->index]++;
 }
 
+/* The fake LRs are one CPU interface: switching vCPUs on it is a put and a load, as keel
+ * would do when a pCPU changes vCPU. */
+static struct vcpu *lr_owner;
+
+static void flush(struct vcpu *v)
+{
+	if (lr_owner != v) {
+		if (lr_owner != NULL)
+			vgic_vcpu_put(lr_owner);
+		vgic_vcpu_load(v);
+		lr_owner = v;
+	}
+	vgic_flush_lrs(v);
+}
+
 static void build_vm(unsigned nr_vcpus, unsigned nr_spis)
 {
+	lr_owner = NULL;
 	memset(&vm, 0, sizeof(vm));
 	memset(kicks, 0, sizeof(kicks));
 	memset(fake_gic_lrs, 0, sizeof(fake_gic_lrs));
@@ -256,37 +272,93 @@ static void test_inject_ack_eoi(void **state)
 	assert_true(vgic_vcpu_has_pending(&vm.vcpus[1]));
 	assert_false(vgic_vcpu_has_pending(&vm.vcpus[0]));
 
-	vgic_flush_lrs(&vm.vcpus[0]);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(&vm.vcpus[0]);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(&vm.vcpus[0]);
 
-	vgic_flush_lrs(&vm.vcpus[1]);
+	flush(&vm.vcpus[1]);
 	uint64_t lr = fake_gic_lrs[0];
 	assert_int_equal(LR_INTID(lr), 48);
 	assert_int_equal(LR_PRIO(lr), 0x80);
 	assert_true(lr & ICH_LR_GROUP1);
 	assert_false(lr & ICH_LR_HW);
 	assert_int_equal(LR_STATE(lr), ICH_LR_PENDING);
-	assert_int_equal(fake_gic_lrs[1], 0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[1]), 0);
 	assert_int_equal(fake_gic_hcr, ICH_HCR_EN);
 
 	/* Guest: ICC_IAR1 -> active. */
 	fake_gic_lrs[0] = (lr & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(&vm.vcpus[1]);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	/* Left in place until the next flush, which need not rewrite it. */
+	assert_int_equal(fake_gic_lrs[0], (lr & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE);
 	assert_int_equal(rd32(GICD + GICD_ISACTIVER + 4), 1u << 16);
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 0);
 	assert_false(vgic_vcpu_has_pending(&vm.vcpus[1]));
 
-	vgic_flush_lrs(&vm.vcpus[1]);
+	flush(&vm.vcpus[1]);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE);
 	/* Guest: EOI -> invalid. */
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK;
 	vgic_sync_lrs(&vm.vcpus[1]);
 	assert_int_equal(rd32(GICD + GICD_ISACTIVER + 4), 0);
-	vgic_flush_lrs(&vm.vcpus[1]);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(&vm.vcpus[1]);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(&vm.vcpus[1]);
+}
+
+/* LRs stay in place across an exit: a flush rewrites only what changed, and an unused LR that
+ * still holds a live interrupt is invalidated. */
+static void test_lrs_rewritten_only_when_changed(void **state)
+{
+	(void)state;
+	linux_probe();
+	enable_spi48_on_vcpu1();
+	struct vcpu *v1 = &vm.vcpus[1];
+	flush(v1); /* load: every LR written once */
+	vgic_sync_lrs(v1);
+	vgic_inject(&vm, 48);
+	fake_gic_lr_writes = 0;
+	flush(v1);
+	assert_int_equal(fake_gic_lr_writes, 1);
+	uint64_t lr = fake_gic_lrs[0];
+	assert_int_equal(LR_STATE(lr), ICH_LR_PENDING);
+
+	/* An exit before the guest took it, then one while it is active: nothing to rewrite. */
+	vgic_sync_lrs(v1);
+	flush(v1);
+	assert_int_equal(fake_gic_lr_writes, 1);
+	fake_gic_lrs[0] = (lr & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
+	vgic_sync_lrs(v1);
+	flush(v1);
+	assert_int_equal(fake_gic_lr_writes, 1);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE);
+
+	/* EOI: the LR goes invalid in the hardware; no write is needed to retire it. */
+	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK;
+	vgic_sync_lrs(v1);
+	flush(v1);
+	assert_int_equal(fake_gic_lr_writes, 1);
+	assert_false(vgic_vcpu_has_pending(v1));
+	vgic_sync_lrs(v1);
+
+	/* Put: nothing live is left in the hardware, the interrupt stays pending in the vGIC. */
+	vgic_inject(&vm, 48);
+	flush(v1);
+	assert_int_equal(fake_gic_lr_writes, 2);
+	vgic_vcpu_put(v1);
+	lr_owner = NULL;
+	for (unsigned i = 0; i < FAKE_GIC_LRS; i++)
+		assert_int_equal(LR_STATE(fake_gic_lrs[i]), 0);
+	assert_true(vgic_vcpu_has_pending(v1));
+
+	/* A reset discards an interrupt whose LR is live: the next flush invalidates the LR. */
+	flush(v1);
+	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
+	vgic_sync_lrs(v1);
+	vgic_vm_init(&vm, 64);
+	flush(v1);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
+	vgic_sync_lrs(v1);
 }
 
 static void test_edge_while_active_and_coalesce(void **state)
@@ -297,20 +369,20 @@ static void test_edge_while_active_and_coalesce(void **state)
 	struct vcpu *v1 = &vm.vcpus[1];
 	vgic_inject(&vm, 48);
 	vgic_inject(&vm, 48); /* coalesces while pending */
-	vgic_flush_lrs(v1);
+	flush(v1);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_PENDING);
-	assert_int_equal(fake_gic_lrs[1], 0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[1]), 0);
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	/* A completion arrives from another CPU while the guest handles the first. */
 	vgic_inject(&vm, 48);
 	vgic_sync_lrs(v1);
-	vgic_flush_lrs(v1);
+	flush(v1);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_PENDING | ICH_LR_ACTIVE);
 	/* EOI: the second edge is still pending. */
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_PENDING;
 	vgic_sync_lrs(v1);
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 1u << 16);
-	vgic_flush_lrs(v1);
+	flush(v1);
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK; /* ack + EOI in one run */
 	vgic_sync_lrs(v1);
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 0);
@@ -324,7 +396,7 @@ static void test_hw_timer_ppi(void **state)
 	struct vcpu *v0 = &vm.vcpus[0];
 	wr32(FRAME(0) + SGI_BASE + GICD_ISENABLER, 1u << 27);
 	assert_int_equal(vgic_inject_hw_ppi(v0, 27, 27), 0);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	uint64_t lr = fake_gic_lrs[0];
 	assert_int_equal(LR_INTID(lr), 27);
 	assert_true(lr & ICH_LR_HW);
@@ -345,7 +417,7 @@ static void test_hw_timer_ppi(void **state)
 
 	/* Active at VM reset: also handed back. */
 	vgic_inject_hw_ppi(v0, 27, 27);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(v0);
 	vgic_vm_init(&vm, VGIC_NR_SPIS);
@@ -354,12 +426,12 @@ static void test_hw_timer_ppi(void **state)
 	/* Disabled: stays pending (physical stays active) until the guest enables it. */
 	linux_probe();
 	vgic_inject_hw_ppi(v0, 27, 27);
-	vgic_flush_lrs(v0);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(v0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(v0);
 	assert_int_equal(vgic_take_hw_deactivations(v0), 0);
 	wr32(FRAME(0) + SGI_BASE + GICD_ISENABLER, 1u << 27);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_true(fake_gic_lrs[0] & ICH_LR_HW);
 	vgic_sync_lrs(v0);
 
@@ -379,7 +451,7 @@ static void test_overflow_refill(void **state)
 		wr32(GICD + GICD_ISENABLER + 4, 1u << (8 + i));
 		vgic_inject(&vm, 40 + i);
 	}
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 45);
 	assert_int_equal(LR_INTID(fake_gic_lrs[1]), 44);
 	assert_int_equal(LR_INTID(fake_gic_lrs[2]), 43);
@@ -391,11 +463,11 @@ static void test_overflow_refill(void **state)
 		fake_gic_lrs[i] &= ~ICH_LR_STATE_MASK;
 	vgic_sync_lrs(v0);
 	assert_int_equal(fake_gic_hcr & (ICH_HCR_UIE | ICH_HCR_NPIE), 0);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 42);
 	assert_int_equal(LR_INTID(fake_gic_lrs[1]), 41);
 	assert_int_equal(LR_INTID(fake_gic_lrs[2]), 40);
-	assert_int_equal(fake_gic_lrs[3], 0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[3]), 0);
 	assert_int_equal(fake_gic_hcr, ICH_HCR_EN);
 	for (unsigned i = 0; i < 3; i++)
 		fake_gic_lrs[i] &= ~ICH_LR_STATE_MASK;
@@ -412,12 +484,12 @@ static void test_active_keeps_its_lr(void **state)
 	wr(GICD + GICD_IPRIORITYR + 40, 1, 0xf0);
 	wr32(GICD + GICD_ISENABLER + 4, 0x3f << 8);
 	vgic_inject(&vm, 40);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(v0);
 	for (unsigned i = 41; i < 46; i++)
 		vgic_inject(&vm, i);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 40);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE);
 	assert_int_equal(LR_INTID(fake_gic_lrs[1]), 41);
@@ -433,8 +505,8 @@ static void test_disabled_not_delivered(void **state)
 	vgic_inject(&vm, 50); /* disabled by the probe */
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 1u << 18);
 	assert_false(vgic_vcpu_has_pending(v0));
-	vgic_flush_lrs(v0);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(v0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(v0);
 
 	memset(kicks, 0, sizeof(kicks));
@@ -446,23 +518,23 @@ static void test_disabled_not_delivered(void **state)
 	/* Group 1 disabled in GICD_CTLR: not delivered either. */
 	wr32(GICD + GICD_CTLR, 1);
 	assert_false(vgic_vcpu_has_pending(v0));
-	vgic_flush_lrs(v0);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(v0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(v0);
 	wr32(GICD + GICD_CTLR, 3);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 50);
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(v0);
 
 	/* Disabling an active interrupt does not take it from the guest, who must still deactivate it. */
 	wr32(GICD + GICD_ICENABLER + 4, 1u << 18);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE);
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK;
 	vgic_sync_lrs(v0);
-	vgic_flush_lrs(v0);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(v0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(v0);
 }
 
@@ -473,19 +545,19 @@ static void test_level_line(void **state)
 	struct vcpu *v0 = &vm.vcpus[0];
 	wr32(GICD + GICD_ISENABLER + 4, 1u << 1); /* SPI 33 (UART) */
 	assert_int_equal(vgic_set_level(&vm, 33, true), 0);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 33);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_PENDING);
 	/* Ack; the line is still high at the exit: pending again behind the active one. */
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(v0);
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 1u << 1);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE | ICH_LR_PENDING);
 	vgic_sync_lrs(v0);
 	/* The handler's MMIO write lowers the line (a trap: LRs synced), then EOI. */
 	vgic_set_level(&vm, 33, false);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE);
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK;
 	vgic_sync_lrs(v0);
@@ -494,11 +566,11 @@ static void test_level_line(void **state)
 
 	/* A line that drops before the guest acknowledges is withdrawn. */
 	vgic_set_level(&vm, 33, true);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	vgic_set_level(&vm, 33, false);
 	vgic_sync_lrs(v0);
-	vgic_flush_lrs(v0);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(v0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(v0);
 
 	/* ICPENDR does not clear a level interrupt whose line is high. */
@@ -510,15 +582,15 @@ static void test_level_line(void **state)
 
 	/* vgic_inject on a level-configured interrupt: pending until acknowledged. */
 	vgic_inject(&vm, 33);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_PENDING);
 	vgic_sync_lrs(v0); /* exit before the guest took it */
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 1u << 1);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(v0);
 	assert_int_equal(rd32(GICD + GICD_ISPENDR + 4), 0);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK;
 	vgic_sync_lrs(v0);
 	assert_false(vgic_vcpu_has_pending(v0));
@@ -541,7 +613,7 @@ static void test_sgi(void **state)
 	assert_int_equal(kicks[1], 1);
 	assert_int_equal(rd32(FRAME(1) + SGI_BASE + GICD_ISPENDR), 1u << 3);
 	assert_int_equal(rd32(FRAME(0) + SGI_BASE + GICD_ISPENDR), 0);
-	vgic_flush_lrs(v1);
+	flush(v1);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 3);
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK;
 	vgic_sync_lrs(v1);
@@ -570,23 +642,23 @@ static void test_spi_stays_with_active_vcpu(void **state)
 	enable_spi48_on_vcpu1();
 	struct vcpu *v0 = &vm.vcpus[0], *v1 = &vm.vcpus[1];
 	vgic_inject(&vm, 48);
-	vgic_flush_lrs(v1);
+	flush(v1);
 	fake_gic_lrs[0] = (fake_gic_lrs[0] & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
 	vgic_sync_lrs(v1);
 	wr(GICD + GICD_IROUTER + 48 * 8, 8, 0); /* set_affinity while active */
 	vgic_inject(&vm, 48);
-	vgic_flush_lrs(v0);
-	assert_int_equal(fake_gic_lrs[0], 0); /* not twice at once */
+	flush(v0);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0); /* not twice at once */
 	vgic_sync_lrs(v0);
-	vgic_flush_lrs(v1);
+	flush(v1);
 	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_ACTIVE | ICH_LR_PENDING);
 	fake_gic_lrs[0] &= ~ICH_LR_STATE_MASK; /* EOI, then the pending one is taken and EOIed too */
 	vgic_sync_lrs(v1);
 	vgic_inject(&vm, 48);
-	vgic_flush_lrs(v1);
-	assert_int_equal(fake_gic_lrs[0], 0);
+	flush(v1);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), 0);
 	vgic_sync_lrs(v1);
-	vgic_flush_lrs(v0);
+	flush(v0);
 	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 48);
 	vgic_sync_lrs(v0);
 
@@ -746,7 +818,7 @@ static void test_random_hostile(void **state)
 			break;
 		case 4: {
 			struct vcpu *vc = &vm.vcpus[cpu];
-			vgic_flush_lrs(vc);
+			flush(vc);
 			for (unsigned i = 0; i < FAKE_GIC_LRS; i++) {
 				uint64_t lr = fake_gic_lrs[i];
 				if (LR_STATE(lr)) {
@@ -790,6 +862,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_waker_and_redist_frames, setup2),
 	    cmocka_unit_test_setup(test_inject_ack_eoi, setup2),
 	    cmocka_unit_test_setup(test_edge_while_active_and_coalesce, setup2),
+	    cmocka_unit_test_setup(test_lrs_rewritten_only_when_changed, setup2),
 	    cmocka_unit_test_setup(test_hw_timer_ppi, setup2),
 	    cmocka_unit_test_setup(test_overflow_refill, setup2),
 	    cmocka_unit_test_setup(test_active_keeps_its_lr, setup2),

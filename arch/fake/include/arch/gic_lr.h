@@ -7,5 +7,6 @@
 #define FAKE_GIC_LRS 4
 extern uint64_t fake_gic_lrs[FAKE_GIC_LRS];
 extern uint64_t fake_gic_hcr;
+extern unsigned fake_gic_lr_writes; /**< gic_lr_write calls, to check what a flush rewrites */
 
 #endif
