@@ -220,6 +220,15 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 		if (copy_str(fdt, n, "partition", d->partition, sizeof(d->partition), &present))
 			FAIL("%s/%s: partition: longer than 36 characters", vmname, dn);
 		d->read_only = fdt_getprop(fdt, n, "read-only", NULL) != NULL;
+		int plen;
+		const fdt32_t *poll = fdt_getprop(fdt, n, "io-poll-us", &plen);
+		d->io_poll_us = CONFIG_IO_POLL_US_DEFAULT;
+		if (poll != NULL) {
+			if (plen != 4 || fdt32_to_cpu(*poll) > CONFIG_IO_POLL_US_MAX)
+				FAIL("%s/%s: io-poll-us: one cell, at most %u", vmname, dn,
+				     CONFIG_IO_POLL_US_MAX);
+			d->io_poll_us = fdt32_to_cpu(*poll);
+		}
 		if (strcmp(d->backend, "ram") == 0) {
 			uint64_t a, s;
 			if (!read_reg(fdt, n, "reg", 0, &a, &s) || s == 0 || s % 512)

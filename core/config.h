@@ -13,7 +13,8 @@
  *       kernel { compatible = "multiboot,kernel"; reg = <addr size>; };
  *       ramdisk { compatible = "multiboot,ramdisk"; reg = <addr size>; };
  *       disk@0 { compatible = "keel,disk"; backend = "ram"; reg = <addr size>;
- *                read-only; serial = "..."; partition = "name"; };
+ *                read-only; serial = "..."; partition = "name";
+ *                io-poll-us = <200>; };   (completion polling window, 0: off)
  *     };
  *   };
  *
@@ -63,7 +64,12 @@ struct vm_disk_config {
 	bool read_only;
 	char serial[21];
 	char partition[37]; /**< GPT partition name, "" for the whole device */
+	/** "io-poll-us": how long keel may wait for a lone request after a notify (0: never). */
+	uint32_t io_poll_us;
 };
+
+#define CONFIG_IO_POLL_US_DEFAULT 200u
+#define CONFIG_IO_POLL_US_MAX	  10000u
 
 struct vm_config {
 	char name[32];

@@ -7,6 +7,7 @@ sparse), and runs the guest's `keel.test=bench` (O_DIRECT kbench on the raw disk
 metric, medians taken by the guest):
 
   keel-ufs       Linux under keel on keel's virtio-blk, backed by the UFS controller keel drives
+  keel-ufs-nopoll  the same with the disk's completion polling off (io-poll-us = 0)
   native-ufs     the same Linux on QEMU without keel, driving the same `ufs` + `ufs-lu` itself
   native-virtio  the same Linux on QEMU's own virtio-blk-device
   keel-sd        Linux under keel on virtio-blk backed by `sdhci-pci` + `sd-card` (keel's SD driver)
@@ -65,8 +66,9 @@ TSCALE = float(os.environ.get("BENCH_TIMEOUT_SCALE", "") or 1.0)
 
 
 class Config:
-    def __init__(self, key, label, how, disk):
+    def __init__(self, key, label, how, disk, io_poll_us=None):
         self.key, self.label, self.how, self.disk = key, label, how, disk
+        self.io_poll_us = io_poll_us  # keel rows: the disk's io-poll-us (None: keel's default)
         sd = disk == "sd"
         self.mib = SD_MIB if sd else MIB
         self.ops = SD_OPS if sd else OPS
@@ -79,6 +81,8 @@ class Config:
 
 CONFIGS = [
     Config("keel-ufs", "(1) keel: virtio-blk <- UFS", "keel", "ufs"),
+    # the same with completion polling off: keel's interrupt path alone
+    Config("keel-ufs-nopoll", "(1b) keel: ... UFS, io-poll-us 0", "keel", "ufs", io_poll_us=0),
     Config("native-ufs", "(2) native: UFS (ufs + ufs-lu)", "native", "ufs"),
     Config("native-virtio", "(3) native: virtio-blk-device", "native", "virtio"),
     Config("keel-sd", "(4) keel: virtio-blk <- SD", "keel", "sd"),
@@ -87,7 +91,7 @@ CONFIGS = [
     Config("keel-ram", "(ref) keel: virtio-blk <- RAM disk", "keel", "ram"),
 ]
 # Run order: each keel row next to its native reference, so slow drifts in host load hit both.
-RUN_ORDER = ["native-ufs", "keel-ufs", "native-virtio", "keel-ram", "native-sd", "keel-sd"]
+RUN_ORDER = ["native-ufs", "keel-ufs", "keel-ufs-nopoll", "native-virtio", "keel-ram", "native-sd", "keel-sd"]
 
 
 def guest_cmdline(cfg, disk_dev):
@@ -165,7 +169,7 @@ def run_native(cfg, image, log_path):
 
 
 def run_keel(cfg, image, log_path):
-    disk = {"backend": cfg.disk}
+    disk = {"backend": cfg.disk, "io_poll_us": cfg.io_poll_us}
     devs = []
     if cfg.disk == "ram":
         disk["image"] = image  # loaded into machine RAM by QEMU; writes stay there
@@ -185,6 +189,7 @@ DISK_RE = re.compile(r"VM linux: disk linux/vda: (\d+) requests, (\d+) bytes rea
                      r"(\d+) notify traps, (\d+) interrupts, (\d+) errors; bytes copied by keel: (\d+) "
                      r"\(data path: 0\); vCPU exits per request: ([0-9.]+)")
 EXITS_RE = re.compile(r"VM linux: (\d+) vCPU exits")
+POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling .*")
 START_RE = re.compile(r"KEEL-TEST: step bench on .*\[t=([0-9.]+)\]")
 
 
@@ -206,6 +211,8 @@ def parse(cfg, rc, text, wall):
                                       "errors", "bytes_copied"], v))
             r["counters"]["exits_per_request"] = float(m.group(8))
             r["counters"]["line"] = m.group(0)
+        m = POLL_RE.search(text)
+        r["poll_line"] = m.group(0).strip() if m else None
         m = EXITS_RE.search(text)
         if m and r["counters"]:
             r["counters"]["vcpu_exits"] = int(m.group(1))
@@ -264,8 +271,10 @@ def table(results):
 
 def ratios(results):
     lines = []
-    for num, den, name in (("keel-ufs", "native-ufs", "keel-UFS / native-UFS"),
-                           ("keel-sd", "native-sd", "keel-SD / native-SD")):
+    for num, den, name, judged in (("keel-ufs", "native-ufs", "keel-UFS / native-UFS", True),
+                                   ("keel-ufs-nopoll", "native-ufs",
+                                    "keel-UFS with io-poll-us 0 / native-UFS (no target: polling off)", False),
+                                   ("keel-sd", "native-sd", "keel-SD / native-SD", True)):
         a, b = results.get(num), results.get(den)
         if not a or not b:
             lines.append(f"{name}: not run")
@@ -277,8 +286,8 @@ def ratios(results):
         lines.append(f"{name}:")
         for k, h, _u, target in METRICS:
             ratio = a["median"][k] / b["median"][k] if b["median"][k] else 0.0
-            verdict = "met" if ratio >= target else "MISSED"
-            lines.append(f"  {h:<20} {ratio:6.3f}   target >= {target:.2f}  {verdict}")
+            verdict = ("met" if ratio >= target else "MISSED") if judged else ""
+            lines.append(f"  {h:<20} {ratio:6.3f}" + (f"   target >= {target:.2f}  {verdict}" if judged else ""))
     vi, nu = results.get("native-virtio"), results.get("native-ufs")
     ku = results.get("keel-ufs")
     if vi and ku and not vi["error"] and not ku["error"]:
@@ -289,7 +298,7 @@ def ratios(results):
 
 def counters(results):
     lines = []
-    for key in ("keel-ufs", "keel-sd", "keel-ram"):
+    for key in ("keel-ufs", "keel-ufs-nopoll", "keel-sd", "keel-ram"):
         r = results.get(key)
         if not r:
             continue
@@ -299,10 +308,12 @@ def counters(results):
             lines.append("  (no per-VM disk counters in the log)")
             continue
         lines.append("  " + c["line"])
+        if r.get("poll_line"):
+            lines.append("  " + r["poll_line"])
         for dl in r["driver_lines"]:
             lines.append("  " + dl)
         if not r["driver_lines"] and key != "keel-ram":
-            lines.append(f"  (no {'ufs' if key == 'keel-ufs' else 'sd'}N controller counter line in the log)")
+            lines.append(f"  (no {'sd' if key == 'keel-sd' else 'ufs'}N controller counter line in the log)")
         req = max(c["requests"], 1)
         lines.append(f"  notify traps per request: {c['notify_traps'] / req:.3f}; interrupts per request: "
                      f"{c['interrupts'] / req:.3f}; vCPU exits per request: {c['exits_per_request']:.2f}"

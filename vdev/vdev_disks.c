@@ -39,6 +39,13 @@ static void disk_report(void *dev, const struct vm *vm)
 		 (unsigned long long)s.bytes_copied,
 		 (unsigned long long)(s.requests ? exits / s.requests : 0),
 		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
+	if (s.polls)
+		log_info("VM %s: disk %s: completion polling (window %u us): %llu lone requests polled, %llu "
+			 "completed in the window, %llu left to the interrupt, %llu given up for a pending "
+			 "interrupt; %llu us polling in all",
+			 vm->name, d->name, d->blk.poll_us, (unsigned long long)s.polls,
+			 (unsigned long long)s.poll_hits, (unsigned long long)s.poll_misses,
+			 (unsigned long long)s.poll_breaks, (unsigned long long)s.poll_wait_us);
 	if (d->blk.bdev->ops->report)
 		d->blk.bdev->ops->report(d->blk.bdev);
 }
@@ -72,6 +79,7 @@ int vdev_attach_disks(struct vm *vm)
 		    .bdev = bdev,
 		    .serial = dc->serial,
 		    .read_only = dc->read_only,
+		    .poll_us = dc->io_poll_us,
 		};
 		int rc = virtio_blk_init(&d->blk, &p, &vm->mmio);
 		if (rc != 0) {

@@ -62,6 +62,11 @@ struct blkdev_ops {
 	int (*submit)(struct blkdev *dev, struct blk_req *req);
 	/** Reap completions without an interrupt (polled fallback, and reset quiescing). May be NULL. */
 	void (*poll)(struct blkdev *dev);
+	/**
+	 * Has the device finished a request that poll would reap? A cheap check of memory the
+	 * device writes (no register access), for busy-waiting callers. May be NULL: not pollable.
+	 */
+	bool (*completion_ready)(struct blkdev *dev);
 	/** Log the device's counters (when a VM using it resets or powers off). May be NULL. */
 	void (*report)(struct blkdev *dev);
 };

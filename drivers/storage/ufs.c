@@ -950,6 +950,20 @@ static void ufs_poll(struct blkdev *dev)
 	ufs_service(dev->priv, false, true);
 }
 
+/* The controller writes a slot's OCS into its UTRD before it clears the doorbell bit. */
+static bool ufs_completion_ready(struct blkdev *dev)
+{
+	struct ufs_host *h = dev->priv;
+	for (uint32_t b = READ_ONCE(h->issued); b; b &= b - 1) {
+		struct ufs_utrd *d = &h->mem->utrl[ctz32(b)];
+		if (!h->dma_coherent) /* the line holds other UTRDs: clean too, as complete_slot does */
+			dcache_clean_inval_range(&d->dw2, sizeof(d->dw2));
+		if ((READ_ONCE(d->dw2) & UFS_OCS_MASK) != UFS_OCS_INVALID)
+			return true;
+	}
+	return false;
+}
+
 static void ufs_report(struct blkdev *dev)
 {
 	ufs_log_stats(dev->priv);
@@ -958,6 +972,7 @@ static void ufs_report(struct blkdev *dev)
 static const struct blkdev_ops ufs_ops = {
     .submit = ufs_submit,
     .poll = ufs_poll,
+    .completion_ready = ufs_completion_ready,
     .report = ufs_report,
 };
 

@@ -114,11 +114,12 @@ struct ufs_utmrd {
 #define UFS_UCD_RSP_OFF	    512u
 #define UFS_UCD_RSP_LEN	    512u
 #define UFS_UCD_PRDT_OFF    1024u
-#define UFS_PRDT_MAX	    128u
+#define UFS_PRDT_MAX	    256u
 #define UFS_UCD_SCRATCH_OFF (UFS_UCD_PRDT_OFF + UFS_PRDT_MAX * 16u)
 #define UFS_UCD_SCRATCH_LEN 128u
-#define UFS_UCD_SIZE	    (UFS_UCD_SCRATCH_OFF + UFS_UCD_SCRATCH_LEN) /* 3200: a multiple of 128 */
-#define UFS_UCD_ALIGN	    128u
+#define UFS_UCD_SIZE	    (UFS_UCD_SCRATCH_OFF + UFS_UCD_SCRATCH_LEN) /* 5248: a multiple of 128 */
+_Static_assert(UFS_UCD_SIZE % 128u == 0, "UCDs are 128-byte aligned");
+#define UFS_UCD_ALIGN 128u
 
 /* --- UPIU ------------------------------------------------------------------- */
 #define UFS_UPIU_NOP_OUT   0x00

@@ -5,7 +5,7 @@
  * case prints "GUEST: hostile <case> ok" or "GUEST: FAIL hostile <case> ...". The expected
  * outcome of each request is exactly what keel specifies (vdev/virtio/virtq.h, virtio_blk.h):
  *   - malformed chain (loop, next out of range, buffer outside guest RAM, readable after
- *     writable, bad indirect table, > 128 buffers, > 4 GiB): used element with len 0, nothing
+ *     writable, bad indirect table, > 512 buffers, > 4 GiB): used element with len 0, nothing
  *     written (the status byte keeps its 0xAA fill);
  *   - no device-writable byte: the same;
  *   - a parsable request with a bad header/length/sector/direction, or a write to a read-only
@@ -39,9 +39,9 @@
 #define CANARY_SECTORS	8
 #define BLOCK_BYTES	(CANARY_SECTORS * VIRTIO_SECTOR_SIZE)
 #define GUARD		64
-#define ITAB_ENTRIES	130
+#define ITAB_ENTRIES	(INDIRECT_MAX + 2)
 #define MAX_BAD_IPAS	24
-#define INDIRECT_MAX	128 /* keel's VIRTQ_INDIRECT_MAX / VIRTQ_CHAIN_MAX_BUFS */
+#define INDIRECT_MAX	512 /* keel's VIRTQ_INDIRECT_MAX / VIRTQ_CHAIN_MAX_BUFS */
 
 static struct virtio_blk h_devs[VIRTIO_BLK_MAX_DEVS];
 static struct virtio_blk *h_dev;
@@ -663,7 +663,7 @@ static void case_indirect(void)
 	expect("indirect buffer outside RAM", 0, 0, UNTOUCHED);
 	expect_data_untouched("indirect buffer outside RAM", -1);
 
-	/* More than 128 buffers: hdr in a direct descriptor, then a full table of 128. */
+	/* More than INDIRECT_MAX buffers: hdr in a direct descriptor, then a full table. */
 	prefill();
 	itab_clear();
 	set_hdr(VIRTIO_BLK_T_OUT, 0);
@@ -672,7 +672,7 @@ static void case_indirect(void)
 	set_desc(h_itab, INDIRECT_MAX - 1, ipa_of(h_status), 1, VIRTQ_DESC_F_WRITE, 0);
 	set_desc(t, 0, ipa_of(&h_hdr), sizeof(h_hdr), VIRTQ_DESC_F_NEXT, 1);
 	set_desc(t, 1, ipa_of(h_itab), INDIRECT_MAX * sizeof(struct virtq_desc), VIRTQ_DESC_F_INDIRECT, 0);
-	expect("129 buffers", 0, 0, UNTOUCHED);
+	expect("INDIRECT_MAX + 1 buffers", 0, 0, UNTOUCHED);
 	canary_check("after bad indirect tables");
 }
 

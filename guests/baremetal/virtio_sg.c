@@ -22,7 +22,7 @@
  *   seg-max     seg_max data descriptors (VIRTIO_BLK_F_SEG_MAX); seg_max + 1 must be refused with
  *               IOERR (keel: more segments than the backend takes, after splitting at its
  *               max_seg_size, is IOERR), the disk and the buffers unchanged; when that chain
- *               would exceed 128 descriptors, the header shares the first data descriptor
+ *               would exceed 512 descriptors, the header shares the first data descriptor
  *               (write) and the status the last (read)
  *   disk-end    multi-sector requests ending at the last sector; one crossing it (IOERR)
  * Bootarg sg_unaligned=0 skips every piece with an address or length not a multiple of 4 (UFS
@@ -47,7 +47,7 @@
 #define CFG_BLK_SIZE	      (0x100 + 20)
 
 #define ARENA_SIZE     (1024 * 1024)
-#define CHAIN_MAX      128 /* keel's VIRTQ_CHAIN_MAX_BUFS and VIRTQ_INDIRECT_MAX */
+#define CHAIN_MAX      512 /* keel's VIRTQ_CHAIN_MAX_BUFS and VIRTQ_INDIRECT_MAX */
 #define MAX_PIECES     (CHAIN_MAX - 1)
 #define REQ_TIMEOUT_MS 10000
 #define FILL_W	       0x3c

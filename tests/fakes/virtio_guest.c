@@ -49,9 +49,22 @@ static void slowdisk_poll(struct blkdev *dev)
 		slowdisk_complete_all(s);
 }
 
+static bool slowdisk_completion_ready(struct blkdev *dev)
+{
+	struct slowdisk *s = dev->priv;
+	s->ready_calls++;
+	return s->ready_in != 0 && s->ready_calls >= s->ready_in && s->count > 0 && !s->stuck;
+}
+
 static const struct blkdev_ops slowdisk_ops = {
     .submit = slowdisk_submit,
     .poll = slowdisk_poll,
+};
+
+static const struct blkdev_ops slowdisk_poll_ops = {
+    .submit = slowdisk_submit,
+    .poll = slowdisk_poll,
+    .completion_ready = slowdisk_completion_ready,
 };
 
 void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity)
@@ -104,6 +117,8 @@ struct vg *vg_create(const struct vg_opts *o)
 		g->rd.bdev.flags &= ~o->flags_clear;
 	if (o && o->slow) {
 		slowdisk_init(&g->slow, &g->rd.bdev, o->slow_capacity);
+		if (o->pollable)
+			g->slow.bdev.ops = &slowdisk_poll_ops;
 		bdev = &g->slow.bdev;
 	}
 	struct virtio_blk_params p = {
@@ -115,6 +130,7 @@ struct vg *vg_create(const struct vg_opts *o)
 	    .bdev = bdev,
 	    .serial = o ? o->serial : NULL,
 	    .read_only = o && o->param_ro,
+	    .poll_us = o ? o->poll_us : 0,
 	};
 	if (virtio_blk_init(g->blk, &p, &g->bus) != 0)
 		abort();

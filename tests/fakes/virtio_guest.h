@@ -40,6 +40,8 @@ struct slowdisk {
 	unsigned capacity; /**< submits beyond this many queued return BLK_EBUSY */
 	bool fail_next;	   /**< complete the next request with BLK_EIO */
 	bool stuck;	   /**< poll completes nothing */
+	unsigned ready_in; /**< completion_ready answers true on its ready_in-th call (0: never) */
+	unsigned ready_calls;
 };
 
 struct vg_opts {
@@ -52,6 +54,8 @@ struct vg_opts {
 	uint32_t max_seg_size;
 	uint32_t max_sectors;
 	uint32_t flags_clear; /**< BLKDEV_F_* to remove from the backend */
+	bool pollable;	      /**< the slowdisk offers completion_ready */
+	uint32_t poll_us;     /**< virtio_blk_params.poll_us */
 };
 
 struct vg {

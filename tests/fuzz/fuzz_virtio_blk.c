@@ -224,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cfg & 4)
 		slowdisk_complete_all(&slow);
 	wr(VIRTIO_MMIO_STATUS, 0);
-	if (blk->nfree != VIRTIO_BLK_QUEUE_SIZE || blk->ninflight != 0 || blk->norphaned != 0)
+	if (blk->nfree != VIRTIO_BLK_SLOTS || blk->ninflight != 0 || blk->norphaned != 0)
 		abort();
 	for (unsigned i = 0; i < CANARY; i++)
 		if (disk[DISK_SIZE + i] != 0xc5)

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "arch/cpu.h"
 #include "keel/util.h"
 #include "tests/fakes/fake_vgic.h"
 #include "tests/fakes/virtio_guest.h"
@@ -587,6 +588,142 @@ static void submit_reads(struct vg *g, unsigned first, unsigned n)
 	}
 }
 
+/* --- completion polling ---------------------------------------------------------- */
+
+/* A lone request the backend finishes while keel waits: done when the notify returns. */
+static void test_poll_completes_lone_request(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 100000};
+	struct vg *g = up(&o, ALL);
+	g->slow.ready_in = 50;
+	submit_reads(g, 3, 1);
+	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_OK);
+	assert_int_equal(vg_used_idx(g), 1);
+	assert_int_equal(irqs(g), 1);
+	assert_int_equal(g->slow.ready_calls, 50);
+	struct virtio_blk_stats s = stats(g);
+	assert_int_equal(s.polls, 1);
+	assert_int_equal(s.poll_hits, 1);
+	assert_int_equal(s.poll_misses + s.poll_breaks, 0);
+	const uint8_t *data = vg_ptr(g, VG_DATA_IPA + 512 * 3);
+	for (unsigned i = 0; i < 512; i++)
+		assert_int_equal(data[i], disk_byte(3 * 512 + i));
+	down(g);
+}
+
+/* A backend that does not finish within the window: the request stays in flight, the notify
+ * returns, and a later completion still reaches the guest. Then polling backs off. */
+static void test_poll_window_expires(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 200};
+	struct vg *g = up(&o, ALL);
+	submit_reads(g, 0, 1); /* never ready */
+	assert_int_equal(vg_status(g, 0), 0xff);
+	assert_int_equal(g->slow.count, 1);
+	struct virtio_blk_stats s = stats(g);
+	assert_int_equal(s.polls, 1);
+	assert_int_equal(s.poll_misses, 1);
+	assert_true(s.poll_wait_us >= 200);
+	virtio_blk_poll(g->blk);
+	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
+	/* One slow request does not stop polling; a run of them does (estimate 100, 175, 231). */
+	assert_true(g->blk->poll_est_us <= 200);
+	submit_reads(g, 1, 1);
+	virtio_blk_poll(g->blk);
+	submit_reads(g, 2, 1);
+	virtio_blk_poll(g->blk);
+	assert_int_equal(stats(g).poll_misses, 3);
+	assert_true(g->blk->poll_est_us > 200);
+
+	/* Only one lone request in VIRTIO_BLK_POLL_PROBE is polled now, and probes that complete in
+	 * time turn polling back on. */
+	for (unsigned i = 3; i < 2 + VIRTIO_BLK_POLL_PROBE; i++) {
+		submit_reads(g, i, 1);
+		virtio_blk_poll(g->blk);
+	}
+	assert_int_equal(stats(g).polls, 3);
+	g->slow.ready_in = 1;
+	g->slow.ready_calls = 0;
+	submit_reads(g, 20, 1); /* the probe */
+	assert_int_equal(vg_status(g, 20), VIRTIO_BLK_S_OK);
+	assert_int_equal(stats(g).polls, 4);
+	/* Fast completions bring the estimate under the window: every lone request is polled again. */
+	for (unsigned i = 21; i < 21 + 4 * VIRTIO_BLK_POLL_PROBE && g->blk->poll_est_us > 200; i++) {
+		g->slow.ready_calls = 0;
+		submit_reads(g, i % 40, 1);
+		virtio_blk_poll(g->blk);
+	}
+	assert_true(g->blk->poll_est_us <= 200);
+	uint64_t polls = stats(g).polls;
+	g->slow.ready_calls = 0;
+	submit_reads(g, 41, 1);
+	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
+	assert_int_equal(stats(g).polls, polls + 1);
+	down(g);
+}
+
+/* A pending physical interrupt ends the wait at once; no polling when off, or with more than one
+ * request in flight, or for a backend that cannot be polled. */
+static void test_poll_only_when_it_should(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 1000000};
+	struct vg *g = up(&o, ALL);
+	fake_cpu_irq_pending = true;
+	submit_reads(g, 0, 1);
+	fake_cpu_irq_pending = false;
+	assert_int_equal(stats(g).poll_breaks, 1);
+	assert_true(stats(g).poll_wait_us < 1000000);
+	assert_int_equal(vg_status(g, 0), 0xff);
+	/* Two in flight (the first is still there): not a lone request. */
+	g->slow.ready_in = 1;
+	submit_reads(g, 1, 1);
+	assert_int_equal(stats(g).polls, 1);
+	slowdisk_complete_all(&g->slow);
+	virtio_blk_poll(g->blk);
+	down(g);
+
+	struct vg_opts off = {.slow = true, .pollable = true, .poll_us = 0};
+	g = up(&off, ALL);
+	g->slow.ready_in = 1;
+	submit_reads(g, 0, 1);
+	assert_int_equal(stats(g).polls, 0);
+	assert_int_equal(g->slow.ready_calls, 0);
+	assert_int_equal(g->slow.count, 1);
+	slowdisk_complete_all(&g->slow);
+	down(g);
+
+	struct vg_opts plain = {.slow = true, .poll_us = 1000};
+	g = up(&plain, ALL);
+	submit_reads(g, 0, 1);
+	assert_int_equal(stats(g).polls, 0);
+	slowdisk_complete_all(&g->slow);
+	down(g);
+}
+
+/* More requests than keel has slots: the rest wait in the ring and are taken as slots free up. */
+static void test_more_requests_than_slots(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true};
+	struct vg *g = vg_create(&o);
+	fake_vgic_reset();
+	assert_true(vg_driver_init(g, ALL, 256));
+	unsigned n = VIRTIO_BLK_SLOTS + 16; /* 3 descriptors each: fits a 256-entry queue */
+	submit_reads(g, 0, n);
+	assert_int_equal(g->slow.count, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->nfree, 0);
+	slowdisk_complete_all(&g->slow); /* completions free slots, the pump takes the rest */
+	slowdisk_complete_all(&g->slow);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
+	assert_int_equal(vg_used_idx(g), n);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	down(g);
+}
+
 static void test_backend_busy(void **state)
 {
 	(void)state;
@@ -657,7 +794,7 @@ static void test_reset_quiesces_in_flight(void **state)
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(irqs(g), before);
 	assert_int_equal(vg_status(g, 0), 0xff);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
 	/* And the device comes back. */
 	assert_true(vg_driver_init(g, ALL, QSIZE));
 	submit_reads(g, 0, 1);
@@ -676,13 +813,13 @@ static void test_reset_with_stuck_backend(void **state)
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0); /* bounded: gives up and orphans the two slots */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS), 0);
 	assert_int_equal(g->blk->norphaned, 2);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_QUEUE_SIZE - 2);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS - 2);
 	assert_true(vg_driver_init(g, ALL, QSIZE));
 	/* The late completions free their slots and touch nothing of the new session. */
 	g->slow.stuck = false;
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(g->blk->norphaned, 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
 	assert_int_equal(vg_used_idx(g), 0);
 	submit_reads(g, 5, 1);
 	slowdisk_complete_all(&g->slow);
@@ -720,6 +857,10 @@ int main(void)
 	    cmocka_unit_test(test_interrupt_suppression),
 	    cmocka_unit_test(test_segment_splitting),
 	    cmocka_unit_test(test_backend_busy),
+	    cmocka_unit_test(test_more_requests_than_slots),
+	    cmocka_unit_test(test_poll_completes_lone_request),
+	    cmocka_unit_test(test_poll_window_expires),
+	    cmocka_unit_test(test_poll_only_when_it_should),
 	    cmocka_unit_test(test_write_through_without_flush),
 	    cmocka_unit_test(test_reset_quiesces_in_flight),
 	    cmocka_unit_test(test_reset_with_stuck_backend),

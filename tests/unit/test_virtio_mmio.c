@@ -417,7 +417,7 @@ static void test_init_rejects_bad_params(void **state)
 	};
 	p.queue_max = 48;
 	assert_int_equal(virtio_mmio_init(&t2, &p, &f->bus), -EINVAL);
-	p.queue_max = 256;
+	p.queue_max = VIRTQ_MAX_SIZE * 2;
 	assert_int_equal(virtio_mmio_init(&t2, &p, &f->bus), -EINVAL);
 	p.queue_max = 64;
 	p.device_features = 0;

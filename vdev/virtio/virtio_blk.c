@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch/barrier.h"
+#include "arch/cpu.h"
+#include "arch/timer.h"
 #include "keel/util.h"
 
 #define SLOT_NONE 0xffffu
@@ -544,10 +547,101 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
+/* --- completion polling ------------------------------------------------------ */
+
+/* Poll checks between two looks at the clock and the interrupt state. */
+#define POLL_CHECK_EVERY 32u
+
+/* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
+static void poll_estimate(struct virtio_blk *d, uint32_t sample_us)
+{
+	d->poll_est_us = (uint32_t)(((uint64_t)d->poll_est_us * 3 + sample_us) / 4);
+}
+
+/* Lock held. Worth waiting for the lone request in flight? */
+static bool poll_worth(struct virtio_blk *d)
+{
+	if (d->poll_est_us <= d->poll_us)
+		return true;
+	/* Recent lone requests took longer than the window: probe now and then. */
+	if (++d->poll_skipped < VIRTIO_BLK_POLL_PROBE)
+		return false;
+	d->poll_skipped = 0;
+	return true;
+}
+
+/*
+ * After a notify: if exactly one request is in flight, wait for it up to poll_us, so the guest
+ * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
+ * back through an interrupt). The wait reads only memory the device writes, and ends when a
+ * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
+ */
+static void poll_lone_request(struct virtio_blk *d)
+{
+	struct virtio_mmio *t = &d->mmio;
+	struct blkdev *b = d->bdev;
+
+	if (d->poll_us == 0 || b->ops->completion_ready == NULL || b->ops->poll == NULL)
+		return;
+	spin_lock(&t->lock);
+	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && poll_worth(d);
+	spin_unlock(&t->lock);
+	if (!lone)
+		return;
+
+	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
+	uint64_t t0 = timer_us(), now = t0;
+	for (unsigned n = 1;; n++) {
+		if (b->ops->completion_ready(b)) {
+			b->ops->poll(b); /* reaps; req_done completes to the guest */
+			if (READ_ONCE(d->ninflight) == 0) {
+				r = POLL_HIT;
+				break;
+			}
+		}
+		if (n % POLL_CHECK_EVERY == 0) {
+			if (cpu_irq_pending()) {
+				r = POLL_BREAK;
+				break;
+			}
+			now = timer_us();
+			if (now - t0 >= d->poll_us) {
+				r = POLL_MISS;
+				break;
+			}
+		}
+		cpu_relax();
+	}
+	if (r != POLL_MISS)
+		now = timer_us();
+	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
+
+	spin_lock(&t->lock);
+	d->stats.polls++;
+	d->stats.poll_wait_us += waited;
+	switch (r) {
+	case POLL_HIT:
+		d->stats.poll_hits++;
+		poll_estimate(d, waited);
+		break;
+	case POLL_MISS:
+		d->stats.poll_misses++;
+		poll_estimate(d, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
+		d->poll_skipped = 0;
+		break;
+	case POLL_BREAK:
+		d->stats.poll_breaks++;
+		break;
+	}
+	spin_unlock(&t->lock);
+}
+
 static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
 	(void)q; /* one queue */
-	pump(blk_of(t));
+	struct virtio_blk *d = blk_of(t);
+	pump(d);
+	poll_lone_request(d);
 }
 
 static void blk_driver_ok(struct virtio_mmio *t)
@@ -573,7 +667,7 @@ static void blk_reset(struct virtio_mmio *t)
 		/* Hardware tier: the backend did not finish in time. Never reuse those slots' memory. */
 		log_err("%s: reset: %u requests still in flight on %s; abandoning them", t->name,
 			d->ninflight, d->bdev->name);
-		for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+		for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
 			struct virtio_blk_slot *s = &d->slots[i];
 			if (s->state == SLOT_INFLIGHT && !s->orphaned) {
 				s->orphaned = true;
@@ -640,6 +734,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	memset(d, 0, sizeof(*d));
 	d->bdev = b;
 	d->read_only = p->read_only || (b->flags & BLKDEV_F_RO);
+	d->poll_us = MIN(p->poll_us, VIRTIO_BLK_POLL_US_MAX);
 	/* A chain is header + data + status and may not exceed the queue size (§2.7.5.3.1). */
 	d->seg_max = MIN(MIN(b->max_segs, VIRTIO_BLK_MAX_SEGS), VIRTIO_BLK_QUEUE_SIZE - 2);
 	/* NUL-padded; a 20-byte serial has no terminator (§5.2.6). */
@@ -647,12 +742,12 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 		d->serial[i] = p->serial[i];
 	d->pending_first = SLOT_NONE;
 	d->pending_last = SLOT_NONE;
-	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+	for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
 		d->slots[i].state = SLOT_FREE;
 		d->slots[i].dev = d;
-		d->free_stack[i] = (uint16_t)(VIRTIO_BLK_QUEUE_SIZE - 1 - i);
+		d->free_stack[i] = (uint16_t)(VIRTIO_BLK_SLOTS - 1 - i);
 	}
-	d->nfree = VIRTIO_BLK_QUEUE_SIZE;
+	d->nfree = VIRTIO_BLK_SLOTS;
 
 	uint64_t features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |
 			    BIT(VIRTIO_BLK_F_SEG_MAX) | BIT(VIRTIO_BLK_F_SIZE_MAX) |

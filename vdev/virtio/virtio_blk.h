@@ -5,8 +5,8 @@
  * header, the status byte, GET_ID strings and discard/write-zeroes ranges.
  *
  * One request queue of up to VIRTIO_BLK_QUEUE_SIZE entries. The device struct
- * is caller-allocated (keel has no heap on the data path) and holds a fixed
- * slot per request that may be in flight.
+ * is caller-allocated (keel has no heap on the data path) and holds
+ * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in the ring.
  *
  * Requests are parsed without assuming descriptor framing (§2.6.4): the header
  * is the first 16 device-readable bytes, the status the last device-writable
@@ -20,10 +20,15 @@
 #include "drivers/storage/blkdev.h"
 #include "vdev/virtio/virtio_mmio.h"
 
-/** QueueNumMax, and the number of request slots. */
-#define VIRTIO_BLK_QUEUE_SIZE 128u
+/**
+ * QueueNumMax. A chain may be as long as the queue (§2.7.5.3.1), so this bounds seg_max: 512
+ * lets a 1 MiB request of scattered 4 KiB pages (256 segments) travel whole.
+ */
+#define VIRTIO_BLK_QUEUE_SIZE 512u
+/** Requests parsed and not yet completed at once (more than any backend queues). */
+#define VIRTIO_BLK_SLOTS 64u
 /** Most data segments one request may become (after splitting at the backend's max_seg_size). */
-#define VIRTIO_BLK_MAX_SEGS 128u
+#define VIRTIO_BLK_MAX_SEGS 256u
 /** Polls of the backend a device reset spends waiting for in-flight requests. */
 #define VIRTIO_BLK_QUIESCE_POLLS 1000000u
 /** Linux never builds segments smaller than a page, whatever size_max says. */
@@ -37,6 +42,12 @@ struct virtio_blk_stats {
 	uint64_t interrupts;	/**< interrupts injected */
 	uint64_t bytes_copied; /**< payload bytes keel copied itself (GET_ID, discard ranges); data stays 0 */
 	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
+	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
+	uint64_t polls;	       /**< lone requests keel waited for */
+	uint64_t poll_hits;    /**< ... that completed within the window */
+	uint64_t poll_misses;  /**< ... that did not (left to the interrupt) */
+	uint64_t poll_breaks;  /**< ... given up early because a physical interrupt was pending */
+	uint64_t poll_wait_us; /**< time spent polling in all */
 };
 
 struct virtio_blk_params {
@@ -48,7 +59,19 @@ struct virtio_blk_params {
 	struct blkdev *bdev;	     /**< backend; must outlive the device */
 	const char *serial;	     /**< GET_ID string (up to 20 bytes used); NULL: empty */
 	bool read_only;		     /**< expose read-only even if the backend is writable */
+	/**
+	 * Completion polling: when a guest's notify leaves exactly one request in flight and the
+	 * backend can be polled (blkdev_ops.completion_ready), keel waits up to poll_us for it
+	 * before returning to the guest, which then finds the request done without an interrupt
+	 * round trip or an idle wake-up. The wait ends early when a physical interrupt is pending.
+	 * It is skipped while lone requests have recently taken longer than poll_us (except one
+	 * probe in VIRTIO_BLK_POLL_PROBE). 0: never poll.
+	 */
+	uint32_t poll_us;
 };
+
+#define VIRTIO_BLK_POLL_US_MAX 10000u
+#define VIRTIO_BLK_POLL_PROBE  16u
 
 struct virtio_blk_slot {
 	struct blk_req req; /**< handed to the backend; stays valid until done */
@@ -82,10 +105,13 @@ struct virtio_blk {
 	uint16_t nfree;
 	uint16_t ninflight; /**< slots submitted to the backend */
 	uint16_t norphaned;
-	uint16_t free_stack[VIRTIO_BLK_QUEUE_SIZE];
+	uint32_t poll_us;      /**< see virtio_blk_params.poll_us */
+	uint32_t poll_est_us;  /**< estimated completion time of a lone request (0: unknown) */
+	uint16_t poll_skipped; /**< lone requests not polled since the last poll */
+	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */
-	struct virtio_blk_slot slots[VIRTIO_BLK_QUEUE_SIZE];
+	struct virtio_blk_slot slots[VIRTIO_BLK_SLOTS];
 };
 
 /**

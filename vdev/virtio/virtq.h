@@ -17,11 +17,11 @@
 #include "vdev/virtio/virtio_spec.h"
 
 /** Largest queue size keel offers (QueueNumMax). */
-#define VIRTQ_MAX_SIZE 128u
-/** Most buffers in one popped chain, direct and indirect together. */
-#define VIRTQ_CHAIN_MAX_BUFS 128u
+#define VIRTQ_MAX_SIZE 512u
+/** Most buffers in one popped chain, direct and indirect together (a chain fits the queue). */
+#define VIRTQ_CHAIN_MAX_BUFS VIRTQ_MAX_SIZE
 /** Most entries in one indirect table (its len is at most this * 16). */
-#define VIRTQ_INDIRECT_MAX 128u
+#define VIRTQ_INDIRECT_MAX VIRTQ_MAX_SIZE
 /** Required alignment of an indirect table (keel policy: the spec sets none; see virtq.c). */
 #define VIRTQ_INDIRECT_ALIGN 16u
 
