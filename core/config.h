@@ -14,7 +14,7 @@
  *       ramdisk { compatible = "multiboot,ramdisk"; reg = <addr size>; };
  *       disk@0 { compatible = "keel,disk"; backend = "ram"; reg = <addr size>;
  *                read-only; serial = "..."; partition = "name";
- *                io-poll-us = <200>; };   (completion polling window, 0: off)
+ *                io-poll-us = <500>; };   (completion polling window, 0: off)
  *     };
  *   };
  *
@@ -68,7 +68,7 @@ struct vm_disk_config {
 	uint32_t io_poll_us;
 };
 
-#define CONFIG_IO_POLL_US_DEFAULT 200u
+#define CONFIG_IO_POLL_US_DEFAULT 500u
 #define CONFIG_IO_POLL_US_MAX	  10000u
 
 struct vm_config {

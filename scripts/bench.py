@@ -21,7 +21,8 @@ build/bench/. Standard library only.
 Environment: BENCH_MIB (192) / BENCH_OPS (10000): sequential MiB and random ops per run for the
 UFS and virtio rows; BENCH_SD_MIB (32) / BENCH_SD_OPS (2000) for the SD rows (the SD card moves
 ~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,... a subset;
-BENCH_TIMEOUT_SCALE (1.0) multiplies every per-boot time limit.
+BENCH_TIMEOUT_SCALE (1.0) multiplies every per-boot time limit; BENCH_IO_POLL_US sets row (1)'s
+disk io-poll-us (default: keel's own default).
 """
 import datetime
 import json
@@ -80,7 +81,8 @@ class Config:
 
 
 CONFIGS = [
-    Config("keel-ufs", "(1) keel: virtio-blk <- UFS", "keel", "ufs"),
+    Config("keel-ufs", "(1) keel: virtio-blk <- UFS", "keel", "ufs",
+           io_poll_us=int(os.environ["BENCH_IO_POLL_US"]) if os.environ.get("BENCH_IO_POLL_US") else None),
     # the same with completion polling off: keel's interrupt path alone
     Config("keel-ufs-nopoll", "(1b) keel: ... UFS, io-poll-us 0", "keel", "ufs", io_poll_us=0),
     Config("native-ufs", "(2) native: UFS (ufs + ufs-lu)", "native", "ufs"),

@@ -121,7 +121,7 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
             if disk.get("serial"):
                 fdtput(dtb, "-t", "s", dn, "serial", disk["serial"])
             if disk.get("io_poll_us") is not None:
-                fdtput(dtb, "-t", "x", dn, "io-poll-us", disk["io_poll_us"])
+                fdtput(dtb, "-t", "u", dn, "io-poll-us", disk["io_poll_us"])
     keel = os.path.join(ROOT, "build", "qemu-virt", "keel.bin")
     argv = [QEMU] + margs + ["-kernel", keel, "-dtb", dtb] + loaders
     return argv
