@@ -136,10 +136,7 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 
 void cpu_handle_irqs(struct vcpu *vcpu)
 {
-	/* From a guest exit, one interrupt: another pending one traps again at once, and the
-	 * common single interrupt saves the acknowledge that would read "spurious". */
-	unsigned max = vcpu != NULL ? 1 : 16;
-	for (unsigned n = 0; n < max; n++) {
+	for (unsigned n = 0; n < 16; n++) {
 		uint32_t intid = gic_ack();
 		if (intid >= GIC_INTID_SPURIOUS)
 			return;

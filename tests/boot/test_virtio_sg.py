@@ -16,6 +16,8 @@ pieces are skipped there (sg_unaligned=0).
 import random
 import re
 
+import pytest
+
 from conftest import GUEST_BIN, keel_qemu
 
 MIB = 1024 * 1024
@@ -39,8 +41,8 @@ def sector_bytes(seed, pid, sector):
     return bytes(pat(seed, pid, sector, i) for i in range(SECTOR))
 
 
-def sg_vm(seed, backend, extra="", image=None):
-    disk = {"backend": backend}
+def sg_vm(seed, backend, extra="", image=None, io_poll_us=None):
+    disk = {"backend": backend, "io_poll_us": io_poll_us}
     if image:
         disk["image"] = image
     cmd = f"test=virtio-sg sg_seed={seed:#x} {extra}".strip()
@@ -130,7 +132,8 @@ def test_virtio_sg_on_ram(keel, tmp_path):
     assert r.rc == 0, r.out
 
 
-def test_virtio_sg_on_ufs(keel, tmp_path):
+@pytest.mark.parametrize("io_poll_us", [None, 0], ids=["polling", "interrupts-only"])
+def test_virtio_sg_on_ufs(keel, tmp_path, io_poll_us):
     img = tmp_path / "ufs.img"
     size = 64 * MIB
     with open(img, "wb") as f:
@@ -138,11 +141,25 @@ def test_virtio_sg_on_ufs(keel, tmp_path):
     seed = random.getrandbits(32)
     devs = ["-drive", f"if=none,id=ufs0,file={img},format=raw",
             "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
-    r = keel([sg_vm(seed, "ufs", extra="sg_unaligned=0")], timeout=240, storage_devs=devs)
+    r = keel([sg_vm(seed, "ufs", extra="sg_unaligned=0", io_poll_us=io_poll_us)], timeout=240,
+             storage_devs=devs)
     out = r.out
     assert_guest_passed(out, skipped=("unaligned",))
     assert "blk_size=4096" in out, out
     assert r.rc == 0, out
+    # The guest keeps one request in flight: with polling (the default window) keel completes
+    # them in the notify; without, every completion comes through the controller's interrupt.
+    m = re.search(r"ufs0: (\d+) commands: .* (\d+) irqs, (\d+) polled", out)
+    assert m, out
+    commands, irqs, polled = (int(m.group(i)) for i in (1, 2, 3))
+    p = re.search(r"disk bm/vda: completion polling \(window (\d+) us\): (\d+) lone requests polled, "
+                  r"(\d+) completed in the window", out)
+    if io_poll_us == 0:
+        assert p is None, out
+        assert irqs > 0 and polled < commands // 2, m.group(0)
+    else:
+        assert p and int(p.group(1)) == 500 and int(p.group(3)) > 0, out
+        assert polled > 0, m.group(0)
     last = expected_sectors(seed, written(out))
     assert last, out
     data = img.read_bytes()
