@@ -67,6 +67,11 @@ static const struct blkdev_ops slowdisk_poll_ops = {
     .completion_ready = slowdisk_completion_ready,
 };
 
+void slowdisk_make_pollable(struct slowdisk *s)
+{
+	s->bdev.ops = &slowdisk_poll_ops;
+}
+
 void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity)
 {
 	memset(s, 0, sizeof(*s));
@@ -118,7 +123,7 @@ struct vg *vg_create(const struct vg_opts *o)
 	if (o && o->slow) {
 		slowdisk_init(&g->slow, &g->rd.bdev, o->slow_capacity);
 		if (o->pollable)
-			g->slow.bdev.ops = &slowdisk_poll_ops;
+			slowdisk_make_pollable(&g->slow);
 		bdev = &g->slow.bdev;
 	}
 	struct virtio_blk_params p = {

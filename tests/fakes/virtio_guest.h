@@ -110,6 +110,8 @@ uint8_t vg_status(struct vg *g, unsigned slot);
 
 /** Put a slowdisk in front of inner (same limits and flags), queueing up to capacity requests. */
 void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity);
+/** Offer completion_ready (answering per s->ready_in), as a pollable controller does. */
+void slowdisk_make_pollable(struct slowdisk *s);
 /** Complete everything the slowdisk holds. */
 void slowdisk_complete_all(struct slowdisk *s);
 

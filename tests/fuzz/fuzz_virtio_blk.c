@@ -141,12 +141,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fake_vgic_reset();
 
 	uint32_t cfg = take(&in, 1);
+	uint32_t poll = take(&in, 1); /* bit 0: a pollable slowdisk; bits 1-7: when it reports ready */
 	if (ramdisk_init(&rd, "ram0", ptr_to_pa(disk), DISK_SIZE, cfg & 1) != 0)
 		abort();
 	rd.bdev.max_seg_size = (cfg & 2) ? 1024 : rd.bdev.max_seg_size;
 	struct blkdev *bdev = &rd.bdev;
 	if (cfg & 4) {
 		slowdisk_init(&slow, &rd.bdev, 1 + (cfg >> 4));
+		if (poll & 1) {
+			slowdisk_make_pollable(&slow);
+			slow.ready_in = poll >> 1;
+		}
 		bdev = &slow.bdev;
 	}
 	struct virtio_blk_params p = {
@@ -158,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .bdev = bdev,
 	    .serial = "fuzz",
 	    .read_only = (cfg & 8) != 0,
+	    .poll_us = (poll & 1) ? 2 : 0, /* short: the window's length is not what is fuzzed */
 	};
 	if (virtio_blk_init(blk, &p, &bus) != 0)
 		abort();
