@@ -592,12 +592,12 @@ static void poll_lone_request(struct virtio_blk *d)
 	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
 	uint64_t t0 = timer_us(), now = t0;
 	for (unsigned n = 1;; n++) {
-		if (b->ops->completion_ready(b)) {
+		if (b->ops->completion_ready(b))
 			b->ops->poll(b); /* reaps; req_done completes to the guest */
-			if (READ_ONCE(d->ninflight) == 0) {
-				r = POLL_HIT;
-				break;
-			}
+		/* (Another CPU's interrupt handler may have completed it too.) */
+		if (READ_ONCE(d->ninflight) == 0) {
+			r = POLL_HIT;
+			break;
 		}
 		if (n % POLL_CHECK_EVERY == 0) {
 			if (cpu_irq_pending()) {
