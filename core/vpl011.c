@@ -37,6 +37,7 @@ static uint32_t raw_status(const struct vpl011 *u)
 	return UART_TXI | (u->rx_count ? UART_RXI | UART_RTI : 0);
 }
 
+/* Lock held. The vGIC takes its own lock inside: the order is UART, then vGIC. */
 static void update_line(struct vpl011 *u)
 {
 	bool level = (raw_status(u) & u->imsc) != 0;
@@ -46,21 +47,17 @@ static void update_line(struct vpl011 *u)
 	}
 }
 
-static int vpl011_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
+static void read_locked(struct vpl011 *u, struct mmio_access *acc)
 {
-	struct vpl011 *u = dev;
-	(void)vcpu;
 	uint64_t off = acc->offset;
 	switch (off) {
 	case UARTDR:
 		acc->value = 0;
-		spin_lock(&u->vm->vgic.lock);
 		if (u->rx_count) {
 			acc->value = u->rx[u->rx_head];
 			u->rx_head = (u->rx_head + 1) % sizeof(u->rx);
 			u->rx_count--;
 		}
-		spin_unlock(&u->vm->vgic.lock);
 		update_line(u);
 		break;
 	case UARTRSR:
@@ -102,13 +99,20 @@ static int vpl011_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 		else
 			acc->value = 0;
 	}
-	return 0;
 }
 
-static int vpl011_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
+static int vpl011_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 {
 	struct vpl011 *u = dev;
 	(void)vcpu;
+	spin_lock(&u->lock);
+	read_locked(u, acc);
+	spin_unlock(&u->lock);
+	return 0;
+}
+
+static void write_locked(struct vpl011 *u, const struct mmio_access *acc)
+{
 	uint32_t v = (uint32_t)acc->value;
 	switch (acc->offset) {
 	case UARTDR:
@@ -142,29 +146,46 @@ static int vpl011_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 	default:
 		break; /* read-only or reserved: ignored */
 	}
+}
+
+static int vpl011_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
+{
+	struct vpl011 *u = dev;
+	(void)vcpu;
+	spin_lock(&u->lock);
+	write_locked(u, acc);
+	spin_unlock(&u->lock);
 	return 0;
 }
 
 void vpl011_receive(void *ctx, char c)
 {
 	struct vpl011 *u = ctx;
-	spin_lock(&u->vm->vgic.lock);
+	spin_lock(&u->lock);
 	if (u->rx_count < sizeof(u->rx)) {
 		u->rx[(u->rx_head + u->rx_count) % sizeof(u->rx)] = (uint8_t)c;
 		u->rx_count++;
 	}
-	spin_unlock(&u->vm->vgic.lock);
 	update_line(u);
+	spin_unlock(&u->lock);
 }
 
 void vpl011_reset(void *dev)
 {
 	struct vpl011 *u = dev;
-	*u = (struct vpl011){.vm = u->vm, .intid = u->intid, .cr = 0x300, .ifls = 0x12};
+	spin_lock(&u->lock);
+	u->cr = 0x300;
+	u->ifls = 0x12;
+	u->lcr_h = u->ibrd = u->fbrd = u->imsc = u->dmacr = 0;
+	u->line = false; /* the vGIC's reset lowered it too */
+	u->rx_head = u->rx_count = 0;
+	spin_unlock(&u->lock);
 }
 
 int vpl011_init(struct vpl011 *u, struct vm *vm, ipa_t base, uint32_t intid)
 {
+	struct spinlock unlocked = SPINLOCK_INIT;
+	u->lock = unlocked;
 	u->vm = vm;
 	u->intid = intid;
 	vpl011_reset(u);

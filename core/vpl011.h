@@ -1,16 +1,19 @@
 /*
  * An emulated PL011 per VM: transmit goes to keel's console as whole lines
- * prefixed by the VM's name; receive is empty. The TX interrupt is a level
- * line (TXRIS is always set: the FIFO drains instantly).
+ * prefixed by the VM's name; receive takes keel's console input (first VM)
+ * through a 64-byte FIFO. The interrupt is a level line (TXRIS is always set:
+ * the FIFO drains instantly; RX while characters wait).
  */
 #ifndef KEEL_CORE_VPL011_H
 #define KEEL_CORE_VPL011_H
 
+#include "arch/spinlock.h"
 #include "keel/types.h"
 
 struct vm;
 
 struct vpl011 {
+	struct spinlock lock; /**< guards everything below vm and intid (vCPU accesses, console input) */
 	struct vm *vm;
 	uint32_t intid;
 	uint32_t cr, lcr_h, ibrd, fbrd, ifls, imsc, dmacr;

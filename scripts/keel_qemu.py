@@ -127,18 +127,21 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
     return argv
 
 
-def run(argv, timeout, log_path=None, interactive=False, until=None):
+def run(argv, timeout, log_path=None, interactive=False, until=None, send=()):
     """Run QEMU; return (exit code or None on timeout/until, output text).
 
     until: a regex; QEMU is stopped as soon as the output matches it (for hangs by design, e.g. panic).
+    send: (regex, text) pairs: once the output matches regex, text is typed on QEMU's standard input
+    (the console), each pair once, in order.
     """
     import re
     if interactive:
         return subprocess.call(argv), ""
     out = []
+    pending = list(send)
     logf = open(log_path, "w") if log_path else None
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if pending else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     rc = None
     try:
@@ -156,6 +159,9 @@ def run(argv, timeout, log_path=None, interactive=False, until=None):
                     sys.stdout.flush()
             if until and re.search(until, "".join(out)):
                 break
+            if pending and re.search(pending[0][0], "".join(out)):
+                proc.stdin.write(pending.pop(0)[1].encode())
+                proc.stdin.flush()
             if proc.poll() is not None:
                 rest = proc.stdout.read()
                 if rest:

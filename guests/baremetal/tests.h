@@ -28,6 +28,7 @@ __attribute__((noreturn)) void test_finish(void);
 
 void test_basic(void);
 void test_psci(void);
+void test_console(void);
 void test_virtio(void);
 void test_virtio_hostile(void);
 void test_virtio_sg(void);

@@ -8,6 +8,7 @@
 #define UART_DR	   0x00
 #define UART_FR	   0x18
 #define UART_CR	   0x30
+#define FR_RXFE	   (1u << 4)
 #define FR_TXFF	   (1u << 5)
 #define CR_UARTEN  (1u << 0)
 #define CR_TXE	   (1u << 8)
@@ -33,6 +34,13 @@ void uart_putc(char c)
 	for (int i = 0; i < TXFF_SPINS && (mmio_read32(uart + UART_FR) & FR_TXFF); i++)
 		;
 	mmio_write32(uart + UART_DR, (uint8_t)c);
+}
+
+int uart_getc(void)
+{
+	if (mmio_read32(uart + UART_FR) & FR_RXFE)
+		return -1;
+	return (int)(mmio_read32(uart + UART_DR) & 0xff);
 }
 
 void uart_puts(const char *s)

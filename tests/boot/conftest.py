@@ -32,11 +32,11 @@ def keel(request):
             pytest.fail(f"{f} is missing: run `make all guests` first")
     os.makedirs(LOG_DIR, exist_ok=True)
 
-    def run(vms, timeout=60, until=None, **kw):
+    def run(vms, timeout=60, until=None, send=(), **kw):
         with tempfile.TemporaryDirectory() as tmp:
             argv = keel_qemu.build(vms, tmp, **kw)
             log = os.path.join(LOG_DIR, request.node.name + ".log")
-            rc, out = keel_qemu.run(argv, timeout, log, until=until)
+            rc, out = keel_qemu.run(argv, timeout, log, until=until, send=send)
         return KeelRun(rc, out)
 
     return run

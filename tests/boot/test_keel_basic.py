@@ -80,3 +80,14 @@ def test_two_vms_on_two_cpus(keel):
     a0, a1 = int(p0, 16), int(p1, 16)
     assert a0 + int(s0, 16) <= a1 or a1 + int(s1, 16) <= a0
     assert "GUEST: FAIL" not in out and r.rc == 0
+
+
+def test_console_input_reaches_the_first_vm(keel):
+    """Typed on keel's console (QEMU's stdin), read by the guest through its emulated PL011."""
+    vms = [basic_vm(cmdline="test=console"), keel_qemu.VmSpec("bm2", GUEST_BIN, cmdline="test=basic",
+                                                             mem_mib=64)]
+    r = keel(vms, timeout=60, send=[(r"\[bm\] GUEST: console ready", "keel typed this\r")])
+    out = r.out
+    assert "[bm] GUEST: console got 'keel typed this'" in out, out
+    assert "[bm] GUEST: PASS" in out and "[bm2] GUEST: PASS" in out, out
+    assert r.rc == 0, out
