@@ -344,6 +344,13 @@ static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v)
 		g->lr_live &= ~bit;
 }
 
+/* Invalidate the LRs in mask that may still hold a live interrupt. */
+static void lrs_invalidate(struct vgic_vcpu *g, uint32_t mask)
+{
+	for (uint32_t live = g->lr_live & mask; live; live &= live - 1)
+		lr_set(g, (unsigned)__builtin_ctz(live), 0);
+}
+
 void vgic_vcpu_load(struct vcpu *vcpu)
 {
 	struct vgic_vcpu *g = &vcpu->vgic;
@@ -361,9 +368,7 @@ void vgic_vcpu_put(struct vcpu *vcpu)
 	spin_lock(&vcpu->vm->vgic.lock);
 	if (g->lr_used)
 		sync_locked(vcpu);
-	for (uint32_t live = g->lr_live; live; live &= live - 1)
-		gic_lr_write((unsigned)__builtin_ctz(live), 0);
-	g->lr_live = 0;
+	lrs_invalidate(g, ~0u);
 	spin_unlock(&vcpu->vm->vgic.lock);
 }
 
@@ -461,9 +466,7 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 		g->lr_used |= 1u << i;
 		lr_set(g, i, lr);
 	}
-	/* LRs left from an earlier entry and not reused: invalidate. */
-	for (uint32_t stale = g->lr_live & ~g->lr_used; stale; stale &= stale - 1)
-		lr_set(g, (unsigned)__builtin_ctz(stale), 0);
+	lrs_invalidate(g, ~g->lr_used); /* left from an earlier entry and not reused */
 
 	uint64_t old_hcr = g->hcr;
 	uint64_t hcr = (old_hcr & ~(ICH_HCR_UIE | ICH_HCR_NPIE)) | ICH_HCR_EN;
