@@ -156,11 +156,20 @@ void cpu_handle_irqs(struct vcpu *vcpu)
 	}
 }
 
+/* MPIDR_EL1's affinity fields (Aff3, Aff2, Aff1, Aff0), as the DT's cpu reg values hold them. */
+#define MPIDR_AFF_MASK 0xff00ffffffULL
+
 void vcpu_kick(struct vcpu *vcpu)
 {
 	/* The target CPU leaves its guest (or its WFI) and refills its list registers. */
-	if ((read_mpidr_el1() & 0xff) != vcpu->vm->mi->cpu_mpidr[vcpu->pcpu % MACHINE_MAX_CPUS])
-		gic_send_sgi(vcpu->vm->mi->cpu_mpidr[vcpu->pcpu % MACHINE_MAX_CPUS], GIC_SGI_KICK);
+	uint64_t target = vcpu->vm->mi->cpu_mpidr[vcpu->pcpu % MACHINE_MAX_CPUS] & MPIDR_AFF_MASK;
+	if ((read_mpidr_el1() & MPIDR_AFF_MASK) != target)
+		gic_send_sgi(target, GIC_SGI_KICK);
+}
+
+void vcpu_kick_self(void)
+{
+	gic_send_sgi(read_mpidr_el1() & MPIDR_AFF_MASK, GIC_SGI_KICK);
 }
 
 enum exit_action vcpu_run(struct vcpu *vcpu)
@@ -176,6 +185,7 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 			arch_sysregs_save(&vcpu->ctx.sys);
 			return ACTION_PARK;
 		}
+		vm_run_work(vcpu);
 		vgic_flush_lrs(vcpu);
 		/* Time one exit in VCPU_TIME_SAMPLE: the counter read is itself costly where the
 		 * timer is emulated, and a sample is enough for the per-exit average. */

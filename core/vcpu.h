@@ -22,6 +22,9 @@ void cpu_handle_irqs(struct vcpu *vcpu);
 /** Make the vCPU's physical CPU re-evaluate its interrupts (an SGI unless it is this CPU). */
 void vcpu_kick(struct vcpu *vcpu);
 
+/** Make this CPU leave its guest right after the next entry (pending work to do in keel). */
+void vcpu_kick_self(void);
+
 /** Handle a PSCI call from the guest (x0 = function ID); results go to x0. */
 enum exit_action psci_handle(struct vcpu *vcpu);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arch/barrier.h"
 #include "arch/cache.h"
 #include "arch/stage2.h"
 #include "arch/string.h"
@@ -65,6 +66,34 @@ void vm_report(const struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
 		if (vm->dev_hooks[i].ops->report)
 			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);
+}
+
+void vm_request_work(struct vm *vm, unsigned vcpu_hint)
+{
+	WRITE_ONCE(vm->work_pending, true);
+	smp_mb(); /* the flag before the target looks: paired with vm_run_work's exchange */
+	struct vcpu *v = &vm->vcpus[vcpu_hint < vm->nr_vcpus ? vcpu_hint : 0];
+	if (READ_ONCE(v->state) != VCPU_RUNNABLE) {
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			if (READ_ONCE(vm->vcpus[i].state) == VCPU_RUNNABLE)
+				v = &vm->vcpus[i];
+	}
+	vcpu_kick(v);
+}
+
+void vm_run_work(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	if (!READ_ONCE(vm->work_pending) || !__atomic_exchange_n(&vm->work_pending, false, __ATOMIC_ACQ_REL))
+		return;
+	bool more = false;
+	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
+		if (vm->dev_hooks[i].ops->work && vm->dev_hooks[i].ops->work(vm->dev_hooks[i].dev))
+			more = true;
+	if (more) { /* let the guest run, then come back: a self-kick exits again right after entry */
+		WRITE_ONCE(vm->work_pending, true);
+		vcpu_kick_self();
+	}
 }
 
 bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid)

@@ -45,10 +45,29 @@ struct vcpu {
 
 struct vm;
 
-/** What keel asks of a VM's virtual devices. */
+/**
+ * What keel asks of a VM's virtual devices.
+ *
+ * Stop/reset order (core/vm.c): every vCPU of the VM leaves its guest; then quiesce is called on
+ * every device, repeatedly, until all return true or a deadline passes; only then is the VM's RAM
+ * reloaded and reset called. A VM whose devices do not quiesce stays stopped.
+ */
 struct vm_dev_ops {
-	/** The VM resets (PSCI SYSTEM_RESET): back to power-on state. */
+	/**
+	 * Stop taking requests from the guest and abort those in flight (blkdev cancel). Returns true
+	 * once no DMA of this device can still target the VM's memory. Called with the VM's vCPUs
+	 * stopped, repeatedly; must not block for long (the caller waits by time). May be NULL.
+	 */
+	bool (*quiesce)(void *dev);
+	/** The VM resets (PSCI SYSTEM_RESET, or a start after a stop): back to power-on state. Only
+	 * after quiesce returned true. */
 	void (*reset)(void *dev);
+	/**
+	 * Deferred device work (queue processing) on one of the VM's own vCPUs, asked for with
+	 * vm_request_work. Bounded: at most one queue's worth per call. Returns true when more work
+	 * remains (the caller lets the guest run and calls again soon). May be NULL.
+	 */
+	bool (*work)(void *dev);
 	/** Log the device's counters (VM reset or power-off). May be NULL. */
 	void (*report)(void *dev, const struct vm *vm);
 };
@@ -74,7 +93,8 @@ struct vm {
 	const struct vm_config *cfg;
 	const struct machine_info *mi;
 	bool powered_off;
-	volatile int stop_request; /**< enum exit_action a vCPU asked of the whole VM, 0 = none */
+	volatile int stop_request;  /**< enum exit_action a vCPU asked of the whole VM, 0 = none */
+	volatile bool work_pending; /**< vm_request_work was called; vm_run_work clears it */
 	struct vpl011 uart;
 	struct vm_dev_hook dev_hooks[VM_MAX_DEV_HOOKS];
 	unsigned nr_dev_hooks;
@@ -95,6 +115,15 @@ bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct
 void vm_report(const struct vm *vm);
 /** Total exits of the VM's vCPUs. */
 uint64_t vm_exits(const struct vm *vm);
+/**
+ * Ask for the VM's device work hooks to run on one of its own vCPUs (the one with index vcpu_hint
+ * if it runs, else any running one), soon. Callable from any context and CPU: it only sets a flag
+ * and kicks. Never runs the work itself.
+ */
+void vm_request_work(struct vm *vm, unsigned vcpu_hint);
+/** Run the VM's pending device work on the current vCPU (vcpu_run calls it before each entry). */
+void vm_run_work(struct vcpu *vcpu);
+
 /** The next free virtio-mmio slot: its IPA and INTID. False when all are used. */
 bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid);
 

@@ -64,3 +64,23 @@ int blkdev_submit(struct blkdev *dev, struct blk_req *req)
 	}
 	return dev->ops->submit(dev, req);
 }
+
+int blkdev_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	if (dev->ops->cancel == NULL)
+		return BLK_ENOTSUP;
+	return dev->ops->cancel(dev, req);
+}
+
+void blkdev_set_wake(struct blkdev *dev, blk_wake_fn fn, void *ctx)
+{
+	dev->wake_ctx = ctx;
+	dev->wake = fn;
+}
+
+void blkdev_wake(struct blkdev *dev)
+{
+	blk_wake_fn fn = dev->wake;
+	if (fn)
+		fn(dev->wake_ctx);
+}

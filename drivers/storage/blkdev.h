@@ -24,10 +24,12 @@ enum blk_op {
 
 enum blk_status {
 	BLK_OK = 0,
-	BLK_EIO = -5,	   /**< the device failed the request after retries */
-	BLK_EINVAL = -22,  /**< malformed request (out of range, misaligned) */
-	BLK_ENOTSUP = -95, /**< the device cannot do this op */
-	BLK_EBUSY = -16,   /**< no free slot now; retry after a completion */
+	BLK_EIO = -5,	      /**< the device failed the request after retries */
+	BLK_EINVAL = -22,     /**< malformed request (out of range, misaligned) */
+	BLK_ENOTSUP = -95,    /**< the device cannot do this op */
+	BLK_EBUSY = -16,      /**< no free slot (or no share of the controller) now: the device calls
+			       *   its wake callback when a retry may succeed */
+	BLK_ECANCELED = -125, /**< the request was aborted by blkdev_ops.cancel */
 };
 
 struct blk_seg {
@@ -69,7 +71,22 @@ struct blkdev_ops {
 	bool (*completion_ready)(struct blkdev *dev);
 	/** Log the device's counters (when a VM using it resets or powers off). May be NULL. */
 	void (*report)(struct blkdev *dev);
+	/**
+	 * Abort a submitted request whose done has not been called yet: the driver stops it at the
+	 * controller (or drops it from its queue) and calls done exactly once, with BLK_ECANCELED (or
+	 * its real status if it finished meanwhile), from any context, possibly before cancel
+	 * returns. Once done is called no DMA of that request can still happen. Returns 0 when the
+	 * abort is under way or done, negative when the request is unknown to the driver (already
+	 * completed). May be NULL: requests cannot be aborted, only waited for.
+	 */
+	int (*cancel)(struct blkdev *dev, struct blk_req *req);
 };
+
+/**
+ * Called, from any context (interrupt, another CPU), when a submit that returned BLK_EBUSY may now
+ * succeed. It must only note the fact and kick the owner (never submit from inside it).
+ */
+typedef void (*blk_wake_fn)(void *ctx);
 
 struct blkdev {
 	const char *name;
@@ -81,9 +98,20 @@ struct blkdev {
 	uint32_t flags;	       /**< BLKDEV_F_* */
 	const struct blkdev_ops *ops;
 	void *priv;
+	blk_wake_fn wake; /**< set by the device's user (blkdev_set_wake); NULL: none */
+	void *wake_ctx;
 };
 
 /** Submit through dev->ops after checking the request against the device's limits. */
 int blkdev_submit(struct blkdev *dev, struct blk_req *req);
+
+/** Abort a submitted request (see blkdev_ops.cancel). BLK_ENOTSUP when the driver cannot abort. */
+int blkdev_cancel(struct blkdev *dev, struct blk_req *req);
+
+/** Register the user's wake-up for BLK_EBUSY refusals (one user per blkdev). */
+void blkdev_set_wake(struct blkdev *dev, blk_wake_fn fn, void *ctx);
+
+/** Call dev's wake-up, if any. For drivers and layers that refused with BLK_EBUSY. */
+void blkdev_wake(struct blkdev *dev);
 
 #endif

@@ -1,0 +1,52 @@
+/*
+ * Time-based log rate limiting: at most RATELIMIT_BURST lines per limiter in
+ * any RATELIMIT_WINDOW_US window. One limiter per (VM or device, cause). Pure:
+ * the caller passes the time, so it is host-testable and usable in any layer.
+ *
+ *   uint32_t missed;
+ *   if (ratelimit_allow(&dev->rl_bad_desc, timer_us(), &missed))
+ *           log_warn("%s: bad descriptor%s", name, ...);   // report missed when non-zero
+ *
+ * Not locked: callers hold the lock of the object the limiter lives in, or
+ * accept a racy count (a line more or less, never a crash).
+ */
+#ifndef KEEL_RATELIMIT_H
+#define KEEL_RATELIMIT_H
+
+#include "keel/types.h"
+
+#define RATELIMIT_BURST	    5u
+#define RATELIMIT_WINDOW_US 1000000u
+
+struct ratelimit {
+	uint64_t window_start_us; /**< start of the current window */
+	uint32_t printed;	  /**< lines allowed in the current window */
+	uint32_t suppressed;	  /**< lines refused since the last allowed one */
+	uint64_t total_suppressed;
+};
+
+/**
+ * May a line be printed at now_us? When true, *missed (if not NULL) is the
+ * number of lines suppressed since the last allowed one (print it as
+ * "(N similar lines suppressed)" when non-zero) and the count restarts.
+ */
+static inline bool ratelimit_allow(struct ratelimit *rl, uint64_t now_us, uint32_t *missed)
+{
+	if (rl->printed == 0 || now_us - rl->window_start_us >= RATELIMIT_WINDOW_US ||
+	    now_us < rl->window_start_us) {
+		rl->window_start_us = now_us;
+		rl->printed = 0;
+	}
+	if (rl->printed >= RATELIMIT_BURST) {
+		rl->suppressed++;
+		rl->total_suppressed++;
+		return false;
+	}
+	rl->printed++;
+	if (missed)
+		*missed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
+#endif
