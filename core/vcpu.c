@@ -122,7 +122,7 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 		    "VM %s: instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
 		    vcpu->vm->name, (unsigned long long)HPFAR_IPA(c->hpfar, c->far),
 		    (unsigned long long)c->pc);
-		el2_inject_sync(c, ((uint64_t)EC_IABT_CUR << 26) | ESR_IL | DFSC_SEA, c->far);
+		el2_inject_sync(c, el2_guest_iabt_esr(c), c->far);
 		return ACTION_RESUME;
 	default:
 		log_warn(

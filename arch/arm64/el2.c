@@ -2,6 +2,7 @@
 #include "arch/el2.h"
 
 #include "arch/esr.h"
+#include "arch/exc_entry.h"
 #include "arch/sysreg.h"
 
 #define HCR_VM	      (1ULL << 0)
@@ -26,10 +27,8 @@
 #define CPTR_EL2_TZ	 (1ULL << 8) /* trap SVE: keel saves only the 128-bit V registers */
 #define CNTHCTL_EL1PCTEN (1ULL << 0)
 
-#define PSTATE_MODE_MASK 0xfULL
-#define PSTATE_EL1T	 0x4ULL
-#define PSTATE_EL1H	 0x5ULL
-#define PSTATE_DAIF	 (0xfULL << 6)
+/* Optional PSTATE features, read once from the ID registers (every CPU is alike). */
+static struct exc_features exc_features;
 
 void el2_setup_cpu(void)
 {
@@ -54,6 +53,14 @@ void el2_setup_cpu(void)
 	if (((read_id_aa64mmfr1_el1() >> 40) & 0xf) != 0)
 		write_hcrx_el2(HCRX_MSCEN | HCRX_TCR2EN | HCRX_SCTLR2EN | HCRX_ENFPM);
 	__asm__ volatile("isb");
+
+	uint64_t pfr1 = read_id_aa64pfr1_el1();
+	exc_features = (struct exc_features){
+	    .pan = ((read_id_aa64mmfr1_el1() >> 20) & 0xf) != 0,
+	    .ssbs = ((pfr1 >> 4) & 0xf) != 0,
+	    .mte = ((pfr1 >> 8) & 0xf) >= 2,
+	    .nmi = ((pfr1 >> 36) & 0xf) != 0,
+	};
 }
 
 void el2_set_vmpidr(uint64_t vmpidr)
@@ -63,27 +70,25 @@ void el2_set_vmpidr(uint64_t vmpidr)
 
 void el2_inject_sync(struct arch_vcpu_ctx *ctx, uint64_t esr, uint64_t far)
 {
-	uint64_t mode = ctx->pstate & PSTATE_MODE_MASK;
-	uint64_t offset;
-	if (mode == PSTATE_EL1H)
-		offset = 0x200; /* current EL with SP_ELx */
-	else if (mode == PSTATE_EL1T)
-		offset = 0x000; /* current EL with SP_EL0 */
-	else
-		offset = 0x400; /* lower EL, AArch64 */
 	write_esr_el1(esr);
 	write_far_el1(far);
 	write_elr_el1(ctx->pc);
 	write_spsr_el1(ctx->pstate);
-	ctx->pstate = (ctx->pstate & ~(PSTATE_MODE_MASK | PSTATE_DAIF)) | PSTATE_EL1H | PSTATE_DAIF;
-	ctx->pc = read_vbar_el1() + offset;
+	uint64_t vector = read_vbar_el1() + exc_el1_sync_vector(ctx->pstate);
+	ctx->pstate = exc_el1_entry_pstate(ctx->pstate, read_sctlr_el1(), &exc_features);
+	ctx->pc = vector;
 }
 
 uint64_t el2_guest_dabt_esr(const struct arch_vcpu_ctx *ctx, bool write)
 {
-	bool from_el0 = (ctx->pstate & PSTATE_MODE_MASK) == 0;
-	uint64_t ec = from_el0 ? EC_DABT_LOW : EC_DABT_CUR;
+	uint64_t ec = exc_from_el0(ctx->pstate) ? EC_DABT_LOW : EC_DABT_CUR;
 	return (ec << 26) | ESR_IL | (write ? DABT_WNR : 0) | DFSC_SEA;
+}
+
+uint64_t el2_guest_iabt_esr(const struct arch_vcpu_ctx *ctx)
+{
+	uint64_t ec = exc_from_el0(ctx->pstate) ? EC_IABT_LOW : EC_IABT_CUR;
+	return (ec << 26) | ESR_IL | DFSC_SEA;
 }
 
 uint64_t el2_guest_undef_esr(void)

@@ -11,11 +11,14 @@ void el2_setup_cpu(void);
 void el2_set_vmpidr(uint64_t vmpidr);
 /**
  * Deliver a synchronous exception to the guest's EL1 (the vCPU's EL1 state
- * is live in hardware): ESR_EL1/FAR_EL1/ELR_EL1/SPSR_EL1 and the vector PC.
+ * is live in hardware): ESR_EL1/FAR_EL1/ELR_EL1/SPSR_EL1, the vector PC and
+ * PSTATE as the Arm ARM's exception entry sets them (arch/exc_entry.h).
  */
 void el2_inject_sync(struct arch_vcpu_ctx *ctx, uint64_t esr, uint64_t far);
 /** Build the ESR for an external data abort as seen by the guest. */
 uint64_t el2_guest_dabt_esr(const struct arch_vcpu_ctx *ctx, bool write);
+/** Build the ESR for an external instruction abort: EC 0x20 from EL0, 0x21 from EL1. */
+uint64_t el2_guest_iabt_esr(const struct arch_vcpu_ctx *ctx);
 /** An "unknown reason" (undefined instruction) ESR. */
 uint64_t el2_guest_undef_esr(void);
 /** Sleep until a physical interrupt is pending (guest WFI). */
