@@ -198,16 +198,31 @@ static void test_pop_ring_errors(void **state)
 	assert_int_equal(virtq_pop(&f->vq, &c), VIRTQ_POP_EMPTY);
 }
 
-/* A malformed chain: the head is consumed and reported. */
-static void expect_bad(struct fx *f, uint16_t head)
+/* A malformed chain: the head is consumed and reported as `want`; returns what pop filled. */
+static struct virtq_chain *expect_pop(struct fx *f, uint16_t head, enum virtq_pop_result want)
 {
-	struct virtq_chain c;
+	static struct virtq_chain c;
 	uint16_t before = f->vq.last_avail_idx;
 	publish(f, head);
-	assert_int_equal(virtq_pop(&f->vq, &c), VIRTQ_POP_BAD_CHAIN);
+	assert_int_equal(virtq_pop(&f->vq, &c), want);
 	assert_int_equal(c.head, head);
 	assert_int_equal(f->vq.last_avail_idx, (uint16_t)(before + 1));
 	assert_non_null(f->vq.error);
+	return &c;
+}
+
+/* Walked to its end and refused; where an error status can go. */
+static void expect_bad(struct fx *f, uint16_t head, bool status_ok, bool any_writable)
+{
+	struct virtq_chain *c = expect_pop(f, head, VIRTQ_POP_BAD_CHAIN);
+	assert_int_equal(c->status_ok, status_ok);
+	assert_int_equal(c->any_writable, any_writable);
+}
+
+/* Cannot be walked to its end: no status byte to trust. */
+static void expect_broken(struct fx *f, uint16_t head)
+{
+	expect_pop(f, head, VIRTQ_POP_BROKEN_CHAIN);
 }
 
 static void test_pop_bad_chains(void **state)
@@ -215,29 +230,51 @@ static void test_pop_bad_chains(void **state)
 	struct fx *f = *state;
 	enable(f, 0);
 	set(desc(f, 0), BUF_IPA, 16, VIRTQ_DESC_F_NEXT, QSIZE); /* next out of range */
-	expect_bad(f, 0);
+	expect_broken(f, 0);
 	set(desc(f, 1), BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 2); /* loop 1 -> 2 -> 1 */
 	set(desc(f, 2), BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 1);
-	expect_bad(f, 1);
+	expect_broken(f, 1);
 	set(desc(f, 3), BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 3); /* self loop */
-	expect_bad(f, 3);
+	expect_broken(f, 3);
 	set(desc(f, 4), BUF_IPA, 16, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 5); /* readable after writable */
 	set(desc(f, 5), BUF_IPA, 16, 0, 0);
-	expect_bad(f, 4);
+	expect_bad(f, 4, false, true);			   /* ends readable: no status byte */
 	set(desc(f, 6), RAM_IPA + RAM_SIZE - 8, 16, 0, 0); /* straddles the end of RAM */
-	expect_bad(f, 6);
+	expect_bad(f, 6, false, false);
 	set(desc(f, 7), 0x1000, 16, 0, 0); /* not RAM at all */
-	expect_bad(f, 7);
-	set(desc(f, 8), 0xfffffffffffffff8ULL, 16, VIRTQ_DESC_F_WRITE, 0); /* wraps */
-	expect_bad(f, 8);
+	expect_bad(f, 7, false, false);
+	set(desc(f, 8), 0xfffffffffffffff8ULL, 16, VIRTQ_DESC_F_WRITE, 0); /* wraps, and is the last */
+	expect_bad(f, 8, false, true);
 	set(desc(f, 9), TBL_IPA, 32, VIRTQ_DESC_F_INDIRECT, 0); /* indirect not negotiated */
-	expect_bad(f, 9);
+	expect_broken(f, 9);
 	/* Each byte in a chain of > 4 GiB translates, but the total is refused. */
 	for (int i = 0; i < 4; i++)
 		set(desc(f, 10 + i), HUGE_IPA + (uint64_t)i * 0x80000000ULL, 0x7fffffff + (i == 3 ? 10 : 0),
 		    i < 3 ? VIRTQ_DESC_F_NEXT : 0, 11 + i);
-	expect_bad(f, 10);
+	expect_bad(f, 10, false, false);
 	/* The engine never wrote guest memory while rejecting. */
+	assert_int_equal(used(f)->idx, 0);
+}
+
+/* A refused chain whose last descriptor is a writable buffer in RAM: its last byte takes the status. */
+static void test_pop_bad_chain_status_byte(void **state)
+{
+	struct fx *f = *state;
+	enable(f, 0);
+	set(desc(f, 0), 0x1000, 16, VIRTQ_DESC_F_NEXT, 1); /* header outside RAM */
+	set(desc(f, 1), BUF_IPA + 0x100, 4, VIRTQ_DESC_F_WRITE, 0);
+	struct virtq_chain *c = expect_pop(f, 0, VIRTQ_POP_BAD_CHAIN);
+	assert_true(c->status_ok);
+	assert_true(c->any_writable);
+	assert_int_equal(pa_addr(c->status_pa), pa_addr(ptr_to_pa(f->ram)) + (BUF_IPA - RAM_IPA) + 0x100 + 3);
+	/* A zero-length descriptor at the end does not hide the status byte before it. */
+	set(desc(f, 2), BUF_IPA, 16, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 3);
+	set(desc(f, 3), BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 4); /* readable after writable */
+	set(desc(f, 4), BUF_IPA + 0x200, 1, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 5);
+	set(desc(f, 5), BUF_IPA, 0, VIRTQ_DESC_F_WRITE, 0);
+	c = expect_pop(f, 2, VIRTQ_POP_BAD_CHAIN);
+	assert_true(c->status_ok);
+	assert_int_equal(pa_addr(c->status_pa), pa_addr(ptr_to_pa(f->ram)) + (BUF_IPA - RAM_IPA) + 0x200);
 	assert_int_equal(used(f)->idx, 0);
 }
 
@@ -295,38 +332,48 @@ static void test_pop_indirect_bad(void **state)
 	set(&t[0], BUF_IPA, 16, 0, 0);
 	set(desc(f, 0), TBL_IPA, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1); /* INDIRECT + NEXT */
 	set(desc(f, 1), BUF_IPA, 1, VIRTQ_DESC_F_WRITE, 0);
-	expect_bad(f, 0);
+	expect_broken(f, 0);
 	set(desc(f, 2), TBL_IPA, 0, VIRTQ_DESC_F_INDIRECT, 0); /* empty table */
-	expect_bad(f, 2);
+	expect_broken(f, 2);
 	set(desc(f, 3), TBL_IPA, 24, VIRTQ_DESC_F_INDIRECT, 0); /* not a multiple of 16 */
-	expect_bad(f, 3);
-	set(desc(f, 4), TBL_IPA + 8, 16, VIRTQ_DESC_F_INDIRECT, 0); /* misaligned */
-	expect_bad(f, 4);
+	expect_broken(f, 3);
+
 	set(desc(f, 5), TBL_IPA, (VIRTQ_INDIRECT_MAX + 1) * 16, VIRTQ_DESC_F_INDIRECT, 0); /* too long */
-	expect_bad(f, 5);
+	expect_broken(f, 5);
 	set(desc(f, 6), RAM_IPA + RAM_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT, 0); /* outside RAM */
-	expect_bad(f, 6);
+	expect_broken(f, 6);
 	set(&t[0], TBL_IPA, 16, VIRTQ_DESC_F_INDIRECT, 0); /* nested */
 	set(desc(f, 7), TBL_IPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
-	expect_bad(f, 7);
+	expect_broken(f, 7);
 	set(&t[0], BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 2); /* next beyond the table (len 2) */
 	set(desc(f, 8), TBL_IPA, 32, VIRTQ_DESC_F_INDIRECT, 0);
-	expect_bad(f, 8);
+	expect_broken(f, 8);
 	set(&t[0], BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 1); /* loop inside the table */
 	set(&t[1], BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 0);
-	expect_bad(f, 8);
+	expect_broken(f, 8);
 	/* More buffers than a chain may hold: 2 direct + a full indirect table. */
 	for (unsigned i = 0; i < VIRTQ_INDIRECT_MAX; i++)
 		set(&t[i], BUF_IPA, 1, i + 1 < VIRTQ_INDIRECT_MAX ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
 	set(desc(f, 9), BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 10);
 	set(desc(f, 10), TBL_IPA, VIRTQ_INDIRECT_MAX * 16, VIRTQ_DESC_F_INDIRECT, 0);
-	expect_bad(f, 9);
+	expect_bad(f, 9, false, false); /* walked to its end: no writable byte */
 	/* A full table alone fits. */
 	struct virtq_chain c;
 	set(desc(f, 11), TBL_IPA, VIRTQ_INDIRECT_MAX * 16, VIRTQ_DESC_F_INDIRECT, 0);
 	publish(f, 11);
 	assert_int_equal(virtq_pop(&f->vq, &c), VIRTQ_POP_OK);
 	assert_int_equal(c.nbufs, VIRTQ_INDIRECT_MAX);
+	/* Tables at any alignment are read correctly (the spec sets none). */
+	struct virtq_desc *u = (struct virtq_desc *)(void *)((uint8_t *)tbl(f, TBL_IPA) + 4);
+	struct virtq_desc two[2] = {{BUF_IPA, 16, VIRTQ_DESC_F_NEXT, 1},
+				    {BUF_IPA + 0x40, 3, VIRTQ_DESC_F_WRITE, 0}};
+	memcpy(u, two, sizeof(two));
+	set(desc(f, 12), TBL_IPA + 4, 32, VIRTQ_DESC_F_INDIRECT, 0);
+	publish(f, 12);
+	assert_int_equal(virtq_pop(&f->vq, &c), VIRTQ_POP_OK);
+	assert_int_equal(c.nbufs, 2);
+	assert_int_equal(c.readable_len, 16);
+	assert_int_equal(c.writable_len, 3);
 }
 
 /* --- used ring and notification suppression ----------------------------------- */
@@ -412,6 +459,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pop_ring_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_bad_chains, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_zero_length_and_huge_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pop_bad_chain_status_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_indirect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pop_indirect_bad, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_push_and_interrupts, setup, teardown),

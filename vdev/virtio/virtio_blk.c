@@ -442,6 +442,34 @@ static void handle_chain(struct virtio_blk *d, const struct virtq_chain *c)
 	}
 }
 
+/*
+ * A malformed chain walked to its end (virtq_pop's answer rule): IOERR in its status byte, or
+ * DEVICE_NEEDS_RESET when it has writable bytes but no trustworthy status byte, or an untouched
+ * used entry when it has no writable byte at all. Returns false when the queue stopped.
+ */
+static bool answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, const char *why)
+{
+	struct virtio_mmio *t = &d->mmio;
+
+	d->stats.errors++;
+	if (c->status_ok) {
+		virtio_guest_err(t, "head %u: malformed descriptor chain (%s): IOERR", c->head, why);
+		write_status_byte(c->status_pa, VIRTIO_BLK_S_IOERR);
+		push_used(d, c->head, 1);
+		return true;
+	}
+	if (c->any_writable) {
+		virtio_guest_err(t, "head %u: malformed descriptor chain (%s) with no usable status byte",
+				 c->head, why);
+		virtio_mmio_set_needs_reset(t, why);
+		return false;
+	}
+	virtio_guest_err(t, "head %u: malformed descriptor chain (%s) with nothing device-writable", c->head,
+			 why);
+	push_used(d, c->head, 0);
+	return true;
+}
+
 /* --- the queue pump --------------------------------------------------------- */
 
 /*
@@ -497,12 +525,18 @@ static void pump_locked(struct virtio_blk *d)
 			d->stats.errors++;
 			virtio_mmio_set_needs_reset(t, vq->error);
 			return;
-		case VIRTQ_POP_BAD_CHAIN:
+		case VIRTQ_POP_BROKEN_CHAIN:
 			d->stats.requests++;
 			d->stats.errors++;
-			virtio_guest_err(t, "head %u: malformed descriptor chain: %s", d->chain.head,
-					 vq->error);
-			push_used(d, d->chain.head, 0);
+			virtio_guest_err(
+			    t, "head %u: descriptor chain cannot be walked (%s): no status byte to trust",
+			    d->chain.head, vq->error);
+			virtio_mmio_set_needs_reset(t, vq->error);
+			return;
+		case VIRTQ_POP_BAD_CHAIN:
+			d->stats.requests++;
+			if (!answer_bad_chain(d, &d->chain, vq->error))
+				return;
 			continue;
 		case VIRTQ_POP_OK:
 			d->stats.requests++;

@@ -2,6 +2,7 @@
 #include "vdev/virtio/virtq.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "arch/barrier.h"
 #include "keel/util.h"
@@ -101,10 +102,27 @@ static void read_desc(const volatile struct virtq_desc *src, struct virtq_desc *
 	dst->next = src->next;
 }
 
+/* The walk cannot go on: no status byte can be trusted. */
+static enum virtq_pop_result broken_chain(struct virtq *vq, const char *why)
+{
+	vq->error = why;
+	return VIRTQ_POP_BROKEN_CHAIN;
+}
+
+/* The chain is refused, but the walk goes on to find its last descriptor (the status byte). */
 static enum virtq_pop_result bad_chain(struct virtq *vq, const char *why)
 {
 	vq->error = why;
 	return VIRTQ_POP_BAD_CHAIN;
+}
+
+/* One read of each field of a descriptor at any alignment (indirect tables need none). */
+static void read_desc_any(const volatile struct virtq_desc *src, struct virtq_desc *dst)
+{
+	if (IS_ALIGNED((uintptr_t)src, sizeof(uint64_t)))
+		read_desc(src, dst);
+	else
+		memcpy(dst, (const void *)(uintptr_t)src, sizeof(*dst)); /* byte loads: -mstrict-align */
 }
 
 static enum virtq_pop_result add_buf(struct virtq *vq, struct virtq_chain *c, const struct virtq_desc *d)
@@ -165,19 +183,25 @@ enum virtq_pop_result virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	c->readable_len = 0;
 	c->writable_len = 0;
 
+	c->status_ok = false;
+	c->any_writable = false;
+	c->status_pa = pa_init(0);
+
 	const volatile struct virtq_desc *table = vq->desc;
 	uint32_t table_len = vq->size;
 	uint32_t budget = vq->size; /* a chain visits each table entry at most once */
 	bool in_indirect = false;
 	uint16_t idx = head;
+	enum virtq_pop_result verdict = VIRTQ_POP_OK;
+	struct virtq_desc last = {0}; /* the last non-empty descriptor */
 
 	for (;;) {
 		struct virtq_desc d;
 
 		if (budget == 0)
-			return bad_chain(vq, "descriptor chain longer than its table (loop?)");
+			return broken_chain(vq, "descriptor chain longer than its table (loop?)");
 		budget--;
-		read_desc(&table[idx], &d);
+		read_desc_any(&table[idx], &d);
 
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			/*
@@ -185,25 +209,19 @@ enum virtq_pop_result virtq_pop(struct virtq *vq, struct virtq_chain *c)
 			 * (§2.7.5.3.2); its WRITE flag is ignored.
 			 */
 			if (in_indirect)
-				return bad_chain(vq, "nested indirect table");
+				return broken_chain(vq, "nested indirect table");
 			if (!vq->indirect)
-				return bad_chain(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+				return broken_chain(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
 			if (d.flags & VIRTQ_DESC_F_NEXT)
-				return bad_chain(vq, "indirect descriptor with NEXT set");
+				return broken_chain(vq, "indirect descriptor with NEXT set");
 			if (d.len == 0 || d.len % sizeof(struct virtq_desc) != 0)
-				return bad_chain(vq, "indirect table length not a non-zero multiple of 16");
+				return broken_chain(vq,
+						    "indirect table length not a non-zero multiple of 16");
 			if (d.len > VIRTQ_INDIRECT_MAX * sizeof(struct virtq_desc))
-				return bad_chain(vq, "indirect table too long");
-			/*
-			 * The spec does not require alignment of indirect
-			 * tables; keel does so that each descriptor is read
-			 * with naturally aligned loads (strict-align at EL2).
-			 */
-			if (!IS_ALIGNED(d.addr, VIRTQ_INDIRECT_ALIGN))
-				return bad_chain(vq, "indirect table misaligned");
+				return broken_chain(vq, "indirect table too long");
 			const volatile struct virtq_desc *ind = gmem_ptr(vq->mem, ipa_init(d.addr), d.len);
 			if (ind == NULL)
-				return bad_chain(vq, "indirect table outside guest RAM");
+				return broken_chain(vq, "indirect table outside guest RAM");
 			table = ind;
 			table_len = d.len / sizeof(struct virtq_desc);
 			budget = table_len;
@@ -212,15 +230,27 @@ enum virtq_pop_result virtq_pop(struct virtq *vq, struct virtq_chain *c)
 			continue;
 		}
 
-		enum virtq_pop_result r = add_buf(vq, c, &d);
-		if (r != VIRTQ_POP_OK)
-			return r;
+		if (d.len != 0) {
+			last = d;
+			if (d.flags & VIRTQ_DESC_F_WRITE)
+				c->any_writable = true;
+		}
+		if (verdict == VIRTQ_POP_OK)
+			verdict = add_buf(vq, c, &d);
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
-			return VIRTQ_POP_OK;
+			break;
 		if (d.next >= table_len)
-			return bad_chain(vq, "next index out of range");
+			return broken_chain(vq, "next index out of range");
 		idx = d.next;
 	}
+	if (verdict != VIRTQ_POP_OK && (last.flags & VIRTQ_DESC_F_WRITE)) {
+		paddr_t pa;
+		if (gmem_translate(vq->mem, ipa_init(last.addr), last.len, &pa)) {
+			c->status_ok = true;
+			c->status_pa = pa_add(pa, last.len - 1);
+		}
+	}
+	return verdict;
 }
 
 int virtq_push(struct virtq *vq, uint16_t head, uint32_t len)

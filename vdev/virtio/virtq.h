@@ -23,7 +23,6 @@
 /** Most entries in one indirect table (its len is at most this * 16). */
 #define VIRTQ_INDIRECT_MAX VIRTQ_MAX_SIZE
 /** Required alignment of an indirect table (keel policy: the spec sets none; see virtq.c). */
-#define VIRTQ_INDIRECT_ALIGN 16u
 
 /** One guest buffer of a popped chain, already translated. */
 struct virtq_buf {
@@ -44,16 +43,22 @@ struct virtq_chain {
 	uint16_t nreadable;
 	uint32_t readable_len;
 	uint32_t writable_len;
+	/* For VIRTQ_POP_BAD_CHAIN: where an error answer can go (see virtq_pop). */
+	bool status_ok;	   /**< the last non-empty descriptor is device-writable and wholly in RAM */
+	bool any_writable; /**< the chain has at least one non-empty device-writable descriptor */
+	paddr_t status_pa; /**< the last byte of that descriptor, when status_ok */
 	struct virtq_buf bufs[VIRTQ_CHAIN_MAX_BUFS];
 };
 
 enum virtq_pop_result {
-	VIRTQ_POP_EMPTY,      /**< nothing available */
-	VIRTQ_POP_OK,	      /**< *chain is filled */
-	VIRTQ_POP_BAD_CHAIN,  /**< chain->head is valid and consumed, the chain is malformed: complete it
-				   with an error (virtq_push(head, 0)); nothing else in *chain is valid */
-	VIRTQ_POP_RING_ERROR, /**< the ring itself is broken: nothing consumed; the device must stop using
-				   the queue and set DEVICE_NEEDS_RESET */
+	VIRTQ_POP_EMPTY,	/**< nothing available */
+	VIRTQ_POP_OK,		/**< *chain is filled */
+	VIRTQ_POP_BAD_CHAIN,	/**< chain->head is consumed; the chain was walked to its end but is
+				     malformed: answer it by the rule in virtq_pop; bufs are not valid */
+	VIRTQ_POP_BROKEN_CHAIN, /**< chain->head is consumed; the chain could not be walked to its end,
+				     so no status byte can be trusted: set DEVICE_NEEDS_RESET */
+	VIRTQ_POP_RING_ERROR,	/**< the ring itself is broken: nothing consumed; the device must stop
+				     using the queue and set DEVICE_NEEDS_RESET */
 };
 
 struct virtq {
@@ -99,15 +104,27 @@ void virtq_reset(struct virtq *vq);
 int virtq_enable(struct virtq *vq, uint64_t features);
 
 /**
- * Take the next available chain. Each descriptor is read once; rejected as
- * VIRTQ_POP_BAD_CHAIN: next out of range, a chain longer than the queue size
- * (loops), a nested indirect table, INDIRECT together with NEXT, INDIRECT
- * when not negotiated, an indirect table that is empty, misaligned, not a
- * multiple of 16 bytes or longer than VIRTQ_INDIRECT_MAX entries, a buffer
- * not wholly inside one guest RAM range, a readable buffer after a writable
- * one, more than VIRTQ_CHAIN_MAX_BUFS buffers, more than 4 GiB in total.
+ * Take the next available chain. Each descriptor is read once.
+ *
+ * VIRTQ_POP_BROKEN_CHAIN (the walk cannot reach the chain's end): next out of
+ * range, a chain longer than its table (loops), a nested indirect table,
+ * INDIRECT together with NEXT, INDIRECT when not negotiated, an indirect table
+ * that is empty, not a multiple of 16 bytes, longer than VIRTQ_INDIRECT_MAX
+ * entries or not wholly inside guest RAM. Indirect tables may have any
+ * alignment (the spec sets none).
+ * VIRTQ_POP_BAD_CHAIN (walked to its end, then refused): a buffer not wholly
+ * inside one guest RAM range, a readable buffer after a writable one, more
+ * than VIRTQ_CHAIN_MAX_BUFS buffers, more than 4 GiB in total.
  * VIRTQ_POP_RING_ERROR: avail->idx more than the queue size ahead of the
  * device, or a head index out of range.
+ *
+ * The answer rule for a chain that is not VIRTQ_POP_OK, so that a malformed
+ * request never looks like success to its driver: BAD_CHAIN with status_ok ->
+ * the device writes its error status to status_pa and pushes a used length
+ * that counts it; BAD_CHAIN without status_ok but any_writable, BROKEN_CHAIN
+ * and RING_ERROR -> DEVICE_NEEDS_RESET (virtio 1.2 §2.1.2) and the queue is not
+ * used again until reset; a used entry with nothing written only when the chain
+ * has no device-writable byte at all (BAD_CHAIN, !any_writable).
  */
 enum virtq_pop_result virtq_pop(struct virtq *vq, struct virtq_chain *chain);
 
