@@ -118,6 +118,8 @@ struct vg *vg_create(const struct vg_opts *o)
 		g->rd.bdev.max_seg_size = o->max_seg_size;
 	if (o && o->max_sectors)
 		g->rd.bdev.max_sectors = o->max_sectors;
+	if (o && o->block_size)
+		g->rd.bdev.block_size = o->block_size;
 	if (o)
 		g->rd.bdev.flags &= ~o->flags_clear;
 	if (o && o->slow) {

@@ -53,6 +53,7 @@ struct vg_opts {
 	uint32_t max_segs; /**< override the backend's limits when non-zero */
 	uint32_t max_seg_size;
 	uint32_t max_sectors;
+	uint32_t block_size;  /**< override the backend's logical block size when non-zero */
 	uint32_t flags_clear; /**< BLKDEV_F_* to remove from the backend */
 	bool pollable;	      /**< the slowdisk offers completion_ready */
 	uint32_t poll_us;     /**< virtio_blk_params.poll_us */

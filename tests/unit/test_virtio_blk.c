@@ -423,6 +423,32 @@ static void test_indirect_request(void **state)
 
 /* --- hostile chains and rings ----------------------------------------------------- */
 
+/* A 4 KiB-block backend: a driver that does not take BLK_SIZE cannot finish FEATURES_OK (§5.2.5). */
+static void test_blk_size_must_be_negotiated(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.block_size = 4096};
+	struct vg *g = vg_create(&o);
+	fake_vgic_reset();
+	assert_false(vg_driver_init(g, ALL & ~BIT(VIRTIO_BLK_F_BLK_SIZE), QSIZE));
+	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK, 0);
+	assert_true(vg_destroy(g));
+	/* With BLK_SIZE it works, and 4 KiB-aligned I/O is served. */
+	g = up(&o, ALL);
+	assert_int_equal(vg_rd(g, 0x114), 4096); /* config blk_size */
+	struct vg_req r = {VIRTIO_BLK_T_IN, 8, VG_DATA_IPA, 4096, true};
+	vg_blk_submit(g, 0, &r);
+	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
+	/* 512-byte-granular I/O on it is an I/O error, never success. */
+	struct vg_req odd = {VIRTIO_BLK_T_IN, 9, VG_DATA_IPA, 4096, true};
+	vg_blk_submit(g, 1, &odd);
+	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_IOERR);
+	down(g);
+	/* A 512-byte backend accepts a driver without BLK_SIZE. */
+	g = up(NULL, ALL & ~BIT(VIRTIO_BLK_F_BLK_SIZE));
+	down(g);
+}
+
 /* The answer rule (virtq_pop): a malformed chain never looks like success to its driver. */
 static void test_malformed_chains(void **state)
 {
@@ -908,6 +934,7 @@ int main(void)
 	    cmocka_unit_test(test_read_only),
 	    cmocka_unit_test(test_any_layout),
 	    cmocka_unit_test(test_indirect_request),
+	    cmocka_unit_test(test_blk_size_must_be_negotiated),
 	    cmocka_unit_test(test_malformed_chains),
 	    cmocka_unit_test(test_untrustworthy_chains),
 	    cmocka_unit_test(test_ring_error_needs_reset),

@@ -581,6 +581,25 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
+/*
+ * virtio 1.2 §5.2.5: blk_size does not change the request units (always 512 bytes). A driver that
+ * did not negotiate BLK_SIZE cannot know that a backend with larger blocks refuses 512-byte-granular
+ * I/O, so such a driver is refused at FEATURES_OK instead of failing requests later. (keel does not
+ * emulate sub-block I/O by read-modify-write: it would need a bounce buffer on the data path.)
+ */
+static bool blk_features_ok(struct virtio_mmio *t, uint64_t features)
+{
+	const struct virtio_blk *d = blk_of(t);
+	if (d->bdev->block_size > BLK_SECTOR_SIZE && !(features & BIT(VIRTIO_BLK_F_BLK_SIZE))) {
+		virtio_guest_err(t,
+				 "FEATURES_OK refused: the disk has %u-byte blocks and the driver did not "
+				 "accept VIRTIO_BLK_F_BLK_SIZE",
+				 d->bdev->block_size);
+		return false;
+	}
+	return true;
+}
+
 /* --- completion polling ------------------------------------------------------ */
 
 /* Poll checks between two looks at the clock and the interrupt state. */
@@ -721,7 +740,7 @@ static void blk_reset(struct virtio_mmio *t)
 static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .config_write = NULL,
-    .features_ok = NULL,
+    .features_ok = blk_features_ok,
     .queue_notify = blk_queue_notify,
     .driver_ok = blk_driver_ok,
     .reset = blk_reset,
