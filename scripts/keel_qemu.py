@@ -227,13 +227,21 @@ def vms_machine_disk(path, vms, storage=None, disk=None, size_mib=256, disk_dir=
         if backend != storage:
             raise vms_config.ConfigError(f"{path}: {node}: backend: \"{backend}\" but the machine's disk is "
                                          f"{storage} (STORAGE={storage})")
-    if storage == "ram" or disk:
+    if storage == "ram":
         return storage, disk
-    disk = os.path.join(disk_dir or os.path.join(ROOT, "build", "disk"), os.path.splitext(os.path.basename(path))[0] + ".img")
     parts = vms_config.partitions(vms, storage)
     bs = 4096 if storage == "ufs" else 512
+    if disk:
+        if not os.path.isfile(disk):
+            raise vms_config.ConfigError(f"{path}: DISK={disk}: no such file")
+        vms_config.check_partitions_on(path, vms, storage, disk, bs)
+        return storage, disk
+    disk = os.path.join(disk_dir or os.path.join(ROOT, "build", "disk"),
+                        os.path.splitext(os.path.basename(path))[0] + ".img")
     if os.path.exists(disk) and (parts is None or set(parts) <= set(vms_config.gpt_partition_names(disk, bs))):
         return storage, disk
+    if os.path.exists(disk):
+        print(f"keel_qemu: {disk} lacks a partition the VMs name: making it again", flush=True)
     os.makedirs(os.path.dirname(disk), exist_ok=True)
     if parts:
         each = (size_mib - 2) // len(parts)
@@ -270,8 +278,6 @@ def main():
             storage, image = vms_machine_disk(a.vms, vms, a.storage, a.disk)
         except vms_config.ConfigError as e:
             sys.exit(f"keel_qemu: {e}")
-        if storage != "ram" and not os.path.isfile(image):
-            sys.exit(f"keel_qemu: DISK={image}: no such file")
         devs = storage_devices(storage, image) if image else []
     else:
         if not a.kernel:

@@ -276,7 +276,42 @@ def load(path, spec_cls, variables=None):
     for i, n in enumerate(names):
         if n in names[:i]:
             rd.fail(chosen.children[i], "vm-name", f'"{n}" is used twice')
+    check_assign_once(path, vms)
     return vms
+
+
+def check_assign_once(path, vms):
+    """A backend's whole disk, or one of its partitions, goes to one disk node (as keel checks too)."""
+    seen = []  # (backend, partition or "", node)
+    for vm in vms:
+        for d in vm.disks:
+            if d["backend"] == "ram":
+                continue  # the launcher places RAM-disk images itself: they never overlap
+            b, p, node = d["backend"], d.get("partition", ""), d["node"]
+            for sb, sp, snode in seen:
+                if sb != b or (p and sp and p != sp):
+                    continue
+                if p and sp:
+                    what = f'partition "{p}" is already given to {snode}'
+                elif p:
+                    what = f'partition "{p}" is inside the whole disk given to {snode}'
+                elif sp:
+                    what = f'(whole disk) contains partition "{sp}" given to {snode}'
+                else:
+                    what = f"(whole disk) is already given to {snode}"
+                raise ConfigError(f'{path}: {node}: backend "{b}" {what}')
+            seen.append((b, p, node))
+
+
+def check_partitions_on(path, vms, backend, image, block_size):
+    """Every partition the VMs name on backend is in image's GPT."""
+    have = gpt_partition_names(image, block_size)
+    for vm in vms:
+        for d in vm.disks:
+            p = d.get("partition")
+            if d["backend"] == backend and p and p not in have:
+                found = f"its GPT has: {', '.join(have)}" if have else f"no GPT with {block_size}-byte blocks"
+                raise ConfigError(f'{path}: {d["node"]}: partition: "{p}" is not on {image} ({found})')
 
 
 def partitions(vms, backend):

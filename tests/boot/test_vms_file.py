@@ -146,6 +146,39 @@ def test_file_level_errors(tmp_path, kernel_file):
     assert error_of(path) == f'{path}: /chosen/vm@1: vm-name: "same" is used twice'
 
 
+@pytest.mark.parametrize("disks, expected", [
+    ('disk@0 { backend = "ufs"; partition = "a"; };\n    disk@1 { backend = "ufs"; partition = "a"; };',
+     '/chosen/vm@0/disk@1: backend "ufs" partition "a" is already given to /chosen/vm@0/disk@0'),
+    ('disk@0 { backend = "sd"; };\n    disk@1 { backend = "sd"; partition = "a"; };',
+     '/chosen/vm@0/disk@1: backend "sd" partition "a" is inside the whole disk given to /chosen/vm@0/disk@0'),
+    ('disk@0 { backend = "ufs"; partition = "a"; };\n    disk@1 { backend = "ufs"; };',
+     '/chosen/vm@0/disk@1: backend "ufs" (whole disk) contains partition "a" given to /chosen/vm@0/disk@0'),
+    ('disk@0 { backend = "ufs"; };\n    disk@1 { backend = "ufs"; };',
+     '/chosen/vm@0/disk@1: backend "ufs" (whole disk) is already given to /chosen/vm@0/disk@0'),
+])
+def test_assign_once_in_the_launcher(tmp_path, kernel_file, disks, expected):
+    path = write_config(tmp_path, VM0 % disks)
+    assert error_of(path) == f"{path}: {expected}"
+
+
+def test_partition_missing_from_the_given_disk(tmp_path, kernel_file):
+    path = write_config(tmp_path, VM0 % 'disk@0 { backend = "ufs"; partition = "data"; };')
+    vms = keel_qemu.load_vms_file(path)
+    image = str(tmp_path / "disk.img")
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "mkgpt.py"), image, "8", "4096", "root:0"],
+                   check=True, capture_output=True)
+    with pytest.raises(vms_config.ConfigError) as e:
+        keel_qemu.vms_machine_disk(path, vms, disk=image)
+    assert str(e.value) == f'{path}: /chosen/vm@0/disk@0: partition: "data" is not on {image} (its GPT has: root)'
+    with pytest.raises(vms_config.ConfigError) as e:  # a 4096-byte-block GPT is no GPT for an SD card
+        keel_qemu.vms_machine_disk(path, [keel_qemu.VmSpec("x", "k", disks=[dict(vms[0].disks[0], backend="sd")])],
+                                   disk=image)
+    assert "no GPT with 512-byte blocks" in str(e.value)
+    with pytest.raises(vms_config.ConfigError) as e:
+        keel_qemu.vms_machine_disk(path, vms, disk=str(tmp_path / "nope.img"))
+    assert str(e.value) == f"{path}: DISK={tmp_path / 'nope.img'}: no such file"
+
+
 def test_run_sh_reports_config_errors(tmp_path, kernel_file):
     """The real command path (make run -> scripts/run.sh -> keel_qemu.py --vms) stops with the message."""
     path = write_config(tmp_path, VM0 % 'disk@0 { backend = "sd"; partition = "p"; };')
@@ -170,8 +203,9 @@ def test_machine_disk_is_made_with_the_named_partitions(tmp_path):
         assert f.read(7) == b"keep me"
 
 
-def test_keel_refuses_one_partition_for_two_vms(keel, tmp_path):
-    """keel's assign-once check, reached through a configuration file (node names as in the file)."""
+def test_keel_refuses_one_partition_for_two_vms(keel, tmp_path, monkeypatch):
+    """keel's own assign-once check (the launcher's is bypassed), node names as in the file."""
+    monkeypatch.setattr(vms_config, "check_assign_once", lambda path, vms: None)
     path = write_config(tmp_path, """\
         vm@0 {
             memory = <0x0 0x4000000>;
