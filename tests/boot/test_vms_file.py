@@ -276,11 +276,12 @@ def test_example_boots_two_linux_vms_on_two_partitions(tmp_path):
             f.seek(off)
             f.write((f"host-data {name}\n".encode() * (size // 15 + 1))[:size])
     edges = {}  # what must not change: the GPT, the gaps, and each partition between its stamps
-    a_off, a_size = layout["vm-a"]
-    b_off, b_size = layout["vm-b"]
     size = os.path.getsize(image)
-    untouched = {"before vm-a (MBR, GPT)": (0, a_off), "between vm-a and vm-b": (a_off + a_size, b_off - a_off - a_size),
-                 "after vm-b (backup GPT)": (b_off + b_size, size - b_off - b_size)}
+    untouched, pos = {}, 0
+    for name, (off, psize) in sorted(layout.items(), key=lambda kv: kv[1][0]):
+        untouched[f"before {name}"] = (pos, off - pos)
+        pos = off + psize
+    untouched["after the last partition (backup GPT)"] = (pos, size - pos)
     for name, (off, psize) in layout.items():
         untouched[f"{name} between its stamps"] = (off + MIB, psize - MIB - 65536)
     for what, (off, n) in untouched.items():
