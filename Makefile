@@ -1,6 +1,7 @@
 # keel: a Type-1 micro-hypervisor for ARMv8-A.
 #   make            build build/$(PLATFORM)/keel.bin (+ keel.elf)
 #   make run        set up, build, boot keel + a Linux guest on QEMU
+#                   (VMS=file: the VMs of a configuration file, see README "Several VMs")
 #   make test       set up, build, run unit tests, fuzz smoke, boot tests
 #   make fuzz       longer fuzzing runs
 #   make bench      storage benchmarks (keel vs native)

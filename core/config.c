@@ -212,6 +212,9 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 			FAIL("%s/%s: too many disks (at most %d)", vmname, dn, CONFIG_MAX_DISKS);
 		struct vm_disk_config *d = &vc->disks[vc->nr_disks];
 		memset(d, 0, sizeof(*d));
+		if (strlen(dn) >= sizeof(d->node))
+			FAIL("%s/%s: node name longer than %zu characters", vmname, dn, sizeof(d->node) - 1);
+		memcpy(d->node, dn, strlen(dn) + 1);
 		bool present;
 		if (copy_str(fdt, n, "backend", d->backend, sizeof(d->backend), &present) || !present)
 			FAIL("%s/%s: backend: missing or not a short string", vmname, dn);
@@ -253,7 +256,58 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 struct named_range {
 	uint64_t base, size;
 	char what[64];
+	bool ram_disk; /**< RAM-disk images against each other: check_assign_once names both disks */
 };
+
+/** Disks a and b (of VMs va, vb) claim the same storage: say so, naming b first (the later one). */
+static int assign_conflict(const struct vm_config *va, const struct vm_disk_config *a,
+			   const struct vm_config *vb, const struct vm_disk_config *b, char *err,
+			   size_t errlen)
+{
+	if (strcmp(a->backend, "ram") == 0) {
+		if (!ranges_overlap(pa_addr(a->ram.base), a->ram.size, pa_addr(b->ram.base), b->ram.size))
+			return 0;
+		FAIL("%s/%s: backend \"ram\" image 0x%llx+0x%llx overlaps the image given to %s/%s", vb->node,
+		     b->node, (unsigned long long)pa_addr(b->ram.base), (unsigned long long)b->ram.size,
+		     va->node, a->node);
+	}
+	if (a->partition[0] && b->partition[0] && strcmp(a->partition, b->partition) != 0)
+		return 0; /* two partitions of one disk: legal */
+	if (b->partition[0] && a->partition[0])
+		FAIL("%s/%s: backend \"%s\" partition \"%s\" is already given to %s/%s", vb->node, b->node,
+		     b->backend, b->partition, va->node, a->node);
+	if (b->partition[0])
+		FAIL("%s/%s: backend \"%s\" partition \"%s\" is inside the whole disk given to %s/%s",
+		     vb->node, b->node, b->backend, b->partition, va->node, a->node);
+	if (a->partition[0])
+		FAIL("%s/%s: backend \"%s\" (whole disk) contains partition \"%s\" given to %s/%s", vb->node,
+		     b->node, b->backend, a->partition, va->node, a->node);
+	FAIL("%s/%s: backend \"%s\" (whole disk) is already given to %s/%s", vb->node, b->node, b->backend,
+	     va->node, a->node);
+}
+
+/** Assign once: compare every disk with every disk parsed before it, in all VMs. */
+static int check_assign_once(const struct keel_config *cfg, char *err, size_t errlen)
+{
+	for (unsigned v = 0; v < cfg->nr_vms; v++) {
+		const struct vm_config *vb = &cfg->vms[v];
+		for (unsigned d = 0; d < vb->nr_disks; d++) {
+			const struct vm_disk_config *b = &vb->disks[d];
+			for (unsigned u = 0; u <= v; u++) {
+				const struct vm_config *va = &cfg->vms[u];
+				for (unsigned e = 0; e < (u == v ? d : va->nr_disks); e++) {
+					const struct vm_disk_config *a = &va->disks[e];
+					if (strcmp(a->backend, b->backend) != 0)
+						continue;
+					int rc = assign_conflict(va, a, vb, b, err, errlen);
+					if (rc)
+						return rc;
+				}
+			}
+		}
+	}
+	return 0;
+}
 
 int config_parse(const void *fdt, const struct machine_info *mi, const struct phys_range *reserved,
 		 unsigned nr_reserved, struct keel_config *cfg, char *err, size_t errlen)
@@ -266,7 +320,7 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 	struct named_range used[CONFIG_MAX_VMS * (3 + CONFIG_MAX_DISKS) + 8];
 	unsigned nr_used = 0;
 	for (unsigned i = 0; i < nr_reserved && nr_used < ARRAY_SIZE(used); i++) {
-		used[nr_used] = (struct named_range){pa_addr(reserved[i].base), reserved[i].size, ""};
+		used[nr_used] = (struct named_range){pa_addr(reserved[i].base), reserved[i].size, "", false};
 		snprintf(used[nr_used].what, sizeof(used[nr_used].what),
 			 "keel or firmware memory (reserved range %u)", i);
 		nr_used++;
@@ -348,20 +402,22 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 		/* Overlap checks: every module, disk image and fixed memory range. */
 		struct named_range mine[3 + CONFIG_MAX_DISKS];
 		unsigned nm = 0;
-		mine[nm++] = (struct named_range){pa_addr(vc->kernel.base), vc->kernel.size, "kernel: reg"};
+		mine[nm++] =
+		    (struct named_range){pa_addr(vc->kernel.base), vc->kernel.size, "kernel: reg", false};
 		if (vc->ramdisk.size)
-			mine[nm++] =
-			    (struct named_range){pa_addr(vc->ramdisk.base), vc->ramdisk.size, "ramdisk: reg"};
+			mine[nm++] = (struct named_range){pa_addr(vc->ramdisk.base), vc->ramdisk.size,
+							  "ramdisk: reg", false};
 		if (vc->has_mem_base)
 			mine[nm++] =
-			    (struct named_range){pa_addr(vc->mem_base), vc->mem_size, "memory-range"};
+			    (struct named_range){pa_addr(vc->mem_base), vc->mem_size, "memory-range", false};
 		for (unsigned d = 0; d < vc->nr_disks; d++)
 			if (vc->disks[d].ram.size)
 				mine[nm++] = (struct named_range){pa_addr(vc->disks[d].ram.base),
-								  vc->disks[d].ram.size, "disk: reg"};
+								  vc->disks[d].ram.size, "disk: reg", true};
 		for (unsigned k = 0; k < nm; k++) {
 			for (unsigned u = 0; u < nr_used; u++)
-				if (ranges_overlap(mine[k].base, mine[k].size, used[u].base, used[u].size))
+				if (!(mine[k].ram_disk && used[u].ram_disk) &&
+				    ranges_overlap(mine[k].base, mine[k].size, used[u].base, used[u].size))
 					FAIL("%s: %s: 0x%llx+0x%llx overlaps %s", vc->node, mine[k].what,
 					     (unsigned long long)mine[k].base,
 					     (unsigned long long)mine[k].size, used[u].what);
@@ -376,5 +432,5 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 	}
 	if (cfg->nr_vms == 0)
 		FAIL("/chosen: no VM nodes (compatible = \"keel,vm\")");
-	return 0;
+	return check_assign_once(cfg, err, errlen);
 }

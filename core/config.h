@@ -59,6 +59,7 @@ struct vm_module {
 };
 
 struct vm_disk_config {
+	char node[32];	      /**< DT node name inside the VM node ("disk@0"), for messages */
 	char backend[16];     /**< "ram", "ufs", "sd" */
 	struct vm_module ram; /**< backend "ram": the image in reserved memory */
 	bool read_only;
@@ -96,7 +97,11 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 /**
  * Read and validate the VMs under /chosen: modules inside RAM, no overlaps
  * between modules, fixed VM memory and the reserved ranges given, vCPUs
- * available. Returns 0 or -EINVAL with err naming node and property.
+ * available. Every storage is assigned once, over all VMs: a backend's whole
+ * disk, or one GPT partition of it, goes to at most one disk node (two
+ * different partitions of one backend are fine), and RAM-disk images do not
+ * overlap. Returns 0 or -EINVAL with err naming node and property (for a
+ * double assignment: both disk nodes and the backend).
  */
 int config_parse(const void *fdt, const struct machine_info *mi, const struct phys_range *reserved,
 		 unsigned nr_reserved, struct keel_config *cfg, char *err, size_t errlen);

@@ -170,7 +170,7 @@ void keel_main(uint64_t fdt_pa)
 	const void *fdt = pa_to_ptr(pa_init(fdt_pa));
 	log_info("keel starting at EL2 on %s, DTB at 0x%llx", platform.name, (unsigned long long)fdt_pa);
 
-	char err[160];
+	char err[256];
 	if (machine_parse(fdt, &machine, err, sizeof(err)) != 0)
 		panic("boot DTB: %s", err);
 	if (machine.uart.size)

@@ -27,7 +27,8 @@ def align_up(x, a=ALIGN):
 
 
 class VmSpec:
-    def __init__(self, name, kernel, initrd=None, cmdline="", mem_mib=256, cpus=1, disks=None):
+    def __init__(self, name, kernel, initrd=None, cmdline="", mem_mib=256, cpus=1, disks=None, mem_range=None,
+                 node=None):
         self.name = name
         self.kernel = kernel
         self.initrd = initrd
@@ -35,8 +36,23 @@ class VmSpec:
         self.mem_mib = mem_mib
         self.cpus = cpus
         # each disk: dict(backend="ram"|"ufs"|"sd", image=path (ram), read_only=bool,
-        #                 partition=str, serial=str)
+        #                 partition=str, serial=str, io_poll_us=int, dt_name=str)
         self.disks = disks or []
+        # (base, size) in bytes: fixed VM memory ("memory-range"); mem_mib is then size >> 20
+        self.mem_range = mem_range
+        # DT node name under /chosen (default vm@<index>); a disk's is disk["dt_name"] (default disk@<index>)
+        self.node = node
+
+
+def storage_devices(storage, image):
+    """QEMU options for the machine's physical disk: a UFS LU or an SD card (ram: none)."""
+    if storage == "ufs":
+        return ["-drive", f"if=none,id=ufs0,file={image},format=raw",
+                "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
+    if storage == "sd":
+        return ["-drive", f"if=none,id=sd0,file={image},format=raw",
+                "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
+    return []
 
 
 def machine_args(mem_mib, smp, cpu, storage_devs):
@@ -83,19 +99,28 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
         loaders.extend(["-device", f"loader,file={path},addr={hex(base)},force-raw=on"])
         return base, size
 
+    def vm_node(i):
+        return "/chosen/" + (getattr(vms[i], "node", None) or f"vm@{i}")
+
+    def disk_node(i, d):
+        return vm_node(i) + "/" + (vms[i].disks[d].get("dt_name") or f"disk@{d}")
+
     # fdtput -c inserts a node before its siblings: create in reverse so vm@0 comes first.
     for i in reversed(range(len(vms))):
-        fdtput(dtb, "-c", f"/chosen/vm@{i}")
+        fdtput(dtb, "-c", vm_node(i))
         for d in reversed(range(len(vms[i].disks))):
-            fdtput(dtb, "-c", f"/chosen/vm@{i}/disk@{d}")
+            fdtput(dtb, "-c", disk_node(i, d))
     for i, vm in enumerate(vms):
-        node = f"/chosen/vm@{i}"
+        node = vm_node(i)
         fdtput(dtb, "-t", "s", node, "compatible", "keel,vm")
         fdtput(dtb, "-t", "s", node, "vm-name", vm.name)
         fdtput(dtb, "-t", "x", node, "#address-cells", 2)
         fdtput(dtb, "-t", "x", node, "#size-cells", 2)
         fdtput(dtb, "-t", "x", node, "cpus", vm.cpus)
-        fdtput(dtb, "-t", "x", node, "memory", *cells64(vm.mem_mib * 1024 * 1024))
+        if vm.mem_range:
+            fdtput(dtb, "-t", "x", node, "memory-range", *(cells64(vm.mem_range[0]) + cells64(vm.mem_range[1])))
+        else:
+            fdtput(dtb, "-t", "x", node, "memory", *cells64(vm.mem_mib * 1024 * 1024))
         if vm.cmdline:
             fdtput(dtb, "-t", "s", node, "bootargs", vm.cmdline)
         base, size = place(vm.kernel)
@@ -108,7 +133,7 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
             fdtput(dtb, "-t", "s", node + "/ramdisk", "compatible", "multiboot,ramdisk")
             fdtput(dtb, "-t", "x", node + "/ramdisk", "reg", *(cells64(base) + cells64(size)))
         for d, disk in enumerate(vm.disks):
-            dn = f"{node}/disk@{d}"
+            dn = disk_node(i, d)
             fdtput(dtb, "-t", "s", dn, "compatible", "keel,disk")
             fdtput(dtb, "-t", "s", dn, "backend", disk["backend"])
             if disk["backend"] == "ram":
@@ -180,30 +205,91 @@ def run(argv, timeout, log_path=None, interactive=False, until=None, send=()):
     return rc, "".join(out).replace("\r", "")
 
 
+def load_vms_file(path, variables=None):
+    """The VMs of a configuration file (see scripts/vms_config.py); raises vms_config.ConfigError."""
+    import vms_config
+    return vms_config.load(path, VmSpec, variables)
+
+
+def vms_machine_disk(path, vms, storage=None, disk=None, size_mib=256, disk_dir=None):
+    """(storage, image) for the machine's physical disk in a VMS file run.
+
+    storage (STORAGE=) defaults to the one backend the VMs use besides "ram"; a VM disk on another
+    backend is an error naming its node. disk (DISK=) defaults to build/disk/<file name>.img, made
+    if missing (or if it lacks a partition the VMs name): a GPT with the partitions the VMs name,
+    in order, sharing size_mib, or a blank disk when a VM takes the whole disk.
+    """
+    import vms_config
+    used = [(d["backend"], d.get("node", "?")) for vm in vms for d in vm.disks if d["backend"] != "ram"]
+    if storage is None:
+        storage = used[0][0] if used else "ram"
+    for backend, node in used:
+        if backend != storage:
+            raise vms_config.ConfigError(f"{path}: {node}: backend: \"{backend}\" but the machine's disk is "
+                                         f"{storage} (STORAGE={storage})")
+    if storage == "ram":
+        return storage, disk
+    parts = vms_config.partitions(vms, storage)
+    bs = 4096 if storage == "ufs" else 512
+    if disk:
+        if not os.path.isfile(disk):
+            raise vms_config.ConfigError(f"{path}: DISK={disk}: no such file")
+        vms_config.check_partitions_on(path, vms, storage, disk, bs)
+        return storage, disk
+    disk = os.path.join(disk_dir or os.path.join(ROOT, "build", "disk"),
+                        os.path.splitext(os.path.basename(path))[0] + ".img")
+    if os.path.exists(disk) and (parts is None or set(parts) <= set(vms_config.gpt_partition_names(disk, bs))):
+        return storage, disk
+    if os.path.exists(disk):
+        print(f"keel_qemu: {disk} lacks a partition the VMs name: making it again", flush=True)
+    os.makedirs(os.path.dirname(disk), exist_ok=True)
+    if parts:
+        each = (size_mib - 2) // len(parts)
+        specs = [f"{n}:{each}" for n in parts[:-1]] + [f"{parts[-1]}:0"]
+        out = run_checked([sys.executable, os.path.join(ROOT, "scripts", "mkgpt.py"), disk, str(size_mib), str(bs)]
+                          + specs)
+        print(f"keel_qemu: made {disk}: GPT, {bs}-byte blocks, partitions (name offset size):\n{out}", end="",
+              flush=True)
+    else:
+        with open(disk, "wb") as f:
+            f.truncate(size_mib << 20)
+        print(f"keel_qemu: made {disk}: {size_mib} MiB, blank", flush=True)
+    return storage, disk
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--vms", help="VM configuration file (devicetree source, see README)")
+    ap.add_argument("--kernel")
     ap.add_argument("--initrd")
     ap.add_argument("--cmdline", default="")
     ap.add_argument("--mem", type=int, default=256, help="VM memory in MiB")
     ap.add_argument("--disk", help="raw disk image")
-    ap.add_argument("--storage", default="ram", choices=["ram", "ufs", "sd"])
+    ap.add_argument("--storage", choices=["ram", "ufs", "sd"],
+                    help="the disk's kind (default: ram; with --vms, the VMs' backend)")
     ap.add_argument("--machine-mem", type=int, default=2048)
     ap.add_argument("--timeout", type=float, default=0, help="seconds; 0 = none (interactive)")
     ap.add_argument("--log")
     a = ap.parse_args()
-    disks, devs = [], []
-    if a.disk:
-        disks.append({"backend": a.storage, "image": a.disk})
-        if a.storage == "ufs":
-            devs = ["-drive", f"if=none,id=ufs0,file={a.disk},format=raw",
-                    "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
-        elif a.storage == "sd":
-            devs = ["-drive", f"if=none,id=sd0,file={a.disk},format=raw",
-                    "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
-    vm = VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)
+    if a.vms:
+        import vms_config
+        try:
+            vms = load_vms_file(a.vms)
+            storage, image = vms_machine_disk(a.vms, vms, a.storage, a.disk)
+        except vms_config.ConfigError as e:
+            sys.exit(f"keel_qemu: {e}")
+        devs = storage_devices(storage, image) if image else []
+    else:
+        if not a.kernel:
+            ap.error("--kernel or --vms is required")
+        storage = a.storage or "ram"
+        disks, devs = [], []
+        if a.disk:
+            disks.append({"backend": storage, "image": a.disk})
+            devs = storage_devices(storage, a.disk)
+        vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)]
     with tempfile.TemporaryDirectory() as tmp:
-        argv = build([vm], tmp, mem_mib=a.machine_mem, storage_devs=devs)
+        argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs)
         interactive = sys.stdin.isatty() and not a.timeout
         if interactive:
             print("keel: QEMU console; quit with Ctrl-A x", flush=True)

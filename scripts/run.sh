@@ -5,9 +5,23 @@
 #   STORAGE: ufs (default: the image is a UFS LU keel drives; writes reach the file), ram (loaded
 #            into reserved RAM; writes are not kept), sd (SD card on sdhci-pci; power-of-two size)
 #   GUEST_MEM: VM memory in MiB (default 256)
+#   VMS: a VM configuration file (devicetree source, see README "Several VMs"): boots its VMs
+#        instead of the one GUEST_* VM. DISK and STORAGE still name the machine's disk; without
+#        DISK, build/disk/<file name>.img is made (a GPT with the partitions the VMs name).
 # Interactive on a terminal (quit QEMU with Ctrl-A x); otherwise returns when the guest powers off.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# relative paths are the caller's: keep them valid after the cd
+case ${VMS:-/} in /*) ;; *) VMS=$(realpath -m --relative-to="$ROOT" "$VMS") ;; esac
+case ${DISK:-/} in /*) ;; *) DISK=$(realpath -m --relative-to="$ROOT" "$DISK") ;; esac
+cd "$ROOT"
+if [ -n "${VMS:-}" ]; then
+  args=(--vms "$VMS")
+  [ -n "${DISK:-}" ] && args+=(--disk "$DISK")
+  [ -n "${STORAGE:-}" ] && args+=(--storage "$STORAGE")
+  [ -t 0 ] || args+=(--timeout "${RUN_TIMEOUT:-1800}")
+  exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"
+fi
 KIT=build/kit
 GUEST_KERNEL=${GUEST_KERNEL:-$KIT/Image}
 GUEST_INITRD=${GUEST_INITRD:-$KIT/initramfs.cpio.gz}

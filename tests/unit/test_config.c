@@ -86,7 +86,7 @@ static int add_vm(const char *node, uint64_t kbase, uint64_t ksize)
 
 static struct machine_info mi;
 static struct keel_config cfg;
-static char err[160];
+static char err[256];
 
 static int parse(void)
 {
@@ -223,6 +223,115 @@ static void test_errors_name_node_and_property(void **state)
 	expect_error("/chosen/vm@0/kernel: reg: missing or empty");
 }
 
+/* Offsets move as the tree grows: find the VM node by name each time. */
+static int add_disk(const char *vm, const char *node, const char *backend, const char *partition)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/chosen/%s", vm);
+	int d = sub(fdt_path_offset(dtb, path), node);
+	fdt_setprop_string(dtb, d, "compatible", "keel,disk");
+	fdt_setprop_string(dtb, d, "backend", backend);
+	if (partition)
+		fdt_setprop_string(dtb, d, "partition", partition);
+	return d;
+}
+
+/* Two VMs; libfdt adds subnodes first, so create vm@1 first: vm@0 is parsed first. */
+static void two_vms(void)
+{
+	make_machine();
+	add_vm("vm@1", 0x51000000, 0x100000);
+	add_vm("vm@0", 0x50000000, 0x100000);
+}
+
+static void test_assign_once_legal(void **state)
+{
+	(void)state;
+	/* Two partitions of one disk, one per VM; the other backend's whole disk to one of them. */
+	two_vms();
+	add_disk("vm@1", "disk@0", "ufs", "data-b");
+	add_disk("vm@0", "disk@1", "sd", NULL);
+	add_disk("vm@0", "disk@0", "ufs", "data-a");
+	assert_int_equal(parse(), 0);
+	assert_int_equal(cfg.nr_vms, 2);
+	assert_int_equal(cfg.vms[0].nr_disks, 2);
+	assert_string_equal(cfg.vms[0].disks[0].node, "disk@0");
+	assert_string_equal(cfg.vms[0].disks[0].partition, "data-a");
+	assert_string_equal(cfg.vms[1].disks[0].partition, "data-b");
+
+	/* Two partitions of one disk in the same VM; RAM disks side by side. */
+	two_vms();
+	add_disk("vm@0", "disk@1", "ufs", "b");
+	add_disk("vm@0", "disk@0", "ufs", "a");
+	setreg(add_disk("vm@1", "disk@1", "ram", NULL), 0x60100000, 0x100000);
+	setreg(add_disk("vm@1", "disk@0", "ram", NULL), 0x60000000, 0x100000);
+	assert_int_equal(parse(), 0);
+	assert_int_equal(cfg.vms[0].nr_disks, 2);
+	assert_int_equal(cfg.vms[1].nr_disks, 2);
+}
+
+static void test_assign_once_conflicts(void **state)
+{
+	(void)state;
+	/* The same partition to two VMs. */
+	two_vms();
+	add_disk("vm@1", "disk@0", "ufs", "data");
+	add_disk("vm@0", "disk@0", "ufs", "data");
+	expect_error("/chosen/vm@1/disk@0: backend \"ufs\" partition \"data\" is already given to "
+		     "/chosen/vm@0/disk@0");
+
+	/* The same partition twice in one VM. */
+	two_vms();
+	add_disk("vm@0", "disk@1", "sd", "p1");
+	add_disk("vm@0", "disk@0", "sd", "p1");
+	expect_error("/chosen/vm@0/disk@1: backend \"sd\" partition \"p1\" is already given to "
+		     "/chosen/vm@0/disk@0");
+
+	/* The whole disk, then one of its partitions. */
+	two_vms();
+	add_disk("vm@1", "disk@0", "ufs", "data");
+	add_disk("vm@0", "disk@0", "ufs", NULL);
+	expect_error("/chosen/vm@1/disk@0: backend \"ufs\" partition \"data\" is inside the whole disk "
+		     "given to /chosen/vm@0/disk@0");
+
+	/* A partition, then the whole disk. */
+	two_vms();
+	add_disk("vm@1", "disk@0", "sd", NULL);
+	add_disk("vm@0", "disk@0", "sd", "root");
+	expect_error("/chosen/vm@1/disk@0: backend \"sd\" (whole disk) contains partition \"root\" given to "
+		     "/chosen/vm@0/disk@0");
+
+	/* The whole disk twice: in two VMs, and in one VM. */
+	two_vms();
+	add_disk("vm@1", "disk@0", "ufs", NULL);
+	add_disk("vm@0", "disk@0", "ufs", NULL);
+	expect_error(
+	    "/chosen/vm@1/disk@0: backend \"ufs\" (whole disk) is already given to /chosen/vm@0/disk@0");
+	two_vms();
+	add_disk("vm@1", "disk@1", "ufs", NULL);
+	add_disk("vm@1", "disk@0", "ufs", NULL);
+	expect_error(
+	    "/chosen/vm@1/disk@1: backend \"ufs\" (whole disk) is already given to /chosen/vm@1/disk@0");
+
+	/* Overlapping RAM-disk images, in two VMs and in one. */
+	two_vms();
+	setreg(add_disk("vm@1", "disk@0", "ram", NULL), 0x600ff000, 0x100000);
+	setreg(add_disk("vm@0", "disk@0", "ram", NULL), 0x60000000, 0x100000);
+	expect_error(
+	    "/chosen/vm@1/disk@0: backend \"ram\" image 0x600ff000+0x100000 overlaps the image given "
+	    "to /chosen/vm@0/disk@0");
+	two_vms();
+	setreg(add_disk("vm@0", "disk@1", "ram", NULL), 0x60000000, 0x1000);
+	setreg(add_disk("vm@0", "disk@0", "ram", NULL), 0x60000000, 0x1000);
+	expect_error("/chosen/vm@0/disk@1: backend \"ram\" image 0x60000000+0x1000 overlaps the image given "
+		     "to /chosen/vm@0/disk@0");
+
+	/* A RAM disk over a kernel is still the module overlap error. */
+	two_vms();
+	setreg(add_disk("vm@1", "disk@0", "ram", NULL), 0x50000000, 0x1000);
+	expect_error("/chosen/vm@1: disk: reg: 0x50000000+0x1000 overlaps /chosen/vm@0 kernel: reg");
+}
+
 static void test_memmap_alloc(void **state)
 {
 	(void)state;
@@ -284,6 +393,8 @@ int main(void)
 	    cmocka_unit_test(test_machine),
 	    cmocka_unit_test(test_valid_vm),
 	    cmocka_unit_test(test_errors_name_node_and_property),
+	    cmocka_unit_test(test_assign_once_legal),
+	    cmocka_unit_test(test_assign_once_conflicts),
 	    cmocka_unit_test(test_memmap_alloc),
 	    cmocka_unit_test(test_guest_fdt),
 	};
