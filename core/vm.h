@@ -89,7 +89,7 @@ struct vm {
 	struct vgic_dist vgic;
 	unsigned nr_vcpus;
 	struct vcpu vcpus[VM_MAX_VCPUS];
-	struct console_vm_line con;
+	struct con_stream con;
 	const struct vm_config *cfg;
 	const struct machine_info *mi;
 	bool powered_off;
