@@ -102,7 +102,7 @@ static void put_raw(const char *s, size_t n)
 
 void console_flush(void)
 {
-	conbuf_flush(&out, timer_us, CONSOLE_FLUSH_TIMEOUT_US);
+	conbuf_flush(&out, timer_us, CONSOLE_FLUSH_TIMEOUT_US, false);
 }
 
 void console_write(const char *s, size_t n)
@@ -179,7 +179,7 @@ NORETURN void panic(const char *fmt, ...)
 	size_t n = format_line(line, sizeof(line), "keel: PANIC: ", fmt, ap);
 	va_end(ap);
 	/* Everything before it first, then the panic line itself, unbuffered (the ring may be full). */
-	console_flush();
+	conbuf_flush(&out, timer_us, CONSOLE_FLUSH_TIMEOUT_US, true);
 	put_raw(line, n);
 	for (;;)
 		__asm__ volatile("msr daifset, #0xf\n wfi");

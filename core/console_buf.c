@@ -277,13 +277,15 @@ bool conbuf_drain(struct conbuf *cb, unsigned budget)
 	return more;
 }
 
-void conbuf_flush(struct conbuf *cb, uint64_t (*now)(void), uint64_t timeout_us)
+void conbuf_flush(struct conbuf *cb, uint64_t (*now)(void), uint64_t timeout_us, bool steal)
 {
 	uint64_t t0 = now();
 	bool locked;
 	while (!(locked = spin_trylock(&cb->drain_lock)) && now() - t0 < timeout_us)
 		;
-	/* Without the lock (its holder is stuck, or it is us in a panic) the output goes anyway. */
+	/* A panic writes even without the lock (its holder may be stuck, or be this CPU). */
+	if (!locked && !steal)
+		return;
 	uint64_t last = now();
 	uint64_t before = cb->written, start = cb->written;
 	/* Bounded even while other CPUs keep writing. */

@@ -78,11 +78,12 @@ void conbuf_vm_end_line(struct conbuf *cb, struct con_stream *s, uint64_t now_us
  */
 bool conbuf_drain(struct conbuf *cb, unsigned budget);
 /**
- * Write everything out synchronously (panic, power-off): waits for the
- * drain lock and for the UART, each up to timeout_us, then gives up. The
- * clock is read through now().
+ * Write everything out synchronously (panic, power-off): waits for the drain
+ * lock and for the UART, each up to timeout_us, then gives up. When the lock
+ * does not come free in time, steal (panic only) writes anyway; otherwise the
+ * holder is left to write. The clock is read through now().
  */
-void conbuf_flush(struct conbuf *cb, uint64_t (*now)(void), uint64_t timeout_us);
+void conbuf_flush(struct conbuf *cb, uint64_t (*now)(void), uint64_t timeout_us, bool steal);
 /** Bytes waiting in s's ring. */
 uint32_t conbuf_queued(const struct con_stream *s);
 /** "[sssss.uuuuuu] " into buf; returns its length. */

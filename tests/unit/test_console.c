@@ -160,7 +160,7 @@ static void test_lines_never_interleave(void **state)
 		}
 	}
 	uart.room = -1;
-	conbuf_flush(&cb, fake_now, 100000);
+	conbuf_flush(&cb, fake_now, 100000, false);
 	unsigned n = split_lines(lines, 8192);
 	assert_int_equal(n, 100);
 	unsigned na = 0, nb = 0;
@@ -214,7 +214,7 @@ static void test_flush_empties_everything(void **state)
 	conbuf_vm_end_line(&cb, &vm_b, 2); /* the VM stops: its partial line ends */
 	assert_int_equal(uart.len, 0);
 	uart.room = -1;
-	conbuf_flush(&cb, fake_now, 100000);
+	conbuf_flush(&cb, fake_now, 100000, false);
 	assert_int_equal(conbuf_queued(&vm_a), 0);
 	assert_int_equal(conbuf_queued(&vm_b), 0);
 	assert_int_equal(conbuf_queued(&logs), 0);
@@ -230,14 +230,18 @@ static void test_flush_empties_everything(void **state)
 	vm_puts(&vm_a, "stuck\n", 3);
 	assert_true(spin_trylock(&cb.drain_lock));
 	clock_reads = 0;
-	conbuf_flush(&cb, fake_now, 100000);
+	conbuf_flush(&cb, fake_now, 100000, true); /* panic: writes anyway (and gives up on the UART) */
 	assert_true(clock_reads < 1000);
+	uart.room = -1;
+	conbuf_flush(&cb, fake_now, 100000, false); /* others leave it to the lock holder */
+	assert_int_equal(uart.len, 0);
+	uart.room = 0;
 	spin_unlock(&cb.drain_lock);
 	assert_int_equal(uart.len, 0);
-	conbuf_flush(&cb, fake_now, 100000);
+	conbuf_flush(&cb, fake_now, 100000, false);
 	assert_int_equal(uart.len, 0);
 	uart.room = -1;
-	conbuf_flush(&cb, fake_now, 100000);
+	conbuf_flush(&cb, fake_now, 100000, false);
 	assert_string_equal(uart.out, "[A] stuck\r\n");
 }
 
