@@ -1,13 +1,14 @@
 /*
  * The hypervisor console: log lines with a timestamp, VM output prefixed by
- * the VM's name, and panic(). Output goes through the platform's UART op.
+ * the VM's name, console input, and panic(). Output is buffered (core/console_buf.c):
+ * writers never wait for the UART; the writer that finds no drainer, or the
+ * hypervisor tick, writes a bounded amount through the platform's UART op.
  */
 #include "core/console.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "arch/spinlock.h"
 #include "arch/timer.h"
 #include "core/irq.h"
 #include "core/platform.h"
@@ -15,11 +16,37 @@
 
 static paddr_t console_uart;
 static bool console_ready;
-static struct spinlock console_lock = SPINLOCK_INIT;
 static enum log_level console_level = LOG_INFO;
+
+/* How long a synchronous flush waits for the drain lock, and for the UART to take a byte. */
+#define CONSOLE_FLUSH_TIMEOUT_US 100000u
+
+static bool uart_try_put(void *ctx, char c);
+
+/* All console output: keel's log stream and every VM's stream (registered on first use). */
+static struct conbuf out = {.try_put = uart_try_put};
+static struct con_stream log_stream;
+/* Until the hypervisor tick first runs, log lines are written out synchronously (boot). */
+static volatile bool console_async;
+static struct con_stream *input_line;
+
+static paddr_t uart_now(void)
+{
+	return console_ready ? console_uart : platform.early_uart;
+}
+
+static bool uart_try_put(void *ctx, char c)
+{
+	(void)ctx;
+	if (platform.ops->console_try_putc)
+		return platform.ops->console_try_putc(uart_now(), c);
+	platform.ops->console_putc(uart_now(), c);
+	return true;
+}
 
 void console_init(paddr_t uart)
 {
+	console_flush();
 	console_uart = uart;
 	console_ready = true;
 }
@@ -62,11 +89,10 @@ void console_set_level(enum log_level lvl)
 	console_level = lvl;
 }
 
-static void end_open_line(void);
-
+/* Blocking, unbuffered output: only for early reports (MMU off) and panic's own line. */
 static void put_raw(const char *s, size_t n)
 {
-	paddr_t uart = console_ready ? console_uart : platform.early_uart;
+	paddr_t uart = uart_now();
 	for (size_t i = 0; i < n && s[i]; i++) {
 		if (s[i] == '\n')
 			platform.ops->console_putc(uart, '\r');
@@ -74,36 +100,31 @@ static void put_raw(const char *s, size_t n)
 	}
 }
 
+void console_flush(void)
+{
+	conbuf_flush(&out, timer_us, CONSOLE_FLUSH_TIMEOUT_US, false);
+}
+
 void console_write(const char *s, size_t n)
 {
-	spin_lock(&console_lock);
-	end_open_line();
-	put_raw(s, n);
-	spin_unlock(&console_lock);
+	conbuf_add_stream(&out, &log_stream, NULL);
+	conbuf_write(&out, &log_stream, s, n, timer_us());
+	if (!console_async)
+		console_flush();
 }
 
-static size_t stamp(char *buf, size_t len)
+static size_t format_line(char *line, size_t len, const char *prefix, const char *fmt, va_list ap)
 {
-	uint64_t us = timer_us();
-	int n = snprintf(buf, len, "[%5u.%06u] ", (unsigned)(us / 1000000u), (unsigned)(us % 1000000u));
-	return n > 0 ? (size_t)n : 0;
-}
-
-static void vlog(const char *prefix, const char *fmt, va_list ap)
-{
-	char line[256];
-	size_t n = stamp(line, sizeof(line));
-	int m = snprintf(line + n, sizeof(line) - n, "%s", prefix);
+	size_t n = conbuf_stamp(line, len, timer_us());
+	int m = snprintf(line + n, len - n, "%s", prefix);
 	if (m > 0)
-		n += (size_t)m;
-	if (n < sizeof(line)) {
-		m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-		if (m > 0)
-			n = MIN(n + (size_t)m, sizeof(line) - 2);
-	}
+		n = MIN(n + (size_t)m, len - 2);
+	m = vsnprintf(line + n, len - n, fmt, ap);
+	if (m > 0)
+		n = MIN(n + (size_t)m, len - 2);
 	line[n++] = '\n';
 	line[n] = '\0';
-	console_write(line, n);
+	return n;
 }
 
 void log_printf(enum log_level lvl, const char *fmt, ...)
@@ -111,107 +132,55 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 	static const char *const prefix[] = {"keel: ERROR: ", "keel: WARN: ", "keel: ", "keel: debug: "};
 	if (lvl > console_level)
 		return;
+	char line[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(prefix[lvl], fmt, ap);
+	size_t n = format_line(line, sizeof(line), prefix[lvl], fmt, ap);
 	va_end(ap);
+	console_write(line, n);
 }
 
 /*
- * VM output, each line prefixed with the VM's name and line-buffered, so that
- * VMs running side by side never interleave inside a line. An interactive
- * prompt has no newline, so the tick writes out the input VM's partial line
- * once it has waited a little; the rest of that line then follows directly.
- * A log line or another VM's output first ends such an open line.
+ * VM output: see core/console_buf.h. An interactive prompt has no newline, so
+ * the tick commits the input VM's partial line once it has waited a little.
  */
-#define CONSOLE_PARTIAL_US 30000
-
-static const struct console_vm_line *open_line;
-static struct console_vm_line *input_line;
-
-static void end_open_line(void)
-{
-	if (open_line) {
-		put_raw("\n", 1);
-		open_line = NULL;
-	}
-}
-
-static void put_prefixed(const struct console_vm_line *l, const char *s, size_t n)
-{
-	if (open_line != l) {
-		end_open_line();
-		char prefix[48];
-		int m = snprintf(prefix, sizeof(prefix), "[%s] ", l->name);
-		if (m > 0)
-			put_raw(prefix, MIN((size_t)m, sizeof(prefix) - 1));
-		open_line = l;
-	}
-	put_raw(s, n);
-	if (n && s[n - 1] == '\n')
-		open_line = NULL;
-}
-
-void console_vm_set_interactive(struct console_vm_line *l)
+void console_vm_set_interactive(struct con_stream *l)
 {
 	input_line = l;
 }
 
-void console_vm_putc(struct console_vm_line *l, const char *vm_name, char c)
+void console_vm_putc(struct con_stream *l, const char *vm_name, char c)
 {
-	if (c == '\r')
-		return;
-	spin_lock(&console_lock);
-	l->name = vm_name;
-	if (open_line == l) {
-		put_prefixed(l, &c, 1);
-	} else {
-		if (l->len == 0)
-			l->since_us = timer_us();
-		l->buf[l->len++] = c;
-		if (c == '\n' || l->len == sizeof(l->buf) - 1) {
-			if (c != '\n')
-				l->buf[l->len++] = '\n';
-			put_prefixed(l, l->buf, l->len);
-			l->len = 0;
-		}
-	}
-	spin_unlock(&console_lock);
+	conbuf_add_stream(&out, l, vm_name);
+	conbuf_vm_putc(&out, l, c, timer_us());
 }
 
 void console_tick(void)
 {
-	struct console_vm_line *l = input_line;
-	if (l == NULL || l->len == 0)
-		return;
-	spin_lock(&console_lock);
-	if (l->len && timer_us() - l->since_us >= CONSOLE_PARTIAL_US) {
-		put_prefixed(l, l->buf, l->len);
-		l->len = 0;
-	}
-	spin_unlock(&console_lock);
+	console_async = true;
+	struct con_stream *l = input_line;
+	if (l != NULL && l->registered)
+		conbuf_vm_tick(&out, l, timer_us());
+	conbuf_drain(&out, CONBUF_DRAIN_BUDGET);
 }
 
-void console_vm_flush(struct console_vm_line *l, const char *vm_name)
+void console_vm_flush(struct con_stream *l, const char *vm_name)
 {
-	spin_lock(&console_lock);
-	l->name = vm_name;
-	if (l->len) {
-		l->buf[l->len++] = '\n';
-		put_prefixed(l, l->buf, l->len);
-		l->len = 0;
-	}
-	if (open_line == l)
-		end_open_line();
-	spin_unlock(&console_lock);
+	conbuf_add_stream(&out, l, vm_name);
+	conbuf_vm_end_line(&out, l, timer_us());
+	console_flush();
 }
 
 NORETURN void panic(const char *fmt, ...)
 {
+	char line[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vlog("keel: PANIC: ", fmt, ap);
+	size_t n = format_line(line, sizeof(line), "keel: PANIC: ", fmt, ap);
 	va_end(ap);
+	/* Everything before it first, then the panic line itself, unbuffered (the ring may be full). */
+	conbuf_flush(&out, timer_us, CONSOLE_FLUSH_TIMEOUT_US, true);
+	put_raw(line, n);
 	for (;;)
 		__asm__ volatile("msr daifset, #0xf\n wfi");
 }

@@ -67,6 +67,7 @@ static void console_tick_fn(void *ctx)
 static NORETURN void machine_off(void)
 {
 	log_info("all VMs are off; powering the machine off");
+	console_flush(); /* every buffered line out before QEMU exits */
 	el2_psci_call(machine.psci_smc, PSCI_SYSTEM_OFF, 0, 0, 0);
 	panic("PSCI SYSTEM_OFF returned");
 }
@@ -211,9 +212,9 @@ void keel_main(uint64_t fdt_pa)
 	console_set_input(vpl011_receive, &vms[0].uart);
 	if (console_input_start(machine.uart_intid) == 0) {
 		console_vm_set_interactive(&vms[0].con);
-		hyp_tick_register(console_tick_fn, NULL);
 		log_info("console input goes to VM %s", vms[0].name);
 	}
+	hyp_tick_register(console_tick_fn, NULL); /* drains buffered console output */
 	hyp_tick_start();
 	log_info("%u VM(s) ready, %u hypervisor pages free", nr_vms, page_alloc_free());
 

@@ -22,7 +22,10 @@ struct mmio_access {
 	bool reg64;	  /**< destination is a 64-bit register (SF) */
 };
 
-/** Callback result: 0 = done; a negative value = the guest gets a synchronous external abort. */
+/**
+ * Callback result: 0 = done; a negative value = the guest gets a synchronous external abort. A device
+ * that refuses an access logs why itself (rate-limited); the trap handler adds no line of its own.
+ */
 typedef int (*mmio_fn)(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 
 struct mmio_region {

@@ -16,6 +16,8 @@ struct blkdev;
 struct platform_ops {
 	/** Polled console output (physical UART). */
 	void (*console_putc)(paddr_t uart, char c);
+	/** Non-blocking console output: false when the UART cannot take the byte now. May be NULL. */
+	bool (*console_try_putc)(paddr_t uart, char c);
 	/** Polled console input: a character or -1; and enabling its receive interrupt. May be NULL. */
 	int (*console_getc)(paddr_t uart);
 	void (*console_rx_irq_enable)(paddr_t uart);

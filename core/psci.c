@@ -4,6 +4,7 @@
 #include "arch/barrier.h"
 
 #include "core/vcpu.h"
+#include "core/vm_log.h"
 
 #define PSCI_VERSION	       0x84000000u
 #define PSCI_CPU_SUSPEND_32    0x84000001u
@@ -110,12 +111,12 @@ enum exit_action psci_handle(struct vcpu *vcpu)
 		ret = PSCI_TOS_NOT_PRESENT_MP;
 		break;
 	case PSCI_SYSTEM_OFF:
-		log_info("VM %s: PSCI SYSTEM_OFF", vcpu->vm->name);
+		vm_log_limited(vcpu->vm, VM_LOG_PSCI, LOG_INFO, "PSCI SYSTEM_OFF");
 		next = ACTION_VM_OFF;
 		ret = PSCI_RET_SUCCESS;
 		break;
 	case PSCI_SYSTEM_RESET:
-		log_info("VM %s: PSCI SYSTEM_RESET", vcpu->vm->name);
+		vm_log_limited(vcpu->vm, VM_LOG_PSCI, LOG_INFO, "PSCI SYSTEM_RESET");
 		next = ACTION_VM_RESET;
 		ret = PSCI_RET_SUCCESS;
 		break;

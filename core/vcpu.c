@@ -1,6 +1,8 @@
 /* The vCPU run loop and exit handlers. Each handler returns what runs next. */
 #include "core/vcpu.h"
 
+#include <errno.h>
+
 #include "arch/el2.h"
 #include "arch/barrier.h"
 #include "arch/esr.h"
@@ -10,6 +12,7 @@
 #include "arch/sysreg.h"
 #include "core/irq.h"
 #include "core/vgic.h"
+#include "core/vm_log.h"
 #include "keel/addr.h"
 
 void vcpu_inject_dabt(struct vcpu *vcpu, bool write)
@@ -37,19 +40,20 @@ static enum exit_action handle_dabt(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 
 	if (iss & DABT_S1PTW) {
-		log_warn("VM %s: stage-1 table walk at IPA 0x%llx is outside its memory (pc 0x%llx); abort "
-			 "injected",
-			 vm->name, (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
+		vm_warn_limited(
+		    vm, VM_LOG_STAGE2,
+		    "stage-1 table walk at IPA 0x%llx is outside its memory (pc 0x%llx); abort injected",
+		    (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
 		vcpu_inject_dabt(vcpu, write);
 		return ACTION_RESUME;
 	}
 	if (!(iss & DABT_ISV)) {
 		/* No syndrome (e.g. ldp/stp, or writeback forms): keel cannot emulate it. */
-		log_warn("VM %s: %s at IPA 0x%llx with no instruction syndrome (ISV=0, e.g. ldp/stp) at pc "
-			 "0x%llx; "
-			 "abort injected",
-			 vm->name, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
-			 (unsigned long long)c->pc);
+		vm_warn_limited(
+		    vm, VM_LOG_ISV0,
+		    "%s at IPA 0x%llx with no instruction syndrome (ISV=0, e.g. ldp/stp) at pc 0x%llx; "
+		    "abort injected",
+		    write ? "store" : "load", (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
 		vcpu_inject_dabt(vcpu, write);
 		return ACTION_RESUME;
 	}
@@ -65,15 +69,20 @@ static enum exit_action handle_dabt(struct vcpu *vcpu)
 	};
 	int rc = mmio_bus_dispatch(&vm->mmio, vcpu, &acc);
 	if (rc != 0) {
+		/* A device that refuses an access has logged why itself (limited): one line, not two. */
 		if (mmio_bus_find(&vm->mmio, ipa, 1) == NULL)
-			log_warn("VM %s: %s at IPA 0x%llx is outside its memory and devices (pc 0x%llx); "
-				 "abort injected",
-				 vm->name, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
-				 (unsigned long long)c->pc);
-		else
-			log_warn("VM %s: device refused %u-byte %s at IPA 0x%llx (pc 0x%llx); abort injected",
-				 vm->name, acc.size, write ? "store" : "load",
-				 (unsigned long long)ipa_addr(ipa), (unsigned long long)c->pc);
+			vm_warn_limited(
+			    vm, VM_LOG_STAGE2,
+			    "%s at IPA 0x%llx is outside its memory and devices (pc 0x%llx); abort injected",
+			    write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
+			    (unsigned long long)c->pc);
+		else if (rc == -ENOENT || rc == -EPERM)
+			vm_warn_limited(
+			    vm, VM_LOG_STAGE2,
+			    "%u-byte %s at IPA 0x%llx is not taken by the device there (pc 0x%llx); abort "
+			    "injected",
+			    acc.size, write ? "store" : "load", (unsigned long long)ipa_addr(ipa),
+			    (unsigned long long)c->pc);
 		vcpu_inject_dabt(vcpu, write);
 		return ACTION_RESUME;
 	}
@@ -92,9 +101,10 @@ static enum exit_action handle_sysreg(struct vcpu *vcpu)
 		skip_insn(vcpu);
 		return ACTION_RESUME;
 	}
-	log_warn(
-	    "VM %s: trapped system register access (ISS 0x%x) at pc 0x%llx; undefined instruction injected",
-	    vcpu->vm->name, iss, (unsigned long long)vcpu->ctx.pc);
+	vm_warn_limited(
+	    vcpu->vm, VM_LOG_SYSREG,
+	    "trapped system register access (ISS 0x%x) at pc 0x%llx; undefined instruction injected", iss,
+	    (unsigned long long)vcpu->ctx.pc);
 	vcpu_inject_undef(vcpu);
 	return ACTION_RESUME;
 }
@@ -118,16 +128,17 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 	case EC_SYSREG:
 		return handle_sysreg(vcpu);
 	case EC_IABT_LOW:
-		log_warn(
-		    "VM %s: instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
-		    vcpu->vm->name, (unsigned long long)HPFAR_IPA(c->hpfar, c->far),
-		    (unsigned long long)c->pc);
+		vm_warn_limited(
+		    vcpu->vm, VM_LOG_STAGE2,
+		    "instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
+		    (unsigned long long)HPFAR_IPA(c->hpfar, c->far), (unsigned long long)c->pc);
 		el2_inject_sync(c, el2_guest_iabt_esr(c), c->far);
 		return ACTION_RESUME;
 	default:
-		log_warn(
-		    "VM %s: unhandled exception class 0x%llx (ESR 0x%llx) at pc 0x%llx; undefined injected",
-		    vcpu->vm->name, (unsigned long long)ESR_EC(c->esr), (unsigned long long)c->esr,
+		vm_warn_limited(
+		    vcpu->vm, VM_LOG_EC,
+		    "unhandled exception class 0x%llx (ESR 0x%llx) at pc 0x%llx; undefined injected",
+		    (unsigned long long)ESR_EC(c->esr), (unsigned long long)c->esr,
 		    (unsigned long long)c->pc);
 		vcpu_inject_undef(vcpu);
 		return ACTION_RESUME;

@@ -11,6 +11,7 @@
 #include "core/mmio.h"
 #include "core/vgic.h"
 #include "core/vm.h"
+#include "core/vm_log.h"
 #include "keel/log.h"
 #include "keel/util.h"
 
@@ -76,8 +77,6 @@
 
 #define SZ(n)	       (1u << (n)) /* allowed access sizes, as a mask of 1 << bytes */
 #define MPIDR_AFF_MASK 0xff00ffffffULL
-#define LOG_FIRST      16   /* guest mistakes logged in full before rate limiting */
-#define LOG_EVERY      1024 /* then one line per this many */
 
 enum result { R_OK, R_BAD_SIZE, R_BAD_OFFSET, R_READ_ONLY };
 
@@ -464,13 +463,11 @@ static void log_bad(struct vm *vm, bool redist, uint64_t off, const struct mmio_
 	spin_lock(&vm->vgic.lock);
 	uint32_t n = ++vm->vgic.bad_accesses;
 	spin_unlock(&vm->vgic.lock);
-	if (n > LOG_FIRST && n % LOG_EVERY != 0)
-		return;
 	static const char *const why[] = {"", "unsupported size or alignment", "reserved offset",
 					  "read-only register"};
-	log_warn("VM %s: vGIC %s: %u-byte %s at offset 0x%llx: %s; %s (%u such accesses)", vm->name, where,
-		 acc->size, acc->write ? "write" : "read", (unsigned long long)off, why[r],
-		 acc->write ? "ignored" : "reads as zero", n);
+	vm_warn_limited(vm, VM_LOG_VGIC, "vGIC %s: %u-byte %s at offset 0x%llx: %s; %s (%u such accesses)",
+			where, acc->size, acc->write ? "write" : "read", (unsigned long long)off, why[r],
+			acc->write ? "ignored" : "reads as zero", n);
 }
 
 static int finish(struct vm *vm, struct vcpu *vcpu, bool redist, struct mmio_access *acc, enum result r,

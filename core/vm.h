@@ -16,6 +16,7 @@
 #include "core/vgic_state.h"
 #include "core/vm_layout.h"
 #include "core/vpl011.h"
+#include "keel/ratelimit.h"
 
 #define VM_MAX	     4
 #define VM_MAX_VCPUS 4
@@ -72,6 +73,17 @@ struct vm_dev_ops {
 	void (*report)(void *dev, const struct vm *vm);
 };
 
+/** Causes of guest-triggerable log lines in core, each limited by time per VM (core/vm_log.h). */
+enum vm_log_cause {
+	VM_LOG_STAGE2,
+	VM_LOG_ISV0,
+	VM_LOG_SYSREG,
+	VM_LOG_EC,
+	VM_LOG_PSCI,
+	VM_LOG_VGIC,
+	VM_LOG_NR
+};
+
 struct vm_dev_hook {
 	const struct vm_dev_ops *ops;
 	void *dev;
@@ -89,7 +101,7 @@ struct vm {
 	struct vgic_dist vgic;
 	unsigned nr_vcpus;
 	struct vcpu vcpus[VM_MAX_VCPUS];
-	struct console_vm_line con;
+	struct con_stream con;
 	const struct vm_config *cfg;
 	const struct machine_info *mi;
 	bool powered_off;
@@ -102,6 +114,7 @@ struct vm {
 	unsigned nr_fdt_devs;
 	unsigned nr_virtio; /**< virtio-mmio slots used */
 	uint64_t resets;
+	struct ratelimit log_rl[VM_LOG_NR]; /**< per cause; racy updates are harmless */
 };
 
 /** Build a VM from its configuration: RAM, stage-2, vGIC, UART, devices, images. Returns 0 or negative. */

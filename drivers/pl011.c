@@ -1,16 +1,17 @@
 #include "drivers/pl011.h"
 
+#include "arch/timer.h"
 #include "keel/addr.h"
 
-#define UARTDR		 0x00
-#define UARTFR		 0x18
-#define UARTFR_TXFF	 (1u << 5)
-#define UARTIMSC	 0x38
-#define UARTICR		 0x44
-#define UARTFR_RXFE	 (1u << 4)
-#define UART_RXIM	 (1u << 4)
-#define UART_RTIM	 (1u << 6)
-#define PL011_SPIN_LIMIT 1000000u
+#define UARTDR		      0x00
+#define UARTFR		      0x18
+#define UARTFR_TXFF	      (1u << 5)
+#define UARTIMSC	      0x38
+#define UARTICR		      0x44
+#define UARTFR_RXFE	      (1u << 4)
+#define UART_RXIM	      (1u << 4)
+#define UART_RTIM	      (1u << 6)
+#define PL011_PUTC_TIMEOUT_US 10000u
 
 int pl011_getc(paddr_t base)
 {
@@ -27,14 +28,22 @@ void pl011_rx_irq_enable(paddr_t base)
 	regs[UARTIMSC / 4] |= UART_RXIM | UART_RTIM;
 }
 
-void pl011_putc(paddr_t base, char c)
+bool pl011_try_putc(paddr_t base, char c)
 {
 	volatile uint32_t *regs = pa_to_ptr(base);
-	/* A wedged UART must not hang the hypervisor: give up after a bound. */
-	for (unsigned i = 0; i < PL011_SPIN_LIMIT; i++) {
-		if (!(regs[UARTFR / 4] & UARTFR_TXFF)) {
-			regs[UARTDR / 4] = (uint32_t)(unsigned char)c;
+	if (regs[UARTFR / 4] & UARTFR_TXFF)
+		return false;
+	regs[UARTDR / 4] = (uint32_t)(unsigned char)c;
+	return true;
+}
+
+void pl011_putc(paddr_t base, char c)
+{
+	if (pl011_try_putc(base, c))
+		return;
+	/* A wedged UART must not hang the hypervisor: give up after a while (the byte is lost). */
+	uint64_t t0 = timer_us();
+	while (timer_us() - t0 < PL011_PUTC_TIMEOUT_US)
+		if (pl011_try_putc(base, c))
 			return;
-		}
-	}
 }

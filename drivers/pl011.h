@@ -4,8 +4,10 @@
 
 #include "keel/types.h"
 
-/** Write one character; waits (bounded) for FIFO space, drops the byte if the UART never drains. */
+/** Write one character; waits (up to 10 ms) for FIFO space, drops the byte if the UART never drains. */
 void pl011_putc(paddr_t base, char c);
+/** Write one character if the transmit FIFO has room; never waits. */
+bool pl011_try_putc(paddr_t base, char c);
 
 /** One received character, or -1 when the receive FIFO is empty. */
 int pl011_getc(paddr_t base);

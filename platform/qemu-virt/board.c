@@ -8,6 +8,7 @@
 
 static const struct platform_ops qemu_virt_ops = {
     .console_putc = pl011_putc,
+    .console_try_putc = pl011_try_putc,
     .console_getc = pl011_getc,
     .console_rx_irq_enable = pl011_rx_irq_enable,
     .storage_init = qemu_virt_storage_init,

@@ -3,6 +3,7 @@
 #define KEEL_ARCH_SPINLOCK_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct spinlock {
@@ -18,6 +19,13 @@ static inline void spin_lock(struct spinlock *l)
 {
 	assert(l->v == 0);
 	l->v = 1;
+}
+static inline bool spin_trylock(struct spinlock *l)
+{
+	if (l->v)
+		return false;
+	l->v = 1;
+	return true;
 }
 static inline void spin_unlock(struct spinlock *l)
 {
