@@ -6,7 +6,8 @@ One UFS LU (QEMU `ufs` + `ufs-lu`, 4096-byte blocks) with a GPT of two partition
 Linux VMs from the kit under keel, 1 vCPU each on its own physical CPU (QEMU -smp 2), each given one
 partition as its virtio-blk disk (the guests' `keel.test=noisy`, guests/linux/init). Two boots:
 
-  alone      B (vm@0) does BENCH_NOISY_OPS 4 KiB QD1 O_DIRECT random reads; A (vm@1) boots and idles
+  alone      A (vm@1) boots and idles; once it is idle, B (vm@0) does BENCH_NOISY_OPS 4 KiB QD1 O_DIRECT
+             random reads
   neighbour  A runs 4 KiB QD32 random reads (Linux AIO) for BENCH_NOISY_SECS seconds; once A's load has
              started, the host types "go" on keel's console (input reaches vm@0 only) and B does the
              same QD1 reads as in the alone boot (for at most BENCH_NOISY_SECS - 10 s)
@@ -93,7 +94,8 @@ def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
         until = None
         timeout = (90 + secs * 2) * TSCALE
     else:
-        go_when = r"(?m)^\[b\] KEEL-TEST: noisy ready"
+        # A booted and idle (its kernel boot would otherwise compete for the host's CPUs)
+        go_when = r"(?sm)(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start idle)"
         until = r"(?m)^\[b\] KEEL-TEST: noisy done"  # A idles on: stop QEMU once B is done
         timeout = (90 + b_cap(secs)) * TSCALE
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,8 +157,10 @@ def run(kit, outdir, cpu, say, ops=OPS, secs=SECS, qd=QD):
         for phase, neighbour in (("alone", False), ("neighbour", True)):
             log = os.path.join(outdir, f"noisy-{phase}.log")
             say(f"bench: noisy: {phase} ...")
+            load0 = os.getloadavg()[0]
             rc, text, timeout = boot(kit, image, log, neighbour, cpu, ops, secs, qd)
             res[phase] = parse_boot(rc, text, timeout, neighbour)
+            res[phase]["host_load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
             if res[phase]["error"]:
                 res["error"] = f"{phase}: {res[phase]['error']}"
                 break
@@ -192,6 +196,10 @@ def summary(res):
     verdict = "met" if res["met"] else "MISSED"
     lines.append(f"  B with neighbour / alone: IOPS {res['iops_ratio']:.3f} (target >= {TARGET_IOPS}), "
                  f"p99 {res['p99_ratio']:.2f}x (target <= {TARGET_P99:g}x): {verdict}")
+    lines.append("  host load average (1 min) before/after each boot: "
+                 + "; ".join(f"{p} {res[p]['host_load'][0]:.2f}/{res[p]['host_load'][1]:.2f}"
+                             for p in ("alone", "neighbour") if "host_load" in res[p])
+                 + f" ({os.cpu_count()} host cores; the figure after includes this QEMU)")
     for phase in ("alone", "neighbour"):
         for key in ("b_disk_line", "a_disk_line", "ufs_line"):
             line = res[phase].get(key)
