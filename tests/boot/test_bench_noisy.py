@@ -62,7 +62,7 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
     for f in kit + (os.path.join(ROOT, "build", "qemu-virt", "keel.bin"),):
         if not os.path.exists(f):
             pytest.skip(f"{f} is missing: run `make all guests kit`")
-    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=13, qd=32)
+    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=21, qd=32)
     assert res["error"] is None, res
     for phase in ("alone", "neighbour"):
         b = res[phase]["b"]
@@ -71,8 +71,8 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
     # keel's own count of B's requests (the neighbour boot ends cleanly; the alone one is stopped)
     assert int(res["neighbour"]["b_disk_line"].split()[2]) >= 400, res
     a = res["neighbour"]["a"]
-    # QD32 keeps more than one request in flight: A's requests outnumber B's by far in its 13 s
-    assert a["ios"] > 4 * 400 and a["secs"] >= 13 and a["p50"] <= a["p99"] <= a["max"], res
+    # QD32 keeps more than one request in flight: A's requests outnumber B's by far in its 21 s
+    assert a["ios"] > 4 * 400 and a["secs"] >= 21 and a["p50"] <= a["p99"] <= a["max"], res
     assert "ufs0:" in res["neighbour"]["ufs_line"] and " 0 errors" in res["neighbour"]["ufs_line"], res
     assert not os.path.exists(tmp_path / "noisy.img")
     assert "met" in res and res["iops_ratio"] > 0
