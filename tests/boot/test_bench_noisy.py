@@ -73,6 +73,12 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
     a = res["neighbour"]["a"]
     # QD32 keeps more than one request in flight: A's requests outnumber B's by far in its 21 s
     assert a["ios"] > 4 * 400 and a["secs"] >= 21 and a["p50"] <= a["p99"] <= a["max"], res
+    # Little's law: the per-request times agree with the rates (mean latency = QD / IOPS); a latency
+    # taken per batch or per run instead of per request would be far off
+    assert 0.3 < a["p50"] * 1e-6 * a["iops"] / 32 < 3, res
+    for phase in ("alone", "neighbour"):
+        b = res[phase]["b"]
+        assert 0.1 < b["p50"] * 1e-6 * b["iops"] < 1.5, res
     assert "ufs0:" in res["neighbour"]["ufs_line"] and " 0 errors" in res["neighbour"]["ufs_line"], res
     assert not os.path.exists(tmp_path / "noisy.img")
     assert "met" in res and res["iops_ratio"] > 0
