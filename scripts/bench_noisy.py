@@ -156,12 +156,17 @@ def run(kit, outdir, cpu, say, ops=OPS, secs=SECS, qd=QD):
     try:
         res["layout"] = make_disk(image)
         for phase, neighbour in (("alone", False), ("neighbour", True)):
-            log = os.path.join(outdir, f"noisy-{phase}.log")
-            say(f"bench: noisy: {phase} ...")
-            load0 = os.getloadavg()[0]
-            rc, text, timeout = boot(kit, image, log, neighbour, cpu, ops, secs, qd)
-            res[phase] = parse_boot(rc, text, timeout, neighbour)
-            res[phase]["host_load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+            # A neighbour boot whose measurement fell outside A's load (a slow host) is run once more.
+            for attempt in (1, 2) if neighbour else (1,):
+                log = os.path.join(outdir, f"noisy-{phase}.log")
+                say(f"bench: noisy: {phase}" + (f" (attempt {attempt})" if attempt > 1 else "") + " ...")
+                load0 = os.getloadavg()[0]
+                rc, text, timeout = boot(kit, image, log, neighbour, cpu, ops, secs, qd)
+                res[phase] = parse_boot(rc, text, timeout, neighbour)
+                res[phase]["host_load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+                res[phase]["attempt"] = attempt
+                if res[phase].get("overlap", True):
+                    break
             if res[phase]["error"]:
                 res["error"] = f"{phase}: {res[phase]['error']}"
                 break
@@ -201,6 +206,8 @@ def summary(res):
                  + "; ".join(f"{p} {res[p]['host_load'][0]:.2f}/{res[p]['host_load'][1]:.2f}"
                              for p in ("alone", "neighbour") if "host_load" in res[p])
                  + f" ({os.cpu_count()} host cores; the figure after includes this QEMU)")
+    if res["neighbour"].get("attempt", 1) > 1:
+        lines.append("  the first neighbour boot was discarded: B's measurement fell outside A's load")
     for phase in ("alone", "neighbour"):
         for key in ("b_disk_line", "a_disk_line", "ufs_line"):
             line = res[phase].get(key)

@@ -82,3 +82,45 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
     assert "ufs0:" in res["neighbour"]["ufs_line"] and " 0 errors" in res["neighbour"]["ufs_line"], res
     assert not os.path.exists(tmp_path / "noisy.img")
     assert "met" in res and res["iops_ratio"] > 0
+
+
+def fake_boots(monkeypatch, texts):
+    """bench_noisy.run with canned console texts instead of QEMU, in order."""
+    calls = []
+
+    def boot(kit, image, log, neighbour, *args):
+        calls.append(neighbour)
+        return 0, texts[len(calls) - 1], 100
+
+    monkeypatch.setattr(bench_noisy, "boot", boot)
+    monkeypatch.setattr(bench_noisy, "make_disk", lambda path: open(path, "w").close())
+    return calls
+
+
+ALONE = B_START + bench_lines("b", "noisy_measure", 2000, 400.0, 800.0)
+INSIDE = A_START + B_START + bench_lines("b", "noisy_measure", 1200, 500.0, 1600.0) \
+    + bench_lines("a", "noisy_load", 9000, 3000.0, 9000.0)
+OUTSIDE = B_START + A_START + bench_lines("b", "noisy_measure", 1200, 500.0, 1600.0) \
+    + bench_lines("a", "noisy_load", 9000, 3000.0, 9000.0)
+
+
+def test_run_retries_a_neighbour_boot_outside_the_load_once(monkeypatch, tmp_path):
+    calls = fake_boots(monkeypatch, [ALONE, OUTSIDE, INSIDE])
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    assert calls == [False, True, True] and res["error"] is None and res["neighbour"]["attempt"] == 2
+    assert res["iops_ratio"] == 0.6 and res["p99_ratio"] == 2.0 and res["met"]
+    assert any("discarded" in line for line in bench_noisy.summary(res))
+    assert not os.path.exists(tmp_path / "noisy.img")
+
+
+def test_run_reports_not_measured_after_two_boots_outside_the_load(monkeypatch, tmp_path):
+    calls = fake_boots(monkeypatch, [ALONE, OUTSIDE, OUTSIDE])
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    assert calls == [False, True, True] and "did not run entirely inside" in res["error"]
+    assert "met" not in res and "FAILED" in bench_noisy.summary(res)[1]
+
+
+def test_run_does_not_retry_other_failures(monkeypatch, tmp_path):
+    calls = fake_boots(monkeypatch, ["[b] KEEL-TEST: FAIL noisy: no disk\n"])
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    assert calls == [False] and res["error"] == "alone: [b] KEEL-TEST: FAIL noisy: no disk"
