@@ -13,6 +13,9 @@ metric, medians taken by the guest):
   keel-sd        Linux under keel on virtio-blk backed by `sdhci-pci` + `sd-card` (keel's SD driver)
   native-sd      the same Linux natively on `sdhci-pci` + `sd-card`
   keel-ram       reference, no target: keel's virtio-blk on a RAM disk (the trap and virtio path alone)
+  noisy          two Linux VMs on two GPT partitions of one UFS disk: VM B's 4k QD1 random reads alone
+                 and beside VM A's 4k QD32 random reads (scripts/bench_noisy.py; target: B keeps >= 0.5
+                 of its alone IOPS, p99 <= 3x alone)
 
 Prints a table of medians, the keel/native ratios against the targets (>= 0.95 sequential,
 >= 0.90 4k QD1) and keel's per-VM counters. Raw console logs, a summary and results.json go to
@@ -20,9 +23,9 @@ build/bench/. Standard library only.
 
 Environment: BENCH_MIB (192) / BENCH_OPS (10000): sequential MiB and random ops per run for the
 UFS and virtio rows; BENCH_SD_MIB (32) / BENCH_SD_OPS (2000) for the SD rows (the SD card moves
-~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,... a subset;
+~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,noisy,... a subset;
 BENCH_TIMEOUT_SCALE (1.0) multiplies every per-boot time limit; BENCH_IO_POLL_US sets row (1)'s
-disk io-poll-us (default: keel's own default).
+disk io-poll-us (default: keel's own default); BENCH_NOISY_* for the noisy row (scripts/bench_noisy.py).
 """
 import datetime
 import json
@@ -36,6 +39,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import bench_noisy  # noqa: E402
 import keel_qemu  # noqa: E402
 
 KIT = os.path.join(ROOT, "build", "kit")
@@ -341,8 +345,8 @@ def main():
     only = [s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()]
     bykey = {c.key: c for c in CONFIGS}
     for k in only:
-        if k not in bykey:
-            sys.exit(f"bench: unknown configuration {k} (known: {', '.join(bykey)})")
+        if k not in bykey and k != "noisy":
+            sys.exit(f"bench: unknown configuration {k} (known: {', '.join(bykey)}, noisy)")
     os.makedirs(OUT, exist_ok=True)
     started = datetime.datetime.now().astimezone()
     header = [
@@ -378,27 +382,40 @@ def main():
         results[key] = r
         os.unlink(image)  # 256 MiB each: the log is what is kept
         print(f" {wall:.1f} s" + (f", {r['error']}" if r["error"] else ""), flush=True)
+    noisy = None
+    if not only or "noisy" in only:
+        t0 = time.monotonic()
+        noisy = bench_noisy.run((IMAGE, INITRD), OUT, CPU, lambda s: print(s, flush=True))
+        noisy["wall_s"] = round(time.monotonic() - t0, 1)
+        print(f"bench: noisy: {noisy['wall_s']:.1f} s" + (f", {noisy['error']}" if noisy["error"] else ""),
+              flush=True)
     total = time.monotonic() - t_all
     out = header + [f"total bench time: {total:.0f} s", ""]
-    out += ["Medians:"] + table(results) + [""]
-    out += ["Ratios (targets: >= 0.95 sequential, >= 0.90 4k QD1):"] + ratios(results) + [""]
-    out += ["Per-run values (guest):"]
-    for cfg in CONFIGS:
-        r = results.get(cfg.key)
-        if r and r["runs"]:
-            out.append(f"  {cfg.key}: " + "; ".join(
-                f"{k} " + " ".join(fmt(v, u) for v in r["runs"].get(k, [])) for k, _, u, _ in METRICS))
-    out += ["", "keel per-VM counters (from keel's log):"] + counters(results)
-    out += ["", f"raw logs: {os.path.relpath(OUT, ROOT)}/<config>.log"]
+    if results:  # BENCH_ONLY=noisy runs none of the single-VM rows
+        out += ["Medians:"] + table(results) + [""]
+        out += ["Ratios (targets: >= 0.95 sequential, >= 0.90 4k QD1):"] + ratios(results) + [""]
+        out += ["Per-run values (guest):"]
+        for cfg in CONFIGS:
+            r = results.get(cfg.key)
+            if r and r["runs"]:
+                out.append(f"  {cfg.key}: " + "; ".join(
+                    f"{k} " + " ".join(fmt(v, u) for v in r["runs"].get(k, [])) for k, _, u, _ in METRICS))
+        out += ["", "keel per-VM counters (from keel's log):"] + counters(results) + [""]
+    if noisy:
+        out += bench_noisy.summary(noisy) + [""]
+    out += [f"raw logs: {os.path.relpath(OUT, ROOT)}/<config>.log"
+            + (", noisy-alone.log, noisy-neighbour.log" if noisy else "")]
     print()
     print("\n".join(out))
     with open(os.path.join(OUT, "summary.txt"), "w") as f:
         f.write("\n".join(out) + "\n")
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"date": started.isoformat(), "qemu": qemu_version(), "cores": os.cpu_count(),
-                   "results": results}, f, indent=1)
+                   "results": results, "noisy": noisy}, f, indent=1)
     # Exit non-zero only when a reference or the keel UFS row could not run at all.
+    # A missed noisy target is a result, not a failure; a noisy row that could not be measured is one.
     hard = [k for k, r in results.items() if r["error"] and k not in ("keel-sd", "keel-ram")]
+    hard += ["noisy"] if noisy and noisy["error"] else []
     sys.exit(1 if hard else 0)
 
 

@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""The noisy-neighbour row of `make bench` (scripts/bench.py): is a quiet VM's storage isolated from a
+busy neighbour on the same UFS disk?
+
+One UFS LU (QEMU `ufs` + `ufs-lu`, 4096-byte blocks) with a GPT of two partitions, vm-a and vm-b; two
+Linux VMs from the kit under keel, 1 vCPU each on its own physical CPU (QEMU -smp 2), each given one
+partition as its virtio-blk disk (the guests' `keel.test=noisy`, guests/linux/init). Two boots:
+
+  alone      A (vm@1) boots and idles; once it is idle, B (vm@0) does BENCH_NOISY_OPS 4 KiB QD1 O_DIRECT
+             random reads
+  neighbour  A runs 4 KiB QD32 random reads (Linux AIO) for BENCH_NOISY_SECS seconds; once A's load has
+             started, the host types "go" on keel's console (input reaches vm@0 only) and B does the
+             same QD1 reads as in the alone boot (for at most BENCH_NOISY_SECS - 18 s)
+
+B times every read (kbench's timed form). The row reports B's IOPS and p50/p99 latency in both boots,
+the ratios (neighbour / alone), A's IOPS and latency, and the verdict against the target: B keeps
+>= 0.5 of its alone IOPS and its p99 stays <= 3x alone. The overlap is checked from the console order:
+B's measurement must start after A's load started and end before A's load ended, else the row is
+reported as not measured. B is vm@0, whose vCPU runs on the boot CPU (where keel routes the storage
+interrupts today): the realistic victim.
+
+Environment: BENCH_NOISY_OPS (5000), BENCH_NOISY_SECS (30), BENCH_NOISY_QD (32); BENCH_TIMEOUT_SCALE.
+"""
+import os
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keel_qemu  # noqa: E402
+import mkgpt  # noqa: E402
+
+DISK_MIB = 256
+BLOCK = 4096
+GUEST_MEM = 256
+TARGET_IOPS = 0.5  # B keeps at least this share of its alone IOPS
+TARGET_P99 = 3.0  # B's p99 at most this multiple of its alone p99
+
+
+def env_int(name, default):
+    v = os.environ.get(name, "")
+    return int(v) if v.strip() else default
+
+
+OPS = env_int("BENCH_NOISY_OPS", 5000)
+SECS = env_int("BENCH_NOISY_SECS", 30)
+QD = env_int("BENCH_NOISY_QD", 32)
+TSCALE = float(os.environ.get("BENCH_TIMEOUT_SCALE", "") or 1.0)
+LINE_RE = re.compile(r"^\[(\w+)\] KEEL-BENCH (noisy_\w+) ([0-9.]+) (\S+)", re.M)
+
+
+def make_disk(path):
+    """GPT (4096-byte LBAs) with vm-a and vm-b, the partitions written out with zeros (no sparse holes,
+    as the other rows' images), returns {name: (offset, size)}."""
+    if os.path.exists(path):
+        os.unlink(path)
+    layout = mkgpt.build(path, DISK_MIB, BLOCK, [("vm-a", DISK_MIB // 2 - 1), ("vm-b", 0)])
+    chunk = b"\0" * (1 << 20)
+    with open(path, "r+b") as f:
+        for _name, off, size in layout:
+            f.seek(off)
+            for _ in range(size // len(chunk)):
+                f.write(chunk)
+            f.write(b"\0" * (size % len(chunk)))
+        f.flush()
+        os.fsync(f.fileno())
+    return {name: (off, size) for name, off, size in layout}
+
+
+def b_cap(secs):
+    """B's time cap: A's load keeps running around B's whole measurement. The margin covers the two
+    guests' boot skew and the "go" line's trip to B (up to ~4 s seen with A loaded, host load 8)."""
+    return max(3, secs - 18)
+
+
+def vms(image_kit, initrd_kit, neighbour, ops, secs, qd):
+    common = "console=ttyAMA0 keel.disk=/dev/vda keel.test=noisy"
+    b = keel_qemu.VmSpec("b", image_kit, initrd=initrd_kit, mem_mib=GUEST_MEM, cpus=1,
+                         cmdline=f"{common} keel.noisy.role=measure keel.noisy.ops={ops} keel.noisy.secs={b_cap(secs)}",
+                         disks=[{"backend": "ufs", "partition": "vm-b"}])
+    a_role = f"keel.noisy.role=load keel.noisy.qd={qd} keel.noisy.secs={secs}" if neighbour \
+        else f"keel.noisy.role=idle keel.noisy.secs={secs + 60}"
+    a = keel_qemu.VmSpec("a", image_kit, initrd=initrd_kit, mem_mib=GUEST_MEM, cpus=1,
+                         cmdline=f"{common} {a_role}", disks=[{"backend": "ufs", "partition": "vm-a"}])
+    return [b, a]  # B is vm@0: the VM that gets console input (the "go" line)
+
+
+def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
+    image_kit, initrd_kit = kit
+    devs = ["-drive", f"if=none,id=d0,file={image},format=raw,cache=writeback",
+            "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=d0,lun=0"]
+    if neighbour:
+        go_when = r"(?sm)(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start load)"
+        # both VMs power off when done; keel then prints its per-VM counters and QEMU exits
+        until = None
+        timeout = (90 + secs * 2) * TSCALE
+    else:
+        # A booted and idle (its kernel boot would otherwise compete for the host's CPUs)
+        go_when = r"(?sm)(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start idle)"
+        until = r"(?m)^\[b\] KEEL-TEST: noisy done"  # A idles on: stop QEMU once B is done
+        timeout = (90 + b_cap(secs)) * TSCALE
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = keel_qemu.build(vms(image_kit, initrd_kit, neighbour, ops, secs, qd), tmp, cpu=cpu, storage_devs=devs)
+        with open(log_path + ".cmd", "w") as f:
+            f.write(" ".join(argv) + "\n")
+        rc, text = keel_qemu.run(argv, timeout, log_path, until=until, send=[(go_when, "go\r")])
+    return rc, text, timeout
+
+
+def bench_values(text, vm, name):
+    return {m.group(2)[len(name):].lstrip("_") or "iops": float(m.group(3))
+            for m in LINE_RE.finditer(text) if m.group(1) == vm and m.group(2).startswith(name)}
+
+
+def pos(text, pattern):
+    m = re.search(pattern, text, re.M)
+    return m.start() if m else None
+
+
+def parse_boot(rc, text, timeout, neighbour):
+    r = {"rc": rc, "b": bench_values(text, "b", "noisy_measure"), "error": None}
+    if neighbour:
+        r["a"] = bench_values(text, "a", "noisy_load")
+    fail = re.search(r"^\[\w\] KEEL-TEST: FAIL.*", text, re.M)
+    panic = re.search(r"PANIC.*|Kernel panic.*", text)
+    need = ["iops", "p50", "p99"]
+    if fail or panic:
+        r["error"] = (fail or panic).group(0).strip()
+    elif any(k not in r["b"] for k in need):
+        r["error"] = "B reported no result" + (f" (QEMU exit {rc})" if rc is not None else
+                                               f" (stopped after {timeout:.0f} s)")
+    elif neighbour and any(k not in r["a"] for k in need):
+        r["error"] = "A reported no result" + (f" (QEMU exit {rc})" if rc is not None else
+                                               f" (stopped after {timeout:.0f} s)")
+    if neighbour and not r["error"]:
+        a0 = pos(text, r"^\[a\] KEEL-TEST: noisy start load")
+        b0 = pos(text, r"^\[b\] KEEL-TEST: noisy start measure")
+        b1 = pos(text, r"^\[b\] KEEL-BENCH noisy_measure ")
+        a1 = pos(text, r"^\[a\] KEEL-BENCH noisy_load ")
+        r["overlap"] = None not in (a0, b0, b1, a1) and a0 < b0 and b1 < a1
+        if not r["overlap"]:
+            r["error"] = "B's measurement did not run entirely inside A's load (console order)"
+    m = re.search(r"disk b/vda: (\d+) requests.*", text)
+    r["b_disk_line"] = m.group(0).strip() if m else None
+    m = re.search(r"disk a/vda: (\d+) requests.*", text)
+    r["a_disk_line"] = m.group(0).strip() if m else None
+    ufs = re.findall(r"ufs\d+: \d+ commands: .*", text)
+    r["ufs_line"] = ufs[-1].strip() if ufs else None  # the controller's totals when the last VM stopped
+    return r
+
+
+def run(kit, outdir, cpu, say, ops=OPS, secs=SECS, qd=QD):
+    """Both boots; returns the result dict (error set when the row could not be measured)."""
+    image = os.path.join(outdir, "noisy.img")
+    res = {"config": "noisy", "ops": ops, "load_secs": secs, "b_cap_secs": b_cap(secs), "qd": qd, "error": None}
+    try:
+        res["layout"] = make_disk(image)
+        for phase, neighbour in (("alone", False), ("neighbour", True)):
+            # A neighbour boot whose measurement fell outside A's load (a slow host) is run once more.
+            for attempt in (1, 2) if neighbour else (1,):
+                log = os.path.join(outdir, f"noisy-{phase}.log")
+                say(f"bench: noisy: {phase}" + (f" (attempt {attempt})" if attempt > 1 else "") + " ...")
+                load0 = os.getloadavg()[0]
+                rc, text, timeout = boot(kit, image, log, neighbour, cpu, ops, secs, qd)
+                res[phase] = parse_boot(rc, text, timeout, neighbour)
+                res[phase]["host_load"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+                res[phase]["attempt"] = attempt
+                if res[phase].get("overlap", True):
+                    break
+            if res[phase]["error"]:
+                res["error"] = f"{phase}: {res[phase]['error']}"
+                break
+    finally:
+        if os.path.exists(image):
+            os.unlink(image)
+    if not res["error"]:
+        verdict(res)
+    return res
+
+
+def verdict(res):
+    """The ratios (B beside the neighbour / B alone) and whether the target is met."""
+    alone, nb = res["alone"]["b"], res["neighbour"]["b"]
+    res["iops_ratio"] = nb["iops"] / alone["iops"] if alone["iops"] else 0.0
+    res["p99_ratio"] = nb["p99"] / alone["p99"] if alone["p99"] else float("inf")
+    res["met"] = res["iops_ratio"] >= TARGET_IOPS and res["p99_ratio"] <= TARGET_P99
+
+
+def summary(res):
+    """Lines for summary.txt."""
+    head = (f"Noisy neighbour (UFS, two GPT partitions of one LU; B: {res['ops']} 4k QD1 random reads, at most "
+            f"{res['b_cap_secs']} s; A: 4k QD{res['qd']} random reads for {res['load_secs']} s):")
+    if res["error"]:
+        return [head, f"  FAILED: {res['error']}"]
+    a, b0, b1 = res["neighbour"]["a"], res["alone"]["b"], res["neighbour"]["b"]
+    lines = [head,
+             f"  {'':<34}{'IOPS':>9}{'p50 us':>10}{'p99 us':>10}{'max us':>10}{'ops':>8}{'secs':>7}"]
+    for label, v in (("B alone (A idle)", b0), ("B beside A's QD" + str(res["qd"]) + " load", b1),
+                     (f"A (QD{res['qd']}, while B ran and after)", a)):
+        lines.append(f"  {label:<34}{v['iops']:>9.0f}{v['p50']:>10.1f}{v['p99']:>10.1f}"
+                     f"{v.get('max', 0):>10.1f}{v.get('ios', 0):>8.0f}{v.get('secs', 0):>7.1f}")
+    verdict = "met" if res["met"] else "MISSED"
+    lines.append(f"  B with neighbour / alone: IOPS {res['iops_ratio']:.3f} (target >= {TARGET_IOPS}), "
+                 f"p99 {res['p99_ratio']:.2f}x (target <= {TARGET_P99:g}x): {verdict}")
+    lines.append("  host load average (1 min) before/after each boot: "
+                 + "; ".join(f"{p} {res[p]['host_load'][0]:.2f}/{res[p]['host_load'][1]:.2f}"
+                             for p in ("alone", "neighbour") if "host_load" in res[p])
+                 + f" ({os.cpu_count()} host cores; the figure after includes this QEMU)")
+    if res["neighbour"].get("attempt", 1) > 1:
+        lines.append("  the first neighbour boot was discarded: B's measurement fell outside A's load")
+    for phase in ("alone", "neighbour"):
+        for key in ("b_disk_line", "a_disk_line", "ufs_line"):
+            line = res[phase].get(key)
+            if line:
+                lines.append(f"  {phase}: {line}")
+    return lines

@@ -1,0 +1,126 @@
+"""The noisy-neighbour bench row (scripts/bench_noisy.py): its console parsing and verdict on made-up logs,
+and one short real run of both boots (two Linux VMs on two GPT partitions of one UFS disk)."""
+import os
+
+import pytest
+
+from conftest import ROOT
+import bench_noisy
+
+KIT = os.path.join(ROOT, "build", "kit")
+
+
+def bench_lines(vm, name, iops, p50, p99):
+    return (f"[{vm}] KEEL-BENCH {name} {iops} IOPS\n[{vm}] KEEL-BENCH {name}_p50 {p50} us\n"
+            f"[{vm}] KEEL-BENCH {name}_p99 {p99} us\n[{vm}] KEEL-BENCH {name}_max 9000.0 us\n"
+            f"[{vm}] KEEL-BENCH {name}_ios 3000 ops\n[{vm}] KEEL-BENCH {name}_secs 1.5 s\n")
+
+
+A_START = "[a] KEEL-TEST: noisy start load\n"
+B_START = "[b] KEEL-TEST: noisy start measure (go: go)\n"
+
+
+def test_parse_overlapping_boot():
+    text = (A_START + "[   3.0] keel: something\n" + B_START + bench_lines("b", "noisy_measure", 800, 806.1, 6561.9)
+            + bench_lines("a", "noisy_load", 10337, 2503.9, 9122.8))
+    r = bench_noisy.parse_boot(0, text, 100, neighbour=True)
+    assert r["error"] is None and r["overlap"]
+    assert r["b"] == {"iops": 800, "p50": 806.1, "p99": 6561.9, "max": 9000.0, "ios": 3000, "secs": 1.5}
+    assert r["a"]["iops"] == 10337 and r["a"]["p99"] == 9122.8
+
+
+@pytest.mark.parametrize("text", [
+    # B started before A's load
+    B_START + A_START + bench_lines("b", "noisy_measure", 800, 1, 2) + bench_lines("a", "noisy_load", 9, 1, 2),
+    # B finished after A's load had ended
+    A_START + B_START + bench_lines("a", "noisy_load", 9, 1, 2) + bench_lines("b", "noisy_measure", 800, 1, 2),
+], ids=["b-starts-first", "b-ends-last"])
+def test_parse_refuses_a_measurement_outside_the_load(text):
+    r = bench_noisy.parse_boot(0, text, 100, neighbour=True)
+    assert not r["overlap"] and "did not run entirely inside" in r["error"]
+
+
+def test_parse_reports_missing_results_and_guest_failures():
+    r = bench_noisy.parse_boot(None, A_START + B_START, 77, neighbour=True)
+    assert r["error"] == "B reported no result (stopped after 77 s)"
+    r = bench_noisy.parse_boot(0, "[b] KEEL-TEST: FAIL noisy: measure on /dev/vda\n", 77, neighbour=False)
+    assert r["error"] == "[b] KEEL-TEST: FAIL noisy: measure on /dev/vda"
+    # A's numbers are not B's
+    r = bench_noisy.parse_boot(0, bench_lines("a", "noisy_measure", 1, 2, 3), 77, neighbour=False)
+    assert r["error"].startswith("B reported no result")
+
+
+@pytest.mark.parametrize("iops, p99, met", [(1000, 2999, True), (1000, 3001, False), (999, 100, False)])
+def test_verdict_uses_both_targets(iops, p99, met):
+    res = {"alone": {"b": {"iops": 2000, "p99": 1000}}, "neighbour": {"b": {"iops": iops, "p99": p99}}}
+    bench_noisy.verdict(res)
+    assert res["met"] is met and res["iops_ratio"] == iops / 2000 and res["p99_ratio"] == p99 / 1000
+
+
+def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
+    kit = (os.path.join(KIT, "Image"), os.path.join(KIT, "initramfs.cpio.gz"))
+    for f in kit + (os.path.join(ROOT, "build", "qemu-virt", "keel.bin"),):
+        if not os.path.exists(f):
+            pytest.skip(f"{f} is missing: run `make all guests kit`")
+    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=21, qd=32)
+    assert res["error"] is None, res
+    for phase in ("alone", "neighbour"):
+        b = res[phase]["b"]
+        assert b["ios"] == 400 and 0 < b["p50"] <= b["p99"] <= b["max"], res
+    assert res["neighbour"]["overlap"]
+    # keel's own count of B's requests (the neighbour boot ends cleanly; the alone one is stopped)
+    assert int(res["neighbour"]["b_disk_line"].split()[2]) >= 400, res
+    a = res["neighbour"]["a"]
+    # QD32 keeps more than one request in flight: A's requests outnumber B's by far in its 21 s
+    assert a["ios"] > 4 * 400 and a["secs"] >= 21 and a["p50"] <= a["p99"] <= a["max"], res
+    # Little's law: the per-request times agree with the rates (mean latency = QD / IOPS); a latency
+    # taken per batch or per run instead of per request would be far off
+    assert 0.3 < a["p50"] * 1e-6 * a["iops"] / 32 < 3, res
+    for phase in ("alone", "neighbour"):
+        b = res[phase]["b"]
+        assert 0.1 < b["p50"] * 1e-6 * b["iops"] < 1.5, res
+    assert "ufs0:" in res["neighbour"]["ufs_line"] and " 0 errors" in res["neighbour"]["ufs_line"], res
+    assert not os.path.exists(tmp_path / "noisy.img")
+    assert "met" in res and res["iops_ratio"] > 0
+
+
+def fake_boots(monkeypatch, texts):
+    """bench_noisy.run with canned console texts instead of QEMU, in order."""
+    calls = []
+
+    def boot(kit, image, log, neighbour, *args):
+        calls.append(neighbour)
+        return 0, texts[len(calls) - 1], 100
+
+    monkeypatch.setattr(bench_noisy, "boot", boot)
+    monkeypatch.setattr(bench_noisy, "make_disk", lambda path: open(path, "w").close())
+    return calls
+
+
+ALONE = B_START + bench_lines("b", "noisy_measure", 2000, 400.0, 800.0)
+INSIDE = A_START + B_START + bench_lines("b", "noisy_measure", 1200, 500.0, 1600.0) \
+    + bench_lines("a", "noisy_load", 9000, 3000.0, 9000.0)
+OUTSIDE = B_START + A_START + bench_lines("b", "noisy_measure", 1200, 500.0, 1600.0) \
+    + bench_lines("a", "noisy_load", 9000, 3000.0, 9000.0)
+
+
+def test_run_retries_a_neighbour_boot_outside_the_load_once(monkeypatch, tmp_path):
+    calls = fake_boots(monkeypatch, [ALONE, OUTSIDE, INSIDE])
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    assert calls == [False, True, True] and res["error"] is None and res["neighbour"]["attempt"] == 2
+    assert res["iops_ratio"] == 0.6 and res["p99_ratio"] == 2.0 and res["met"]
+    assert any("discarded" in line for line in bench_noisy.summary(res))
+    assert not os.path.exists(tmp_path / "noisy.img")
+
+
+def test_run_reports_not_measured_after_two_boots_outside_the_load(monkeypatch, tmp_path):
+    calls = fake_boots(monkeypatch, [ALONE, OUTSIDE, OUTSIDE])
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    assert calls == [False, True, True] and "did not run entirely inside" in res["error"]
+    assert "met" not in res and "FAILED" in bench_noisy.summary(res)[1]
+
+
+def test_run_does_not_retry_other_failures(monkeypatch, tmp_path):
+    calls = fake_boots(monkeypatch, ["[b] KEEL-TEST: FAIL noisy: no disk\n"])
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    assert calls == [False] and res["error"] == "alone: [b] KEEL-TEST: FAIL noisy: no disk"
