@@ -24,6 +24,18 @@ static void disk_reset(void *dev)
 	virtio_blk_reset(&d->blk);
 }
 
+static bool disk_quiesce(void *dev)
+{
+	struct vdev_disk *d = dev;
+	return virtio_blk_quiesce(&d->blk);
+}
+
+static bool disk_work(void *dev)
+{
+	struct vdev_disk *d = dev;
+	return virtio_blk_work(&d->blk);
+}
+
 static void disk_report(void *dev, const struct vm *vm)
 {
 	struct vdev_disk *d = dev;
@@ -50,7 +62,12 @@ static void disk_report(void *dev, const struct vm *vm)
 		d->blk.bdev->ops->report(d->blk.bdev);
 }
 
-static const struct vm_dev_ops disk_ops = {.reset = disk_reset, .report = disk_report};
+static const struct vm_dev_ops disk_ops = {
+    .quiesce = disk_quiesce,
+    .reset = disk_reset,
+    .work = disk_work,
+    .report = disk_report,
+};
 
 int vdev_attach_disks(struct vm *vm)
 {

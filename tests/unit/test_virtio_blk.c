@@ -16,6 +16,7 @@
 #include "arch/cpu.h"
 #include "keel/util.h"
 #include "tests/fakes/fake_vgic.h"
+#include "tests/fakes/fake_vm_work.h"
 #include "tests/fakes/virtio_guest.h"
 
 #define ALL	 (~0ULL)
@@ -31,6 +32,7 @@ static struct vg *up(const struct vg_opts *o, uint64_t want)
 {
 	struct vg *g = vg_create(o);
 	fake_vgic_reset();
+	fake_vm_work_reset();
 	assert_true(vg_driver_init(g, want, QSIZE));
 	return g;
 }
@@ -710,13 +712,20 @@ static void test_more_requests_than_slots(void **state)
 	struct vg_opts o = {.slow = true};
 	struct vg *g = vg_create(&o);
 	fake_vgic_reset();
+	fake_vm_work_reset();
 	assert_true(vg_driver_init(g, ALL, 256));
 	unsigned n = VIRTIO_BLK_SLOTS + 16; /* 3 descriptors each: fits a 256-entry queue */
 	submit_reads(g, 0, n);
 	assert_int_equal(g->slow.count, VIRTIO_BLK_SLOTS);
 	assert_int_equal(g->blk->nfree, 0);
-	slowdisk_complete_all(&g->slow); /* completions free slots, the pump takes the rest */
+	/* Completions free slots and ask for work; the VM's vCPU takes the rest of the ring. */
 	slowdisk_complete_all(&g->slow);
+	assert_int_equal(g->slow.count, 0);
+	assert_true(fake_vm_work_pending(g->vm));
+	vg_run_work(g, 4);
+	assert_int_equal(g->slow.count, 16);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
 	for (unsigned i = 0; i < n; i++)
 		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_used_idx(g), n);
@@ -732,7 +741,13 @@ static void test_backend_busy(void **state)
 	submit_reads(g, 0, 5);
 	assert_int_equal(g->slow.count, 2);	/* the rest waits for a completion */
 	assert_int_equal(stats(g).requests, 3); /* the third was popped, then refused with EBUSY */
-	slowdisk_complete_all(&g->slow);	/* completions resume the queue */
+	slowdisk_complete_all(&g->slow);	/* the backend's wake-up asks for work... */
+	assert_int_equal(vg_used_idx(g), 2);
+	vg_run_work(g, 1); /* ...which resumes the queue on the VM's vCPU */
+	assert_int_equal(g->slow.count, 2);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 1);
+	slowdisk_complete_all(&g->slow);
 	assert_int_equal(g->slow.count, 0);
 	assert_int_equal(vg_used_idx(g), 5);
 	for (unsigned i = 0; i < 5; i++) {
@@ -762,6 +777,8 @@ static void test_write_through_without_flush(void **state)
 	g->slow.count = 0;
 	blkdev_submit(g->slow.inner, req);	 /* the write completes... */
 	assert_int_equal(vg_status(g, 0), 0xff); /* ...but is reported only after a flush */
+	assert_int_equal(g->slow.count, 0);	 /* submitted by the VM's own vCPU, not here */
+	assert_true(vg_run_work(g, 1) == 1);
 	assert_int_equal(g->slow.count, 1);
 	assert_int_equal(g->slow.queue[0]->op, BLK_OP_FLUSH);
 	slowdisk_complete_all(&g->slow);

@@ -7,6 +7,7 @@
 #include "arch/barrier.h"
 #include "arch/cpu.h"
 #include "arch/timer.h"
+#include "core/vm.h"
 #include "keel/util.h"
 
 #define SLOT_NONE 0xffffu
@@ -33,6 +34,7 @@ static struct virtio_blk_slot *slot_alloc(struct virtio_blk *d)
 	s->state = SLOT_PENDING;
 	s->flush_after = false;
 	s->orphaned = false;
+	s->cancelled = false;
 	s->next = SLOT_NONE;
 	return s;
 }
@@ -214,8 +216,23 @@ static uint8_t status_from_blk(int rc)
 	return rc == BLK_ENOTSUP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 }
 
-static void pump(struct virtio_blk *d);
+/* Lock held. Anything for the owner's vCPU to do: a pending (re)submission, or a ring that stalled
+ * for lack of slots. */
+static bool wants_work(const struct virtio_blk *d)
+{
+	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled);
+}
 
+/* Lock held. Ask the owner VM to run the queue on its own vCPU (never here). */
+static void request_work(struct virtio_blk *d)
+{
+	vm_request_work(d->mmio.vm, d->home_vcpu);
+}
+
+/*
+ * Completion context: any CPU's interrupt handler, any vCPU's polling (maybe another VM's), or the
+ * backend's submit itself. Finish the slot and decide the interrupt; never pop, parse or submit.
+ */
 static void req_done(struct blk_req *req, int rc)
 {
 	struct virtio_blk_slot *s = req->ctx;
@@ -232,10 +249,10 @@ static void req_done(struct blk_req *req, int rc)
 		return;
 	}
 	d->ninflight--;
-	if (rc != BLK_OK && virtio_mmio_log_allowed(t))
+	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
 		log_warn("%s: backend %s failed request (type %u sector %llu): %d", t->name, d->bdev->name,
 			 s->type, (unsigned long long)s->req.sector, rc);
-	if (rc == BLK_OK && s->flush_after) {
+	if (rc == BLK_OK && s->flush_after && !d->quiescing && !t->resetting) {
 		/* Write-through: the write completes to the guest only once it is stable. */
 		s->flush_after = false;
 		s->req.op = BLK_OP_FLUSH;
@@ -249,9 +266,21 @@ static void req_done(struct blk_req *req, int rc)
 		if (!d->pumping)
 			flush_irq(d);
 	}
+	bool kick = false;
+	if (d->pumping)
+		d->repump = true; /* the vCPU processing the queue looks again before it stops */
+	else
+		kick = wants_work(d);
+	if (kick)
+		request_work(d);
 	spin_unlock(&t->lock);
-	/* A slot is free or a request is pending again: resume where the queue stalled. */
-	pump(d);
+}
+
+/* The backend may take a request it refused with BLK_EBUSY now (any context). */
+static void blk_wake(void *ctx)
+{
+	struct virtio_blk *d = ctx;
+	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
 }
 
 /* --- request parsing ------------------------------------------------------ */
@@ -445,22 +474,26 @@ static void handle_chain(struct virtio_blk *d, const struct virtq_chain *c)
 /* --- the queue pump --------------------------------------------------------- */
 
 /*
- * Submit pending requests, then pop and parse new chains, until the queue is
- * empty, the backend is busy or every slot is in use. Lock held; dropped
- * around blkdev_submit because the backend may complete inside it.
+ * Submit pending requests, then pop and parse new chains, until the queue is empty, the backend is
+ * busy, every slot is in use or *budget chains were popped. Lock held; dropped around
+ * blkdev_submit because the backend may complete inside it. Returns true when it stopped at the
+ * budget with the ring possibly non-empty: notifications are not re-armed then, so the caller must
+ * come back (work). When it stops for slots the ring is not re-armed either: the completion that
+ * frees a slot asks for work (d->stalled). After a BLK_EBUSY the backend's wake-up does.
  */
-static void pump_locked(struct virtio_blk *d)
+static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 {
 	struct virtio_mmio *t = &d->mmio;
 	struct virtq *vq = &t->queues[0];
 
 	for (;;) {
-		if (!virtio_mmio_live(t) || !vq->ready)
-			return;
+		if (!virtio_mmio_live(t) || !vq->ready || d->quiescing)
+			return false;
 
 		struct virtio_blk_slot *s = pending_pop_front(d);
 		if (s != NULL) {
 			s->state = SLOT_INFLIGHT;
+			s->cancelled = false;
 			d->ninflight++;
 			spin_unlock(&t->lock);
 			int rc = blkdev_submit(d->bdev, &s->req);
@@ -474,9 +507,10 @@ static void pump_locked(struct virtio_blk *d)
 			}
 			d->ninflight--;
 			if (rc == BLK_EBUSY) {
-				/* Keep the order; a completion will resume us. */
+				/* Keep the order; the backend's wake-up (blk_wake) resumes us. */
+				d->stats.busy++;
 				pending_push_front(d, s);
-				return;
+				return false;
 			}
 			if (virtio_mmio_log_allowed(t))
 				log_warn("%s: backend %s refused request (type %u sector %llu): %d", t->name,
@@ -485,19 +519,27 @@ static void pump_locked(struct virtio_blk *d)
 			continue;
 		}
 
-		if (d->nfree == 0)
-			return; /* resumed by a completion */
+		if (d->nfree == 0) {
+			d->stalled = true; /* resumed by a completion */
+			return false;
+		}
+		d->stalled = false;
+		if (*budget == 0) {
+			d->stats.work_yields++;
+			return true;
+		}
 
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
 			if (virtq_arm_notify(vq))
 				continue;
-			return;
+			return false;
 		case VIRTQ_POP_RING_ERROR:
 			d->stats.errors++;
 			virtio_mmio_set_needs_reset(t, vq->error);
-			return;
+			return false;
 		case VIRTQ_POP_BAD_CHAIN:
+			(*budget)--;
 			d->stats.requests++;
 			d->stats.errors++;
 			virtio_guest_err(t, "head %u: malformed descriptor chain: %s", d->chain.head,
@@ -505,6 +547,7 @@ static void pump_locked(struct virtio_blk *d)
 			push_used(d, d->chain.head, 0);
 			continue;
 		case VIRTQ_POP_OK:
+			(*budget)--;
 			d->stats.requests++;
 			handle_chain(d, &d->chain);
 			continue;
@@ -512,25 +555,36 @@ static void pump_locked(struct virtio_blk *d)
 	}
 }
 
-static void pump(struct virtio_blk *d)
+/* At most one queue's worth of chains popped per call (VM's own vCPU only). */
+static unsigned pop_budget(const struct virtio_blk *d)
+{
+	uint16_t n = d->mmio.queues[0].size;
+	return n ? n : VIRTIO_BLK_QUEUE_SIZE;
+}
+
+/* Process the queue on the owner's vCPU. True when more remains (the budget ran out). */
+static bool pump(struct virtio_blk *d)
 {
 	struct virtio_mmio *t = &d->mmio;
+	bool more = false;
 
 	spin_lock(&t->lock);
 	if (d->pumping) {
-		/* Whoever is pumping (maybe our caller, up the stack) will look again. */
+		/* Another vCPU of this VM is pumping: it looks again before it stops. */
 		d->repump = true;
 		spin_unlock(&t->lock);
-		return;
+		return false;
 	}
 	d->pumping = true;
+	unsigned budget = pop_budget(d);
 	do {
 		d->repump = false;
-		pump_locked(d);
-	} while (d->repump);
+		more = pump_locked(d, &budget);
+	} while (d->repump && !more);
 	flush_irq(d);
 	d->pumping = false;
 	spin_unlock(&t->lock);
+	return more;
 }
 
 /* --- transport ops ---------------------------------------------------------- */
@@ -636,37 +690,96 @@ static void poll_lone_request(struct virtio_blk *d)
 	spin_unlock(&t->lock);
 }
 
+/* Remember where the guest talks to us: work is asked to run there. */
+static void note_home(struct virtio_blk *d)
+{
+	struct virtio_mmio *t = &d->mmio;
+	spin_lock(&t->lock);
+	d->home_vcpu = t->notify_vcpu;
+	spin_unlock(&t->lock);
+}
+
 static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
 	(void)q; /* one queue */
 	struct virtio_blk *d = blk_of(t);
-	pump(d);
+	note_home(d);
+	if (pump(d))
+		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
 	poll_lone_request(d);
 }
 
 static void blk_driver_ok(struct virtio_mmio *t)
 {
 	/* Buffers made available before DRIVER_OK are processed now. */
-	pump(blk_of(t));
+	struct virtio_blk *d = blk_of(t);
+	if (pump(d))
+		vm_request_work(t->vm, d->home_vcpu);
 }
 
+/* Lock held. Drop the requests that never reached the backend: nothing of them touched the disk. */
+static void drop_pending(struct virtio_blk *d)
+{
+	struct virtio_blk_slot *s;
+	while ((s = pending_pop_front(d)) != NULL)
+		slot_free(d, s);
+	d->stalled = false;
+}
+
+/*
+ * Ask the backend to abort every in-flight request not yet cancelled (orphans included), once.
+ * Called without the lock: done may run inside blkdev_cancel. The slots stay INFLIGHT until their
+ * done, and nothing is popped meanwhile (resetting or quiescing), so none is reused under us.
+ */
+static void cancel_in_flight(struct virtio_blk *d)
+{
+	struct virtio_mmio *t = &d->mmio;
+
+	for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
+		struct virtio_blk_slot *s = &d->slots[i];
+		spin_lock(&t->lock);
+		bool go = s->state == SLOT_INFLIGHT && !s->cancelled;
+		if (go) {
+			s->cancelled = true;
+			d->stats.cancels++;
+		}
+		spin_unlock(&t->lock);
+		if (go)
+			(void)blkdev_cancel(d->bdev, &s->req); /* ENOTSUP / unknown: wait for it instead */
+	}
+}
+
+static void poll_backend(struct virtio_blk *d)
+{
+	if (d->bdev->ops->poll)
+		d->bdev->ops->poll(d->bdev);
+}
+
+/*
+ * The driver wrote 0 to Status (t->resetting: nothing is popped or pushed). Cancel what is in
+ * flight, wait for it by time (VIRTIO_BLK_RESET_WAIT_US), then orphan what remains: those slots
+ * are never reused before their completion, and quiesce stays false while they exist.
+ */
 static void blk_reset(struct virtio_mmio *t)
 {
 	struct virtio_blk *d = blk_of(t);
-	uint32_t polls = 0;
 
 	spin_lock(&t->lock);
-	while (d->ninflight > 0 && polls < VIRTIO_BLK_QUIESCE_POLLS) {
-		spin_unlock(&t->lock);
-		if (d->bdev->ops->poll)
-			d->bdev->ops->poll(d->bdev);
-		polls++;
-		spin_lock(&t->lock);
+	drop_pending(d);
+	spin_unlock(&t->lock);
+	cancel_in_flight(d);
+
+	uint64_t t0 = timer_us();
+	while (READ_ONCE(d->ninflight) > 0 && timer_us() - t0 < VIRTIO_BLK_RESET_WAIT_US) {
+		poll_backend(d);
+		cpu_relax();
 	}
+
+	spin_lock(&t->lock);
 	if (d->ninflight > 0) {
 		/* Hardware tier: the backend did not finish in time. Never reuse those slots' memory. */
-		log_err("%s: reset: %u requests still in flight on %s; abandoning them", t->name,
-			d->ninflight, d->bdev->name);
+		log_err("%s: reset: %u requests still in flight on %s after %u us; orphaning them", t->name,
+			d->ninflight, d->bdev->name, VIRTIO_BLK_RESET_WAIT_US);
 		for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
 			struct virtio_blk_slot *s = &d->slots[i];
 			if (s->state == SLOT_INFLIGHT && !s->orphaned) {
@@ -676,10 +789,7 @@ static void blk_reset(struct virtio_mmio *t)
 		}
 		d->ninflight = 0;
 	}
-	/* Parsed but never submitted: nothing reached the disk; the driver is discarding them. */
-	struct virtio_blk_slot *s;
-	while ((s = pending_pop_front(d)) != NULL)
-		slot_free(d, s);
+	drop_pending(d); /* write-through follow-ups queued while we waited */
 	d->irq_check = false;
 	spin_unlock(&t->lock);
 }
@@ -791,14 +901,40 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	    .ops = &blk_ops,
 	    .owner = d,
 	};
-	return virtio_mmio_init(&d->mmio, &mp, bus);
+	int rc = virtio_mmio_init(&d->mmio, &mp, bus);
+	if (rc == 0)
+		blkdev_set_wake(b, blk_wake, d); /* a BLK_EBUSY refusal is resumed by the backend */
+	return rc;
 }
 
 void virtio_blk_poll(struct virtio_blk *d)
 {
-	if (d->bdev->ops->poll)
-		d->bdev->ops->poll(d->bdev);
-	pump(d);
+	poll_backend(d);
+}
+
+bool virtio_blk_work(struct virtio_blk *d)
+{
+	return pump(d);
+}
+
+bool virtio_blk_quiesce(struct virtio_blk *d)
+{
+	struct virtio_mmio *t = &d->mmio;
+
+	spin_lock(&t->lock);
+	d->quiescing = true; /* pump_locked stops at its next look; req_done queues no follow-up */
+	bool busy = d->pumping;
+	drop_pending(d);
+	spin_unlock(&t->lock);
+	if (busy)
+		return false; /* a vCPU is still leaving the pump (not yet stopped): ask again */
+	cancel_in_flight(d);
+	poll_backend(d);
+	spin_lock(&t->lock);
+	drop_pending(d);
+	bool idle = d->ninflight == 0 && d->norphaned == 0 && !d->pumping;
+	spin_unlock(&t->lock);
+	return idle;
 }
 
 void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
@@ -813,4 +949,8 @@ void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 void virtio_blk_reset(struct virtio_blk *dev)
 {
 	virtio_mmio_reset(&dev->mmio);
+	spin_lock(&dev->mmio.lock);
+	dev->quiescing = false;
+	dev->home_vcpu = 0;
+	spin_unlock(&dev->mmio.lock);
 }
