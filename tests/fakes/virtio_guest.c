@@ -10,12 +10,20 @@
 
 /* --- slowdisk: an asynchronous backend for in-flight / reset / EBUSY tests --- */
 
+static void complete_one(struct slowdisk *s, struct blk_req *req);
+
 static int slowdisk_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct slowdisk *s = dev->priv;
 	if (s->count >= s->capacity || s->count >= sizeof(s->queue) / sizeof(s->queue[0])) {
 		s->refused = true;
 		return BLK_EBUSY;
+	}
+	if (s->on_submit)
+		s->on_submit(s, req);
+	if (s->inline_done) {
+		complete_one(s, req);
+		return 0;
 	}
 	s->queue[s->count++] = req;
 	return 0;

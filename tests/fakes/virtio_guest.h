@@ -42,7 +42,10 @@ struct slowdisk {
 	bool stuck;	   /**< poll completes nothing */
 	unsigned ready_in; /**< completion_ready answers true on its ready_in-th call (0: never) */
 	unsigned ready_calls;
-	bool refused;			/**< a submit was refused with BLK_EBUSY: the next completion wakes */
+	bool refused;	  /**< a submit was refused with BLK_EBUSY: the next completion wakes */
+	bool inline_done; /**< complete each accepted request inside submit (after on_submit) */
+	void (*on_submit)(struct slowdisk *s, struct blk_req *req); /**< test hook, may be NULL */
+	void *hook_ctx;
 	unsigned cancels;		/**< cancel calls */
 	bool cancel_now;		/**< (cancellable) cancel completes the request inside the call */
 	struct blk_req *cancelled[256]; /**< (cancellable, deferred) completed with BLK_ECANCELED by poll */
