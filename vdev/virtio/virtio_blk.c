@@ -943,6 +943,8 @@ void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 	*out = d->stats;
 	out->notifications = d->mmio.notifications;
 	out->interrupts = d->mmio.interrupts;
+	out->guest_errors = d->mmio.guest_errors;
+	out->log_suppressed = d->mmio.log_rl.total_suppressed;
 	spin_unlock(&d->mmio.lock);
 }
 

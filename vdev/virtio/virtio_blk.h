@@ -45,14 +45,16 @@
 #define VIRTIO_BLK_MIN_SIZE_MAX 4096u
 
 struct virtio_blk_stats {
-	uint64_t requests;	/**< chains popped */
-	uint64_t busy;		/**< submits the backend refused with BLK_EBUSY (retried after its wake) */
-	uint64_t work_yields;	/**< queue passes that stopped at the pop budget with work left */
-	uint64_t cancels;	/**< in-flight requests keel asked the backend to abort (resets, quiesce) */
-	uint64_t bytes_read;	/**< data bytes of successful reads */
-	uint64_t bytes_written; /**< data bytes of successful writes */
-	uint64_t notifications; /**< QueueNotify traps */
-	uint64_t interrupts;	/**< interrupts injected */
+	uint64_t requests;	 /**< chains popped */
+	uint64_t busy;		 /**< submits the backend refused with BLK_EBUSY (retried after its wake) */
+	uint64_t work_yields;	 /**< queue passes that stopped at the pop budget with work left */
+	uint64_t cancels;	 /**< in-flight requests keel asked the backend to abort (resets, quiesce) */
+	uint64_t guest_errors;	 /**< guest mistakes counted by the transport (virtio_mmio.guest_errors) */
+	uint64_t log_suppressed; /**< guest-error log lines the time-based limiter suppressed */
+	uint64_t bytes_read;	 /**< data bytes of successful reads */
+	uint64_t bytes_written;	 /**< data bytes of successful writes */
+	uint64_t notifications;	 /**< QueueNotify traps */
+	uint64_t interrupts;	 /**< interrupts injected */
 	uint64_t bytes_copied; /**< payload bytes keel copied itself (GET_ID, discard ranges); data stays 0 */
 	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */

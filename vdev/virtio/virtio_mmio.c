@@ -119,7 +119,8 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why)
 {
 	if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
-	log_warn("%s: device needs reset: %s", t->name, why);
+	if (virtio_mmio_log_allowed(t)) /* the guest can break its ring again after each reset */
+		log_warn("%s: device needs reset: %s", t->name, why);
 	t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		virtio_mmio_signal_config(t, false);
