@@ -1,5 +1,6 @@
-/* virtio-blk over a blkdev: parse requests from popped chains, hand segments to the backend, complete. */
+/* virtio-blk over a blkdev: slots, completion, the queue pump, polling, reset and quiesce. */
 #include "vdev/virtio/virtio_blk.h"
+#include "vdev/virtio/virtio_blk_int.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static uint16_t slot_index(const struct virtio_blk *d, const struct virtio_blk_s
 	return (uint16_t)(s - d->slots);
 }
 
-static struct virtio_blk_slot *slot_alloc(struct virtio_blk *d)
+struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d)
 {
 	if (d->nfree == 0)
 		panic("%s: no free request slot", d->mmio.name); /* the pump checks first */
@@ -39,7 +40,7 @@ static struct virtio_blk_slot *slot_alloc(struct virtio_blk *d)
 	return s;
 }
 
-static void slot_free(struct virtio_blk *d, struct virtio_blk_slot *s)
+void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s)
 {
 	s->state = SLOT_FREE;
 	d->free_stack[d->nfree++] = slot_index(d, s);
@@ -79,87 +80,6 @@ static struct virtio_blk_slot *pending_pop_front(struct virtio_blk *d)
 	return s;
 }
 
-/* --- chain helpers: byte ranges of the readable / writable parts --------- */
-
-static void part_bounds(const struct virtq_chain *c, bool writable, unsigned *first, unsigned *end)
-{
-	*first = writable ? c->nreadable : 0;
-	*end = writable ? c->nbufs : c->nreadable;
-}
-
-/* Copy len bytes at offset off of the device-readable part (the caller checked the length). */
-static void copy_from_readable(const struct virtq_chain *c, uint32_t off, void *dst, uint32_t len)
-{
-	uint8_t *out = dst;
-	for (unsigned i = 0; i < c->nreadable && len > 0; i++) {
-		const struct virtq_buf *b = &c->bufs[i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		uint32_t n = MIN(len, b->len - off);
-		memcpy(out, (const uint8_t *)pa_to_ptr(b->pa) + off, n);
-		out += n;
-		len -= n;
-		off = 0;
-	}
-}
-
-/* Copy len bytes to the start of the device-writable part (the caller checked the length). */
-static void copy_to_writable(const struct virtq_chain *c, const void *src, uint32_t len)
-{
-	const uint8_t *in = src;
-	for (unsigned i = c->nreadable; i < c->nbufs && len > 0; i++) {
-		const struct virtq_buf *b = &c->bufs[i];
-		uint32_t n = MIN(len, b->len);
-		memcpy(pa_to_ptr(b->pa), in, n);
-		in += n;
-		len -= n;
-	}
-}
-
-/* The last device-writable byte: where the status goes. The chain has writable_len >= 1. */
-static paddr_t last_writable_byte(const struct virtq_chain *c)
-{
-	const struct virtq_buf *b = &c->bufs[c->nbufs - 1];
-	return pa_add(b->pa, b->len - 1);
-}
-
-/*
- * Describe [off, off+len) of one part as backend segments, splitting at the
- * backend's max_seg_size. Returns the count, or -1 if more than max are needed.
- */
-static int build_segs(const struct virtio_blk *d, const struct virtq_chain *c, bool writable, uint32_t off,
-		      uint32_t len, struct blk_seg *segs, unsigned max)
-{
-	uint32_t max_seg = d->bdev->max_seg_size;
-	unsigned first, end, n = 0;
-
-	part_bounds(c, writable, &first, &end);
-	for (unsigned i = first; i < end && len > 0; i++) {
-		const struct virtq_buf *b = &c->bufs[i];
-		if (off >= b->len) {
-			off -= b->len;
-			continue;
-		}
-		paddr_t pa = pa_add(b->pa, off);
-		uint32_t avail = MIN(len, b->len - off);
-		off = 0;
-		len -= avail;
-		while (avail > 0) {
-			uint32_t piece = MIN(avail, max_seg);
-			if (n >= max)
-				return -1;
-			segs[n].pa = pa;
-			segs[n].len = piece;
-			n++;
-			pa = pa_add(pa, piece);
-			avail -= piece;
-		}
-	}
-	return (int)n;
-}
-
 /* --- completion ----------------------------------------------------------- */
 
 static void write_status_byte(paddr_t pa, uint8_t status)
@@ -167,7 +87,7 @@ static void write_status_byte(paddr_t pa, uint8_t status)
 	*(volatile uint8_t *)pa_to_ptr(pa) = status;
 }
 
-static void push_used(struct virtio_blk *d, uint16_t head, uint32_t len)
+void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len)
 {
 	/* The queue is ready here (the callers check), so push cannot fail. */
 	if (virtq_push(&d->mmio.queues[0], head, len) != 0)
@@ -185,10 +105,10 @@ static void flush_irq(struct virtio_blk *d)
 }
 
 /* Complete a request that never reached the backend. */
-static void complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_t status, uint32_t used_len)
+void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_t status, uint32_t used_len)
 {
 	write_status_byte(last_writable_byte(c), status);
-	push_used(d, c->head, used_len);
+	vblk_push_used(d, c->head, used_len);
 	if (status != VIRTIO_BLK_S_OK)
 		d->stats.errors++;
 }
@@ -198,7 +118,7 @@ static void finish_slot(struct virtio_blk *d, struct virtio_blk_slot *s, uint8_t
 {
 	if (!d->mmio.resetting && d->mmio.queues[0].ready) {
 		write_status_byte(s->status_pa, status);
-		push_used(d, s->head, status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
+		vblk_push_used(d, s->head, status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
 		if (status != VIRTIO_BLK_S_OK)
 			d->stats.errors++;
 		else if (s->type == VIRTIO_BLK_T_IN)
@@ -206,7 +126,7 @@ static void finish_slot(struct virtio_blk *d, struct virtio_blk_slot *s, uint8_t
 		else if (s->type == VIRTIO_BLK_T_OUT)
 			d->stats.bytes_written += s->data_bytes;
 	}
-	slot_free(d, s);
+	vblk_slot_free(d, s);
 }
 
 static uint8_t status_from_blk(int rc)
@@ -223,10 +143,10 @@ static bool wants_work(const struct virtio_blk *d)
 	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled);
 }
 
-/* Lock held. Ask the owner VM to run the queue on its own vCPU (never here). */
+/* Ask the owner VM to run the queue on its own vCPU (never here). Any context. */
 static void request_work(struct virtio_blk *d)
 {
-	vm_request_work(d->mmio.vm, d->home_vcpu);
+	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
 }
 
 /*
@@ -244,7 +164,7 @@ static void req_done(struct blk_req *req, int rc)
 		panic("%s: backend completed request slot %u twice", t->name, slot_index(d, s));
 	if (s->orphaned) {
 		d->norphaned--;
-		slot_free(d, s);
+		vblk_slot_free(d, s);
 		spin_unlock(&t->lock);
 		return;
 	}
@@ -271,23 +191,22 @@ static void req_done(struct blk_req *req, int rc)
 		d->repump = true; /* the vCPU processing the queue looks again before it stops */
 	else
 		kick = wants_work(d);
-	if (kick)
-		request_work(d);
 	spin_unlock(&t->lock);
+	if (kick)
+		request_work(d); /* outside the lock: it kicks another CPU */
 }
 
 /* The backend may take a request it refused with BLK_EBUSY now (any context). */
 static void blk_wake(void *ctx)
 {
-	struct virtio_blk *d = ctx;
-	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
+	request_work(ctx);
 }
 
 /* --- request parsing ------------------------------------------------------ */
 
 /* Queue a parsed request on the pending list. */
-static void queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const struct virtq_chain *c,
-		       uint32_t type, uint32_t used_len_ok, uint32_t used_len_err)
+void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const struct virtq_chain *c,
+		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err)
 {
 	s->dev = d;
 	s->type = type;
@@ -298,177 +217,6 @@ static void queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const st
 	s->req.done = req_done;
 	s->req.ctx = s;
 	pending_push_back(d, s);
-}
-
-static bool sectors_ok(const struct virtio_blk *d, uint64_t sector, uint64_t nsectors)
-{
-	uint64_t cap = d->bdev->nsectors;
-	uint32_t per_block = d->bdev->block_size / BLK_SECTOR_SIZE;
-
-	if (sector > cap || nsectors > cap - sector)
-		return false;
-	return sector % per_block == 0 && nsectors % per_block == 0;
-}
-
-#define REJECT(d, c, status, len, ...)                                                                       \
-	do {                                                                                                 \
-		virtio_guest_err(&(d)->mmio, __VA_ARGS__);                                                   \
-		complete_now((d), (c), (status), (len));                                                     \
-		return;                                                                                      \
-	} while (0)
-
-static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_t type, uint64_t sector)
-{
-	bool is_write = type == VIRTIO_BLK_T_OUT;
-	uint32_t rdata = c->readable_len - sizeof(struct virtio_blk_outhdr);
-	uint32_t wdata = c->writable_len - 1;
-	uint32_t err_len = c->writable_len == 1 ? 1 : 0;
-	uint32_t ok_len = is_write ? err_len : c->writable_len;
-	uint32_t len = is_write ? rdata : wdata;
-
-	if (is_write ? wdata != 0 : rdata != 0)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %s with data in the wrong direction",
-		       c->head, is_write ? "write" : "read");
-	if (is_write && d->read_only)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: write to read-only disk (sector %llu)",
-		       c->head, (unsigned long long)sector);
-	if (len % BLK_SECTOR_SIZE != 0)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: data length %u not a multiple of 512",
-		       c->head, len);
-	uint64_t nsectors = len / BLK_SECTOR_SIZE;
-	if (!sectors_ok(d, sector, nsectors))
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len,
-		       "head %u: sectors %llu+%llu beyond capacity %llu or misaligned to %u", c->head,
-		       (unsigned long long)sector, (unsigned long long)nsectors,
-		       (unsigned long long)d->bdev->nsectors, d->bdev->block_size);
-	if (nsectors == 0) {
-		complete_now(d, c, VIRTIO_BLK_S_OK, ok_len);
-		return;
-	}
-	if (nsectors > d->bdev->max_sectors)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %llu sectors exceed the device limit %u",
-		       c->head, (unsigned long long)nsectors, d->bdev->max_sectors);
-
-	struct virtio_blk_slot *s = slot_alloc(d);
-	int nsegs = build_segs(d, c, !is_write, is_write ? sizeof(struct virtio_blk_outhdr) : 0, len, s->segs,
-			       d->seg_max);
-	if (nsegs <= 0) {
-		slot_free(d, s);
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than %u data segments", c->head,
-		       d->seg_max);
-	}
-	s->req.op = is_write ? BLK_OP_WRITE : BLK_OP_READ;
-	s->req.sector = sector;
-	s->req.nsectors = nsectors;
-	s->req.segs = s->segs;
-	s->req.nsegs = (unsigned)nsegs;
-	s->data_bytes = len;
-	s->flush_after = is_write && (d->bdev->flags & BLKDEV_F_FLUSH) &&
-			 !virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_FLUSH);
-	queue_slot(d, s, c, type, ok_len, err_len);
-}
-
-static void handle_discard_wz(struct virtio_blk *d, const struct virtq_chain *c, uint32_t type)
-{
-	bool discard = type == VIRTIO_BLK_T_DISCARD;
-	uint32_t rdata = c->readable_len - sizeof(struct virtio_blk_outhdr);
-	uint32_t err_len = c->writable_len == 1 ? 1 : 0;
-	struct virtio_blk_discard_write_zeroes range;
-
-	if (!virtio_mmio_negotiated(&d->mmio, discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES))
-		REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: request type %u not negotiated", c->head,
-		       type);
-	if (c->writable_len != 1)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: discard/write-zeroes with writable data",
-		       c->head);
-	if (rdata == 0 || rdata % sizeof(range) != 0)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: range list of %u bytes", c->head, rdata);
-	if (rdata / sizeof(range) > d->config.max_discard_seg)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %u ranges exceed the limit %u", c->head,
-		       (unsigned)(rdata / sizeof(range)), d->config.max_discard_seg);
-	copy_from_readable(c, sizeof(struct virtio_blk_outhdr), &range, sizeof(range));
-	d->stats.bytes_copied += sizeof(range);
-
-	/* §5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
-	if ((range.flags & ~VIRTIO_BLK_DWZ_F_UNMAP) || (discard && (range.flags & VIRTIO_BLK_DWZ_F_UNMAP)))
-		REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: range flags 0x%x unsupported", c->head,
-		       range.flags);
-	if (d->read_only)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: discard/write-zeroes on read-only disk",
-		       c->head);
-	if (!sectors_ok(d, range.sector, range.num_sectors) || range.num_sectors > d->bdev->max_sectors)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: range %llu+%u beyond capacity or limits",
-		       c->head, (unsigned long long)range.sector, range.num_sectors);
-	if (range.num_sectors == 0) {
-		complete_now(d, c, VIRTIO_BLK_S_OK, err_len);
-		return;
-	}
-
-	struct virtio_blk_slot *s = slot_alloc(d);
-	s->req.op = discard ? BLK_OP_DISCARD : BLK_OP_WRITE_ZEROES;
-	s->req.sector = range.sector;
-	s->req.nsectors = range.num_sectors;
-	s->req.segs = NULL;
-	s->req.nsegs = 0;
-	s->data_bytes = 0;
-	queue_slot(d, s, c, type, err_len, err_len);
-}
-
-static void handle_chain(struct virtio_blk *d, const struct virtq_chain *c)
-{
-	struct virtio_blk_outhdr hdr;
-
-	if (c->writable_len == 0) {
-		/* Nowhere to put a status: return the chain with nothing written. */
-		virtio_guest_err(&d->mmio, "head %u: request without a device-writable status byte", c->head);
-		push_used(d, c->head, 0);
-		d->stats.errors++;
-		return;
-	}
-	uint32_t err_len = c->writable_len == 1 ? 1 : 0;
-	if (c->readable_len < sizeof(hdr))
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: request header shorter than 16 bytes",
-		       c->head);
-	copy_from_readable(c, 0, &hdr, sizeof(hdr));
-
-	switch (hdr.type) {
-	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT:
-		handle_rw(d, c, hdr.type, hdr.sector);
-		return;
-	case VIRTIO_BLK_T_FLUSH: {
-		if (!virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_FLUSH))
-			REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: flush not negotiated", c->head);
-		/* Any data in a flush is ignored (the driver SHOULD NOT send it). */
-		struct virtio_blk_slot *s = slot_alloc(d);
-		s->req.op = BLK_OP_FLUSH;
-		s->req.sector = 0;
-		s->req.nsectors = 0;
-		s->req.segs = NULL;
-		s->req.nsegs = 0;
-		s->data_bytes = 0;
-		queue_slot(d, s, c, hdr.type, err_len, err_len);
-		return;
-	}
-	case VIRTIO_BLK_T_GET_ID: {
-		uint32_t wdata = c->writable_len - 1;
-		if (c->readable_len != sizeof(hdr))
-			REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: GET_ID with device-readable data",
-			       c->head);
-		uint32_t n = MIN(wdata, VIRTIO_BLK_ID_BYTES);
-		copy_to_writable(c, d->serial, n);
-		d->stats.bytes_copied += n;
-		complete_now(d, c, VIRTIO_BLK_S_OK, n == wdata ? c->writable_len : n);
-		return;
-	}
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		handle_discard_wz(d, c, hdr.type);
-		return;
-	default:
-		REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: unsupported request type %u", c->head,
-		       hdr.type);
-	}
 }
 
 /* --- the queue pump --------------------------------------------------------- */
@@ -502,7 +250,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 				continue;
 			if (s->orphaned) {
 				d->norphaned--;
-				slot_free(d, s);
+				vblk_slot_free(d, s);
 				continue;
 			}
 			d->ninflight--;
@@ -544,12 +292,12 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			d->stats.errors++;
 			virtio_guest_err(t, "head %u: malformed descriptor chain: %s", d->chain.head,
 					 vq->error);
-			push_used(d, d->chain.head, 0);
+			vblk_push_used(d, d->chain.head, 0);
 			continue;
 		case VIRTQ_POP_OK:
 			(*budget)--;
 			d->stats.requests++;
-			handle_chain(d, &d->chain);
+			vblk_handle_chain(d, &d->chain);
 			continue;
 		}
 	}
@@ -601,95 +349,6 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
-/* --- completion polling ------------------------------------------------------ */
-
-/* Poll checks between two looks at the clock and the interrupt state. */
-#define POLL_CHECK_EVERY 32u
-
-/* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
-static void poll_estimate(struct virtio_blk *d, uint32_t sample_us)
-{
-	d->poll_est_us = (uint32_t)(((uint64_t)d->poll_est_us * 3 + sample_us) / 4);
-}
-
-/* Lock held. Worth waiting for the lone request in flight? */
-static bool poll_worth(struct virtio_blk *d)
-{
-	if (d->poll_est_us <= d->poll_us)
-		return true;
-	/* Recent lone requests took longer than the window: probe now and then. */
-	if (++d->poll_skipped < VIRTIO_BLK_POLL_PROBE)
-		return false;
-	d->poll_skipped = 0;
-	return true;
-}
-
-/*
- * After a notify: if exactly one request is in flight, wait for it up to poll_us, so the guest
- * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
- * back through an interrupt). The wait reads only memory the device writes, and ends when a
- * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
- */
-static void poll_lone_request(struct virtio_blk *d)
-{
-	struct virtio_mmio *t = &d->mmio;
-	struct blkdev *b = d->bdev;
-
-	if (d->poll_us == 0 || b->ops->completion_ready == NULL || b->ops->poll == NULL)
-		return;
-	spin_lock(&t->lock);
-	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && poll_worth(d);
-	spin_unlock(&t->lock);
-	if (!lone)
-		return;
-
-	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
-	uint64_t t0 = timer_us(), now = t0;
-	for (unsigned n = 1;; n++) {
-		if (b->ops->completion_ready(b))
-			b->ops->poll(b); /* reaps; req_done completes to the guest */
-		/* (Another CPU's interrupt handler may have completed it too.) */
-		if (READ_ONCE(d->ninflight) == 0) {
-			r = POLL_HIT;
-			break;
-		}
-		if (n % POLL_CHECK_EVERY == 0) {
-			if (cpu_irq_pending()) {
-				r = POLL_BREAK;
-				break;
-			}
-			now = timer_us();
-			if (now - t0 >= d->poll_us) {
-				r = POLL_MISS;
-				break;
-			}
-		}
-		cpu_relax();
-	}
-	if (r != POLL_MISS)
-		now = timer_us();
-	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
-
-	spin_lock(&t->lock);
-	d->stats.polls++;
-	d->stats.poll_wait_us += waited;
-	switch (r) {
-	case POLL_HIT:
-		d->stats.poll_hits++;
-		poll_estimate(d, waited);
-		break;
-	case POLL_MISS:
-		d->stats.poll_misses++;
-		poll_estimate(d, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
-		d->poll_skipped = 0;
-		break;
-	case POLL_BREAK:
-		d->stats.poll_breaks++;
-		break;
-	}
-	spin_unlock(&t->lock);
-}
-
 /* Remember where the guest talks to us: work is asked to run there. */
 static void note_home(struct virtio_blk *d)
 {
@@ -706,7 +365,7 @@ static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 	note_home(d);
 	if (pump(d))
 		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
-	poll_lone_request(d);
+	vblk_poll_lone_request(d);
 }
 
 static void blk_driver_ok(struct virtio_mmio *t)
@@ -722,7 +381,7 @@ static void drop_pending(struct virtio_blk *d)
 {
 	struct virtio_blk_slot *s;
 	while ((s = pending_pop_front(d)) != NULL)
-		slot_free(d, s);
+		vblk_slot_free(d, s);
 	d->stalled = false;
 }
 
