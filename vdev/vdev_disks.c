@@ -24,6 +24,18 @@ static void disk_reset(void *dev)
 	virtio_blk_reset(&d->blk);
 }
 
+static bool disk_quiesce(void *dev)
+{
+	struct vdev_disk *d = dev;
+	return virtio_blk_quiesce(&d->blk);
+}
+
+static bool disk_work(void *dev)
+{
+	struct vdev_disk *d = dev;
+	return virtio_blk_work(&d->blk);
+}
+
 static void disk_report(void *dev, const struct vm *vm)
 {
 	struct vdev_disk *d = dev;
@@ -46,11 +58,23 @@ static void disk_report(void *dev, const struct vm *vm)
 			 vm->name, d->name, d->blk.poll_us, (unsigned long long)s.polls,
 			 (unsigned long long)s.poll_hits, (unsigned long long)s.poll_misses,
 			 (unsigned long long)s.poll_breaks, (unsigned long long)s.poll_wait_us);
+	if (s.busy || s.work_yields || s.cancels || s.log_suppressed)
+		log_info(
+		    "VM %s: disk %s: %llu backend-busy refusals, %llu queue passes stopped at the budget, "
+		    "%llu requests cancelled, %llu guest errors (%llu log lines suppressed)",
+		    vm->name, d->name, (unsigned long long)s.busy, (unsigned long long)s.work_yields,
+		    (unsigned long long)s.cancels, (unsigned long long)s.guest_errors,
+		    (unsigned long long)s.log_suppressed);
 	if (d->blk.bdev->ops->report)
 		d->blk.bdev->ops->report(d->blk.bdev);
 }
 
-static const struct vm_dev_ops disk_ops = {.reset = disk_reset, .report = disk_report};
+static const struct vm_dev_ops disk_ops = {
+    .quiesce = disk_quiesce,
+    .reset = disk_reset,
+    .work = disk_work,
+    .report = disk_report,
+};
 
 int vdev_attach_disks(struct vm *vm)
 {

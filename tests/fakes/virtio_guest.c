@@ -6,21 +6,47 @@
 #include <string.h>
 
 #include "arch/barrier.h"
+#include "tests/fakes/fake_vm_work.h"
 
 /* --- slowdisk: an asynchronous backend for in-flight / reset / EBUSY tests --- */
+
+static void complete_one(struct slowdisk *s, struct blk_req *req);
 
 static int slowdisk_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct slowdisk *s = dev->priv;
-	if (s->count >= s->capacity || s->count >= sizeof(s->queue) / sizeof(s->queue[0]))
+	if (s->count >= s->capacity || s->count >= sizeof(s->queue) / sizeof(s->queue[0])) {
+		s->refused = true;
 		return BLK_EBUSY;
+	}
+	if (s->on_submit)
+		s->on_submit(s, req);
+	if (s->inline_done) {
+		complete_one(s, req);
+		return 0;
+	}
 	s->queue[s->count++] = req;
 	return 0;
 }
 
 /* Forward a request to the (synchronous) inner device, keeping the outer done callback. */
+static bool take_cancelled(struct slowdisk *s, struct blk_req *req)
+{
+	for (unsigned i = 0; i < s->ncancelled; i++) {
+		if (s->cancelled[i] == req) {
+			s->cancelled[i] = s->cancelled[--s->ncancelled];
+			return true;
+		}
+	}
+	return false;
+}
+
 static void complete_one(struct slowdisk *s, struct blk_req *req)
 {
+	if (take_cancelled(s, req)) {
+		req->done(req, BLK_ECANCELED);
+		return;
+	}
 	if (s->fail_next) {
 		s->fail_next = false;
 		req->done(req, BLK_EIO);
@@ -39,6 +65,10 @@ void slowdisk_complete_all(struct slowdisk *s)
 		memmove(&s->queue[0], &s->queue[1], (s->count - 1) * sizeof(s->queue[0]));
 		s->count--;
 		complete_one(s, req);
+		if (s->refused) { /* capacity freed: a refused submit may succeed now */
+			s->refused = false;
+			blkdev_wake(&s->bdev);
+		}
 	}
 }
 
@@ -70,6 +100,48 @@ static const struct blkdev_ops slowdisk_poll_ops = {
 void slowdisk_make_pollable(struct slowdisk *s)
 {
 	s->bdev.ops = &slowdisk_poll_ops;
+}
+
+static int slowdisk_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	struct slowdisk *s = dev->priv;
+	s->cancels++;
+	for (unsigned i = 0; i < s->count; i++) {
+		if (s->queue[i] != req)
+			continue;
+		if (s->cancel_now) {
+			memmove(&s->queue[i], &s->queue[i + 1], (s->count - i - 1) * sizeof(s->queue[0]));
+			s->count--;
+			req->done(req, BLK_ECANCELED);
+		} else if (s->ncancelled < sizeof(s->cancelled) / sizeof(s->cancelled[0])) {
+			s->cancelled[s->ncancelled++] = req;
+		}
+		return 0;
+	}
+	return BLK_EINVAL; /* unknown: already completed */
+}
+
+static const struct blkdev_ops slowdisk_cancel_ops = {
+    .submit = slowdisk_submit,
+    .poll = slowdisk_poll,
+    .cancel = slowdisk_cancel,
+};
+
+void slowdisk_make_cancellable(struct slowdisk *s, bool cancel_now)
+{
+	s->bdev.ops = &slowdisk_cancel_ops;
+	s->cancel_now = cancel_now;
+}
+
+unsigned vg_run_work(struct vg *g, unsigned max)
+{
+	unsigned n = 0;
+	while (n < max && fake_vm_work_take(g->vm)) {
+		n++;
+		if (virtio_blk_work(g->blk))
+			vm_request_work(g->vm, 0); /* vm_run_work: more remains, come back */
+	}
+	return n;
 }
 
 void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity)

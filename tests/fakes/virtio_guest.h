@@ -42,6 +42,14 @@ struct slowdisk {
 	bool stuck;	   /**< poll completes nothing */
 	unsigned ready_in; /**< completion_ready answers true on its ready_in-th call (0: never) */
 	unsigned ready_calls;
+	bool refused;	  /**< a submit was refused with BLK_EBUSY: the next completion wakes */
+	bool inline_done; /**< complete each accepted request inside submit (after on_submit) */
+	void (*on_submit)(struct slowdisk *s, struct blk_req *req); /**< test hook, may be NULL */
+	void *hook_ctx;
+	unsigned cancels;		/**< cancel calls */
+	bool cancel_now;		/**< (cancellable) cancel completes the request inside the call */
+	struct blk_req *cancelled[256]; /**< (cancellable, deferred) completed with BLK_ECANCELED by poll */
+	unsigned ncancelled;
 };
 
 struct vg_opts {
@@ -113,7 +121,15 @@ uint8_t vg_status(struct vg *g, unsigned slot);
 void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity);
 /** Offer completion_ready (answering per s->ready_in), as a pollable controller does. */
 void slowdisk_make_pollable(struct slowdisk *s);
-/** Complete everything the slowdisk holds. */
+/** Offer blkdev_ops.cancel: at once (cancel_now) or on the next poll (deferred; not while stuck). */
+void slowdisk_make_cancellable(struct slowdisk *s, bool cancel_now);
+/** Complete everything the slowdisk holds (completion context: never runs the device's work). */
 void slowdisk_complete_all(struct slowdisk *s);
+
+/**
+ * Run the device's work hook as the VM's vCPU loop does (core/vm.c vm_run_work) while work is
+ * asked for (tests/fakes/vm_work.c), at most max passes. Returns the passes run.
+ */
+unsigned vg_run_work(struct vg *g, unsigned max);
 
 #endif

@@ -14,8 +14,11 @@
 #include <cmocka.h>
 
 #include "arch/cpu.h"
+#include "arch/timer.h"
+#include "core/vm.h"
 #include "keel/util.h"
 #include "tests/fakes/fake_vgic.h"
+#include "tests/fakes/fake_vm_work.h"
 #include "tests/fakes/virtio_guest.h"
 
 #define ALL	 (~0ULL)
@@ -31,6 +34,7 @@ static struct vg *up(const struct vg_opts *o, uint64_t want)
 {
 	struct vg *g = vg_create(o);
 	fake_vgic_reset();
+	fake_vm_work_reset();
 	assert_true(vg_driver_init(g, want, QSIZE));
 	return g;
 }
@@ -792,13 +796,20 @@ static void test_more_requests_than_slots(void **state)
 	struct vg_opts o = {.slow = true};
 	struct vg *g = vg_create(&o);
 	fake_vgic_reset();
+	fake_vm_work_reset();
 	assert_true(vg_driver_init(g, ALL, 256));
 	unsigned n = VIRTIO_BLK_SLOTS + 16; /* 3 descriptors each: fits a 256-entry queue */
 	submit_reads(g, 0, n);
 	assert_int_equal(g->slow.count, VIRTIO_BLK_SLOTS);
 	assert_int_equal(g->blk->nfree, 0);
-	slowdisk_complete_all(&g->slow); /* completions free slots, the pump takes the rest */
+	/* Completions free slots and ask for work; the VM's vCPU takes the rest of the ring. */
 	slowdisk_complete_all(&g->slow);
+	assert_int_equal(g->slow.count, 0);
+	assert_true(fake_vm_work_pending(g->vm));
+	vg_run_work(g, 4);
+	assert_int_equal(g->slow.count, 16);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
 	for (unsigned i = 0; i < n; i++)
 		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_used_idx(g), n);
@@ -814,7 +825,13 @@ static void test_backend_busy(void **state)
 	submit_reads(g, 0, 5);
 	assert_int_equal(g->slow.count, 2);	/* the rest waits for a completion */
 	assert_int_equal(stats(g).requests, 3); /* the third was popped, then refused with EBUSY */
-	slowdisk_complete_all(&g->slow);	/* completions resume the queue */
+	slowdisk_complete_all(&g->slow);	/* the backend's wake-up asks for work... */
+	assert_int_equal(vg_used_idx(g), 2);
+	vg_run_work(g, 1); /* ...which resumes the queue on the VM's vCPU */
+	assert_int_equal(g->slow.count, 2);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 1);
+	slowdisk_complete_all(&g->slow);
 	assert_int_equal(g->slow.count, 0);
 	assert_int_equal(vg_used_idx(g), 5);
 	for (unsigned i = 0; i < 5; i++) {
@@ -844,6 +861,8 @@ static void test_write_through_without_flush(void **state)
 	g->slow.count = 0;
 	blkdev_submit(g->slow.inner, req);	 /* the write completes... */
 	assert_int_equal(vg_status(g, 0), 0xff); /* ...but is reported only after a flush */
+	assert_int_equal(g->slow.count, 0);	 /* submitted by the VM's own vCPU, not here */
+	assert_true(vg_run_work(g, 1) == 1);
 	assert_int_equal(g->slow.count, 1);
 	assert_int_equal(g->slow.queue[0]->op, BLK_OP_FLUSH);
 	slowdisk_complete_all(&g->slow);
@@ -922,6 +941,242 @@ static void test_buffers_before_driver_ok(void **state)
 	down(g);
 }
 
+/* --- isolation: budgeted queue processing, wake-ups, quiesce and reset ------------------------ */
+
+/* A hostile "second vCPU" of the guest: every request the backend takes puts another in the ring. */
+static unsigned refills;
+
+static void refill_on_submit(struct slowdisk *s, struct blk_req *req)
+{
+	(void)req;
+	struct vg *g = s->hook_ctx;
+	if (refills == 0)
+		return;
+	refills--;
+	vg_publish(g, 0); /* the same read again: the avail ring never runs dry */
+}
+
+/* One notify or work call pops at most one queue's worth, then says more remains; the guest runs in
+ * between and the rest is still processed, without further notifies. */
+static void test_pump_budget(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true};
+	struct vg *g = up(&o, ALL);
+	g->slow.inline_done = true;
+	g->slow.on_submit = refill_on_submit;
+	g->slow.hook_ctx = g;
+	refills = 100000; /* far more than a budget: without one the notify would not return soon */
+	submit_reads(g, 0, 1);
+	assert_int_equal(stats(g).requests, QSIZE); /* exactly one queue's worth */
+	assert_int_equal(stats(g).work_yields, 1);
+	assert_int_equal(fake_vm_work_calls(g->vm), 1); /* and asked to come back */
+	assert_int_equal(vg_used_idx(g), QSIZE);
+	/* Each work pass is bounded the same way and asks again while the guest keeps the ring full. */
+	assert_true(virtio_blk_work(g->blk));
+	assert_int_equal(stats(g).requests, 2 * QSIZE);
+	/* The guest stops refilling; the entries it left are processed by work alone (no notify). */
+	refills = 10;
+	uint64_t notifies = stats(g).notifications;
+	unsigned passes = vg_run_work(g, 8);
+	assert_true(passes >= 1 && passes < 8);
+	assert_false(fake_vm_work_pending(g->vm));
+	assert_int_equal(stats(g).notifications, notifies);
+	uint16_t avail = ((struct virtq_avail *)vg_ptr(g, VG_AVAIL_IPA))->idx;
+	assert_int_equal(vg_used_idx(g), avail);
+	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
+	/* Once empty the ring is re-armed (EVENT_IDX: avail_event = next entry): the guest notifies. */
+	assert_int_equal(*(uint16_t *)vg_ptr(g, VG_USED_IPA + 4 + 8 * QSIZE), avail);
+	assert_false(virtio_blk_work(g->blk));
+	down(g);
+}
+
+/* Completing a request (the fake interrupt) leaves new avail entries alone: it only finishes the
+ * slot, injects, and asks the VM's vCPU (the one that notified) for work. */
+static void test_completion_never_pops(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true};
+	struct vg *g = vg_create(&o);
+	fake_vgic_reset();
+	fake_vm_work_reset();
+	assert_true(vg_driver_init(g, ALL, 256));
+	/* Fill every slot (notified from vCPU 2), then publish more without a notify. */
+	unsigned n = VIRTIO_BLK_SLOTS;
+	submit_reads(g, 0, n - 1);
+	struct vcpu *v = calloc(1, sizeof(*v));
+	assert_non_null(v);
+	v->index = 2;
+	struct vg_req r = {VIRTIO_BLK_T_IN, n - 1, VG_DATA_IPA + 512 * (n - 1), 512, true};
+	uint16_t d0 = (uint16_t)(3 * (n - 1));
+	vg_blk_submit(g, n - 1, &r); /* builds and notifies (vCPU NULL) ... */
+	struct mmio_access acc = {.ipa = ipa_init(VG_MMIO_BASE + VIRTIO_MMIO_QUEUE_NOTIFY),
+				  .size = 4,
+				  .write = true,
+				  .value = 0,
+				  .reg64 = true};
+	assert_int_equal(mmio_bus_dispatch(&g->bus, v, &acc), 0); /* ... and vCPU 2 notifies again */
+	(void)d0;
+	assert_int_equal(g->blk->nfree, 0);
+	for (unsigned i = n; i < n + 8; i++) {
+		struct vg_req x = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		uint16_t h = (uint16_t)(3 * i);
+		vg_set_desc(g, h, VG_HDR_IPA + 16ull * i, 16, VIRTQ_DESC_F_NEXT, h + 1);
+		((struct virtio_blk_outhdr *)vg_ptr(g, VG_HDR_IPA + 16ull * i))->type = x.type;
+		((struct virtio_blk_outhdr *)vg_ptr(g, VG_HDR_IPA + 16ull * i))->sector = x.sector;
+		vg_set_desc(g, h + 1, x.data_ipa, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, h + 2);
+		vg_set_desc(g, h + 2, VG_STATUS_IPA + i, 1, VIRTQ_DESC_F_WRITE, 0);
+		*(uint8_t *)vg_ptr(g, VG_STATUS_IPA + i) = 0xff;
+		vg_publish(g, h);
+	}
+	uint64_t popped = stats(g).requests;
+	assert_int_equal(popped, n);
+	unsigned irq_before = irqs(g);
+	fake_vm_work_reset();
+
+	slowdisk_complete_all(&g->slow);	     /* the "interrupt handler" */
+	assert_int_equal(stats(g).requests, popped); /* nothing popped or parsed here */
+	assert_int_equal(g->slow.count, 0);	     /* nothing submitted */
+	assert_int_equal(vg_used_idx(g), n);	     /* but every completion reached the guest */
+	assert_true(irqs(g) > irq_before);
+	assert_int_equal(fake_vm_work_calls(g->vm) >= 1, 1);
+	assert_int_equal(fake_vm_work_last_hint(g->vm), 2); /* the vCPU that last notified */
+	for (unsigned i = n; i < n + 8; i++)
+		assert_int_equal(vg_status(g, i), 0xff);
+
+	vg_run_work(g, 4); /* on the VM's own vCPU: the new entries are taken */
+	assert_int_equal(stats(g).requests, n + 8);
+	assert_int_equal(g->slow.count, 8);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	for (unsigned i = n; i < n + 8; i++)
+		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
+	free(v);
+	down(g);
+}
+
+/* Another user of the backend fills it: this disk's request is refused with EBUSY while it has
+ * nothing of its own in flight. The backend's wake-up resumes it through the work hook. */
+static unsigned foreign_done;
+
+static void foreign_req_done(struct blk_req *req, int rc)
+{
+	(void)req;
+	assert_int_equal(rc, BLK_OK);
+	foreign_done++;
+}
+
+static void test_busy_wake_resumes_idle_disk(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .slow_capacity = 2};
+	struct vg *g = up(&o, ALL);
+	static uint8_t buf[2][512];
+	static struct blk_seg seg[2];
+	static struct blk_req foreign[2];
+	foreign_done = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		seg[i] = (struct blk_seg){ptr_to_pa(buf[i]), 512};
+		foreign[i] = (struct blk_req){.op = BLK_OP_READ,
+					      .sector = i,
+					      .nsectors = 1,
+					      .segs = &seg[i],
+					      .nsegs = 1,
+					      .done = foreign_req_done};
+		assert_int_equal(blkdev_submit(&g->slow.bdev, &foreign[i]), 0);
+	}
+	submit_reads(g, 0, 1);
+	assert_int_equal(stats(g).busy, 1);
+	assert_int_equal(g->blk->ninflight, 0); /* nothing of its own in flight: no completion of ours */
+	assert_int_equal(vg_status(g, 0), 0xff);
+	/* Work before the wake-up (e.g. asked by something else) finds the backend still busy. */
+	assert_false(virtio_blk_work(g->blk));
+	assert_int_equal(g->slow.count, 2);
+	fake_vm_work_reset();
+
+	slowdisk_complete_all(&g->slow); /* the neighbour's requests finish; the backend wakes us */
+	assert_int_equal(foreign_done, 2);
+	assert_true(fake_vm_work_pending(g->vm));
+	assert_int_equal(g->slow.count, 0); /* the wake-up itself submits nothing */
+	assert_int_equal(vg_run_work(g, 2), 1);
+	assert_int_equal(g->slow.count, 1); /* the next work call submitted it */
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA), disk_byte(0));
+	down(g);
+}
+
+/* Quiesce: pops nothing more, drops never-submitted requests, cancels each in-flight request once,
+ * and is true only when the backend has completed them all. The VM-level reset comes after. */
+static void test_quiesce_then_reset(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .slow_capacity = 3};
+	struct vg *g = up(&o, ALL);
+	slowdisk_make_cancellable(&g->slow, false); /* aborts complete on the next poll */
+	submit_reads(g, 0, 5);			    /* 3 in flight, 1 refused (pending), 1 in the ring */
+	assert_int_equal(g->slow.count, 3);
+	g->slow.stuck = true; /* the controller has not confirmed the aborts yet */
+	assert_false(virtio_blk_quiesce(g->blk));
+	assert_int_equal(g->slow.cancels, 3);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS - 3); /* the pending one was dropped */
+	assert_false(virtio_blk_quiesce(g->blk));
+	assert_int_equal(g->slow.cancels, 3); /* once each */
+	/* Stopped: neither a notify nor work pops the guest's ring now. */
+	uint64_t popped = stats(g).requests;
+	submit_reads(g, 10, 1);
+	assert_false(virtio_blk_work(g->blk));
+	assert_int_equal(stats(g).requests, popped);
+	g->slow.stuck = false;
+	assert_true(virtio_blk_quiesce(g->blk)); /* the backend completed the aborted requests */
+	assert_int_equal(g->blk->ninflight, 0);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	virtio_blk_reset(g->blk); /* the VM-level reset hook */
+	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS), 0);
+	assert_true(vg_driver_init(g, ALL, QSIZE));
+	submit_reads(g, 0, 1);
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
+	down(g);
+}
+
+/* A driver reset whose requests the backend cannot finish waits by time, not poll count, orphans
+ * them, and the VM-level quiesce stays false until they complete. */
+static void test_reset_bounded_by_time(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true};
+	struct vg *g = up(&o, ALL);
+	submit_reads(g, 0, 2);
+	g->slow.stuck = true;
+	uint64_t t0 = timer_us();
+	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
+	uint64_t took = timer_us() - t0;
+	assert_true(took >= VIRTIO_BLK_RESET_WAIT_US);
+	assert_true(took < 20 * VIRTIO_BLK_RESET_WAIT_US);
+	assert_int_equal(g->blk->norphaned, 2);
+	assert_false(virtio_blk_quiesce(g->blk)); /* orphans may still DMA: the VM is not reloaded */
+	g->slow.stuck = false;
+	assert_true(virtio_blk_quiesce(g->blk));
+	assert_int_equal(g->blk->norphaned, 0);
+	virtio_blk_reset(g->blk);
+	down(g);
+
+	/* A backend that can abort: the reset cancels and returns without waiting out the window. */
+	g = up(&o, ALL);
+	slowdisk_make_cancellable(&g->slow, true);
+	submit_reads(g, 0, 3);
+	t0 = timer_us();
+	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
+	assert_true(timer_us() - t0 < VIRTIO_BLK_RESET_WAIT_US);
+	assert_int_equal(g->slow.cancels, 3);
+	assert_int_equal(g->slow.count, 0);
+	assert_int_equal(g->blk->norphaned, 0);
+	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(vg_used_idx(g), 0); /* the rings were being torn down: nothing written */
+	down(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,6 +1204,11 @@ int main(void)
 	    cmocka_unit_test(test_reset_quiesces_in_flight),
 	    cmocka_unit_test(test_reset_with_stuck_backend),
 	    cmocka_unit_test(test_buffers_before_driver_ok),
+	    cmocka_unit_test(test_pump_budget),
+	    cmocka_unit_test(test_completion_never_pops),
+	    cmocka_unit_test(test_busy_wake_resumes_idle_disk),
+	    cmocka_unit_test(test_quiesce_then_reset),
+	    cmocka_unit_test(test_reset_bounded_by_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -427,6 +427,29 @@ static void test_init_rejects_bad_params(void **state)
 	assert_int_equal(virtio_mmio_init(&t2, &p, &f->bus), -EEXIST);
 }
 
+/* Guest-caused log lines are limited by time per device: a burst of bad accesses prints at most
+ * RATELIMIT_BURST lines in a second and counts every error; a later line reports the rest. */
+static void test_guest_error_log_limited_by_time(void **state)
+{
+	struct fx *f = *state;
+	uint64_t before = f->t.guest_errors;
+	for (unsigned i = 0; i < 1000; i++)
+		wr(f, 0x0f8, i); /* unknown register: a guest error and a log line each */
+	assert_int_equal(f->t.guest_errors - before, 1000);
+	assert_true(f->t.log_rl.printed <= RATELIMIT_BURST);
+	assert_true(f->t.log_rl.total_suppressed >= 1000 - RATELIMIT_BURST);
+	uint32_t pending = f->t.log_rl.suppressed;
+	assert_true(pending > 0);
+	/* A window later the next line is allowed; it first reports the suppressed count. */
+	f->t.log_rl.window_start_us -= RATELIMIT_WINDOW_US;
+	assert_true(virtio_mmio_log_allowed(&f->t));
+	assert_int_equal(f->t.log_rl.suppressed, 0);
+	/* A second device has its own limiter. */
+	struct virtio_mmio other = f->t;
+	other.log_rl = (struct ratelimit){0};
+	assert_true(virtio_mmio_log_allowed(&other));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +462,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bad_queue_config_needs_reset, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_notify_and_interrupts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_init_rejects_bad_params, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_guest_error_log_limited_by_time, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,12 @@
  * is caller-allocated (keel has no heap on the data path) and holds
  * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in the ring.
  *
+ * Isolation: the ring is popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
+ * the work hook), at most one queue's worth per call. Completions (any CPU's interrupt handler,
+ * any vCPU's polling, maybe for another VM's disk) only write the status, push the used entry,
+ * decide the interrupt and, if the device has more to do, vm_request_work() its owner. A BLK_EBUSY
+ * refusal waits for the backend's wake-up (blkdev_set_wake), which also asks for work.
+ *
  * Requests are parsed without assuming descriptor framing (§2.6.4): the header
  * is the first 16 device-readable bytes, the status the last device-writable
  * byte, the data what lies between. A malformed request completes with
@@ -29,17 +35,26 @@
 #define VIRTIO_BLK_SLOTS 64u
 /** Most data segments one request may become (after splitting at the backend's max_seg_size). */
 #define VIRTIO_BLK_MAX_SEGS 256u
-/** Polls of the backend a device reset spends waiting for in-flight requests. */
-#define VIRTIO_BLK_QUIESCE_POLLS 1000000u
+/**
+ * How long a driver reset (Status = 0) waits, after cancelling them, for requests in flight before
+ * orphaning them (their slots stay unused until the backend completes them; the VM-level quiesce
+ * stays false meanwhile, so the VM is not reloaded under DMA).
+ */
+#define VIRTIO_BLK_RESET_WAIT_US 20000u
 /** Linux never builds segments smaller than a page, whatever size_max says. */
 #define VIRTIO_BLK_MIN_SIZE_MAX 4096u
 
 struct virtio_blk_stats {
-	uint64_t requests;	/**< chains popped */
-	uint64_t bytes_read;	/**< data bytes of successful reads */
-	uint64_t bytes_written; /**< data bytes of successful writes */
-	uint64_t notifications; /**< QueueNotify traps */
-	uint64_t interrupts;	/**< interrupts injected */
+	uint64_t requests;	 /**< chains popped */
+	uint64_t busy;		 /**< submits the backend refused with BLK_EBUSY (retried after its wake) */
+	uint64_t work_yields;	 /**< queue passes that stopped at the pop budget with work left */
+	uint64_t cancels;	 /**< in-flight requests keel asked the backend to abort (resets, quiesce) */
+	uint64_t guest_errors;	 /**< guest mistakes counted by the transport (virtio_mmio.guest_errors) */
+	uint64_t log_suppressed; /**< guest-error log lines the time-based limiter suppressed */
+	uint64_t bytes_read;	 /**< data bytes of successful reads */
+	uint64_t bytes_written;	 /**< data bytes of successful writes */
+	uint64_t notifications;	 /**< QueueNotify traps */
+	uint64_t interrupts;	 /**< interrupts injected */
 	uint64_t bytes_copied; /**< payload bytes keel copied itself (GET_ID, discard ranges); data stays 0 */
 	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
@@ -88,6 +103,7 @@ struct virtio_blk_slot {
 	uint8_t state;
 	bool flush_after; /**< emulate write-through: FLUSH offered but not negotiated (§5.2.6.2) */
 	bool orphaned;	  /**< a reset gave up waiting; free on completion, touch nothing */
+	bool cancelled;	  /**< blkdev_cancel was called for it (once per submission) */
 };
 
 struct virtio_blk {
@@ -100,6 +116,9 @@ struct virtio_blk {
 
 	bool pumping;			      /**< one context is processing the queue */
 	bool repump;			      /**< more work arrived while it was */
+	bool stalled;			      /**< the pump stopped for lack of slots: a completion resumes */
+	bool quiescing;			      /**< the VM is stopping: pop nothing, submit nothing */
+	uint16_t home_vcpu;		      /**< vCPU that last notified: where work is asked to run */
 	bool irq_check;			      /**< used entries added since the last interrupt decision */
 	uint16_t pending_first, pending_last; /**< parsed requests awaiting (re)submission */
 	uint16_t nfree;
@@ -120,10 +139,27 @@ struct virtio_blk {
  */
 int virtio_blk_init(struct virtio_blk *dev, const struct virtio_blk_params *p, struct mmio_bus *bus);
 
-/** Reap backend completions without an interrupt (bdev->ops->poll) and resume the queue. */
+/**
+ * Reap backend completions without an interrupt (bdev->ops->poll). Completion context: finishes
+ * requests and asks for work (vm_request_work); never pops the ring or submits.
+ */
 void virtio_blk_poll(struct virtio_blk *dev);
 
-/** Reset the device (its VM is resetting): waits for requests in flight, as a driver reset does. */
+/**
+ * Process the queue on one of the VM's own vCPUs (vm_dev_ops.work): submit pending requests, pop
+ * and parse at most one queue's worth of new chains. True when more remains (call again soon);
+ * false when the device waits for the guest, a completion or the backend's wake-up.
+ */
+bool virtio_blk_work(struct virtio_blk *dev);
+
+/**
+ * The VM is stopping (vm_dev_ops.quiesce, vCPUs stopped): stop popping, drop never-submitted
+ * requests, cancel each in-flight request once, poll the backend. True once no request of this
+ * device (orphans of an earlier driver reset included) can still DMA into the VM. Does not block.
+ */
+bool virtio_blk_quiesce(struct virtio_blk *dev);
+
+/** Reset the device (its VM is resetting, after quiesce): as a driver reset, then accept work again. */
 void virtio_blk_reset(struct virtio_blk *dev);
 
 /** A consistent snapshot of the counters. */

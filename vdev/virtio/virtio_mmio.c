@@ -3,7 +3,9 @@
 
 #include <errno.h>
 
+#include "arch/timer.h"
 #include "core/vgic.h"
+#include "core/vm.h"
 #include "keel/util.h"
 
 #define STATUS_KNOWN                                                                                         \
@@ -12,9 +14,13 @@
 
 bool virtio_mmio_log_allowed(struct virtio_mmio *t)
 {
-	uint32_t n = t->log_count++;
+	uint32_t missed = 0;
 	t->guest_errors++;
-	return n < VIRTIO_LOG_BURST || n % VIRTIO_LOG_EVERY == 0;
+	if (!ratelimit_allow(&t->log_rl, timer_us(), &missed))
+		return false;
+	if (missed > 0)
+		log_warn("%s: (%u similar lines suppressed)", t->name, missed);
+	return true;
 }
 
 static void reset_registers(struct virtio_mmio *t)
@@ -57,7 +63,8 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 	t->interrupts = 0;
 	t->notifications = 0;
 	t->guest_errors = 0;
-	t->log_count = 0;
+	t->log_rl = (struct ratelimit){0};
+	t->notify_vcpu = 0;
 	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		virtq_init(&t->queues[q], p->mem, qmax);
 	reset_registers(t);
@@ -112,7 +119,8 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why)
 {
 	if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
-	log_warn("%s: device needs reset: %s", t->name, why);
+	if (virtio_mmio_log_allowed(t)) /* the guest can break its ring again after each reset */
+		log_warn("%s: device needs reset: %s", t->name, why);
 	t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		virtio_mmio_signal_config(t, false);
@@ -481,6 +489,7 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 			virtio_guest_err(t, "notify for absent queue %u ignored", value);
 		} else if (virtio_mmio_live(t) && t->queues[value].ready) {
 			notify_queue = (int)value;
+			t->notify_vcpu = vcpu ? (uint16_t)vcpu->index : 0;
 		}
 		/* Otherwise spurious (§2.7.10: the device must tolerate them). */
 		break;

@@ -23,6 +23,7 @@
 #include "arch/spinlock.h"
 #include "core/mmio.h"
 #include "keel/log.h"
+#include "keel/ratelimit.h"
 #include "vdev/virtio/virtq.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES 2
@@ -67,10 +68,6 @@ struct virtio_mmio_params {
 	void *owner; /**< the device type's object, for the ops */
 };
 
-/** Guest-error log limiter: the first VIRTIO_LOG_BURST lines, then one in VIRTIO_LOG_EVERY. */
-#define VIRTIO_LOG_BURST 64u
-#define VIRTIO_LOG_EVERY 1024u
-
 struct virtio_mmio {
 	struct spinlock lock;
 
@@ -98,10 +95,11 @@ struct virtio_mmio {
 	bool resetting; /**< a reset is quiescing the device with the lock dropped */
 	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
 
-	uint64_t interrupts;	/**< injections made */
-	uint64_t notifications; /**< QueueNotify writes (traps) */
-	uint64_t guest_errors;	/**< rejected or ignored guest accesses */
-	uint32_t log_count;	/**< guest-error lines considered for logging */
+	uint64_t interrupts;	 /**< injections made */
+	uint64_t notifications;	 /**< QueueNotify writes (traps) */
+	uint64_t guest_errors;	 /**< rejected or ignored guest accesses */
+	struct ratelimit log_rl; /**< guest-caused log lines of this device, limited by time */
+	uint16_t notify_vcpu;	 /**< index of the vCPU that last wrote QueueNotify (lock held) */
 };
 
 /** Initialise and register the MMIO region on bus. Returns 0 or the negative mmio_bus_register / -EINVAL
@@ -134,7 +132,11 @@ void virtio_mmio_signal_config(struct virtio_mmio *t, bool config_changed);
  */
 void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why);
 
-/** Rate-limit guest-caused log lines; counts the error. Lock held or not (racy counters are fine). */
+/**
+ * Rate-limit guest-caused log lines by time (keel/ratelimit.h, per device); counts the error. When
+ * a line is allowed after others were suppressed, first logs "(N similar lines suppressed)". Lock
+ * held or not (racy counters are fine).
+ */
 bool virtio_mmio_log_allowed(struct virtio_mmio *t);
 
 /** Log a guest-caused error naming the device, rate-limited. */

@@ -1,0 +1,21 @@
+/*
+ * Host-test vm_request_work (core/vm.h): records each call per VM and keeps a pending flag, as
+ * core/vm.c does, so a test can run the work hooks the way the VM's vCPU loop would.
+ */
+#ifndef KEEL_TESTS_FAKE_VM_WORK_H
+#define KEEL_TESTS_FAKE_VM_WORK_H
+
+#include "core/vm.h"
+
+/** Forget every recorded call and pending flag. */
+void fake_vm_work_reset(void);
+/** vm_request_work calls for vm since the last fake_vm_work_reset. */
+unsigned fake_vm_work_calls(const struct vm *vm);
+/** The vcpu_hint of vm's last call (0 when none). */
+unsigned fake_vm_work_last_hint(const struct vm *vm);
+/** Was work asked for vm since the last take? Clears the flag (vm_run_work's exchange). */
+bool fake_vm_work_take(const struct vm *vm);
+/** Is work pending for vm (without clearing)? */
+bool fake_vm_work_pending(const struct vm *vm);
+
+#endif

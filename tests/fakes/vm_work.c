@@ -1,0 +1,68 @@
+/* Host-test implementation of vm_request_work: record calls per VM (see fake_vm_work.h). */
+#include "tests/fakes/fake_vm_work.h"
+
+#define FAKE_VM_WORK_MAX 16
+
+static struct {
+	const struct vm *vm;
+	unsigned calls;
+	unsigned last_hint;
+	bool pending;
+} records[FAKE_VM_WORK_MAX];
+static unsigned nrecords;
+
+void fake_vm_work_reset(void)
+{
+	nrecords = 0;
+}
+
+static int find(const struct vm *vm, bool add)
+{
+	for (unsigned i = 0; i < nrecords; i++)
+		if (records[i].vm == vm)
+			return (int)i;
+	if (!add || nrecords >= FAKE_VM_WORK_MAX)
+		return -1;
+	records[nrecords].vm = vm;
+	records[nrecords].calls = 0;
+	records[nrecords].last_hint = 0;
+	records[nrecords].pending = false;
+	return (int)nrecords++;
+}
+
+void vm_request_work(struct vm *vm, unsigned vcpu_hint)
+{
+	int i = find(vm, true);
+	if (i < 0)
+		return;
+	records[i].calls++;
+	records[i].last_hint = vcpu_hint;
+	records[i].pending = true;
+}
+
+unsigned fake_vm_work_calls(const struct vm *vm)
+{
+	int i = find(vm, false);
+	return i < 0 ? 0 : records[i].calls;
+}
+
+unsigned fake_vm_work_last_hint(const struct vm *vm)
+{
+	int i = find(vm, false);
+	return i < 0 ? 0 : records[i].last_hint;
+}
+
+bool fake_vm_work_take(const struct vm *vm)
+{
+	int i = find(vm, false);
+	if (i < 0 || !records[i].pending)
+		return false;
+	records[i].pending = false;
+	return true;
+}
+
+bool fake_vm_work_pending(const struct vm *vm)
+{
+	int i = find(vm, false);
+	return i >= 0 && records[i].pending;
+}

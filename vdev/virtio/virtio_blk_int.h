@@ -1,0 +1,45 @@
+/*
+ * Internal to virtio-blk: shared by virtio_blk.c (slots, completion, the pump) and
+ * virtio_blk_parse.c (request parsing) and virtio_blk_poll.c (completion polling). Unless said
+ * otherwise, functions here run with d->mmio.lock held.
+ */
+#ifndef KEEL_VDEV_VIRTIO_BLK_INT_H
+#define KEEL_VDEV_VIRTIO_BLK_INT_H
+
+#include "vdev/virtio/virtio_blk.h"
+
+/* The last device-writable byte: where the status goes. The chain has writable_len >= 1. */
+static inline paddr_t last_writable_byte(const struct virtq_chain *c)
+{
+	const struct virtq_buf *b = &c->bufs[c->nbufs - 1];
+	return pa_add(b->pa, b->len - 1);
+}
+
+/** A free slot, PENDING; the pump checked that one exists (panics otherwise: a keel bug). */
+struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d);
+void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s);
+/** Queue a parsed request (s->req filled in) on the pending list, to be submitted by the pump. */
+void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const struct virtq_chain *c,
+		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err);
+/** Complete a request that never reached the backend: status byte and used entry. */
+void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_t status, uint32_t used_len);
+/** Push a used entry (the queue is ready) and note that an interrupt decision is due. */
+void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len);
+/** Parse one popped chain: complete it at once or queue a slot for the backend. */
+void vblk_handle_chain(struct virtio_blk *d, const struct virtq_chain *c);
+/**
+ * Answer a chain virtq_pop refused but walked to its end (its answer rule): IOERR in the status
+ * byte, or DEVICE_NEEDS_RESET (returns false: the queue stopped), or an untouched used entry when
+ * the chain has nothing device-writable. Lock held.
+ */
+bool vblk_answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, const char *why);
+/** The transport's features_ok op: BLK_SIZE is required when blocks are larger than 512 bytes. */
+bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
+/**
+ * After a notify (the VM's own vCPU, lock NOT held): if exactly one request is in flight, poll the
+ * backend for it up to d->poll_us (virtio_blk_params.poll_us). Completions it reaps, this disk's
+ * or other VMs', go through their req_done like any completion.
+ */
+void vblk_poll_lone_request(struct virtio_blk *d);
+
+#endif

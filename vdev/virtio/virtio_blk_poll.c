@@ -1,0 +1,95 @@
+/* virtio-blk completion polling: after a notify, wait (bounded by time) for a lone request. */
+#include "arch/barrier.h"
+#include "arch/cpu.h"
+#include "arch/timer.h"
+#include "keel/util.h"
+#include "vdev/virtio/virtio_blk_int.h"
+
+/* --- completion polling ------------------------------------------------------ */
+
+/* Poll checks between two looks at the clock and the interrupt state. */
+#define POLL_CHECK_EVERY 32u
+
+/* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
+static void poll_estimate(struct virtio_blk *d, uint32_t sample_us)
+{
+	d->poll_est_us = (uint32_t)(((uint64_t)d->poll_est_us * 3 + sample_us) / 4);
+}
+
+/* Lock held. Worth waiting for the lone request in flight? */
+static bool poll_worth(struct virtio_blk *d)
+{
+	if (d->poll_est_us <= d->poll_us)
+		return true;
+	/* Recent lone requests took longer than the window: probe now and then. */
+	if (++d->poll_skipped < VIRTIO_BLK_POLL_PROBE)
+		return false;
+	d->poll_skipped = 0;
+	return true;
+}
+
+/*
+ * After a notify: if exactly one request is in flight, wait for it up to poll_us, so the guest
+ * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
+ * back through an interrupt). The wait reads only memory the device writes, and ends when a
+ * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
+ */
+void vblk_poll_lone_request(struct virtio_blk *d)
+{
+	struct virtio_mmio *t = &d->mmio;
+	struct blkdev *b = d->bdev;
+
+	if (d->poll_us == 0 || b->ops->completion_ready == NULL || b->ops->poll == NULL)
+		return;
+	spin_lock(&t->lock);
+	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && poll_worth(d);
+	spin_unlock(&t->lock);
+	if (!lone)
+		return;
+
+	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
+	uint64_t t0 = timer_us(), now = t0;
+	for (unsigned n = 1;; n++) {
+		if (b->ops->completion_ready(b))
+			b->ops->poll(b); /* reaps; req_done completes to the guest */
+		/* (Another CPU's interrupt handler may have completed it too.) */
+		if (READ_ONCE(d->ninflight) == 0) {
+			r = POLL_HIT;
+			break;
+		}
+		if (n % POLL_CHECK_EVERY == 0) {
+			if (cpu_irq_pending()) {
+				r = POLL_BREAK;
+				break;
+			}
+			now = timer_us();
+			if (now - t0 >= d->poll_us) {
+				r = POLL_MISS;
+				break;
+			}
+		}
+		cpu_relax();
+	}
+	if (r != POLL_MISS)
+		now = timer_us();
+	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
+
+	spin_lock(&t->lock);
+	d->stats.polls++;
+	d->stats.poll_wait_us += waited;
+	switch (r) {
+	case POLL_HIT:
+		d->stats.poll_hits++;
+		poll_estimate(d, waited);
+		break;
+	case POLL_MISS:
+		d->stats.poll_misses++;
+		poll_estimate(d, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
+		d->poll_skipped = 0;
+		break;
+	case POLL_BREAK:
+		d->stats.poll_breaks++;
+		break;
+	}
+	spin_unlock(&t->lock);
+}
