@@ -4,13 +4,15 @@
  * at EL2 with interrupts masked, on the CPU the interrupt is routed to.
  *
  * Routing policy: every SPI registered here (storage controllers, console
- * input) and the tick go to the boot CPU, CPU 0. One CPU serialises each
- * driver's interrupt handler with its tick callback (timeouts, SD deadlines,
- * polled fallbacks), which the drivers rely on. CPU 0 usually runs a vCPU
- * too (VM 0's vCPU 0: QEMU gets exactly as many CPUs as there are vCPUs),
- * so there is no idle CPU to move them to; routing to a CPU without a vCPU
- * would need that CPU started and the drivers' handler/tick pairs locked
- * against each other, and is left for when such a CPU exists.
+ * input) and the tick go to the boot CPU, CPU 0 (irq_register routes to the
+ * calling CPU, and drivers register during boot, on CPU 0). Each driver's
+ * interrupt handler and tick callback then never run at the same time (the
+ * drivers lock against the vCPUs' completion polling, but some counters,
+ * e.g. ufs's irq count, are only safe because of this). CPU 0 usually runs a
+ * vCPU too (VM 0's vCPU 0): QEMU gets exactly as many CPUs as the VMs have
+ * vCPUs, so there is no idle CPU to move them to. Routing to a CPU that runs
+ * no vCPU, when one exists, needs that CPU started and every handler/tick
+ * pair audited for running concurrently; not done yet.
  *
  * What keeps the tick alive on CPU 0, for every VM:
  * - handlers and tick callbacks do bounded work: they complete requests and
