@@ -146,6 +146,7 @@ bool vm_restart(struct vm *vm)
 {
 	vm_report(vm);
 	vm->resets++;
+	uint64_t t0 = timer_us();
 	if (!vm_quiesce(vm)) {
 		log_err("VM %s: reset abandoned: its memory is not reloaded while a device may still write "
 			"it",
@@ -153,6 +154,8 @@ bool vm_restart(struct vm *vm)
 		vm_set_down(vm, VM_STUCK);
 		return false;
 	}
+	log_info("VM %s: devices quiesced in %llu us; resetting and reloading", vm->name,
+		 (unsigned long long)(timer_us() - t0));
 	vgic_vm_init(vm, VGIC_NR_SPIS); /* back to power-on state; the kick hook survives */
 	vm_reset_devices(vm);
 	/* Work asked for before the reset concerns device state that no longer exists. */
