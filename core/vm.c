@@ -58,10 +58,11 @@ void vm_report(const struct vm *vm)
 		timed += vm->vcpus[i].timed_exits;
 	}
 	uint64_t f = timer_freq() / 1000000u ? timer_freq() / 1000000u : 1;
-	log_info("VM %s: %llu vCPU exits, %llu resets; keel time per exit %llu.%llu us, %llu%% of vCPU "
+	log_info("VM %s: %llu vCPU exits, %llu resets (%llu stop requests while stopping); keel time per "
+		 "exit %llu.%llu us, %llu%% of vCPU "
 		 "time (%llu exits timed)",
 		 vm->name, (unsigned long long)exits, (unsigned long long)vm->resets,
-		 (unsigned long long)(timed ? el2 / f / timed : 0),
+		 (unsigned long long)vm->stop_races, (unsigned long long)(timed ? el2 / f / timed : 0),
 		 (unsigned long long)(timed ? el2 * 10 / f / timed % 10 : 0),
 		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0),
 		 (unsigned long long)timed);

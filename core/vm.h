@@ -118,6 +118,7 @@ struct vm {
 	unsigned nr_fdt_devs;
 	unsigned nr_virtio; /**< virtio-mmio slots used */
 	uint64_t resets;
+	uint64_t stop_races; /**< vm_stop calls that found the VM already being stopped */
 };
 
 /** Build a VM from its configuration: RAM, stage-2, vGIC, UART, devices, images. Returns 0 or negative. */

@@ -60,8 +60,10 @@ bool vm_stop(struct vm *vm, struct vcpu *self, int why)
 {
 	int none = ACTION_RESUME;
 	if (!__atomic_compare_exchange_n(&vm->stop_request, &none, why, false, __ATOMIC_SEQ_CST,
-					 __ATOMIC_SEQ_CST))
+					 __ATOMIC_SEQ_CST)) {
+		__atomic_add_fetch(&vm->stop_races, 1, __ATOMIC_RELAXED);
 		return false; /* another vCPU (or the console) stops or stopped the VM */
+	}
 	/* Paired with cpu_loop: it sets running, then reads stop_request. */
 	smp_mb();
 	kick_others(vm, self);

@@ -243,6 +243,7 @@ static void test_stop_waits_for_other_vcpus(void **state)
 	/* A second caller (the other vCPU asking for a reset meanwhile) does not stop it again. */
 	assert_false(vm_stop(vm, &vm->vcpus[1], ACTION_VM_RESET));
 	assert_int_equal(vm->stop_request, ACTION_VM_OFF);
+	assert_int_equal(vm->stop_races, 1);
 	vm_power_off(vm);
 	assert_int_equal(vm->run_state, VM_OFF);
 	assert_true(fake_vm_find(FAKE_EV_FLUSH, ~0u) >= 0);
