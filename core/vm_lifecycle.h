@@ -35,11 +35,11 @@ void vm_lifecycle_init(unsigned nr_vms, void (*all_off)(void));
 
 /**
  * Stop every vCPU of the VM. self: the calling vCPU (it is running and stays so; its caller leaves
- * the guest) or NULL from outside the VM. why: the enum exit_action to record (non-zero).
- * True: the caller now owns the stopped VM and must finish with vm_restart or vm_power_off. False:
- * another caller already stops it (self just leaves its guest), or a vCPU did not leave its guest
- * within VM_STOP_TIMEOUT_US (logged; the VM is left VM_STUCK). Handles this CPU's interrupts while
- * it waits, so the tick and completions on this CPU go on.
+ * the guest) or NULL from outside the VM (a CPU not inside vcpu_run: it handles its interrupts). why: the
+ * enum exit_action to record (non-zero). True: the caller now owns the stopped VM and must finish with
+ * vm_restart or vm_power_off. False: another caller already stops it (self just leaves its guest), or a vCPU
+ * did not leave its guest within VM_STOP_TIMEOUT_US (logged; the VM is left VM_STUCK). Handles this CPU's
+ * interrupts while it waits, so the tick and completions on this CPU go on.
  */
 bool vm_stop(struct vm *vm, struct vcpu *self, int why);
 
