@@ -15,6 +15,7 @@
 #include "core/platform.h"
 #include "core/vcpu.h"
 #include "core/vm.h"
+#include "core/vm_lifecycle.h"
 #include "keel/addr.h"
 
 uint8_t cpu_stacks[KEEL_MAX_CPUS][KEEL_STACK_SIZE] __attribute__((aligned(16)));
@@ -29,7 +30,6 @@ static struct keel_config config;
 static struct memmap memmap;
 static struct vm vms[CONFIG_MAX_VMS];
 static unsigned nr_vms;
-static volatile unsigned vms_running;
 static uint64_t boot_us;
 
 /* TLS for picolibc (errno): one block per CPU; TPIDR_EL0 points 16 bytes below it. */
@@ -72,32 +72,6 @@ static NORETURN void machine_off(void)
 	panic("PSCI SYSTEM_OFF returned");
 }
 
-/*
- * A vCPU asked for a VM-wide action (reset, power-off): every other vCPU of
- * the VM leaves its guest first. They are keel's own CPUs, so one that does
- * not answer is a broken invariant.
- */
-#define VM_STOP_TIMEOUT_US 1000000
-
-static void vm_stop_other_vcpus(struct vcpu *self, enum exit_action a)
-{
-	struct vm *vm = self->vm;
-	WRITE_ONCE(vm->stop_request, (int)a);
-	smp_mb();
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		if (&vm->vcpus[i] != self)
-			vcpu_kick(&vm->vcpus[i]);
-	uint64_t end = timer_us() + VM_STOP_TIMEOUT_US;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		while (&vm->vcpus[i] != self && READ_ONCE(vm->vcpus[i].running)) {
-			if (timer_us() > end)
-				panic("VM %s: vCPU %u on CPU %u does not stop", vm->name, i,
-				      vm->vcpus[i].pcpu);
-		}
-	}
-	smp_mb();
-}
-
 /* Run whatever vCPU is pinned to this physical CPU, for ever. */
 static NORETURN void cpu_loop(unsigned cpu)
 {
@@ -121,7 +95,7 @@ static NORETURN void cpu_loop(unsigned cpu)
 			cpu_handle_irqs(NULL);
 			continue;
 		}
-		/* Paired with vm_stop_other_vcpus: either it sees us running, or we see its request. */
+		/* Paired with vm_stop: either it sees us running, or we see its request. */
 		WRITE_ONCE(mine->running, true);
 		smp_mb();
 		if (READ_ONCE(vm->stop_request)) {
@@ -135,31 +109,20 @@ static NORETURN void cpu_loop(unsigned cpu)
 			continue;
 		}
 		if (a == ACTION_VCPU_OFF) {
-			WRITE_ONCE(mine->state, VCPU_OFF);
+			vm_vcpu_off(mine);
 			smp_mb();
 			WRITE_ONCE(mine->running, false);
 			continue;
 		}
-		vm_stop_other_vcpus(mine, a);
-		if (a == ACTION_VM_RESET) {
-			vm_report(vm);
-			vm->resets++;
-			if (vm_load(vm) != 0) {
-				log_err("VM %s: reset failed; the VM stays off", vm->name);
-				a = ACTION_VM_OFF;
-			}
-		}
-		if (a == ACTION_VM_OFF) {
-			console_vm_flush(&vm->con, vm->name);
-			vm_report(vm);
-			for (unsigned j = 0; j < vm->nr_vcpus; j++)
-				vm->vcpus[j].state = VCPU_STOPPED;
-			vm->powered_off = true;
-			if (__atomic_sub_fetch(&vms_running, 1, __ATOMIC_SEQ_CST) == 0)
-				machine_off();
+		/* SYSTEM_RESET, SYSTEM_OFF or a fatal guest error: the whole VM, in the order of
+		 * core/vm_lifecycle.h. A false vm_stop: another vCPU does it, or the VM is stuck. */
+		if (vm_stop(vm, mine, a)) {
+			if (a == ACTION_VM_RESET)
+				vm_restart(vm);
+			else
+				vm_power_off(vm);
 		}
 		smp_mb();
-		WRITE_ONCE(vm->stop_request, ACTION_RESUME);
 		WRITE_ONCE(mine->running, false);
 	}
 }
@@ -208,7 +171,7 @@ void keel_main(uint64_t fdt_pa)
 			panic("%s: the VM could not be created (see above)", config.vms[i].node);
 		nr_vms++;
 	}
-	vms_running = nr_vms;
+	vm_lifecycle_init(nr_vms, machine_off);
 	console_set_input(vpl011_receive, &vms[0].uart);
 	if (console_input_start(machine.uart_intid) == 0) {
 		console_vm_set_interactive(&vms[0].con);

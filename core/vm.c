@@ -14,6 +14,7 @@
 #include "core/platform.h"
 #include "core/vcpu.h"
 #include "core/vgic.h"
+#include "core/vm_lifecycle.h"
 #include "core/vm_layout.h"
 #include "keel/addr.h"
 #include "keel/util.h"
@@ -35,7 +36,8 @@ bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct
 	if (node)
 		vm->fdt_devs[vm->nr_fdt_devs++] = *node;
 	if (ops)
-		vm->dev_hooks[vm->nr_dev_hooks++] = (struct vm_dev_hook){ops, dev};
+		vm->dev_hooks[vm->nr_dev_hooks++] =
+		    (struct vm_dev_hook){ops, dev, node ? node->compatible : NULL, node ? node->base : 0};
 	return true;
 }
 
@@ -56,44 +58,17 @@ void vm_report(const struct vm *vm)
 		timed += vm->vcpus[i].timed_exits;
 	}
 	uint64_t f = timer_freq() / 1000000u ? timer_freq() / 1000000u : 1;
-	log_info("VM %s: %llu vCPU exits, %llu resets; keel time per exit %llu.%llu us, %llu%% of vCPU "
+	log_info("VM %s: %llu vCPU exits, %llu resets (%llu stop requests while stopping); keel time per "
+		 "exit %llu.%llu us, %llu%% of vCPU "
 		 "time (%llu exits timed)",
 		 vm->name, (unsigned long long)exits, (unsigned long long)vm->resets,
-		 (unsigned long long)(timed ? el2 / f / timed : 0),
+		 (unsigned long long)vm->stop_races, (unsigned long long)(timed ? el2 / f / timed : 0),
 		 (unsigned long long)(timed ? el2 * 10 / f / timed % 10 : 0),
 		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0),
 		 (unsigned long long)timed);
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
 		if (vm->dev_hooks[i].ops->report)
 			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);
-}
-
-void vm_request_work(struct vm *vm, unsigned vcpu_hint)
-{
-	WRITE_ONCE(vm->work_pending, true);
-	smp_mb(); /* the flag before the target looks: paired with vm_run_work's exchange */
-	struct vcpu *v = &vm->vcpus[vcpu_hint < vm->nr_vcpus ? vcpu_hint : 0];
-	if (READ_ONCE(v->state) != VCPU_RUNNABLE) {
-		for (unsigned i = 0; i < vm->nr_vcpus; i++)
-			if (READ_ONCE(vm->vcpus[i].state) == VCPU_RUNNABLE)
-				v = &vm->vcpus[i];
-	}
-	vcpu_kick(v);
-}
-
-void vm_run_work(struct vcpu *vcpu)
-{
-	struct vm *vm = vcpu->vm;
-	if (!READ_ONCE(vm->work_pending) || !__atomic_exchange_n(&vm->work_pending, false, __ATOMIC_ACQ_REL))
-		return;
-	bool more = false;
-	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
-		if (vm->dev_hooks[i].ops->work && vm->dev_hooks[i].ops->work(vm->dev_hooks[i].dev))
-			more = true;
-	if (more) { /* let the guest run, then come back: a self-kick exits again right after entry */
-		WRITE_ONCE(vm->work_pending, true);
-		vcpu_kick_self();
-	}
 }
 
 bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid)
@@ -145,6 +120,7 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 		v->pcpu = cfg->first_pcpu + i;
 		v->vmpidr = i;
 	}
+	/* The vGIC's one initialisation; a reset re-runs it (vm_restart), vm_load does not. */
 	vgic_vm_init(vm, VGIC_NR_SPIS);
 	vgic_set_kick(vm, vcpu_kick);
 	int rc = vgic_register_mmio(vm, ipa_init(GUEST_GICD_BASE), ipa_init(GUEST_GICR_BASE));
@@ -159,16 +135,26 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 	log_info("VM %s: %u vCPU(s) on pCPU %u.., RAM 0x%llx bytes at PA 0x%llx (IPA 0x%llx), %u device(s)",
 		 vm->name, vm->nr_vcpus, cfg->first_pcpu, (unsigned long long)cfg->mem_size,
 		 (unsigned long long)pa_addr(ram), GUEST_RAM_BASE, vm->nr_fdt_devs);
+	vm_reset_devices(vm); /* nothing ran yet: no DMA to quiesce */
 	return vm_load(vm);
 }
 
-static void copy_in(struct vm *vm, uint64_t ipa, paddr_t src, uint64_t size)
+/*
+ * Copy an image (host memory the configuration reserved, never mapped to a guest) into the VM's
+ * RAM. vm_load checked the layout, which depends only on the configuration and the images, so a
+ * failure is not guest-caused; it still only fails the load (the VM stays off), it is not a panic.
+ */
+static bool copy_in(struct vm *vm, uint64_t ipa, paddr_t src, uint64_t size)
 {
 	void *dst = gmem_ptr(&vm->mem, ipa_init(ipa), size);
-	if (dst == NULL)
-		panic("VM %s: image copy outside RAM after validation", vm->name);
+	if (dst == NULL) {
+		log_err("VM %s: image of 0x%llx bytes at IPA 0x%llx is outside its RAM", vm->name,
+			(unsigned long long)size, (unsigned long long)ipa);
+		return false;
+	}
 	memcpy(dst, pa_to_ptr(src), size);
 	dcache_clean_range(dst, size); /* the guest starts with its MMU and caches off */
+	return true;
 }
 
 int vm_load(struct vm *vm)
@@ -205,9 +191,9 @@ int vm_load(struct vm *vm)
 			(unsigned long long)cfg->ramdisk.size);
 		return -EINVAL;
 	}
-	copy_in(vm, kernel, cfg->kernel.base, cfg->kernel.size);
-	if (cfg->ramdisk.size)
-		copy_in(vm, initrd, cfg->ramdisk.base, cfg->ramdisk.size);
+	if (!copy_in(vm, kernel, cfg->kernel.base, cfg->kernel.size) ||
+	    (cfg->ramdisk.size && !copy_in(vm, initrd, cfg->ramdisk.base, cfg->ramdisk.size)))
+		return -EINVAL;
 
 	struct guest_fdt_params p = {
 	    .nr_cpus = vm->nr_vcpus,
@@ -228,15 +214,11 @@ int vm_load(struct vm *vm)
 	}
 	dcache_clean_range(fdt_buf, GUEST_FDT_MAX);
 
-	vgic_vm_init(vm, VGIC_NR_SPIS);
-	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
-		vm->dev_hooks[i].ops->reset(vm->dev_hooks[i].dev);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		arch_vcpu_ctx_reset(&v->ctx, kernel, i == 0 ? fdt : 0);
-		v->state = i == 0 ? VCPU_RUNNABLE : VCPU_OFF;
+		WRITE_ONCE(v->state, i == 0 ? VCPU_RUNNABLE : VCPU_OFF);
 	}
-	vm->powered_off = false;
 	log_info("VM %s: kernel at IPA 0x%llx (0x%llx bytes), DTB at 0x%llx%s", vm->name,
 		 (unsigned long long)kernel, (unsigned long long)cfg->kernel.size, (unsigned long long)fdt,
 		 cfg->ramdisk.size ? ", initrd" : "");

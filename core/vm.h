@@ -24,6 +24,13 @@
 
 enum vcpu_state { VCPU_OFF, VCPU_RUNNABLE, VCPU_STOPPED };
 
+/** Where a VM is in its life (core/vm_lifecycle.h). Only VM_RUNNING counts as "on". */
+enum vm_run_state {
+	VM_RUNNING, /**< its vCPUs may run (also while one of them stops or resets it) */
+	VM_OFF,	    /**< powered off (SYSTEM_OFF, SError, a failed reload) */
+	VM_STUCK,   /**< stopped for good: a vCPU did not leave its guest, or a device kept DMA in flight */
+};
+
 struct vm;
 
 #define VCPU_TIME_SAMPLE 16u
@@ -49,7 +56,7 @@ struct vm;
 /**
  * What keel asks of a VM's virtual devices.
  *
- * Stop/reset order (core/vm.c): every vCPU of the VM leaves its guest; then quiesce is called on
+ * Stop/reset order (core/vm_lifecycle.c): every vCPU of the VM leaves its guest; then quiesce is called on
  * every device, repeatedly, until all return true or a deadline passes; only then is the VM's RAM
  * reloaded and reset called. A VM whose devices do not quiesce stays stopped.
  */
@@ -87,6 +94,8 @@ enum vm_log_cause {
 struct vm_dev_hook {
 	const struct vm_dev_ops *ops;
 	void *dev;
+	const char *kind; /**< DT compatible of the device's node, for log lines; NULL without a node */
+	uint64_t base;	  /**< its IPA (with a node) */
 };
 
 #define VM_MAX_DEV_HOOKS 8
@@ -104,9 +113,15 @@ struct vm {
 	struct con_stream con;
 	const struct vm_config *cfg;
 	const struct machine_info *mi;
-	bool powered_off;
-	volatile int stop_request;  /**< enum exit_action a vCPU asked of the whole VM, 0 = none */
-	volatile bool work_pending; /**< vm_request_work was called; vm_run_work clears it */
+	volatile enum vm_run_state run_state;
+	/**
+	 * enum exit_action of whoever stops the VM (vm_stop claims it), 0 = none. vCPUs leave their
+	 * guest while it is set; a VM that is off or stuck keeps it set (vm_restart clears it).
+	 */
+	volatile int stop_request;
+	volatile bool work_pending;    /**< vm_request_work was called; vm_run_work clears it */
+	volatile bool work_busy;       /**< a vCPU runs the work hooks (they are not reentrant) */
+	struct ratelimit rl_lifecycle; /**< "still waiting" lines of vm_stop */
 	struct vpl011 uart;
 	struct vm_dev_hook dev_hooks[VM_MAX_DEV_HOOKS];
 	unsigned nr_dev_hooks;
@@ -115,14 +130,19 @@ struct vm {
 	unsigned nr_virtio; /**< virtio-mmio slots used */
 	uint64_t resets;
 	struct ratelimit log_rl[VM_LOG_NR]; /**< per cause; racy updates are harmless */
+	uint64_t stop_races;		    /**< vm_stop calls that found the VM already being stopped */
 };
 
 /** Build a VM from its configuration: RAM, stage-2, vGIC, UART, devices, images. Returns 0 or negative. */
 int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct memmap *mm,
 	      const struct machine_info *mi);
-/** (Re)load the images and DTB and reset vCPUs and devices: boot or PSCI SYSTEM_RESET. */
+/**
+ * (Re)load the kernel, initrd and DTB into the VM's RAM and reset its vCPUs' registers (vCPU 0
+ * runnable at the kernel entry, the others off). Devices and vGIC are not touched: at a reset the
+ * caller (vm_restart) has quiesced and reset them first. Returns 0, or -EINVAL (images do not fit).
+ */
 int vm_load(struct vm *vm);
-/** Register a device's DT node and reset hook; false when the tables are full. */
+/** Register a device's DT node and hooks (either may be NULL); false when the tables are full. */
 bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct vm_dev_ops *ops, void *dev);
 /** Log every device's counters and the vCPUs' exit counts. */
 void vm_report(const struct vm *vm);
@@ -130,11 +150,17 @@ void vm_report(const struct vm *vm);
 uint64_t vm_exits(const struct vm *vm);
 /**
  * Ask for the VM's device work hooks to run on one of its own vCPUs (the one with index vcpu_hint
- * if it runs, else any running one), soon. Callable from any context and CPU: it only sets a flag
- * and kicks. Never runs the work itself.
+ * if it is runnable, else any runnable one), soon. Callable from any context and CPU: it only sets
+ * a flag and kicks. Never runs the work itself. Not lost: every vCPU of the VM checks the flag
+ * before each guest entry, and a vCPU that turns off hands it over (vm_vcpu_off). Work asked for
+ * while the VM is stopped waits; a reset drops it (the devices are reset).
+ * (core/vm_lifecycle.c)
  */
 void vm_request_work(struct vm *vm, unsigned vcpu_hint);
-/** Run the VM's pending device work on the current vCPU (vcpu_run calls it before each entry). */
+/**
+ * Run the VM's pending device work on the current vCPU (vcpu_run calls it before each entry):
+ * one vCPU at a time, never while the VM is being stopped, one bounded pass per entry.
+ */
 void vm_run_work(struct vcpu *vcpu);
 
 /** The next free virtio-mmio slot: its IPA and INTID. False when all are used. */

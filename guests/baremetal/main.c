@@ -182,6 +182,8 @@ void guest_main(uint64_t dtb, uint64_t x1, uint64_t x2, uint64_t x3)
 		test_virtio_sg();
 	else if (!strcmp(test, "console"))
 		test_console();
+	else if (!strcmp(test, "reset-race"))
+		test_reset_race();
 	else {
 		gprintf("GUEST: FAIL unknown test '%s'\n", test);
 		test_fail();

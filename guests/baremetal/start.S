@@ -59,6 +59,21 @@ primary_entry:
 3:	wfi
 	b	3b
 
+	/* PSCI CPU_ON entry of a second vCPU (test=reset-race): its own small stack, same vectors. */
+	.globl	secondary_entry
+secondary_entry:
+	msr	daifset, #0xf
+	msr	spsel, #1
+	ldr	x0, =secondary_stack
+	add	x0, x0, #4096
+	mov	sp, x0
+	ldr	x0, =vectors
+	msr	vbar_el1, x0
+	isb
+	bl	guest_secondary_main
+4:	wfi
+	b	4b
+
 /* Position-independent last resort: print a marker on the PL011 at its QEMU-virt address and stop. */
 bad_load_address:
 	mov	x1, #0x09000000

@@ -32,5 +32,6 @@ void test_console(void);
 void test_virtio(void);
 void test_virtio_hostile(void);
 void test_virtio_sg(void);
+void test_reset_race(void);
 
 #endif
