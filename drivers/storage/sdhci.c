@@ -34,6 +34,7 @@
 
 #include "arch/barrier.h"
 #include "arch/cache.h"
+#include "arch/mmio.h"
 #include "arch/spinlock.h"
 #include "arch/timer.h"
 #include "core/irq.h"
@@ -202,26 +203,26 @@ static inline bool quirk(const struct sdhci_host *h, uint32_t q)
 
 static uint32_t rd32(const struct sdhci_host *h, unsigned off)
 {
-	return *(volatile uint32_t *)(h->regs + off);
+	return mmio_read32(h->regs + off);
 }
 
 static void wr32(const struct sdhci_host *h, unsigned off, uint32_t v)
 {
-	*(volatile uint32_t *)(h->regs + off) = v;
+	mmio_write32(h->regs + off, v);
 }
 
 static uint16_t rd16(const struct sdhci_host *h, unsigned off)
 {
 	if (quirk(h, SDHCI_Q_32BIT_ACCESS))
 		return (uint16_t)(rd32(h, off & ~3u) >> ((off & 2) * 8));
-	return *(volatile uint16_t *)(h->regs + off);
+	return mmio_read16(h->regs + off);
 }
 
 static uint8_t rd8(const struct sdhci_host *h, unsigned off)
 {
 	if (quirk(h, SDHCI_Q_32BIT_ACCESS))
 		return (uint8_t)(rd32(h, off & ~3u) >> ((off & 3) * 8));
-	return *(volatile uint8_t *)(h->regs + off);
+	return mmio_read8(h->regs + off);
 }
 
 static void wr16(struct sdhci_host *h, unsigned off, uint16_t v)
@@ -241,7 +242,7 @@ static void wr16(struct sdhci_host *h, unsigned off, uint16_t v)
 		wr32(h, off & ~3u, w | (uint32_t)v << sh);
 		return;
 	}
-	*(volatile uint16_t *)(h->regs + off) = v;
+	mmio_write16(h->regs + off, v);
 }
 
 static void wr8(struct sdhci_host *h, unsigned off, uint8_t v)
@@ -252,7 +253,7 @@ static void wr8(struct sdhci_host *h, unsigned off, uint8_t v)
 		wr32(h, off & ~3u, w | (uint32_t)v << sh);
 		return;
 	}
-	*(volatile uint8_t *)(h->regs + off) = v;
+	mmio_write8(h->regs + off, v);
 }
 
 /* Spin until (reg & mask) == want or timeout_us passes. */
