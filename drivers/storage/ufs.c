@@ -728,22 +728,34 @@ static int lu_ready(struct ufs_host *h)
  * disable, enable, link startup, request lists, NOP, fDeviceInit, TEST UNIT
  * READY, interrupts on. The caller owns the controller (DOWN or RESETTING).
  */
-static int hc_bringup(struct ufs_host *h)
+/*
+ * Disable the controller (which aborts every request) and wait, by time, for the doorbell to drain.
+ * A slot still rung after that is the controller's for good: poisoned, never used again. -1 when
+ * HCE does not clear (every slot still rung is then poisoned too).
+ */
+static int hc_disable(struct ufs_host *h)
 {
 	wr(h, UFS_REG_IE, 0);
 	if (rd(h, UFS_REG_HCE) & UFS_HCE_ENABLE) {
 		wr(h, UFS_REG_HCE, 0);
 		if (!wait_reg(h, UFS_REG_HCE, UFS_HCE_ENABLE, 0, UFS_HCE_TIMEOUT_US)) {
 			log_err("%s: HCE stays set after disable", h->name);
+			h->poisoned |= rd(h, UFS_REG_UTRLDBR) & h->slot_mask;
 			return -1;
 		}
 	}
-	/* Disabling aborts everything; a slot still rung now is the controller's for good. */
 	if (!wait_reg(h, UFS_REG_UTRLDBR, h->slot_mask, 0, UFS_DRAIN_TIMEOUT_US)) {
 		uint32_t stuck = rd(h, UFS_REG_UTRLDBR) & h->slot_mask;
 		log_err("%s: slots 0x%x still rung after disable: not used again", h->name, stuck);
 		h->poisoned |= stuck;
 	}
+	return 0;
+}
+
+static int hc_bringup(struct ufs_host *h)
+{
+	if (hc_disable(h) != 0)
+		return -1;
 	if ((h->poisoned & h->slot_mask) == h->slot_mask)
 		return -1;
 	wr(h, UFS_REG_HCE, UFS_HCE_ENABLE);
@@ -813,18 +825,25 @@ static void ufs_reset(struct ufs_host *h)
 	h->stats.resets++;
 	h->consec_resets++;
 	wr(h, UFS_REG_IE, 0);
-	/* Requests the controller had: retried once after a timeout, failed after a controller error. */
+	/*
+	 * Requests the controller had: retried once after a timeout, failed after a controller error
+	 * or when a cancel gave up on them. Their done comes only after the controller was disabled
+	 * and drained: never for a slot it kept (no DMA after done).
+	 */
+	uint32_t had = h->busy, retried = 0, poisoned_before = h->poisoned;
+	struct blk_req *reqs[UFS_MAX_SLOTS];
+	int status[UFS_MAX_SLOTS];
 	for (int s = UFS_MAX_SLOTS - 1; s >= 0; s--) {
 		struct ufs_slot *sl = &h->slots[s];
-		if (!(h->busy & (1u << s)))
+		if (!(had & (1u << s)))
 			continue;
+		reqs[s] = sl->req;
+		status[s] = BLK_EIO;
 		if (sl->aborting) {
-			/* A cancel gave up on it: failed, and done only after bring-up drained the slot. */
-			done_push(h, sl->req, BLK_ECANCELED);
-		} else if (fatal || sl->resets >= UFS_RESET_RETRIES) {
-			done_push(h, sl->req, BLK_EIO);
-		} else {
+			status[s] = BLK_ECANCELED;
+		} else if (!fatal && sl->resets < UFS_RESET_RETRIES) {
 			waitq_push_front(h, sl->req, (uint8_t)(sl->resets + 1));
+			retried |= 1u << s;
 			h->stats.retries++;
 		}
 		sl->req = NULL;
@@ -835,9 +854,29 @@ static void ufs_reset(struct ufs_host *h)
 	spin_unlock(&h->lock);
 
 	uint64_t t0 = timer_us();
-	int rc = give_up ? -1 : hc_bringup(h);
+	int rc = -1;
+	if (give_up)
+		hc_disable(h); /* offline, but only once nothing can still move data */
+	else
+		rc = hc_bringup(h);
 
 	spin_lock(&h->lock);
+	uint32_t lost = had & h->poisoned & ~poisoned_before;
+	for (unsigned s = 0; s < UFS_MAX_SLOTS; s++) {
+		if (!(had & (1u << s)))
+			continue;
+		if (lost & (1u << s)) {
+			int w = (retried & (1u << s)) ? waitq_find(h, reqs[s]) : -1;
+			if (w >= 0)
+				waitq_remove_at(h, (unsigned)w);
+			h->stats.lost++;
+			log_err("%s: slot %u never released: its %s of sector %llu is not completed (the "
+				"controller may still access its buffers; their owner must stay stopped)",
+				h->name, s, op_name(reqs[s]->op), (unsigned long long)reqs[s]->sector);
+		} else if (!(retried & (1u << s))) {
+			done_push(h, reqs[s], status[s]);
+		}
+	}
 	waitq_drop_cancelled(h);
 	if (rc == 0) {
 		h->state = UFS_UP;
@@ -888,7 +927,8 @@ static void ufs_log_stats(struct ufs_host *h)
 	log_info(
 	    "%s: %llu commands: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu unmaps; "
 	    "%llu errors, %llu retries, %llu timeouts, %llu resets, %llu segments refused, %llu split; "
-	    "%llu irqs, %llu polled, %llu waited; %llu cancelled (%llu by ABORT TASK, %llu by reset); "
+	    "%llu irqs, %llu polled, %llu waited; %llu cancelled (%llu by ABORT TASK, %llu by reset), %llu "
+	    "lost; "
 	    "latency avg %llu us max %llu us",
 	    h->name, (unsigned long long)s->commands, (unsigned long long)s->reads,
 	    (unsigned long long)(s->bytes_read >> 10), (unsigned long long)s->writes,
@@ -898,7 +938,7 @@ static void ufs_log_stats(struct ufs_host *h)
 	    (unsigned long long)s->segs_refused, (unsigned long long)s->segs_split,
 	    (unsigned long long)s->irqs, (unsigned long long)s->polled, (unsigned long long)s->waited,
 	    (unsigned long long)s->cancels, (unsigned long long)s->tm_aborts,
-	    (unsigned long long)s->abort_resets,
+	    (unsigned long long)s->abort_resets, (unsigned long long)s->lost,
 	    (unsigned long long)(s->lat_sum_us /
 				 MAX(s->reads + s->writes + s->flushes + s->unmaps + s->errors, 1)),
 	    (unsigned long long)s->lat_max_us);

@@ -26,7 +26,9 @@
  * UFS_ABORT_TIMEOUT_US. If it finished meanwhile it completes with its real
  * status; if the controller never lets go, the controller is reset (the other
  * requests are retried once) and the request fails with BLK_ECANCELED. done
- * is called once, after the controller released the slot.
+ * is called once, after the controller released the slot. A request whose slot
+ * even a controller reset does not free is never completed (counted as lost,
+ * logged): its buffers may still be accessed, so its owner must stay stopped.
  */
 #ifndef KEEL_DRIVERS_UFS_H
 #define KEEL_DRIVERS_UFS_H
@@ -58,6 +60,7 @@ struct ufs_stats {
 	uint64_t cancels;      /**< requests aborted by blkdev_ops.cancel (waiting or issued) */
 	uint64_t tm_aborts;    /**< ABORT TASKs the device reported done */
 	uint64_t abort_resets; /**< cancels that needed a controller reset (the slot was never released) */
+	uint64_t lost;	       /**< requests whose slot even a reset did not free: never completed */
 	uint64_t lat_sum_us;   /**< doorbell-to-reap time of completed requests (for the average) */
 	uint64_t lat_max_us;
 };

@@ -30,6 +30,7 @@ static struct fake_ufs {
 	bool clr_works;	      /* UTRLCLR releases a slot; else ignore it, as QEMU's model */
 	uint32_t aborted;     /* slots whose task an ABORT TASK ended: never executed, released by UTRLCLR */
 	bool finish_on_clear; /* the deferred commands finish just as UTRLCLR arrives (a cancel races them) */
+	uint32_t sticky;      /* slots whose doorbell bit not even disabling the controller clears */
 	unsigned tm_aborts, clears;
 	bool hce_stuck;	 /* HCE never reads 1 */
 	bool defer;	 /* execute rung commands only in fk_run() */
@@ -270,7 +271,7 @@ void ufs_fake_write(uint32_t off, uint32_t v)
 			/* Disabling the host controller aborts every request. */
 			fk.hce = 0;
 			fk.hcs = 0;
-			fk.dbr = 0;
+			fk.dbr &= fk.sticky;
 			fk.pending = 0;
 			fk.disables++;
 		}
@@ -944,6 +945,45 @@ static void test_cancel_stuck_slot_resets_by_time(void **state)
 	assert_int_equal(r.calls, 1);
 }
 
+/* Not even a reset frees the slot: the request is never completed (its buffers may still be accessed), the
+ * slot is never used again, the others go on. */
+static void test_cancel_slot_kept_through_reset_is_never_completed(void **state)
+{
+	(void)state;
+	static uint8_t buf[4096] __attribute__((aligned(64))), obuf[4096] __attribute__((aligned(64)));
+	struct rq r, other;
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.hang_io = 1;
+	fk.sticky = 1u; /* slot 0 */
+	rq_init(&r, BLK_OP_READ, 0, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	fk.defer = true;
+	rq_init(&other, BLK_OP_READ, 8, 8);
+	rq_seg(&other, obuf, 4096);
+	assert_int_equal(blkdev_submit(registered, &other.req), 0);
+	fk.defer = false;
+
+	assert_int_equal(blkdev_cancel(registered, &r.req), 0);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(st()->lost, 1);
+	assert_int_equal(st()->resets, 1);
+	assert_int_equal(hosts[0].poisoned, 1u);
+	assert_int_equal(hosts[0].state, UFS_UP);
+	fire_irq_if_asserted();
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.status, BLK_OK);
+	/* New requests avoid the kept slot; the lost one stays unanswered. */
+	rq_init(&other, BLK_OP_READ, 16, 8);
+	rq_seg(&other, obuf, 4096);
+	assert_int_equal(blkdev_submit(registered, &other.req), 0);
+	fire_irq_if_asserted();
+	assert_int_equal(other.status, BLK_OK);
+	tick_fn(tick_ctx);
+	assert_int_equal(r.calls, 0);
+}
+
 /* Error lines are limited by time: a burst of refusals prints a few lines, not one per request. */
 static void test_error_log_limited_by_time(void **state)
 {
@@ -981,6 +1021,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_cancel_issued_clear_only_when_no_task_management, setup),
 	    cmocka_unit_test_setup(test_cancel_races_completion, setup),
 	    cmocka_unit_test_setup(test_cancel_stuck_slot_resets_by_time, setup),
+	    cmocka_unit_test_setup(test_cancel_slot_kept_through_reset_is_never_completed, setup),
 	    cmocka_unit_test_setup(test_error_log_limited_by_time, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
