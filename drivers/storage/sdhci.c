@@ -172,7 +172,8 @@ struct sdhci_host {
 	/* The request in the controller. */
 	struct blk_req *cur;
 	enum xfer_path cur_path;
-	bool settle; /* a write was aborted: the next request first waits (CMD13) for the card */
+	bool settle;  /* a write was aborted: the next request first waits (CMD13) for the card */
+	bool offline; /* an abort could not stop the controller: every request fails */
 	unsigned attempt;
 	struct sdhci_step steps[SDHCI_MAX_STEPS];
 	unsigned nsteps, step;
@@ -884,6 +885,10 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 	}
 
 	spin_lock(&h->lock);
+	if (h->offline) {
+		spin_unlock(&h->lock);
+		return BLK_EIO;
+	}
 	if (h->q_count + h->d_count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX) {
 		spin_unlock(&h->lock);
 		return BLK_EBUSY;
@@ -919,6 +924,20 @@ static bool abort_current(struct sdhci_host *h)
 	return reset_lines(h);
 }
 
+/* Hardware tier, after bounded tries: the controller is not used again; what waits fails (lock held). */
+static void go_offline(struct sdhci_host *h, const char *why)
+{
+	h->offline = true;
+	log_err("%s: %s: controller offline, its requests fail", h->name, why);
+	wr32(h, SDHCI_SIGNAL_EN, 0);
+	while (h->q_count > 0) {
+		struct blk_req *req = h->queue[h->q_head];
+		h->q_head = (h->q_head + 1) % SDHCI_QUEUE_MAX;
+		h->q_count--;
+		complete(h, req, BLK_EIO);
+	}
+}
+
 static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
 {
 	struct sdhci_host *h = dev->priv;
@@ -943,21 +962,33 @@ static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
 	}
 	h->stats.cancels++;
 	uint64_t t0 = timer_us();
-	if (!abort_current(h) && log_allowed(h, &h->rl_err))
-		log_err("%s: %s of sector %llu: the DAT line did not reset after the abort; completing it "
-			"cancelled anyway",
-			h->name,
-			req->op == BLK_OP_READ	  ? "read"
-			: req->op == BLK_OP_WRITE ? "write"
-						  : "erase",
-			(unsigned long long)req->sector);
-	h->settle = req->op != BLK_OP_READ; /* a write or erase may still be programming in the card */
-	finish(h, BLK_ECANCELED);
+	bool stopped = abort_current(h);
+	if (!stopped) {
+		/*
+		 * The DAT line did not reset: the DMA engine may still run. Reset the whole controller
+		 * (bounded); the card would then need identifying again, which keel only does at boot:
+		 * the controller goes offline either way.
+		 */
+		stopped = sdhci_reset(h, SDHCI_RESET_ALL);
+		go_offline(h, stopped ? "the DAT line did not reset after an abort (full reset done)"
+				      : "neither a DAT line nor a full reset completed after an abort");
+	}
+	if (stopped) {
+		h->settle = req->op != BLK_OP_READ; /* a write or erase may still be programming */
+		finish(h, BLK_ECANCELED);
+	} else {
+		/* No done: the controller may still access the buffers, their owner must stay stopped. */
+		h->cur = NULL;
+		h->stats.lost++;
+		log_err("%s: request at sector %llu is not completed: the controller may still access its "
+			"buffers",
+			h->name, (unsigned long long)req->sector);
+	}
 	uint64_t took = timer_us() - t0;
 	if (log_allowed(h, &h->rl_err))
 		log_info("%s: request at sector %llu aborted in %llu us", h->name,
 			 (unsigned long long)req->sector, (unsigned long long)took);
-	run_locked(h); /* on to the next request */
+	run_locked(h); /* on to the next request (none when offline) */
 	spin_unlock(&h->lock);
 	drain(h);
 	return 0;
@@ -998,14 +1029,14 @@ static void sdhci_report(struct blkdev *dev)
 	const struct sdhci_stats *s = &h->stats;
 	log_info("%s: %llu requests, %llu commands, %llu bytes; %llu errors, %llu retries, %llu timeouts, "
 		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu refused (no DMA can express "
-		 "them), %llu cancelled; %llu irqs, %llu tick completions, %llu busy polls",
+		 "them), %llu cancelled, %llu lost; %llu irqs, %llu tick completions, %llu busy polls",
 		 h->name, (unsigned long long)s->requests, (unsigned long long)s->commands,
 		 (unsigned long long)s->bytes, (unsigned long long)s->errors, (unsigned long long)s->retries,
 		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
 		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
 		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
-		 (unsigned long long)s->irqs, (unsigned long long)s->tick_progress,
-		 (unsigned long long)s->busy_polls);
+		 (unsigned long long)s->lost, (unsigned long long)s->irqs,
+		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls);
 }
 
 static const struct blkdev_ops sdhci_blk_ops = {

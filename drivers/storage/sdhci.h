@@ -9,7 +9,9 @@
  * data path, keel's CPUs never copy a guest's data. One request is in the
  * controller at a time (SD has no command queue), the rest wait in a FIFO;
  * blkdev_ops.cancel drops a queued request or aborts the current one (CMD12
- * abort, CMD and DAT line resets, bounded by time).
+ * abort, CMD and DAT line resets, bounded by time; if the DAT line does not
+ * reset, a full controller reset, and the controller goes offline; a request
+ * not even that stops is never completed, so that no DMA follows its done).
  * Completion is interrupt-driven (INTx / SPI, level) with a polled fallback
  * (blkdev poll and the hypervisor tick).
  */
@@ -34,6 +36,7 @@ struct sdhci_stats {
 	uint64_t unmappable;	 /**< requests refused (BLK_EINVAL): neither ADMA2 nor SDMA can express
 				      their segments (keel makes no CPU copy) */
 	uint64_t cancels;	 /**< requests dropped or aborted by blkdev_ops.cancel */
+	uint64_t lost;		 /**< aborted requests not even a full reset stopped: never completed */
 	uint64_t busy_polls;	 /**< CMD13 polls while the card was busy programming */
 	uint64_t bytes;		 /**< data bytes moved */
 	uint64_t irqs;		 /**< controller interrupts taken */

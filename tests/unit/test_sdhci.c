@@ -31,6 +31,7 @@ static struct fake_sdhci {
 	bool xfer_active;
 	bool hang_data;	  /* data commands never complete */
 	bool reset_stuck; /* software reset bits never clear */
+	bool dat_stuck;	  /* the DAT line reset never completes (a full reset does) */
 	uint8_t sw_reset;
 	unsigned ncmds, nresets, data_cmds;
 	uint16_t cmds[256];
@@ -86,10 +87,13 @@ void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
 		assert_int_equal(size, 1);
 		assert_true(fk.nresets < 64);
 		fk.resets[fk.nresets++] = (uint8_t)v;
-		if (fk.reset_stuck) {
+		if (fk.reset_stuck || (fk.dat_stuck && v == SDHCI_RESET_DAT)) {
 			fk.sw_reset = (uint8_t)v;
 			return;
 		}
+		fk.sw_reset = 0;
+		if (v == SDHCI_RESET_ALL)
+			fk.xfer_active = false;
 		/* Like QEMU's model: a write of exactly one line's bit acts, both at once do nothing. */
 		if (v == SDHCI_RESET_DAT)
 			fk.xfer_active = false;
@@ -325,7 +329,41 @@ static void test_cancel_queued_and_current(void **state)
 	assert_int_equal(a.calls + b.calls + c.calls, 3);
 }
 
-static void test_cancel_bounded_when_lines_never_reset(void **state)
+/* The DAT line does not reset: a full reset stops the transfer (done once), the controller goes offline. */
+static void test_cancel_dat_reset_fails_full_reset_offline(void **state)
+{
+	(void)state;
+	struct rq a, b, d;
+
+	fk.hang_data = true;
+	fk.dat_stuck = true;
+	rq_init(&a, BLK_OP_READ, 0);
+	rq_seg(&a, bufs[0], 4096);
+	rq_init(&b, BLK_OP_READ, 8);
+	rq_seg(&b, bufs[1], 512);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(blkdev_submit(dev, &b.req), 0);
+	dev->ops->poll(dev);
+	uint64_t t0 = timer_us();
+	assert_int_equal(blkdev_cancel(dev, &a.req), 0);
+	uint64_t took = timer_us() - t0;
+	assert_true(took >= RESET_TIMEOUT_US); /* waited for the DAT reset, by time */
+	assert_true(took < ABORT_CMD_US + 4 * RESET_TIMEOUT_US + 500000u);
+	assert_int_equal(fk.resets[fk.nresets - 1], SDHCI_RESET_ALL);
+	assert_false(fk.xfer_active);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_ECANCELED);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, BLK_EIO);
+	rq_init(&d, BLK_OP_READ, 16);
+	rq_seg(&d, bufs[2], 512);
+	assert_int_equal(blkdev_submit(dev, &d.req), BLK_EIO);
+	assert_int_equal(st()->lost, 0);
+}
+
+/* Not even a full reset completes: the request is never completed (its buffers may still be
+ * accessed), bounded by time, and the controller is offline. */
+static void test_cancel_never_stopped_is_never_completed(void **state)
 {
 	(void)state;
 	struct rq a, d;
@@ -339,23 +377,15 @@ static void test_cancel_bounded_when_lines_never_reset(void **state)
 	uint64_t t0 = timer_us();
 	assert_int_equal(blkdev_cancel(dev, &a.req), 0);
 	uint64_t took = timer_us() - t0;
-	assert_true(took >= RESET_TIMEOUT_US); /* waited for the resets, by time */
-	assert_true(took < ABORT_CMD_US + 4 * RESET_TIMEOUT_US + 500000u);
-	assert_int_equal(a.calls, 1);
-	assert_int_equal(a.status, BLK_ECANCELED);
-
-	/* The controller recovers: the next request completes. */
-	fk.reset_stuck = false;
-	fk.sw_reset = 0;
-	fk.hang_data = false;
-	fk.xfer_active = false;
+	assert_true(took < ABORT_CMD_US + 5 * RESET_TIMEOUT_US + 500000u);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(st()->lost, 1);
+	assert_true(blkdev_cancel(dev, &a.req) < 0);
+	dev->ops->poll(dev);
+	assert_int_equal(a.calls, 0);
 	rq_init(&d, BLK_OP_READ, 8);
 	rq_seg(&d, bufs[1], 512);
-	assert_int_equal(blkdev_submit(dev, &d.req), 0);
-	dev->ops->poll(dev);
-	assert_int_equal(d.calls, 1);
-	assert_int_equal(d.status, BLK_OK);
-	assert_int_equal(a.calls, 1);
+	assert_int_equal(blkdev_submit(dev, &d.req), BLK_EIO);
 }
 
 int main(void)
@@ -363,7 +393,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup(test_refuses_segments_no_dma_can_express, setup),
 	    cmocka_unit_test_setup(test_cancel_queued_and_current, setup),
-	    cmocka_unit_test_setup(test_cancel_bounded_when_lines_never_reset, setup),
+	    cmocka_unit_test_setup(test_cancel_dat_reset_fails_full_reset_offline, setup),
+	    cmocka_unit_test_setup(test_cancel_never_stopped_is_never_completed, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
