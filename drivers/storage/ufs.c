@@ -1106,8 +1106,8 @@ static int ufs_cancel(struct blkdev *dev, struct blk_req *req)
 		struct ufs_wait *e = &h->waitq[(h->wq_head + (unsigned)w) % UFS_WAITQ_LEN];
 		h->stats.cancels++;
 		if (h->state == UFS_RESETTING && e->resets > 0) {
-			e->cancel =
-			    true; /* requeued by a reset still draining the controller: done after it */
+			/* Requeued by a reset still draining the controller: completed after it. */
+			e->cancel = true;
 			spin_unlock(&h->lock);
 			return 0;
 		}
@@ -1161,15 +1161,19 @@ static int ufs_cancel(struct blkdev *dev, struct blk_req *req)
 
 	/* 4. The controller keeps the slot: reset it; the reset fails this request with BLK_ECANCELED. */
 	spin_lock(&h->lock);
-	if (slot_holds(h, s, req, gen)) {
+	bool reset = slot_holds(h, s, req, gen);
+	if (reset) {
 		h->stats.abort_resets++;
-		log_err("%s: slot %u (%s of sector %llu) still rung %u ms after UTRLCLR%s: reset", h->name, s,
-			op_name(req->op), (unsigned long long)req->sector, UFS_ABORT_TIMEOUT_US / 1000,
-			tm ? (tm_ok ? " and ABORT TASK" : ", ABORT TASK failed") : "");
 		h->reset_pending = true;
+		if (log_allowed(h))
+			log_err("%s: slot %u (%s of sector %llu) still rung %u ms after UTRLCLR%s: reset",
+				h->name, s, op_name(req->op), (unsigned long long)req->sector,
+				UFS_ABORT_TIMEOUT_US / 1000,
+				tm ? (tm_ok ? " and ABORT TASK" : ", ABORT TASK failed") : "");
 	}
 	spin_unlock(&h->lock);
-	ufs_reset(h); /* no-op when another CPU resets already: that reset completes the request */
+	if (reset)
+		ufs_reset(h); /* no-op when another CPU resets already: that reset completes the request */
 	return 0;
 }
 
