@@ -114,6 +114,26 @@ static void part_poll(struct blkdev *dev)
 		p->parent->ops->poll(p->parent);
 }
 
+/*
+ * Cancel through the parent: find the slot forwarding req and cancel its copy (the parent calls
+ * part_done, which completes req). The owner does not submit on this partition while it cancels
+ * (one user per partition), so the slot found cannot be reused for another of its requests meanwhile.
+ */
+static int part_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	struct part *p = dev->priv;
+	struct blk_req *fwd = NULL;
+
+	spin_lock(&p->lock);
+	for (unsigned i = 0; i < PART_SLOTS && fwd == NULL; i++)
+		if (p->slots[i].busy && p->slots[i].orig == req)
+			fwd = &p->slots[i].fwd;
+	spin_unlock(&p->lock);
+	if (fwd == NULL)
+		return -1; /* completed already */
+	return blkdev_cancel(p->parent, fwd);
+}
+
 static void part_report(struct blkdev *dev)
 {
 	struct part *p = dev->priv;
@@ -126,6 +146,7 @@ static const struct blkdev_ops part_ops = {
     .submit = part_submit,
     .poll = part_poll,
     .report = part_report,
+    .cancel = part_cancel,
 };
 
 static void name_append(char *dst, size_t size, size_t *len, const char *src)

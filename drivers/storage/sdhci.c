@@ -11,12 +11,18 @@
  * (with a CMD12 first, to bring the card back to the transfer state), at
  * most SDHCI_RETRIES times, then completes it with BLK_EIO.
  *
- * Data normally moves by ADMA2 straight from the request's segments. A
- * request ADMA2 cannot express goes by SDMA if it is one buffer below 4 GiB,
- * else by PIO: the CPU moves each 512-byte block through the Buffer Data Port
- * 32 bits at a time when the controller reports Buffer Read / Write Ready
- * (event-driven like the rest; each block's wait bounded by the step's
- * timeout, renewed per block). Both fallbacks are counted, PIO also logged once.
+ * Data moves by ADMA2 straight from the request's segments. A request ADMA2
+ * cannot express goes by SDMA if it is one buffer below 4 GiB (counted; the
+ * controller still does the copy, the CPU only restarts it at each 512 KiB
+ * boundary). Anything else is refused with BLK_EINVAL (counted, logged
+ * limited by time): keel never moves a guest's data word by word with its
+ * own CPU, which would be another VM's CPU time (no PIO data path).
+ *
+ * Cancel (blkdev_ops.cancel): a queued request is dropped; the current one is
+ * stopped by the SDHCI asynchronous abort (CMD12 as an abort command, then
+ * software resets of the CMD and the DAT line), bounded by time, and the
+ * engine moves on to the next request (after a CMD13 wait if the card may
+ * still be programming).
  */
 #include "drivers/storage/sdhci.h"
 
@@ -28,6 +34,7 @@
 
 #include "arch/barrier.h"
 #include "arch/cache.h"
+#include "arch/mmio.h"
 #include "arch/spinlock.h"
 #include "arch/timer.h"
 #include "core/irq.h"
@@ -39,6 +46,7 @@
 #include "drivers/storage/storage.h"
 #include "keel/addr.h"
 #include "keel/log.h"
+#include "keel/ratelimit.h"
 #include "keel/util.h"
 
 #define SDHCI_MAX_HOSTS	   2
@@ -57,16 +65,14 @@
 #define BUSY_TIMEOUT_US	 5000000u  /* card programming after a write */
 #define ERASE_TIMEOUT_US 30000000u /* erase of up to SDHCI_MAX_SECTORS */
 #define INHIBIT_SPIN_US	 1000u
-#define ERR_LOG_LIMIT	 20u
+#define ABORT_CMD_US	 100000u /* the abort CMD12's command complete */
 
 /* Events the engine waits for, and the ones it enables at all. */
 #define INT_ERRORS 0x03ff0000u /* error status bits 16..25 */
 #define INT_ENABLED                                                                                          \
 	(SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | SDHCI_INT_DATA_AVAIL |                   \
 	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
-#define INT_SIGNALS                                                                                          \
-	(SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | SDHCI_INT_DATA_AVAIL |                   \
-	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
+#define INT_SIGNALS (SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | INT_ERRORS)
 
 /* --- quirks: what differs between controllers, chosen at probe ------------ */
 
@@ -133,7 +139,7 @@ struct sdhci_step {
 enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA };
 
 /* How the current request's data moves. */
-enum xfer_path { PATH_ADMA, PATH_SDMA, PATH_PIO };
+enum xfer_path { PATH_ADMA, PATH_SDMA };
 
 struct sdhci_done {
 	struct blk_req *req;
@@ -146,7 +152,7 @@ struct sdhci_host {
 	paddr_t base;
 	uint32_t intid;
 	const struct sdhci_quirks *quirks;
-	bool dma_coherent; /* DMA is coherent: only PIO (the CPU itself) needs cache maintenance */
+	bool dma_coherent; /* DMA is coherent: no cache maintenance around it */
 	uint8_t spec;	   /* SDHCI_SPEC_* */
 	uint32_t caps;
 	uint32_t base_clock_hz;
@@ -166,18 +172,17 @@ struct sdhci_host {
 	/* The request in the controller. */
 	struct blk_req *cur;
 	enum xfer_path cur_path;
-	unsigned pio_seg;  /* PIO cursor: segment, */
-	uint32_t pio_off;  /* byte offset in it, */
-	uint32_t pio_left; /* blocks still to move in this attempt */
-	bool pio_logged;
+	bool settle;  /* a write was aborted: the next request first waits (CMD13) for the card */
+	bool offline; /* an abort could not stop the controller: every request fails */
 	unsigned attempt;
 	struct sdhci_step steps[SDHCI_MAX_STEPS];
 	unsigned nsteps, step;
 	bool need_issue;
-	uint32_t waiting;	/* INT_STATUS events the current step still waits for */
-	uint64_t deadline;	/* of the current step */
-	uint64_t busy_deadline; /* of CMD13 polling */
-	unsigned err_logs;
+	uint32_t waiting;	     /* INT_STATUS events the current step still waits for */
+	uint64_t deadline;	     /* of the current step */
+	uint64_t busy_deadline;	     /* of CMD13 polling */
+	struct ratelimit rl_err;     /* command / line errors */
+	struct ratelimit rl_refused; /* requests refused: segments no DMA mode can express */
 
 	uint32_t adma[SDHCI_ADMA_LINES * SDHCI_ADMA_WORDS_64] __attribute__((aligned(64)));
 };
@@ -199,26 +204,26 @@ static inline bool quirk(const struct sdhci_host *h, uint32_t q)
 
 static uint32_t rd32(const struct sdhci_host *h, unsigned off)
 {
-	return *(volatile uint32_t *)(h->regs + off);
+	return mmio_read32(h->regs + off);
 }
 
 static void wr32(const struct sdhci_host *h, unsigned off, uint32_t v)
 {
-	*(volatile uint32_t *)(h->regs + off) = v;
+	mmio_write32(h->regs + off, v);
 }
 
 static uint16_t rd16(const struct sdhci_host *h, unsigned off)
 {
 	if (quirk(h, SDHCI_Q_32BIT_ACCESS))
 		return (uint16_t)(rd32(h, off & ~3u) >> ((off & 2) * 8));
-	return *(volatile uint16_t *)(h->regs + off);
+	return mmio_read16(h->regs + off);
 }
 
 static uint8_t rd8(const struct sdhci_host *h, unsigned off)
 {
 	if (quirk(h, SDHCI_Q_32BIT_ACCESS))
 		return (uint8_t)(rd32(h, off & ~3u) >> ((off & 3) * 8));
-	return *(volatile uint8_t *)(h->regs + off);
+	return mmio_read8(h->regs + off);
 }
 
 static void wr16(struct sdhci_host *h, unsigned off, uint16_t v)
@@ -238,7 +243,7 @@ static void wr16(struct sdhci_host *h, unsigned off, uint16_t v)
 		wr32(h, off & ~3u, w | (uint32_t)v << sh);
 		return;
 	}
-	*(volatile uint16_t *)(h->regs + off) = v;
+	mmio_write16(h->regs + off, v);
 }
 
 static void wr8(struct sdhci_host *h, unsigned off, uint8_t v)
@@ -249,7 +254,7 @@ static void wr8(struct sdhci_host *h, unsigned off, uint8_t v)
 		wr32(h, off & ~3u, w | (uint32_t)v << sh);
 		return;
 	}
-	*(volatile uint8_t *)(h->regs + off) = v;
+	mmio_write8(h->regs + off, v);
 }
 
 /* Spin until (reg & mask) == want or timeout_us passes. */
@@ -277,16 +282,32 @@ static bool sdhci_reset(struct sdhci_host *h, uint8_t what)
 	return true;
 }
 
-/* After an error: the CMD and DAT state machines back to idle, stale events cleared. */
-static void reset_lines(struct sdhci_host *h)
+/* Rate-limited error line (lock held): a few a second per controller and cause, then the count. */
+static bool log_allowed(struct sdhci_host *h, struct ratelimit *rl)
+{
+	uint32_t missed = 0;
+	if (!ratelimit_allow(rl, timer_us(), &missed))
+		return false;
+	if (missed)
+		log_warn("%s: (%u similar lines suppressed)", h->name, missed);
+	return true;
+}
+
+/*
+ * After an error or an abort: the CMD and DAT state machines back to idle (the DMA engine stopped),
+ * stale events cleared. One reset bit per write, CMD then DAT: QEMU's model acts on a write of
+ * exactly one of them and ignores both together. False when a reset did not complete in time.
+ */
+static bool reset_lines(struct sdhci_host *h)
 {
 	h->stats.resets++;
-	if (!sdhci_reset(h, SDHCI_RESET_CMD | SDHCI_RESET_DAT) && h->err_logs < ERR_LOG_LIMIT) {
-		h->err_logs++;
+	bool ok = sdhci_reset(h, SDHCI_RESET_CMD);
+	ok = sdhci_reset(h, SDHCI_RESET_DAT) && ok;
+	if (!ok && log_allowed(h, &h->rl_err))
 		log_err("%s: CMD/DAT line reset did not complete", h->name);
-	}
 	wr8(h, SDHCI_ADMA_ERR, 0);
 	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
+	return ok;
 }
 
 static uint32_t sdhci_set_clock(void *hp, uint32_t hz)
@@ -502,9 +523,8 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 	bool cmd23 = multi && h->card.cmd23 && !quirk(h, SDHCI_Q_NO_CMD23);
 	bool stop = multi && !cmd23;
 	bool auto12 = stop && !quirk(h, SDHCI_Q_NO_AUTO_CMD12);
-	uint16_t xfer = (h->cur_path == PATH_PIO ? 0 : SDHCI_XFER_DMA) | SDHCI_XFER_BLKCNT_EN |
-			(rd ? SDHCI_XFER_READ : 0) | (multi ? SDHCI_XFER_MULTI : 0) |
-			(auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
+	uint16_t xfer = SDHCI_XFER_DMA | SDHCI_XFER_BLKCNT_EN | (rd ? SDHCI_XFER_READ : 0) |
+			(multi ? SDHCI_XFER_MULTI : 0) | (auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
 	uint8_t idx = rd ? (multi ? SD_CMD_READ_MULTI : SD_CMD_READ_SINGLE)
 			 : (multi ? SD_CMD_WRITE_MULTI : SD_CMD_WRITE_SINGLE);
 
@@ -519,22 +539,15 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
 }
 
-/*
- * Cache maintenance around DMA on the request's buffers (needed on
- * non-coherent interconnects), and around PIO: the guest may run with its
- * caches off, so the CPU must read what it wrote in memory (write: clean and
- * invalidate first) and its own stores must reach memory (read: after).
- */
-static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool before, bool pio)
+/* Cache maintenance around DMA on the request's buffers (needed on non-coherent interconnects). */
+static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool before)
 {
-	if (h->dma_coherent && !pio)
+	if (h->dma_coherent)
 		return;
 	for (unsigned i = 0; i < req->nsegs; i++) {
 		void *p = pa_to_ptr(req->segs[i].pa);
 		if (req->op == BLK_OP_WRITE) {
-			if (before && pio)
-				dcache_clean_inval_range(p, req->segs[i].len);
-			else if (before)
+			if (before)
 				dcache_clean_range(p, req->segs[i].len);
 		} else {
 			/* Before: no dirty line may be evicted over DMA data. After: drop stale lines. */
@@ -546,12 +559,13 @@ static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool
 /*
  * How a request's data will move; also the check submit makes. Does not touch
  * the hardware. ADMA2 straight from the segments when it can express them;
- * else SDMA for one contiguous buffer below 4 GiB (any alignment); else PIO
- * (any addresses and lengths, the total being whole blocks, which
- * blkdev_submit checked). Only an empty segment list or segment is refused.
+ * else SDMA for one contiguous buffer below 4 GiB (any alignment); else
+ * BLK_EINVAL (*bad: the first segment ADMA2 cannot take, for the log line).
  */
-static int plan_xfer(struct sdhci_host *h, const struct blk_req *req, enum xfer_path *path, unsigned *splits)
+static int plan_xfer(struct sdhci_host *h, const struct blk_req *req, enum xfer_path *path, unsigned *splits,
+		     unsigned *bad)
 {
+	*bad = 0;
 	*path = PATH_ADMA;
 	*splits = 0;
 	uint64_t total = 0;
@@ -562,7 +576,7 @@ static int plan_xfer(struct sdhci_host *h, const struct blk_req *req, enum xfer_
 			return BLK_EINVAL;
 		total += req->segs[i].len;
 	}
-	if (total != req->nsectors * SD_BLOCK) /* the PIO cursor walks exactly this much */
+	if (total != req->nsectors * SD_BLOCK)
 		return BLK_EINVAL;
 	if (h->dma != DMA_SDMA) {
 		int n = sdhci_adma_build(NULL, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs, req->nsegs,
@@ -577,8 +591,10 @@ static int plan_xfer(struct sdhci_host *h, const struct blk_req *req, enum xfer_
 		*path = PATH_SDMA;
 		return 0;
 	}
-	*path = PATH_PIO;
-	return 0;
+	while (*bad + 1 < req->nsegs && IS_ALIGNED(pa_addr(req->segs[*bad].pa), SDHCI_ADMA_ALIGN) &&
+	       IS_ALIGNED(req->segs[*bad].len, SDHCI_ADMA_ALIGN))
+		(*bad)++;
+	return BLK_EINVAL;
 }
 
 static void complete(struct sdhci_host *h, struct blk_req *req, int status)
@@ -596,75 +612,11 @@ static void finish(struct sdhci_host *h, int status)
 {
 	struct blk_req *req = h->cur;
 	if (req->op == BLK_OP_READ)
-		dma_sync(h, req, false, h->cur_path == PATH_PIO);
+		dma_sync(h, req, false);
 	if (status == BLK_OK && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE))
 		h->stats.bytes += req->nsectors * BLK_SECTOR_SIZE;
 	h->cur = NULL;
 	complete(h, req, status);
-}
-
-/* --- PIO fallback ----------------------------------------------------------------- */
-
-/* Count a request that goes by PIO; say so once per controller. */
-static void pio_note(struct sdhci_host *h, const struct blk_req *req)
-{
-	h->stats.pio_fallbacks++;
-	if (h->pio_logged)
-		return;
-	h->pio_logged = true;
-	unsigned bad = 0;
-	while (bad + 1 < req->nsegs && IS_ALIGNED(pa_addr(req->segs[bad].pa), SDHCI_ADMA_ALIGN) &&
-	       IS_ALIGNED(req->segs[bad].len, SDHCI_ADMA_ALIGN))
-		bad++;
-	log_warn("%s: %s of %llu sectors at %llu in %u segments: neither ADMA2 nor SDMA can express it "
-		 "(segment %u at 0x%llx, %u bytes): the CPU moves the data through the Buffer Data Port "
-		 "(PIO; counted in the report, logged once)",
-		 h->name, req->op == BLK_OP_READ ? "read" : "write", (unsigned long long)req->nsectors,
-		 (unsigned long long)req->sector, req->nsegs, bad,
-		 (unsigned long long)pa_addr(req->segs[bad].pa), req->segs[bad].len);
-}
-
-/* One word between the data port and the request's segments at the PIO cursor (any alignment). */
-static void pio_word(struct sdhci_host *h, bool rd)
-{
-	const struct blk_req *req = h->cur;
-	uint32_t w = rd ? rd32(h, SDHCI_BUFFER) : 0;
-
-	for (unsigned k = 0; k < 4; k++) {
-		const struct blk_seg *sg = &req->segs[h->pio_seg];
-		volatile uint8_t *p = (volatile uint8_t *)pa_to_ptr(sg->pa) + h->pio_off;
-		if (rd)
-			*p = (uint8_t)(w >> (8 * k));
-		else
-			w |= (uint32_t)*p << (8 * k);
-		if (++h->pio_off == sg->len) {
-			h->pio_off = 0;
-			h->pio_seg++;
-		}
-	}
-	if (!rd)
-		wr32(h, SDHCI_BUFFER, w);
-}
-
-/*
- * Move the blocks the controller is ready for (Buffer Read / Write Enable in
- * the present state). Returns whether any moved; each block renews the data
- * step's deadline, so every wait for the next block is bounded.
- */
-static bool pio_move(struct sdhci_host *h)
-{
-	bool rd = h->cur->op == BLK_OP_READ, moved = false;
-	uint32_t ready = rd ? SDHCI_PS_BUF_RD_EN : SDHCI_PS_BUF_WR_EN;
-
-	while (h->pio_left > 0 && (rd32(h, SDHCI_PRESENT) & ready)) {
-		for (unsigned i = 0; i < SD_BLOCK / 4; i++)
-			pio_word(h, rd);
-		h->pio_left--;
-		h->stats.pio_bytes += SD_BLOCK;
-		h->deadline = timer_us() + h->steps[h->step].timeout_us;
-		moved = true;
-	}
-	return moved;
 }
 
 /* Take the next request into the controller. False when there is none. */
@@ -689,8 +641,8 @@ static bool start_next(struct sdhci_host *h)
 	h->cur = req;
 	h->attempt = 0;
 	if (req->op != BLK_OP_DISCARD) {
-		unsigned splits;
-		if (plan_xfer(h, req, &h->cur_path, &splits) != 0) { /* submit checked: cannot happen */
+		unsigned splits, bad;
+		if (plan_xfer(h, req, &h->cur_path, &splits, &bad) != 0) { /* submit checked: cannot happen */
 			h->cur = NULL;
 			complete(h, req, BLK_EINVAL);
 			return true;
@@ -698,14 +650,22 @@ static bool start_next(struct sdhci_host *h)
 		h->stats.segs_split += splits;
 		if (h->cur_path == PATH_SDMA)
 			h->stats.sdma_fallbacks++;
-		else if (h->cur_path == PATH_PIO)
-			pio_note(h, req);
 		else
 			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs,
 					 req->nsegs, NULL);
-		dma_sync(h, req, true, h->cur_path == PATH_PIO);
+		dma_sync(h, req, true);
 	}
 	build_steps(h, req, false);
+	if (h->settle) {
+		/* An aborted write may leave the card programming: CMD13 until it is back in transfer state.
+		 */
+		h->settle = false;
+		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
+		struct sdhci_step first = h->steps[h->nsteps - 1];
+		memmove(&h->steps[1], &h->steps[0], (h->nsteps - 1) * sizeof(first));
+		h->steps[0] = first;
+		h->busy_deadline = timer_us() + BUSY_TIMEOUT_US;
+	}
 	h->need_issue = true;
 	return true;
 }
@@ -723,12 +683,10 @@ static bool issue_step(struct sdhci_host *h)
 	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
 	if (s->kind == STEP_DATA) {
 		const struct blk_req *req = h->cur;
-		if (h->cur_path == PATH_PIO) {
-			/* (Re)start at the first byte: a retry moves everything again. */
-			h->pio_seg = 0;
-			h->pio_off = 0;
-			h->pio_left = (uint32_t)req->nsectors;
-		} else if (h->cur_path == PATH_SDMA) {
+		if (h->cur_path == PATH_SDMA) {
+			/* Block count 0 first: QEMU's model starts an SDMA transfer (with the last transfer
+			 * mode) on an address write whenever the block count is non-zero. */
+			wr16(h, SDHCI_BLOCK_COUNT, 0);
 			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)pa_addr(req->segs[0].pa));
 			wr8(h, SDHCI_HOST_CTRL,
 			    (uint8_t)((rd8(h, SDHCI_HOST_CTRL) & ~SDHCI_CTRL_DMA_MASK) | SDHCI_CTRL_SDMA));
@@ -773,14 +731,12 @@ static void step_error(struct sdhci_host *h, uint32_t st, uint32_t r1, const cha
 	}
 	if ((st == 0 && r1 == 0) || (st & SDHCI_INT_TIMEOUTS))
 		h->stats.timeouts++;
-	if (h->err_logs < ERR_LOG_LIMIT) {
-		h->err_logs++;
+	if (log_allowed(h, &h->rl_err))
 		log_warn(
 		    "%s: CMD%u (arg 0x%x) failed: %s, status 0x%08x, card status 0x%08x, ADMA error 0x%x, "
-		    "attempt %u of %u%s",
+		    "attempt %u of %u",
 		    h->name, (unsigned)(s->cmdreg >> 8), s->arg, what, st, r1, adma_err, h->attempt + 1,
-		    SDHCI_RETRIES + 1, h->err_logs == ERR_LOG_LIMIT ? " (further errors not logged)" : "");
-	}
+		    SDHCI_RETRIES + 1);
 	if (h->attempt < SDHCI_RETRIES && !(r1 & SD_R1_FATAL)) {
 		h->attempt++;
 		h->stats.retries++;
@@ -852,13 +808,6 @@ static void run_locked(struct sdhci_host *h)
 			continue;
 		}
 		h->waiting &= ~st;
-		bool pio = h->cur_path == PATH_PIO && h->steps[h->step].kind == STEP_DATA;
-		if (pio && pio_move(h))
-			continue; /* look again: ready for more, or finished */
-		if (pio && h->waiting == 0 && h->pio_left > 0) {
-			step_error(h, st, 0, "transfer complete before every PIO block moved");
-			continue;
-		}
 		if (h->waiting == 0) {
 			step_done(h);
 			continue;
@@ -901,7 +850,7 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct sdhci_host *h = dev->priv;
 	enum xfer_path path;
-	unsigned splits;
+	unsigned splits, bad;
 
 	switch (req->op) {
 	case BLK_OP_READ:
@@ -909,9 +858,18 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 		if (req->nsectors >
 		    0xffff) /* blkdev_submit bounds it by max_sectors; the register is 16 bits */
 			return BLK_EINVAL;
-		if (plan_xfer(h, req, &path, &splits) != 0) {
+		if (plan_xfer(h, req, &path, &splits, &bad) != 0) {
 			spin_lock(&h->lock);
 			h->stats.unmappable++;
+			if (log_allowed(h, &h->rl_refused))
+				log_warn(
+				    "%s: %s of %llu sectors at %llu in %u segments refused: neither ADMA2 "
+				    "nor "
+				    "SDMA can express segment %u (0x%llx, %u bytes); no CPU copy is made",
+				    h->name, req->op == BLK_OP_READ ? "read" : "write",
+				    (unsigned long long)req->nsectors, (unsigned long long)req->sector,
+				    req->nsegs, bad, (unsigned long long)pa_addr(req->segs[bad].pa),
+				    req->segs[bad].len);
 			spin_unlock(&h->lock);
 			return BLK_EINVAL;
 		}
@@ -927,6 +885,10 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 	}
 
 	spin_lock(&h->lock);
+	if (h->offline) {
+		spin_unlock(&h->lock);
+		return BLK_EIO;
+	}
 	if (h->q_count + h->d_count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX) {
 		spin_unlock(&h->lock);
 		return BLK_EBUSY;
@@ -936,6 +898,97 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 	h->stats.requests++;
 	if (h->cur == NULL)
 		run_locked(h);
+	spin_unlock(&h->lock);
+	drain(h);
+	return 0;
+}
+
+/*
+ * Stop the request in the controller (lock held), as the SDHCI asynchronous abort: CMD12 issued as
+ * an abort command, its command complete awaited, then the CMD and DAT lines reset (which stops
+ * the DMA engine). Every wait is bounded by time. False when a line reset did not complete.
+ */
+static bool abort_current(struct sdhci_host *h)
+{
+	if (!wait32(h, SDHCI_PRESENT, SDHCI_PS_CMD_INHIBIT, 0, INHIBIT_SPIN_US))
+		sdhci_reset(h, SDHCI_RESET_CMD); /* a command still running: cut it to send the abort */
+	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
+	wr32(h, SDHCI_ARGUMENT, 0);
+	wr16(h, SDHCI_XFER_MODE, 0);
+	mb();
+	wr16(h, SDHCI_COMMAND,
+	     (uint16_t)(SDHCI_CMD(SD_CMD_STOP, resp_flags(SD_RSP_R1B)) | SDHCI_CMD_TYPE_ABORT));
+	h->stats.commands++;
+	if (wait_int(h, SDHCI_INT_CMD_DONE, ABORT_CMD_US) == 0 && log_allowed(h, &h->rl_err))
+		log_warn("%s: abort CMD12 got no command complete in %u ms", h->name, ABORT_CMD_US / 1000);
+	return reset_lines(h);
+}
+
+/* Hardware tier, after bounded tries: the controller is not used again; what waits fails (lock held). */
+static void go_offline(struct sdhci_host *h, const char *why)
+{
+	h->offline = true;
+	log_err("%s: %s: controller offline, its requests fail", h->name, why);
+	wr32(h, SDHCI_SIGNAL_EN, 0);
+	while (h->q_count > 0) {
+		struct blk_req *req = h->queue[h->q_head];
+		h->q_head = (h->q_head + 1) % SDHCI_QUEUE_MAX;
+		h->q_count--;
+		complete(h, req, BLK_EIO);
+	}
+}
+
+static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	struct sdhci_host *h = dev->priv;
+
+	spin_lock(&h->lock);
+	for (unsigned i = 0; i < h->q_count; i++) {
+		if (h->queue[(h->q_head + i) % SDHCI_QUEUE_MAX] != req)
+			continue;
+		for (unsigned j = i; j + 1 < h->q_count; j++)
+			h->queue[(h->q_head + j) % SDHCI_QUEUE_MAX] =
+			    h->queue[(h->q_head + j + 1) % SDHCI_QUEUE_MAX];
+		h->q_count--;
+		h->stats.cancels++;
+		complete(h, req, BLK_ECANCELED); /* never reached the controller */
+		spin_unlock(&h->lock);
+		drain(h);
+		return 0;
+	}
+	if (h->cur != req) {
+		spin_unlock(&h->lock);
+		return -1; /* completed (its done is called or queued), or unknown */
+	}
+	h->stats.cancels++;
+	uint64_t t0 = timer_us();
+	bool stopped = abort_current(h);
+	if (!stopped) {
+		/*
+		 * The DAT line did not reset: the DMA engine may still run. Reset the whole controller
+		 * (bounded); the card would then need identifying again, which keel only does at boot:
+		 * the controller goes offline either way.
+		 */
+		stopped = sdhci_reset(h, SDHCI_RESET_ALL);
+		go_offline(h, stopped ? "the DAT line did not reset after an abort (full reset done)"
+				      : "neither a DAT line nor a full reset completed after an abort");
+	}
+	if (stopped) {
+		h->settle = req->op != BLK_OP_READ; /* a write or erase may still be programming */
+		finish(h, BLK_ECANCELED);
+	} else {
+		/* No done: the controller may still access the buffers, their owner must stay stopped. */
+		h->cur = NULL;
+		h->stats.lost++;
+		log_err("%s: request at sector %llu is not completed: the controller may still access its "
+			"buffers",
+			h->name, (unsigned long long)req->sector);
+	}
+	uint64_t took = timer_us() - t0;
+	if (log_allowed(h, &h->rl_err))
+		log_info("%s: request at sector %llu aborted in %llu us", h->name,
+			 (unsigned long long)req->sector, (unsigned long long)took);
+	run_locked(h); /* on to the next request (none when offline) */
 	spin_unlock(&h->lock);
 	drain(h);
 	return 0;
@@ -975,14 +1028,14 @@ static void sdhci_report(struct blkdev *dev)
 	struct sdhci_host *h = dev->priv;
 	const struct sdhci_stats *s = &h->stats;
 	log_info("%s: %llu requests, %llu commands, %llu bytes; %llu errors, %llu retries, %llu timeouts, "
-		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu PIO fallbacks (%llu bytes), "
-		 "%llu refused; %llu irqs, %llu tick completions, %llu busy polls",
+		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu refused (no DMA can express "
+		 "them), %llu cancelled, %llu lost; %llu irqs, %llu tick completions, %llu busy polls",
 		 h->name, (unsigned long long)s->requests, (unsigned long long)s->commands,
 		 (unsigned long long)s->bytes, (unsigned long long)s->errors, (unsigned long long)s->retries,
 		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
 		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
-		 (unsigned long long)s->pio_fallbacks, (unsigned long long)s->pio_bytes,
-		 (unsigned long long)s->unmappable, (unsigned long long)s->irqs,
+		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
+		 (unsigned long long)s->lost, (unsigned long long)s->irqs,
 		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls);
 }
 
@@ -990,6 +1043,7 @@ static const struct blkdev_ops sdhci_blk_ops = {
     .submit = sdhci_submit,
     .poll = sdhci_poll,
     .report = sdhci_report,
+    .cancel = sdhci_cancel,
 };
 
 /* --- bring-up ------------------------------------------------------------------------- */
@@ -1034,8 +1088,7 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	else if (h->caps & SDHCI_CAP_SDMA)
 		h->dma = DMA_SDMA;
 	else {
-		log_err("%s: controller has no DMA; keel uses PIO only as a fallback, not for every request",
-			h->name);
+		log_err("%s: controller has no DMA; keel moves no guest data with its CPU (no PIO)", h->name);
 		return -1;
 	}
 

@@ -4,9 +4,14 @@
  * by ADMA2 straight between the card and the request's host-physical segments
  * (zero copy). A request ADMA2 cannot express (a segment address or length not
  * a multiple of 4, or above what the descriptor format reaches) moves by SDMA
- * when it is one contiguous buffer, else by PIO through the Buffer Data Port;
- * both fallbacks are counted (PIO is also logged, once). One request is in
- * the controller at a time (SD has no command queue), the rest wait in a FIFO.
+ * when it is one contiguous buffer below 4 GiB (counted); otherwise it is
+ * refused with BLK_EINVAL (counted, logged limited by time): there is no PIO
+ * data path, keel's CPUs never copy a guest's data. One request is in the
+ * controller at a time (SD has no command queue), the rest wait in a FIFO;
+ * blkdev_ops.cancel drops a queued request or aborts the current one (CMD12
+ * abort, CMD and DAT line resets, bounded by time; if the DAT line does not
+ * reset, a full controller reset, and the controller goes offline; a request
+ * not even that stops is never completed, so that no DMA follows its done).
  * Completion is interrupt-driven (INTx / SPI, level) with a polled fallback
  * (blkdev poll and the hypervisor tick).
  */
@@ -28,10 +33,10 @@ struct sdhci_stats {
 	uint64_t errors;	 /**< requests completed with an error */
 	uint64_t segs_split;	 /**< extra ADMA2 lines for segments above 64 KiB */
 	uint64_t sdma_fallbacks; /**< requests moved by SDMA because ADMA2 could not express a segment */
-	uint64_t pio_fallbacks;	 /**< requests whose data the CPU moved through the Buffer Data Port (PIO):
-				      neither ADMA2 nor SDMA could express their segments */
-	uint64_t pio_bytes;	 /**< bytes moved by PIO (the CPU copies them: counted, never silent) */
-	uint64_t unmappable;	 /**< requests refused (BLK_EINVAL): not even PIO could take them */
+	uint64_t unmappable;	 /**< requests refused (BLK_EINVAL): neither ADMA2 nor SDMA can express
+				      their segments (keel makes no CPU copy) */
+	uint64_t cancels;	 /**< requests dropped or aborted by blkdev_ops.cancel */
+	uint64_t lost;		 /**< aborted requests not even a full reset stopped: never completed */
 	uint64_t busy_polls;	 /**< CMD13 polls while the card was busy programming */
 	uint64_t bytes;		 /**< data bytes moved */
 	uint64_t irqs;		 /**< controller interrupts taken */

@@ -25,6 +25,7 @@
 #include "drivers/storage/ufs_proto.h"
 #include "keel/addr.h"
 #include "keel/log.h"
+#include "keel/ratelimit.h"
 #include "keel/util.h"
 
 #define UFS_MAX_HOSTS	 2
@@ -57,8 +58,8 @@
 #define UFS_LINK_TRIES		   3
 #define UFS_NOP_TRIES		   10
 #define UFS_TUR_TRIES		   20
-#define UFS_LOG_BURST		   10
-#define UFS_DMA_EDGE		   128u /* at least any arm64 cache line */
+#define UFS_TM_TIMEOUT_US	   100000u /* one task management request */
+#define UFS_DMA_EDGE		   128u	   /* at least any arm64 cache line */
 
 #define UFS_IE_ENABLED (UFS_IS_UTRCS | UFS_IS_FATAL)
 
@@ -78,11 +79,14 @@ struct ufs_slot {
 	uint64_t deadline_us;
 	uint8_t resets;	 /* controller resets this request went through */
 	uint8_t retries; /* SCSI-level re-issues */
+	bool aborting;	 /* cancel is aborting it: no retry, and a non-success ends as BLK_ECANCELED */
+	uint32_t gen;	 /* issue count of this slot: tells a cancelled request from a later one */
 };
 
 struct ufs_wait {
 	struct blk_req *req;
 	uint8_t resets;
+	bool cancel; /* cancelled while a reset requeued it: BLK_ECANCELED once the reset is over */
 };
 
 struct ufs_done {
@@ -114,7 +118,9 @@ struct ufs_host {
 	unsigned wq_head, wq_count;
 	struct ufs_done doneq[UFS_DONEQ_LEN];
 	unsigned dq_head, dq_count;
-	unsigned log_budget;
+	struct ratelimit rl; /* request error lines */
+	bool tm_unsupported; /* the controller does not execute TM requests: aborts use UTRLCLR only */
+	bool tm_busy;	     /* TM slot 0 is in use by a cancel */
 
 	uint32_t lba_shift; /* log2(logical block size) */
 	uint64_t lba_count;
@@ -201,14 +207,15 @@ static const char *op_name(enum blk_op op)
 	}
 }
 
-/* Rate-limited error logging (lock held): the first few, then one in 1000. */
+/* Rate-limited error logging (lock held): a few lines a second per controller, then a count of the rest. */
 static bool log_allowed(struct ufs_host *h)
 {
-	if (h->log_budget < UFS_LOG_BURST) {
-		h->log_budget++;
-		return true;
-	}
-	return (h->stats.errors + h->stats.segs_refused) % 1000 == 0;
+	uint32_t missed = 0;
+	if (!ratelimit_allow(&h->rl, timer_us(), &missed))
+		return false;
+	if (missed)
+		log_warn("%s: (%u similar lines suppressed)", h->name, missed);
+	return true;
 }
 
 /* After the device wrote [pa, pa+len): discard stale lines, but never drop a neighbour's data in a shared
@@ -260,15 +267,47 @@ static void drain_done(struct ufs_host *h)
 
 static void waitq_push_back(struct ufs_host *h, struct blk_req *req, uint8_t resets)
 {
-	h->waitq[(h->wq_head + h->wq_count) % UFS_WAITQ_LEN] = (struct ufs_wait){req, resets};
+	h->waitq[(h->wq_head + h->wq_count) % UFS_WAITQ_LEN] = (struct ufs_wait){req, resets, false};
 	h->wq_count++;
 }
 
 static void waitq_push_front(struct ufs_host *h, struct blk_req *req, uint8_t resets)
 {
 	h->wq_head = (h->wq_head + UFS_WAITQ_LEN - 1) % UFS_WAITQ_LEN;
-	h->waitq[h->wq_head] = (struct ufs_wait){req, resets};
+	h->waitq[h->wq_head] = (struct ufs_wait){req, resets, false};
 	h->wq_count++;
+}
+
+/* Take the i-th waiting entry out of the FIFO, keeping the others' order. */
+static void waitq_remove_at(struct ufs_host *h, unsigned i)
+{
+	for (unsigned j = i; j + 1 < h->wq_count; j++)
+		h->waitq[(h->wq_head + j) % UFS_WAITQ_LEN] = h->waitq[(h->wq_head + j + 1) % UFS_WAITQ_LEN];
+	h->wq_count--;
+}
+
+/* Index of req in the wait FIFO, or -1. */
+static int waitq_find(const struct ufs_host *h, const struct blk_req *req)
+{
+	for (unsigned i = 0; i < h->wq_count; i++)
+		if (h->waitq[(h->wq_head + i) % UFS_WAITQ_LEN].req == req)
+			return (int)i;
+	return -1;
+}
+
+/* After a reset's bring-up (no DMA of a requeued request can still happen): complete the ones cancelled
+ * meanwhile. */
+static void waitq_drop_cancelled(struct ufs_host *h)
+{
+	for (unsigned i = 0; i < h->wq_count;) {
+		struct ufs_wait *w = &h->waitq[(h->wq_head + i) % UFS_WAITQ_LEN];
+		if (!w->cancel) {
+			i++;
+			continue;
+		}
+		done_push(h, w->req, BLK_ECANCELED);
+		waitq_remove_at(h, i);
+	}
 }
 
 /* --- building and issuing requests (lock held) ------------------------------ */
@@ -358,6 +397,8 @@ static void issue(struct ufs_host *h, unsigned s, struct blk_req *req, uint8_t r
 	sl->req = req;
 	sl->resets = resets;
 	sl->retries = 0;
+	sl->aborting = false;
+	sl->gen++;
 	h->busy |= 1u << s;
 	build_io(h, s, req);
 	ring(h, s);
@@ -394,14 +435,14 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	ufs_rsp_parse(m->ucd[s] + UFS_UCD_RSP_OFF, READ_ONCE(m->utrl[s].dw2), &r);
 	enum ufs_verdict v = ufs_scsi_verdict(&r, (uint8_t)s);
 
-	if (v == UFS_RETRY && sl->retries < UFS_SCSI_RETRIES) {
+	if (v == UFS_RETRY && sl->retries < UFS_SCSI_RETRIES && !sl->aborting) {
 		sl->retries++;
 		h->stats.retries++;
 		build_io(h, s, req);
 		ring(h, s);
 		return;
 	}
-	int status = v == UFS_OK ? BLK_OK : BLK_EIO;
+	int status = v == UFS_OK ? BLK_OK : (sl->aborting ? BLK_ECANCELED : BLK_EIO);
 	if (!from_irq)
 		h->stats.polled++;
 	uint64_t lat = timer_us() - sl->rung_us;
@@ -427,7 +468,7 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 			h->stats.unmaps++;
 			break;
 		}
-	} else if (log_allowed(h)) {
+	} else if (status != BLK_ECANCELED && log_allowed(h)) {
 		log_warn("%s: %s of sector %llu+%llu failed: ocs 0x%x upiu 0x%02x tag %u response 0x%x "
 			 "status 0x%x "
 			 "sense %x/%02x/%02x",
@@ -687,22 +728,34 @@ static int lu_ready(struct ufs_host *h)
  * disable, enable, link startup, request lists, NOP, fDeviceInit, TEST UNIT
  * READY, interrupts on. The caller owns the controller (DOWN or RESETTING).
  */
-static int hc_bringup(struct ufs_host *h)
+/*
+ * Disable the controller (which aborts every request) and wait, by time, for the doorbell to drain.
+ * A slot still rung after that is the controller's for good: poisoned, never used again. -1 when
+ * HCE does not clear (every slot still rung is then poisoned too).
+ */
+static int hc_disable(struct ufs_host *h)
 {
 	wr(h, UFS_REG_IE, 0);
 	if (rd(h, UFS_REG_HCE) & UFS_HCE_ENABLE) {
 		wr(h, UFS_REG_HCE, 0);
 		if (!wait_reg(h, UFS_REG_HCE, UFS_HCE_ENABLE, 0, UFS_HCE_TIMEOUT_US)) {
 			log_err("%s: HCE stays set after disable", h->name);
+			h->poisoned |= rd(h, UFS_REG_UTRLDBR) & h->slot_mask;
 			return -1;
 		}
 	}
-	/* Disabling aborts everything; a slot still rung now is the controller's for good. */
 	if (!wait_reg(h, UFS_REG_UTRLDBR, h->slot_mask, 0, UFS_DRAIN_TIMEOUT_US)) {
 		uint32_t stuck = rd(h, UFS_REG_UTRLDBR) & h->slot_mask;
 		log_err("%s: slots 0x%x still rung after disable: not used again", h->name, stuck);
 		h->poisoned |= stuck;
 	}
+	return 0;
+}
+
+static int hc_bringup(struct ufs_host *h)
+{
+	if (hc_disable(h) != 0)
+		return -1;
 	if ((h->poisoned & h->slot_mask) == h->slot_mask)
 		return -1;
 	wr(h, UFS_REG_HCE, UFS_HCE_ENABLE);
@@ -772,15 +825,25 @@ static void ufs_reset(struct ufs_host *h)
 	h->stats.resets++;
 	h->consec_resets++;
 	wr(h, UFS_REG_IE, 0);
-	/* Requests the controller had: retried once after a timeout, failed after a controller error. */
+	/*
+	 * Requests the controller had: retried once after a timeout, failed after a controller error
+	 * or when a cancel gave up on them. Their done comes only after the controller was disabled
+	 * and drained: never for a slot it kept (no DMA after done).
+	 */
+	uint32_t had = h->busy, retried = 0, poisoned_before = h->poisoned;
+	struct blk_req *reqs[UFS_MAX_SLOTS];
+	int status[UFS_MAX_SLOTS];
 	for (int s = UFS_MAX_SLOTS - 1; s >= 0; s--) {
 		struct ufs_slot *sl = &h->slots[s];
-		if (!(h->busy & (1u << s)))
+		if (!(had & (1u << s)))
 			continue;
-		if (fatal || sl->resets >= UFS_RESET_RETRIES) {
-			done_push(h, sl->req, BLK_EIO);
-		} else {
+		reqs[s] = sl->req;
+		status[s] = BLK_EIO;
+		if (sl->aborting) {
+			status[s] = BLK_ECANCELED;
+		} else if (!fatal && sl->resets < UFS_RESET_RETRIES) {
 			waitq_push_front(h, sl->req, (uint8_t)(sl->resets + 1));
+			retried |= 1u << s;
 			h->stats.retries++;
 		}
 		sl->req = NULL;
@@ -791,9 +854,30 @@ static void ufs_reset(struct ufs_host *h)
 	spin_unlock(&h->lock);
 
 	uint64_t t0 = timer_us();
-	int rc = give_up ? -1 : hc_bringup(h);
+	int rc = -1;
+	if (give_up)
+		hc_disable(h); /* offline, but only once nothing can still move data */
+	else
+		rc = hc_bringup(h);
 
 	spin_lock(&h->lock);
+	uint32_t lost = had & h->poisoned & ~poisoned_before;
+	for (unsigned s = 0; s < UFS_MAX_SLOTS; s++) {
+		if (!(had & (1u << s)))
+			continue;
+		if (lost & (1u << s)) {
+			int w = (retried & (1u << s)) ? waitq_find(h, reqs[s]) : -1;
+			if (w >= 0)
+				waitq_remove_at(h, (unsigned)w);
+			h->stats.lost++;
+			log_err("%s: slot %u never released: its %s of sector %llu is not completed (the "
+				"controller may still access its buffers; their owner must stay stopped)",
+				h->name, s, op_name(reqs[s]->op), (unsigned long long)reqs[s]->sector);
+		} else if (!(retried & (1u << s))) {
+			done_push(h, reqs[s], status[s]);
+		}
+	}
+	waitq_drop_cancelled(h);
 	if (rc == 0) {
 		h->state = UFS_UP;
 		log_warn("%s: controller reset #%llu done in %llu us; %u requests to retry", h->name,
@@ -843,7 +927,9 @@ static void ufs_log_stats(struct ufs_host *h)
 	log_info(
 	    "%s: %llu commands: %llu reads (%llu KiB), %llu writes (%llu KiB), %llu flushes, %llu unmaps; "
 	    "%llu errors, %llu retries, %llu timeouts, %llu resets, %llu segments refused, %llu split; "
-	    "%llu irqs, %llu polled, %llu waited; latency avg %llu us max %llu us",
+	    "%llu irqs, %llu polled, %llu waited; %llu cancelled (%llu by ABORT TASK, %llu by reset), %llu "
+	    "lost; "
+	    "latency avg %llu us max %llu us",
 	    h->name, (unsigned long long)s->commands, (unsigned long long)s->reads,
 	    (unsigned long long)(s->bytes_read >> 10), (unsigned long long)s->writes,
 	    (unsigned long long)(s->bytes_written >> 10), (unsigned long long)s->flushes,
@@ -851,6 +937,8 @@ static void ufs_log_stats(struct ufs_host *h)
 	    (unsigned long long)s->timeouts, (unsigned long long)s->resets,
 	    (unsigned long long)s->segs_refused, (unsigned long long)s->segs_split,
 	    (unsigned long long)s->irqs, (unsigned long long)s->polled, (unsigned long long)s->waited,
+	    (unsigned long long)s->cancels, (unsigned long long)s->tm_aborts,
+	    (unsigned long long)s->abort_resets, (unsigned long long)s->lost,
 	    (unsigned long long)(s->lat_sum_us /
 				 MAX(s->reads + s->writes + s->flushes + s->unmaps + s->errors, 1)),
 	    (unsigned long long)s->lat_max_us);
@@ -964,6 +1052,131 @@ static bool ufs_completion_ready(struct blkdev *dev)
 	return false;
 }
 
+/* --- cancel -------------------------------------------------------------------- */
+
+/* Does slot s still hold req, as issued in generation gen? (lock held) */
+static bool slot_holds(const struct ufs_host *h, unsigned s, const struct blk_req *req, uint32_t gen)
+{
+	return (h->busy & (1u << s)) && h->slots[s].req == req && h->slots[s].gen == gen;
+}
+
+/*
+ * ABORT TASK for the command in slot s, through TM slot 0 (reserved by the caller; lock not held: no
+ * one else touches the TM list). True when the device reports the task aborted or already finished.
+ * A controller that leaves the UTMRD's OCS unwritten does not execute TM requests: not tried again.
+ */
+static bool tm_abort_task(struct ufs_host *h, unsigned s)
+{
+	struct ufs_utmrd *d = &h->mem->utmrl[0];
+	uint8_t ocs, resp;
+
+	ufs_utmrd_abort_task(d, UFS_LUN, (uint8_t)UFS_MAX_SLOTS, (uint8_t)s);
+	if (!h->dma_coherent)
+		dcache_clean_inval_range(d, sizeof(*d));
+	mb(); /* the descriptor in memory before the doorbell */
+	wr(h, UFS_REG_UTMRLDBR, 1u);
+	if (!wait_reg(h, UFS_REG_UTMRLDBR, 1u, 0, UFS_TM_TIMEOUT_US)) {
+		wr(h, UFS_REG_UTMRLCLR, ~1u); /* zero clears: take the TM slot back */
+		if (!wait_reg(h, UFS_REG_UTMRLDBR, 1u, 0, UFS_TM_TIMEOUT_US))
+			h->tm_unsupported = true; /* the TM slot is stuck: aborts go by UTRLCLR only */
+		return false;
+	}
+	mb(); /* doorbell read before the descriptor the controller wrote */
+	if (!h->dma_coherent)
+		dcache_inval_range(d, sizeof(*d));
+	ufs_utmrd_result(d, &ocs, &resp);
+	if (ocs == UFS_OCS_INVALID) {
+		h->tm_unsupported = true;
+		log_info("%s: the controller does not execute task management requests: aborts clear the "
+			 "slot only",
+			 h->name);
+		return false;
+	}
+	return ocs == UFS_OCS_SUCCESS &&
+	       (resp == UFS_TM_SERVICE_SUCCEEDED || resp == UFS_TM_SERVICE_COMPLETE);
+}
+
+static int ufs_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	struct ufs_host *h = dev->priv;
+
+	spin_lock(&h->lock);
+	int w = waitq_find(h, req);
+	if (w >= 0) {
+		struct ufs_wait *e = &h->waitq[(h->wq_head + (unsigned)w) % UFS_WAITQ_LEN];
+		h->stats.cancels++;
+		if (h->state == UFS_RESETTING && e->resets > 0) {
+			/* Requeued by a reset still draining the controller: completed after it. */
+			e->cancel = true;
+			spin_unlock(&h->lock);
+			return 0;
+		}
+		waitq_remove_at(h, (unsigned)w);
+		done_push(h, req, BLK_ECANCELED); /* never reached the controller */
+		spin_unlock(&h->lock);
+		drain_done(h);
+		return 0;
+	}
+	int found = -1;
+	for (uint32_t b = h->busy; b && found < 0; b &= b - 1)
+		if (h->slots[ctz32(b)].req == req)
+			found = (int)ctz32(b);
+	if (found < 0 || h->state != UFS_UP) {
+		spin_unlock(&h->lock);
+		return -1; /* completed (its done is called or queued), or unknown */
+	}
+	unsigned s = (unsigned)found;
+	struct ufs_slot *sl = &h->slots[s];
+	uint32_t gen = sl->gen;
+	sl->aborting = true;
+	h->stats.cancels++;
+	bool tm = !h->tm_unsupported && !h->tm_busy && h->nutmrs > 0;
+	h->tm_busy |= tm;
+	spin_unlock(&h->lock);
+
+	/* 1. Ask the device to abort the task (UFSHCI: before the slot is cleared). */
+	bool tm_ok = tm && tm_abort_task(h, s);
+
+	/* 2. Clear the slot: the controller stops it and releases its doorbell bit. */
+	spin_lock(&h->lock);
+	h->tm_busy = tm ? false : h->tm_busy;
+	if (tm_ok)
+		h->stats.tm_aborts++;
+	if (slot_holds(h, s, req, gen) && h->state == UFS_UP)
+		wr(h, UFS_REG_UTRLCLR, ~(1u << s)); /* zero clears */
+	spin_unlock(&h->lock);
+
+	/* 3. Wait, by time, for the bit: reaping completes it (its real status if it finished meanwhile). */
+	uint64_t end = timer_us() + UFS_ABORT_TIMEOUT_US;
+	for (;;) {
+		ufs_service(h, false, false);
+		spin_lock(&h->lock);
+		bool held = slot_holds(h, s, req, gen);
+		spin_unlock(&h->lock);
+		if (!held)
+			return 0;
+		if (timer_us() > end)
+			break;
+	}
+
+	/* 4. The controller keeps the slot: reset it; the reset fails this request with BLK_ECANCELED. */
+	spin_lock(&h->lock);
+	bool reset = slot_holds(h, s, req, gen);
+	if (reset) {
+		h->stats.abort_resets++;
+		h->reset_pending = true;
+		if (log_allowed(h))
+			log_err("%s: slot %u (%s of sector %llu) still rung %u ms after UTRLCLR%s: reset",
+				h->name, s, op_name(req->op), (unsigned long long)req->sector,
+				UFS_ABORT_TIMEOUT_US / 1000,
+				tm ? (tm_ok ? " and ABORT TASK" : ", ABORT TASK failed") : "");
+	}
+	spin_unlock(&h->lock);
+	if (reset)
+		ufs_reset(h); /* no-op when another CPU resets already: that reset completes the request */
+	return 0;
+}
+
 static void ufs_report(struct blkdev *dev)
 {
 	ufs_log_stats(dev->priv);
@@ -974,6 +1187,7 @@ static const struct blkdev_ops ufs_ops = {
     .poll = ufs_poll,
     .completion_ready = ufs_completion_ready,
     .report = ufs_report,
+    .cancel = ufs_cancel,
 };
 
 const struct ufs_stats *ufs_stats(const struct blkdev *dev)

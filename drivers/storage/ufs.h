@@ -17,6 +17,18 @@
  * once, then fails with BLK_EIO. A fatal controller error resets it and fails
  * what it had with BLK_EIO. A controller that cannot be brought back is taken
  * offline: its requests fail with BLK_EIO. keel never waits without a bound.
+ *
+ * Cancel (blkdev_ops.cancel): a request still waiting for a slot is dropped
+ * (BLK_ECANCELED). An issued one is aborted as UFSHCI says: ABORT TASK through
+ * the task management list (skipped once the controller shows it does not
+ * execute TM requests, as QEMU's model, which ignores UTMRLDBR), then its slot
+ * cleared through UTRLCLR, then its doorbell bit awaited for
+ * UFS_ABORT_TIMEOUT_US. If it finished meanwhile it completes with its real
+ * status; if the controller never lets go, the controller is reset (the other
+ * requests are retried once) and the request fails with BLK_ECANCELED. done
+ * is called once, after the controller released the slot. A request whose slot
+ * even a controller reset does not free is never completed (counted as lost,
+ * logged): its buffers may still be accessed, so its owner must stay stopped.
  */
 #ifndef KEEL_DRIVERS_UFS_H
 #define KEEL_DRIVERS_UFS_H
@@ -25,6 +37,9 @@
 
 #ifndef UFS_IO_TIMEOUT_US
 #define UFS_IO_TIMEOUT_US 5000000u /**< per request, from the doorbell */
+#endif
+#ifndef UFS_ABORT_TIMEOUT_US
+#define UFS_ABORT_TIMEOUT_US 1000000u /**< cancel: from UTRLCLR until the slot must be free, else reset */
 #endif
 
 /** Per-controller counters (read with ufs_stats(); also logged every 10 s when they change). */
@@ -42,6 +57,10 @@ struct ufs_stats {
 	uint64_t waited;       /**< requests that waited for a free slot */
 	uint64_t irqs;	       /**< completion interrupts taken */
 	uint64_t polled;       /**< requests reaped by a poll or the tick rather than the interrupt */
+	uint64_t cancels;      /**< requests aborted by blkdev_ops.cancel (waiting or issued) */
+	uint64_t tm_aborts;    /**< ABORT TASKs the device reported done */
+	uint64_t abort_resets; /**< cancels that needed a controller reset (the slot was never released) */
+	uint64_t lost;	       /**< requests whose slot even a reset did not free: never completed */
 	uint64_t lat_sum_us;   /**< doorbell-to-reap time of completed requests (for the average) */
 	uint64_t lat_max_us;
 };

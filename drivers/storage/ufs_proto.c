@@ -78,6 +78,26 @@ void ufs_utrd_fill(struct ufs_utrd *d, uint64_t ucd_pa, uint32_t dd, unsigned pr
 	d->prdt_off = (uint16_t)(UFS_UCD_PRDT_OFF / 4);
 }
 
+void ufs_utmrd_abort_task(struct ufs_utmrd *d, uint8_t lun, uint8_t tm_tag, uint8_t task_tag)
+{
+	memset(d, 0, sizeof(*d));
+	d->dw[2] = UFS_OCS_INVALID;
+	uint8_t *u = (uint8_t *)&d->dw[UFS_UTMRD_REQ_DW];
+	u[0] = UFS_UPIU_TM_REQ;
+	u[2] = lun;
+	u[3] = tm_tag;
+	u[5] = UFS_TMF_ABORT_TASK;
+	u[15] = lun;	  /* input parameter 1: LUN of the task (big-endian) */
+	u[19] = task_tag; /* input parameter 2: its task tag */
+}
+
+void ufs_utmrd_result(const struct ufs_utmrd *d, uint8_t *ocs, uint8_t *service_response)
+{
+	const uint8_t *r = (const uint8_t *)&d->dw[UFS_UTMRD_RSP_DW];
+	*ocs = (uint8_t)(d->dw[2] & UFS_OCS_MASK);
+	*service_response = r[0] == UFS_UPIU_TM_RSP ? r[15] : 0xff; /* output parameter 1, low byte */
+}
+
 static void upiu_header(uint8_t *upiu, uint8_t trans, uint8_t flags, uint8_t lun, uint8_t tag)
 {
 	memset(upiu, 0, UFS_UCD_RSP_OFF);

@@ -106,6 +106,15 @@ struct ufs_utmrd {
 	uint32_t dw[20];
 };
 
+/* Task management (UFSHCI 3.0 6.2, UFS 3.1 10.7.8): the request UPIU at dword 4, the response at 12. */
+#define UFS_UTMRD_REQ_DW	 4u
+#define UFS_UTMRD_RSP_DW	 12u
+#define UFS_UPIU_TM_REQ		 0x04
+#define UFS_UPIU_TM_RSP		 0x24
+#define UFS_TMF_ABORT_TASK	 0x01
+#define UFS_TM_SERVICE_COMPLETE	 0x00 /**< function complete (e.g. the task was not found: it finished) */
+#define UFS_TM_SERVICE_SUCCEEDED 0x08 /**< function succeeded: the task was aborted */
+
 #define UFS_PRD_MAX_BYTES (256u * 1024u)
 #define UFS_PRD_ALIGN	  4u
 
@@ -198,6 +207,14 @@ void ufs_upiu_command(uint8_t *upiu, uint8_t lun, uint8_t tag, uint8_t flags, ui
 void ufs_upiu_nop_out(uint8_t *upiu, uint8_t tag);
 void ufs_upiu_query(uint8_t *upiu, uint8_t tag, uint8_t func, uint8_t opcode, uint8_t idn, uint8_t index,
 		    uint8_t selector, uint32_t value);
+
+/**
+ * Fill a UTMRD with ABORT TASK for the command tagged task_tag on lun (tm_tag: the TM request's own tag).
+ * OCS is set to UFS_OCS_INVALID ("not executed"), the interrupt bit is clear (keel polls the doorbell).
+ */
+void ufs_utmrd_abort_task(struct ufs_utmrd *d, uint8_t lun, uint8_t tm_tag, uint8_t task_tag);
+/** OCS of a completed UTMRD and the service response of its TM response UPIU. */
+void ufs_utmrd_result(const struct ufs_utmrd *d, uint8_t *ocs, uint8_t *service_response);
 
 /** READ/WRITE (10) when lba and blocks fit, else (16). */
 void ufs_cdb_rw(uint8_t cdb[UFS_CDB_LEN], bool write, uint64_t lba, uint32_t blocks);

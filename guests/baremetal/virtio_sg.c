@@ -26,7 +26,10 @@
  *               (write) and the status the last (read)
  *   disk-end    multi-sector requests ending at the last sector; one crossing it (IOERR)
  * Bootarg sg_unaligned=0 skips every piece with an address or length not a multiple of 4 (UFS
- * PRDT entries cannot express them: keel refuses such requests with IOERR).
+ * PRDT entries cannot express them: keel refuses such requests with IOERR). sg_unaligned=dma
+ * expects what a DMA-only backend does (keel's SD: ADMA2, or SDMA for one buffer, never a CPU
+ * copy): a layout of several pieces with one not a multiple of 4 is refused with IOERR, nothing
+ * moves ("GUEST: sg refused <what> <write|read>" each), a single odd buffer succeeds.
  *
  * Requests of more than size_max bytes in one descriptor are deliberate (case large): keel splits
  * a descriptor only at its backend's max_seg_size, and the SD driver's ADMA2 lines at 64 KiB.
@@ -72,7 +75,7 @@ static volatile uint8_t status_mem[2 * STATUS_GUARD] __attribute__((aligned(16))
 static struct virtio_blk sg_devs[VIRTIO_BLK_MAX_DEVS];
 static struct virtio_blk *dev;
 static uint32_t seed, blk, seg_max, size_max;
-static int unaligned = 1;
+static int unaligned = 1; /* 1: every layout succeeds; 0: odd ones skipped; 2 (dma): odd multi-piece IOERR */
 static const char *sg_case;
 static int case_fails;
 /* Chains one descriptor shorter: a write's header shares the first piece's descriptor (placed just
@@ -252,6 +255,12 @@ static int sg_io(const char *what, int write, uint64_t sector, const struct piec
 	return 0;
 }
 
+/* Would a DMA-only backend take this layout? (Always, unless sg_unaligned=dma.) */
+static int dma_layout(const struct piece *p, unsigned n)
+{
+	return unaligned != 2 || n == 1 || aligned_pieces(p, n);
+}
+
 /* Write with one layout, read back with another (and plainly, one aligned buffer), all checked. */
 static void write_read(const char *what, uint32_t pid, uint64_t sector, const struct piece *w, unsigned nw,
 		       const struct piece *r, unsigned nr)
@@ -265,10 +274,23 @@ static void write_read(const char *what, uint32_t pid, uint64_t sector, const st
 		SGFAIL("%s: layouts of %u and %u bytes (block %u)", what, len, total_len(r, nr), blk);
 		return;
 	}
+	if (!dma_layout(w, nw)) {
+		/* Refused: nothing written (the host checks the image), and the read is refused too or
+		 * would find other data: only a refused read is tried. */
+		if (sg_io(what, 1, sector, w, nw, pid, VIRTIO_BLK_S_IOERR) == 0)
+			gprintf("GUEST: sg refused %s write\n", what);
+		if (!dma_layout(r, nr) && sg_io(what, 0, sector, r, nr, 0, VIRTIO_BLK_S_IOERR) == 0)
+			gprintf("GUEST: sg refused %s read\n", what);
+		return;
+	}
 	if (sg_io(what, 1, sector, w, nw, pid, VIRTIO_BLK_S_OK) != 0)
 		return;
-	if (sg_io(what, 0, sector, r, nr, pid, VIRTIO_BLK_S_OK) != 0)
+	if (!dma_layout(r, nr)) {
+		if (sg_io(what, 0, sector, r, nr, 0, VIRTIO_BLK_S_IOERR) == 0)
+			gprintf("GUEST: sg refused %s read\n", what);
+	} else if (sg_io(what, 0, sector, r, nr, pid, VIRTIO_BLK_S_OK) != 0) {
 		return;
+	}
 	struct piece plain = {0x80000, len};
 	sg_io(what, 0, sector, &plain, 1, pid, VIRTIO_BLK_S_OK);
 }
@@ -314,7 +336,7 @@ static void case_page_cross(void)
 	static const struct piece w2[] = {{0x0ff00, 0x400}, {0x21f00, 0x1400}, {0x3ff80, 0x800}};
 	static const struct piece r2[] = {{0x2fff0, 0x10}, {0x1ff00, 0x1fe0}, {0x40ffc, 0x8}, {0x50ff8, 0x8}};
 	write_read("pieces across 4 KiB and 64 KiB boundaries", 0x22, base + 64, w2, N(w2), r2, N(r2));
-	/* The same at odd addresses (SDMA for one piece, PIO for several). */
+	/* The same at odd addresses (SD: SDMA for one piece, refused for several). */
 	static const struct piece w3[] = {{0x10000 - 0x201, 0x2000}}, r3[] = {{0x3000 - 0x3, 0x2000}};
 	write_read("odd buffer across 64 KiB", 0x23, base + 128, w3, N(w3), r3, N(r3));
 	static const struct piece w4[] = {{0xffff, 0x101}, {0x1fffd, 0x1eff}};
@@ -414,7 +436,7 @@ static void case_seg_max(void)
 			sg_merge = 0;
 		}
 	}
-	/* Many misaligned segments (PIO for SD). */
+	/* Many misaligned segments (refused by SD). */
 	seg_layout(seg_w, n, 0, 1024, 1);
 	seg_layout(seg_r, n, 1, 1536, 1);
 	if (blk == VIRTIO_SECTOR_SIZE)
@@ -438,8 +460,9 @@ static void case_disk_end(void)
 	if (blk == VIRTIO_SECTOR_SIZE)
 		write_read("last 16 sectors at odd addresses", 0x53, cap - 16, w3, N(w3), r3, N(r3));
 	/* Crossing the end: refused, the last sectors unchanged. */
-	uint32_t last_pid = blk == VIRTIO_SECTOR_SIZE && unaligned ? 0x53 : 0x52;
-	uint64_t last_at = blk == VIRTIO_SECTOR_SIZE && unaligned ? cap - 16 : cap - blk / VIRTIO_SECTOR_SIZE;
+	int odd_written = blk == VIRTIO_SECTOR_SIZE && unaligned && dma_layout(w3, N(w3));
+	uint32_t last_pid = odd_written ? 0x53 : 0x52;
+	uint64_t last_at = odd_written ? cap - 16 : cap - blk / VIRTIO_SECTOR_SIZE;
 	struct piece cross = {0x8000, 16 * blk};
 	sg_io("write across the end", 1, cap - 8 * (blk / VIRTIO_SECTOR_SIZE), &cross, 1, 0x54,
 	      VIRTIO_BLK_S_IOERR);
@@ -488,8 +511,8 @@ void test_virtio_sg(void)
 		return;
 	}
 	dev = &sg_devs[0];
-	if (bootarg("sg_unaligned", arg, sizeof(arg)) && arg[0] == '0')
-		unaligned = 0;
+	if (bootarg("sg_unaligned", arg, sizeof(arg)))
+		unaligned = arg[0] == '0' ? 0 : strcmp(arg, "dma") == 0 ? 2 : 1;
 	seed = bootarg("sg_seed", arg, sizeof(arg)) ? parse_hex(arg) : (uint32_t)timer_now();
 	if (virtio_blk_init_features(dev, VIRTIO_F_INDIRECT_DESC | VIRTIO_F_BLK_SIZE_MAX |
 					      VIRTIO_F_BLK_SEG_MAX | VIRTIO_F_BLK_BLK_SIZE))

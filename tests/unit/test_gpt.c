@@ -890,7 +890,22 @@ static void adisk_poll(struct blkdev *dev)
 	}
 }
 
-static const struct blkdev_ops adisk_ops = {.submit = adisk_submit, .poll = adisk_poll};
+static int adisk_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	struct adisk *a = dev->priv;
+	for (unsigned i = 0; i < a->n; i++) {
+		if (a->q[i] != req)
+			continue;
+		memmove(&a->q[i], &a->q[i + 1], (a->n - i - 1) * sizeof(a->q[0]));
+		a->n--;
+		req->done(req, BLK_ECANCELED);
+		return 0;
+	}
+	return -1;
+}
+
+static const struct blkdev_ops adisk_ops = {
+    .submit = adisk_submit, .poll = adisk_poll, .cancel = adisk_cancel};
 
 static void adisk_init(struct adisk *a, struct timg *t)
 {
@@ -994,6 +1009,27 @@ static void test_async(void **state)
 	assert_int_equal(a.q[0]->op, BLK_OP_FLUSH);
 	p->ops->poll(p);
 	assert_int_equal(fr.calls, 1);
+
+	/* Cancel goes through to the parent's copy; done once, the slot comes back. */
+	for (unsigned i = 0; i < 3; i++) {
+		recs[i] = (struct done_rec){0};
+		assert_int_equal(blkdev_submit(p, &reqs[i]), 0);
+	}
+	assert_int_equal(blkdev_cancel(p, &reqs[1]), 0);
+	assert_int_equal(recs[1].calls, 1);
+	assert_int_equal(recs[1].status, BLK_ECANCELED);
+	assert_ptr_equal(recs[1].req, &reqs[1]);
+	assert_int_equal(a.n, 2);
+	p->ops->poll(p);
+	assert_int_equal(recs[0].calls, 1);
+	assert_int_equal(recs[1].calls, 1);
+	assert_int_equal(recs[2].calls, 1);
+	assert_true(blkdev_cancel(p, &reqs[1]) < 0); /* completed: unknown */
+	for (unsigned i = 0; i < PART_SLOTS; i++) {
+		recs[i] = (struct done_rec){0};
+		assert_int_equal(blkdev_submit(p, &reqs[i]), 0); /* every slot free again */
+	}
+	p->ops->poll(p);
 	gpt_close_partition(p);
 	img_free(&t);
 }

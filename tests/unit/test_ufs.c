@@ -25,7 +25,13 @@
 #define FK_BLOCKS 256u
 
 static struct fake_ufs {
-	uint32_t cap, hce, hcs, is, ie, dbr, utrlba, utrlbau, uicarg2;
+	uint32_t cap, hce, hcs, is, ie, dbr, utrlba, utrlbau, uicarg2, utmrlba, utmrlbau;
+	bool tm_works;	      /* execute TM requests (ABORT TASK); else ignore UTMRLDBR, as QEMU's model */
+	bool clr_works;	      /* UTRLCLR releases a slot; else ignore it, as QEMU's model */
+	uint32_t aborted;     /* slots whose task an ABORT TASK ended: never executed, released by UTRLCLR */
+	bool finish_on_clear; /* the deferred commands finish just as UTRLCLR arrives (a cancel races them) */
+	uint32_t sticky;      /* slots whose doorbell bit not even disabling the controller clears */
+	unsigned tm_aborts, clears;
 	bool hce_stuck;	 /* HCE never reads 1 */
 	bool defer;	 /* execute rung commands only in fk_run() */
 	int hang_io;	 /* swallow this many READ/WRITEs (they stay rung until HCE is cleared) */
@@ -187,6 +193,32 @@ static void fk_exec(unsigned s)
 		fk.is |= UFS_IS_UTRCS;
 }
 
+static void fk_run(void);
+
+/* ABORT TASK from TM slot 0: the task (a rung, unexecuted slot) is ended without a response. */
+static void fk_tm_exec(void)
+{
+	struct ufs_utmrd *d = (struct ufs_utmrd *)(uintptr_t)((uint64_t)fk.utmrlbau << 32 | fk.utmrlba);
+	uint8_t *req = (uint8_t *)&d->dw[UFS_UTMRD_REQ_DW], *rsp = (uint8_t *)&d->dw[UFS_UTMRD_RSP_DW];
+	unsigned task = req[19];
+
+	assert_int_equal(req[0], UFS_UPIU_TM_REQ);
+	assert_int_equal(req[5], UFS_TMF_ABORT_TASK);
+	assert_true(task < 32);
+	memset(rsp, 0, 32);
+	rsp[0] = UFS_UPIU_TM_RSP;
+	rsp[3] = req[3];
+	if (fk.dbr & (1u << task)) {
+		fk.aborted |= 1u << task;
+		fk.pending &= ~(1u << task);
+		rsp[15] = UFS_TM_SERVICE_SUCCEEDED;
+		fk.tm_aborts++;
+	} else {
+		rsp[15] = UFS_TM_SERVICE_COMPLETE;
+	}
+	d->dw[2] = UFS_OCS_SUCCESS;
+}
+
 static bool is_io(unsigned s)
 {
 	struct ufs_utrd *d = fk_utrd(s);
@@ -213,6 +245,8 @@ uint32_t ufs_fake_read(uint32_t off)
 		return fk.hce;
 	case UFS_REG_UTRLDBR:
 		return fk.dbr;
+	case UFS_REG_UTMRLDBR:
+		return 0; /* executed at once, or ignored */
 	case UFS_REG_UCMDARG2:
 		return fk.uicarg2;
 	default:
@@ -237,7 +271,7 @@ void ufs_fake_write(uint32_t off, uint32_t v)
 			/* Disabling the host controller aborts every request. */
 			fk.hce = 0;
 			fk.hcs = 0;
-			fk.dbr = 0;
+			fk.dbr &= fk.sticky;
 			fk.pending = 0;
 			fk.disables++;
 		}
@@ -247,6 +281,27 @@ void ufs_fake_write(uint32_t off, uint32_t v)
 		break;
 	case UFS_REG_UTRLBAU:
 		fk.utrlbau = v;
+		break;
+	case UFS_REG_UTMRLBA:
+		fk.utmrlba = v & ~0x3ffu;
+		break;
+	case UFS_REG_UTMRLBAU:
+		fk.utmrlbau = v;
+		break;
+	case UFS_REG_UTMRLDBR:
+		assert_int_equal(v, 1u);
+		if (fk.tm_works)
+			fk_tm_exec();
+		break;
+	case UFS_REG_UTRLCLR:
+		fk.clears++;
+		if (fk.finish_on_clear)
+			fk_run();
+		if (fk.clr_works) {
+			fk.dbr &= v; /* zero bits clear */
+			fk.pending &= v;
+			fk.aborted &= v;
+		}
 		break;
 	case UFS_REG_UICCMD:
 		if (v == UFS_UIC_DME_LINKSTARTUP) {
@@ -724,6 +779,228 @@ static void test_prdt_build_rules(void **state)
 	assert_int_equal(cdb[8], 8);
 }
 
+/* --- cancel ------------------------------------------------------------------ */
+
+static void fill_slots(struct rq *rs, uint8_t (*bufs)[4096], unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		rq_init(&rs[i], BLK_OP_READ, (i % FK_BLOCKS) * 8, 8);
+		rq_seg(&rs[i], bufs[i], 4096);
+		assert_int_equal(blkdev_submit(registered, &rs[i].req), 0);
+	}
+}
+
+static void test_cancel_waiting_request(void **state)
+{
+	(void)state;
+	enum { N = 34 };
+	static struct rq rs[N];
+	static uint8_t bufs[N][4096] __attribute__((aligned(64)));
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.defer = true;
+	fill_slots(rs, bufs, N); /* 32 issued, 2 waiting */
+	assert_int_equal(st()->waited, 2);
+	unsigned cmds = (unsigned)st()->commands;
+	/* The first waiter: dropped from the FIFO, done at once, nothing reaches the controller. */
+	assert_int_equal(blkdev_cancel(registered, &rs[32].req), 0);
+	assert_int_equal(rs[32].calls, 1);
+	assert_int_equal(rs[32].status, BLK_ECANCELED);
+	assert_int_equal(st()->cancels, 1);
+	fk_run();
+	fire_irq_if_asserted();
+	fk_run(); /* the other waiter, issued into a freed slot */
+	fire_irq_if_asserted();
+	for (unsigned i = 0; i < N; i++) {
+		assert_int_equal(rs[i].calls, 1);
+		assert_int_equal(rs[i].status, i == 32 ? BLK_ECANCELED : BLK_OK);
+	}
+	assert_int_equal(st()->commands, cmds + 1);
+	assert_int_equal(fk.reads, N - 1);
+	/* A completed request is unknown to the driver: its done is not called again. */
+	assert_true(blkdev_cancel(registered, &rs[32].req) < 0);
+	assert_true(blkdev_cancel(registered, &rs[0].req) < 0);
+	assert_int_equal(rs[0].calls, 1);
+	assert_int_equal(rs[32].calls, 1);
+}
+
+/* An issued request that never completes by itself, aborted at the controller; the others go on. */
+static void cancel_issued(bool tm, bool *reset_seen)
+{
+	static struct rq r, other;
+	static uint8_t buf[4096] __attribute__((aligned(64))), obuf[4096] __attribute__((aligned(64)));
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.tm_works = tm;
+	fk.clr_works = true;
+	fk.hang_io = 1;
+	memset(buf, 0x11, sizeof(buf));
+	rq_init(&r, BLK_OP_READ, 0, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	fk.defer = true;
+	rq_init(&other, BLK_OP_READ, 8, 8);
+	rq_seg(&other, obuf, 4096);
+	assert_int_equal(blkdev_submit(registered, &other.req), 0);
+
+	assert_int_equal(blkdev_cancel(registered, &r.req), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_ECANCELED);
+	assert_int_equal(fk.dbr & 1u, 0); /* slot 0 released before done */
+	assert_int_equal(buf[0], 0x11);	  /* no data moved */
+	assert_int_equal(fk.clears, 1);
+	assert_int_equal(fk.tm_aborts, tm ? 1 : 0);
+	assert_int_equal(st()->tm_aborts, tm ? 1 : 0);
+	assert_int_equal(st()->cancels, 1);
+	*reset_seen = fk.disables != 0 || st()->resets != 0;
+	/* The neighbour was not touched, and the controller works on. */
+	assert_int_equal(other.calls, 0);
+	fk_run();
+	fire_irq_if_asserted();
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.status, BLK_OK);
+	fk.defer = false;
+	rq_init(&r, BLK_OP_READ, 0, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	fire_irq_if_asserted();
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(r.calls, 1);
+}
+
+static void test_cancel_issued_abort_task_then_clear(void **state)
+{
+	(void)state;
+	bool reset;
+	cancel_issued(true, &reset);
+	assert_false(reset);
+}
+
+static void test_cancel_issued_clear_only_when_no_task_management(void **state)
+{
+	(void)state;
+	bool reset;
+	cancel_issued(false, &reset); /* as QEMU: UTMRLDBR ignored, the UTMRD's OCS stays invalid */
+	assert_false(reset);
+	assert_true(hosts[0].tm_unsupported);
+}
+
+/* The request finished as the abort came: it completes once, with its real status and data. */
+static void test_cancel_races_completion(void **state)
+{
+	(void)state;
+	static uint8_t buf[4096] __attribute__((aligned(64)));
+	struct rq r;
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.defer = true;
+	fk.finish_on_clear = true;
+	rq_init(&r, BLK_OP_READ, 8, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	assert_int_equal(blkdev_cancel(registered, &r.req), 0);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(buf, fk.disk + 8 * 512, 4096);
+	assert_int_equal(st()->resets, 0);
+}
+
+/* Neither ABORT TASK nor UTRLCLR frees the slot: the controller is reset, by time; done once, after. */
+static void test_cancel_stuck_slot_resets_by_time(void **state)
+{
+	(void)state;
+	static uint8_t buf[4096] __attribute__((aligned(64))), obuf[4096] __attribute__((aligned(64)));
+	struct rq r, other;
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.hang_io = 1;
+	rq_init(&r, BLK_OP_WRITE, 0, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	fk.defer = true;
+	rq_init(&other, BLK_OP_READ, 8, 8);
+	rq_seg(&other, obuf, 4096);
+	assert_int_equal(blkdev_submit(registered, &other.req), 0);
+	fk.defer = false; /* the reset's bring-up commands run at once */
+
+	uint64_t t0 = timer_us();
+	assert_int_equal(blkdev_cancel(registered, &r.req), 0);
+	uint64_t took = timer_us() - t0;
+	assert_true(took >= UFS_ABORT_TIMEOUT_US);
+	assert_true(took < UFS_ABORT_TIMEOUT_US + 2000000u);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_ECANCELED);
+	assert_int_equal(fk.disables, 1); /* the reset path ran (its drain freed the slot) */
+	assert_int_equal(st()->abort_resets, 1);
+	assert_int_equal(st()->resets, 1);
+	assert_int_equal(fk.writes, 0);
+	/* The neighbour is retried after the reset, not failed. */
+	fk_run();
+	fire_irq_if_asserted();
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.status, BLK_OK);
+	assert_int_equal(r.calls, 1);
+	/* The tick finds nothing more to do for the cancelled request. */
+	tick_fn(tick_ctx);
+	assert_int_equal(r.calls, 1);
+}
+
+/* Not even a reset frees the slot: the request is never completed (its buffers may still be accessed), the
+ * slot is never used again, the others go on. */
+static void test_cancel_slot_kept_through_reset_is_never_completed(void **state)
+{
+	(void)state;
+	static uint8_t buf[4096] __attribute__((aligned(64))), obuf[4096] __attribute__((aligned(64)));
+	struct rq r, other;
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.hang_io = 1;
+	fk.sticky = 1u; /* slot 0 */
+	rq_init(&r, BLK_OP_READ, 0, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	fk.defer = true;
+	rq_init(&other, BLK_OP_READ, 8, 8);
+	rq_seg(&other, obuf, 4096);
+	assert_int_equal(blkdev_submit(registered, &other.req), 0);
+	fk.defer = false;
+
+	assert_int_equal(blkdev_cancel(registered, &r.req), 0);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(st()->lost, 1);
+	assert_int_equal(st()->resets, 1);
+	assert_int_equal(hosts[0].poisoned, 1u);
+	assert_int_equal(hosts[0].state, UFS_UP);
+	fire_irq_if_asserted();
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.status, BLK_OK);
+	/* New requests avoid the kept slot; the lost one stays unanswered. */
+	rq_init(&other, BLK_OP_READ, 16, 8);
+	rq_seg(&other, obuf, 4096);
+	assert_int_equal(blkdev_submit(registered, &other.req), 0);
+	fire_irq_if_asserted();
+	assert_int_equal(other.status, BLK_OK);
+	tick_fn(tick_ctx);
+	assert_int_equal(r.calls, 0);
+}
+
+/* Error lines are limited by time: a burst of refusals prints a few lines, not one per request. */
+static void test_error_log_limited_by_time(void **state)
+{
+	(void)state;
+	static uint8_t buf[8192] __attribute__((aligned(64)));
+	struct rq r;
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	for (unsigned i = 0; i < 50; i++) {
+		rq_init(&r, BLK_OP_READ, 0, 8);
+		rq_seg(&r, buf + 2, 4096);
+		assert_int_equal(blkdev_submit(registered, &r.req), BLK_EINVAL);
+	}
+	assert_int_equal(st()->segs_refused, 50);
+	assert_int_equal(hosts[0].rl.total_suppressed, 50 - RATELIMIT_BURST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -739,6 +1016,13 @@ int main(void)
 	    cmocka_unit_test_setup(test_fatal_error_fails_outstanding_and_recovers, setup),
 	    cmocka_unit_test_setup(test_dead_controller_fails_requests, setup),
 	    cmocka_unit_test_setup(test_flush_and_discard, setup),
+	    cmocka_unit_test_setup(test_cancel_waiting_request, setup),
+	    cmocka_unit_test_setup(test_cancel_issued_abort_task_then_clear, setup),
+	    cmocka_unit_test_setup(test_cancel_issued_clear_only_when_no_task_management, setup),
+	    cmocka_unit_test_setup(test_cancel_races_completion, setup),
+	    cmocka_unit_test_setup(test_cancel_stuck_slot_resets_by_time, setup),
+	    cmocka_unit_test_setup(test_cancel_slot_kept_through_reset_is_never_completed, setup),
+	    cmocka_unit_test_setup(test_error_log_limited_by_time, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

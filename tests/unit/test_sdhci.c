@@ -1,0 +1,400 @@
+/*
+ * SDHCI request engine against a fake controller (every register access goes
+ * through arch/fake's mmio accessors to the model below): requests no DMA mode
+ * can express are refused (no PIO), and cancel drops a queued request or aborts
+ * the current one (CMD12 abort, then CMD and DAT line resets, one per write),
+ * bounded by time, with done called exactly once and the queue moving on.
+ *
+ * The host is set up directly (no card identification): the model answers
+ * every command at once, and data commands either finish at once or, with
+ * hang_data, never (until a DAT line reset ends them).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sys/mman.h>
+
+#include "drivers/storage/sdhci.c"
+
+/* --- the fake controller ----------------------------------------------------- */
+
+#define FK_BASE 0x10000000u
+
+static struct fake_sdhci {
+	uint8_t regs[SDHCI_REG_SIZE]; /* plain registers: what was written */
+	uint32_t int_status, response;
+	bool xfer_active;
+	bool hang_data;	  /* data commands never complete */
+	bool reset_stuck; /* software reset bits never clear */
+	bool dat_stuck;	  /* the DAT line reset never completes (a full reset does) */
+	uint8_t sw_reset;
+	unsigned ncmds, nresets, data_cmds;
+	uint16_t cmds[256];
+	uint8_t resets[64];
+} fk;
+
+uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
+{
+	uint32_t off = (uint32_t)(addr - FK_BASE), v = 0;
+	assert_true(off < SDHCI_REG_SIZE);
+	switch (off) {
+	case SDHCI_PRESENT:
+		return (fk.xfer_active ? SDHCI_PS_DATA_INHIBIT : 0) | SDHCI_PS_CARD_PRESENT |
+		       SDHCI_PS_WRITABLE;
+	case SDHCI_SW_RESET:
+		return fk.sw_reset;
+	case SDHCI_INT_STATUS:
+		return fk.int_status;
+	case SDHCI_RESPONSE:
+		return fk.response;
+	default:
+		for (unsigned i = 0; i < size; i++)
+			v |= (uint32_t)fk.regs[off + i] << (8 * i);
+		return v;
+	}
+}
+
+static void fk_command(uint16_t cmd)
+{
+	assert_true(fk.ncmds < 256);
+	fk.cmds[fk.ncmds++] = cmd;
+	fk.int_status |= SDHCI_INT_CMD_DONE;
+	fk.response = SD_R1_STATE_TRAN << 9 | SD_R1_READY_FOR_DATA;
+	if ((cmd & SDHCI_CMD_TYPE_ABORT) == SDHCI_CMD_TYPE_ABORT)
+		return; /* the abort CMD12: the card stops sending; the DAT line stays busy until reset */
+	if (cmd & SDHCI_CMD_DATA) {
+		fk.data_cmds++;
+		fk.xfer_active = fk.hang_data;
+		if (!fk.hang_data)
+			fk.int_status |= SDHCI_INT_XFER_DONE;
+		return;
+	}
+	if ((cmd & 3u) == SDHCI_CMD_RESP_48B)
+		fk.int_status |= SDHCI_INT_XFER_DONE; /* end of busy */
+}
+
+void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
+{
+	uint32_t off = (uint32_t)(addr - FK_BASE);
+	assert_true(off < SDHCI_REG_SIZE);
+	switch (off) {
+	case SDHCI_SW_RESET:
+		assert_int_equal(size, 1);
+		assert_true(fk.nresets < 64);
+		fk.resets[fk.nresets++] = (uint8_t)v;
+		if (fk.reset_stuck || (fk.dat_stuck && v == SDHCI_RESET_DAT)) {
+			fk.sw_reset = (uint8_t)v;
+			return;
+		}
+		fk.sw_reset = 0;
+		if (v == SDHCI_RESET_ALL)
+			fk.xfer_active = false;
+		/* Like QEMU's model: a write of exactly one line's bit acts, both at once do nothing. */
+		if (v == SDHCI_RESET_DAT)
+			fk.xfer_active = false;
+		return;
+	case SDHCI_INT_STATUS:
+		fk.int_status &= ~v;
+		return;
+	case SDHCI_COMMAND:
+		assert_int_equal(size, 2);
+		fk_command((uint16_t)v);
+		return;
+	default:
+		for (unsigned i = 0; i < size; i++)
+			fk.regs[off + i] = (uint8_t)(v >> (8 * i));
+	}
+}
+
+/* --- fakes for the rest of keel ---------------------------------------------- */
+
+struct pci_dev *pci_dev_at(unsigned i)
+{
+	(void)i;
+	return NULL;
+}
+
+void pci_enable(struct pci_dev *d)
+{
+	(void)d;
+}
+
+void pci_disable(struct pci_dev *d)
+{
+	(void)d;
+}
+
+int irq_register(uint32_t intid, bool edge, irq_handler_fn fn, void *ctx)
+{
+	(void)intid, (void)edge, (void)fn, (void)ctx;
+	return 0;
+}
+
+int hyp_tick_register(irq_handler_fn fn, void *ctx)
+{
+	(void)fn, (void)ctx;
+	return 0;
+}
+
+int storage_register(const char *backend, struct blkdev *dev)
+{
+	(void)backend, (void)dev;
+	return 0;
+}
+
+/* --- helpers ----------------------------------------------------------------- */
+
+static struct blkdev *dev;
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&fk, 0, sizeof(fk));
+	memset(hosts, 0, sizeof(hosts));
+	nr_hosts = 1;
+	struct sdhci_host *h = &hosts[0];
+	memcpy(h->name, "sd0", 4);
+	h->regs = (volatile uint8_t *)(uintptr_t)FK_BASE;
+	h->quirks = &pci_matches[0].q;
+	h->dma = DMA_ADMA64;
+	h->dma_coherent = true;
+	h->lock = (struct spinlock)SPINLOCK_INIT;
+	h->card.high_capacity = true;
+	h->card.cmd23 = true;
+	h->card.rca = 0x45670000;
+	h->card.capacity = 64ull << 20;
+	h->bdev = (struct blkdev){.name = h->name,
+				  .nsectors = h->card.capacity / 512,
+				  .block_size = 512,
+				  .max_segs = SDHCI_MAX_SEGS,
+				  .max_seg_size = SDHCI_MAX_SEG_SIZE,
+				  .max_sectors = SDHCI_MAX_SECTORS,
+				  .flags = BLKDEV_F_FLUSH,
+				  .ops = &sdhci_blk_ops,
+				  .priv = h};
+	dev = &h->bdev;
+	return 0;
+}
+
+struct rq {
+	struct blk_req req;
+	struct blk_seg segs[4];
+	int status;
+	int calls;
+};
+
+static void rq_done(struct blk_req *req, int status)
+{
+	struct rq *r = req->ctx;
+	r->status = status;
+	r->calls++;
+}
+
+static void rq_init(struct rq *r, enum blk_op op, uint64_t sector)
+{
+	memset(r, 0, sizeof(*r));
+	r->req = (struct blk_req){.op = op, .sector = sector, .segs = r->segs, .done = rq_done, .ctx = r};
+	r->status = 1;
+}
+
+static void rq_seg(struct rq *r, void *buf, uint32_t len)
+{
+	r->segs[r->req.nsegs++] = (struct blk_seg){ptr_to_pa(buf), len};
+	r->req.nsectors += len / 512;
+}
+
+static const struct sdhci_stats *st(void)
+{
+	return sdhci_get_stats(0);
+}
+
+static uint8_t bufs[4][8192] __attribute__((aligned(64)));
+
+/* --- tests ------------------------------------------------------------------- */
+
+static void test_refuses_segments_no_dma_can_express(void **state)
+{
+	(void)state;
+	struct rq r;
+
+	/* Two segments, one at an odd address: ADMA2 cannot say it, SDMA takes one buffer only. */
+	rq_init(&r, BLK_OP_READ, 0);
+	r.segs[0] = (struct blk_seg){ptr_to_pa(bufs[0] + 1), 512};
+	r.segs[1] = (struct blk_seg){ptr_to_pa(bufs[1]), 512};
+	r.req.nsegs = 2;
+	r.req.nsectors = 2;
+	assert_int_equal(blkdev_submit(dev, &r.req), BLK_EINVAL);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(st()->unmappable, 1);
+	assert_int_equal(fk.ncmds, 0); /* nothing reached the controller, no CPU copy either */
+	/* A flood of them logs a few lines a second, not one each. */
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(blkdev_submit(dev, &r.req), BLK_EINVAL);
+	assert_int_equal(st()->unmappable, 21);
+	assert_int_equal(hosts[0].rl_refused.total_suppressed, 21 - RATELIMIT_BURST);
+
+	/* One odd buffer above 4 GiB (SDMA addresses 32 bits): refused too. */
+	rq_init(&r, BLK_OP_READ, 8);
+	rq_seg(&r, bufs[2] + 1, 1024);
+	assert_true(pa_addr(r.segs[0].pa) > (1ull << 32));
+	assert_int_equal(blkdev_submit(dev, &r.req), BLK_EINVAL);
+	assert_int_equal(st()->unmappable, 22);
+
+	/* One odd buffer below 4 GiB: SDMA, counted; aligned segments: ADMA2. Both complete. */
+	uint8_t *low = mmap((void *)0x30000000, 8192, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	assert_ptr_equal(low, (void *)0x30000000);
+	rq_init(&r, BLK_OP_READ, 8);
+	rq_seg(&r, low + 1, 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(st()->sdma_fallbacks, 1);
+	rq_init(&r, BLK_OP_WRITE, 16);
+	rq_seg(&r, bufs[0], 512);
+	rq_seg(&r, bufs[1] + 4, 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(st()->sdma_fallbacks, 1);
+	assert_int_equal(st()->errors, 0);
+	munmap(low, 8192);
+}
+
+static unsigned find_cmd(unsigned from, uint8_t idx)
+{
+	for (unsigned i = from; i < fk.ncmds; i++)
+		if ((fk.cmds[i] >> 8) == idx)
+			return i;
+	return ~0u;
+}
+
+static void test_cancel_queued_and_current(void **state)
+{
+	(void)state;
+	struct rq a, b, c;
+
+	fk.hang_data = true;
+	rq_init(&a, BLK_OP_WRITE, 0);
+	rq_seg(&a, bufs[0], 4096);
+	rq_init(&b, BLK_OP_READ, 64);
+	rq_seg(&b, bufs[1], 512);
+	rq_init(&c, BLK_OP_READ, 128);
+	rq_seg(&c, bufs[2], 1024);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(blkdev_submit(dev, &b.req), 0);
+	assert_int_equal(blkdev_submit(dev, &c.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(fk.data_cmds, 1); /* a's CMD25 runs and never ends */
+	assert_true(fk.xfer_active);
+
+	/* Queued: dropped, done at once, the controller untouched. */
+	unsigned cmds = fk.ncmds;
+	assert_int_equal(blkdev_cancel(dev, &b.req), 0);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, BLK_ECANCELED);
+	assert_int_equal(fk.ncmds, cmds);
+	assert_int_equal(fk.nresets, 0);
+
+	/* Current: CMD12 as an abort command, then the CMD line reset, then the DAT line reset. */
+	fk.hang_data = false;
+	assert_int_equal(blkdev_cancel(dev, &a.req), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_ECANCELED);
+	assert_int_equal(fk.cmds[cmds],
+			 SDHCI_CMD(SD_CMD_STOP, SDHCI_CMD_RESP_48B | SDHCI_CMD_CRC | SDHCI_CMD_INDEX) |
+			     SDHCI_CMD_TYPE_ABORT);
+	assert_true(fk.nresets >= 2);
+	assert_int_equal(fk.resets[0], SDHCI_RESET_CMD);
+	assert_int_equal(fk.resets[1], SDHCI_RESET_DAT);
+	assert_false(fk.xfer_active);
+	/* The engine moved on to c: the aborted write may still be programming, so CMD13 comes first. */
+	assert_int_equal(find_cmd(cmds + 1, SD_CMD_SEND_STATUS), cmds + 1);
+	dev->ops->poll(dev);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.status, BLK_OK);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(st()->cancels, 2);
+	/* Completed requests are unknown: their done is not called again. */
+	assert_true(blkdev_cancel(dev, &a.req) < 0);
+	assert_true(blkdev_cancel(dev, &c.req) < 0);
+	assert_int_equal(a.calls + b.calls + c.calls, 3);
+}
+
+/* The DAT line does not reset: a full reset stops the transfer (done once), the controller goes offline. */
+static void test_cancel_dat_reset_fails_full_reset_offline(void **state)
+{
+	(void)state;
+	struct rq a, b, d;
+
+	fk.hang_data = true;
+	fk.dat_stuck = true;
+	rq_init(&a, BLK_OP_READ, 0);
+	rq_seg(&a, bufs[0], 4096);
+	rq_init(&b, BLK_OP_READ, 8);
+	rq_seg(&b, bufs[1], 512);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(blkdev_submit(dev, &b.req), 0);
+	dev->ops->poll(dev);
+	uint64_t t0 = timer_us();
+	assert_int_equal(blkdev_cancel(dev, &a.req), 0);
+	uint64_t took = timer_us() - t0;
+	assert_true(took >= RESET_TIMEOUT_US); /* waited for the DAT reset, by time */
+	assert_true(took < ABORT_CMD_US + 4 * RESET_TIMEOUT_US + 500000u);
+	assert_int_equal(fk.resets[fk.nresets - 1], SDHCI_RESET_ALL);
+	assert_false(fk.xfer_active);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_ECANCELED);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, BLK_EIO);
+	rq_init(&d, BLK_OP_READ, 16);
+	rq_seg(&d, bufs[2], 512);
+	assert_int_equal(blkdev_submit(dev, &d.req), BLK_EIO);
+	assert_int_equal(st()->lost, 0);
+}
+
+/* Not even a full reset completes: the request is never completed (its buffers may still be
+ * accessed), bounded by time, and the controller is offline. */
+static void test_cancel_never_stopped_is_never_completed(void **state)
+{
+	(void)state;
+	struct rq a, d;
+
+	fk.hang_data = true;
+	fk.reset_stuck = true;
+	rq_init(&a, BLK_OP_READ, 0);
+	rq_seg(&a, bufs[0], 4096);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	dev->ops->poll(dev);
+	uint64_t t0 = timer_us();
+	assert_int_equal(blkdev_cancel(dev, &a.req), 0);
+	uint64_t took = timer_us() - t0;
+	assert_true(took < ABORT_CMD_US + 5 * RESET_TIMEOUT_US + 500000u);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(st()->lost, 1);
+	assert_true(blkdev_cancel(dev, &a.req) < 0);
+	dev->ops->poll(dev);
+	assert_int_equal(a.calls, 0);
+	rq_init(&d, BLK_OP_READ, 8);
+	rq_seg(&d, bufs[1], 512);
+	assert_int_equal(blkdev_submit(dev, &d.req), BLK_EIO);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_refuses_segments_no_dma_can_express, setup),
+	    cmocka_unit_test_setup(test_cancel_queued_and_current, setup),
+	    cmocka_unit_test_setup(test_cancel_dat_reset_fails_full_reset_offline, setup),
+	    cmocka_unit_test_setup(test_cancel_never_stopped_is_never_completed, setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
