@@ -192,7 +192,11 @@ int virtio_blk_init_rings(struct virtio_blk *d, uint64_t extra, const uint64_t r
 		gprintf("GUEST: FAIL virtio device features 0x%lx lack VERSION_1\n", dev);
 		goto failed;
 	}
-	drv = dev & (VIRTIO_F_VERSION_1 | VIRTIO_F_BLK_RO | VIRTIO_F_ACCESS_PLATFORM | extra);
+	/* BLK_SIZE is accepted: this driver keeps requests aligned to the block size it reads. */
+	drv = dev & (VIRTIO_F_VERSION_1 | VIRTIO_F_BLK_RO | VIRTIO_F_ACCESS_PLATFORM | VIRTIO_F_BLK_BLK_SIZE |
+		     extra);
+	if (extra & VIRTIO_DRV_NO_BLK_SIZE)
+		drv &= ~VIRTIO_F_BLK_BLK_SIZE;
 	d->read_only = !!(dev & VIRTIO_F_BLK_RO);
 	wr(d, VIRTIO_MMIO_DRV_FEAT_SEL, 1);
 	wr(d, VIRTIO_MMIO_DRV_FEATURES, (uint32_t)(drv >> 32));
@@ -201,8 +205,9 @@ int virtio_blk_init_rings(struct virtio_blk *d, uint64_t extra, const uint64_t r
 	wr(d, VIRTIO_MMIO_STATUS, STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK);
 	status = rd(d, VIRTIO_MMIO_STATUS);
 	if (!(status & STATUS_FEATURES_OK)) {
-		gprintf("GUEST: FAIL virtio FEATURES_OK refused (status 0x%x, features 0x%lx)\n", status,
-			drv);
+		/* (an expected refusal for a driver that leaves out BLK_SIZE on purpose) */
+		gprintf("GUEST: %svirtio FEATURES_OK refused (status 0x%x, features 0x%lx)\n",
+			(extra & VIRTIO_DRV_NO_BLK_SIZE) ? "" : "FAIL ", status, drv);
 		goto failed;
 	}
 	d->features = drv;

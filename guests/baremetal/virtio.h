@@ -20,7 +20,10 @@
 #define VIRTIO_SECTOR_SIZE	  512
 #define VIRTIO_BLK_MAX_DEVS	  2
 
-#define VIRTIO_F_BLK_RO		 (1ull << 5)
+#define VIRTIO_F_BLK_RO	      (1ull << 5)
+#define VIRTIO_F_BLK_BLK_SIZE (1ull << 6)
+/** Not a feature: asks virtio_blk_init_features not to accept BLK_SIZE (a careless driver). */
+#define VIRTIO_DRV_NO_BLK_SIZE	 (1ull << 63)
 #define VIRTIO_F_INDIRECT_DESC	 (1ull << 28)
 #define VIRTIO_F_VERSION_1	 (1ull << 32)
 #define VIRTIO_F_ACCESS_PLATFORM (1ull << 33)

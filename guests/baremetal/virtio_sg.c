@@ -44,7 +44,6 @@
 
 #define VIRTIO_F_BLK_SIZE_MAX (1ull << 1)
 #define VIRTIO_F_BLK_SEG_MAX  (1ull << 2)
-#define VIRTIO_F_BLK_BLK_SIZE (1ull << 6)
 #define CFG_SIZE_MAX	      (0x100 + 8)
 #define CFG_SEG_MAX	      (0x100 + 12)
 #define CFG_BLK_SIZE	      (0x100 + 20)

@@ -45,7 +45,17 @@ void test_virtio(void)
 {
 	struct virtio_blk d = {0};
 	int bad;
+	char arg[8];
 
+	if (bootarg("no_blk_size", arg, sizeof(arg))) {
+		/* A driver that ignores BLK_SIZE: on a disk with blocks above 512 bytes keel refuses
+		 * FEATURES_OK (virtio 1.2 §5.2.5), so it can never issue 512-byte-granular I/O. */
+		if (virtio_blk_probe(&d) == 0 && virtio_blk_init_features(&d, VIRTIO_DRV_NO_BLK_SIZE) != 0)
+			gprintf("GUEST: virtio FEATURES_OK refused without BLK_SIZE\n");
+		else
+			test_fail();
+		return;
+	}
 	if (virtio_blk_probe(&d) || virtio_blk_init(&d)) {
 		test_fail();
 		return;

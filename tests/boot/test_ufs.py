@@ -70,3 +70,21 @@ def test_ufs_disk_without_controller_is_reported(keel):
     assert "ufs0:" not in r.out, r.out
     assert "storage: no ufs device was found" in r.out, r.out
     assert 'disk@0: backend "ufs" is unavailable' in r.out, r.out
+
+
+def test_driver_without_blk_size_cannot_use_a_4k_lu(keel, tmp_path):
+    """virtio 1.2 §5.2.5: units stay 512 bytes whatever blk_size says. A driver that does not accept
+    BLK_SIZE cannot learn that the 4 KiB LU refuses 512-byte-granular I/O, so keel refuses its
+    FEATURES_OK (and nothing reaches the disk)."""
+    img = tmp_path / "ufs.img"
+    make_image(img)
+    before = img.read_bytes()
+    vm = keel_qemu.VmSpec("bm", GUEST_BIN, cmdline="test=virtio no_blk_size=1", mem_mib=64,
+                          disks=[{"backend": "ufs"}])
+    r = keel([vm], timeout=60, storage_devs=ufs_devs(img))
+    out = r.out
+    assert "[bm] GUEST: virtio FEATURES_OK refused without BLK_SIZE" in out, out
+    assert "FEATURES_OK refused: the disk has 4096-byte blocks" in out, out
+    assert "[bm] GUEST: PASS" in out and "GUEST: FAIL" not in out, out
+    assert "PANIC" not in out and r.rc == 0, out
+    assert img.read_bytes() == before
