@@ -296,8 +296,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	c->st.admitted--;
 	unsigned n = collect_wakeups(g, woken);
 	if (rc == BLK_EBUSY) {
-		/* After the scan: the controller, not the share, is full; its wake or a completion resumes.
-		 */
+		/* After the scan: the controller is full; its wake-up or a completion resumes it. */
 		c->waiting = true;
 		c->st.refused++;
 	}
