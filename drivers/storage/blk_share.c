@@ -374,7 +374,7 @@ static void share_report(struct blkdev *dev)
 	uint32_t share = share_of(g), nclients = g->nclients;
 	uint64_t dflush = g->device_flushes;
 	spin_unlock(&g->lock);
-	log_info("%s: share of %s: %llu admitted, %llu refused busy, %llu wake-ups, %llu flushes coalesced "
+	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
 		 "(controller depth %u, %u disks, share %u, %llu device flushes)",
 		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
 		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
