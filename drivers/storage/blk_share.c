@@ -40,11 +40,11 @@ struct share_group {
 	uint32_t inflight;	 /* requests at the controller, the group's flush included */
 	uint32_t reserved;	 /* slots held for woken clients */
 	unsigned rr_next;	 /* where the next wake-up scan starts: after the last client woken */
-	bool flush_busy;	 /* flush_req is at the controller */
+	bool flush_busy;	 /* a device FLUSH is at the controller */
 	struct share_flush *cur; /* completed by the flush at the controller */
 	struct share_flush *next, *next_tail; /* waiting for the next one */
 	uint64_t device_flushes;
-	struct blk_req flush_req;
+	struct blk_req flush_reqs[2]; /* the device FLUSH, two in turn */
 };
 
 static struct share_group groups[SHARE_MAX_GROUPS];
@@ -92,11 +92,13 @@ static unsigned collect_wakeups(struct share_group *g, struct share_client **wok
 		if (g->inflight + g->reserved >= g->depth)
 			break;
 		c->waiting = false;
+		c->st.woken++;
+		g->rr_next = (i + 1) % SHARE_MAX_CLIENTS;
+		if (c->bdev.wake == NULL)
+			continue; /* nobody to wake: hold no slot for it (its own completions resume it) */
 		c->reserved = true;
 		g->reserved++;
-		c->st.woken++;
 		woken[n++] = c;
-		g->rr_next = (i + 1) % SHARE_MAX_CLIENTS;
 	}
 	return n;
 }
@@ -160,8 +162,10 @@ static void flush_try_issue(struct share_group *g)
 	g->device_flushes++;
 	spin_unlock(&g->lock);
 
-	g->flush_req = (struct blk_req){.op = BLK_OP_FLUSH, .done = group_flush_done, .ctx = g};
-	int rc = blkdev_submit(g->whole, &g->flush_req);
+	/* Alternate: this may run inside the previous one's done, which its driver may still be in. */
+	struct blk_req *freq = &g->flush_reqs[g->device_flushes & 1];
+	*freq = (struct blk_req){.op = BLK_OP_FLUSH, .done = group_flush_done, .ctx = g};
+	int rc = blkdev_submit(g->whole, freq);
 	if (rc == 0)
 		return;
 

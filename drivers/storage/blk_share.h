@@ -10,7 +10,8 @@
  *     queue_depth). A client alone has the whole depth. Over it, submit
  *     returns BLK_EBUSY and the client waits; every completion wakes waiting
  *     clients that can now be admitted, round-robin, with blkdev_wake on the
- *     client (a woken client keeps a reserved slot until it submits again);
+ *     client (a woken client that has a wake-up registered keeps a reserved
+ *     slot until it submits again);
  *   - flush coalescing: at most one FLUSH at the controller; flushes arriving
  *     meanwhile form the next batch, issued as one FLUSH when the current one
  *     completes, and each completes with that FLUSH's status. A flush is only

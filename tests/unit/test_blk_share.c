@@ -343,6 +343,26 @@ static void test_waiter_over_share_woken_by_own_completion(void **state)
 	share_close(b.bdev);
 }
 
+/* A disk with no wake-up registered cannot be woken: no slot is held back for it. */
+static void test_no_slot_held_for_unwakeable(void **state)
+{
+	(void)state;
+	struct tdisk a, b;
+	fake_init(1, 65536);
+	tdisk_open(&a, &ctl.bdev, "a");
+	tdisk_open(&b, &ctl.bdev, "b");
+	blkdev_set_wake(a.bdev, NULL, NULL);
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
+	assert_int_equal(submit_read(&a, &rq[0][0]), BLK_EBUSY);
+	fake_complete_at(0, BLK_OK);
+	assert_int_equal(submit_read(&b, &rq[1][1]), 0); /* the slot was not kept for a */
+	fake_complete_at(0, BLK_OK);
+	assert_int_equal(submit_read(&a, &rq[0][0]), 0);
+	fake_complete_at(0, BLK_OK);
+	share_close(a.bdev);
+	share_close(b.bdev);
+}
+
 /* The controller itself refuses: the disk waits and the controller's wake-up reaches it. */
 static void test_controller_busy_wakes_through(void **state)
 {
@@ -496,6 +516,31 @@ static void test_cancel(void **state)
 	share_close(a.bdev);
 }
 
+/* A flush whose device FLUSH is at the controller may be cancelled too (it moves no data): once. */
+static void test_cancel_flush_in_flight(void **state)
+{
+	(void)state;
+	struct tdisk a, b;
+	fake_init(8, 65536);
+	tdisk_open(&a, &ctl.bdev, "a");
+	tdisk_open(&b, &ctl.bdev, "b");
+	assert_int_equal(submit_flush(&a, &rq[0][0]), 0);
+	assert_int_equal(submit_flush(&b, &rq[1][0]), 0);
+	assert_int_equal(ctl.total_flushes, 2 - 1);
+	assert_int_equal(blkdev_cancel(a.bdev, &rq[0][0].req), 0);
+	assert_int_equal(rq[0][0].ndone, 1);
+	assert_int_equal(rq[0][0].status, BLK_ECANCELED);
+	assert_int_equal(blkdev_cancel(b.bdev, &rq[0][0].req), BLK_EINVAL); /* not b's */
+	fake_complete_op(BLK_OP_FLUSH, BLK_OK);
+	assert_int_equal(rq[0][0].ndone, 1);
+	assert_int_equal(rq[1][0].ndone, 0); /* b's waits for its own FLUSH */
+	fake_complete_op(BLK_OP_FLUSH, BLK_OK);
+	assert_int_equal(rq[1][0].ndone, 1);
+	assert_int_equal(rq[1][0].status, BLK_OK);
+	share_close(a.bdev);
+	share_close(b.bdev);
+}
+
 /* Requests are capped at 1 MiB (virtio-blk derives size_max * seg_max from it); a smaller limit holds. */
 static void test_size_cap(void **state)
 {
@@ -542,11 +587,13 @@ int main(void)
 	    cmocka_unit_test(test_flooder_leaves_neighbour_its_share),
 	    cmocka_unit_test(test_round_robin_no_lost_wakeup),
 	    cmocka_unit_test(test_waiter_over_share_woken_by_own_completion),
+	    cmocka_unit_test(test_no_slot_held_for_unwakeable),
 	    cmocka_unit_test(test_controller_busy_wakes_through),
 	    cmocka_unit_test(test_partitions_share_one_group),
 	    cmocka_unit_test(test_flush_storm_coalesced),
 	    cmocka_unit_test(test_flush_waits_for_slot),
 	    cmocka_unit_test(test_cancel),
+	    cmocka_unit_test(test_cancel_flush_in_flight),
 	    cmocka_unit_test(test_size_cap),
 	    cmocka_unit_test(test_poll_passthrough),
 	};
