@@ -151,7 +151,8 @@ static void group_flush_done(struct blk_req *req, int status);
 static void flush_try_issue(struct share_group *g)
 {
 	spin_lock(&g->lock);
-	if (g->flush_busy || g->next == NULL || g->inflight + g->reserved >= g->depth) {
+	/* Reservations do not hold a FLUSH back: one a disk never comes to use would hold it forever. */
+	if (g->flush_busy || g->next == NULL || g->inflight >= g->depth) {
 		spin_unlock(&g->lock);
 		return;
 	}
@@ -277,6 +278,9 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 		c->reserved = false;
 		g->reserved--;
 	}
+	/* Admitted: it waits no more (its owner retries refused requests first, in order). A stale
+	 * waiting flag would later reserve a slot for a disk with nothing to submit. */
+	c->waiting = false;
 	c->inflight++;
 	g->inflight++;
 	c->st.admitted++;

@@ -11,7 +11,8 @@
  *     returns BLK_EBUSY and the client waits; every completion wakes waiting
  *     clients that can now be admitted, round-robin, with blkdev_wake on the
  *     client (a woken client that has a wake-up registered keeps a reserved
- *     slot until it submits again);
+ *     slot until it submits again). An admitted submit ends a client's wait:
+ *     its owner retries refused requests first, in order (as virtio-blk does);
  *   - flush coalescing: at most one FLUSH at the controller; flushes arriving
  *     meanwhile form the next batch, issued as one FLUSH when the current one
  *     completes, and each completes with that FLUSH's status. A flush is only

@@ -381,6 +381,34 @@ static void test_controller_busy_wakes_through(void **state)
 	share_close(a.bdev);
 }
 
+/*
+ * A refused disk whose retry is admitted before any wake-up waits no more: a freed slot goes to a disk
+ * that does wait, not to it (it has nothing to send).
+ */
+static void test_admitted_retry_ends_wait(void **state)
+{
+	(void)state;
+	struct tdisk a, b, c;
+	fake_init(2, 65536);
+	tdisk_open(&a, &ctl.bdev, "a");
+	tdisk_open(&b, &ctl.bdev, "b");
+	tdisk_open(&c, &ctl.bdev, "c");
+	ctl.busy = 1;
+	assert_int_equal(submit_read(&a, &rq[0][0]), BLK_EBUSY); /* the controller refuses */
+	assert_int_equal(submit_read(&a, &rq[0][0]), 0);	 /* its owner retries (a guest notify) */
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
+	assert_int_equal(submit_read(&c, &rq[2][0]), BLK_EBUSY); /* the group is full */
+	fake_complete_at(0, BLK_OK);				 /* a's */
+	assert_int_equal(a.wakes, 0);
+	assert_int_equal(c.wakes, 1);
+	assert_int_equal(submit_read(&c, &rq[2][0]), 0);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	share_close(a.bdev);
+	share_close(b.bdev);
+	share_close(c.bdev);
+}
+
 /* Partitions of one device form one group: the share is of the device, not of each window. */
 static void test_partitions_share_one_group(void **state)
 {
@@ -589,6 +617,7 @@ int main(void)
 	    cmocka_unit_test(test_waiter_over_share_woken_by_own_completion),
 	    cmocka_unit_test(test_no_slot_held_for_unwakeable),
 	    cmocka_unit_test(test_controller_busy_wakes_through),
+	    cmocka_unit_test(test_admitted_retry_ends_wait),
 	    cmocka_unit_test(test_partitions_share_one_group),
 	    cmocka_unit_test(test_flush_storm_coalesced),
 	    cmocka_unit_test(test_flush_waits_for_slot),
