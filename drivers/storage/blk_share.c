@@ -161,10 +161,10 @@ static void flush_try_issue(struct share_group *g)
 	g->flush_busy = true;
 	g->inflight++;
 	g->device_flushes++;
-	spin_unlock(&g->lock);
-
 	/* Alternate: this may run inside the previous one's done, which its driver may still be in. */
 	struct blk_req *freq = &g->flush_reqs[g->device_flushes & 1];
+	spin_unlock(&g->lock);
+
 	*freq = (struct blk_req){.op = BLK_OP_FLUSH, .done = group_flush_done, .ctx = g};
 	int rc = blkdev_submit(g->whole, freq);
 	if (rc == 0)
