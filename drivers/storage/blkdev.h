@@ -14,6 +14,8 @@
 
 #define BLK_SECTOR_SIZE 512u
 
+#define BLKDEV_DEFAULT_DEPTH 32u /**< queue_depth assumed when a driver leaves it 0 */
+
 enum blk_op {
 	BLK_OP_READ,
 	BLK_OP_WRITE,
@@ -48,6 +50,13 @@ struct blk_req {
 	unsigned nsegs;
 	blk_done_fn done;
 	void *ctx; /**< owner's cookie */
+	/**
+	 * Reserved for a stacking layer that wraps the request in place (blk_share): while the request is
+	 * below that layer it holds the owner's done/ctx here, and restores them before calling done. The
+	 * owner and drivers never use these; at most one in-place layer per path (others copy, as part.c).
+	 */
+	blk_done_fn stack_done;
+	void *stack_ctx;
 };
 
 /* Capability flags. */
@@ -96,6 +105,11 @@ struct blkdev {
 	uint32_t max_seg_size; /**< largest segment in bytes */
 	uint32_t max_sectors;  /**< largest request in sectors */
 	uint32_t flags;	       /**< BLKDEV_F_* */
+	/**
+	 * Requests the controller works on at once (UFS: its slots; SD: few, it runs one command at a
+	 * time). Layers above share this among their users. 0 = unknown: they use BLKDEV_DEFAULT_DEPTH.
+	 */
+	uint32_t queue_depth;
 	const struct blkdev_ops *ops;
 	void *priv;
 	blk_wake_fn wake; /**< set by the device's user (blkdev_set_wake); NULL: none */

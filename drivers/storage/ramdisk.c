@@ -54,6 +54,7 @@ int ramdisk_init(struct ramdisk *rd, const char *name, paddr_t base, uint64_t si
 	    .max_segs = RAMDISK_MAX_SEGS,
 	    .max_seg_size = RAMDISK_MAX_SEG_SIZE,
 	    .max_sectors = RAMDISK_MAX_SECTORS,
+	    .queue_depth = 64, /* completes inline: depth does not limit it */
 	    .flags =
 		BLKDEV_F_FLUSH | BLKDEV_F_DISCARD | BLKDEV_F_WRITE_ZEROES | (read_only ? BLKDEV_F_RO : 0),
 	    .ops = &ramdisk_ops,

@@ -1141,6 +1141,7 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	    .max_segs = h->dma == DMA_SDMA ? 1 : SDHCI_MAX_SEGS,
 	    .max_seg_size = SDHCI_MAX_SEG_SIZE,
 	    .max_sectors = SDHCI_MAX_SECTORS,
+	    .queue_depth = 4, /* one command at a time: a short queue keeps shares fair */
 	    .flags = BLKDEV_F_FLUSH | (c->can_erase && !ro ? BLKDEV_F_DISCARD : 0) | (ro ? BLKDEV_F_RO : 0),
 	    .ops = &sdhci_blk_ops,
 	    .priv = h,

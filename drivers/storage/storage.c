@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arch/timer.h"
+#include "drivers/storage/blk_share.h"
 #include "drivers/storage/gpt.h"
 #include "drivers/storage/ramdisk.h"
 #include "keel/addr.h"
@@ -61,9 +62,17 @@ struct blkdev *storage_open(const struct vm_disk_config *disk)
 		log_err("storage: no %s device was found", disk->backend);
 		return NULL;
 	}
-	if (disk->partition[0] == '\0')
-		return whole;
-	return gpt_open_partition(whole, disk->partition);
+	struct blkdev *target = whole;
+	if (disk->partition[0] != '\0') {
+		target = gpt_open_partition(whole, disk->partition);
+		if (target == NULL)
+			return NULL;
+	}
+	/* Every disk on a controller goes through its fair share of it (blk_share.h). */
+	struct blkdev *client = share_open(whole, target, target->name);
+	if (client == NULL && target != whole)
+		gpt_close_partition(target);
+	return client;
 }
 
 /*

@@ -14,8 +14,9 @@ int storage_register(const char *backend, struct blkdev *dev);
 /** The whole device registered under backend, or NULL. */
 struct blkdev *storage_find(const char *backend);
 /**
- * Resolve a VM disk: backend "ram" -> a RAM disk over the configured image; otherwise the registered
- * device, narrowed to disk->partition when set (GPT). NULL, with a log line, when it cannot be.
+ * Resolve a VM disk: backend "ram" -> a RAM disk over the configured image; otherwise a share client
+ * (blk_share.h) of the registered device, over the whole device or disk->partition when set (GPT).
+ * NULL, with a log line, when it cannot be.
  */
 struct blkdev *storage_open(const struct vm_disk_config *disk);
 /**

@@ -1258,6 +1258,7 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 	    .max_segs = UFS_MAX_SEGS,
 	    .max_seg_size = UFS_MAX_SEG_SIZE,
 	    .max_sectors = UFS_MAX_SECTORS,
+	    .queue_depth = h->nutrs,
 	    .flags = BLKDEV_F_FLUSH | (h->unmap ? BLKDEV_F_DISCARD : 0),
 	    .ops = &ufs_ops,
 	    .priv = h,

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "drivers/storage/blk_share.h"
 #include "drivers/storage/gpt.h"
 #include "drivers/storage/part.h"
 #include "drivers/storage/ramdisk.h"
@@ -1077,15 +1078,22 @@ static void test_storage_open(void **state)
 	memset(&cfg, 0, sizeof(cfg));
 	strcpy(cfg.backend, "ufs");
 	strcpy(cfg.partition, "data");
-	struct blkdev *p = storage_open(&cfg);
-	assert_non_null(p);
+	/* A controller's disks come as share clients (blk_share.h) over the partition or the device. */
+	struct blkdev *c = storage_open(&cfg);
+	assert_non_null(c);
+	assert_true(share_is_client(c));
+	struct blkdev *p = share_target(c);
 	assert_int_equal(part_start(p), 116 * 8);
-	assert_int_equal(p->nsectors, (250 - 116 + 1) * 8);
+	assert_int_equal(c->nsectors, (250 - 116 + 1) * 8);
+	share_close(c);
 	gpt_close_partition(p);
 	strcpy(cfg.partition, "nope");
 	assert_null(storage_open(&cfg));
 	cfg.partition[0] = '\0';
-	assert_ptr_equal(storage_open(&cfg), &rd.bdev);
+	c = storage_open(&cfg);
+	assert_non_null(c);
+	assert_ptr_equal(share_target(c), &rd.bdev);
+	share_close(c);
 	img_free(&t);
 }
 

@@ -1,0 +1,568 @@
+/* Fair shares of a storage controller among VM disks (see drivers/storage/blk_share.h). */
+#include "drivers/storage/blk_share.h"
+
+#include "arch/spinlock.h"
+#include "keel/log.h"
+#include "keel/util.h"
+
+struct share_group;
+
+/* A flush waiting in a batch: the caller's request stays untouched until its done. */
+struct share_flush {
+	struct blk_req *req;
+	struct share_client *c;
+	struct share_flush *next;
+};
+
+struct share_client {
+	struct blkdev bdev; /* what the VM disk is given */
+	struct blkdev *target;
+	struct share_group *g;
+	bool used;
+	/* Under g->lock: */
+	bool waiting;	   /* refused with BLK_EBUSY and not woken since */
+	bool reserved;	   /* woken: holds one of g->reserved until its next submit */
+	uint32_t inflight; /* its requests at the controller (not its batched flushes) */
+	uint32_t nflush;   /* its flushes in a batch */
+	struct share_flush *flush_free;
+	struct share_stats st;
+	struct share_flush flushes[SHARE_FLUSHES];
+	char name[SHARE_NAME_SIZE];
+};
+
+struct share_group {
+	struct blkdev *whole;
+	bool used;
+	uint32_t depth;
+	struct spinlock lock; /* guards everything below and the clients' state */
+	uint32_t nclients;
+	struct share_client *clients[SHARE_MAX_CLIENTS];
+	uint32_t inflight;	 /* requests at the controller, the group's flush included */
+	uint32_t reserved;	 /* slots held for woken clients */
+	unsigned rr_next;	 /* where the next wake-up scan starts: after the last client woken */
+	bool flush_busy;	 /* a device FLUSH is at the controller */
+	struct share_flush *cur; /* completed by the flush at the controller */
+	struct share_flush *next, *next_tail; /* waiting for the next one */
+	uint64_t device_flushes;
+	struct blk_req flush_reqs[2]; /* the device FLUSH, two in turn */
+};
+
+static struct share_group groups[SHARE_MAX_GROUPS];
+static struct share_client clients[SHARE_MAX_CLIENTS];
+static struct spinlock pool_lock = SPINLOCK_INIT;
+
+static uint32_t share_of(const struct share_group *g)
+{
+	return MAX(g->depth / MAX(g->nclients, 1u), 1u);
+}
+
+/* May c put one more request at the controller now? Lock held. */
+static bool can_admit(const struct share_group *g, const struct share_client *c)
+{
+	uint32_t others_reserved = g->reserved - (c->reserved ? 1u : 0u);
+	return c->inflight < share_of(g) && g->inflight + others_reserved < g->depth;
+}
+
+/* c was refused: it waits (and gives back a reservation it did not use). Lock held. */
+static void refuse(struct share_group *g, struct share_client *c)
+{
+	if (c->reserved) {
+		c->reserved = false;
+		g->reserved--;
+	}
+	c->waiting = true;
+	c->st.refused++;
+}
+
+/*
+ * Pick the waiting clients that can now be admitted, round-robin after the last one woken, each
+ * with a reserved slot so that a busier neighbour cannot take it first. Lock held; returns how
+ * many were put in woken (call wake_clients after unlocking).
+ */
+static unsigned collect_wakeups(struct share_group *g, struct share_client **woken)
+{
+	unsigned n = 0;
+	uint32_t share = share_of(g);
+
+	for (unsigned k = 0; k < SHARE_MAX_CLIENTS; k++) {
+		unsigned i = (g->rr_next + k) % SHARE_MAX_CLIENTS;
+		struct share_client *c = g->clients[i];
+		if (c == NULL || !c->waiting || c->inflight >= share)
+			continue;
+		if (g->inflight + g->reserved >= g->depth)
+			break;
+		c->waiting = false;
+		c->st.woken++;
+		g->rr_next = (i + 1) % SHARE_MAX_CLIENTS;
+		if (c->bdev.wake == NULL)
+			continue; /* nobody to wake: hold no slot for it (its own completions resume it) */
+		c->reserved = true;
+		g->reserved++;
+		woken[n++] = c;
+	}
+	return n;
+}
+
+static void wake_clients(struct share_client **woken, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		blkdev_wake(&woken[i]->bdev);
+}
+
+static void wake_waiters(struct share_group *g)
+{
+	struct share_client *woken[SHARE_MAX_CLIENTS];
+
+	spin_lock(&g->lock);
+	unsigned n = collect_wakeups(g, woken);
+	spin_unlock(&g->lock);
+	wake_clients(woken, n);
+}
+
+static void flush_entry_put(struct share_flush *f)
+{
+	struct share_client *c = f->c;
+	c->nflush--;
+	f->req = NULL;
+	f->next = c->flush_free;
+	c->flush_free = f;
+}
+
+/* Complete a detached list of batched flushes with status, freeing each entry before its done. */
+static void complete_flushes(struct share_group *g, struct share_flush *f, int status)
+{
+	while (f != NULL) {
+		spin_lock(&g->lock);
+		struct share_flush *next = f->next;
+		struct blk_req *req = f->req;
+		flush_entry_put(f);
+		spin_unlock(&g->lock);
+		req->done(req, status);
+		f = next;
+	}
+}
+
+static void group_flush_done(struct blk_req *req, int status);
+
+/*
+ * Issue the waiting batch as one device FLUSH, if none is at the controller and the group has a
+ * slot. The batch is fixed when the FLUSH is issued: later flushes wait for the next one.
+ */
+static void flush_try_issue(struct share_group *g)
+{
+	spin_lock(&g->lock);
+	/* Reservations do not hold a FLUSH back: one a disk never comes to use would hold it forever. */
+	if (g->flush_busy || g->next == NULL || g->inflight >= g->depth) {
+		spin_unlock(&g->lock);
+		return;
+	}
+	g->cur = g->next;
+	g->next = g->next_tail = NULL;
+	g->flush_busy = true;
+	g->inflight++;
+	g->device_flushes++;
+	/* Alternate: this may run inside the previous one's done, which its driver may still be in. */
+	struct blk_req *freq = &g->flush_reqs[g->device_flushes & 1];
+	spin_unlock(&g->lock);
+
+	*freq = (struct blk_req){.op = BLK_OP_FLUSH, .done = group_flush_done, .ctx = g};
+	int rc = blkdev_submit(g->whole, freq);
+	if (rc == 0)
+		return;
+
+	spin_lock(&g->lock);
+	struct share_flush *batch = g->cur;
+	g->cur = NULL;
+	g->flush_busy = false;
+	g->inflight--;
+	g->device_flushes--;
+	if (rc == BLK_EBUSY) {
+		/* Back in front of the waiting batch; the next completion, submit or poll retries. */
+		struct share_flush *tail = batch;
+		while (tail->next != NULL)
+			tail = tail->next;
+		tail->next = g->next;
+		if (g->next == NULL)
+			g->next_tail = tail;
+		g->next = batch;
+		spin_unlock(&g->lock);
+		return;
+	}
+	spin_unlock(&g->lock);
+	complete_flushes(g, batch, rc);
+	wake_waiters(g);
+}
+
+static void group_flush_done(struct blk_req *req, int status)
+{
+	struct share_group *g = req->ctx;
+
+	spin_lock(&g->lock);
+	struct share_flush *batch = g->cur;
+	g->cur = NULL;
+	g->flush_busy = false;
+	g->inflight--;
+	spin_unlock(&g->lock);
+	flush_try_issue(g); /* the batch that waited, before its members can add to it */
+	complete_flushes(g, batch, status);
+	wake_waiters(g);
+}
+
+static void share_done(struct blk_req *req, int status)
+{
+	struct share_client *c = req->ctx;
+	struct share_group *g = c->g;
+
+	req->done = req->stack_done;
+	req->ctx = req->stack_ctx;
+	spin_lock(&g->lock);
+	c->inflight--;
+	g->inflight--;
+	spin_unlock(&g->lock);
+	flush_try_issue(g);
+	wake_waiters(g);
+	req->done(req, status);
+}
+
+static int flush_submit(struct share_client *c, struct blk_req *req)
+{
+	struct share_group *g = c->g;
+
+	spin_lock(&g->lock);
+	struct share_flush *f = c->flush_free;
+	if (f == NULL) {
+		refuse(g, c); /* SHARE_FLUSHES of its flushes wait: their completion wakes it */
+		spin_unlock(&g->lock);
+		return BLK_EBUSY;
+	}
+	if (c->reserved) { /* a submit: the reservation is used up */
+		c->reserved = false;
+		g->reserved--;
+	}
+	c->flush_free = f->next;
+	c->nflush++;
+	c->st.admitted++;
+	f->req = req;
+	f->next = NULL;
+	if (g->next != NULL) {
+		c->st.coalesced++;
+		g->next_tail->next = f;
+	} else {
+		g->next = f;
+	}
+	g->next_tail = f;
+	spin_unlock(&g->lock);
+	flush_try_issue(g);
+	return 0;
+}
+
+static int share_submit(struct blkdev *dev, struct blk_req *req)
+{
+	struct share_client *c = dev->priv;
+	struct share_group *g = c->g;
+
+	flush_try_issue(g); /* a batch the controller refused earlier */
+	if (req->op == BLK_OP_FLUSH)
+		return flush_submit(c, req);
+
+	spin_lock(&g->lock);
+	if (!can_admit(g, c)) {
+		refuse(g, c);
+		struct share_client *woken[SHARE_MAX_CLIENTS];
+		unsigned n = collect_wakeups(g, woken); /* a reservation it gave back */
+		spin_unlock(&g->lock);
+		wake_clients(woken, n);
+		return BLK_EBUSY;
+	}
+	if (c->reserved) {
+		c->reserved = false;
+		g->reserved--;
+	}
+	/* Admitted: it waits no more (its owner retries refused requests first, in order). A stale
+	 * waiting flag would later reserve a slot for a disk with nothing to submit. */
+	c->waiting = false;
+	c->inflight++;
+	g->inflight++;
+	c->st.admitted++;
+	spin_unlock(&g->lock);
+
+	req->stack_done = req->done;
+	req->stack_ctx = req->ctx;
+	req->done = share_done;
+	req->ctx = c;
+	int rc = blkdev_submit(c->target, req);
+	/* On success req may already be completed (done inside submit): do not touch it. */
+	if (rc == 0)
+		return 0;
+	req->done = req->stack_done;
+	req->ctx = req->stack_ctx;
+
+	struct share_client *woken[SHARE_MAX_CLIENTS];
+	spin_lock(&g->lock);
+	c->inflight--;
+	g->inflight--;
+	c->st.admitted--;
+	unsigned n = collect_wakeups(g, woken);
+	if (rc == BLK_EBUSY) {
+		/* After the scan: the controller is full; its wake-up or a completion resumes it. */
+		c->waiting = true;
+		c->st.refused++;
+	}
+	spin_unlock(&g->lock);
+	wake_clients(woken, n);
+	return rc;
+}
+
+/* Unlink req's entry from list *head (tail updated when given). Lock held. */
+static struct share_flush *flush_unlink(struct share_flush **head, struct share_flush **tail,
+					const struct share_client *c, const struct blk_req *req)
+{
+	struct share_flush *prev = NULL;
+
+	for (struct share_flush *f = *head; f != NULL; prev = f, f = f->next) {
+		if (f->req != req || f->c != c)
+			continue;
+		if (prev)
+			prev->next = f->next;
+		else
+			*head = f->next;
+		if (tail && *tail == f)
+			*tail = prev;
+		return f;
+	}
+	return NULL;
+}
+
+static int share_cancel(struct blkdev *dev, struct blk_req *req)
+{
+	struct share_client *c = dev->priv;
+	struct share_group *g = c->g;
+
+	if (req->op != BLK_OP_FLUSH)
+		return blkdev_cancel(c->target, req); /* at the controller: its done runs share_done */
+
+	/* A flush moves no data: dropping it from its batch is a complete abort. */
+	spin_lock(&g->lock);
+	struct share_flush *f = flush_unlink(&g->next, &g->next_tail, c, req);
+	if (f == NULL)
+		f = flush_unlink(&g->cur, NULL, c, req);
+	if (f == NULL) {
+		spin_unlock(&g->lock);
+		return BLK_EINVAL; /* already completed */
+	}
+	flush_entry_put(f);
+	spin_unlock(&g->lock);
+	req->done(req, BLK_ECANCELED);
+	wake_waiters(g);
+	return 0;
+}
+
+static void share_poll(struct blkdev *dev)
+{
+	struct share_client *c = dev->priv;
+
+	if (c->target->ops->poll)
+		c->target->ops->poll(c->target);
+	flush_try_issue(c->g);
+}
+
+static bool share_completion_ready(struct blkdev *dev)
+{
+	struct share_client *c = dev->priv;
+	return c->target->ops->completion_ready(c->target);
+}
+
+static void share_report(struct blkdev *dev)
+{
+	struct share_client *c = dev->priv;
+	struct share_group *g = c->g;
+
+	spin_lock(&g->lock);
+	struct share_stats st = c->st;
+	uint32_t share = share_of(g), nclients = g->nclients;
+	uint64_t dflush = g->device_flushes;
+	spin_unlock(&g->lock);
+	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
+		 "(controller depth %u, %u disks, share %u, %llu device flushes)",
+		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
+		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
+		 (unsigned long long)dflush);
+	if (c->target->ops->report)
+		c->target->ops->report(c->target);
+}
+
+static const struct blkdev_ops share_ops = {
+    .submit = share_submit,
+    .poll = share_poll,
+    .report = share_report,
+    .cancel = share_cancel,
+};
+
+/* For a target that can be polled: virtio-blk's completion polling sees through the share. */
+static const struct blkdev_ops share_ops_pollable = {
+    .submit = share_submit,
+    .poll = share_poll,
+    .completion_ready = share_completion_ready,
+    .report = share_report,
+    .cancel = share_cancel,
+};
+
+/* A group's controller says a refused submit may now succeed: wake who can be admitted. */
+static void share_dev_wake(void *ctx)
+{
+	wake_waiters(ctx);
+}
+
+static struct share_group *group_get(struct blkdev *whole)
+{
+	struct share_group *free = NULL;
+
+	for (unsigned i = 0; i < SHARE_MAX_GROUPS; i++) {
+		if (groups[i].used && groups[i].whole == whole)
+			return &groups[i];
+		if (!groups[i].used && free == NULL)
+			free = &groups[i];
+	}
+	if (free == NULL)
+		return NULL;
+	*free = (struct share_group){
+	    .whole = whole,
+	    .used = true,
+	    .depth = whole->queue_depth ? whole->queue_depth : BLKDEV_DEFAULT_DEPTH,
+	    .lock = SPINLOCK_INIT,
+	};
+	blkdev_set_wake(whole, share_dev_wake, free);
+	return free;
+}
+
+static void name_copy(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+	while (src[i] != '\0' && i + 1 < size) {
+		dst[i] = src[i];
+		i++;
+	}
+	dst[i] = '\0';
+}
+
+struct blkdev *share_open(struct blkdev *whole, struct blkdev *target, const char *name)
+{
+	struct share_client *c = NULL;
+
+	spin_lock(&pool_lock);
+	struct share_group *g = group_get(whole);
+	for (unsigned i = 0; g != NULL && i < SHARE_MAX_CLIENTS; i++) {
+		if (!clients[i].used) {
+			c = &clients[i];
+			break;
+		}
+	}
+	unsigned slot = SHARE_MAX_CLIENTS;
+	if (c != NULL) {
+		spin_lock(&g->lock);
+		for (unsigned i = 0; i < SHARE_MAX_CLIENTS; i++) {
+			if (g->clients[i] == NULL) {
+				slot = i;
+				break;
+			}
+		}
+		spin_unlock(&g->lock);
+	}
+	if (c == NULL || slot == SHARE_MAX_CLIENTS) {
+		if (g != NULL && g->nclients == 0)
+			g->used = false;
+		spin_unlock(&pool_lock);
+		log_err("storage: %s: more than %u disks share controllers", name, SHARE_MAX_CLIENTS);
+		return NULL;
+	}
+
+	*c = (struct share_client){.target = target, .g = g, .used = true};
+	name_copy(c->name, sizeof(c->name), name);
+	for (unsigned i = 0; i < SHARE_FLUSHES; i++) {
+		c->flushes[i] = (struct share_flush){.c = c, .next = c->flush_free};
+		c->flush_free = &c->flushes[i];
+	}
+	bool pollable = target->ops->poll != NULL && target->ops->completion_ready != NULL;
+	c->bdev = (struct blkdev){
+	    .name = c->name,
+	    .nsectors = target->nsectors,
+	    .block_size = target->block_size,
+	    .max_segs = target->max_segs,
+	    .max_seg_size = target->max_seg_size,
+	    .max_sectors = MIN(target->max_sectors, SHARE_MAX_SECTORS),
+	    .flags = target->flags,
+	    .queue_depth = g->depth,
+	    .ops = pollable ? &share_ops_pollable : &share_ops,
+	    .priv = c,
+	};
+	blkdev_set_wake(target, share_dev_wake, g);
+	spin_lock(&g->lock);
+	g->clients[slot] = c;
+	g->nclients++;
+	spin_unlock(&g->lock);
+	spin_unlock(&pool_lock);
+	return &c->bdev;
+}
+
+static struct share_client *client_of(const struct blkdev *dev)
+{
+	for (unsigned i = 0; i < SHARE_MAX_CLIENTS; i++)
+		if (clients[i].used && dev == &clients[i].bdev)
+			return &clients[i];
+	return NULL;
+}
+
+bool share_is_client(const struct blkdev *dev)
+{
+	spin_lock(&pool_lock);
+	bool r = client_of(dev) != NULL;
+	spin_unlock(&pool_lock);
+	return r;
+}
+
+struct blkdev *share_target(const struct blkdev *client)
+{
+	const struct share_client *c = client->priv;
+	return c->target;
+}
+
+void share_get_stats(const struct blkdev *client, struct share_stats *out)
+{
+	struct share_client *c = client->priv;
+
+	spin_lock(&c->g->lock);
+	*out = c->st;
+	spin_unlock(&c->g->lock);
+}
+
+void share_close(struct blkdev *dev)
+{
+	spin_lock(&pool_lock);
+	struct share_client *c = client_of(dev);
+	if (c == NULL)
+		panic("storage: closing %s, which is not a share client", dev->name);
+	struct share_group *g = c->g;
+	spin_lock(&g->lock);
+	if (c->inflight != 0 || c->nflush != 0)
+		panic("storage: closing %s with %u requests and %u flushes in flight", c->name, c->inflight,
+		      c->nflush);
+	if (c->reserved)
+		g->reserved--;
+	for (unsigned i = 0; i < SHARE_MAX_CLIENTS; i++)
+		if (g->clients[i] == c)
+			g->clients[i] = NULL;
+	g->nclients--;
+	bool last = g->nclients == 0;
+	if (last && (g->flush_busy || g->next != NULL))
+		panic("storage: closing the last disk of %s with a flush in flight", g->whole->name);
+	spin_unlock(&g->lock);
+	blkdev_set_wake(c->target, NULL, NULL);
+	if (last) {
+		blkdev_set_wake(g->whole, NULL, NULL);
+		g->used = false;
+	}
+	c->used = false;
+	spin_unlock(&pool_lock);
+	if (!last)
+		wake_waiters(g); /* the others' shares grew */
+}
