@@ -134,6 +134,14 @@ static int part_cancel(struct blkdev *dev, struct blk_req *req)
 	return blkdev_cancel(p->parent, fwd);
 }
 
+/* The parent's cheap completion check, so completion polling works on a partition too. */
+static bool part_completion_ready(struct blkdev *dev)
+{
+	struct part *p = dev->priv;
+
+	return p->parent->ops->completion_ready(p->parent);
+}
+
 static void part_report(struct blkdev *dev)
 {
 	struct part *p = dev->priv;
@@ -145,6 +153,15 @@ static void part_report(struct blkdev *dev)
 static const struct blkdev_ops part_ops = {
     .submit = part_submit,
     .poll = part_poll,
+    .report = part_report,
+    .cancel = part_cancel,
+};
+
+/* For a parent that can be polled cheaply (blkdev_ops.completion_ready). */
+static const struct blkdev_ops part_ops_pollable = {
+    .submit = part_submit,
+    .poll = part_poll,
+    .completion_ready = part_completion_ready,
     .report = part_report,
     .cancel = part_cancel,
 };
@@ -204,7 +221,7 @@ struct blkdev *part_open(struct blkdev *parent, const char *label, uint64_t star
 	    .max_seg_size = parent->max_seg_size,
 	    .max_sectors = parent->max_sectors,
 	    .flags = parent->flags,
-	    .ops = &part_ops,
+	    .ops = parent->ops->completion_ready ? &part_ops_pollable : &part_ops,
 	    .priv = p,
 	};
 	return &p->bdev;

@@ -908,6 +908,14 @@ static int adisk_cancel(struct blkdev *dev, struct blk_req *req)
 static const struct blkdev_ops adisk_ops = {
     .submit = adisk_submit, .poll = adisk_poll, .cancel = adisk_cancel};
 
+static bool adisk_ready(struct blkdev *dev)
+{
+	return ((struct adisk *)dev->priv)->n > 0;
+}
+
+static const struct blkdev_ops adisk_pollable_ops = {
+    .submit = adisk_submit, .poll = adisk_poll, .completion_ready = adisk_ready, .cancel = adisk_cancel};
+
 static void adisk_init(struct adisk *a, struct timg *t)
 {
 	memset(a, 0, sizeof(*a));
@@ -925,6 +933,30 @@ static void adisk_init(struct adisk *a, struct timg *t)
 }
 
 #define NREQ 200
+
+/* A partition offers the parent's cheap completion check (completion polling), only if it has one. */
+static void test_completion_ready_passes_through(void **state)
+{
+	(void)state;
+	struct timg t;
+	struct adisk a;
+	img_make(&t, 512, 2048, parts512, 3);
+	adisk_init(&a, &t);
+	struct blkdev *p = part_open(&a.bdev, "x", 0, 64);
+	assert_non_null(p);
+	assert_null(p->ops->completion_ready);
+	gpt_close_partition(p);
+	a.bdev.ops = &adisk_pollable_ops;
+	p = part_open(&a.bdev, "x", 0, 64);
+	assert_non_null(p);
+	assert_non_null(p->ops->completion_ready);
+	assert_false(p->ops->completion_ready(p));
+	a.n = 1; /* the parent has something to reap */
+	assert_true(p->ops->completion_ready(p));
+	a.n = 0;
+	gpt_close_partition(p);
+	img_free(&t);
+}
 
 static void test_async(void **state)
 {
@@ -1101,6 +1133,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_crc32),
+	    cmocka_unit_test(test_completion_ready_passes_through),
 	    cmocka_unit_test(test_open_512),
 	    cmocka_unit_test(test_open_4096),
 	    cmocka_unit_test(test_bounds),
