@@ -285,12 +285,7 @@ static bool sdhci_reset(struct sdhci_host *h, uint8_t what)
 /* Rate-limited error line (lock held): a few a second per controller and cause, then the count. */
 static bool log_allowed(struct sdhci_host *h, struct ratelimit *rl)
 {
-	uint32_t missed = 0;
-	if (!ratelimit_allow(rl, timer_us(), &missed))
-		return false;
-	if (missed)
-		log_warn("%s: (%u similar lines suppressed)", h->name, missed);
-	return true;
+	return ratelimit_log_allowed(rl, timer_us(), h->name);
 }
 
 /*

@@ -210,12 +210,7 @@ static const char *op_name(enum blk_op op)
 /* Rate-limited error logging (lock held): a few lines a second per controller, then a count of the rest. */
 static bool log_allowed(struct ufs_host *h)
 {
-	uint32_t missed = 0;
-	if (!ratelimit_allow(&h->rl, timer_us(), &missed))
-		return false;
-	if (missed)
-		log_warn("%s: (%u similar lines suppressed)", h->name, missed);
-	return true;
+	return ratelimit_log_allowed(&h->rl, timer_us(), h->name);
 }
 
 /* After the device wrote [pa, pa+len): discard stale lines, but never drop a neighbour's data in a shared

@@ -13,6 +13,7 @@
 #ifndef KEEL_RATELIMIT_H
 #define KEEL_RATELIMIT_H
 
+#include "keel/log.h"
 #include "keel/types.h"
 
 #define RATELIMIT_BURST	    5u
@@ -47,6 +48,22 @@ static inline bool ratelimit_allow(struct ratelimit *rl, uint64_t now_us, uint32
 		*missed = rl->suppressed;
 	rl->suppressed = 0;
 	return true;
+}
+
+/**
+ * ratelimit_allow for a log site of `name` (a device): when lines were suppressed, first logs
+ * "<name>: (N similar lines suppressed)", which counts as one of the window's lines, so a window
+ * never shows more than RATELIMIT_BURST lines.
+ */
+static inline bool ratelimit_log_allowed(struct ratelimit *rl, uint64_t now_us, const char *name)
+{
+	uint32_t missed = 0;
+	if (!ratelimit_allow(rl, now_us, &missed))
+		return false;
+	if (missed == 0)
+		return true;
+	log_warn("%s: (%u similar lines suppressed)", name, missed);
+	return ratelimit_allow(rl, now_us, NULL);
 }
 
 #endif

@@ -142,6 +142,29 @@ static void test_vm_lines_limited_per_vm_and_cause(void **state)
 	assert_int_equal(vm_a.log_rl[VM_LOG_SYSREG].total_suppressed, 1000 - RATELIMIT_BURST);
 }
 
+/* A device's log site: the "(N suppressed)" note is one of the window's lines, never one more. */
+static struct ratelimit dev_rl;
+static void device_storm(void)
+{
+	uint64_t t = 1000000;
+	for (unsigned i = 0; i < 100; i++) /* window 1: 5 lines, 95 suppressed */
+		if (ratelimit_log_allowed(&dev_rl, t, "vm1/vda"))
+			log_warn("vm1/vda: line %u", i);
+	t += RATELIMIT_WINDOW_US;
+	for (unsigned i = 100; i < 200; i++) /* window 2: the note and 4 lines */
+		if (ratelimit_log_allowed(&dev_rl, t, "vm1/vda"))
+			log_warn("vm1/vda: line %u", i);
+}
+
+static void test_device_note_counts_in_the_burst(void **state)
+{
+	(void)state;
+	capture_log(device_storm);
+	assert_int_equal(count("vm1/vda: line "), 2 * RATELIMIT_BURST - 1);
+	assert_int_equal(count("vm1/vda: (95 similar lines suppressed)"), 1);
+	assert_int_equal(count("vm1/vda:"), 2 * RATELIMIT_BURST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +173,7 @@ int main(void)
 	    cmocka_unit_test(test_time_going_backwards),
 	    cmocka_unit_test(test_limiters_are_independent),
 	    cmocka_unit_test(test_vm_lines_limited_per_vm_and_cause),
+	    cmocka_unit_test(test_device_note_counts_in_the_burst),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

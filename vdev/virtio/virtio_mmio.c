@@ -14,13 +14,8 @@
 
 bool virtio_mmio_log_allowed(struct virtio_mmio *t)
 {
-	uint32_t missed = 0;
 	t->guest_errors++;
-	if (!ratelimit_allow(&t->log_rl, timer_us(), &missed))
-		return false;
-	if (missed > 0)
-		log_warn("%s: (%u similar lines suppressed)", t->name, missed);
-	return true;
+	return ratelimit_log_allowed(&t->log_rl, timer_us(), t->name);
 }
 
 static void reset_registers(struct virtio_mmio *t)
