@@ -16,7 +16,8 @@
  *   d     full depth of 64 KiB reads made of 16 segments at odd addresses with odd lengths
  *   e     full depth of maximal requests: seg_max segments of size_max bytes (config space)
  *   post  (second boot, after "phase b end") the disk still works: the poison region reads back
- * Each phase lasts iso.secs seconds (bootarg, default 12). The first boot waits until the host
+ * Each phase lasts iso.secs seconds (bootarg, default 12); iso.dry=1 makes a, c, d, e idle and b a
+ * plain reset (a control run: the neighbour must then pass every bound). The first boot waits until the host
  * writes "KEEL-ISO-GO" into block 1 of the disk (so that the neighbour has booted); then "idle".
  * Disk layout (4 KiB blocks, the disk is at least 2 MiB): block 0 marker ("KEEL-ISO-MARK <p>"
  * while a reset is pending, "KEEL-ISO-DONE" at the end), block 1 the go flag, POISON_SECTOR on
@@ -89,6 +90,7 @@ static struct virtio_blk dev;
 static struct iq q;
 static uint8_t blkbuf[BLK] __attribute__((aligned(16)));
 static uint32_t phase_secs = 12;
+static int dry; /* bootarg iso.dry=1: the same phases without the attacks (a control run) */
 
 static uint64_t ms_now(void)
 {
@@ -434,15 +436,15 @@ static void reset_attack(void)
 		gprintf("GUEST: FAIL ISO: %u segments of %u bytes exceed seg_max %u\n", nseg, seg, q.seg_max);
 		goto fail;
 	}
-	for (uint16_t h = 0; h < q.qsize; h++) {
+	for (uint16_t h = 0; h < (dry ? 0 : q.qsize); h++) {
 		iq_set(&q, h, POISON_SECTOR, nseg);
 		for (uint32_t i = 0; i < nseg; i++)
 			iq_seg(&q, h, i, (uintptr_t)_image_start + i * seg, seg);
 		iq_push(&q, h);
 	}
 	iq_publish(&q, 0);
-	gprintf("GUEST: ISO: reset attack: %u reads of %u bytes at 0x%lx, then SYSTEM_RESET\n", q.qsize,
-		RESET_READ_BYTES, (uint64_t)(uintptr_t)_image_start);
+	gprintf("GUEST: ISO: reset attack: %u reads of %u bytes at 0x%lx, then SYSTEM_RESET\n",
+		dry ? 0 : q.qsize, RESET_READ_BYTES, (uint64_t)(uintptr_t)_image_start);
 	/* From here the image (code, stack) may be overwritten: notify and reset from scratch RAM. */
 	static const uint32_t code[] = {
 	    0xb900001f, /* str wzr, [x0]  (QueueNotify = 0) */
@@ -586,6 +588,7 @@ void test_iso(void)
 		for (const char *c = arg; *c >= '0' && *c <= '9'; c++)
 			phase_secs = phase_secs * 10 + (uint32_t)(*c - '0');
 	}
+	dry = bootarg("iso.dry", arg, sizeof(arg)) && arg[0] == '1';
 	if (platform_irq_init() || setup_scratch() || virtio_blk_probe(&dev) || sync_init()) {
 		test_fail();
 		return;
@@ -613,9 +616,12 @@ void test_iso(void)
 		uint64_t end = ms_now() + phase_secs * 1000ull;
 
 		gprintf("GUEST: ISO: phase %s start\n", phases[p]);
-		switch (p) {
-		case 0:
+		if (dry && p >= 1 && p <= 4)
 			delay_ms(phase_secs * 1000);
+		switch (dry && p >= 1 && p <= 4 ? 0 : p) {
+		case 0:
+			if (p == 0)
+				delay_ms(phase_secs * 1000);
 			break;
 		case 1:
 			storm_phase("a", fill_spin, end);

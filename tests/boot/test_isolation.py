@@ -6,15 +6,23 @@ One QEMU run per controller (UFS, SD), two VMs on GPT partitions of one disk:
                  its partition, each printed with its elapsed ms, until the host types a line;
   VM 1 "hostile" (A) the bare-metal guest, test=iso (guests/baremetal/iso_attack.c): waits for a go flag
                  the host writes into its partition once B runs, then phases of PHASE_SECS each, idle
-                 first, then the attacks (a) ring never empty, (b) full queue of large reads aimed at
-                 its own image + SYSTEM_RESET, (c) error storm, (d) unaligned segments at full depth,
-                 (e) maximal requests at full depth; then it powers off and B runs alone again.
+                 first, then the attacks (a) ring never empty, (c) error storm, (d) unaligned segments
+                 at full depth, (e) maximal requests at full depth, and last (b) a full queue of large
+                 reads aimed at its own image + SYSTEM_RESET (a guest it breaks could not run the
+                 others); after its reboot A checks its image, reads its disk for a while, powers off,
+                 and B runs alone again.
 The host timestamps every console line as it arrives (one clock for both VMs) and maps B's rounds to
-A's phases. Baseline: B's rounds before the first attack and after A powered off (same run).
-Per attack: B keeps completing rounds, their median is <= 3x the baseline median, none stalls.
+A's phases. Each round has two measures: B's own (its two dd's, guest clock) and its wall period (host:
+from the previous round's line to its own, which also counts B being frozen). Baseline: B's rounds
+before the first attack and after A powered off, in the same run. Per attack, over the rounds B
+completed during the phase: at least 3, both medians <= 3x the idle medians, and no gap without a
+completed round longer than 10 idle wall periods (and 3 s).
 Then: every round verified, the host image holds B's last pattern and exactly what A wrote, the GPT is
-unchanged, the reset attack left A's image intact (checksum vs guest.bin), keel's log stayed bounded
-during the flood, no PANIC, both VMs powered off.
+unchanged, the reset attack left A's image intact (checksum vs guest.bin) and A's phases went on after
+its reboot, keel's log stayed bounded during the error storm, no PANIC, both VMs powered off.
+The console log of each run is kept in build/test-logs/test_isolation_<ctl>.log.
+Control run: KEEL_ISO_DRY=1 keeps A's phases but without the attacks (and b a plain reset); the
+bounds must then hold (the flood test fails by design: no storm).
 """
 import hashlib
 import os
@@ -34,7 +42,8 @@ BOUND = 3.0  # B's median round during an attack vs its idle median
 STALL = 10.0  # no single round may take longer than this many idle medians (and 2 s)
 BASELINE_MIN = 5
 TAIL_ROUNDS = 6
-A_SILENT_S = 2 * PHASE_SECS + 30  # A prints at least once per phase; longer silence: it is dead  # rounds B runs after A powered off before the host stops it
+A_SILENT_S = 2 * PHASE_SECS + 30  # A prints at least once per phase; longer silence: it is stuck
+A_GRACE_S = 3 * PHASE_SECS  # after B stopped because A was stuck, A's time to finish anyway  # rounds B runs after A powered off before the host stops it
 FLOOD_LINES_PER_S = 30  # keel's own log lines allowed per second of the error storm
 
 POISON_LO = 0x6b65656c2d69736f
@@ -45,7 +54,7 @@ GO = b"KEEL-ISO-GO"
 
 CONTROLLERS = {
     # image MiB, GPT block size, QEMU devices, B's KiB per round, B's request KiB
-    "ufs": dict(mib=64, block=4096, devs=ufs_devices, kib=4096, bs=256),
+    "ufs": dict(mib=64, block=4096, devs=ufs_devices, kib=8192, bs=256),
     "sd": dict(mib=64, block=512, devs=sd_devices, kib=512, bs=64),
 }
 
@@ -127,9 +136,11 @@ def run_controller(ctl, workdir):
     b = linux_vm({"backend": ctl, "partition": "vm-b"},
                  cmdline=f"console=ttyAMA0 keel.test=iso keel.disk=/dev/vda keel.iso.kib={c['kib']} "
                          f"keel.iso.bs={c['bs']} keel.iso.secs=400")
-    a = keel_qemu.VmSpec("hostile", GUEST_BIN, cmdline=f"test=iso iso.secs={PHASE_SECS}", mem_mib=64,
+    dry = " iso.dry=1" if os.environ.get("KEEL_ISO_DRY") == "1" else ""
+    a = keel_qemu.VmSpec("hostile", GUEST_BIN, cmdline=f"test=iso iso.secs={PHASE_SECS}{dry}", mem_mib=64,
                          disks=[{"backend": ctl, "partition": "vm-a"}])
-    state = {"rounds": 0, "go": False, "a_end_rounds": None, "stopped": False, "a_seen": None}
+    state = {"rounds": 0, "go": False, "a_end_rounds": None, "stopped": False, "a_seen": None,
+             "kill_at": None}
 
     def react(t, line):
         if line.startswith("[hostile] GUEST: ISO:"):
@@ -138,6 +149,8 @@ def run_controller(ctl, workdir):
             state["stopped"] = True  # A is dead or stuck: stop B (it powers off), then QEMU
             return "stop\r"
         if state["stopped"] and "VM linux: PSCI SYSTEM_OFF" in line and state["a_end_rounds"] is None:
+            state["kill_at"] = t + A_GRACE_S  # A may only have been slow: let it finish
+        if state["kill_at"] and t > state["kill_at"]:
             return True
         if ROUND_RE.match(line):
             state["rounds"] += 1
@@ -160,7 +173,7 @@ def run_controller(ctl, workdir):
         argv = keel_qemu.build([b, a], tmp, storage_devs=c["devs"](img))
         os.makedirs(LOG_DIR, exist_ok=True)
         rc, lines = run_timed(argv, 420, os.path.join(LOG_DIR, f"test_isolation_{ctl}.log"), react=react,
-                              quiet_timeout=90)
+                              quiet_timeout=60)
     return IsoRun(ctl, rc, lines, layout, img, gpt_before)
 
 
@@ -201,20 +214,19 @@ def test_neighbour_keeps_its_pace_under_attack(iso, ctl, attack):
     ws, we = w
     if we is None:  # A never finished the phase: judge B up to the end of the run
         we = r.lines[-1][0]
-    inside = [x for x in r.rounds if x.wall_start >= ws and x.end <= we]
-    overlap = [x for x in r.rounds if x.end > ws and x.wall_start < we]
-    walls = wall_list(overlap)
-    if not [x for x in r.rounds if x.end >= we]:  # a round of B still running when the log ended
-        walls.append((r.lines[-1][0] - max([ws] + [x.end for x in r.rounds])) * 1000)
-    desc = (f"{ctl} attack ({attack}), {we - ws:.1f} s: B did {len(inside)} rounds inside it, "
-            f"{len(overlap)} overlapping: own ms {ms_list(overlap)}, wall ms {[int(x) for x in walls]}; "
-            f"idle medians {base} ms own, {base_wall:.0f} ms wall ({len(r.baseline)} rounds)")
+    ended = [x for x in r.rounds if ws < x.end <= we]  # the rounds B completed during the attack
+    # B's longest time without completing a round within the phase
+    marks = [ws] + [x.end for x in ended] + [we]
+    stall = max(b - a for a, b in zip(marks, marks[1:])) * 1000
+    desc = (f"{ctl} attack ({attack}), {we - ws:.1f} s: B completed {len(ended)} rounds, own ms "
+            f"{ms_list(ended)}, wall ms {[int(x) for x in wall_list(ended)]}, longest without one "
+            f"{stall:.0f} ms; idle medians {base} ms own, {base_wall:.0f} ms wall ({len(r.baseline)} rounds)")
     print(desc)
     assert w[1] is not None, f"A's phase {attack} did not end\n" + desc
-    assert len(inside) >= 2, desc
-    assert statistics.median(ms_list(overlap)) <= BOUND * base, desc
-    assert statistics.median(walls) <= BOUND * base_wall, desc
-    assert max(walls) <= max(STALL * base_wall, 3000), desc
+    assert len(ended) >= 3, desc
+    assert statistics.median(ms_list(ended)) <= BOUND * base, desc
+    assert statistics.median(wall_list(ended)) <= BOUND * base_wall, desc
+    assert stall <= max(STALL * base_wall, 3000), desc
 
 
 @pytest.mark.parametrize("ctl", list(CONTROLLERS))
@@ -231,8 +243,10 @@ def test_reset_attack_leaves_the_reloaded_image_intact(iso, ctl):
         want = fnv1a(f.read()[:int(m.group(2))])
     assert int(m.group(1), 16) == want, f"A's text+rodata after the reset is not guest.bin's\n{r.tail()}"
     assert "[hostile] GUEST: ISO: reset attack: image intact" in after, r.tail()
-    # and the phases went on after the reboot
-    assert "[hostile] GUEST: ISO: phase c start" in after, r.tail()
+    # and the phases went on after the reboot, on a working disk
+    assert "[hostile] GUEST: ISO: phase b end" in after, r.tail()
+    m = re.search(r"\[hostile\] GUEST: ISO: post: (\d+) blocks read back after the reset", after)
+    assert m and int(m.group(1)) > 0, r.tail()
 
 
 @pytest.mark.parametrize("ctl", list(CONTROLLERS))
@@ -249,31 +263,39 @@ def test_log_flood_stays_bounded(iso, ctl):
 
 
 @pytest.mark.parametrize("ctl", list(CONTROLLERS))
-def test_data_intact_and_keel_up(iso, ctl):
+def test_neighbour_data_intact_and_keel_up(iso, ctl):
     r = iso(ctl)
     c = CONTROLLERS[ctl]
     out = r.out
     assert "PANIC" not in out, r.tail()
     bad = [x for x in r.rounds if x.result != "ok"]
     assert r.rounds and not bad, f"B's rounds not verified: {bad[:5]}\n{r.tail()}"
-    assert "[linux] KEEL-TEST: PASS" in out, r.tail()
-    assert "[hostile] GUEST: ISO: done" in out and "[hostile] GUEST: PASS" in out, r.tail()
-    assert "GUEST: FAIL" not in out, r.tail()
-    assert r.rc == 0, f"QEMU did not exit by itself (both VMs off)\n{r.tail()}"
-
-    a_off, a_size = r.layout["vm-a"]
+    assert "[linux] KEEL-TEST: PASS" in out and "VM linux: PSCI SYSTEM_OFF" in out, r.tail()
+    a_off, _ = r.layout["vm-a"]
     b_off, b_size = r.layout["vm-b"]
     n = c["kib"] * 1024
     last = int(re.search(r"\[linux\] KEEL-ISO last round (\d+)", out).group(1))
     with open(r.img, "rb") as f:
         f.seek(b_off)
         bdata = f.read(b_size)
+    chunk = (f"keel-iso round {last}\n".encode() * 4096)[:65536]
+    assert bdata[:n] == chunk * (n // 65536), "B's partition does not hold its last round's pattern"
+    assert bdata[n:] == bytes(b_size - n), "B's partition changed beyond its rounds"
+    gpt_after = (sha(r.img, 0, a_off), sha(r.img, b_off + b_size, os.path.getsize(r.img) - b_off - b_size))
+    assert gpt_after == r.gpt_before, "the GPT changed"
+
+
+@pytest.mark.parametrize("ctl", list(CONTROLLERS))
+def test_hostile_vm_runs_to_its_end_and_its_disk_holds_what_it_wrote(iso, ctl):
+    r = iso(ctl)
+    out = r.out
+    assert "[hostile] GUEST: ISO: done" in out and "[hostile] GUEST: PASS" in out, r.tail()
+    assert "GUEST: FAIL" not in out, r.tail()
+    assert r.rc == 0, f"QEMU did not exit by itself (both VMs off)\n{r.tail()}"
+    a_off, a_size = r.layout["vm-a"]
+    with open(r.img, "rb") as f:
         f.seek(a_off)
         adata = f.read(a_size)
-    chunk = (f"keel-iso round {last}\n".encode() * 4096)[:65536]
-    want = chunk * (n // 65536)
-    assert bdata[:n] == want, "B's partition does not hold its last round's pattern"
-    assert bdata[n:] == bytes(b_size - n), "B's partition changed beyond its rounds"
     assert adata[:4096].startswith(b"KEEL-ISO-DONE\0"), adata[:32]
     assert adata[4096:8192] == GO + bytes(4096 - len(GO)), "A's go block changed"
     assert adata[POISON_OFF:POISON_OFF + RESET_READ_BYTES] == POISON_PAIR * (RESET_READ_BYTES // 16), \
@@ -281,5 +303,3 @@ def test_data_intact_and_keel_up(iso, ctl):
     assert adata[8192:POISON_OFF] == bytes(POISON_OFF - 8192), "A's partition changed where A only reads"
     assert adata[POISON_OFF + RESET_READ_BYTES:] == bytes(a_size - POISON_OFF - RESET_READ_BYTES), \
         "A's partition changed where A only reads"
-    gpt_after = (sha(r.img, 0, a_off), sha(r.img, b_off + b_size, os.path.getsize(r.img) - b_off - b_size))
-    assert gpt_after == r.gpt_before, "the GPT changed"
