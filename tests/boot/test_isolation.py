@@ -233,10 +233,11 @@ def test_neighbour_keeps_its_pace_under_attack(iso, ctl, attack):
 def test_reset_attack_leaves_the_reloaded_image_intact(iso, ctl):
     r = iso(ctl)
     out = r.out
-    assert "[hostile] GUEST: ISO: reset attack:" in out, r.tail()
-    assert "VM hostile: PSCI SYSTEM_RESET" in out, r.tail()
+    assert "[hostile] GUEST: ISO: reset attack:" in out, "A never reached its reset attack\n" + r.tail()
+    assert "VM hostile: PSCI SYSTEM_RESET" in out, "keel did not take A's SYSTEM_RESET\n" + r.tail()
     after = out.split("VM hostile: PSCI SYSTEM_RESET", 1)[1]
-    assert "[hostile] GUEST: ISO: second boot after the reset attack" in after, r.tail()
+    assert "[hostile] GUEST: ISO: second boot after the reset attack" in after, \
+        "A did not boot again after its reset (its reloaded image was overwritten?)\n" + r.tail()
     m = re.search(r"\[hostile\] GUEST: ISO: image fnv=0x([0-9a-f]+) len=(\d+)", after)
     assert m, r.tail()
     with open(GUEST_BIN, "rb") as f:
@@ -289,7 +290,8 @@ def test_neighbour_data_intact_and_keel_up(iso, ctl):
 def test_hostile_vm_runs_to_its_end_and_its_disk_holds_what_it_wrote(iso, ctl):
     r = iso(ctl)
     out = r.out
-    assert "[hostile] GUEST: ISO: done" in out and "[hostile] GUEST: PASS" in out, r.tail()
+    assert "[hostile] GUEST: ISO: done" in out and "[hostile] GUEST: PASS" in out, \
+        "A did not run all its phases\n" + r.tail()
     assert "GUEST: FAIL" not in out, r.tail()
     assert r.rc == 0, f"QEMU did not exit by itself (both VMs off)\n{r.tail()}"
     a_off, a_size = r.layout["vm-a"]
