@@ -180,6 +180,8 @@ void guest_main(uint64_t dtb, uint64_t x1, uint64_t x2, uint64_t x3)
 		test_virtio_hostile();
 	else if (!strcmp(test, "virtio-sg"))
 		test_virtio_sg();
+	else if (!strcmp(test, "iso"))
+		test_iso();
 	else if (!strcmp(test, "console"))
 		test_console();
 	else if (!strcmp(test, "reset-race"))

@@ -33,5 +33,7 @@ void test_virtio(void);
 void test_virtio_hostile(void);
 void test_virtio_sg(void);
 void test_reset_race(void);
+/** test=iso: the hostile neighbour of tests/boot/test_isolation.py (iso_attack.c). */
+void test_iso(void);
 
 #endif

@@ -40,3 +40,61 @@ def keel(request):
         return KeelRun(rc, out)
 
     return run
+
+
+def run_timed(argv, timeout, log_path=None, react=None, quiet_timeout=None):
+    """Run QEMU; return (exit code or None if stopped, [(t, line)]) where t is the host's monotonic
+    arrival time of each console line (a clock common to every VM and keel). react(t, line) is called
+    for each line; a string it returns is typed on QEMU's standard input (the first VM's console),
+    True stops QEMU. quiet_timeout: stop QEMU after that many seconds without any output."""
+    import signal
+    import subprocess
+    import time
+    lines, partial = [], ""
+    logf = open(log_path, "w") if log_path else None
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    last_output = time.monotonic()
+    rc = None
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)
+        while True:
+            chunk = proc.stdout.read()
+            now = time.monotonic()
+            if chunk:
+                last_output = now
+                text = chunk.decode("utf-8", "replace").replace("\r", "")
+                if logf:
+                    logf.write(text)
+                    logf.flush()
+                partial += text
+                *done, partial = partial.split("\n")
+                for line in done:
+                    lines.append((now, line))
+                    reply = react(now, line) if react else None
+                    if reply is True:
+                        deadline = now
+                    elif reply:
+                        proc.stdin.write(reply.encode())
+                        proc.stdin.flush()
+            if proc.poll() is not None:
+                rest = proc.stdout.read()
+                if rest:
+                    partial += rest.decode("utf-8", "replace").replace("\r", "")
+                rc = proc.returncode
+                break
+            if now > deadline or (quiet_timeout and now - last_output > quiet_timeout):
+                break
+            if not chunk:
+                time.sleep(0.01)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if logf:
+            logf.close()
+    for line in partial.split("\n"):
+        if line:
+            lines.append((time.monotonic(), line))
+    return rc, lines
