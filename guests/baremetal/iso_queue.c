@@ -45,8 +45,8 @@ int iq_init(struct iq *iq)
 	devf = (uint64_t)virtio_blk_read_reg(d, MMIO_DEV_FEATURES) << 32;
 	virtio_blk_write_reg(d, MMIO_DEV_FEAT_SEL, 0);
 	devf |= virtio_blk_read_reg(d, MMIO_DEV_FEATURES);
-	drv = devf & (VIRTIO_F_VERSION_1 | VIRTIO_F_INDIRECT_DESC | VIRTIO_F_ACCESS_PLATFORM | F_SIZE_MAX |
-		      F_SEG_MAX);
+	drv = devf & (VIRTIO_F_VERSION_1 | VIRTIO_F_INDIRECT_DESC | VIRTIO_F_ACCESS_PLATFORM |
+		      VIRTIO_F_BLK_BLK_SIZE | F_SIZE_MAX | F_SEG_MAX);
 	if (!(drv & VIRTIO_F_INDIRECT_DESC)) {
 		gprintf("GUEST: FAIL ISO: INDIRECT_DESC not offered (0x%lx)\n", devf);
 		return -1;
