@@ -20,10 +20,11 @@ struct share_client {
 	struct share_group *g;
 	bool used;
 	/* Under g->lock: */
-	bool waiting;	   /* refused with BLK_EBUSY and not woken since */
-	bool reserved;	   /* woken: holds one of g->reserved until its next submit */
-	uint32_t inflight; /* its requests at the controller (not its batched flushes) */
-	uint32_t nflush;   /* its flushes in a batch */
+	bool waiting;		 /* refused with BLK_EBUSY and not woken since */
+	bool reserved;		 /* woken: holds one of g->reserved until its next submit */
+	uint32_t inflight;	 /* its requests at the controller (not its batched flushes) */
+	uint64_t inflight_bytes; /* data bytes of those (reads and writes) */
+	uint32_t nflush;	 /* its flushes in a batch */
 	struct share_flush *flush_free;
 	struct share_stats st;
 	struct share_flush flushes[SHARE_FLUSHES];
@@ -34,6 +35,7 @@ struct share_group {
 	struct blkdev *whole;
 	bool used;
 	uint32_t depth;
+	uint32_t fair_bytes;  /* data bytes in flight the controller should hold, all clients together */
 	struct spinlock lock; /* guards everything below and the clients' state */
 	uint32_t nclients;
 	struct share_client *clients[SHARE_MAX_CLIENTS];
@@ -56,11 +58,28 @@ static uint32_t share_of(const struct share_group *g)
 	return MAX(g->depth / MAX(g->nclients, 1u), 1u);
 }
 
-/* May c put one more request at the controller now? Lock held. */
-static bool can_admit(const struct share_group *g, const struct share_client *c)
+/* A client's share of the data bytes in flight; a client alone is not limited by bytes. */
+static uint64_t byte_share_of(const struct share_group *g)
+{
+	return g->nclients > 1 ? g->fair_bytes / g->nclients : UINT64_MAX;
+}
+
+/* Data bytes a request moves at the controller (what a neighbour waits behind). */
+static uint64_t req_bytes(const struct blk_req *req)
+{
+	return req->op == BLK_OP_READ || req->op == BLK_OP_WRITE ? req->nsectors * BLK_SECTOR_SIZE : 0;
+}
+
+/*
+ * May c put one more request of `bytes` at the controller now? Within its share of requests and of
+ * data bytes in flight (a client with nothing in flight may always send one request, so large
+ * requests still go), and the group within its depth. Lock held.
+ */
+static bool can_admit(const struct share_group *g, const struct share_client *c, uint64_t bytes)
 {
 	uint32_t others_reserved = g->reserved - (c->reserved ? 1u : 0u);
-	return c->inflight < share_of(g) && g->inflight + others_reserved < g->depth;
+	bool bytes_ok = c->inflight_bytes == 0 || c->inflight_bytes + bytes <= byte_share_of(g);
+	return c->inflight < share_of(g) && bytes_ok && g->inflight + others_reserved < g->depth;
 }
 
 /* c was refused: it waits (and gives back a reservation it did not use). Lock held. */
@@ -87,7 +106,7 @@ static unsigned collect_wakeups(struct share_group *g, struct share_client **wok
 	for (unsigned k = 0; k < SHARE_MAX_CLIENTS; k++) {
 		unsigned i = (g->rr_next + k) % SHARE_MAX_CLIENTS;
 		struct share_client *c = g->clients[i];
-		if (c == NULL || !c->waiting || c->inflight >= share)
+		if (c == NULL || !c->waiting || c->inflight >= share || c->inflight_bytes >= byte_share_of(g))
 			continue;
 		if (g->inflight + g->reserved >= g->depth)
 			break;
@@ -217,6 +236,7 @@ static void share_done(struct blk_req *req, int status)
 	req->ctx = req->stack_ctx;
 	spin_lock(&g->lock);
 	c->inflight--;
+	c->inflight_bytes -= req_bytes(req);
 	g->inflight--;
 	spin_unlock(&g->lock);
 	flush_try_issue(g);
@@ -265,8 +285,9 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	if (req->op == BLK_OP_FLUSH)
 		return flush_submit(c, req);
 
+	uint64_t bytes = req_bytes(req);
 	spin_lock(&g->lock);
-	if (!can_admit(g, c)) {
+	if (!can_admit(g, c, bytes)) {
 		refuse(g, c);
 		struct share_client *woken[SHARE_MAX_CLIENTS];
 		unsigned n = collect_wakeups(g, woken); /* a reservation it gave back */
@@ -282,6 +303,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	 * waiting flag would later reserve a slot for a disk with nothing to submit. */
 	c->waiting = false;
 	c->inflight++;
+	c->inflight_bytes += bytes;
 	g->inflight++;
 	c->st.admitted++;
 	spin_unlock(&g->lock);
@@ -300,6 +322,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	struct share_client *woken[SHARE_MAX_CLIENTS];
 	spin_lock(&g->lock);
 	c->inflight--;
+	c->inflight_bytes -= bytes;
 	g->inflight--;
 	c->st.admitted--;
 	unsigned n = collect_wakeups(g, woken);
@@ -380,13 +403,17 @@ static void share_report(struct blkdev *dev)
 	spin_lock(&g->lock);
 	struct share_stats st = c->st;
 	uint32_t share = share_of(g), nclients = g->nclients;
+	uint64_t bshare = byte_share_of(g);
 	uint64_t dflush = g->device_flushes;
 	spin_unlock(&g->lock);
-	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
-		 "(controller depth %u, %u disks, share %u, %llu device flushes)",
-		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
-		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
-		 (unsigned long long)dflush);
+	log_info(
+	    "%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
+	    "(controller depth %u, %u disks, share %u requests and %llu KiB in flight, requests up to %u "
+	    "KiB, %llu device flushes)",
+	    c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
+	    (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
+	    (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024), c->bdev.max_sectors / 2,
+	    (unsigned long long)dflush);
 	if (c->target->ops->report)
 		c->target->ops->report(c->target);
 }
@@ -429,6 +456,7 @@ static struct share_group *group_get(struct blkdev *whole)
 	    .whole = whole,
 	    .used = true,
 	    .depth = whole->queue_depth ? whole->queue_depth : BLKDEV_DEFAULT_DEPTH,
+	    .fair_bytes = whole->fair_bytes ? whole->fair_bytes : BLKDEV_DEFAULT_FAIR_BYTES,
 	    .lock = SPINLOCK_INIT,
 	};
 	blkdev_set_wake(whole, share_dev_wake, free);
@@ -489,7 +517,8 @@ struct blkdev *share_open(struct blkdev *whole, struct blkdev *target, const cha
 	    .block_size = target->block_size,
 	    .max_segs = target->max_segs,
 	    .max_seg_size = target->max_seg_size,
-	    .max_sectors = MIN(target->max_sectors, SHARE_MAX_SECTORS),
+	    .max_sectors = MIN(MIN(target->max_sectors, SHARE_MAX_SECTORS),
+			       whole->fair_sectors ? whole->fair_sectors : SHARE_MAX_SECTORS),
 	    .flags = target->flags,
 	    .queue_depth = g->depth,
 	    .ops = pollable ? &share_ops_pollable : &share_ops,

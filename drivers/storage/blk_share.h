@@ -7,7 +7,10 @@
  * whole device or a partition window over it. Per group:
  *   - admission: a client has at most share = max(1, depth / clients) requests
  *     at the controller, and the group at most depth (the controller's
- *     queue_depth). A client alone has the whole depth. Over it, submit
+ *     queue_depth); with more than one client, a client also has at most
+ *     fair_bytes / clients data bytes in flight (the controller's fair_bytes),
+ *     except that a client with nothing in flight may always send one request.
+ *     A client alone has the whole depth and no byte limit. Over it, submit
  *     returns BLK_EBUSY and the client waits; every completion wakes waiting
  *     clients that can now be admitted, round-robin, with blkdev_wake on the
  *     client (a woken client that has a wake-up registered keeps a reserved
@@ -17,7 +20,8 @@
  *     meanwhile form the next batch, issued as one FLUSH when the current one
  *     completes, and each completes with that FLUSH's status. A flush is only
  *     ever completed by a device FLUSH issued after it was submitted;
- *   - requests capped at SHARE_MAX_SECTORS.
+ *   - requests capped at SHARE_MAX_SECTORS, and at the controller's
+ *     fair_sectors (SD: 128 KiB, so that a neighbour never waits long behind one).
  * One spinlock per group; done and wake are never called with it held.
  * Completions may arrive on any CPU, in interrupt context.
  */

@@ -14,7 +14,8 @@
 
 #define BLK_SECTOR_SIZE 512u
 
-#define BLKDEV_DEFAULT_DEPTH 32u /**< queue_depth assumed when a driver leaves it 0 */
+#define BLKDEV_DEFAULT_DEPTH	  32u		     /**< queue_depth assumed when a driver leaves it 0 */
+#define BLKDEV_DEFAULT_FAIR_BYTES (4u * 1024 * 1024) /**< fair_bytes assumed when a driver leaves it 0 */
 
 enum blk_op {
 	BLK_OP_READ,
@@ -57,6 +58,15 @@ struct blk_req {
 	 */
 	blk_done_fn stack_done;
 	void *stack_ctx;
+	/**
+	 * Optional: asks the request's owner to call the device's poll op from the owner's own
+	 * context (its VM's vCPU) soon. A driver whose controller moves data inside the register
+	 * writes that start a command (emulated SD) may call it, from interrupt context, instead of
+	 * starting this request there on a CPU that belongs to someone else; it must still start the
+	 * request itself if the owner has not within a bound. Any context; never submits. NULL: none.
+	 */
+	void (*owner_kick)(void *ctx);
+	void *owner_ctx;
 };
 
 /* Capability flags. */
@@ -110,6 +120,18 @@ struct blkdev {
 	 * time). Layers above share this among their users. 0 = unknown: they use BLKDEV_DEFAULT_DEPTH.
 	 */
 	uint32_t queue_depth;
+	/**
+	 * Data bytes the controller should hold in flight, all users together, for a neighbour's
+	 * request to wait behind no more than a short while (a controller that moves data one request
+	 * at a time, like SD, wants little). Layers above share it among their users. 0 = unknown:
+	 * BLKDEV_DEFAULT_FAIR_BYTES.
+	 */
+	uint32_t fair_bytes;
+	/**
+	 * Largest request that keeps such sharing fair (a neighbour waits behind a whole request);
+	 * 0 = no limit beyond max_sectors and the sharing layer's own cap.
+	 */
+	uint32_t fair_sectors;
 	const struct blkdev_ops *ops;
 	void *priv;
 	blk_wake_fn wake; /**< set by the device's user (blkdev_set_wake); NULL: none */

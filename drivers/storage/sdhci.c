@@ -58,14 +58,15 @@
 #define SDHCI_MAX_STEPS	   6
 #define SDHCI_RETRIES	   3u
 
-#define RESET_TIMEOUT_US 100000u
-#define CLOCK_TIMEOUT_US 20000u
-#define CMD_TIMEOUT_US	 1000000u
-#define DATA_TIMEOUT_US	 5000000u
-#define BUSY_TIMEOUT_US	 5000000u  /* card programming after a write */
-#define ERASE_TIMEOUT_US 30000000u /* erase of up to SDHCI_MAX_SECTORS */
-#define INHIBIT_SPIN_US	 1000u
-#define ABORT_CMD_US	 100000u /* the abort CMD12's command complete */
+#define RESET_TIMEOUT_US    100000u
+#define CLOCK_TIMEOUT_US    20000u
+#define CMD_TIMEOUT_US	    1000000u
+#define DATA_TIMEOUT_US	    5000000u
+#define BUSY_TIMEOUT_US	    5000000u  /* card programming after a write */
+#define ERASE_TIMEOUT_US    30000000u /* erase of up to SDHCI_MAX_SECTORS */
+#define INHIBIT_SPIN_US	    1000u
+#define SDHCI_OWNER_WAIT_US 20000u  /* a request left for its owner's vCPU: then started anyway */
+#define ABORT_CMD_US	    100000u /* the abort CMD12's command complete */
 
 /* Events the engine waits for, and the ones it enables at all. */
 #define INT_ERRORS 0x03ff0000u /* error status bits 16..25 */
@@ -168,6 +169,12 @@ struct sdhci_host {
 	unsigned q_head, q_count;
 	struct sdhci_done done[SDHCI_QUEUE_MAX + 1];
 	unsigned d_head, d_count;
+
+	/* The next request, left for its owner to start (blk_req.owner_kick), and since when. */
+	const struct blk_req *deferred;
+	uint64_t deferred_us;
+	void (*kick_fn)(void *ctx); /* an owner to kick once the lock is dropped (drain) */
+	void *kick_ctx;
 
 	/* The request in the controller. */
 	struct blk_req *cur;
@@ -773,11 +780,44 @@ static void step_done(struct sdhci_host *h)
 }
 
 /* Drive the engine as far as it goes without waiting. */
-static void run_locked(struct sdhci_host *h)
+/*
+ * Should the next request wait for its owner to start it? QEMU's controller moves a request's data
+ * inside the register write that starts it, on the CPU that writes: started from the interrupt
+ * handler or the tick (CPU 0, another VM's vCPU), a neighbour's large transfers would take that
+ * VM's time. So from there (defer), a request whose owner can be kicked is left for the owner's
+ * own vCPU (its poll), for at most SDHCI_OWNER_WAIT_US, then started here anyway. `mine` is
+ * the caller's own request, always started. Lock held.
+ */
+static bool leave_to_owner(struct sdhci_host *h, bool defer, const struct blk_req *mine)
+{
+	if (h->q_count == 0)
+		return false;
+	const struct blk_req *next = h->queue[h->q_head];
+	if (!defer || next == mine || next->owner_kick == NULL || next->op == BLK_OP_FLUSH) {
+		h->deferred = NULL;
+		return false;
+	}
+	uint64_t now = timer_us();
+	if (h->deferred != next) {
+		h->deferred = next;
+		h->deferred_us = now;
+		h->kick_fn = next->owner_kick;
+		h->kick_ctx = next->owner_ctx;
+		h->stats.owner_starts++;
+		return true;
+	}
+	if (now - h->deferred_us < SDHCI_OWNER_WAIT_US)
+		return true;
+	h->stats.owner_late++; /* the owner did not come: start it here, never leave it stuck */
+	h->deferred = NULL;
+	return false;
+}
+
+static void run_locked(struct sdhci_host *h, bool defer, const struct blk_req *mine)
 {
 	for (unsigned guard = 0; guard < 4 * SDHCI_QUEUE_MAX; guard++) {
 		if (h->cur == NULL) {
-			if (!start_next(h)) {
+			if (leave_to_owner(h, defer, mine) || !start_next(h)) {
 				/* Idle: drop anything stale so a level interrupt cannot stay raised. */
 				uint32_t st = rd32(h, SDHCI_INT_STATUS);
 				if (st)
@@ -817,6 +857,13 @@ static void run_locked(struct sdhci_host *h)
 /* Call the done callbacks of finished requests, with no lock held (done may resubmit). */
 static void drain(struct sdhci_host *h)
 {
+	spin_lock(&h->lock);
+	void (*kick)(void *) = h->kick_fn;
+	void *kick_ctx = h->kick_ctx;
+	h->kick_fn = NULL;
+	spin_unlock(&h->lock);
+	if (kick)
+		kick(kick_ctx);
 	for (;;) {
 		spin_lock(&h->lock);
 		if (h->d_count == 0) {
@@ -831,10 +878,11 @@ static void drain(struct sdhci_host *h)
 	}
 }
 
+/* From the owner's own context (poll): start whatever is next. */
 static void service(struct sdhci_host *h)
 {
 	spin_lock(&h->lock);
-	run_locked(h);
+	run_locked(h, false, NULL);
 	spin_unlock(&h->lock);
 	drain(h);
 }
@@ -892,7 +940,7 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 	h->q_count++;
 	h->stats.requests++;
 	if (h->cur == NULL)
-		run_locked(h);
+		run_locked(h, true, req); /* start this request, not a neighbour's left for its owner */
 	spin_unlock(&h->lock);
 	drain(h);
 	return 0;
@@ -983,7 +1031,7 @@ static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
 	if (log_allowed(h, &h->rl_err))
 		log_info("%s: request at sector %llu aborted in %llu us", h->name,
 			 (unsigned long long)req->sector, (unsigned long long)took);
-	run_locked(h); /* on to the next request (none when offline) */
+	run_locked(h, true, NULL); /* on to the next request (none when offline) */
 	spin_unlock(&h->lock);
 	drain(h);
 	return 0;
@@ -999,7 +1047,7 @@ static void sdhci_irq(void *ctx)
 	struct sdhci_host *h = ctx;
 	spin_lock(&h->lock);
 	h->stats.irqs++;
-	run_locked(h);
+	run_locked(h, true, NULL);
 	spin_unlock(&h->lock);
 	drain(h);
 }
@@ -1011,7 +1059,7 @@ static void sdhci_tick(void *ctx)
 	spin_lock(&h->lock);
 	const struct blk_req *before = h->cur;
 	unsigned step = h->step;
-	run_locked(h);
+	run_locked(h, true, NULL);
 	if (before != NULL && (h->cur != before || h->step != step))
 		h->stats.tick_progress++;
 	spin_unlock(&h->lock);
@@ -1024,14 +1072,16 @@ static void sdhci_report(struct blkdev *dev)
 	const struct sdhci_stats *s = &h->stats;
 	log_info("%s: %llu requests, %llu commands, %llu bytes; %llu errors, %llu retries, %llu timeouts, "
 		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu refused (no DMA can express "
-		 "them), %llu cancelled, %llu lost; %llu irqs, %llu tick completions, %llu busy polls",
+		 "them), %llu cancelled, %llu lost; %llu irqs, %llu tick completions, %llu busy polls; %llu "
+		 "started by their owner's CPU (%llu late)",
 		 h->name, (unsigned long long)s->requests, (unsigned long long)s->commands,
 		 (unsigned long long)s->bytes, (unsigned long long)s->errors, (unsigned long long)s->retries,
 		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
 		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
 		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
 		 (unsigned long long)s->lost, (unsigned long long)s->irqs,
-		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls);
+		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls,
+		 (unsigned long long)s->owner_starts, (unsigned long long)s->owner_late);
 }
 
 static const struct blkdev_ops sdhci_blk_ops = {
@@ -1137,6 +1187,12 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	    .max_seg_size = SDHCI_MAX_SEG_SIZE,
 	    .max_sectors = SDHCI_MAX_SECTORS,
 	    .queue_depth = 4, /* one command at a time: a short queue keeps shares fair */
+	    /*
+	     * One request at a time: a neighbour waits behind whole requests. 128 KiB requests and
+	     * 256 KiB in flight in all keep that wait to tens of ms at SD speeds.
+	     */
+	    .fair_bytes = 256u * 1024,
+	    .fair_sectors = 256,
 	    .flags = BLKDEV_F_FLUSH | (c->can_erase && !ro ? BLKDEV_F_DISCARD : 0) | (ro ? BLKDEV_F_RO : 0),
 	    .ops = &sdhci_blk_ops,
 	    .priv = h,

@@ -284,9 +284,14 @@ static void reset_attack(void)
 	seg = q.size_max & ~(BLK - 1);
 	if (seg == 0 || seg > RESET_READ_BYTES)
 		seg = seg ? RESET_READ_BYTES : BLK;
+	/* As large as the device accepts (seg_max * size_max), up to RESET_READ_BYTES. */
 	nseg = RESET_READ_BYTES / seg;
-	if (nseg > q.seg_max || nseg > SEG_CAP) {
-		gprintf("GUEST: FAIL ISO: %u segments of %u bytes exceed seg_max %u\n", nseg, seg, q.seg_max);
+	if (nseg > q.seg_max)
+		nseg = q.seg_max;
+	if (nseg > SEG_CAP)
+		nseg = SEG_CAP;
+	if (nseg == 0) {
+		gprintf("GUEST: FAIL ISO: seg_max %u\n", q.seg_max);
 		goto fail;
 	}
 	for (uint16_t h = 0; h < (dry ? 0 : q.qsize); h++) {
@@ -297,7 +302,7 @@ static void reset_attack(void)
 	}
 	iq_publish(&q, 0);
 	gprintf("GUEST: ISO: reset attack: %u reads of %u bytes at 0x%lx, then SYSTEM_RESET\n",
-		dry ? 0 : q.qsize, RESET_READ_BYTES, (uint64_t)(uintptr_t)_image_start);
+		dry ? 0 : q.qsize, nseg * seg, (uint64_t)(uintptr_t)_image_start);
 	/* From here the image (code, stack) may be overwritten: notify and reset from scratch RAM. */
 	static const uint32_t code[] = {
 	    0xb900001f, /* str wzr, [x0]  (QueueNotify = 0) */

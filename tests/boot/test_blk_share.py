@@ -27,7 +27,7 @@ def test_two_vms_fill_partitions_of_one_ufs_disk(keel, tmp_path):
         assert f"[{vm}] KEEL-TEST: fill ok ({size} bytes)" in r.out, r.out[-4000:]
         # Both disks are clients of one group: two disks, a share of 16 of the LU's 32 slots each.
         m = re.search(rf"ufs0:{part}: share of ufs0: (\d+) admitted, \d+ answered busy, .* "
-                      r"\(controller depth (\d+), (\d+) disks, share (\d+),", r.out)
+                      r"\(controller depth (\d+), (\d+) disks, share (\d+) requests", r.out)
         assert m, r.out[-4000:]
         assert int(m.group(1)) >= size // (1 << 20) * 2, m.group(0)  # written, then read back
         depth, disks, share = int(m.group(2)), int(m.group(3)), int(m.group(4))

@@ -206,6 +206,44 @@ static struct treq rq[4][FAKE_MAX / 4];
 
 /* --- tests ---------------------------------------------------------------------- */
 
+/*
+ * Shares of data in flight: on a controller that moves one request at a time (fair_bytes 256 KiB),
+ * a disk sending maximal requests has one at the controller while a neighbour is there, so the
+ * neighbour's small request waits behind at most one; alone, bytes do not limit it. Requests are
+ * capped at the controller's fair_sectors.
+ */
+static void test_byte_share_and_fair_request_size(void **state)
+{
+	(void)state;
+	struct tdisk a, b;
+	fake_init(4, 4096);
+	ctl.bdev.fair_bytes = 256u * 1024;
+	ctl.bdev.fair_sectors = 256;
+	tdisk_open(&a, &ctl.bdev, "a");
+	assert_int_equal(a.bdev->max_sectors, 256); /* 128 KiB: what virtio-blk advertises */
+	/* Alone: the request share (4), not bytes, limits A. */
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(submit_op(&a, &rq[0][i], BLK_OP_READ, 256), 0);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	tdisk_open(&b, &ctl.bdev, "b");
+	/* Two disks: 128 KiB each in flight. A's first maximal request goes (nothing in flight)... */
+	assert_int_equal(submit_op(&a, &rq[0][4], BLK_OP_READ, 256), 0);
+	/* ...a second does not, though A is within its share of 2 requests. */
+	assert_int_equal(submit_op(&a, &rq[0][5], BLK_OP_READ, 256), BLK_EBUSY);
+	/* B's small request is admitted at once and waits behind one of A's only. */
+	assert_int_equal(submit_op(&b, &rq[1][0], BLK_OP_READ, 8), 0);
+	assert_int_equal(ctl.n, 2);
+	/* A's completion wakes A (it waits for bytes), which may then send its next one. */
+	fake_complete_op(BLK_OP_READ, BLK_OK);
+	assert_true(a.wakes >= 1);
+	assert_int_equal(submit_op(&a, &rq[0][5], BLK_OP_READ, 256), 0);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	share_close(b.bdev);
+	share_close(a.bdev);
+}
+
 /* A disk alone on a controller may fill its whole queue depth (QD32 on UFS is not slowed). */
 static void test_alone_gets_full_depth(void **state)
 {
@@ -611,6 +649,7 @@ static void test_poll_passthrough(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_byte_share_and_fair_request_size),
 	    cmocka_unit_test(test_alone_gets_full_depth),
 	    cmocka_unit_test(test_flooder_leaves_neighbour_its_share),
 	    cmocka_unit_test(test_round_robin_no_lost_wakeup),

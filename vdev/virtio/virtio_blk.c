@@ -149,6 +149,14 @@ static void request_work(struct virtio_blk *d)
 	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
 }
 
+/* blk_req.owner_kick: the backend wants this disk's vCPU to start its next command (any context). */
+static void backend_kick(void *ctx)
+{
+	struct virtio_blk *d = ctx;
+	WRITE_ONCE(d->backend_kicked, true);
+	request_work(d);
+}
+
 /*
  * Completion context: any CPU's interrupt handler, any vCPU's polling (maybe another VM's), or the
  * backend's submit itself. Finish the slot and decide the interrupt; never pop, parse or submit.
@@ -216,6 +224,8 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 	s->used_len_err = used_len_err;
 	s->req.done = req_done;
 	s->req.ctx = s;
+	s->req.owner_kick = backend_kick;
+	s->req.owner_ctx = d;
 	pending_push_back(d, s);
 }
 
@@ -579,6 +589,10 @@ void virtio_blk_poll(struct virtio_blk *d)
 
 bool virtio_blk_work(struct virtio_blk *d)
 {
+	/* The backend asked for its next command to be started here, on this VM's own vCPU. */
+	if (READ_ONCE(d->backend_kicked) &&
+	    __atomic_exchange_n(&d->backend_kicked, false, __ATOMIC_ACQ_REL) && d->bdev->ops->poll)
+		d->bdev->ops->poll(d->bdev);
 	return pump(d);
 }
 

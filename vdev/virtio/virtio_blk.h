@@ -114,12 +114,13 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 
-	bool pumping;			      /**< one context is processing the queue */
-	bool repump;			      /**< more work arrived while it was */
-	bool stalled;			      /**< the pump stopped for lack of slots: a completion resumes */
-	bool quiescing;			      /**< the VM is stopping: pop nothing, submit nothing */
-	uint16_t home_vcpu;		      /**< vCPU that last notified: where work is asked to run */
-	bool irq_check;			      /**< used entries added since the last interrupt decision */
+	bool pumping;		      /**< one context is processing the queue */
+	bool repump;		      /**< more work arrived while it was */
+	bool stalled;		      /**< the pump stopped for lack of slots: a completion resumes */
+	bool quiescing;		      /**< the VM is stopping: pop nothing, submit nothing */
+	uint16_t home_vcpu;	      /**< vCPU that last notified: where work is asked to run */
+	volatile bool backend_kicked; /**< the backend asked for a poll from this VM's vCPU (owner_kick) */
+	bool irq_check;		      /**< used entries added since the last interrupt decision */
 	uint16_t pending_first, pending_last; /**< parsed requests awaiting (re)submission */
 	uint16_t nfree;
 	uint16_t ninflight; /**< slots submitted to the backend */
