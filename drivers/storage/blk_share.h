@@ -21,7 +21,7 @@
  *     completes, and each completes with that FLUSH's status. A flush is only
  *     ever completed by a device FLUSH issued after it was submitted;
  *   - requests capped at SHARE_MAX_SECTORS, and at the controller's
- *     fair_sectors (SD: 128 KiB, so that a neighbour never waits long behind one).
+ *     fair_sectors when its driver sets one (a neighbour never waits long behind one).
  * One spinlock per group; done and wake are never called with it held.
  * Completions may arrive on any CPU, in interrupt context.
  */

@@ -1187,12 +1187,8 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	    .max_seg_size = SDHCI_MAX_SEG_SIZE,
 	    .max_sectors = SDHCI_MAX_SECTORS,
 	    .queue_depth = 4, /* one command at a time: a short queue keeps shares fair */
-	    /*
-	     * One request at a time: a neighbour waits behind whole requests. 128 KiB requests and
-	     * 256 KiB in flight in all keep that wait to tens of ms at SD speeds.
-	     */
+	    /* One request at a time: 256 KiB in flight in all keeps a neighbour's wait short. */
 	    .fair_bytes = 256u * 1024,
-	    .fair_sectors = 256,
 	    .flags = BLKDEV_F_FLUSH | (c->can_erase && !ro ? BLKDEV_F_DISCARD : 0) | (ro ? BLKDEV_F_RO : 0),
 	    .ops = &sdhci_blk_ops,
 	    .priv = h,
