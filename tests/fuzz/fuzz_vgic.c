@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz_input.h"
 #include "arch/gic_lr.h"
 #include "core/mmio.h"
 #include "core/vgic.h"
@@ -31,19 +32,6 @@ static struct vcpu *lr_owner;
 static void kick(struct vcpu *v)
 {
 	(void)v;
-}
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct input *in, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes && in->n > 0; i++, in->p++, in->n--)
-		v |= (uint64_t)in->p[0] << (8 * i);
-	return v;
 }
 
 static void switch_to(struct vcpu *v)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz_input.h"
 #include "tests/fakes/fake_vgic.h"
 #include "tests/fakes/fake_vm_work.h"
 #include "tests/fakes/virtio_guest.h"
@@ -160,19 +161,6 @@ struct fvm {
 
 static struct fvm vms[NDISK];
 static uint8_t *disk; /* DISK_SIZE + CANARY */
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint32_t take(struct input *in, unsigned bytes)
-{
-	uint32_t v = 0;
-	for (unsigned i = 0; i < bytes && in->n > 0; i++, in->p++, in->n--)
-		v |= (uint32_t)in->p[0] << (8 * i);
-	return v;
-}
 
 static int mmio(struct fvm *v, uint64_t off, uint8_t size, bool write, uint64_t value)
 {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz_input.h"
 #include "keel/addr.h"
 #include "keel/util.h"
 #include "tests/fakes/fake_vgic.h"
@@ -81,19 +82,6 @@ static const struct virtio_dev_ops ops = {
     .queue_notify = notify,
     .reset = dev_reset,
 };
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct input *in, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes && in->n > 0; i++, in->p++, in->n--)
-		v |= (uint64_t)in->p[0] << (8 * i);
-	return v;
-}
 
 static const uint16_t regs[] = {
     VIRTIO_MMIO_MAGIC_VALUE,
