@@ -1070,18 +1070,21 @@ static void sdhci_report(struct blkdev *dev)
 {
 	struct sdhci_host *h = dev->priv;
 	const struct sdhci_stats *s = &h->stats;
+	/* Two lines: one would pass the console's line length and lose its tail. */
 	log_info("%s: %llu requests, %llu commands, %llu bytes; %llu errors, %llu retries, %llu timeouts, "
 		 "%llu resets; %llu segments split, %llu SDMA fallbacks, %llu refused (no DMA can express "
-		 "them), %llu cancelled, %llu lost; %llu irqs, %llu tick completions, %llu busy polls; %llu "
-		 "started by their owner's CPU (%llu late)",
+		 "them), %llu cancelled, %llu lost",
 		 h->name, (unsigned long long)s->requests, (unsigned long long)s->commands,
 		 (unsigned long long)s->bytes, (unsigned long long)s->errors, (unsigned long long)s->retries,
 		 (unsigned long long)s->timeouts, (unsigned long long)s->resets,
 		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
 		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
-		 (unsigned long long)s->lost, (unsigned long long)s->irqs,
-		 (unsigned long long)s->tick_progress, (unsigned long long)s->busy_polls,
-		 (unsigned long long)s->owner_starts, (unsigned long long)s->owner_late);
+		 (unsigned long long)s->lost);
+	log_info("%s: %llu irqs, %llu tick completions, %llu busy polls; %llu next requests left to their "
+		 "owner's CPU (%llu started here after the wait)",
+		 h->name, (unsigned long long)s->irqs, (unsigned long long)s->tick_progress,
+		 (unsigned long long)s->busy_polls, (unsigned long long)s->owner_starts,
+		 (unsigned long long)s->owner_late);
 }
 
 static const struct blkdev_ops sdhci_blk_ops = {
