@@ -82,11 +82,6 @@ static struct virtio_blk_slot *pending_pop_front(struct virtio_blk *d)
 
 /* --- completion ----------------------------------------------------------- */
 
-static void write_status_byte(paddr_t pa, uint8_t status)
-{
-	*(volatile uint8_t *)pa_to_ptr(pa) = status;
-}
-
 void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len)
 {
 	/* The queue is ready here (the callers check), so push cannot fail. */
@@ -107,7 +102,7 @@ static void flush_irq(struct virtio_blk *d)
 /* Complete a request that never reached the backend. */
 void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_t status, uint32_t used_len)
 {
-	write_status_byte(last_writable_byte(c), status);
+	vblk_write_status(last_writable_byte(c), status);
 	vblk_push_used(d, c->head, used_len);
 	if (status != VIRTIO_BLK_S_OK)
 		d->stats.errors++;
@@ -117,7 +112,7 @@ void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_
 static void finish_slot(struct virtio_blk *d, struct virtio_blk_slot *s, uint8_t status)
 {
 	if (!d->mmio.resetting && d->mmio.queues[0].ready) {
-		write_status_byte(s->status_pa, status);
+		vblk_write_status(s->status_pa, status);
 		vblk_push_used(d, s->head, status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
 		if (status != VIRTIO_BLK_S_OK)
 			d->stats.errors++;

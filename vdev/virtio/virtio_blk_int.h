@@ -16,6 +16,12 @@ static inline paddr_t last_writable_byte(const struct virtq_chain *c)
 }
 
 /** A free slot, PENDING; the pump checked that one exists (panics otherwise: a keel bug). */
+/** Write a request's status byte (guest memory the device checked is inside the VM's RAM). */
+static inline void vblk_write_status(paddr_t pa, uint8_t status)
+{
+	*(volatile uint8_t *)pa_to_ptr(pa) = status;
+}
+
 struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d);
 void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s);
 /** Queue a parsed request (s->req filled in) on the pending list, to be submitted by the pump. */

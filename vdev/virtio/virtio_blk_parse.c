@@ -256,7 +256,7 @@ bool vblk_answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, co
 	d->stats.errors++;
 	if (c->status_ok) {
 		virtio_guest_err(t, "head %u: malformed descriptor chain (%s): IOERR", c->head, why);
-		*(volatile uint8_t *)pa_to_ptr(c->status_pa) = VIRTIO_BLK_S_IOERR;
+		vblk_write_status(c->status_pa, VIRTIO_BLK_S_IOERR);
 		vblk_push_used(d, c->head, 1);
 		return true;
 	}
