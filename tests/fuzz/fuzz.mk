@@ -19,6 +19,14 @@ fuzz-smoke: $(addprefix $(HOSTBUILD)/fuzz_,$(FUZZ_TARGETS))
 	  ./$$t -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=0 $(HOSTBUILD)/corpus/$$(basename $$t) 2>&1 | tail -n 3; \
 	  test $${PIPESTATUS[0]} -eq 0; done
 
+# Each target runs FUZZ_SECONDS; build/host/fuzz-report.txt gets one line per target
+# (executions, coverage edges, corpus size), read from libFuzzer's final stats.
 fuzz: $(addprefix $(HOSTBUILD)/fuzz_,$(FUZZ_TARGETS))
-	@set -e; for t in $^; do mkdir -p $(HOSTBUILD)/corpus/$$(basename $$t); \
-	  ./$$t -max_total_time=$(FUZZ_SECONDS) $(HOSTBUILD)/corpus/$$(basename $$t); done
+	@set -e; rep=$(HOSTBUILD)/fuzz-report.txt; echo "# make fuzz FUZZ_SECONDS=$(FUZZ_SECONDS), $$(date -u +%FT%TZ)" > $$rep; \
+	for t in $^; do n=$$(basename $$t); mkdir -p $(HOSTBUILD)/corpus/$$n; \
+	  ./$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(HOSTBUILD)/corpus/$$n > $(HOSTBUILD)/$$n.log 2>&1 \
+	    || { tail -n 40 $(HOSTBUILD)/$$n.log; echo "$$n: FAILED" >> $$rep; exit 1; }; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(HOSTBUILD)/$$n.log); \
+	  cov=$$(grep -o 'cov: [0-9]*' $(HOSTBUILD)/$$n.log | tail -n 1 | cut -d' ' -f2); \
+	  units=$$(ls $(HOSTBUILD)/corpus/$$n | wc -l); \
+	  echo "$$n: $$execs executions, cov $$cov edges, corpus $$units, no crash" | tee -a $$rep; done
