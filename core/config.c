@@ -223,6 +223,7 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 		if (copy_str(fdt, n, "partition", d->partition, sizeof(d->partition), &present))
 			FAIL("%s/%s: partition: longer than 36 characters", vmname, dn);
 		d->read_only = fdt_getprop(fdt, n, "read-only", NULL) != NULL;
+		d->allow_boot_partition = fdt_getprop(fdt, n, "allow-boot-partition", NULL) != NULL;
 		int plen;
 		const fdt32_t *poll = fdt_getprop(fdt, n, "io-poll-us", &plen);
 		d->io_poll_us = CONFIG_IO_POLL_US_DEFAULT;

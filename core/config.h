@@ -14,6 +14,8 @@
  *       ramdisk { compatible = "multiboot,ramdisk"; reg = <addr size>; };
  *       disk@0 { compatible = "keel,disk"; backend = "ram"; reg = <addr size>;
  *                read-only; serial = "..."; partition = "name";
+ *                (GPT disk: partition name; MBR disk: primary partition number "1".."4";
+ *                 allow-boot-partition; lets the VM have the MBR boot partition)
  *                io-poll-us = <500>; };   (completion polling window, 0: off)
  *     };
  *   };
@@ -64,7 +66,8 @@ struct vm_disk_config {
 	struct vm_module ram; /**< backend "ram": the image in reserved memory */
 	bool read_only;
 	char serial[21];
-	char partition[37]; /**< GPT partition name, "" for the whole device */
+	char partition[37];	   /**< GPT partition name or MBR partition number, "" for the whole device */
+	bool allow_boot_partition; /**< "allow-boot-partition": an MBR disk's boot partition may be given */
 	/** "io-poll-us": how long keel may wait for a lone request after a notify (0: never). */
 	uint32_t io_poll_us;
 };

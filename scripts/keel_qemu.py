@@ -36,7 +36,8 @@ class VmSpec:
         self.mem_mib = mem_mib
         self.cpus = cpus
         # each disk: dict(backend="ram"|"ufs"|"sd", image=path (ram), read_only=bool,
-        #                 partition=str, serial=str, io_poll_us=int, dt_name=str)
+        #                 partition=str (GPT name / MBR number), allow_boot_partition=bool,
+        #                 serial=str, io_poll_us=int, dt_name=str)
         self.disks = disks or []
         # (base, size) in bytes: fixed VM memory ("memory-range"); mem_mib is then size >> 20
         self.mem_range = mem_range
@@ -143,6 +144,8 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
                 fdtput(dtb, "-t", "s", dn, "read-only", "")
             if disk.get("partition"):
                 fdtput(dtb, "-t", "s", dn, "partition", disk["partition"])
+            if disk.get("allow_boot_partition"):
+                fdtput(dtb, "-t", "s", dn, "allow-boot-partition", "")
             if disk.get("serial"):
                 fdtput(dtb, "-t", "s", dn, "serial", disk["serial"])
             if disk.get("io_poll_us") is not None:

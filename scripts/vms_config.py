@@ -22,7 +22,8 @@ BACKENDS = ("ram", "ufs", "sd")
 VM_PROPS = {"compatible", "vm-name", "#address-cells", "#size-cells", "cpus", "memory", "memory-range",
             "bootargs"}
 MODULE_PROPS = {"compatible", "file"}
-DISK_PROPS = {"compatible", "backend", "partition", "read-only", "serial", "io-poll-us", "file"}
+DISK_PROPS = {"compatible", "backend", "partition", "allow-boot-partition", "read-only", "serial", "io-poll-us",
+              "file"}
 MODULES = {"kernel": "multiboot,kernel", "ramdisk": "multiboot,ramdisk"}
 
 
@@ -236,8 +237,15 @@ def read_disk(rd, node):
         if backend == "ram":
             rd.fail(node, "partition", "a ram disk is served whole")
         if not part or len(part) > 36 or not all(32 <= ord(ch) < 127 for ch in part):
-            rd.fail(node, "partition", f'"{part}": a GPT partition name of 1 to 36 printable ASCII characters')
+            rd.fail(node, "partition", f'"{part}": a GPT partition name of 1 to 36 printable ASCII characters '
+                                       '(or an MBR partition number 1 to 4)')
         disk["partition"] = part
+    if "allow-boot-partition" in node.props:
+        if node.props["allow-boot-partition"]:
+            rd.fail(node, "allow-boot-partition", "takes no value")
+        if part is None:
+            rd.fail(node, "allow-boot-partition", "only with partition (an MBR disk's boot partition)")
+        disk["allow_boot_partition"] = True
     if "read-only" in node.props:
         if node.props["read-only"]:
             rd.fail(node, "read-only", "takes no value")
@@ -304,14 +312,32 @@ def check_assign_once(path, vms):
 
 
 def check_partitions_on(path, vms, backend, image, block_size):
-    """Every partition the VMs name on backend is in image's GPT."""
-    have = gpt_partition_names(image, block_size)
+    """Every partition the VMs name on backend is in image's table: GPT names, or MBR numbers."""
+    mbr = mbr_partition_numbers(image)
+    have = mbr if mbr is not None else gpt_partition_names(image, block_size)
+    kind = "MBR" if mbr is not None else "GPT"
     for vm in vms:
         for d in vm.disks:
             p = d.get("partition")
             if d["backend"] == backend and p and p not in have:
-                found = f"its GPT has: {', '.join(have)}" if have else f"no GPT with {block_size}-byte blocks"
+                found = f"its {kind} has: {', '.join(have)}" if have else f"no GPT with {block_size}-byte blocks"
                 raise ConfigError(f'{path}: {d["node"]}: partition: "{p}" is not on {image} ({found})')
+
+
+def mbr_partition_numbers(image):
+    """The used primary partition numbers ("1".."4") of image's MBR, or None when it has no MBR or a
+    protective one (a GPT disk), as keel decides (drivers/storage/mbr.c)."""
+    try:
+        with open(image, "rb") as f:
+            b0 = f.read(512)
+    except OSError:
+        return None
+    if len(b0) < 512 or b0[510:512] != b"\x55\xaa":
+        return None
+    entries = [struct.unpack_from("<B3xB3xII", b0, 446 + 16 * i) for i in range(4)]
+    if any(e[1] == 0xEE for e in entries):
+        return None
+    return [str(i + 1) for i, e in enumerate(entries) if e[1] != 0 and e[3] != 0]
 
 
 def partitions(vms, backend):

@@ -6,6 +6,7 @@
 #include "arch/timer.h"
 #include "drivers/storage/blk_share.h"
 #include "drivers/storage/gpt.h"
+#include "drivers/storage/mbr.h"
 #include "drivers/storage/ramdisk.h"
 #include "keel/addr.h"
 #include "keel/log.h"
@@ -63,14 +64,23 @@ struct blkdev *storage_open(const struct vm_disk_config *disk)
 		return NULL;
 	}
 	struct blkdev *target = whole;
+	enum ptable_kind kind = PTABLE_NONE;
 	if (disk->partition[0] != '\0') {
-		target = gpt_open_partition(whole, disk->partition);
+		/* The disk's own table decides how the partition is named: GPT by name, MBR by number.
+		 * A disk without an MBR signature is tried as GPT (its header has its own CRC). */
+		kind = mbr_probe(whole);
+		if (kind == PTABLE_MBR)
+			target = mbr_open_partition(whole, disk->partition, disk->allow_boot_partition);
+		else
+			target = gpt_open_partition(whole, disk->partition);
 		if (target == NULL)
 			return NULL;
 	}
 	/* Every disk on a controller goes through its fair share of it (blk_share.h). */
 	struct blkdev *client = share_open(whole, target, target->name);
-	if (client == NULL && target != whole)
+	if (client == NULL && kind == PTABLE_MBR)
+		mbr_close_partition(target);
+	else if (client == NULL && target != whole)
 		gpt_close_partition(target);
 	return client;
 }

@@ -8,7 +8,8 @@
  * payload at the end of the disk instead of the start; bit 5: start from a
  * valid GPT with four partitions, one per name, and XOR the payload onto it
  * from LBA 1 (or onto the end) rather than copying it), byte 1 = extra disk
- * blocks beyond the payload; the rest is the payload.
+ * blocks beyond the payload; the rest is the payload. Bit 6 takes the MBR path instead:
+ * primary partition (bits 1-2) + 1 by number, bit 7 allowing the boot partition.
  *
  * Invariants: the image is a malloc'd buffer of exactly the disk's size, so
  * ASan reports any read outside the disk; no crash, no panic; a returned
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "drivers/storage/gpt.h"
+#include "drivers/storage/mbr.h"
 #include "drivers/storage/part.h"
 #include "drivers/storage/ramdisk.h"
 #include "keel/addr.h"
@@ -113,7 +115,8 @@ static void done_ok(struct blk_req *req, int status)
 	(*calls)++;
 }
 
-static void check_partition(struct blkdev *p, const uint8_t *img, struct blkdev *disk)
+/* gpt: clear of LBAs 0, 1 and the last one; otherwise (MBR) clear of block 0. */
+static void check_partition(struct blkdev *p, const uint8_t *img, struct blkdev *disk, bool gpt)
 {
 	uint32_t spb = disk->block_size / BLK_SECTOR_SIZE;
 	uint64_t start = part_start(p);
@@ -126,7 +129,9 @@ static void check_partition(struct blkdev *p, const uint8_t *img, struct blkdev 
 	if (start > disk->nsectors || p->nsectors > disk->nsectors - start)
 		abort();
 	/* Clear of the protective MBR, the primary header and the last LBA (normally the backup header). */
-	if (start < 2 * spb || start + p->nsectors > disk->nsectors - spb)
+	if (gpt && (start < 2 * spb || start + p->nsectors > disk->nsectors - spb))
+		abort();
+	if (!gpt && start < spb)
 		abort();
 
 	int calls = 0;
@@ -192,9 +197,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ramdisk_init(&rd, "fuzz", ptr_to_pa(img), disk_size, false) != 0)
 		abort();
 	rd.bdev.block_size = bs;
+	if (mode & 64) { /* the MBR path: primary partition 1..4, bit 7 allows the boot partition */
+		static const char *const numbers[] = {"1", "2", "3", "4"};
+		(void)mbr_probe(&rd.bdev);
+		struct blkdev *m = mbr_open_partition(&rd.bdev, numbers[(mode >> 1) & 3], mode & 128);
+		if (m != NULL) {
+			check_partition(m, img, &rd.bdev, false);
+			mbr_close_partition(m);
+		}
+		free(img);
+		return 0;
+	}
 	struct blkdev *p = gpt_open_partition(&rd.bdev, name);
 	if (p != NULL) {
-		check_partition(p, img, &rd.bdev);
+		check_partition(p, img, &rd.bdev, true);
 		gpt_close_partition(p);
 	}
 	free(img);
