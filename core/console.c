@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "arch/spinlock.h"
 #include "arch/timer.h"
 #include "core/irq.h"
 #include "core/platform.h"
@@ -127,6 +128,51 @@ static size_t format_line(char *line, size_t len, const char *prefix, const char
 	return n;
 }
 
+/* The last log lines, for the keel console's log command (a ring of whole lines' bytes). */
+#define RECENT_LOG 2048u
+static char recent[RECENT_LOG];
+static size_t recent_end; /* bytes ever written; the ring holds the last RECENT_LOG */
+static struct spinlock recent_lock = SPINLOCK_INIT;
+
+static void remember(const char *line, size_t n)
+{
+	spin_lock(&recent_lock);
+	for (size_t i = 0; i < n; i++)
+		recent[(recent_end + i) % RECENT_LOG] = line[i];
+	recent_end += n;
+	spin_unlock(&recent_lock);
+}
+
+void console_replay_log(void)
+{
+	static char copy[RECENT_LOG];
+	spin_lock(&recent_lock);
+	size_t n = MIN(recent_end, (size_t)RECENT_LOG);
+	for (size_t i = 0; i < n; i++)
+		copy[i] = recent[(recent_end - n + i) % RECENT_LOG];
+	spin_unlock(&recent_lock);
+	size_t start = 0;
+	if (recent_end > RECENT_LOG) /* the oldest line was cut: skip its tail */
+		while (start < n && copy[start++] != '\n')
+			;
+	while (start < n) {
+		size_t end = start;
+		while (end < n && copy[end] != '\n')
+			end++;
+		if (end < n)
+			console_reply(copy + start, end - start + 1);
+		start = end + 1;
+	}
+}
+
+void console_reply(const char *s, size_t n)
+{
+	conbuf_add_stream(&out, &log_stream, NULL);
+	conbuf_write(&out, &log_stream, s, n, timer_us());
+	if (!console_async)
+		console_flush();
+}
+
 void log_printf(enum log_level lvl, const char *fmt, ...)
 {
 	static const char *const prefix[] = {"keel: ERROR: ", "keel: WARN: ", "keel: ", "keel: debug: "};
@@ -137,6 +183,7 @@ void log_printf(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	size_t n = format_line(line, sizeof(line), prefix[lvl], fmt, ap);
 	va_end(ap);
+	remember(line, n);
 	console_write(line, n);
 }
 

@@ -11,6 +11,10 @@ void console_set_level(enum log_level lvl);
 /** Append pre-formatted log text (whole lines) to keel's log stream; never waits for the UART once the tick
  * runs. */
 void console_write(const char *s, size_t n);
+/** A keel console reply (whole lines): like console_write, but not kept for the log command. */
+void console_reply(const char *s, size_t n);
+/** Write the last log lines (about 2 KiB of them) out again as replies. */
+void console_replay_log(void);
 /** Write every buffered byte out now, synchronously (bounded by time): power-off, panic. */
 void console_flush(void);
 
@@ -18,7 +22,8 @@ void console_flush(void);
  * A VM's console stream (struct con_stream, zero-initialised, registered on first use): its lines
  * reach the console as "[vm] text", whole; a full buffer drops lines and says how many bytes.
  */
-/** The VM stream that gets console input: its partial lines (prompts) are written out after a pause. */
+/** The VM stream that gets console input (NULL: none): its partial lines (prompts) are written out after a
+ * pause. */
 void console_vm_set_interactive(struct con_stream *l);
 /**
  * The hypervisor tick (every CPU that has one may call it): commit the interactive VM's waiting

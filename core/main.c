@@ -9,6 +9,7 @@
 #include "core/boot.h"
 #include "core/config.h"
 #include "core/console.h"
+#include "core/console_ctl.h"
 #include "core/irq.h"
 #include "core/memmap.h"
 #include "core/page_alloc.h"
@@ -58,6 +59,11 @@ static void tls_setup(unsigned cpu)
 	write_tpidr_el0((uint64_t)(uintptr_t)tls_blocks[cpu] - 16);
 }
 
+static void vm_uart_input(struct vm *vm, char c)
+{
+	vpl011_receive(&vm->uart, c);
+}
+
 static void console_tick_fn(void *ctx)
 {
 	(void)ctx;
@@ -70,6 +76,19 @@ static NORETURN void machine_off(void)
 	console_flush(); /* every buffered line out before QEMU exits */
 	el2_psci_call(machine.psci_smc, PSCI_SYSTEM_OFF, 0, 0, 0);
 	panic("PSCI SYSTEM_OFF returned");
+}
+
+/* A keel console start for this VM, which is off (core/console_ctl.h): true once this CPU owns it. */
+static bool console_start_taken(struct vm *vm)
+{
+	int ctl = VM_CTL_START;
+	if (READ_ONCE(vm->control) != VM_CTL_START || READ_ONCE(vm->run_state) != VM_OFF)
+		return false;
+	if (!__atomic_compare_exchange_n(&vm->control, &ctl, VM_CTL_NONE, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
+		return false;
+	log_info("VM %s: start from the keel console", vm->name);
+	return true;
 }
 
 /* Run whatever vCPU is pinned to this physical CPU, for ever. */
@@ -91,6 +110,10 @@ static NORETURN void cpu_loop(unsigned cpu)
 		log_info("boot to first guest entry: %llu us", (unsigned long long)(timer_us() - boot_us));
 	for (;;) {
 		if (READ_ONCE(mine->state) != VCPU_RUNNABLE || READ_ONCE(vm->stop_request)) {
+			if (mine == &vm->vcpus[0] && console_start_taken(vm)) {
+				vm_restart(vm);
+				continue;
+			}
 			el2_wait_for_interrupt();
 			cpu_handle_irqs(NULL);
 			continue;
@@ -172,10 +195,11 @@ void keel_main(uint64_t fdt_pa)
 		nr_vms++;
 	}
 	vm_lifecycle_init(nr_vms, machine_off);
-	console_set_input(vpl011_receive, &vms[0].uart);
+	console_ctl_init(vms, nr_vms, vm_uart_input);
+	console_set_input(console_ctl_receive, NULL);
 	if (console_input_start(machine.uart_intid) == 0) {
 		console_vm_set_interactive(&vms[0].con);
-		log_info("console input goes to VM %s", vms[0].name);
+		log_info("console input goes to VM %s (Ctrl-] k: keel console, Ctrl-] N: VM N)", vms[0].name);
 	}
 	hyp_tick_register(console_tick_fn, NULL); /* drains buffered console output */
 	hyp_tick_start();

@@ -183,6 +183,20 @@ void vcpu_kick_self(void)
 	gic_send_sgi(read_mpidr_el1() & MPIDR_AFF_MASK, GIC_SGI_KICK);
 }
 
+/* A keel console stop or reset (core/console_ctl.h), taken by the first vCPU to see it: it then acts as
+ * if its guest had called PSCI SYSTEM_OFF / SYSTEM_RESET. */
+static enum exit_action take_console_control(struct vm *vm)
+{
+	int ctl = READ_ONCE(vm->control);
+	if (ctl != VM_CTL_STOP && ctl != VM_CTL_RESET)
+		return ACTION_RESUME;
+	if (!__atomic_compare_exchange_n(&vm->control, &ctl, VM_CTL_NONE, false, __ATOMIC_SEQ_CST,
+					 __ATOMIC_SEQ_CST))
+		return ACTION_RESUME;
+	log_info("VM %s: %s from the keel console", vm->name, ctl == VM_CTL_STOP ? "stop" : "reset");
+	return ctl == VM_CTL_STOP ? ACTION_VM_OFF : ACTION_VM_RESET;
+}
+
 enum exit_action vcpu_run(struct vcpu *vcpu)
 {
 	el2_set_vmpidr(vcpu->vmpidr);
@@ -195,6 +209,12 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 			vgic_vcpu_put(vcpu);
 			arch_sysregs_save(&vcpu->ctx.sys);
 			return ACTION_PARK;
+		}
+		enum exit_action ctl = take_console_control(vcpu->vm);
+		if (ctl != ACTION_RESUME) {
+			vgic_vcpu_put(vcpu);
+			arch_sysregs_save(&vcpu->ctx.sys);
+			return ctl;
 		}
 		vm_run_work(vcpu);
 		vgic_flush_lrs(vcpu);

@@ -222,5 +222,6 @@ int vm_load(struct vm *vm)
 	log_info("VM %s: kernel at IPA 0x%llx (0x%llx bytes), DTB at 0x%llx%s", vm->name,
 		 (unsigned long long)kernel, (unsigned long long)cfg->kernel.size, (unsigned long long)fdt,
 		 cfg->ramdisk.size ? ", initrd" : "");
+	vm->loaded_us = timer_us();
 	return 0;
 }

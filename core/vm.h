@@ -31,6 +31,9 @@ enum vm_run_state {
 	VM_STUCK,   /**< stopped for good: a vCPU did not leave its guest, or a device kept DMA in flight */
 };
 
+/** A keel console command waiting for the VM's own CPUs (core/console_ctl.h). */
+enum vm_control { VM_CTL_NONE, VM_CTL_STOP, VM_CTL_RESET, VM_CTL_START };
+
 struct vm;
 
 #define VCPU_TIME_SAMPLE 16u
@@ -119,6 +122,9 @@ struct vm {
 	 * guest while it is set; a VM that is off or stuck keeps it set (vm_restart clears it).
 	 */
 	volatile int stop_request;
+	/** enum vm_control posted by the keel console; taken (reset to NONE) by whoever acts on it. */
+	volatile int control;
+	uint64_t loaded_us;	       /**< when vm_load last ran (uptime) */
 	volatile bool work_pending;    /**< vm_request_work was called; vm_run_work clears it */
 	volatile bool work_busy;       /**< a vCPU runs the work hooks (they are not reentrant) */
 	struct ratelimit rl_lifecycle; /**< "still waiting" lines of vm_stop */

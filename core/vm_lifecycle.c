@@ -188,6 +188,7 @@ void vm_power_off(struct vm *vm)
 		vm_set_down(vm, VM_STUCK);
 		return;
 	}
+	log_info("VM %s: powered off", vm->name);
 	vm_set_down(vm, VM_OFF);
 }
 

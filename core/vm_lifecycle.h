@@ -11,7 +11,8 @@
  * a log line saying what is still busy; it counts as off, and the other VMs run on. Nothing here
  * panics: a guest can trigger every path.
  *
- * The callers are the vCPU loop (PSCI SYSTEM_RESET / SYSTEM_OFF) and, later, a keel console.
+ * The callers are the vCPU loop: PSCI SYSTEM_RESET / SYSTEM_OFF, and the keel console's stop, reset
+ * and start, which the VM's own CPUs carry out (core/console_ctl.h).
  */
 #ifndef KEEL_CORE_VM_LIFECYCLE_H
 #define KEEL_CORE_VM_LIFECYCLE_H
