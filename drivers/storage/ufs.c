@@ -466,10 +466,10 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	} else if (status != BLK_ECANCELED && log_allowed(h)) {
 		log_warn("%s: %s of sector %llu+%llu failed: ocs 0x%x upiu 0x%02x tag %u response 0x%x "
 			 "status 0x%x "
-			 "sense %x/%02x/%02x",
+			 "sense %x/%02x/%02x (%s)",
 			 h->name, op_name(req->op), (unsigned long long)req->sector,
 			 (unsigned long long)req->nsectors, r.ocs, r.trans, r.tag, r.response, r.status,
-			 r.sense_key, r.asc, r.ascq);
+			 r.sense_key, r.asc, r.ascq, ufs_sense_key_name(r.sense_key));
 	}
 	sl->req = NULL;
 	h->busy &= ~(1u << s);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "keel/addr.h"
+#include "keel/util.h"
 
 _Static_assert(sizeof(struct ufs_utrd) == 32, "UTRD is 32 bytes");
 _Static_assert(sizeof(struct ufs_prd) == 16, "PRD entry is 16 bytes");
@@ -211,4 +212,15 @@ enum ufs_verdict ufs_scsi_verdict(const struct ufs_result *r, uint8_t tag)
 	     (r->sense_key == SCSI_SENSE_NOT_READY && r->asc == 0x04)))
 		return UFS_RETRY;
 	return UFS_FAIL;
+}
+
+const char *ufs_sense_key_name(uint8_t key)
+{
+	static const char *const names[16] = {
+	    "NO SENSE",		"RECOVERED ERROR", "NOT READY",	     "MEDIUM ERROR",
+	    "HARDWARE ERROR",	"ILLEGAL REQUEST", "UNIT ATTENTION", "DATA PROTECT",
+	    "BLANK CHECK",	"VENDOR SPECIFIC", "COPY ABORTED",   "ABORTED COMMAND",
+	    "EQUAL (obsolete)", "VOLUME OVERFLOW", "MISCOMPARE",     "COMPLETED",
+	};
+	return key < ARRAY_SIZE(names) ? names[key] : "?";
 }

@@ -228,6 +228,8 @@ void ufs_unmap_params(uint8_t *buf, uint64_t lba, uint32_t blocks);
 void ufs_rsp_parse(const uint8_t *rsp, uint32_t ocs, struct ufs_result *r);
 /** Classify a SCSI command's outcome. */
 enum ufs_verdict ufs_scsi_verdict(const struct ufs_result *r, uint8_t tag);
+/** The SPC name of a sense key ("MEDIUM ERROR"), for log lines; "?" above 0xf. */
+const char *ufs_sense_key_name(uint8_t key);
 
 static inline uint32_t ufs_be32(const uint8_t *p)
 {

@@ -985,6 +985,37 @@ static void test_cancel_slot_kept_through_reset_is_never_completed(void **state)
 }
 
 /* Error lines are limited by time: a burst of refusals prints a few lines, not one per request. */
+/* Sense data as the log line names it, and which CHECK CONDITIONs are errors at once (no retry). */
+static void test_sense_keys(void **state)
+{
+	(void)state;
+	assert_string_equal(ufs_sense_key_name(0x0), "NO SENSE");
+	assert_string_equal(ufs_sense_key_name(0x3), "MEDIUM ERROR");
+	assert_string_equal(ufs_sense_key_name(0x4), "HARDWARE ERROR");
+	assert_string_equal(ufs_sense_key_name(0x6), "UNIT ATTENTION");
+	assert_string_equal(ufs_sense_key_name(0xb), "ABORTED COMMAND"); /* QEMU's answer to a host EIO */
+	assert_string_equal(ufs_sense_key_name(0xf), "COMPLETED");
+	assert_string_equal(ufs_sense_key_name(0x10), "?");
+	assert_string_equal(ufs_sense_key_name(0xff), "?");
+
+	uint8_t rsp[UFS_UCD_RSP_LEN] = {UFS_UPIU_RESPONSE, 0, 0, 7};
+	struct ufs_result r;
+	sense(rsp, 0xb, 0x00);
+	rsp[34 + 13] = 0x06;
+	ufs_rsp_parse(rsp, UFS_OCS_SUCCESS, &r);
+	assert_int_equal(r.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(r.sense_key, 0xb);
+	assert_int_equal(r.asc, 0x00);
+	assert_int_equal(r.ascq, 0x06);
+	assert_int_equal(ufs_scsi_verdict(&r, 7), UFS_FAIL);
+	sense(rsp, 0x3, 0x11); /* MEDIUM ERROR, unrecovered read error */
+	ufs_rsp_parse(rsp, UFS_OCS_SUCCESS, &r);
+	assert_int_equal(ufs_scsi_verdict(&r, 7), UFS_FAIL);
+	sense(rsp, SCSI_SENSE_UNIT_ATTENTION, 0x29);
+	ufs_rsp_parse(rsp, UFS_OCS_SUCCESS, &r);
+	assert_int_equal(ufs_scsi_verdict(&r, 7), UFS_RETRY);
+}
+
 static void test_error_log_limited_by_time(void **state)
 {
 	(void)state;
@@ -1005,6 +1036,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_prdt_build_rules),
+	    cmocka_unit_test(test_sense_keys),
 	    cmocka_unit_test_setup(test_bringup_registers_lu0, setup),
 	    cmocka_unit_test_setup(test_bringup_fails_cleanly, setup),
 	    cmocka_unit_test_setup(test_read_write_zero_copy_irq, setup),
