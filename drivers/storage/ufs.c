@@ -45,7 +45,7 @@
 #define UFS_MAX_SEG_SIZE UFS_PRD_MAX_BYTES
 #define UFS_MAX_SECTORS	 (UFS_MAX_SEGS * (UFS_MAX_SEG_SIZE / 512u)) /* 32 MiB per command */
 
-#define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / BUSY */
+#define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / ABORTED COMMAND / BUSY */
 #define UFS_RESET_RETRIES     1 /* controller resets a request survives before BLK_EIO */
 #define UFS_MAX_CONSEC_RESETS 3 /* resets without a successful request in between: then offline */
 

@@ -207,8 +207,10 @@ enum ufs_verdict ufs_scsi_verdict(const struct ufs_result *r, uint8_t tag)
 		return UFS_OK;
 	if (r->status == SCSI_STATUS_BUSY || r->status == SCSI_STATUS_TASK_SET_FULL)
 		return UFS_RETRY;
+	/* As SCSI hosts do: ABORTED COMMAND (the target gave up on this one, e.g. a transport or host I/O
+	 * error) may succeed when re-issued; MEDIUM ERROR and the rest will not. */
 	if (r->status == SCSI_STATUS_CHECK_CONDITION &&
-	    (r->sense_key == SCSI_SENSE_UNIT_ATTENTION ||
+	    (r->sense_key == SCSI_SENSE_UNIT_ATTENTION || r->sense_key == SCSI_SENSE_ABORTED_COMMAND ||
 	     (r->sense_key == SCSI_SENSE_NOT_READY && r->asc == 0x04)))
 		return UFS_RETRY;
 	return UFS_FAIL;
