@@ -45,13 +45,32 @@ class VmSpec:
         self.node = node
 
 
-def storage_devices(storage, image):
-    """QEMU options for the machine's physical disk: a UFS LU or an SD card (ram: none)."""
+def disk_file(image, faults=None):
+    """The -drive file= of the machine's disk: the image, or with a fault plan (a QEMU blkdebug
+    configuration: [inject-error] / [set-state] sections) QEMU's blkdebug driver between the raw
+    format and the image, so the plan's errors reach the emulated controller."""
+    if not faults:
+        return image
+    faults, image = os.path.abspath(faults), os.path.abspath(image)
+    for what, path in (("fault plan", faults), ("disk image", image)):
+        if not os.path.isfile(path):
+            raise ValueError(f"{what} {path}: no such file")
+        if ":" in path or "," in path:
+            raise ValueError(f"{what} {path}: QEMU's blkdebug: syntax cannot take ':' or ',' in a path")
+    return f"blkdebug:{faults}:{image}"
+
+
+def storage_devices(storage, image, faults=None):
+    """QEMU options for the machine's physical disk: a UFS LU or an SD card (ram: none).
+    faults: a blkdebug fault plan for that disk (see disk_file); not for ram."""
+    if faults and storage not in ("ufs", "sd"):
+        raise ValueError(f"a fault plan needs a UFS or SD disk, not {storage}")
+    file = disk_file(image, faults)
     if storage == "ufs":
-        return ["-drive", f"if=none,id=ufs0,file={image},format=raw",
+        return ["-drive", f"if=none,id=ufs0,file={file},format=raw",
                 "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
     if storage == "sd":
-        return ["-drive", f"if=none,id=sd0,file={image},format=raw",
+        return ["-drive", f"if=none,id=sd0,file={file},format=raw",
                 "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
     return []
 
@@ -270,6 +289,8 @@ def main():
     ap.add_argument("--disk", help="raw disk image")
     ap.add_argument("--storage", choices=["ram", "ufs", "sd"],
                     help="the disk's kind (default: ram; with --vms, the VMs' backend)")
+    ap.add_argument("--disk-faults", metavar="RULES",
+                    help="QEMU blkdebug fault plan for the UFS or SD disk (errors injected on chosen sectors)")
     ap.add_argument("--machine-mem", type=int, default=2048)
     ap.add_argument("--timeout", type=float, default=0, help="seconds; 0 = none (interactive)")
     ap.add_argument("--log")
@@ -281,15 +302,25 @@ def main():
             storage, image = vms_machine_disk(a.vms, vms, a.storage, a.disk)
         except vms_config.ConfigError as e:
             sys.exit(f"keel_qemu: {e}")
-        devs = storage_devices(storage, image) if image else []
+        if a.disk_faults and not image:
+            sys.exit("keel_qemu: --disk-faults needs a UFS or SD disk")
+        try:
+            devs = storage_devices(storage, image, a.disk_faults) if image else []
+        except ValueError as e:
+            sys.exit(f"keel_qemu: --disk-faults: {e}")
     else:
         if not a.kernel:
             ap.error("--kernel or --vms is required")
         storage = a.storage or "ram"
         disks, devs = [], []
+        if a.disk_faults and not (a.disk and storage in ("ufs", "sd")):
+            sys.exit("keel_qemu: --disk-faults needs --disk with --storage ufs or sd")
         if a.disk:
             disks.append({"backend": storage, "image": a.disk})
-            devs = storage_devices(storage, a.disk)
+            try:
+                devs = storage_devices(storage, a.disk, a.disk_faults)
+            except ValueError as e:
+                sys.exit(f"keel_qemu: --disk-faults: {e}")
         vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)]
     with tempfile.TemporaryDirectory() as tmp:
         argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs)

@@ -5,6 +5,8 @@
 #   STORAGE: ufs (default: the image is a UFS LU keel drives; writes reach the file), ram (loaded
 #            into reserved RAM; writes are not kept), sd (SD card on sdhci-pci; power-of-two size)
 #   GUEST_MEM: VM memory in MiB (default 256)
+#   DISK_FAULTS: a fault plan for the UFS or SD disk (a QEMU blkdebug configuration file: errors
+#        injected on chosen sectors; see README "Running")
 #   VMS: a VM configuration file (devicetree source, see README "Several VMs"): boots its VMs
 #        instead of the one GUEST_* VM. DISK and STORAGE still name the machine's disk; without
 #        DISK, build/disk/<file name>.img is made (a GPT with the partitions the VMs name).
@@ -14,11 +16,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # relative paths are the caller's: keep them valid after the cd
 case ${VMS:-/} in /*) ;; *) VMS=$(realpath -m --relative-to="$ROOT" "$VMS") ;; esac
 case ${DISK:-/} in /*) ;; *) DISK=$(realpath -m --relative-to="$ROOT" "$DISK") ;; esac
+case ${DISK_FAULTS:-/} in /*) ;; *) DISK_FAULTS=$(realpath -m "$DISK_FAULTS") ;; esac
 cd "$ROOT"
 if [ -n "${VMS:-}" ]; then
   args=(--vms "$VMS")
   [ -n "${DISK:-}" ] && args+=(--disk "$DISK")
   [ -n "${STORAGE:-}" ] && args+=(--storage "$STORAGE")
+  [ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
   [ -t 0 ] || args+=(--timeout "${RUN_TIMEOUT:-1800}")
   exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"
 fi
@@ -45,5 +49,6 @@ for f in "$GUEST_KERNEL" "$DISK"; do
 done
 args=(--kernel "$GUEST_KERNEL" --cmdline "$GUEST_CMDLINE" --mem "$GUEST_MEM" --disk "$DISK" --storage "$STORAGE")
 [ -n "$GUEST_INITRD" ] && args+=(--initrd "$GUEST_INITRD")
+[ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
 [ -t 0 ] || args+=(--timeout "${RUN_TIMEOUT:-1800}")
 exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"

@@ -51,6 +51,9 @@ static void disk_report(void *dev, const struct vm *vm)
 		 (unsigned long long)s.bytes_copied,
 		 (unsigned long long)(s.requests ? exits / s.requests : 0),
 		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
+	if (s.io_errors)
+		log_info("VM %s: disk %s: %llu I/O errors from its backend %s (requests the device failed)",
+			 vm->name, d->name, (unsigned long long)s.io_errors, d->blk.bdev->name);
 	if (s.polls)
 		log_info("VM %s: disk %s: completion polling (window %u us): %llu lone requests polled, %llu "
 			 "completed in the window, %llu left to the interrupt, %llu given up for a pending "

@@ -45,7 +45,7 @@
 #define UFS_MAX_SEG_SIZE UFS_PRD_MAX_BYTES
 #define UFS_MAX_SECTORS	 (UFS_MAX_SEGS * (UFS_MAX_SEG_SIZE / 512u)) /* 32 MiB per command */
 
-#define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / BUSY */
+#define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / ABORTED COMMAND / BUSY */
 #define UFS_RESET_RETRIES     1 /* controller resets a request survives before BLK_EIO */
 #define UFS_MAX_CONSEC_RESETS 3 /* resets without a successful request in between: then offline */
 
@@ -466,10 +466,10 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	} else if (status != BLK_ECANCELED && log_allowed(h)) {
 		log_warn("%s: %s of sector %llu+%llu failed: ocs 0x%x upiu 0x%02x tag %u response 0x%x "
 			 "status 0x%x "
-			 "sense %x/%02x/%02x",
+			 "sense %x/%02x/%02x (%s)",
 			 h->name, op_name(req->op), (unsigned long long)req->sector,
 			 (unsigned long long)req->nsectors, r.ocs, r.trans, r.tag, r.response, r.status,
-			 r.sense_key, r.asc, r.ascq);
+			 r.sense_key, r.asc, r.ascq, ufs_sense_key_name(r.sense_key));
 	}
 	sl->req = NULL;
 	h->busy &= ~(1u << s);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "keel/addr.h"
+#include "keel/util.h"
 
 _Static_assert(sizeof(struct ufs_utrd) == 32, "UTRD is 32 bytes");
 _Static_assert(sizeof(struct ufs_prd) == 16, "PRD entry is 16 bytes");
@@ -206,9 +207,22 @@ enum ufs_verdict ufs_scsi_verdict(const struct ufs_result *r, uint8_t tag)
 		return UFS_OK;
 	if (r->status == SCSI_STATUS_BUSY || r->status == SCSI_STATUS_TASK_SET_FULL)
 		return UFS_RETRY;
+	/* As SCSI hosts do: ABORTED COMMAND (the target gave up on this one, e.g. a transport or host I/O
+	 * error) may succeed when re-issued; MEDIUM ERROR and the rest will not. */
 	if (r->status == SCSI_STATUS_CHECK_CONDITION &&
-	    (r->sense_key == SCSI_SENSE_UNIT_ATTENTION ||
+	    (r->sense_key == SCSI_SENSE_UNIT_ATTENTION || r->sense_key == SCSI_SENSE_ABORTED_COMMAND ||
 	     (r->sense_key == SCSI_SENSE_NOT_READY && r->asc == 0x04)))
 		return UFS_RETRY;
 	return UFS_FAIL;
+}
+
+const char *ufs_sense_key_name(uint8_t key)
+{
+	static const char *const names[16] = {
+	    "NO SENSE",		"RECOVERED ERROR", "NOT READY",	     "MEDIUM ERROR",
+	    "HARDWARE ERROR",	"ILLEGAL REQUEST", "UNIT ATTENTION", "DATA PROTECT",
+	    "BLANK CHECK",	"VENDOR SPECIFIC", "COPY ABORTED",   "ABORTED COMMAND",
+	    "EQUAL (obsolete)", "VOLUME OVERFLOW", "MISCOMPARE",     "COMPLETED",
+	};
+	return key < ARRAY_SIZE(names) ? names[key] : "?";
 }

@@ -164,8 +164,9 @@ _Static_assert(UFS_UCD_SIZE % 128u == 0, "UCDs are 128-byte aligned");
 #define SCSI_STATUS_BUSY	    0x08
 #define SCSI_STATUS_TASK_SET_FULL   0x28
 
-#define SCSI_SENSE_NOT_READY	  0x2
-#define SCSI_SENSE_UNIT_ATTENTION 0x6
+#define SCSI_SENSE_NOT_READY	   0x2
+#define SCSI_SENSE_UNIT_ATTENTION  0x6
+#define SCSI_SENSE_ABORTED_COMMAND 0xb
 
 #define UFS_CDB_LEN	    16u
 #define UFS_UNMAP_PARAM_LEN 24u
@@ -183,7 +184,7 @@ struct ufs_result {
 
 enum ufs_verdict {
 	UFS_OK,
-	UFS_RETRY, /**< transient: unit attention, not ready, busy, task set full */
+	UFS_RETRY, /**< transient: unit attention, not ready, aborted command, busy, task set full */
 	UFS_FAIL,
 };
 
@@ -228,6 +229,8 @@ void ufs_unmap_params(uint8_t *buf, uint64_t lba, uint32_t blocks);
 void ufs_rsp_parse(const uint8_t *rsp, uint32_t ocs, struct ufs_result *r);
 /** Classify a SCSI command's outcome. */
 enum ufs_verdict ufs_scsi_verdict(const struct ufs_result *r, uint8_t tag);
+/** The SPC name of a sense key ("MEDIUM ERROR"), for log lines; "?" above 0xf. */
+const char *ufs_sense_key_name(uint8_t key);
 
 static inline uint32_t ufs_be32(const uint8_t *p)
 {

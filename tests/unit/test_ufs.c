@@ -38,6 +38,7 @@ static struct fake_ufs {
 	bool fatal_next; /* the next doorbell raises a host controller fatal error instead */
 	int ua_tur;	 /* TEST UNIT READYs answered with UNIT ATTENTION */
 	int ua_io;	 /* READ/WRITEs answered with UNIT ATTENTION */
+	int aborted_io;	 /* READ/WRITEs answered with ABORTED COMMAND (QEMU's answer to a host EIO) */
 	uint32_t pending;
 	unsigned max_rung, nops, queries, turs, reads, writes, syncs, unmaps, disables;
 	unsigned max_prd_entries;
@@ -151,6 +152,12 @@ static void fk_exec(unsigned s)
 			if (fk.ua_io > 0) {
 				fk.ua_io--;
 				sense(rsp, SCSI_SENSE_UNIT_ATTENTION, 0x29);
+				break;
+			}
+			if (fk.aborted_io > 0) {
+				fk.aborted_io--;
+				sense(rsp, SCSI_SENSE_ABORTED_COMMAND, 0x00);
+				rsp[34 + 13] = 0x06;
 				break;
 			}
 			if (lba + blocks > FK_BLOCKS) {
@@ -640,6 +647,33 @@ static void test_unit_attention_is_retried(void **state)
 	assert_int_equal(st()->errors, 1);
 }
 
+/* A device error: re-issued within UFS_SCSI_RETRIES, then BLK_EIO upward (a transient one is absorbed). */
+static void test_aborted_command_retried_then_error(void **state)
+{
+	(void)state;
+	static uint8_t buf[4096] __attribute__((aligned(64)));
+	struct rq r;
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.aborted_io = 1;
+	rq_init(&r, BLK_OP_WRITE, 8, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	poll_until(&r, 100000);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(st()->retries, 1);
+	assert_int_equal(st()->errors, 0);
+	fk.aborted_io = 1000; /* persistent */
+	rq_init(&r, BLK_OP_READ, 8, 8);
+	rq_seg(&r, buf, 4096);
+	assert_int_equal(blkdev_submit(registered, &r.req), 0);
+	poll_until(&r, 100000);
+	assert_int_equal(r.status, BLK_EIO);
+	assert_int_equal(st()->retries, 1 + UFS_SCSI_RETRIES);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(fk.aborted_io, 1000 - 1 - UFS_SCSI_RETRIES); /* no more re-issues than that */
+}
+
 static void test_timeout_resets_and_retries_once(void **state)
 {
 	(void)state;
@@ -985,6 +1019,37 @@ static void test_cancel_slot_kept_through_reset_is_never_completed(void **state)
 }
 
 /* Error lines are limited by time: a burst of refusals prints a few lines, not one per request. */
+/* Sense data as the log line names it, and which CHECK CONDITIONs are retried. */
+static void test_sense_keys(void **state)
+{
+	(void)state;
+	assert_string_equal(ufs_sense_key_name(0x0), "NO SENSE");
+	assert_string_equal(ufs_sense_key_name(0x3), "MEDIUM ERROR");
+	assert_string_equal(ufs_sense_key_name(0x4), "HARDWARE ERROR");
+	assert_string_equal(ufs_sense_key_name(0x6), "UNIT ATTENTION");
+	assert_string_equal(ufs_sense_key_name(0xb), "ABORTED COMMAND"); /* QEMU's answer to a host EIO */
+	assert_string_equal(ufs_sense_key_name(0xf), "COMPLETED");
+	assert_string_equal(ufs_sense_key_name(0x10), "?");
+	assert_string_equal(ufs_sense_key_name(0xff), "?");
+
+	uint8_t rsp[UFS_UCD_RSP_LEN] = {UFS_UPIU_RESPONSE, 0, 0, 7};
+	struct ufs_result r;
+	sense(rsp, 0xb, 0x00);
+	rsp[34 + 13] = 0x06;
+	ufs_rsp_parse(rsp, UFS_OCS_SUCCESS, &r);
+	assert_int_equal(r.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(r.sense_key, 0xb);
+	assert_int_equal(r.asc, 0x00);
+	assert_int_equal(r.ascq, 0x06);
+	assert_int_equal(ufs_scsi_verdict(&r, 7), UFS_RETRY); /* bounded by UFS_SCSI_RETRIES */
+	sense(rsp, 0x3, 0x11);				      /* MEDIUM ERROR, unrecovered read error */
+	ufs_rsp_parse(rsp, UFS_OCS_SUCCESS, &r);
+	assert_int_equal(ufs_scsi_verdict(&r, 7), UFS_FAIL);
+	sense(rsp, SCSI_SENSE_UNIT_ATTENTION, 0x29);
+	ufs_rsp_parse(rsp, UFS_OCS_SUCCESS, &r);
+	assert_int_equal(ufs_scsi_verdict(&r, 7), UFS_RETRY);
+}
+
 static void test_error_log_limited_by_time(void **state)
 {
 	(void)state;
@@ -1005,6 +1070,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_prdt_build_rules),
+	    cmocka_unit_test(test_sense_keys),
 	    cmocka_unit_test_setup(test_bringup_registers_lu0, setup),
 	    cmocka_unit_test_setup(test_bringup_fails_cleanly, setup),
 	    cmocka_unit_test_setup(test_read_write_zero_copy_irq, setup),
@@ -1012,6 +1078,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_misaligned_segment_refused_and_counted, setup),
 	    cmocka_unit_test_setup(test_queue_beyond_slots_and_resubmit_from_done, setup),
 	    cmocka_unit_test_setup(test_unit_attention_is_retried, setup),
+	    cmocka_unit_test_setup(test_aborted_command_retried_then_error, setup),
 	    cmocka_unit_test_setup(test_timeout_resets_and_retries_once, setup),
 	    cmocka_unit_test_setup(test_fatal_error_fails_outstanding_and_recovers, setup),
 	    cmocka_unit_test_setup(test_dead_controller_fails_requests, setup),

@@ -296,6 +296,7 @@ static void test_bad_requests(void **state)
 		expect_used(g, (uint16_t)i, head, cases[i].r.data_len && cases[i].r.data_writable ? 0 : 1);
 	}
 	assert_int_equal(stats(g).errors, ARRAY_SIZE(cases));
+	assert_int_equal(stats(g).io_errors, 0); /* the guest's mistakes, not the device's */
 	assert_int_equal(stats(g).bytes_read + stats(g).bytes_written, 0);
 	assert_int_equal(irqs(g), ARRAY_SIZE(cases));
 	/* The disk is untouched. */
@@ -846,6 +847,8 @@ static void test_backend_busy(void **state)
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 10), VIRTIO_BLK_S_IOERR);
 	expect_used(g, 5, 30, 0);
+	assert_int_equal(stats(g).errors, 1);
+	assert_int_equal(stats(g).io_errors, 1); /* counted as the device's error */
 	down(g);
 }
 

@@ -172,6 +172,8 @@ static void req_done(struct blk_req *req, int rc)
 		return;
 	}
 	d->ninflight--;
+	if (rc == BLK_EIO)
+		d->stats.io_errors++;
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
 		log_warn("%s: backend %s failed request (type %u sector %llu): %d", t->name, d->bdev->name,
 			 s->type, (unsigned long long)s->req.sector, rc);
@@ -265,6 +267,8 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 				pending_push_front(d, s);
 				return false;
 			}
+			if (rc == BLK_EIO)
+				d->stats.io_errors++; /* e.g. a controller that went offline */
 			if (virtio_mmio_log_allowed(t))
 				log_warn("%s: backend %s refused request (type %u sector %llu): %d", t->name,
 					 d->bdev->name, s->type, (unsigned long long)s->req.sector, rc);

@@ -57,6 +57,7 @@ struct virtio_blk_stats {
 	uint64_t interrupts;	 /**< interrupts injected */
 	uint64_t bytes_copied; /**< payload bytes keel copied itself (GET_ID, discard ranges); data stays 0 */
 	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
+	uint64_t io_errors;    /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
 	uint64_t polls;	       /**< lone requests keel waited for */
 	uint64_t poll_hits;    /**< ... that completed within the window */
