@@ -73,7 +73,7 @@ static const char *state_name(const struct vm *vm)
 	case VM_RUNNING:
 		return READ_ONCE(vm->stop_request) ? "stopping" : "running";
 	case VM_OFF:
-		return "off";
+		return READ_ONCE(vm->crashed) ? "crashed" : "off";
 	case VM_STUCK:
 		return "stuck";
 	}

@@ -15,14 +15,45 @@
 #include "core/vm_log.h"
 #include "keel/addr.h"
 
+/* Every synchronous exception keel injects: the vector it sends the guest to is remembered. */
+static void inject_sync(struct vcpu *vcpu, uint64_t esr, uint64_t far)
+{
+	el2_inject_sync(&vcpu->ctx, esr, far);
+	vcpu->injected_pc = vcpu->ctx.pc;
+}
+
 void vcpu_inject_dabt(struct vcpu *vcpu, bool write)
 {
-	el2_inject_sync(&vcpu->ctx, el2_guest_dabt_esr(&vcpu->ctx, write), vcpu->ctx.far);
+	inject_sync(vcpu, el2_guest_dabt_esr(&vcpu->ctx, write), vcpu->ctx.far);
 }
 
 void vcpu_inject_undef(struct vcpu *vcpu)
 {
-	el2_inject_sync(&vcpu->ctx, el2_guest_undef_esr(), 0);
+	inject_sync(vcpu, el2_guest_undef_esr(), 0);
+}
+
+/*
+ * An instruction fetch outside the VM at the very vector keel sent it to: the guest cannot take
+ * exceptions (its VBAR_EL1 points outside its memory), so every further injection would fault the
+ * same way for ever. The VM has crashed: it goes off (its other VMs are unaffected) and the keel
+ * console can start it again.
+ */
+static enum exit_action handle_iabt(struct vcpu *vcpu)
+{
+	struct arch_vcpu_ctx *c = &vcpu->ctx;
+	if (vcpu->injected_pc != 0 && c->pc == vcpu->injected_pc) {
+		log_err(
+		    "VM %s: crashed: vCPU %u cannot take an exception (its vector at 0x%llx is outside its "
+		    "memory); the VM is off (keel console: start %s)",
+		    vcpu->vm->name, vcpu->index, (unsigned long long)c->pc, vcpu->vm->name);
+		WRITE_ONCE(vcpu->vm->crashed, true);
+		return ACTION_VM_OFF;
+	}
+	vm_warn_limited(vcpu->vm, VM_LOG_STAGE2,
+			"instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
+			(unsigned long long)HPFAR_IPA(c->hpfar, c->far), (unsigned long long)c->pc);
+	inject_sync(vcpu, el2_guest_iabt_esr(c), c->far);
+	return ACTION_RESUME;
 }
 
 static void skip_insn(struct vcpu *vcpu)
@@ -128,12 +159,7 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 	case EC_SYSREG:
 		return handle_sysreg(vcpu);
 	case EC_IABT_LOW:
-		vm_warn_limited(
-		    vcpu->vm, VM_LOG_STAGE2,
-		    "instruction fetch at IPA 0x%llx outside its memory (pc 0x%llx); abort injected",
-		    (unsigned long long)HPFAR_IPA(c->hpfar, c->far), (unsigned long long)c->pc);
-		el2_inject_sync(c, el2_guest_iabt_esr(c), c->far);
-		return ACTION_RESUME;
+		return handle_iabt(vcpu);
 	default:
 		vm_warn_limited(
 		    vcpu->vm, VM_LOG_EC,

@@ -223,5 +223,8 @@ int vm_load(struct vm *vm)
 		 (unsigned long long)kernel, (unsigned long long)cfg->kernel.size, (unsigned long long)fdt,
 		 cfg->ramdisk.size ? ", initrd" : "");
 	vm->loaded_us = timer_us();
+	vm->crashed = false;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].injected_pc = 0;
 	return 0;
 }

@@ -47,6 +47,7 @@ struct vcpu {
 	struct arch_vcpu_ctx ctx; /**< registers; must stay first-class for asm */
 	struct vgic_vcpu vgic;
 	volatile bool running; /**< inside vcpu_run (guest state live on its pCPU) */
+	uint64_t injected_pc;  /**< the vector keel last sent the guest to (0: none yet) */
 	uint64_t exits;
 	/* Sampled: one exit in VCPU_TIME_SAMPLE is timed (see vcpu_run). */
 	uint64_t timed_exits;
@@ -125,6 +126,7 @@ struct vm {
 	/** enum vm_control posted by the keel console; taken (reset to NONE) by whoever acts on it. */
 	volatile int control;
 	uint64_t loaded_us;	       /**< when vm_load last ran (uptime) */
+	bool crashed;		       /**< went off because it could not take an exception (vcpu.c) */
 	volatile bool work_pending;    /**< vm_request_work was called; vm_run_work clears it */
 	volatile bool work_busy;       /**< a vCPU runs the work hooks (they are not reentrant) */
 	struct ratelimit rl_lifecycle; /**< "still waiting" lines of vm_stop */

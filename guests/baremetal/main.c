@@ -186,6 +186,8 @@ void guest_main(uint64_t dtb, uint64_t x1, uint64_t x2, uint64_t x3)
 		test_console();
 	else if (!strcmp(test, "reset-race"))
 		test_reset_race();
+	else if (!strcmp(test, "crash"))
+		test_crash();
 	else {
 		gprintf("GUEST: FAIL unknown test '%s'\n", test);
 		test_fail();

@@ -33,6 +33,8 @@ void test_virtio(void);
 void test_virtio_hostile(void);
 void test_virtio_sg(void);
 void test_reset_race(void);
+/** test=crash: VBAR_EL1 outside memory, then an abort (keel must call the VM crashed). */
+void test_crash(void);
 /** test=iso: the hostile neighbour of tests/boot/test_isolation.py (iso_attack.c). */
 void test_iso(void);
 

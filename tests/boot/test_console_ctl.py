@@ -46,3 +46,24 @@ def test_focus_commands_stop_and_start(keel):
     assert "GUEST: FAIL" not in out, out
     assert out.count("GUEST: PASS") == 3, out
     assert "powering the machine off" in out and r.rc == 0, out[-3000:]
+
+
+def test_crashed_vm_is_reported_and_can_be_started_again(keel):
+    """A guest that cannot take an exception (VBAR_EL1 outside its memory, then an abort): keel calls
+    the VM crashed and turns it off, the other VM runs on, vms says so, and start boots it again."""
+    vms = [keel_qemu.VmSpec("crash", GUEST_BIN, cmdline="test=crash", mem_mib=64), console_vm("waiter")]
+    send = [
+        (r"VM crash: crashed", ESC + "k"),
+        (r"keel: keel console", "vms\r"),
+        (r"keel: vm 0 crash: crashed", "start crash\r"),
+        (r"VM crash: crashed[\s\S]*VM crash: crashed", ESC + "1"),
+        (r"console input goes to VM waiter", "still-here\r"),
+    ]
+    r = keel(vms, timeout=120, send=send)
+    out = r.out
+    assert out.count("VM crash: crashed: vCPU 0 cannot take an exception (its vector at 0x30000200") == 2, out
+    assert out.count("[crash] GUEST: crash: VBAR_EL1") == 2, out  # it ran again after start
+    assert "[crash] GUEST: FAIL" not in out and "[crash] GUEST: PASS" not in out, out
+    assert "keel: vm 1 waiter: running" in out, out
+    assert "[waiter] GUEST: console got 'still-here'" in out and "[waiter] GUEST: PASS" in out, out
+    assert "powering the machine off" in out and r.rc == 0, out[-3000:]
