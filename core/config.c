@@ -317,6 +317,7 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 	int chosen = fdt_path_offset(fdt, "/chosen");
 	if (chosen < 0)
 		FAIL("boot DTB: no /chosen node (no VMs configured)");
+	cfg->stay_on = fdt_getprop(fdt, chosen, "keel,stay-on", NULL) != NULL;
 	unsigned next_pcpu = 0;
 	struct named_range used[CONFIG_MAX_VMS * (3 + CONFIG_MAX_DISKS) + 8];
 	unsigned nr_used = 0;

@@ -92,6 +92,9 @@ struct vm_config {
 struct keel_config {
 	struct vm_config vms[CONFIG_MAX_VMS];
 	unsigned nr_vms;
+	/** /chosen "keel,stay-on": when every VM is off, keel stays at its console instead of powering off.
+	 */
+	bool stay_on;
 };
 
 /** Read RAM, CPUs, GIC, UART, timer, PCIe and PSCI from the boot DTB. Returns 0 or -EINVAL (err says why). */

@@ -70,8 +70,12 @@ static void console_tick_fn(void *ctx)
 	console_tick();
 }
 
-static NORETURN void machine_off(void)
+static void machine_off(void)
 {
+	if (config.stay_on) {
+		log_info("all VMs are off; keel stays at its console (Ctrl-] k, then start VM)");
+		return;
+	}
 	log_info("all VMs are off; powering the machine off");
 	console_flush(); /* every buffered line out before QEMU exits */
 	el2_psci_call(machine.psci_smc, PSCI_SYSTEM_OFF, 0, 0, 0);

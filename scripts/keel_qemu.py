@@ -99,7 +99,7 @@ def cells64(v):
     return [hex(v >> 32), hex(v & 0xffffffff)]
 
 
-def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", storage_devs=()):
+def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", storage_devs=(), stay_on=False):
     """Return (qemu argv, placement log) for keel + vms."""
     smp = smp or max(1, sum(v.cpus for v in vms))
     margs = machine_args(mem_mib, smp, cpu, list(storage_devs))
@@ -125,6 +125,8 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
     def disk_node(i, d):
         return vm_node(i) + "/" + (vms[i].disks[d].get("dt_name") or f"disk@{d}")
 
+    if stay_on:  # keel stays at its console when every VM is off (core/config.h)
+        fdtput(dtb, "-t", "s", "/chosen", "keel,stay-on", "")
     # fdtput -c inserts a node before its siblings: create in reverse so vm@0 comes first.
     for i in reversed(range(len(vms))):
         fdtput(dtb, "-c", vm_node(i))
@@ -291,12 +293,14 @@ def main():
                     help="the disk's kind (default: ram; with --vms, the VMs' backend)")
     ap.add_argument("--disk-faults", metavar="RULES",
                     help="QEMU blkdebug fault plan for the UFS or SD disk (errors injected on chosen sectors)")
+    ap.add_argument("--stay-on", action="store_true",
+                    help="keel stays at its console when every VM is off (/chosen keel,stay-on)")
     ap.add_argument("--machine-mem", type=int, default=2048)
     ap.add_argument("--timeout", type=float, default=0, help="seconds; 0 = none (interactive)")
     ap.add_argument("--log")
     a = ap.parse_args()
+    import vms_config
     if a.vms:
-        import vms_config
         try:
             vms = load_vms_file(a.vms)
             storage, image = vms_machine_disk(a.vms, vms, a.storage, a.disk)
@@ -323,7 +327,8 @@ def main():
                 sys.exit(f"keel_qemu: --disk-faults: {e}")
         vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)]
     with tempfile.TemporaryDirectory() as tmp:
-        argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs)
+        stay_on = a.stay_on or (a.vms is not None and vms_config.stay_on(a.vms))
+        argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs, stay_on=stay_on)
         interactive = sys.stdin.isatty() and not a.timeout
         if interactive:
             print("keel: QEMU console; quit with Ctrl-A x", flush=True)

@@ -23,6 +23,7 @@ if [ -n "${VMS:-}" ]; then
   [ -n "${DISK:-}" ] && args+=(--disk "$DISK")
   [ -n "${STORAGE:-}" ] && args+=(--storage "$STORAGE")
   [ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
+  [ -n "${STAY_ON:-}" ] && args+=(--stay-on)
   [ -t 0 ] || args+=(--timeout "${RUN_TIMEOUT:-1800}")
   exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"
 fi
@@ -50,5 +51,6 @@ done
 args=(--kernel "$GUEST_KERNEL" --cmdline "$GUEST_CMDLINE" --mem "$GUEST_MEM" --disk "$DISK" --storage "$STORAGE")
 [ -n "$GUEST_INITRD" ] && args+=(--initrd "$GUEST_INITRD")
 [ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
+[ -n "${STAY_ON:-}" ] && args+=(--stay-on)
 [ -t 0 ] || args+=(--timeout "${RUN_TIMEOUT:-1800}")
 exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"

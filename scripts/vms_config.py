@@ -274,7 +274,7 @@ def load(path, spec_cls, variables=None):
         chosen = child
     if chosen is None or not chosen.children:
         raise ConfigError(f"{path}: /chosen: no vm@N nodes")
-    rd.check_props(chosen, set())
+    rd.check_props(chosen, {"keel,stay-on"})
     vms = []
     for child in chosen.children:
         if not re.fullmatch(r"vm@[0-9a-f]+", child.name):
@@ -286,6 +286,12 @@ def load(path, spec_cls, variables=None):
             rd.fail(chosen.children[i], "vm-name", f'"{n}" is used twice')
     check_assign_once(path, vms)
     return vms
+
+
+def stay_on(path):
+    """True when the file's /chosen says keel,stay-on (keel stays at its console when every VM is off)."""
+    root = parse_dtb(compile_dts(path))
+    return any(c.name == "chosen" and "keel,stay-on" in c.props for c in root.children)
 
 
 def check_assign_once(path, vms):

@@ -58,12 +58,16 @@ def test_crashed_vm_is_reported_and_can_be_started_again(keel):
         (r"keel: vm 0 crash: crashed", "start crash\r"),
         (r"VM crash: crashed[\s\S]*VM crash: crashed", ESC + "1"),
         (r"console input goes to VM waiter", "still-here\r"),
+        # keel,stay-on: with every VM off keel stays at its console, and vms still answers.
+        (r"keel stays at its console", ESC + "k"),
+        (r"keel stays at its console[\s\S]*keel: keel console", "vms\r"),
     ]
-    r = keel(vms, timeout=120, send=send)
+    r = keel(vms, timeout=120, send=send, stay_on=True, until=r"keel: vm 1 waiter: off")
     out = r.out
     assert out.count("VM crash: crashed: vCPU 0 cannot take an exception (its vector at 0x30000200") == 2, out
     assert out.count("[crash] GUEST: crash: VBAR_EL1") == 2, out  # it ran again after start
     assert "[crash] GUEST: FAIL" not in out and "[crash] GUEST: PASS" not in out, out
     assert "keel: vm 1 waiter: running" in out, out
     assert "[waiter] GUEST: console got 'still-here'" in out and "[waiter] GUEST: PASS" in out, out
-    assert "powering the machine off" in out and r.rc == 0, out[-3000:]
+    assert "all VMs are off; keel stays at its console" in out and "powering the machine off" not in out, out
+    assert "keel: vm 0 crash: crashed" in out.split("keel stays at its console")[1], out[-3000:]

@@ -312,3 +312,18 @@ def test_example_boots_two_linux_vms_on_two_partitions(tmp_path):
             f"{name}: tail stamp"
     for what, (off, n) in untouched.items():
         assert region_sha(image, off, n) == edges[what], f"{what} changed"
+
+
+def test_chosen_stay_on_is_read_and_nothing_else_is_allowed(tmp_path, kernel_file):
+    path = write_config(tmp_path, VM0 % "")
+    assert not vms_config.stay_on(path)
+    with open(path) as f:
+        text = f.read()
+    on = str(tmp_path / "on.dts")
+    with open(on, "w") as f:
+        f.write(text.replace("\tchosen {\n", "\tchosen {\n\t\tkeel,stay-on;\n", 1))
+    assert vms_config.stay_on(on) and len(keel_qemu.load_vms_file(on)) == 1
+    bad = str(tmp_path / "bad.dts")
+    with open(bad, "w") as f:
+        f.write(text.replace("\tchosen {\n", "\tchosen {\n\t\tkeel,stay-onn;\n", 1))
+    assert "keel,stay-onn" in error_of(bad)
