@@ -61,6 +61,14 @@ static void disk_report(void *dev, const struct vm *vm)
 			 vm->name, d->name, d->blk.poll_us, (unsigned long long)s.polls,
 			 (unsigned long long)s.poll_hits, (unsigned long long)s.poll_misses,
 			 (unsigned long long)s.poll_breaks, (unsigned long long)s.poll_wait_us);
+	if (s.polls || s.poll_skips[0] || s.poll_skips[1])
+		log_info(
+		    "VM %s: disk %s: polling by request size: %llu of %llu polled large requests (over "
+		    "%u KiB) completed in the window; %llu small and %llu large lone requests not polled "
+		    "(their recent ones took longer than the window)",
+		    vm->name, d->name, (unsigned long long)s.poll_hits_large,
+		    (unsigned long long)s.polls_large, VIRTIO_BLK_POLL_LARGE_SECTORS / 2,
+		    (unsigned long long)s.poll_skips[0], (unsigned long long)s.poll_skips[1]);
 	if (s.busy || s.work_yields || s.cancels || s.log_suppressed)
 		log_info(
 		    "VM %s: disk %s: %llu backend-busy refusals, %llu queue passes stopped at the budget, "

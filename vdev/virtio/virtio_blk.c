@@ -250,6 +250,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			s->state = SLOT_INFLIGHT;
 			s->cancelled = false;
 			d->ninflight++;
+			d->last_large = s->req.nsectors > VIRTIO_BLK_POLL_LARGE_SECTORS;
 			spin_unlock(&t->lock);
 			int rc = blkdev_submit(d->bdev, &s->req);
 			spin_lock(&t->lock);

@@ -59,11 +59,14 @@ struct virtio_blk_stats {
 	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
 	uint64_t io_errors;    /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
-	uint64_t polls;	       /**< lone requests keel waited for */
-	uint64_t poll_hits;    /**< ... that completed within the window */
-	uint64_t poll_misses;  /**< ... that did not (left to the interrupt) */
-	uint64_t poll_breaks;  /**< ... given up early because a physical interrupt was pending */
-	uint64_t poll_wait_us; /**< time spent polling in all */
+	uint64_t polls;		  /**< lone requests keel waited for */
+	uint64_t poll_hits;	  /**< ... that completed within the window */
+	uint64_t poll_misses;	  /**< ... that did not (left to the interrupt) */
+	uint64_t poll_breaks;	  /**< ... given up early because a physical interrupt was pending */
+	uint64_t poll_wait_us;	  /**< time spent polling in all */
+	uint64_t polls_large;	  /**< polls of a large request (> VIRTIO_BLK_POLL_LARGE_SECTORS) */
+	uint64_t poll_hits_large; /**< ... that completed within the window */
+	uint64_t poll_skips[2];	  /**< lone requests not polled (estimate over the window): small, large */
 };
 
 struct virtio_blk_params {
@@ -80,14 +83,18 @@ struct virtio_blk_params {
 	 * backend can be polled (blkdev_ops.completion_ready), keel waits up to poll_us for it
 	 * before returning to the guest, which then finds the request done without an interrupt
 	 * round trip or an idle wake-up. The wait ends early when a physical interrupt is pending.
-	 * It is skipped while lone requests have recently taken longer than poll_us (except one
-	 * probe in VIRTIO_BLK_POLL_PROBE). 0: never poll.
+	 * It is skipped while lone requests of the same size class (up to or over
+	 * VIRTIO_BLK_POLL_LARGE_SECTORS) have recently taken longer than poll_us (except one probe in
+	 * VIRTIO_BLK_POLL_PROBE): a phase of large, slow requests does not stop polling for small ones.
+	 * 0: never poll.
 	 */
 	uint32_t poll_us;
 };
 
 #define VIRTIO_BLK_POLL_US_MAX 10000u
 #define VIRTIO_BLK_POLL_PROBE  16u
+/** Lone requests above this many sectors (64 KiB) have their own polling estimate. */
+#define VIRTIO_BLK_POLL_LARGE_SECTORS 128u
 
 struct virtio_blk_slot {
 	struct blk_req req; /**< handed to the backend; stays valid until done */
@@ -126,9 +133,12 @@ struct virtio_blk {
 	uint16_t nfree;
 	uint16_t ninflight; /**< slots submitted to the backend */
 	uint16_t norphaned;
-	uint32_t poll_us;      /**< see virtio_blk_params.poll_us */
-	uint32_t poll_est_us;  /**< estimated completion time of a lone request (0: unknown) */
-	uint16_t poll_skipped; /**< lone requests not polled since the last poll */
+	uint32_t poll_us; /**< see virtio_blk_params.poll_us */
+	/** Per size class (0: small, 1: large): estimated completion time of a lone request (0: unknown)
+	 * and lone requests not polled since the last poll. */
+	uint32_t poll_est_us[2];
+	uint16_t poll_skipped[2];
+	uint8_t last_large; /**< the last request submitted is large (its class, for polling) */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */

@@ -11,20 +11,22 @@
 #define POLL_CHECK_EVERY 32u
 
 /* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
-static void poll_estimate(struct virtio_blk *d, uint32_t sample_us)
+static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
 {
-	d->poll_est_us = (uint32_t)(((uint64_t)d->poll_est_us * 3 + sample_us) / 4);
+	d->poll_est_us[c] = (uint32_t)(((uint64_t)d->poll_est_us[c] * 3 + sample_us) / 4);
 }
 
-/* Lock held. Worth waiting for the lone request in flight? */
-static bool poll_worth(struct virtio_blk *d)
+/* Lock held. Worth waiting for the lone request in flight, of size class c? */
+static bool poll_worth(struct virtio_blk *d, unsigned c)
 {
-	if (d->poll_est_us <= d->poll_us)
+	if (d->poll_est_us[c] <= d->poll_us)
 		return true;
-	/* Recent lone requests took longer than the window: probe now and then. */
-	if (++d->poll_skipped < VIRTIO_BLK_POLL_PROBE)
+	/* Recent lone requests of this class took longer than the window: probe now and then. */
+	if (++d->poll_skipped[c] < VIRTIO_BLK_POLL_PROBE) {
+		d->stats.poll_skips[c]++;
 		return false;
-	d->poll_skipped = 0;
+	}
+	d->poll_skipped[c] = 0;
 	return true;
 }
 
@@ -42,7 +44,9 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	if (d->poll_us == 0 || b->ops->completion_ready == NULL || b->ops->poll == NULL)
 		return;
 	spin_lock(&t->lock);
-	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && poll_worth(d);
+	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
+	unsigned c = d->last_large;
+	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && poll_worth(d, c);
 	spin_unlock(&t->lock);
 	if (!lone)
 		return;
@@ -76,16 +80,18 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 
 	spin_lock(&t->lock);
 	d->stats.polls++;
+	d->stats.polls_large += c;
 	d->stats.poll_wait_us += waited;
 	switch (r) {
 	case POLL_HIT:
 		d->stats.poll_hits++;
-		poll_estimate(d, waited);
+		d->stats.poll_hits_large += c;
+		poll_estimate(d, c, waited);
 		break;
 	case POLL_MISS:
 		d->stats.poll_misses++;
-		poll_estimate(d, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
-		d->poll_skipped = 0;
+		poll_estimate(d, c, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
+		d->poll_skipped[c] = 0;
 		break;
 	case POLL_BREAK:
 		d->stats.poll_breaks++;
