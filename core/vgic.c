@@ -302,15 +302,16 @@ static void sync_locked(struct vcpu *vcpu)
 			continue;
 		/* Left in place: the next flush rewrites it only if it changes (ICH_* accesses are
 		 * costly where the GIC is emulated, and each one serializes the CPU interface). */
-		uint64_t lr = gic_lr_read(i);
-		g->lr_val[i] = lr;
-		if (!(lr & ICH_LR_STATE_MASK))
+		uint64_t raw = gic_lr_read(i);
+		struct gic_lr lr;
+		gic_lr_decode(raw, &lr);
+		g->lr_val[i] = raw;
+		if (!lr.pending && !lr.active)
 			g->lr_live &= ~(1u << i); /* an invalid LR is inert: no need to zero it */
 		struct vgic_irq *irq = vgic_get_irq(vm, vcpu, g->lr_intid[i]);
 		if (irq == NULL || !irq->in_lr || irq->owner != vcpu->index)
 			continue; /* reset while the guest ran: that state is gone */
-		bool pending = (lr & ICH_LR_PENDING) != 0, active = (lr & ICH_LR_ACTIVE) != 0;
-		bool hw = (lr & ICH_LR_HW) != 0;
+		bool pending = lr.pending, active = lr.active, hw = lr.hw;
 		irq->active = active;
 		/* The LR held the latch (edge, hw, soft-pending level): still pending = not acknowledged yet.
 		 */
@@ -330,15 +331,15 @@ static void sync_locked(struct vcpu *vcpu)
 	}
 }
 
-/* Write LR i unless the hardware already holds exactly v. */
-static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v)
+/* Write LR i unless the hardware already holds exactly v (raw; 0 = invalid, live = valid). */
+static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v, bool live)
 {
 	uint32_t bit = 1u << i;
 	if ((g->lr_live & bit) && g->lr_val[i] == v)
 		return;
 	gic_lr_write(i, v);
 	g->lr_val[i] = v;
-	if (v & ICH_LR_STATE_MASK)
+	if (live)
 		g->lr_live |= bit;
 	else
 		g->lr_live &= ~bit;
@@ -348,7 +349,7 @@ static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v)
 static void lrs_invalidate(struct vgic_vcpu *g, uint32_t mask)
 {
 	for (uint32_t live = g->lr_live & mask; live; live &= live - 1)
-		lr_set(g, (unsigned)__builtin_ctz(live), 0);
+		lr_set(g, (unsigned)__builtin_ctz(live), 0, false);
 }
 
 void vgic_vcpu_load(struct vcpu *vcpu)
@@ -445,26 +446,26 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 	for (unsigned i = 0; i < s.n; i++) {
 		struct lr_pick *c = &s.p[i];
 		struct vgic_irq *irq = c->irq;
-		uint64_t lr = c->intid | (uint64_t)irq->priority << ICH_LR_PRIO_SHIFT;
-		if (irq->group1)
-			lr |= ICH_LR_GROUP1;
-		if (irq->active)
-			lr |= ICH_LR_ACTIVE;
+		struct gic_lr lr = {
+		    .vintid = c->intid,
+		    .priority = irq->priority,
+		    .group1 = irq->group1,
+		    .active = irq->active,
+		    .pending = c->pending,
+		    .hw = irq_hw_linked(irq),
+		    .pintid = irq->pintid,
+		};
 		if (c->pending) {
-			lr |= ICH_LR_PENDING;
 			any_pending = true;
 			/* The latch moves into the LR; a level line stays with the device. */
 			irq->lr_latched = irq->pending_latch;
 			irq->pending_latch = false;
 		}
-		if (irq_hw_linked(irq))
-			lr |=
-			    ICH_LR_HW | (((uint64_t)irq->pintid << ICH_LR_PINTID_SHIFT) & ICH_LR_PINTID_MASK);
 		irq->in_lr = true;
 		irq->owner = (uint8_t)vcpu->index;
 		g->lr_intid[i] = c->intid;
 		g->lr_used |= 1u << i;
-		lr_set(g, i, lr);
+		lr_set(g, i, gic_lr_encode(&lr), true);
 	}
 	lrs_invalidate(g, ~g->lr_used); /* left from an earlier entry and not reused */
 
