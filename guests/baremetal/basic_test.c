@@ -1,5 +1,5 @@
 /*
- * test=basic: EL1 entry, virtual timer interrupts through the (emulated) GICv3, FP/SIMD state
+ * test=basic: EL1 entry, virtual timer interrupts and an SGI through the (emulated) GIC, FP/SIMD state
  * surviving traps to the hypervisor, and stage-2 isolation (accesses past the end of RAM must
  * come back as synchronous data aborts on the guest's own EL1 vector).
  */
@@ -42,6 +42,33 @@ static void check_timer(void)
 		gprintf("GUEST: FAIL timer too fast: %lu ticks in %lu ms\n", n, ms);
 		test_fail();
 	}
+}
+
+static volatile uint32_t sgi_seen;
+
+static void sgi_irq(uint32_t intid)
+{
+	sgi_seen |= 1u << intid;
+}
+
+/* An SGI to itself (ICC_SGI1R_EL1 on GICv3, GICD_SGIR on GICv2) arrives through the hypervisor. */
+static void check_sgi(void)
+{
+	uint64_t f = timer_freq(), t0 = timer_now();
+
+	if (gic_send_sgi_self(3, sgi_irq)) {
+		gprintf("GUEST: FAIL sgi not sent\n");
+		test_fail();
+		return;
+	}
+	while (!(sgi_seen & (1u << 3)) && timer_now() - t0 < f)
+		;
+	if (!(sgi_seen & (1u << 3))) {
+		gprintf("GUEST: FAIL sgi 3 to self not taken within 1 s\n");
+		test_fail();
+		return;
+	}
+	gprintf("GUEST: sgi 3 to self taken\n");
 }
 
 static uint64_t fp_in[64] __attribute__((aligned(16)));
@@ -229,8 +256,10 @@ void test_basic(void)
 		read_sysreg(midr_el1));
 	if (platform_irq_init())
 		test_fail();
-	else
+	else {
 		check_timer();
+		check_sgi();
+	}
 	check_fpsimd();
 	check_escape();
 	check_ldp_mmio();
