@@ -65,3 +65,22 @@ def test_gicv2_smp_linux_on_ram_disk_survives_reboot(keel, tmp_path):
     assert r.out.count("smp: Brought up 1 node, 2 CPUs") == 2, r.out[-4000:]
     assert "GIC: Using split EOI/Deactivate mode" not in r.out  # a guest at EL1 uses EOImode 0
     assert "vGIC" not in r.out, r.out[-4000:]
+
+
+def test_gicv2_smp_linux_on_ufs_reaches_the_image(keel, tmp_path):
+    """keel's UFS driver on GICv2: its PCI INTx SPI is routed by ITARGETSR; the data reach the image."""
+    disk = tmp_path / "ufs.img"
+    with open(disk, "wb") as f:
+        f.truncate(256 * 1024 * 1024)
+    r = keel([linux_vm({"backend": "ufs"}, cpus=2)], timeout=400, storage_devs=ufs_devices(disk), gic_version=2)
+    assert re.search(r"VM linux: disk linux/vda: ufs0\b", r.out), r.out
+    counts = [tuple(map(int, m)) for m in re.findall(r"ufs0: \d+ commands: (\d+) reads \(\d+ KiB\), (\d+) writes",
+                                                     r.out)]
+    assert counts and counts[-1][0] > 0 and counts[-1][1] > 0, r.out[-4000:]
+    # Completions came by the controller's interrupt through the physical GICv2, not only by polling.
+    irqs = [int(m) for m in re.findall(r"ufs0: \d+ commands: .*; (\d+) irqs, \d+ polled", r.out)]
+    assert irqs and irqs[-1] > 0, r.out[-4000:]
+    assert_blk_test_passed(r)
+    fsck_rc, text = host_check(disk)
+    assert fsck_rc == 0, "the guest's ext4 is not clean on the host image"
+    assert "keel-host-check-v1: written by the guest in phase 2" in text, text
