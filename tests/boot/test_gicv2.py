@@ -17,6 +17,7 @@ def assert_basic_passed(out, name):
     m = re.search(rf"\[{name}\] GUEST: timer ticks=(\d+)", out)
     assert m and int(m.group(1)) >= 10, out
     assert f"[{name}] GUEST: sgi 3 to self taken" in out, out
+    assert f"[{name}] GUEST: sgis 4..11 to self taken" in out, out  # more than the 4 list registers
     assert f"[{name}] GUEST: fp ok" in out, out
     assert len(re.findall(rf"\[{name}\] GUEST: escape refused", out)) == 4, out
     assert f"[{name}] GUEST: PASS" in out, out
