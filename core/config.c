@@ -60,6 +60,49 @@ static bool in_ram(const struct machine_info *mi, uint64_t base, uint64_t size)
 	return false;
 }
 
+/*
+ * The interrupt controller: GICv3 (GICD, GICR) or GICv2 with the virtualization
+ * extensions (GICD, GICC, GICH, GICV in that order), and its maintenance PPI.
+ */
+static int gic_parse(const void *fdt, struct machine_info *mi, char *err, size_t errlen)
+{
+	static const char *const compat[] = {"arm,gic-v3", "arm,gic-400", "arm,cortex-a15-gic"};
+	int gic = -1;
+	for (unsigned i = 0; i < 3 && gic < 0; i++) {
+		gic = fdt_node_offset_by_compatible(fdt, -1, compat[i]);
+		mi->gic_compatible = compat[i];
+		mi->gic_version = i == 0 ? 3 : 2;
+	}
+	if (gic < 0)
+		FAIL("boot DTB: no interrupt controller keel drives (arm,gic-v3, arm,gic-400 or "
+		     "arm,cortex-a15-gic)");
+	const char *name = fdt_get_name(fdt, gic, NULL);
+	static const char *const v3_regs[] = {"distributor", "redistributors"};
+	static const char *const v2_regs[] = {"distributor", "CPU interface", "virtual interface control",
+					      "virtual CPU interface (no virtualization extensions?)"};
+	struct phys_range *v3_dst[] = {&mi->gicd, &mi->gicr};
+	struct phys_range *v2_dst[] = {&mi->gicd, &mi->gicc, &mi->gich, &mi->gicv};
+	bool v3 = mi->gic_version == 3;
+	for (int i = 0; i < (v3 ? 2 : 4); i++) {
+		uint64_t a, s;
+		if (!read_reg(fdt, gic, "reg", i, &a, &s) || s == 0)
+			FAIL("%s: reg: missing %s", name, v3 ? v3_regs[i] : v2_regs[i]);
+		*(v3 ? v3_dst[i] : v2_dst[i]) = (struct phys_range){pa_init(a), s};
+	}
+	if (!v3 && (mi->gicc.size < 0x2000 || mi->gicv.size < 0x1000))
+		FAIL("%s: reg: the CPU interface needs 8 KiB (GICC_DIR) and the virtual one at least 4 KiB",
+		     name);
+	mi->gic_maint_intid = 25;
+	int len;
+	const fdt32_t *irq = fdt_getprop(fdt, gic, "interrupts", &len);
+	if (irq != NULL && len >= 12) {
+		if (fdt32_to_cpu(irq[0]) != 1 || fdt32_to_cpu(irq[1]) >= 16)
+			FAIL("%s: interrupts: the maintenance interrupt is not a PPI", name);
+		mi->gic_maint_intid = 16 + fdt32_to_cpu(irq[1]);
+	}
+	return 0;
+}
+
 int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t errlen)
 {
 	memset(mi, 0, sizeof(*mi));
@@ -108,18 +151,9 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	if (mi->nr_cpus == 0)
 		FAIL("/cpus: no cpu nodes with a reg");
 
-	static const char *const gic3[] = {"arm,gic-v3"};
-	int gic = first_compatible(fdt, gic3, 1);
-	if (gic < 0)
-		FAIL("boot DTB: no arm,gic-v3 interrupt controller (GICv2 is not supported yet)");
 	uint64_t a, s;
-	if (!read_reg(fdt, gic, "reg", 0, &a, &s))
-		FAIL("%s: reg: missing distributor", fdt_get_name(fdt, gic, NULL));
-	mi->gicd = (struct phys_range){pa_init(a), s};
-	if (!read_reg(fdt, gic, "reg", 1, &a, &s))
-		FAIL("%s: reg: missing redistributors", fdt_get_name(fdt, gic, NULL));
-	mi->gicr = (struct phys_range){pa_init(a), s};
-	mi->gic_v3 = true;
+	if (gic_parse(fdt, mi, err, errlen) != 0)
+		return -EINVAL;
 
 	static const char *const uarts[] = {"arm,pl011"};
 	int uart = -1;

@@ -43,8 +43,14 @@ struct machine_info {
 	unsigned nr_ram;
 	unsigned nr_cpus;
 	uint64_t cpu_mpidr[MACHINE_MAX_CPUS];
-	struct phys_range gicd, gicr;
-	bool gic_v3;
+	unsigned gic_version;	    /**< 3 (arm,gic-v3) or 2 (arm,gic-400, arm,cortex-a15-gic) */
+	const char *gic_compatible; /**< the host GIC's compatible (static string), for the guests' DT */
+	struct phys_range gicd;
+	struct phys_range gicr;	  /**< v3: redistributors */
+	struct phys_range gicc;	  /**< v2: CPU interface */
+	struct phys_range gich;	  /**< v2: virtual interface control */
+	struct phys_range gicv;	  /**< v2: virtual CPU interface (mapped into guests at their GICC) */
+	uint32_t gic_maint_intid; /**< the maintenance interrupt (PPI 9 = INTID 25 on virt and the Pi) */
 	struct phys_range uart;
 	uint32_t uart_intid;	     /**< 0 when unknown */
 	struct phys_range pcie_ecam; /**< size 0 when absent */

@@ -39,6 +39,28 @@ static int begin_node_at(void *fdt, const char *name, uint64_t addr)
 	return fdt_begin_node(fdt, n);
 }
 
+static int gic_node(void *fdt, const struct guest_fdt_params *p)
+{
+	bool v2 = p->gic_version == 2;
+	TRY(begin_node_at(fdt, "intc", GUEST_GICD_BASE));
+	TRY(fdt_property_string(fdt, "compatible", v2 ? p->gic_compatible : "arm,gic-v3"));
+	TRY(fdt_property_u32(fdt, "#interrupt-cells", 3));
+	TRY(fdt_property(fdt, "interrupt-controller", "", 0));
+	if (v2) {
+		fdt64_t reg[4] = {cpu_to_fdt64(GUEST_GICD_BASE), cpu_to_fdt64(0x1000),
+				  cpu_to_fdt64(GUEST_GICC_BASE), cpu_to_fdt64(p->gicc_size)};
+		TRY(fdt_property(fdt, "reg", reg, sizeof(reg)));
+	} else {
+		TRY(fdt_property_u32(fdt, "#redistributor-regions", 1));
+		fdt64_t reg[4] = {cpu_to_fdt64(GUEST_GICD_BASE), cpu_to_fdt64(0x10000),
+				  cpu_to_fdt64(GUEST_GICR_BASE),
+				  cpu_to_fdt64(GUEST_GICR_STRIDE * p->nr_cpus)};
+		TRY(fdt_property(fdt, "reg", reg, sizeof(reg)));
+	}
+	TRY(fdt_property_u32(fdt, "phandle", PHANDLE_GIC));
+	return fdt_end_node(fdt);
+}
+
 int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 {
 	void *fdt = buf;
@@ -87,28 +109,18 @@ int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 	TRY(fdt_property_string(fdt, "method", "hvc"));
 	TRY(fdt_end_node(fdt));
 
-	TRY(begin_node_at(fdt, "intc", GUEST_GICD_BASE));
-	TRY(fdt_property_string(fdt, "compatible", "arm,gic-v3"));
-	TRY(fdt_property_u32(fdt, "#interrupt-cells", 3));
-	TRY(fdt_property(fdt, "interrupt-controller", "", 0));
-	TRY(fdt_property_u32(fdt, "#redistributor-regions", 1));
-	{
-		fdt64_t reg[4] = {cpu_to_fdt64(GUEST_GICD_BASE), cpu_to_fdt64(0x10000),
-				  cpu_to_fdt64(GUEST_GICR_BASE),
-				  cpu_to_fdt64(GUEST_GICR_STRIDE * p->nr_cpus)};
-		TRY(fdt_property(fdt, "reg", reg, sizeof(reg)));
-	}
-	TRY(fdt_property_u32(fdt, "phandle", PHANDLE_GIC));
-	TRY(fdt_end_node(fdt));
+	TRY(gic_node(fdt, p));
 
 	TRY(fdt_begin_node(fdt, "timer"));
 	TRY(fdt_property_string(fdt, "compatible", "arm,armv8-timer"));
 	{
 		uint32_t irqs[12];
+		/* GICv2 PPI specifiers carry the CPUs they reach in bits [15:8]. */
+		uint32_t ppi_cpus = p->gic_version == 2 ? ((1u << p->nr_cpus) - 1) << 8 & 0xff00 : 0;
 		for (unsigned i = 0; i < 4; i++) {
 			irqs[i * 3] = 1; /* PPI */
 			irqs[i * 3 + 1] = p->timer_ppis[i] - 16;
-			irqs[i * 3 + 2] = 0x04; /* level high */
+			irqs[i * 3 + 2] = 0x04 | ppi_cpus; /* level high */
 		}
 		TRY(prop_cells(fdt, "interrupts", irqs, 12));
 	}

@@ -1,6 +1,7 @@
 /*
  * The DTB keel writes for each guest: exactly its partition (memory, vCPUs,
- * PSCI, GICv3, timer, UART, its virtio devices, chosen/bootargs/initrd).
+ * PSCI, its GIC (v3, or v2 with the host's compatible), timer, UART, its
+ * virtio devices, chosen/bootargs/initrd).
  */
 #ifndef KEEL_CORE_GUEST_FDT_H
 #define KEEL_CORE_GUEST_FDT_H
@@ -22,6 +23,9 @@ struct guest_fdt_params {
 	const char *bootargs;
 	uint64_t initrd_base, initrd_size; /**< size 0: none */
 	uint32_t timer_ppis[4];		   /**< secure, non-secure, virtual, hyp INTIDs */
+	unsigned gic_version;		   /**< 3 (default when 0) or 2 */
+	const char *gic_compatible;	   /**< v2: the host's ("arm,gic-400", "arm,cortex-a15-gic") */
+	uint64_t gicc_size;		   /**< v2: the guest's GICC window (8 KiB, or 4 KiB) */
 	struct guest_fdt_dev devs[GUEST_FDT_MAX_DEVS];
 	unsigned nr_devs;
 };

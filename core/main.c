@@ -41,9 +41,9 @@ static uint8_t tls_blocks[KEEL_MAX_CPUS][256] __attribute__((aligned(64)));
 static void cpu_setup_for_guests(void)
 {
 	el2_setup_cpu();
-	gic_set_priority(GIC_PPI_MAINTENANCE, GIC_PRIO_KEEL);
+	gic_set_priority(machine.gic_maint_intid, GIC_PRIO_KEEL);
 	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
-	gic_enable(GIC_PPI_MAINTENANCE, false, 0);
+	gic_enable(machine.gic_maint_intid, false, 0);
 	gic_enable(machine.timer_virt_ppi, false, 0);
 	gic_enable(GIC_SGI_KICK, true, 0);
 }
@@ -166,12 +166,21 @@ void keel_main(uint64_t fdt_pa)
 		panic("boot DTB: %s", err);
 	if (machine.uart.size)
 		console_init(machine.uart.base);
-	log_info("%u CPU(s), %u RAM range(s) from 0x%llx, GICv3 at 0x%llx, counter %llu Hz", machine.nr_cpus,
-		 machine.nr_ram, (unsigned long long)pa_addr(machine.ram[0].base),
-		 (unsigned long long)pa_addr(machine.gicd.base), (unsigned long long)timer_freq());
+	log_info("%u CPU(s), %u RAM range(s) from 0x%llx, GICv%u (%s) at 0x%llx, counter %llu Hz",
+		 machine.nr_cpus, machine.nr_ram, (unsigned long long)pa_addr(machine.ram[0].base),
+		 machine.gic_version, machine.gic_compatible, (unsigned long long)pa_addr(machine.gicd.base),
+		 (unsigned long long)timer_freq());
 
-	if (gic_init(machine.gicd.base, machine.gicr.base, machine.gicr.size) != 0 || gic_cpu_init() != 0)
-		panic("GICv3 does not respond");
+	const struct gic_hw gic = {
+	    .version = machine.gic_version,
+	    .gicd = machine.gicd.base,
+	    .gicr = machine.gicr.base,
+	    .gicr_size = machine.gicr.size,
+	    .gicc = machine.gicc.base,
+	    .gich = machine.gich.base,
+	};
+	if (gic_init(&gic) != 0 || gic_cpu_init() != 0)
+		panic("GICv%u does not respond", machine.gic_version);
 	cpu_setup_for_guests();
 
 	memmap.mi = &machine;
@@ -228,7 +237,7 @@ void keel_secondary_main(uint64_t cpu)
 {
 	tls_setup((unsigned)cpu);
 	if (gic_cpu_init() != 0)
-		panic("CPU %llu: redistributor does not respond", (unsigned long long)cpu);
+		panic("CPU %llu: its GIC CPU interface does not respond", (unsigned long long)cpu);
 	cpu_setup_for_guests();
 	log_info("CPU %llu online", (unsigned long long)cpu);
 	cpu_loop((unsigned)cpu);

@@ -1,6 +1,7 @@
 /*
  * vGIC core: the interrupt state machine, injection, SGIs and the list
- * registers (see core/vgic.h). Register emulation is in core/vgic_mmio.c.
+ * registers (see core/vgic.h). Register models are in core/vgic_v3.c and
+ * core/vgic_v2.c.
  */
 #include "core/vgic.h"
 
@@ -30,6 +31,10 @@ static uint64_t vcpu_affinity(const struct vcpu *v)
 
 uint8_t vgic_route_to_vcpu(const struct vm *vm, uint64_t route)
 {
+	if (vm->vgic.model == VGIC_V2) {
+		uint64_t m = route & ((1u << MIN(vm->nr_vcpus, (unsigned)VGIC_V2_MAX_VCPUS)) - 1);
+		return m ? (uint8_t)__builtin_ctzll(m) : VGIC_NO_VCPU;
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus && i < VM_MAX_VCPUS; i++)
 		if (vcpu_affinity(&vm->vcpus[i]) == (route & MPIDR_AFF_MASK))
 			return (uint8_t)i;
@@ -105,13 +110,13 @@ static uint32_t kick_if_deliverable(struct vm *vm, const struct vgic_irq *irq,
 	return 1u << t;
 }
 
-static void reset_irq(struct vgic_irq *irq, uint32_t intid, uint64_t route, uint8_t route_vcpu)
+static void reset_irq(struct vgic_irq *irq, uint32_t intid, uint64_t route, uint8_t route_vcpu, bool group1)
 {
 	bool line = irq->line_level; /* the wire belongs to the device, which keeps driving it */
 	*irq = (struct vgic_irq){
 	    .priority = 0,
 	    .edge = intid < 16, /* SGIs are always edge; PPIs and SPIs start level */
-	    .group1 = true,	/* as KVM's GICv3: guests that skip IGROUPR still get Group 1 */
+	    .group1 = group1,	/* v3 as KVM's: guests that skip IGROUPR still get Group 1; v2: Group 0 */
 	    .line_level = line,
 	    .owner = VGIC_NO_VCPU,
 	    .route_vcpu = intid >= VGIC_NR_PRIV ? route_vcpu : VGIC_NO_VCPU,
@@ -125,10 +130,11 @@ void vgic_vm_init(struct vm *vm, unsigned nr_spis)
 	spin_lock(&d->lock);
 	d->ctlr = 0;
 	d->nr_spis = MIN(nr_spis, VGIC_NR_SPIS);
-	uint64_t route0 = vm->nr_vcpus > 0 ? vcpu_affinity(&vm->vcpus[0]) : 0;
+	bool v2 = d->model == VGIC_V2;
+	uint64_t route0 = v2 ? 1 : vm->nr_vcpus > 0 ? vcpu_affinity(&vm->vcpus[0]) : 0;
 	uint8_t vcpu0 = vgic_route_to_vcpu(vm, route0);
 	for (unsigned i = 0; i < VGIC_NR_SPIS; i++)
-		reset_irq(&d->spi[i], VGIC_NR_PRIV + i, route0, vcpu0);
+		reset_irq(&d->spi[i], VGIC_NR_PRIV + i, route0, vcpu0, !v2);
 	for (unsigned v = 0; v < VM_MAX_VCPUS; v++) {
 		struct vgic_vcpu *g = &vm->vcpus[v].vgic;
 		for (unsigned i = 0; i < VGIC_NR_PRIV; i++) {
@@ -136,7 +142,7 @@ void vgic_vm_init(struct vm *vm, unsigned nr_spis)
 			/* Nobody will deactivate the physical interrupt through an LR any more. */
 			if (irq_hw_linked(irq))
 				g->hw_deact |= 1u << (irq->pintid & 31);
-			reset_irq(irq, i, 0, VGIC_NO_VCPU);
+			reset_irq(irq, i, 0, VGIC_NO_VCPU, !v2);
 		}
 		g->asleep = true;
 		g->lr_used = 0;
@@ -146,10 +152,31 @@ void vgic_vm_init(struct vm *vm, unsigned nr_spis)
 	spin_unlock(&d->lock);
 }
 
+int vgic_set_model(struct vm *vm, unsigned model)
+{
+	if ((model != VGIC_V3 && model != VGIC_V2) || (model == VGIC_V2 && vm->nr_vcpus > VGIC_V2_MAX_VCPUS))
+		return -EINVAL;
+	spin_lock(&vm->vgic.lock);
+	vm->vgic.model = (uint8_t)model;
+	spin_unlock(&vm->vgic.lock);
+	return 0;
+}
+
 int vgic_register_mmio(struct vm *vm, ipa_t gicd_base, ipa_t gicr_base)
 {
 	if (vm->nr_vcpus == 0 || vm->nr_vcpus > VM_MAX_VCPUS)
 		return -EINVAL;
+	if (vm->vgic.model == VGIC_V2) {
+		const struct mmio_region v2 = {
+		    .base = gicd_base,
+		    .size = VGIC_V2_GICD_SIZE,
+		    .read = vgic_v2_gicd_access,
+		    .write = vgic_v2_gicd_access,
+		    .dev = vm,
+		    .name = "gicd",
+		};
+		return mmio_bus_register(&vm->mmio, &v2);
+	}
 	const struct mmio_region gicd = {
 	    .base = gicd_base,
 	    .size = VGIC_GICD_SIZE,
@@ -258,11 +285,8 @@ uint32_t vgic_take_hw_deactivations(struct vcpu *vcpu)
 int vgic_sgi(struct vcpu *src, uint64_t v)
 {
 	struct vm *vm = src->vm;
-	uint32_t intid = (uint32_t)SGI1R_INTID(v);
 	uint64_t aff_hi = SGI1R_AFF3(v) << 32 | SGI1R_AFF2(v) << 16 | SGI1R_AFF1(v) << 8;
-	uint32_t kick = 0;
-	int n = 0;
-	spin_lock(&vm->vgic.lock);
+	uint32_t mask = 0;
 	for (unsigned i = 0; i < vm->nr_vcpus && i < VM_MAX_VCPUS; i++) {
 		struct vcpu *t = &vm->vcpus[i];
 		bool hit;
@@ -274,9 +298,23 @@ int vgic_sgi(struct vcpu *src, uint64_t v)
 			hit = (aff & ~0xffULL) == aff_hi && aff0 / 16 == SGI1R_RS(v) &&
 			      (SGI1R_TARGETS(v) & (1u << (aff0 % 16)));
 		}
-		if (!hit)
+		if (hit)
+			mask |= 1u << i;
+	}
+	return vgic_sgi_mask(src, (uint32_t)SGI1R_INTID(v), mask);
+}
+
+int vgic_sgi_mask(struct vcpu *src, uint32_t intid, uint32_t mask)
+{
+	struct vm *vm = src->vm;
+	uint32_t kick = 0;
+	int n = 0;
+	spin_lock(&vm->vgic.lock);
+	for (unsigned i = 0; i < vm->nr_vcpus && i < VM_MAX_VCPUS; i++) {
+		struct vcpu *t = &vm->vcpus[i];
+		if (!(mask & (1u << i)))
 			continue;
-		struct vgic_irq *irq = &t->vgic.priv[intid];
+		struct vgic_irq *irq = &t->vgic.priv[intid & 15];
 		irq->pending_latch = true;
 		kick |= kick_if_deliverable(vm, irq, t);
 		n++;
@@ -302,15 +340,16 @@ static void sync_locked(struct vcpu *vcpu)
 			continue;
 		/* Left in place: the next flush rewrites it only if it changes (ICH_* accesses are
 		 * costly where the GIC is emulated, and each one serializes the CPU interface). */
-		uint64_t lr = gic_lr_read(i);
-		g->lr_val[i] = lr;
-		if (!(lr & ICH_LR_STATE_MASK))
+		uint64_t raw = gic_lr_read(i);
+		struct gic_lr lr;
+		gic_lr_decode(raw, &lr);
+		g->lr_val[i] = raw;
+		if (!lr.pending && !lr.active)
 			g->lr_live &= ~(1u << i); /* an invalid LR is inert: no need to zero it */
 		struct vgic_irq *irq = vgic_get_irq(vm, vcpu, g->lr_intid[i]);
 		if (irq == NULL || !irq->in_lr || irq->owner != vcpu->index)
 			continue; /* reset while the guest ran: that state is gone */
-		bool pending = (lr & ICH_LR_PENDING) != 0, active = (lr & ICH_LR_ACTIVE) != 0;
-		bool hw = (lr & ICH_LR_HW) != 0;
+		bool pending = lr.pending, active = lr.active, hw = lr.hw;
 		irq->active = active;
 		/* The LR held the latch (edge, hw, soft-pending level): still pending = not acknowledged yet.
 		 */
@@ -330,15 +369,15 @@ static void sync_locked(struct vcpu *vcpu)
 	}
 }
 
-/* Write LR i unless the hardware already holds exactly v. */
-static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v)
+/* Write LR i unless the hardware already holds exactly v (raw; 0 = invalid, live = valid). */
+static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v, bool live)
 {
 	uint32_t bit = 1u << i;
 	if ((g->lr_live & bit) && g->lr_val[i] == v)
 		return;
 	gic_lr_write(i, v);
 	g->lr_val[i] = v;
-	if (v & ICH_LR_STATE_MASK)
+	if (live)
 		g->lr_live |= bit;
 	else
 		g->lr_live &= ~bit;
@@ -348,7 +387,7 @@ static void lr_set(struct vgic_vcpu *g, unsigned i, uint64_t v)
 static void lrs_invalidate(struct vgic_vcpu *g, uint32_t mask)
 {
 	for (uint32_t live = g->lr_live & mask; live; live &= live - 1)
-		lr_set(g, (unsigned)__builtin_ctz(live), 0);
+		lr_set(g, (unsigned)__builtin_ctz(live), 0, false);
 }
 
 void vgic_vcpu_load(struct vcpu *vcpu)
@@ -445,26 +484,26 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 	for (unsigned i = 0; i < s.n; i++) {
 		struct lr_pick *c = &s.p[i];
 		struct vgic_irq *irq = c->irq;
-		uint64_t lr = c->intid | (uint64_t)irq->priority << ICH_LR_PRIO_SHIFT;
-		if (irq->group1)
-			lr |= ICH_LR_GROUP1;
-		if (irq->active)
-			lr |= ICH_LR_ACTIVE;
+		struct gic_lr lr = {
+		    .vintid = c->intid,
+		    .priority = irq->priority,
+		    .group1 = irq->group1,
+		    .active = irq->active,
+		    .pending = c->pending,
+		    .hw = irq_hw_linked(irq),
+		    .pintid = irq->pintid,
+		};
 		if (c->pending) {
-			lr |= ICH_LR_PENDING;
 			any_pending = true;
 			/* The latch moves into the LR; a level line stays with the device. */
 			irq->lr_latched = irq->pending_latch;
 			irq->pending_latch = false;
 		}
-		if (irq_hw_linked(irq))
-			lr |=
-			    ICH_LR_HW | (((uint64_t)irq->pintid << ICH_LR_PINTID_SHIFT) & ICH_LR_PINTID_MASK);
 		irq->in_lr = true;
 		irq->owner = (uint8_t)vcpu->index;
 		g->lr_intid[i] = c->intid;
 		g->lr_used |= 1u << i;
-		lr_set(g, i, lr);
+		lr_set(g, i, gic_lr_encode(&lr), true);
 	}
 	lrs_invalidate(g, ~g->lr_used); /* left from an earlier entry and not reused */
 

@@ -2,11 +2,18 @@
  * The virtual GIC: distributor/redistributor emulation and injection of
  * virtual interrupts through the list registers of the owning vCPU.
  *
- * Model: GICv3, single security state (GICD_CTLR.DS = 1, ARE = 1), no LPIs,
- * no ITS, SPIs 32..32+nr_spis-1. Guests use the CPU interface through ICC_*
- * system registers (virtualized by the hardware through the LRs); the GICD
- * (64 KiB) and one 128 KiB GICR frame per vCPU (RD_base + SGI_base) are
- * emulated MMIO regions.
+ * Models (the guest sees the host's GIC version, vgic_set_model):
+ * - GICv3, single security state (GICD_CTLR.DS = 1, ARE = 1), no LPIs, no
+ *   ITS, SPIs 32..32+nr_spis-1. Guests use the CPU interface through ICC_*
+ *   system registers (virtualized by the hardware through the LRs); the GICD
+ *   (64 KiB) and one 128 KiB GICR frame per vCPU (RD_base + SGI_base) are
+ *   emulated MMIO regions (core/vgic_v3.c).
+ * - GICv2 without Security Extensions, at most 8 vCPUs: the GICD (4 KiB,
+ *   core/vgic_v2.c) is emulated, INTIDs 0..31 banked per vCPU, SPIs routed by
+ *   ITARGETSR to the lowest vCPU of the mask, SGIs by GICD_SGIR; the CPU
+ *   interface is the hardware's GICV, which the integration maps by stage 2
+ *   at the guest's GICC. Interrupts reset to Group 0 (Linux enables only it).
+ * The state machine below is shared; list registers go through arch/gic_lr.h.
  *
  * Interrupt state lives in struct vgic_dist / vgic_vcpu (core/vgic_state.h)
  * under vm->vgic.lock, except while a vCPU runs: then the interrupts listed
@@ -43,11 +50,22 @@ struct mmio_access;
  */
 void vgic_vm_init(struct vm *vm, unsigned nr_spis);
 
+#define VGIC_V2_GICD_SIZE 0x1000ULL
+#define VGIC_V2_MAX_VCPUS 8
+
+/**
+ * Choose the register model (VGIC_V3 or VGIC_V2) before vgic_vm_init; it
+ * survives resets. Returns 0, or -EINVAL for another model or, for
+ * VGIC_V2, a VM with more than VGIC_V2_MAX_VCPUS vCPUs.
+ */
+int vgic_set_model(struct vm *vm, unsigned model);
+
 /**
  * Register the GICD (64 KiB at gicd_base) and the redistributors
  * (vm->nr_vcpus frames of 128 KiB from gicr_base, vCPU i at frame i, the
  * last one with GICR_TYPER.Last) on vm->mmio. Returns 0, -EINVAL for a VM
- * without vCPUs, or mmio_bus_register's error.
+ * without vCPUs, or mmio_bus_register's error. Model VGIC_V2: only the 4 KiB
+ * GICD (gicr_base unused); the CPU interface is the caller's stage-2 mapping.
  */
 int vgic_register_mmio(struct vm *vm, ipa_t gicd_base, ipa_t gicr_base);
 
@@ -128,9 +146,18 @@ bool vgic_vcpu_has_pending(struct vcpu *vcpu);
  */
 int vgic_sgi(struct vcpu *src, uint64_t icc_sgi1r);
 
-/* --- Internal: shared by core/vgic.c and core/vgic_mmio.c only. --- */
+/**
+ * Make SGI intid (0..15) pending on each vCPU in mask (bit n = vCPU n);
+ * bits for vCPUs the VM lacks are ignored. Lock NOT held. Returns how many.
+ */
+int vgic_sgi_mask(struct vcpu *src, uint32_t intid, uint32_t mask);
 
-/** vCPU index whose MPIDR affinity equals route (Aff3.Aff2.Aff1.Aff0), or VGIC_NO_VCPU. */
+/* --- Internal: shared by core/vgic.c and the register models (core/vgic_v3.c, vgic_v2.c) only. --- */
+
+/**
+ * v3: vCPU index whose MPIDR affinity equals route (Aff3.Aff2.Aff1.Aff0);
+ * v2: the lowest vCPU in the ITARGETSR mask route. VGIC_NO_VCPU when none.
+ */
 uint8_t vgic_route_to_vcpu(const struct vm *vm, uint64_t route);
 /** The interrupt intid as vcpu sees it (private to vcpu, or an SPI), or NULL. Lock held. */
 struct vgic_irq *vgic_get_irq(struct vm *vm, struct vcpu *vcpu, uint32_t intid);
@@ -147,5 +174,6 @@ int vgic_gicd_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 int vgic_gicd_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 int vgic_gicr_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 int vgic_gicr_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
+int vgic_v2_gicd_access(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 
 #endif

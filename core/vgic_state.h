@@ -12,6 +12,8 @@
 #define VGIC_NR_PRIV 32 /* SGIs 0..15 and PPIs 16..31, per vCPU */
 #define VGIC_MAX_LRS 16 /* architectural maximum of ICH_LR<n>_EL2 */
 #define VGIC_NO_VCPU 0xff
+#define VGIC_V3	     3 /* the models: the guest sees the host's GIC version */
+#define VGIC_V2	     2
 
 struct vcpu;
 
@@ -31,7 +33,7 @@ struct vgic_irq {
 	uint8_t owner;	    /**< vCPU whose LR holds it / on which it is active, else VGIC_NO_VCPU */
 	uint8_t route_vcpu; /**< SPIs: vCPU index matching `route`, else VGIC_NO_VCPU */
 	uint16_t pintid;    /**< hw: physical INTID */
-	uint64_t route;	    /**< SPIs: IROUTER affinity (Aff3..Aff0; IRM is RAZ) */
+	uint64_t route;	    /**< SPIs: v3 IROUTER affinity (Aff3..Aff0; IRM is RAZ); v2 ITARGETSR vCPU mask */
 };
 
 /** A vCPU's redistributor and list-register bookkeeping. */
@@ -49,6 +51,7 @@ struct vgic_vcpu {
 /** A VM's distributor. */
 struct vgic_dist {
 	struct spinlock lock;
+	uint8_t model;	  /**< VGIC_V3 or VGIC_V2 (vgic_set_model; survives vgic_vm_init) */
 	uint32_t ctlr;	  /**< GICD_CTLR EnableGrp0 (bit 0) | EnableGrp1 (bit 1) */
 	unsigned nr_spis; /**< SPIs 32..32+nr_spis-1 exist */
 	struct vgic_irq spi[VGIC_NR_SPIS];

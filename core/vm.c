@@ -120,10 +120,21 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 		v->pcpu = cfg->first_pcpu + i;
 		v->vmpidr = i;
 	}
-	/* The vGIC's one initialisation; a reset re-runs it (vm_restart), vm_load does not. */
+	/* The guest gets the host's GIC version. The vGIC's one initialisation; a reset re-runs it
+	 * (vm_restart), vm_load does not. */
+	bool v2 = mi->gic_version == 2;
+	if (vgic_set_model(vm, v2 ? VGIC_V2 : VGIC_V3) != 0) {
+		log_err("%s: cpus: a GICv2 machine gives a VM at most %u vCPUs", cfg->node,
+			VGIC_V2_MAX_VCPUS);
+		return -EINVAL;
+	}
 	vgic_vm_init(vm, VGIC_NR_SPIS);
 	vgic_set_kick(vm, vcpu_kick);
 	int rc = vgic_register_mmio(vm, ipa_init(GUEST_GICD_BASE), ipa_init(GUEST_GICR_BASE));
+	/* GICv2: the guest's CPU interface is the hardware's GICV, at the guest's GICC address. */
+	if (rc == 0 && v2)
+		rc = stage2_map_device(vm->s2_root, ipa_init(GUEST_GICC_BASE), mi->gicv.base,
+				       MIN(mi->gicv.size, GUEST_GICC_SIZE) & ~(SZ_4K - 1), &s2_alloc);
 	if (rc == 0)
 		rc = vpl011_init(&vm->uart, vm, ipa_init(GUEST_UART_BASE), GUEST_UART_INTID);
 	if (rc == 0 && platform.ops->vm_attach_devices)
@@ -203,6 +214,9 @@ int vm_load(struct vm *vm)
 	    .initrd_base = initrd,
 	    .initrd_size = cfg->ramdisk.size,
 	    .timer_ppis = {29, 30, vm->mi->timer_virt_ppi, 26},
+	    .gic_version = vm->mi->gic_version,
+	    .gic_compatible = vm->mi->gic_compatible,
+	    .gicc_size = MIN(vm->mi->gicv.size, GUEST_GICC_SIZE) & ~(SZ_4K - 1),
 	    .nr_devs = vm->nr_fdt_devs,
 	};
 	memcpy(p.devs, vm->fdt_devs, sizeof(p.devs));

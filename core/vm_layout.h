@@ -5,6 +5,8 @@
 #define GUEST_GICD_BASE	    0x08000000ULL
 #define GUEST_GICR_BASE	    0x080a0000ULL
 #define GUEST_GICR_STRIDE   0x20000ULL
+#define GUEST_GICC_BASE	    0x08010000ULL /* GICv2 guests: the hardware's GICV, mapped by stage 2 */
+#define GUEST_GICC_SIZE	    0x2000ULL	  /* 8 KiB: GICC_DIR at 0x1000 (4 KiB when the GICV is that small) */
 #define GUEST_UART_BASE	    0x09000000ULL
 #define GUEST_UART_INTID    33 /* SPI 1 */
 #define GUEST_VIRTIO_BASE   0x0a000000ULL

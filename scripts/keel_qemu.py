@@ -75,9 +75,14 @@ def storage_devices(storage, image, faults=None):
     return []
 
 
-def machine_args(mem_mib, smp, cpu, storage_devs):
+def machine_args(mem_mib, smp, cpu, storage_devs, gic_version=None):
+    """QEMU's machine options. gic_version: 3 or 2 (default: $GIC_VERSION, else 3); keel takes the
+    GIC version from the DT QEMU writes, and gives its guests the same."""
+    gic_version = int(gic_version or os.environ.get("GIC_VERSION") or 3)
+    if gic_version not in (2, 3):
+        raise RuntimeError(f"GIC_VERSION={gic_version}: keel drives GICv3 and GICv2 only")
     args = [
-        "-M", "virt,virtualization=on,gic-version=3",
+        "-M", f"virt,virtualization=on,gic-version={gic_version}",
         "-cpu", cpu, "-m", f"{mem_mib}M", "-smp", str(smp),
         "-nographic", "-nic", "none", "-no-reboot",
     ]
@@ -99,10 +104,11 @@ def cells64(v):
     return [hex(v >> 32), hex(v & 0xffffffff)]
 
 
-def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", storage_devs=(), stay_on=False):
+def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", storage_devs=(), gic_version=None,
+          stay_on=False):
     """Return (qemu argv, placement log) for keel + vms."""
     smp = smp or max(1, sum(v.cpus for v in vms))
-    margs = machine_args(mem_mib, smp, cpu, list(storage_devs))
+    margs = machine_args(mem_mib, smp, cpu, list(storage_devs), gic_version)
     dtb = os.path.join(workdir, "keel-boot.dtb")
     run_checked([QEMU] + margs[:-0 or None] + ["-machine", f"dumpdtb={dtb}"])
     loaders = []
@@ -298,6 +304,8 @@ def main():
     ap.add_argument("--machine-mem", type=int, default=2048)
     ap.add_argument("--timeout", type=float, default=0, help="seconds; 0 = none (interactive)")
     ap.add_argument("--log")
+    ap.add_argument("--gic-version", type=int, choices=[2, 3],
+                    help="QEMU virt's GIC (default: $GIC_VERSION, else 3)")
     a = ap.parse_args()
     import vms_config
     if a.vms:
@@ -328,7 +336,8 @@ def main():
         vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)]
     with tempfile.TemporaryDirectory() as tmp:
         stay_on = a.stay_on or (a.vms is not None and vms_config.stay_on(a.vms))
-        argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs, stay_on=stay_on)
+        argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs, gic_version=a.gic_version,
+                     stay_on=stay_on)
         interactive = sys.stdin.isatty() and not a.timeout
         if interactive:
             print("keel: QEMU console; quit with Ctrl-A x", flush=True)

@@ -7,11 +7,13 @@
 #   GUEST_MEM: VM memory in MiB (default 256)
 #   DISK_FAULTS: a fault plan for the UFS or SD disk (a QEMU blkdebug configuration file: errors
 #        injected on chosen sectors; see README "Running")
+#   GIC_VERSION: 3 (default) or 2: QEMU virt's interrupt controller (keel and its guests follow it)
 #   VMS: a VM configuration file (devicetree source, see README "Several VMs"): boots its VMs
 #        instead of the one GUEST_* VM. DISK and STORAGE still name the machine's disk; without
 #        DISK, build/disk/<file name>.img is made (a GPT with the partitions the VMs name).
 # Interactive on a terminal (quit QEMU with Ctrl-A x); otherwise returns when the guest powers off.
 set -euo pipefail
+export GIC_VERSION=${GIC_VERSION:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # relative paths are the caller's: keep them valid after the cd
 case ${VMS:-/} in /*) ;; *) VMS=$(realpath -m --relative-to="$ROOT" "$VMS") ;; esac

@@ -79,11 +79,11 @@ static uint64_t mpidr_aff(uint64_t mpidr)
 	return (mpidr & 0xffffffULL) | ((mpidr >> 32) & 0xff) << 32;
 }
 
-int gic_init(paddr_t d, paddr_t r, uint64_t rsize)
+static int v3_init(const struct gic_hw *hw)
 {
-	gicd = pa_to_ptr(d);
-	gicr_region = r;
-	gicr_region_size = rsize;
+	gicd = pa_to_ptr(hw->gicd);
+	gicr_region = hw->gicr;
+	gicr_region_size = hw->gicr_size;
 	wr32(gicd, GICD_CTLR, 0);
 	if (!poll_clear(gicd, GICD_CTLR, GICD_CTLR_RWP))
 		return -ENODEV;
@@ -114,7 +114,9 @@ static volatile uint8_t *find_redist(void)
 	return NULL;
 }
 
-int gic_cpu_init(void)
+static void v3_lr_write(unsigned i, uint64_t v);
+
+static int v3_cpu_init(void)
 {
 	volatile uint8_t *rd = find_redist();
 	if (rd == NULL)
@@ -137,27 +139,27 @@ int gic_cpu_init(void)
 	write_icc_igrpen1_el1(1);
 	nr_lrs = (unsigned)(read_ich_vtr_el2() & 0x1f) + 1;
 	for (unsigned i = 0; i < nr_lrs; i++)
-		gic_lr_write(i, 0);
+		v3_lr_write(i, 0);
 	write_ich_vmcr_el2(0);
 	write_ich_hcr_el2(ICH_HCR_EN);
 	__asm__ volatile("isb");
 	return 0;
 }
 
-uint32_t gic_ack(void)
+static uint32_t v3_ack(void)
 {
 	uint32_t intid = (uint32_t)read_icc_iar1_el1() & 0xffffff;
 	__asm__ volatile("dsb sy" ::: "memory");
 	return intid;
 }
 
-void gic_eoi(uint32_t intid)
+static void v3_eoi(uint32_t intid)
 {
 	write_icc_eoir1_el1(intid);
 	__asm__ volatile("isb");
 }
 
-void gic_deactivate(uint32_t intid)
+static void v3_deactivate(uint32_t intid)
 {
 	write_icc_dir_el1(intid);
 	__asm__ volatile("isb");
@@ -171,7 +173,7 @@ static void set_cfg(volatile uint8_t *b, uint32_t intid, bool edge)
 	wr32(b, off, v);
 }
 
-void gic_enable(uint32_t intid, bool edge, uint64_t mpidr)
+static void v3_enable(uint32_t intid, bool edge, uint64_t mpidr)
 {
 	if (intid < 32) {
 		volatile uint8_t *sgi = gicr_this[this_cpu()] + GICR_SGI;
@@ -185,13 +187,13 @@ void gic_enable(uint32_t intid, bool edge, uint64_t mpidr)
 	wr32(gicd, GICD_ISENABLER + (intid / 32) * 4, 1u << (intid % 32));
 }
 
-void gic_set_priority(uint32_t intid, uint8_t prio)
+static void v3_set_priority(uint32_t intid, uint8_t prio)
 {
 	volatile uint8_t *base = intid < 32 ? gicr_this[this_cpu()] + GICR_SGI : gicd;
 	base[GICD_IPRIORITYR + intid] = prio;
 }
 
-void gic_disable(uint32_t intid)
+static void v3_disable(uint32_t intid)
 {
 	if (intid < 32)
 		wr32(gicr_this[this_cpu()] + GICR_SGI, GICD_ICENABLER, 1u << intid);
@@ -199,7 +201,7 @@ void gic_disable(uint32_t intid)
 		wr32(gicd, GICD_ICENABLER + (intid / 32) * 4, 1u << (intid % 32));
 }
 
-void gic_send_sgi(uint64_t mpidr, unsigned sgi)
+static void v3_send_sgi(uint64_t mpidr, unsigned sgi)
 {
 	uint64_t v = ((mpidr >> 8) & 0xff) << 16 | ((mpidr >> 16) & 0xff) << 32 |
 		     ((mpidr >> 32) & 0xff) << 48 | (uint64_t)(sgi & 0xf) << 24 | (1ULL << (mpidr & 0xf));
@@ -209,7 +211,7 @@ void gic_send_sgi(uint64_t mpidr, unsigned sgi)
 }
 
 /* List registers: one accessor each, selected by index. */
-unsigned gic_lr_count(void)
+static unsigned v3_lr_count(void)
 {
 	return nr_lrs;
 }
@@ -222,7 +224,7 @@ unsigned gic_lr_count(void)
 		write_ich_lr##n##_el2(v);                                                                    \
 		return;
 
-uint64_t gic_lr_read(unsigned i)
+static uint64_t v3_lr_read(unsigned i)
 {
 	/* clang-format off */
 	switch (i) {
@@ -247,7 +249,7 @@ uint64_t gic_lr_read(unsigned i)
 	return 0;
 }
 
-void gic_lr_write(unsigned i, uint64_t v)
+static void v3_lr_write(unsigned i, uint64_t v)
 {
 	/* clang-format off */
 	switch (i) {
@@ -271,11 +273,50 @@ void gic_lr_write(unsigned i, uint64_t v)
 	/* clang-format on */
 }
 
-uint64_t gic_hcr_read(void)
+static uint64_t v3_hcr_read(void)
 {
 	return read_ich_hcr_el2();
 }
-void gic_hcr_write(uint64_t v)
+static void v3_hcr_write(uint64_t v)
 {
 	write_ich_hcr_el2(v);
 }
+
+static uint32_t v3_misr_read(void)
+{
+	return (uint32_t)read_ich_misr_el2();
+}
+
+static void v3_vcpu_save(uint64_t *vmcr, uint64_t *apr)
+{
+	*vmcr = read_ich_vmcr_el2();
+	*apr = read_ich_ap1r0_el2();
+}
+
+static void v3_vcpu_restore(uint64_t vmcr, uint64_t apr)
+{
+	write_ich_vmcr_el2(vmcr);
+	write_ich_ap1r0_el2(apr);
+}
+
+const struct gic_ops gicv3_ops = {
+    .init = v3_init,
+    .cpu_init = v3_cpu_init,
+    .ack = v3_ack,
+    .eoi = v3_eoi,
+    .deactivate = v3_deactivate,
+    .enable = v3_enable,
+    .disable = v3_disable,
+    .set_priority = v3_set_priority,
+    .send_sgi = v3_send_sgi,
+    .lr_count = v3_lr_count,
+    .lr_read = v3_lr_read,
+    .lr_write = v3_lr_write,
+    .lr_encode = gic_v3_lr_encode,
+    .lr_decode = gic_v3_lr_decode,
+    .hcr_read = v3_hcr_read,
+    .hcr_write = v3_hcr_write,
+    .misr_read = v3_misr_read,
+    .vcpu_save = v3_vcpu_save,
+    .vcpu_restore = v3_vcpu_restore,
+};

@@ -16,6 +16,9 @@
 #define S2_AF		     (1ULL << 10)
 #define S2_ADDR_MASK	     0x0000fffffffff000ULL
 #define S2_RAM_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RW | S2_SH_INNER | S2_AF)
+#define S2_MEMATTR_DEVICE    (0x1ULL << 2) /* Device-nGnRE */
+#define S2_XN		     (2ULL << 53)  /* XN[1:0] = 2: not executable at EL1 or EL0 */
+#define S2_DEVICE_ATTRS	     (S2_MEMATTR_DEVICE | S2_AP_RW | S2_AF | S2_XN)
 
 /* VTCR_EL2: T0SZ=25, SL0=1 (start at level 1), WBWA, inner shareable, 4K. */
 #define VTCR_T0SZ	(64 - STAGE2_IPA_BITS)
@@ -53,7 +56,21 @@ static uint64_t *next_table(uint64_t *entry, const struct stage2_alloc *alloc)
 	return table_of(*entry);
 }
 
+static int map_range(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc,
+		     uint64_t attrs, bool blocks);
+
 int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc)
+{
+	return map_range(root, ipa, pa, size, alloc, S2_RAM_ATTRS, true);
+}
+
+int stage2_map_device(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc)
+{
+	return map_range(root, ipa, pa, size, alloc, S2_DEVICE_ATTRS, false);
+}
+
+static int map_range(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc,
+		     uint64_t attrs, bool blocks)
 {
 	uint64_t va = ipa_addr(ipa), phys = pa_addr(pa);
 	if (!IS_ALIGNED(va | phys | size, SZ_4K) || va + size > (1ULL << STAGE2_IPA_BITS) || va + size < va)
@@ -64,15 +81,15 @@ int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const str
 		if (l2 == NULL)
 			return -ENOMEM;
 		uint64_t *e2 = &l2[(va >> 21) & 511];
-		if (IS_ALIGNED(va | phys, SZ_2M) && size >= SZ_2M && !(*e2 & S2_VALID)) {
-			*e2 = phys | S2_VALID | S2_RAM_ATTRS; /* 2 MiB block */
+		if (blocks && IS_ALIGNED(va | phys, SZ_2M) && size >= SZ_2M && !(*e2 & S2_VALID)) {
+			*e2 = phys | S2_VALID | attrs; /* 2 MiB block */
 			va += SZ_2M, phys += SZ_2M, size -= SZ_2M;
 			continue;
 		}
 		uint64_t *l3 = next_table(e2, alloc);
 		if (l3 == NULL)
 			return -ENOMEM;
-		l3[(va >> 12) & 511] = phys | S2_VALID | S2_PAGE | S2_RAM_ATTRS;
+		l3[(va >> 12) & 511] = phys | S2_VALID | S2_PAGE | attrs;
 		va += SZ_4K, phys += SZ_4K, size -= SZ_4K;
 	}
 	__asm__ volatile("dsb ishst" ::: "memory");

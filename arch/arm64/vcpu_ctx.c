@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "arch/gic.h"
 #include "arch/sysreg.h"
 
 _Static_assert(offsetof(struct arch_vcpu_ctx, pc) == VCPU_CTX_PC, "pc");
@@ -59,8 +60,7 @@ void arch_sysregs_save(struct arch_sysregs *s)
 	s->mdscr_el1 = read_mdscr_el1();
 	s->cntv_ctl_el0 = read_cntv_ctl_el0();
 	s->cntv_cval_el0 = read_cntv_cval_el0();
-	s->ich_vmcr_el2 = read_ich_vmcr_el2();
-	s->ich_ap1r0_el2 = read_ich_ap1r0_el2();
+	gic_vcpu_save(&s->gic_vmcr, &s->gic_apr);
 }
 
 void arch_sysregs_load(const struct arch_sysregs *s)
@@ -90,7 +90,6 @@ void arch_sysregs_load(const struct arch_sysregs *s)
 	write_mdscr_el1(s->mdscr_el1);
 	write_cntv_cval_el0(s->cntv_cval_el0);
 	write_cntv_ctl_el0(s->cntv_ctl_el0);
-	write_ich_vmcr_el2(s->ich_vmcr_el2);
-	write_ich_ap1r0_el2(s->ich_ap1r0_el2);
+	gic_vcpu_restore(s->gic_vmcr, s->gic_apr);
 	__asm__ volatile("isb" ::: "memory");
 }

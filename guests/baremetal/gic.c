@@ -1,4 +1,4 @@
-/* GICv3 (arm IHI 0069) driver for a Non-secure EL1 guest. */
+/* GICv3 (arm IHI 0069) driver for a Non-secure EL1 guest; GICv2 is in gic2.c (gic_init picks by version). */
 #include <stdint.h>
 
 #include "arch.h"
@@ -81,8 +81,13 @@ static uintptr_t find_redist(uintptr_t base, uint64_t size)
 	return 0;
 }
 
-int gic_init(uintptr_t d, uintptr_t r, uint64_t rsize, int eoimode)
+static int gic_version = 3;
+
+int gic_init(int version, uintptr_t d, uintptr_t r, uint64_t rsize, int eoimode)
 {
+	gic_version = version;
+	if (version == 2)
+		return gic2_init(d, r, eoimode);
 	gicd = d;
 	/* Distributor: off, all SPIs group 1 / disabled / default priority, then ARE + enable. */
 	mmio_write32(gicd + GICD_CTLR, 0);
@@ -156,6 +161,8 @@ int gic_init(uintptr_t d, uintptr_t r, uint64_t rsize, int eoimode)
 
 int gic_enable_ppi(uint32_t intid, irq_handler_t handler)
 {
+	if (gic_version == 2)
+		return gic2_enable_private(intid, handler);
 	if (intid < 16 || intid > 31 || !gicr_rd)
 		return -1;
 	ppi_handlers[intid] = handler;
@@ -165,6 +172,10 @@ int gic_enable_ppi(uint32_t intid, irq_handler_t handler)
 
 void gic_handle_irq(void)
 {
+	if (gic_version == 2) {
+		gic2_handle_irq();
+		return;
+	}
 	uint64_t iar = read_icc(ICC_IAR1_EL1);
 	uint32_t intid = (uint32_t)(iar & 0xffffff);
 
@@ -184,11 +195,35 @@ void gic_handle_irq(void)
 	isb();
 }
 
+#define ICC_SGI1R_EL1 S3_0_C12_C11_5
+
+int gic_send_sgi_self(uint32_t intid, irq_handler_t handler)
+{
+	if (intid > 15)
+		return -1;
+	if (gic_version == 2) {
+		if (gic2_enable_private(intid, handler))
+			return -1;
+		return gic2_send_sgi_self(intid);
+	}
+	if (!gicr_rd)
+		return -1;
+	ppi_handlers[intid] = handler;
+	mmio_write32(gicr_rd + GICR_ISENABLER0, 1u << intid);
+	uint64_t m = read_sysreg(mpidr_el1);
+	uint64_t v = ((m >> 8) & 0xff) << 16 | ((m >> 16) & 0xff) << 32 | ((m >> 32) & 0xff) << 48 |
+		     (uint64_t)intid << 24 | (1u << (m & 0xf));
+
+	write_icc(ICC_SGI1R_EL1, v);
+	isb();
+	return 0;
+}
+
 uint64_t gic_spurious_count(void)
 {
-	return spurious;
+	return spurious + gic2_spurious;
 }
 uint64_t gic_unexpected_count(void)
 {
-	return unexpected;
+	return unexpected + gic2_unexpected;
 }

@@ -77,12 +77,22 @@ static void read_dt(void)
 	env.bootargs = args ? args : "";
 
 	node = fdt_find_compatible(-1, "arm,gic-v3");
+	env.gic_version = 3;
+	if (node < 0) {
+		node = fdt_find_compatible(-1, "arm,cortex-a15-gic");
+		if (node < 0)
+			node = fdt_find_compatible(-1, "arm,gic-400");
+		if (node >= 0)
+			env.gic_version = 2;
+	}
 	if (node >= 0 && !fdt_reg(node, 0, &addr, &size)) {
 		env.gicd = addr;
 		if (!fdt_reg(node, 1, &addr, &size)) {
-			env.gicr = addr;
+			env.gicr = addr; /* v2: GICC */
 			env.gicr_size = size;
 		}
+		gprintf("GUEST: GICv%d at 0x%lx, 0x%lx\n", env.gic_version, (uint64_t)env.gicd,
+			(uint64_t)env.gicr);
 	} else {
 		gprintf("GUEST: note no arm,gic-v3 node, using GICD 0x%lx GICR 0x%lx\n", (uint64_t)env.gicd,
 			(uint64_t)env.gicr);
@@ -108,7 +118,7 @@ static void read_dt(void)
 
 int platform_irq_init(void)
 {
-	if (gic_init(env.gicd, env.gicr, env.gicr_size, env.eoimode))
+	if (gic_init(env.gic_version, env.gicd, env.gicr, env.gicr_size, env.eoimode))
 		return -1;
 	if (timer_start(env.timer_intid, 100)) {
 		gprintf("GUEST: FAIL timer start (cntfrq=%lu intid=%u)\n", timer_freq(), env.timer_intid);

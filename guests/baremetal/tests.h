@@ -9,7 +9,8 @@ struct guest_env {
 	uint64_t ram_base, ram_size; /* /memory reg[0] */
 	const char *bootargs;	     /* /chosen bootargs ("" if none) */
 	uintptr_t uart;
-	uintptr_t gicd, gicr;
+	int gic_version;      /* 3, or 2 (arm,cortex-a15-gic / arm,gic-400) */
+	uintptr_t gicd, gicr; /* v2: gicr is the CPU interface (GICC) */
 	uint64_t gicr_size;
 	uint32_t timer_intid; /* virtual timer PPI (INTID) */
 	int eoimode;	      /* bootarg eoimode=1 */

@@ -1,6 +1,7 @@
 /*
- * libFuzzer target for the vGIC: the input is a program of guest actions on a
- * 3-vCPU VM — distributor and redistributor MMIO of any offset, size and value
+ * libFuzzer target for the vGIC: the first byte chooses the model (bit 0: GICv2,
+ * with GICv2 list registers; else GICv3), the rest is a program of guest actions
+ * on a 3-vCPU VM — distributor and redistributor MMIO of any offset, size and value
  * (including the frame past the last vCPU), SGIs, device injections and level
  * changes, HW-linked PPIs, list-register flushes and syncs on any vCPU, and the
  * guest's own acknowledge / EOI / deactivate simulated on the list registers.
@@ -49,14 +50,17 @@ static void check_lrs(void)
 	uint32_t seen[FAKE_GIC_LRS];
 	unsigned n = 0;
 	for (unsigned i = 0; i < FAKE_GIC_LRS; i++) {
-		uint64_t lr = fake_gic_lrs[i];
-		if ((lr & ICH_LR_STATE_MASK) == 0)
+		struct gic_lr lr;
+		gic_lr_decode(fake_gic_lrs[i], &lr);
+		if (!lr.pending && !lr.active)
 			continue;
-		uint32_t intid = (uint32_t)(lr & ICH_LR_VINTID_MASK);
+		uint32_t intid = lr.vintid;
 		if (intid >= 32 + NR_SPIS)
 			abort(); /* an INTID the VM does not have */
-		if ((lr & ICH_LR_HW) && ((lr & ICH_LR_PINTID_MASK) >> ICH_LR_PINTID_SHIFT) == 0)
+		if (lr.hw && lr.pintid == 0)
 			abort(); /* HW link without a physical INTID */
+		if (fake_gic_version == 2 && fake_gic_lrs[i] > 0xffffffffULL)
+			abort(); /* GICH_LRn is 32 bits */
 		for (unsigned j = 0; j < n; j++)
 			if (seen[j] == intid)
 				abort(); /* one virtual INTID in two list registers: UNPREDICTABLE */
@@ -64,9 +68,10 @@ static void check_lrs(void)
 	}
 }
 
-static void setup(void)
+static void setup(bool v2)
 {
 	lr_owner = NULL;
+	fake_gic_version = v2 ? 2 : 3;
 	memset(&vm, 0, sizeof(vm));
 	memset(fake_gic_lrs, 0, sizeof(fake_gic_lrs));
 	fake_gic_hcr = 0;
@@ -77,6 +82,8 @@ static void setup(void)
 		vm.vcpus[i].index = i;
 		vm.vcpus[i].vmpidr = i;
 	}
+	if (vgic_set_model(&vm, v2 ? VGIC_V2 : VGIC_V3) != 0)
+		abort();
 	vgic_vm_init(&vm, NR_SPIS);
 	if (vgic_register_mmio(&vm, ipa_init(GICD), ipa_init(GICR)) != 0)
 		abort();
@@ -102,17 +109,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = {data, size};
-	setup();
+	bool v2 = take(&in, 1) & 1;
+	setup(v2);
 	for (unsigned steps = 0; in.n > 0 && steps < 4096; steps++) {
 		uint8_t op = (uint8_t)take(&in, 1);
 		struct vcpu *v = &vm.vcpus[(op >> 4) % NR_VCPUS];
 		switch (op & 0xf) {
 		case 0:
 		case 1:
-			mmio(&in, GICD, VGIC_GICD_SIZE + 0x100);
+			mmio(&in, GICD, (v2 ? VGIC_V2_GICD_SIZE : VGIC_GICD_SIZE) + 0x100);
 			break;
 		case 2:
-		case 3: /* every frame, and one past the last vCPU's */
+		case 3: /* v3: every frame, and one past the last vCPU's; v2: nothing is there */
 			mmio(&in, GICR, VGIC_GICR_STRIDE * (NR_VCPUS + 1));
 			break;
 		case 4:
@@ -135,11 +143,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 10: { /* the guest acknowledges (pending -> active) or EOIs (-> invalid) an LR */
 			unsigned i = (unsigned)take(&in, 1);
-			uint64_t *lr = &fake_gic_lrs[i % FAKE_GIC_LRS];
-			uint64_t st = *lr & ICH_LR_STATE_MASK;
-			*lr &= ~ICH_LR_STATE_MASK;
-			if ((i & 0x80) && st == ICH_LR_PENDING)
-				*lr |= ICH_LR_ACTIVE;
+			uint64_t *raw = &fake_gic_lrs[i % FAKE_GIC_LRS];
+			struct gic_lr lr;
+			gic_lr_decode(*raw, &lr);
+			bool ack = (i & 0x80) && lr.pending && !lr.active;
+			lr.pending = false;
+			lr.active = ack;
+			*raw = gic_lr_encode(&lr);
 			break;
 		}
 		case 11:

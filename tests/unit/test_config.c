@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
@@ -387,6 +388,105 @@ static void test_guest_fdt(void **state)
 	assert_true(guest_fdt_build(buf, 256, &p) < 0);
 }
 
+/* A GICv2 machine (QEMU virt gic-version=2; the Pi 4's GIC-400 alike): GICD, GICC, GICH, GICV + maintenance
+ * PPI. */
+static void set_gicv2(const char *compat, uint64_t gicc_size, bool with_gicv)
+{
+	int gic = fdt_path_offset(dtb, "/intc@8000000");
+	fdt_setprop_string(dtb, gic, "compatible", compat);
+	fdt64_t greg[8] = {cpu_to_fdt64(0x08000000), cpu_to_fdt64(0x10000),    cpu_to_fdt64(0x08010000),
+			   cpu_to_fdt64(gicc_size),  cpu_to_fdt64(0x08030000), cpu_to_fdt64(0x10000),
+			   cpu_to_fdt64(0x08040000), cpu_to_fdt64(0x2000)};
+	fdt_setprop(dtb, gic, "reg", greg, with_gicv ? sizeof(greg) : sizeof(greg) / 4 * 3);
+	fdt32_t irq[3] = {cpu_to_fdt32(1), cpu_to_fdt32(9), cpu_to_fdt32(0x04)};
+	fdt_setprop(dtb, gic, "interrupts", irq, sizeof(irq));
+}
+
+static void test_machine_gicv2(void **state)
+{
+	(void)state;
+	make_machine();
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_int_equal(mi.gic_version, 3);
+	assert_string_equal(mi.gic_compatible, "arm,gic-v3");
+	assert_int_equal(mi.gic_maint_intid, 25);
+
+	set_gicv2("arm,cortex-a15-gic", 0x10000, true);
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_int_equal(mi.gic_version, 2);
+	assert_string_equal(mi.gic_compatible, "arm,cortex-a15-gic");
+	assert_int_equal(pa_addr(mi.gicd.base), 0x08000000);
+	assert_int_equal(pa_addr(mi.gicc.base), 0x08010000);
+	assert_int_equal(pa_addr(mi.gich.base), 0x08030000);
+	assert_int_equal(pa_addr(mi.gicv.base), 0x08040000);
+	assert_int_equal(mi.gicv.size, 0x2000);
+	assert_int_equal(mi.gic_maint_intid, 25);
+
+	set_gicv2("arm,gic-400", 0x2000, true);
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_string_equal(mi.gic_compatible, "arm,gic-400");
+
+	/* No GICV: no virtualization extensions keel could use. */
+	set_gicv2("arm,gic-400", 0x2000, false);
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "intc@8000000: reg: missing virtual CPU interface"));
+	/* A 4 KiB GICC has no GICC_DIR for EOImode 1. */
+	set_gicv2("arm,gic-400", 0x1000, true);
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "GICC_DIR"));
+	/* An SPI as maintenance interrupt is refused by name. */
+	set_gicv2("arm,gic-400", 0x2000, true);
+	fdt32_t irq[3] = {cpu_to_fdt32(0), cpu_to_fdt32(9), cpu_to_fdt32(0x04)};
+	fdt_setprop(dtb, fdt_path_offset(dtb, "/intc@8000000"), "interrupts", irq, sizeof(irq));
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "interrupts: the maintenance interrupt is not a PPI"));
+	/* No GIC keel knows. */
+	fdt_setprop_string(dtb, fdt_path_offset(dtb, "/intc@8000000"), "compatible", "arm,gic-v4-lookalike");
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no interrupt controller keel drives"));
+}
+
+/* A guest on a GICv2 host gets a GICv2 node: the host's compatible, GICD 4 KiB + GICC, PPI CPU masks. */
+static void test_guest_fdt_gicv2(void **state)
+{
+	(void)state;
+	static uint8_t buf[65536];
+	struct guest_fdt_params p = {
+	    .nr_cpus = 2,
+	    .ram_base = 0x40000000,
+	    .ram_size = 0x10000000,
+	    .timer_ppis = {29, 30, 27, 26},
+	    .gic_version = 2,
+	    .gic_compatible = "arm,gic-400",
+	    .gicc_size = 0x2000,
+	};
+	assert_int_equal(guest_fdt_build(buf, sizeof(buf), &p), 0);
+	int gic = fdt_path_offset(buf, "/intc@8000000");
+	assert_true(gic >= 0);
+	assert_string_equal(fdt_getprop(buf, gic, "compatible", NULL), "arm,gic-400");
+	assert_true(fdt_getprop(buf, gic, "#redistributor-regions", NULL) == NULL);
+	int len;
+	fdt64_t reg[4]; /* properties are only 4-byte aligned */
+	const void *prop = fdt_getprop(buf, gic, "reg", &len);
+	assert_int_equal(len, 32);
+	memcpy(reg, prop, sizeof(reg));
+	assert_int_equal(fdt64_to_cpu(reg[0]), 0x08000000);
+	assert_int_equal(fdt64_to_cpu(reg[1]), 0x1000);
+	assert_int_equal(fdt64_to_cpu(reg[2]), 0x08010000);
+	assert_int_equal(fdt64_to_cpu(reg[3]), 0x2000);
+	const fdt32_t *irq = fdt_getprop(buf, fdt_path_offset(buf, "/timer"), "interrupts", &len);
+	assert_int_equal(len, 48);
+	assert_int_equal(fdt32_to_cpu(irq[7]), 11);
+	assert_int_equal(fdt32_to_cpu(irq[8]), 0x304); /* CPUs 0 and 1, level high */
+	/* GICv3: no CPU mask in PPI specifiers, the v3 node. */
+	p.gic_version = 3;
+	assert_int_equal(guest_fdt_build(buf, sizeof(buf), &p), 0);
+	gic = fdt_path_offset(buf, "/intc@8000000");
+	assert_string_equal(fdt_getprop(buf, gic, "compatible", NULL), "arm,gic-v3");
+	irq = fdt_getprop(buf, fdt_path_offset(buf, "/timer"), "interrupts", &len);
+	assert_int_equal(fdt32_to_cpu(irq[8]), 0x04);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +497,8 @@ int main(void)
 	    cmocka_unit_test(test_assign_once_conflicts),
 	    cmocka_unit_test(test_memmap_alloc),
 	    cmocka_unit_test(test_guest_fdt),
+	    cmocka_unit_test(test_machine_gicv2),
+	    cmocka_unit_test(test_guest_fdt_gicv2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

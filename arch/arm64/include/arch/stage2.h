@@ -19,6 +19,8 @@ struct stage2_alloc {
 bool stage2_create(paddr_t *root, const struct stage2_alloc *alloc);
 /** Map [ipa, ipa+size) to [pa, ...) as Normal RW memory; all three 4K-aligned. */
 int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
+/** Map [ipa, ipa+size) to [pa, ...) as Device-nGnRE RW, not executable, in 4 KiB pages (a GICV). */
+int stage2_map_device(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
 /** Look an IPA up by walking the tables; false when unmapped. */
 bool stage2_lookup(paddr_t root, ipa_t ipa, paddr_t *pa);
 /** Program VTCR_EL2/VTTBR_EL2 for this VM on this CPU. */

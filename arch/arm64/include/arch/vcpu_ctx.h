@@ -29,7 +29,7 @@ struct arch_sysregs {
 	uint64_t contextidr_el1, cpacr_el1, esr_el1, far_el1, afsr0_el1, afsr1_el1, par_el1;
 	uint64_t elr_el1, spsr_el1, sp_el0, sp_el1, tpidrro_el0, tpidr_el1, cntkctl_el1;
 	uint64_t csselr_el1, mdscr_el1, cntv_ctl_el0, cntv_cval_el0;
-	uint64_t ich_vmcr_el2, ich_ap1r0_el2;
+	uint64_t gic_vmcr, gic_apr; /* the virtual CPU interface (arch/gic.h) */
 };
 
 struct arch_vcpu_ctx {
