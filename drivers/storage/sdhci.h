@@ -41,6 +41,7 @@ struct sdhci_stats {
 	uint64_t bytes;		 /**< data bytes moved */
 	uint64_t irqs;		 /**< controller interrupts taken */
 	uint64_t tick_progress;	 /**< times the 100 Hz tick, not an interrupt, moved a request on */
+	uint64_t chunks;	 /**< commands that moved part of a request (chunked while shared) */
 	uint64_t owner_starts;	 /**< next requests left for their owner's CPU to start (owner_kick) */
 	uint64_t owner_late;	 /**< ... that the driver started itself after SDHCI_OWNER_WAIT_US */
 };
