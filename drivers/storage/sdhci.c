@@ -607,7 +607,7 @@ static void chunk_done(struct sdhci_host *h)
 
 /*
  * Take the next request (or its next chunk) into the controller. False when there is none. While
- * another owner uses the controller too (sdhci_contended), a read or write moves at most
+ * another owner uses the controller too (sdhci_contended), a large read or write moves at most
  * SDHCI_CHUNK_SECTORS per command; chunk_done puts it back in the FIFO between chunks.
  */
 static bool start_next(struct sdhci_host *h)
@@ -639,9 +639,9 @@ static bool start_next(struct sdhci_host *h)
 			complete(h, req, BLK_EINVAL);
 			return true;
 		}
-		bool chunked = sdhci_contended(&h->contend, timer_us());
-		h->cur_chunk = sdhci_chunk_segs(req, e.done, chunked ? SDHCI_CHUNK_SECTORS : 0, h->chunk_segs,
-						SDHCI_MAX_SEGS, &n);
+		h->cur_chunk =
+		    sdhci_chunk_segs(req, e.done, sdhci_chunk_max(&h->contend, req, e.done, timer_us()),
+				     h->chunk_segs, SDHCI_MAX_SEGS, &n);
 		if (h->cur_chunk == 0) /* segments checked by plan_xfer, progress is ours */
 			panic("%s: no chunk at sector %u of a %llu-sector request", h->name, e.done,
 			      (unsigned long long)req->nsectors);

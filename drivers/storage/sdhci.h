@@ -7,7 +7,9 @@
  * when it is one contiguous buffer below 4 GiB (counted); otherwise it is
  * refused with BLK_EINVAL (counted, logged limited by time): there is no PIO
  * data path, keel's CPUs never copy a guest's data. One request is in the
- * controller at a time (SD has no command queue), the rest wait in a FIFO;
+ * controller at a time (SD has no command queue), the rest wait in a FIFO
+ * (while two VMs share the controller, large requests move in paced chunks:
+ * sdhci_chunk.h);
  * blkdev_ops.cancel drops a queued request or aborts the current one (CMD12
  * abort, CMD and DAT line resets, bounded by time; if the DAT line does not
  * reset, a full controller reset, and the controller goes offline; a request

@@ -43,6 +43,10 @@ bool sdhci_queue_remove(struct sdhci_queue *q, const struct blk_req *req)
 
 void sdhci_contend_note(struct sdhci_contend *c, const struct blk_req *req, uint64_t now_us)
 {
+	/* keel's own requests (the GPT read at boot, a share group's coalesced FLUSH) have no owner,
+	 * and a flush moves no data on SD: neither is a second VM. */
+	if (req->owner_ctx == NULL || req->op == BLK_OP_FLUSH)
+		return;
 	if (req->owner_ctx != c->last_owner) {
 		if (c->last_owner != NULL || c->mixed_us != 0)
 			c->mixed_us =
@@ -76,6 +80,15 @@ bool sdhci_queue_pick(struct sdhci_queue *q, const struct sdhci_pace *p, uint64_
 		return true;
 	}
 	return false;
+}
+
+uint32_t sdhci_chunk_max(const struct sdhci_contend *c, const struct blk_req *req, uint32_t done,
+			 uint64_t now_us)
+{
+	/* A request once split stays split: its owner is paced chunk by chunk. */
+	if (!sdhci_contended(c, now_us) || (done == 0 && req->nsectors <= SDHCI_SPLIT_SECTORS))
+		return 0;
+	return SDHCI_CHUNK_SECTORS;
 }
 
 uint32_t sdhci_chunk_segs(const struct blk_req *req, uint32_t done, uint32_t max_sectors, struct blk_seg *out,

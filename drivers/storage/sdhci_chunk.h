@@ -6,7 +6,8 @@
  *
  * A request is served as one command when its owner is alone on the
  * controller. When another owner has submitted within SDHCI_CONTEND_US, a
- * request moves as commands of at most SDHCI_CHUNK_SECTORS; after each chunk
+ * request above SDHCI_SPLIT_SECTORS moves as commands of at most
+ * SDHCI_CHUNK_SECTORS; after each chunk
  * it goes back to the tail of the FIFO with its progress, so a neighbour's
  * request waits behind at most one chunk, not behind a whole 1 MiB request.
  * And paced by time: after a chunk that took t, its owner's next command waits
@@ -23,7 +24,8 @@
 #include "drivers/storage/blkdev.h"
 
 #define SDHCI_QUEUE_MAX	    256u     /**< requests held per controller (two VMs' full virtio queues) */
-#define SDHCI_CHUNK_SECTORS 128u     /**< 64 KiB: ~13 ms of an emulated card at 5 MB/s */
+#define SDHCI_CHUNK_SECTORS 64u	     /**< 32 KiB: ~7 ms of an emulated card at 5 MB/s */
+#define SDHCI_SPLIT_SECTORS 128u     /**< a request up to 64 KiB goes whole (a neighbour's usual I/O) */
 #define SDHCI_CONTEND_US    5000000u /**< another owner's submit within this: requests are chunked */
 
 /** A waiting request and the sectors of it already moved (0: not started). */
@@ -52,8 +54,8 @@ bool sdhci_queue_remove(struct sdhci_queue *q, const struct blk_req *req);
 
 /**
  * Who has used the controller lately: the last submitter's owner (blk_req.owner_ctx) and when
- * another owner last submitted. sdhci_contend_note on every submit; sdhci_contended says whether
- * requests are chunked now.
+ * another owner last submitted. sdhci_contend_note on every submit (requests without an owner and
+ * flushes do not count); sdhci_contended says whether requests are chunked now.
  */
 struct sdhci_contend {
 	const void *last_owner;
@@ -62,6 +64,10 @@ struct sdhci_contend {
 
 void sdhci_contend_note(struct sdhci_contend *c, const struct blk_req *req, uint64_t now_us);
 bool sdhci_contended(const struct sdhci_contend *c, uint64_t now_us);
+
+/** Most sectors req's next command moves, `done` of it moved already: 0 means all the rest. */
+uint32_t sdhci_chunk_max(const struct sdhci_contend *c, const struct blk_req *req, uint32_t done,
+			 uint64_t now_us);
 
 /** The owner whose next command waits (pacing), and until when. */
 struct sdhci_pace {

@@ -440,6 +440,8 @@ static void test_cancel_never_stopped_is_never_completed(void **state)
 #define OWNER_B ((void *)2)
 static unsigned kicks_a, kicks_b;
 static uint8_t big[256 * 1024] __attribute__((aligned(4096)));
+#define CHUNK_BYTES (SDHCI_CHUNK_SECTORS * 512u)
+#define NCHUNKS	    (sizeof(big) / CHUNK_BYTES)
 
 static void owner_kick(void *ctx)
 {
@@ -509,7 +511,7 @@ static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void 
 	struct rq a, b;
 
 	share_with_b();
-	fk.us_per_block = 20; /* like QEMU's card: A's 64 KiB chunk holds the command write 2.5 ms */
+	fk.us_per_block = 20; /* like QEMU's card: A's chunk holds the command write for a while */
 	rq_big(&a, BLK_OP_READ);
 	/* Submitted by its owner: the first chunk runs here; A's next one waits as long as it took. */
 	assert_int_equal(blkdev_submit(dev, &a.req), 0);
@@ -533,7 +535,7 @@ static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void 
 
 	/* After the pause the tick does not start A's chunk itself (CPU 0 is someone else's): it
 	 * kicks A's owner, whose poll starts one chunk. */
-	for (unsigned k = 1; k < 4; k++) {
+	for (unsigned k = 1; k < NCHUNKS; k++) {
 		after_pause_tick();
 		assert_int_equal(kicks_a, k);
 		assert_int_equal(fk.data_cmds, 1 + k);
@@ -547,20 +549,37 @@ static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void 
 	assert_int_equal(a.status, BLK_OK);
 	after_pause_tick();
 	dev->ops->poll(dev);
-	assert_int_equal(fk.data_cmds, 5);
+	assert_int_equal(fk.data_cmds, NCHUNKS + 1);
 	assert_int_equal(a.calls, 1);
 
-	/* A's four chunks: 128 sectors each, in order, each from the right place in the segments. */
-	static const unsigned at[4] = {0, 2, 3, 4};
-	for (unsigned k = 0; k < 4; k++) {
-		unsigned n = at[k];
-		assert_int_equal(fk.d_arg[n], 1000 + 128 * k);
-		assert_int_equal(fk.d_blocks[n], 128);
-		assert_int_equal(fk.d_bytes[n], 64 * 1024);
-		assert_int_equal(fk.d_addr[n], pa_addr(ptr_to_pa(big + 64 * 1024 * k)));
+	/* A's chunks, in order, each from the right place in the segments (B's was command 1). */
+	for (unsigned k = 0; k < NCHUNKS; k++) {
+		unsigned n = k ? k + 1 : 0;
+		assert_int_equal(fk.d_arg[n], 1000 + SDHCI_CHUNK_SECTORS * k);
+		assert_int_equal(fk.d_blocks[n], SDHCI_CHUNK_SECTORS);
+		assert_int_equal(fk.d_bytes[n], CHUNK_BYTES);
+		assert_int_equal(fk.d_addr[n], pa_addr(ptr_to_pa(big + CHUNK_BYTES * k)));
 	}
-	assert_int_equal(st()->chunks, 4);
+	assert_int_equal(st()->chunks, NCHUNKS);
 	assert_int_equal(st()->errors, 0);
+}
+
+/* Shared, a request up to SDHCI_SPLIT_SECTORS still goes whole (a neighbour's usual I/O). */
+static void test_shared_small_request_is_not_split(void **state)
+{
+	(void)state;
+	struct rq a;
+
+	share_with_b();
+	rq_init(&a, BLK_OP_WRITE, 2000);
+	rq_seg(&a, big, SDHCI_SPLIT_SECTORS * 512u);
+	rq_owner(&a, OWNER_A);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_OK);
+	assert_int_equal(fk.data_cmds, 1);
+	assert_int_equal(fk.d_blocks[0], SDHCI_SPLIT_SECTORS);
+	assert_int_equal(st()->chunks, 0);
 }
 
 /* A chunk that fails after its retries fails the whole request, once; no later chunk is issued. */
@@ -581,7 +600,7 @@ static void test_a_failed_chunk_fails_the_request(void **state)
 	assert_int_equal(a.status, BLK_EIO);
 	assert_int_equal(fk.data_cmds, 1 + 1 + SDHCI_RETRIES); /* chunk 2 and its retries, no chunk 3 */
 	for (unsigned n = 1; n < fk.data_cmds; n++)
-		assert_int_equal(fk.d_arg[n], 1000 + 128);
+		assert_int_equal(fk.d_arg[n], 1000 + SDHCI_CHUNK_SECTORS);
 	dev->ops->poll(dev);
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(st()->errors, 1);
@@ -660,10 +679,14 @@ static void test_contention_window(void **state)
 	(void)state;
 	struct sdhci_contend c = {0};
 	struct blk_req a = {.owner_ctx = OWNER_A}, b = {.owner_ctx = OWNER_B};
+	struct blk_req keel = {.op = BLK_OP_READ}, flush = {.op = BLK_OP_FLUSH, .owner_ctx = OWNER_B};
 
+	sdhci_contend_note(&c, &keel, 500); /* the GPT read at boot */
 	sdhci_contend_note(&c, &a, 1000);
+	sdhci_contend_note(&c, &keel, 1500); /* a share group's own FLUSH, say */
 	sdhci_contend_note(&c, &a, 2000);
-	assert_false(sdhci_contended(&c, 2000));
+	sdhci_contend_note(&c, &flush, 2500);
+	assert_false(sdhci_contended(&c, 2500));
 	sdhci_contend_note(&c, &b, 3000);
 	assert_true(sdhci_contended(&c, 3000));
 	assert_true(sdhci_contended(&c, 3000 + SDHCI_CONTEND_US - 1));
@@ -679,6 +702,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_cancel_never_stopped_is_never_completed, setup),
 	    cmocka_unit_test_setup(test_alone_a_large_request_is_one_command, setup),
 	    cmocka_unit_test_setup(test_shared_large_request_moves_in_chunks_around_the_neighbour, setup),
+	    cmocka_unit_test_setup(test_shared_small_request_is_not_split, setup),
 	    cmocka_unit_test_setup(test_a_failed_chunk_fails_the_request, setup),
 	    cmocka_unit_test_setup(test_cancel_between_and_inside_chunks, setup),
 	    cmocka_unit_test_setup(test_chunk_segments, setup),
