@@ -166,6 +166,7 @@ struct sdhci_host {
 	struct sdhci_contend contend;
 	struct sdhci_pace pace; /* the owner whose next command waits after a chunk */
 	uint64_t cur_start_us;	/* when the current chunk started */
+	bool has_tick;		/* the tick ends pauses: without it, no pacing */
 	struct sdhci_done done[SDHCI_QUEUE_MAX + 1];
 	unsigned d_head, d_count;
 
@@ -593,14 +594,13 @@ static void chunk_done(struct sdhci_host *h)
 {
 	struct blk_req *req = h->cur;
 	uint32_t done = h->cur_done + h->cur_chunk;
+	if (h->has_tick && h->cur_chunk < req->nsectors) /* split: the owner's next command waits */
+		sdhci_pace_note(&h->pace, req->owner_ctx, h->cur_start_us, timer_us());
 	if (req->op == BLK_OP_DISCARD || done >= req->nsectors) {
-		if (h->cur_done != 0) /* the last chunk paces too */
-			sdhci_pace_note(&h->pace, req->owner_ctx, h->cur_start_us, timer_us());
 		finish(h, BLK_OK);
 		return;
 	}
 	h->cur = NULL;
-	sdhci_pace_note(&h->pace, req->owner_ctx, h->cur_start_us, timer_us());
 	if (!sdhci_queue_push(&h->q, req, done)) /* it left the controller: submit bounds queue + cur */
 		panic("%s: request queue overflow", h->name);
 }
@@ -1194,7 +1194,8 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	    .ops = &sdhci_blk_ops,
 	    .priv = h,
 	};
-	if (hyp_tick_register(sdhci_tick, h) != 0)
+	h->has_tick = hyp_tick_register(sdhci_tick, h) == 0;
+	if (!h->has_tick)
 		log_warn("%s: no hypervisor tick slot: completions need an interrupt or an explicit poll",
 			 h->name);
 	if (intid && irq_register(intid, false, sdhci_irq, h) == 0) {

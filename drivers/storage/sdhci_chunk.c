@@ -62,8 +62,9 @@ bool sdhci_contended(const struct sdhci_contend *c, uint64_t now_us)
 
 void sdhci_pace_note(struct sdhci_pace *p, const void *owner, uint64_t start_us, uint64_t now_us)
 {
+	uint64_t took = now_us > start_us ? now_us - start_us : 0;
 	p->owner = owner;
-	p->until_us = now_us + (now_us > start_us ? now_us - start_us : 0);
+	p->until_us = now_us + MIN(took, (uint64_t)SDHCI_PACE_MAX_US);
 }
 
 bool sdhci_queue_pick(struct sdhci_queue *q, const struct sdhci_pace *p, uint64_t now_us)

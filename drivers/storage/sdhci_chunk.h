@@ -75,6 +75,8 @@ struct sdhci_pace {
 	uint64_t until_us;
 };
 
+#define SDHCI_PACE_MAX_US 50000u /**< longest pause (a chunk slowed by retries pauses no longer) */
+
 /** A chunk of owner's request ran from start_us to now_us: its next command waits as long. */
 void sdhci_pace_note(struct sdhci_pace *p, const void *owner, uint64_t start_us, uint64_t now_us);
 

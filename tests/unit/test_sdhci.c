@@ -209,6 +209,7 @@ static int setup(void **state)
 	h->quirks = &pci_matches[0].q;
 	h->dma = DMA_ADMA64;
 	h->dma_coherent = true;
+	h->has_tick = true;
 	h->lock = (struct spinlock)SPINLOCK_INIT;
 	h->card.high_capacity = true;
 	h->card.cmd23 = true;
@@ -497,12 +498,16 @@ static void test_alone_a_large_request_is_one_command(void **state)
 	assert_int_equal(st()->chunks, 0);
 }
 
-/* Spin past the pause that pacing gave A's next chunk, then the tick hands the controller on. */
-static void after_pause_tick(void)
+/* Pauses are set by real time: the tests end them, or make them long, instead of racing them. */
+static void end_pause_tick(void)
 {
-	while (timer_us() <= hosts[0].pace.until_us)
-		;
+	hosts[0].pace.until_us = 0;
 	sdhci_tick(&hosts[0]);
+}
+
+static void long_pause(void)
+{
+	hosts[0].pace.until_us = timer_us() + 10000000u;
 }
 
 static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void **state)
@@ -514,10 +519,13 @@ static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void 
 	fk.us_per_block = 20; /* like QEMU's card: A's chunk holds the command write for a while */
 	rq_big(&a, BLK_OP_READ);
 	/* Submitted by its owner: the first chunk runs here; A's next one waits as long as it took. */
+	uint64_t t0 = timer_us();
 	assert_int_equal(blkdev_submit(dev, &a.req), 0);
 	assert_int_equal(fk.data_cmds, 1);
 	assert_int_equal(a.calls, 0);
-	assert_true(hosts[0].pace.until_us > timer_us());
+	assert_ptr_equal(hosts[0].pace.owner, OWNER_A);
+	assert_true(hosts[0].pace.until_us >= t0 + 2 * 20 * SDHCI_CHUNK_SECTORS);
+	long_pause();
 
 	/* B's request arrives during A's pause: it starts at once, between A's chunks. */
 	rq_init(&b, BLK_OP_WRITE, 64);
@@ -528,26 +536,28 @@ static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void 
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.status, BLK_OK);
 	assert_int_equal(fk.d_arg[1], 64);
-	/* A's own poll during its pause starts nothing. */
-	assert_true(hosts[0].pace.until_us > timer_us());
+	/* During its pause, neither A's own poll nor the tick starts A's chunk. */
 	dev->ops->poll(dev);
+	sdhci_tick(&hosts[0]);
 	assert_int_equal(fk.data_cmds, 2);
+	assert_int_equal(kicks_a, 0);
 
 	/* After the pause the tick does not start A's chunk itself (CPU 0 is someone else's): it
 	 * kicks A's owner, whose poll starts one chunk. */
 	for (unsigned k = 1; k < NCHUNKS; k++) {
-		after_pause_tick();
+		end_pause_tick();
 		assert_int_equal(kicks_a, k);
 		assert_int_equal(fk.data_cmds, 1 + k);
 		assert_int_equal(a.calls, 0);
 		dev->ops->poll(dev);
 		assert_int_equal(fk.data_cmds, 2 + k);
-		dev->ops->poll(dev); /* paced again: nothing more */
+		long_pause();
+		dev->ops->poll(dev); /* paused again: nothing more */
 		assert_int_equal(fk.data_cmds, 2 + k);
 	}
 	assert_int_equal(a.calls, 1); /* once, after its last chunk */
 	assert_int_equal(a.status, BLK_OK);
-	after_pause_tick();
+	end_pause_tick();
 	dev->ops->poll(dev);
 	assert_int_equal(fk.data_cmds, NCHUNKS + 1);
 	assert_int_equal(a.calls, 1);
@@ -593,7 +603,7 @@ static void test_a_failed_chunk_fails_the_request(void **state)
 	fk.fail_from = 2;
 	assert_int_equal(blkdev_submit(dev, &a.req), 0);
 	for (unsigned i = 0; i < 4 && a.calls == 0; i++) {
-		after_pause_tick();
+		end_pause_tick();
 		dev->ops->poll(dev);
 	}
 	assert_int_equal(a.calls, 1);
@@ -626,8 +636,9 @@ static void test_cancel_between_and_inside_chunks(void **state)
 
 	rq_big(&a2, BLK_OP_WRITE);
 	fk.hang_from = 3; /* a2's second chunk never ends */
+	hosts[0].pace.until_us = 0;
 	assert_int_equal(blkdev_submit(dev, &a2.req), 0);
-	after_pause_tick();
+	end_pause_tick();
 	dev->ops->poll(dev);
 	assert_int_equal(fk.data_cmds, 3);
 	assert_true(fk.xfer_active);
