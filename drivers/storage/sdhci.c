@@ -828,7 +828,7 @@ static void run_locked(struct sdhci_host *h, bool defer, const struct blk_req *m
 					wr32(h, SDHCI_INT_STATUS, st);
 				return;
 			}
-			started = h->cur != NULL;
+			started = started || h->cur != NULL; /* a FLUSH completes at once */
 			continue;
 		}
 		if (h->need_issue) {
