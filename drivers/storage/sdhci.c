@@ -42,6 +42,7 @@
 #include "drivers/storage/blkdev.h"
 #include "drivers/storage/sd_card.h"
 #include "drivers/storage/sdhci_adma.h"
+#include "drivers/storage/sdhci_chunk.h"
 #include "drivers/storage/sdhci_regs.h"
 #include "drivers/storage/storage.h"
 #include "keel/addr.h"
@@ -50,7 +51,6 @@
 #include "keel/util.h"
 
 #define SDHCI_MAX_HOSTS	   2
-#define SDHCI_QUEUE_MAX	   256u /* requests held per controller (two VMs' full virtio queues) */
 #define SDHCI_MAX_SEGS	   64u
 #define SDHCI_MAX_SECTORS  4096u	   /* 2 MiB: well inside the 16-bit block count */
 #define SDHCI_MAX_SEG_SIZE (1024u * 1024u) /* split into 64 KiB ADMA2 lines */
@@ -139,9 +139,6 @@ struct sdhci_step {
 
 enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA };
 
-/* How the current request's data moves. */
-enum xfer_path { PATH_ADMA, PATH_SDMA };
-
 struct sdhci_done {
 	struct blk_req *req;
 	int status;
@@ -165,8 +162,11 @@ struct sdhci_host {
 	struct sdhci_stats stats;
 
 	struct spinlock lock;
-	struct blk_req *queue[SDHCI_QUEUE_MAX];
-	unsigned q_head, q_count;
+	struct sdhci_queue q; /* waiting requests, with their progress (chunks) */
+	struct sdhci_contend contend;
+	struct sdhci_pace pace; /* the owner whose next command waits after a chunk */
+	uint64_t cur_start_us;	/* when the current chunk started */
+	bool has_tick;		/* the tick ends pauses: without it, no pacing */
 	struct sdhci_done done[SDHCI_QUEUE_MAX + 1];
 	unsigned d_head, d_count;
 
@@ -176,9 +176,11 @@ struct sdhci_host {
 	void (*kick_fn)(void *ctx); /* an owner to kick once the lock is dropped (drain) */
 	void *kick_ctx;
 
-	/* The request in the controller. */
+	/* The request in the controller: its chunk of cur_chunk sectors from sector cur_done on. */
 	struct blk_req *cur;
-	enum xfer_path cur_path;
+	enum sdhci_path cur_path;
+	uint32_t cur_done, cur_chunk;
+	struct blk_seg chunk_segs[SDHCI_MAX_SEGS];
 	bool settle;  /* a write was aborted: the next request first waits (CMD13) for the card */
 	bool offline; /* an abort could not stop the controller: every request fails */
 	unsigned attempt;
@@ -511,11 +513,11 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 		h->steps[0].ignore_err = true;
 		h->steps[0].check_r1 = false;
 	}
-	uint32_t nblk = (uint32_t)req->nsectors;
-	uint32_t addr = card_addr(h, req->sector);
+	uint64_t sector = req->sector + h->cur_done; /* this chunk's */
+	uint32_t nblk = h->cur_chunk, addr = card_addr(h, sector);
 	if (req->op == BLK_OP_DISCARD) {
 		add_step(h, STEP_CMD, SD_CMD_ERASE_START, SD_RSP_R1, addr, 0, CMD_TIMEOUT_US);
-		add_step(h, STEP_CMD, SD_CMD_ERASE_END, SD_RSP_R1, card_addr(h, req->sector + nblk - 1), 0,
+		add_step(h, STEP_CMD, SD_CMD_ERASE_END, SD_RSP_R1, card_addr(h, sector + nblk - 1), 0,
 			 CMD_TIMEOUT_US);
 		add_step(h, STEP_CMD, SD_CMD_ERASE, SD_RSP_R1B, 0, 0, ERASE_TIMEOUT_US);
 		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
@@ -558,45 +560,11 @@ static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool
 	}
 }
 
-/*
- * How a request's data will move; also the check submit makes. Does not touch
- * the hardware. ADMA2 straight from the segments when it can express them;
- * else SDMA for one contiguous buffer below 4 GiB (any alignment); else
- * BLK_EINVAL (*bad: the first segment ADMA2 cannot take, for the log line).
- */
-static int plan_xfer(struct sdhci_host *h, const struct blk_req *req, enum xfer_path *path, unsigned *splits,
-		     unsigned *bad)
+static int plan_xfer(const struct sdhci_host *h, const struct blk_req *req, enum sdhci_path *path,
+		     unsigned *splits, unsigned *bad)
 {
-	*bad = 0;
-	*path = PATH_ADMA;
-	*splits = 0;
-	uint64_t total = 0;
-	if (req->segs == NULL || req->nsegs == 0)
-		return BLK_EINVAL;
-	for (unsigned i = 0; i < req->nsegs; i++) {
-		if (req->segs[i].len == 0)
-			return BLK_EINVAL;
-		total += req->segs[i].len;
-	}
-	if (total != req->nsectors * SD_BLOCK)
-		return BLK_EINVAL;
-	if (h->dma != DMA_SDMA) {
-		int n = sdhci_adma_build(NULL, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs, req->nsegs,
-					 splits);
-		if (n > 0)
-			return 0;
-		*splits = 0;
-		if (n != SDHCI_ADMA_EALIGN && n != SDHCI_ADMA_ERANGE && n != SDHCI_ADMA_ETOOMANY)
-			return BLK_EINVAL;
-	}
-	if (req->nsegs == 1 && pa_addr(req->segs[0].pa) + req->segs[0].len <= (1ULL << 32)) {
-		*path = PATH_SDMA;
-		return 0;
-	}
-	while (*bad + 1 < req->nsegs && IS_ALIGNED(pa_addr(req->segs[*bad].pa), SDHCI_ADMA_ALIGN) &&
-	       IS_ALIGNED(req->segs[*bad].len, SDHCI_ADMA_ALIGN))
-		(*bad)++;
-	return BLK_EINVAL;
+	return sdhci_plan_xfer(h->dma != DMA_SDMA, h->dma == DMA_ADMA64, SDHCI_ADMA_LINES, req, path, splits,
+			       bad);
 }
 
 static void complete(struct sdhci_host *h, struct blk_req *req, int status)
@@ -621,14 +589,33 @@ static void finish(struct sdhci_host *h, int status)
 	complete(h, req, status);
 }
 
-/* Take the next request into the controller. False when there is none. */
+/* The current chunk has moved: the request completes, or waits in the FIFO for its next chunk. */
+static void chunk_done(struct sdhci_host *h)
+{
+	struct blk_req *req = h->cur;
+	uint32_t done = h->cur_done + h->cur_chunk;
+	if (h->has_tick && h->cur_chunk < req->nsectors) /* split: the owner's next command waits */
+		sdhci_pace_note(&h->pace, req->owner_ctx, h->cur_start_us, timer_us());
+	if (req->op == BLK_OP_DISCARD || done >= req->nsectors) {
+		finish(h, BLK_OK);
+		return;
+	}
+	h->cur = NULL;
+	if (!sdhci_queue_push(&h->q, req, done)) /* it left the controller: submit bounds queue + cur */
+		panic("%s: request queue overflow", h->name);
+}
+
+/*
+ * Take the next request (or its next chunk) into the controller. False when there is none. While
+ * another owner uses the controller too (sdhci_contended), a large read or write moves at most
+ * SDHCI_CHUNK_SECTORS per command; chunk_done puts it back in the FIFO between chunks.
+ */
 static bool start_next(struct sdhci_host *h)
 {
-	if (h->q_count == 0)
+	struct sdhci_queued e;
+	if (!sdhci_queue_pop(&h->q, &e))
 		return false;
-	struct blk_req *req = h->queue[h->q_head];
-	h->q_head = (h->q_head + 1) % SDHCI_QUEUE_MAX;
-	h->q_count--;
+	struct blk_req *req = e.req;
 
 	if (req->op == BLK_OP_FLUSH) {
 		/*
@@ -642,20 +629,31 @@ static bool start_next(struct sdhci_host *h)
 	}
 	h->cur = req;
 	h->attempt = 0;
+	h->cur_done = e.done;
+	h->cur_chunk = (uint32_t)req->nsectors;
+	h->cur_start_us = timer_us();
 	if (req->op != BLK_OP_DISCARD) {
-		unsigned splits, bad;
+		unsigned splits, bad, n;
 		if (plan_xfer(h, req, &h->cur_path, &splits, &bad) != 0) { /* submit checked: cannot happen */
 			h->cur = NULL;
 			complete(h, req, BLK_EINVAL);
 			return true;
 		}
-		h->stats.segs_split += splits;
-		if (h->cur_path == PATH_SDMA)
-			h->stats.sdma_fallbacks++;
-		else
-			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, req->segs,
-					 req->nsegs, NULL);
-		dma_sync(h, req, true);
+		h->cur_chunk =
+		    sdhci_chunk_segs(req, e.done, sdhci_chunk_max(&h->contend, req, e.done, timer_us()),
+				     h->chunk_segs, SDHCI_MAX_SEGS, &n);
+		if (h->cur_chunk == 0) /* segments checked by plan_xfer, progress is ours */
+			panic("%s: no chunk at sector %u of a %llu-sector request", h->name, e.done,
+			      (unsigned long long)req->nsectors);
+		if (e.done == 0) {
+			h->stats.segs_split += splits;
+			h->stats.sdma_fallbacks += h->cur_path == SDHCI_PATH_SDMA;
+			dma_sync(h, req, true);
+		}
+		h->stats.chunks += h->cur_chunk < req->nsectors;
+		if (h->cur_path == SDHCI_PATH_ADMA)
+			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, h->chunk_segs, n,
+					 NULL);
 	}
 	build_steps(h, req, false);
 	if (h->settle) {
@@ -684,12 +682,11 @@ static bool issue_step(struct sdhci_host *h)
 		return false;
 	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
 	if (s->kind == STEP_DATA) {
-		const struct blk_req *req = h->cur;
-		if (h->cur_path == PATH_SDMA) {
+		if (h->cur_path == SDHCI_PATH_SDMA) {
 			/* Block count 0 first: QEMU's model starts an SDMA transfer (with the last transfer
 			 * mode) on an address write whenever the block count is non-zero. */
 			wr16(h, SDHCI_BLOCK_COUNT, 0);
-			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)pa_addr(req->segs[0].pa));
+			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)pa_addr(h->chunk_segs[0].pa));
 			wr8(h, SDHCI_HOST_CTRL,
 			    (uint8_t)((rd8(h, SDHCI_HOST_CTRL) & ~SDHCI_CTRL_DMA_MASK) | SDHCI_CTRL_SDMA));
 		} else {
@@ -702,7 +699,7 @@ static bool issue_step(struct sdhci_host *h)
 				      (h->dma == DMA_ADMA64 ? SDHCI_CTRL_ADMA2_64 : SDHCI_CTRL_ADMA2_32)));
 		}
 		wr16(h, SDHCI_BLOCK_SIZE, (uint16_t)(SDHCI_SDMA_BOUNDARY_512K | SD_BLOCK));
-		wr16(h, SDHCI_BLOCK_COUNT, (uint16_t)req->nsectors);
+		wr16(h, SDHCI_BLOCK_COUNT, (uint16_t)h->cur_chunk);
 	}
 	wr32(h, SDHCI_ARGUMENT, s->arg);
 	wr16(h, SDHCI_XFER_MODE, s->xfer);
@@ -770,7 +767,7 @@ static void step_done(struct sdhci_host *h)
 	}
 	h->step++;
 	if (h->step == h->nsteps) {
-		finish(h, BLK_OK);
+		chunk_done(h);
 		return;
 	}
 	if (h->steps[h->step].kind == STEP_STATUS)
@@ -790,9 +787,9 @@ static void step_done(struct sdhci_host *h)
  */
 static bool leave_to_owner(struct sdhci_host *h, bool defer, const struct blk_req *mine)
 {
-	if (h->q_count == 0)
+	const struct blk_req *next = sdhci_queue_peek(&h->q);
+	if (next == NULL)
 		return false;
-	const struct blk_req *next = h->queue[h->q_head];
 	if (!defer || next == mine || next->owner_kick == NULL || next->op == BLK_OP_FLUSH) {
 		h->deferred = NULL;
 		return false;
@@ -813,17 +810,25 @@ static bool leave_to_owner(struct sdhci_host *h, bool defer, const struct blk_re
 	return false;
 }
 
+/*
+ * One request or chunk started per call: the next one (a neighbour's, or this one's next chunk) is
+ * left to its owner as from interrupt context, so no caller holds the lock or its CPU for more than
+ * one command, and each owner's data moves on its own vCPU.
+ */
 static void run_locked(struct sdhci_host *h, bool defer, const struct blk_req *mine)
 {
+	bool started = false;
 	for (unsigned guard = 0; guard < 4 * SDHCI_QUEUE_MAX; guard++) {
 		if (h->cur == NULL) {
-			if (leave_to_owner(h, defer, mine) || !start_next(h)) {
+			if (!sdhci_queue_pick(&h->q, &h->pace, timer_us()) ||
+			    leave_to_owner(h, defer || started, started ? NULL : mine) || !start_next(h)) {
 				/* Idle: drop anything stale so a level interrupt cannot stay raised. */
 				uint32_t st = rd32(h, SDHCI_INT_STATUS);
 				if (st)
 					wr32(h, SDHCI_INT_STATUS, st);
 				return;
 			}
+			started = started || h->cur != NULL; /* a FLUSH completes at once */
 			continue;
 		}
 		if (h->need_issue) {
@@ -835,7 +840,7 @@ static void run_locked(struct sdhci_host *h, bool defer, const struct blk_req *m
 		uint32_t st = rd32(h, SDHCI_INT_STATUS);
 		if (st)
 			wr32(h, SDHCI_INT_STATUS, st);
-		if ((st & SDHCI_INT_DMA) && h->cur_path == PATH_SDMA)
+		if ((st & SDHCI_INT_DMA) && h->cur_path == SDHCI_PATH_SDMA)
 			wr32(h, SDHCI_SDMA_ADDR,
 			     rd32(h, SDHCI_SDMA_ADDR)); /* resume past the buffer boundary */
 		if (st & SDHCI_INT_ERR_MASK) {
@@ -892,7 +897,7 @@ static void service(struct sdhci_host *h)
 static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct sdhci_host *h = dev->priv;
-	enum xfer_path path;
+	enum sdhci_path path;
 	unsigned splits, bad;
 
 	switch (req->op) {
@@ -932,12 +937,12 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 		spin_unlock(&h->lock);
 		return BLK_EIO;
 	}
-	if (h->q_count + h->d_count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX) {
+	if (h->q.count + h->d_count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX ||
+	    !sdhci_queue_push(&h->q, req, 0)) {
 		spin_unlock(&h->lock);
 		return BLK_EBUSY;
 	}
-	h->queue[(h->q_head + h->q_count) % SDHCI_QUEUE_MAX] = req;
-	h->q_count++;
+	sdhci_contend_note(&h->contend, req, timer_us());
 	h->stats.requests++;
 	if (h->cur == NULL)
 		run_locked(h, true, req); /* start this request, not a neighbour's left for its owner */
@@ -973,12 +978,9 @@ static void go_offline(struct sdhci_host *h, const char *why)
 	h->offline = true;
 	log_err("%s: %s: controller offline, its requests fail", h->name, why);
 	wr32(h, SDHCI_SIGNAL_EN, 0);
-	while (h->q_count > 0) {
-		struct blk_req *req = h->queue[h->q_head];
-		h->q_head = (h->q_head + 1) % SDHCI_QUEUE_MAX;
-		h->q_count--;
-		complete(h, req, BLK_EIO);
-	}
+	struct sdhci_queued e;
+	while (sdhci_queue_pop(&h->q, &e))
+		complete(h, e.req, BLK_EIO);
 }
 
 static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
@@ -986,15 +988,11 @@ static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
 	struct sdhci_host *h = dev->priv;
 
 	spin_lock(&h->lock);
-	for (unsigned i = 0; i < h->q_count; i++) {
-		if (h->queue[(h->q_head + i) % SDHCI_QUEUE_MAX] != req)
-			continue;
-		for (unsigned j = i; j + 1 < h->q_count; j++)
-			h->queue[(h->q_head + j) % SDHCI_QUEUE_MAX] =
-			    h->queue[(h->q_head + j + 1) % SDHCI_QUEUE_MAX];
-		h->q_count--;
+	if (sdhci_queue_remove(&h->q, req)) { /* waiting, maybe between two chunks */
 		h->stats.cancels++;
-		complete(h, req, BLK_ECANCELED); /* never reached the controller */
+		if (h->deferred == req)
+			h->deferred = NULL;
+		complete(h, req, BLK_ECANCELED); /* not in the controller: no DMA of it runs */
 		spin_unlock(&h->lock);
 		drain(h);
 		return 0;
@@ -1080,11 +1078,11 @@ static void sdhci_report(struct blkdev *dev)
 		 (unsigned long long)s->segs_split, (unsigned long long)s->sdma_fallbacks,
 		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
 		 (unsigned long long)s->lost);
-	log_info("%s: %llu irqs, %llu tick completions, %llu busy polls; %llu next requests left to their "
-		 "owner's CPU (%llu started here after the wait)",
+	log_info("%s: %llu irqs, %llu tick completions, %llu busy polls; %llu chunk commands; %llu next "
+		 "requests left to their owner's CPU (%llu started here after the wait)",
 		 h->name, (unsigned long long)s->irqs, (unsigned long long)s->tick_progress,
-		 (unsigned long long)s->busy_polls, (unsigned long long)s->owner_starts,
-		 (unsigned long long)s->owner_late);
+		 (unsigned long long)s->busy_polls, (unsigned long long)s->chunks,
+		 (unsigned long long)s->owner_starts, (unsigned long long)s->owner_late);
 }
 
 static const struct blkdev_ops sdhci_blk_ops = {
@@ -1196,7 +1194,8 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	    .ops = &sdhci_blk_ops,
 	    .priv = h,
 	};
-	if (hyp_tick_register(sdhci_tick, h) != 0)
+	h->has_tick = hyp_tick_register(sdhci_tick, h) == 0;
+	if (!h->has_tick)
 		log_warn("%s: no hypervisor tick slot: completions need an interrupt or an explicit poll",
 			 h->name);
 	if (intid && irq_register(intid, false, sdhci_irq, h) == 0) {

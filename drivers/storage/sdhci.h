@@ -7,7 +7,9 @@
  * when it is one contiguous buffer below 4 GiB (counted); otherwise it is
  * refused with BLK_EINVAL (counted, logged limited by time): there is no PIO
  * data path, keel's CPUs never copy a guest's data. One request is in the
- * controller at a time (SD has no command queue), the rest wait in a FIFO;
+ * controller at a time (SD has no command queue), the rest wait in a FIFO
+ * (while two VMs share the controller, large requests move in paced chunks:
+ * sdhci_chunk.h);
  * blkdev_ops.cancel drops a queued request or aborts the current one (CMD12
  * abort, CMD and DAT line resets, bounded by time; if the DAT line does not
  * reset, a full controller reset, and the controller goes offline; a request
@@ -41,6 +43,7 @@ struct sdhci_stats {
 	uint64_t bytes;		 /**< data bytes moved */
 	uint64_t irqs;		 /**< controller interrupts taken */
 	uint64_t tick_progress;	 /**< times the 100 Hz tick, not an interrupt, moved a request on */
+	uint64_t chunks;	 /**< commands that moved part of a request (chunked while shared) */
 	uint64_t owner_starts;	 /**< next requests left for their owner's CPU to start (owner_kick) */
 	uint64_t owner_late;	 /**< ... that the driver started itself after SDHCI_OWNER_WAIT_US */
 };

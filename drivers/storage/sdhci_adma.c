@@ -67,3 +67,37 @@ int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const stru
 	}
 	return (int)lines;
 }
+
+int sdhci_plan_xfer(bool adma, bool dma64, unsigned max_lines, const struct blk_req *req,
+		    enum sdhci_path *path, unsigned *splits, unsigned *bad)
+{
+	*bad = 0;
+	*path = SDHCI_PATH_ADMA;
+	*splits = 0;
+	uint64_t total = 0;
+	if (req->segs == NULL || req->nsegs == 0)
+		return BLK_EINVAL;
+	for (unsigned i = 0; i < req->nsegs; i++) {
+		if (req->segs[i].len == 0)
+			return BLK_EINVAL;
+		total += req->segs[i].len;
+	}
+	if (total != req->nsectors * BLK_SECTOR_SIZE)
+		return BLK_EINVAL;
+	if (adma) {
+		int n = sdhci_adma_build(NULL, max_lines, dma64, req->segs, req->nsegs, splits);
+		if (n > 0)
+			return 0;
+		*splits = 0;
+		if (n != SDHCI_ADMA_EALIGN && n != SDHCI_ADMA_ERANGE && n != SDHCI_ADMA_ETOOMANY)
+			return BLK_EINVAL;
+	}
+	if (req->nsegs == 1 && pa_addr(req->segs[0].pa) + req->segs[0].len <= ADDR32_LIMIT) {
+		*path = SDHCI_PATH_SDMA;
+		return 0;
+	}
+	while (*bad + 1 < req->nsegs && IS_ALIGNED(pa_addr(req->segs[*bad].pa), SDHCI_ADMA_ALIGN) &&
+	       IS_ALIGNED(req->segs[*bad].len, SDHCI_ADMA_ALIGN))
+		(*bad)++;
+	return BLK_EINVAL;
+}

@@ -34,4 +34,16 @@ enum sdhci_adma_err {
 int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const struct blk_seg *segs,
 		     unsigned nsegs, unsigned *splits);
 
+/** How a request's data moves: ADMA2 straight from its segments, or SDMA for one buffer. */
+enum sdhci_path { SDHCI_PATH_ADMA, SDHCI_PATH_SDMA };
+
+/**
+ * Plan a read or write (no hardware access; also the check submit makes): ADMA2 (when adma, in
+ * the dma64 or 32-bit format, at most max_lines lines) when it can express the segments; else
+ * SDMA for one contiguous buffer below 4 GiB (any alignment); else BLK_EINVAL, *bad the first
+ * segment ADMA2 cannot take (for the log line). 0 with *path and *splits (extra ADMA2 lines).
+ */
+int sdhci_plan_xfer(bool adma, bool dma64, unsigned max_lines, const struct blk_req *req,
+		    enum sdhci_path *path, unsigned *splits, unsigned *bad);
+
 #endif

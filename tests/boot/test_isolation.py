@@ -200,22 +200,10 @@ def wall_list(rounds):
     return [(r.end - r.wall_start) * 1000 for r in rounds]
 
 
-# Known open failure (issue 10, recorded in its note): on QEMU's SD controller, which moves a
-# request's data inside the register write that starts it while holding QEMU's global lock, a
-# neighbour issuing maximal requests back to back on its own vCPU starves B's vCPU thread of that
-# lock (B makes no round for the whole phase; UFS, whose emulation runs in QEMU's I/O thread,
-# passes). strict: passing flags the marker as stale. (b) runs right after (e) and fails when B's
-# round starved in (e) ends inside (b) (its stall counts from (b)'s start): not strict.
-SD_OPEN = pytest.mark.xfail(strict=True, reason="SD maximal requests starve the neighbour under QEMU TCG "
-                            "(global lock held during synchronous SD transfers); see issue 10 note")
-SD_AFTER_E = pytest.mark.xfail(strict=False, reason="B's round starved in (e) on SD may end in (b)")
-
-
 def pace_params():
     for attack in ATTACKS:
         for ctl in CONTROLLERS:
-            marks = [SD_OPEN] if (ctl, attack) == ("sd", "e") else [SD_AFTER_E] if (ctl, attack) == ("sd", "b") else []
-            yield pytest.param(ctl, attack, marks=marks, id=f"{attack}-{ctl}")
+            yield pytest.param(ctl, attack, id=f"{attack}-{ctl}")
 
 
 @pytest.mark.parametrize("ctl,attack", list(pace_params()))

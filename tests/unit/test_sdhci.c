@@ -3,7 +3,9 @@
  * through arch/fake's mmio accessors to the model below): requests no DMA mode
  * can express are refused (no PIO), and cancel drops a queued request or aborts
  * the current one (CMD12 abort, then CMD and DAT line resets, one per write),
- * bounded by time, with done called exactly once and the queue moving on.
+ * bounded by time, with done called exactly once and the queue moving on; and
+ * while two owners share the controller, a large request moves in chunks with
+ * a neighbour's request between two of them, each chunk started by its owner.
  *
  * The host is set up directly (no card identification): the model answers
  * every command at once, and data commands either finish at once or, with
@@ -29,9 +31,16 @@ static struct fake_sdhci {
 	uint8_t regs[SDHCI_REG_SIZE]; /* plain registers: what was written */
 	uint32_t int_status, response;
 	bool xfer_active;
-	bool hang_data;	  /* data commands never complete */
-	bool reset_stuck; /* software reset bits never clear */
-	bool dat_stuck;	  /* the DAT line reset never completes (a full reset does) */
+	bool hang_data;	       /* data commands never complete */
+	bool reset_stuck;      /* software reset bits never clear */
+	bool dat_stuck;	       /* the DAT line reset never completes (a full reset does) */
+	unsigned hang_from;    /* data commands from this one on (1-based) never complete; 0: off */
+	unsigned fail_from;    /* data commands from this one on fail with a data CRC error; 0: off */
+	unsigned us_per_block; /* a data command moves its data inside the command write, this slowly */
+	/* Per data command: card address, block count, the ADMA table's first address and its bytes. */
+	uint32_t d_arg[64];
+	uint16_t d_blocks[64];
+	uint64_t d_addr[64], d_bytes[64];
 	uint8_t sw_reset;
 	unsigned ncmds, nresets, data_cmds;
 	uint16_t cmds[256];
@@ -59,18 +68,55 @@ uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 	}
 }
 
+static uint32_t fk_reg(unsigned off, unsigned size)
+{
+	uint32_t v = 0;
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint32_t)fk.regs[off + i] << (8 * i);
+	return v;
+}
+
+/* What the n-th data command was told to move (64-bit ADMA2 lines in keel's table). */
+static void fk_record(unsigned n)
+{
+	const uint32_t *l = hosts[0].adma;
+	fk.d_arg[n] = fk_reg(SDHCI_ARGUMENT, 4);
+	fk.d_blocks[n] = (uint16_t)fk_reg(SDHCI_BLOCK_COUNT, 2);
+	fk.d_addr[n] = (uint64_t)l[2] << 32 | l[1];
+	fk.d_bytes[n] = 0;
+	for (unsigned i = 0; i < SDHCI_ADMA_LINES; i++, l += SDHCI_ADMA_WORDS_64) {
+		uint32_t len = l[0] >> 16;
+		fk.d_bytes[n] += len ? len : 65536;
+		if (l[0] & SDHCI_ADMA2_END)
+			break;
+	}
+}
+
 static void fk_command(uint16_t cmd)
 {
 	assert_true(fk.ncmds < 256);
 	fk.cmds[fk.ncmds++] = cmd;
 	fk.int_status |= SDHCI_INT_CMD_DONE;
 	fk.response = SD_R1_STATE_TRAN << 9 | SD_R1_READY_FOR_DATA;
-	if ((cmd & SDHCI_CMD_TYPE_ABORT) == SDHCI_CMD_TYPE_ABORT)
-		return; /* the abort CMD12: the card stops sending; the DAT line stays busy until reset */
+	if ((cmd & SDHCI_CMD_TYPE_ABORT) == SDHCI_CMD_TYPE_ABORT) {
+		/* The abort CMD12: the card stops sending; a running transfer's DAT line stays busy until
+		 * reset, an idle card ends its busy at once. */
+		if (!fk.xfer_active && (cmd & 3u) == SDHCI_CMD_RESP_48B)
+			fk.int_status |= SDHCI_INT_XFER_DONE;
+		return;
+	}
 	if (cmd & SDHCI_CMD_DATA) {
-		fk.data_cmds++;
-		fk.xfer_active = fk.hang_data;
-		if (!fk.hang_data)
+		unsigned n = fk.data_cmds++;
+		assert_true(n < 64);
+		fk_record(n);
+		for (uint64_t end = timer_us() + (uint64_t)fk.us_per_block * fk.d_blocks[n];
+		     timer_us() < end;)
+			;
+		bool hang = fk.hang_data || (fk.hang_from && n + 1 >= fk.hang_from);
+		fk.xfer_active = hang;
+		if (fk.fail_from && n + 1 >= fk.fail_from)
+			fk.int_status |= SDHCI_INT_ERROR | SDHCI_INT_DATA_CRC;
+		else if (!hang)
 			fk.int_status |= SDHCI_INT_XFER_DONE;
 		return;
 	}
@@ -163,6 +209,7 @@ static int setup(void **state)
 	h->quirks = &pci_matches[0].q;
 	h->dma = DMA_ADMA64;
 	h->dma_coherent = true;
+	h->has_tick = true;
 	h->lock = (struct spinlock)SPINLOCK_INIT;
 	h->card.high_capacity = true;
 	h->card.cmd23 = true;
@@ -388,6 +435,275 @@ static void test_cancel_never_stopped_is_never_completed(void **state)
 	assert_int_equal(blkdev_submit(dev, &d.req), BLK_EIO);
 }
 
+/* --- chunks while the controller is shared ------------------------------------- */
+
+#define OWNER_A ((void *)1)
+#define OWNER_B ((void *)2)
+static unsigned kicks_a, kicks_b;
+static uint8_t big[256 * 1024] __attribute__((aligned(4096)));
+#define CHUNK_BYTES (SDHCI_CHUNK_SECTORS * 512u)
+#define NCHUNKS	    (sizeof(big) / CHUNK_BYTES)
+
+static void owner_kick(void *ctx)
+{
+	if (ctx == OWNER_A)
+		kicks_a++;
+	else
+		kicks_b++;
+}
+
+static void rq_owner(struct rq *r, void *owner)
+{
+	r->req.owner_kick = owner_kick;
+	r->req.owner_ctx = owner;
+}
+
+/* 256 KiB at sector 1000 in segments of 100, 60 and 96 KiB: chunk edges fall inside segments. */
+static void rq_big(struct rq *r, enum blk_op op)
+{
+	rq_init(r, op, 1000);
+	rq_seg(r, big, 100 * 1024);
+	rq_seg(r, big + 100 * 1024, 60 * 1024);
+	rq_seg(r, big + 160 * 1024, 96 * 1024);
+	rq_owner(r, OWNER_A);
+}
+
+/* Owner B has used the controller: from now on it is shared. */
+static void share_with_b(void)
+{
+	struct rq b;
+	rq_init(&b, BLK_OP_READ, 0);
+	rq_seg(&b, bufs[3], 512);
+	rq_owner(&b, OWNER_B);
+	assert_int_equal(blkdev_submit(dev, &b.req), 0);
+	assert_int_equal(b.calls, 1);
+	fk.data_cmds = 0;
+	kicks_a = kicks_b = 0;
+}
+
+static void test_alone_a_large_request_is_one_command(void **state)
+{
+	(void)state;
+	struct rq a;
+
+	for (unsigned i = 0; i < 2; i++) {
+		rq_big(&a, i ? BLK_OP_WRITE : BLK_OP_READ);
+		assert_int_equal(blkdev_submit(dev, &a.req), 0);
+		assert_int_equal(a.calls, 1);
+		assert_int_equal(a.status, BLK_OK);
+	}
+	assert_int_equal(fk.data_cmds, 2);
+	assert_int_equal(fk.d_blocks[1], 512);
+	assert_int_equal(fk.d_bytes[1], 256 * 1024);
+	assert_int_equal(st()->chunks, 0);
+}
+
+/* Pauses are set by real time: the tests end them, or make them long, instead of racing them. */
+static void end_pause_tick(void)
+{
+	hosts[0].pace.until_us = 0;
+	sdhci_tick(&hosts[0]);
+}
+
+static void long_pause(void)
+{
+	hosts[0].pace.until_us = timer_us() + 10000000u;
+}
+
+static void test_shared_large_request_moves_in_chunks_around_the_neighbour(void **state)
+{
+	(void)state;
+	struct rq a, b;
+
+	share_with_b();
+	fk.us_per_block = 20; /* like QEMU's card: A's chunk holds the command write for a while */
+	rq_big(&a, BLK_OP_READ);
+	/* Submitted by its owner: the first chunk runs here; A's next one waits as long as it took. */
+	uint64_t t0 = timer_us();
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(fk.data_cmds, 1);
+	assert_int_equal(a.calls, 0);
+	assert_ptr_equal(hosts[0].pace.owner, OWNER_A);
+	assert_true(hosts[0].pace.until_us >= t0 + 2 * 20 * SDHCI_CHUNK_SECTORS);
+	long_pause();
+
+	/* B's request arrives during A's pause: it starts at once, between A's chunks. */
+	rq_init(&b, BLK_OP_WRITE, 64);
+	rq_seg(&b, bufs[1], 4096);
+	rq_owner(&b, OWNER_B);
+	assert_int_equal(blkdev_submit(dev, &b.req), 0);
+	assert_int_equal(fk.data_cmds, 2);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, BLK_OK);
+	assert_int_equal(fk.d_arg[1], 64);
+	/* During its pause, neither A's own poll nor the tick starts A's chunk. */
+	dev->ops->poll(dev);
+	sdhci_tick(&hosts[0]);
+	assert_int_equal(fk.data_cmds, 2);
+	assert_int_equal(kicks_a, 0);
+
+	/* After the pause the tick does not start A's chunk itself (CPU 0 is someone else's): it
+	 * kicks A's owner, whose poll starts one chunk. */
+	for (unsigned k = 1; k < NCHUNKS; k++) {
+		end_pause_tick();
+		assert_int_equal(kicks_a, k);
+		assert_int_equal(fk.data_cmds, 1 + k);
+		assert_int_equal(a.calls, 0);
+		dev->ops->poll(dev);
+		assert_int_equal(fk.data_cmds, 2 + k);
+		long_pause();
+		dev->ops->poll(dev); /* paused again: nothing more */
+		assert_int_equal(fk.data_cmds, 2 + k);
+	}
+	assert_int_equal(a.calls, 1); /* once, after its last chunk */
+	assert_int_equal(a.status, BLK_OK);
+	end_pause_tick();
+	dev->ops->poll(dev);
+	assert_int_equal(fk.data_cmds, NCHUNKS + 1);
+	assert_int_equal(a.calls, 1);
+
+	/* A's chunks, in order, each from the right place in the segments (B's was command 1). */
+	for (unsigned k = 0; k < NCHUNKS; k++) {
+		unsigned n = k ? k + 1 : 0;
+		assert_int_equal(fk.d_arg[n], 1000 + SDHCI_CHUNK_SECTORS * k);
+		assert_int_equal(fk.d_blocks[n], SDHCI_CHUNK_SECTORS);
+		assert_int_equal(fk.d_bytes[n], CHUNK_BYTES);
+		assert_int_equal(fk.d_addr[n], pa_addr(ptr_to_pa(big + CHUNK_BYTES * k)));
+	}
+	assert_int_equal(st()->chunks, NCHUNKS);
+	assert_int_equal(st()->errors, 0);
+}
+
+/* Shared, a request up to SDHCI_SPLIT_SECTORS still goes whole (a neighbour's usual I/O). */
+static void test_shared_small_request_is_not_split(void **state)
+{
+	(void)state;
+	struct rq a;
+
+	share_with_b();
+	rq_init(&a, BLK_OP_WRITE, 2000);
+	rq_seg(&a, big, SDHCI_SPLIT_SECTORS * 512u);
+	rq_owner(&a, OWNER_A);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_OK);
+	assert_int_equal(fk.data_cmds, 1);
+	assert_int_equal(fk.d_blocks[0], SDHCI_SPLIT_SECTORS);
+	assert_int_equal(st()->chunks, 0);
+}
+
+/* A chunk that fails after its retries fails the whole request, once; no later chunk is issued. */
+static void test_a_failed_chunk_fails_the_request(void **state)
+{
+	(void)state;
+	struct rq a;
+
+	share_with_b();
+	rq_big(&a, BLK_OP_WRITE);
+	fk.fail_from = 2;
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	for (unsigned i = 0; i < 4 && a.calls == 0; i++) {
+		end_pause_tick();
+		dev->ops->poll(dev);
+	}
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_EIO);
+	assert_int_equal(fk.data_cmds, 1 + 1 + SDHCI_RETRIES); /* chunk 2 and its retries, no chunk 3 */
+	for (unsigned n = 1; n < fk.data_cmds; n++)
+		assert_int_equal(fk.d_arg[n], 1000 + SDHCI_CHUNK_SECTORS);
+	dev->ops->poll(dev);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(st()->errors, 1);
+}
+
+/* Cancel between two chunks drops it from the queue; in a chunk, it aborts the command. */
+static void test_cancel_between_and_inside_chunks(void **state)
+{
+	(void)state;
+	struct rq a, a2;
+
+	share_with_b();
+	rq_big(&a, BLK_OP_READ);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(a.calls, 0);
+	unsigned cmds = fk.ncmds;
+	assert_int_equal(blkdev_cancel(dev, &a.req), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_ECANCELED);
+	assert_int_equal(fk.ncmds, cmds); /* nothing ran: no abort needed */
+	dev->ops->poll(dev);
+	assert_int_equal(fk.data_cmds, 1);
+
+	rq_big(&a2, BLK_OP_WRITE);
+	fk.hang_from = 3; /* a2's second chunk never ends */
+	hosts[0].pace.until_us = 0;
+	assert_int_equal(blkdev_submit(dev, &a2.req), 0);
+	end_pause_tick();
+	dev->ops->poll(dev);
+	assert_int_equal(fk.data_cmds, 3);
+	assert_true(fk.xfer_active);
+	assert_int_equal(a2.calls, 0);
+	assert_int_equal(blkdev_cancel(dev, &a2.req), 0);
+	assert_int_equal(a2.calls, 1);
+	assert_int_equal(a2.status, BLK_ECANCELED);
+	assert_int_equal((fk.cmds[cmds] & SDHCI_CMD_TYPE_ABORT) != 0 || find_cmd(cmds, SD_CMD_STOP) != ~0u,
+			 1);
+	assert_false(fk.xfer_active);
+	dev->ops->poll(dev);
+	assert_int_equal(fk.data_cmds, 3);
+	assert_int_equal(a.calls + a2.calls, 2);
+}
+
+/* The chunk walk itself: sub-ranges of the segments, split inside them; out too small: 0. */
+static void test_chunk_segments(void **state)
+{
+	(void)state;
+	struct blk_seg segs[3] = {
+	    {pa_init(0x10000), 1028}, {pa_init(0x20000), 2044}, {pa_init(0x30000), 1024}};
+	struct blk_req req = {.op = BLK_OP_READ, .nsectors = 8, .segs = segs, .nsegs = 3};
+	struct blk_seg out[3];
+	unsigned n;
+
+	assert_int_equal(sdhci_chunk_segs(&req, 0, 0, out, 3, &n), 8);
+	assert_int_equal(n, 3);
+	assert_int_equal(sdhci_chunk_segs(&req, 2, 3, out, 3, &n), 3); /* bytes 1024..2560 */
+	assert_int_equal(n, 2);
+	assert_int_equal(pa_addr(out[0].pa), 0x10000 + 1024);
+	assert_int_equal(out[0].len, 4);
+	assert_int_equal(pa_addr(out[1].pa), 0x20000);
+	assert_int_equal(out[1].len, 1532);
+	assert_int_equal(sdhci_chunk_segs(&req, 5, 3, out, 3, &n), 3); /* bytes 2560..4096 */
+	assert_int_equal(n, 2);
+	assert_int_equal(pa_addr(out[0].pa), 0x20000 + 1532);
+	assert_int_equal(out[0].len, 512);
+	assert_int_equal(out[1].len, 1024);
+	assert_int_equal(sdhci_chunk_segs(&req, 0, 0, out, 2, &n), 0);
+	assert_int_equal(sdhci_chunk_segs(&req, 8, 0, out, 3, &n), 0);
+	segs[2].len = 512; /* the segments no longer add up to the request */
+	assert_int_equal(sdhci_chunk_segs(&req, 5, 0, out, 3, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+/* Chunking follows contention: a second owner starts it, a second without one ends it. */
+static void test_contention_window(void **state)
+{
+	(void)state;
+	struct sdhci_contend c = {0};
+	struct blk_req a = {.owner_ctx = OWNER_A}, b = {.owner_ctx = OWNER_B};
+	struct blk_req keel = {.op = BLK_OP_READ}, flush = {.op = BLK_OP_FLUSH, .owner_ctx = OWNER_B};
+
+	sdhci_contend_note(&c, &keel, 500); /* the GPT read at boot */
+	sdhci_contend_note(&c, &a, 1000);
+	sdhci_contend_note(&c, &keel, 1500); /* a share group's own FLUSH, say */
+	sdhci_contend_note(&c, &a, 2000);
+	sdhci_contend_note(&c, &flush, 2500);
+	assert_false(sdhci_contended(&c, 2500));
+	sdhci_contend_note(&c, &b, 3000);
+	assert_true(sdhci_contended(&c, 3000));
+	assert_true(sdhci_contended(&c, 3000 + SDHCI_CONTEND_US - 1));
+	assert_false(sdhci_contended(&c, 3000 + SDHCI_CONTEND_US));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +711,13 @@ int main(void)
 	    cmocka_unit_test_setup(test_cancel_queued_and_current, setup),
 	    cmocka_unit_test_setup(test_cancel_dat_reset_fails_full_reset_offline, setup),
 	    cmocka_unit_test_setup(test_cancel_never_stopped_is_never_completed, setup),
+	    cmocka_unit_test_setup(test_alone_a_large_request_is_one_command, setup),
+	    cmocka_unit_test_setup(test_shared_large_request_moves_in_chunks_around_the_neighbour, setup),
+	    cmocka_unit_test_setup(test_shared_small_request_is_not_split, setup),
+	    cmocka_unit_test_setup(test_a_failed_chunk_fails_the_request, setup),
+	    cmocka_unit_test_setup(test_cancel_between_and_inside_chunks, setup),
+	    cmocka_unit_test_setup(test_chunk_segments, setup),
+	    cmocka_unit_test_setup(test_contention_window, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
