@@ -115,6 +115,8 @@ def parse_counters(text):
     if m:
         c["poll_window_us"], c["polled"], c["poll_hits"], c["poll_misses"], c["poll_breaks"] = \
             [int(x) for x in m.groups()]
+    ufs = re.findall(r"ufs\d+: \d+ commands: .*", text)
+    c["ufs_line"] = ufs[-1].strip() if ufs else None  # the controller's own counts (irqs against polled)
     return c
 
 
@@ -270,6 +272,8 @@ def summary(res):
         if "us_per_exit" in c:
             s += f"; keel {c['us_per_exit']} us per exit, {c['el2_pct']}% of vCPU time"
         lines.append(s)
+        if c.get("ufs_line"):
+            lines.append(f"      {c['ufs_line']}")
     lines.append(f"  plot (4k randread IOPS against queue depth): {os.path.relpath(res['plot'], ROOT)}"
                  if res["plot"].endswith(".png") else f"  {res['plot']}")
     if res["error"]:

@@ -135,7 +135,9 @@ KEEL_COUNTERS = ("[  9.0] keel: VM linux: 2000 vCPU exits, 0 resets (0 stop requ
                  "request: 2.00\n"
                  "[  9.2] keel: VM linux: disk linux/vda: completion polling (window 500 us): 800 lone requests "
                  "polled, 700 completed in the window, 60 left to the interrupt, 40 given up for a pending "
-                 "interrupt; 1000 us polling in all\n")
+                 "interrupt; 1000 us polling in all\n"
+                 "[  9.3] keel: ufs0: 1006 commands: 1000 reads (4000 KiB), 0 writes (0 KiB), 0 flushes, 0 unmaps; "
+                 "0 errors, 0 retries, 0 timeouts, 0 resets, 0 segments refused, 0 split; 300 irqs, 700 polled\n")
 
 
 @pytest.mark.parametrize("rc, text, err", [
@@ -185,7 +187,7 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     assert c["requests"] == 1000 and c["vcpu_exits"] == 2000 and c["poll_hits"] == 700 and c["interrupts"] == 250
     text = "\n".join(bench_fio.summary(res))
     assert "2.00 vCPU exits, 1.000 notify traps, 0.250 interrupts" in text and "FAILED" in text
-    assert "900 (800-1000)" in text and "0.818" in text
+    assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
     assert not os.path.exists(tmp_path / "fio.img")
     if res["plot"].endswith(".png"):
         with open(res["plot"], "rb") as f:
