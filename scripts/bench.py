@@ -424,6 +424,8 @@ def main():
                     f"{k} " + " ".join(fmt(v, u) for v in r["runs"].get(k, [])) for k, _, u, _ in METRICS))
         out += ["", "keel per-VM counters (from keel's log):"] + counters(results) + [""]
     if fio:
+        with open(os.path.join(OUT, "fio.md"), "w") as f:
+            f.write("\n".join(bench_fio.markdown(fio)) + "\n")
         out += bench_fio.summary(fio) + [f"  wall time of the fio rows: {fio['wall_s']:.0f} s", ""]
     if noisy:
         out += bench_noisy.summary(noisy) + [""]

@@ -237,6 +237,21 @@ def cell(s, fmt="{:.0f}"):
     return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}-{fmt.format(s['max'])})"
 
 
+def markdown(res):
+    """The fio rows as a README table (build/bench/fio.md): medians with min-max over boots."""
+    lines = ["| fio job | native-UFS IOPS | keel-UFS IOPS | keel / native | native / keel mean latency µs |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for job, rows in res["jobs"].items():
+        n, k = rows.get("native-ufs", {}), rows.get("keel-ufs", {})
+        r = ratio(res, job)
+        iops = [cell(x.get("iops")).replace("-", "–") for x in (n, k)]
+        if "-1m-" in job:
+            iops = [f"{a} ({cell(x.get('mbs'), '{:.0f}').split(' ')[0]} MB/s)" for a, x in zip(iops, (n, k))]
+        lat = " / ".join(cell(x.get("lat_us")).split(" ")[0] for x in (n, k))
+        lines.append(f"| {job} | {iops[0]} | {iops[1]} | {'–' if r is None else f'{r:.2f}'} | {lat} |")
+    return lines
+
+
 def summary(res):
     """Lines for summary.txt."""
     lines = [f"fio (UFS; {res['boots']} boots per row, {res['secs']} s per job after 1 s ramp, libaio, O_DIRECT, "

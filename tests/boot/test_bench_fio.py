@@ -188,6 +188,7 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     text = "\n".join(bench_fio.summary(res))
     assert "2.00 vCPU exits, 1.000 notify traps, 0.250 interrupts" in text and "FAILED" in text
     assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
+    assert "| randread-4k-qd1 | 1100 (1000–1200) | 900 (800–1000) | 0.82 | 100 / 100 |" in bench_fio.markdown(res)
     assert not os.path.exists(tmp_path / "fio.img")
     if res["plot"].endswith(".png"):
         with open(res["plot"], "rb") as f:
