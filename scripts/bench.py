@@ -16,6 +16,9 @@ metric, medians taken by the guest):
   noisy          two Linux VMs on two GPT partitions of one UFS disk: VM B's 4k QD1 random reads alone
                  and beside VM A's 4k QD32 random reads (scripts/bench_noisy.py; target: B keeps >= 0.5
                  of its alone IOPS, p99 <= 3x alone)
+  fio            Debian's fio in the guest, keel-UFS against native-UFS, several boots each: 4k and 1M jobs
+                 at QD1 and QD32, a 4k queue-depth sweep (plotted) and 4k QD32 with 2 jobs on 2 vCPUs
+                 (scripts/bench_fio.py)
 
 Prints a table of medians, the keel/native ratios against the targets (>= 0.95 sequential,
 >= 0.90 4k QD1) and keel's per-VM counters. Raw console logs, a summary and results.json go to
@@ -23,9 +26,11 @@ build/bench/. Standard library only.
 
 Environment: BENCH_MIB (192) / BENCH_OPS (10000): sequential MiB and random ops per run for the
 UFS and virtio rows; BENCH_SD_MIB (32) / BENCH_SD_OPS (2000) for the SD rows (the SD card moves
-~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,noisy,... a subset;
+~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,noisy,fio,... a subset; BENCH_FIO=0 leaves the fio
+rows out of a full run;
 BENCH_TIMEOUT_SCALE (1.0) multiplies every per-boot time limit; BENCH_IO_POLL_US sets row (1)'s
-disk io-poll-us (default: keel's own default); BENCH_NOISY_* for the noisy row (scripts/bench_noisy.py).
+disk io-poll-us (default: keel's own default); BENCH_NOISY_* for the noisy row (scripts/bench_noisy.py),
+BENCH_FIO_* for the fio rows (scripts/bench_fio.py).
 """
 import datetime
 import json
@@ -39,12 +44,14 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import bench_fio  # noqa: E402
 import bench_noisy  # noqa: E402
 import keel_qemu  # noqa: E402
 
 KIT = os.path.join(ROOT, "build", "kit")
 IMAGE = os.path.join(KIT, "Image")
 INITRD = os.path.join(KIT, "initramfs.cpio.gz")
+INITRD_FIO = os.path.join(KIT, "initramfs-fio.cpio.gz")
 OUT = os.path.join(ROOT, "build", "bench")
 NATIVE = os.path.join(ROOT, "guests", "linux", "run-native.sh")
 
@@ -146,32 +153,41 @@ def kill_session(sid):
             pass
 
 
-def run_native(cfg, image, log_path):
+def native_boot(disk, image, log_path, extra, timeout, smp=1, mem_mib=GUEST_MEM, initrd=None):
     """run-native.sh under our own bound; returns (rc or None on timeout, text)."""
-    dev = {"ufs": "/dev/sda", "sd": "/dev/mmcblk0", "virtio": "/dev/vda"}[cfg.disk]
-    extra = guest_cmdline(cfg, dev).split()[1:]  # run-native.sh adds console=ttyAMA0
-    env = dict(os.environ, KEEL_TIMEOUT=str(cfg.timeout), KEEL_SMP="1", KEEL_MEM=f"{GUEST_MEM}M",
+    env = dict(os.environ, KEEL_TIMEOUT=str(timeout), KEEL_SMP=str(smp), KEEL_MEM=f"{mem_mib}M",
                KEEL_CPU=CPU, KEEL_CACHE="writeback")
     env.pop("KEEL_QEMU_ARGS", None)
-    with open(log_path, "w") as logf:
-        proc = subprocess.Popen(["bash", NATIVE, cfg.disk, image] + extra, cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            rc = proc.wait(timeout=cfg.timeout + 15)
-        except subprocess.TimeoutExpired:
-            rc = None
+    with tempfile.TemporaryDirectory() as kit:
+        if initrd:  # run-native.sh boots $KEEL_KIT_DIR/{Image,initramfs.cpio.gz}
+            os.symlink(IMAGE, os.path.join(kit, "Image"))
+            os.symlink(initrd, os.path.join(kit, "initramfs.cpio.gz"))
+            env["KEEL_KIT_DIR"] = kit
+        with open(log_path, "w") as logf:
+            proc = subprocess.Popen(["bash", NATIVE, disk, image] + extra, cwd=ROOT, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
             try:
-                os.killpg(proc.pid, signal.SIGTERM)  # run-native.sh then kills QEMU's group
-                proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        finally:
-            kill_session(proc.pid)  # QEMU runs in its own group inside our session
-            if proc.poll() is None:
-                proc.wait()
+                rc = proc.wait(timeout=timeout + 15)
+            except subprocess.TimeoutExpired:
+                rc = None
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)  # run-native.sh then kills QEMU's group
+                    proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            finally:
+                kill_session(proc.pid)  # QEMU runs in its own group inside our session
+                if proc.poll() is None:
+                    proc.wait()
     with open(log_path, errors="replace") as f:
         return rc, f.read().replace("\r", "")
+
+
+def run_native(cfg, image, log_path):
+    dev = {"ufs": "/dev/sda", "sd": "/dev/mmcblk0", "virtio": "/dev/vda"}[cfg.disk]
+    extra = guest_cmdline(cfg, dev).split()[1:]  # run-native.sh adds console=ttyAMA0
+    return native_boot(cfg.disk, image, log_path, extra, cfg.timeout)
 
 
 def run_keel(cfg, image, log_path):
@@ -339,14 +355,14 @@ def qemu_version():
 
 
 def main():
-    for f in (IMAGE, INITRD, os.path.join(ROOT, "build", "qemu-virt", "keel.bin")):
+    for f in (IMAGE, INITRD, INITRD_FIO, os.path.join(ROOT, "build", "qemu-virt", "keel.bin")):
         if not os.path.exists(f):
             sys.exit(f"bench: {f} is missing: run `make all guests kit`")
     only = [s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()]
     bykey = {c.key: c for c in CONFIGS}
     for k in only:
-        if k not in bykey and k != "noisy":
-            sys.exit(f"bench: unknown configuration {k} (known: {', '.join(bykey)}, noisy)")
+        if k not in bykey and k not in ("noisy", "fio"):
+            sys.exit(f"bench: unknown configuration {k} (known: {', '.join(bykey)}, noisy, fio)")
     os.makedirs(OUT, exist_ok=True)
     started = datetime.datetime.now().astimezone()
     header = [
@@ -382,6 +398,12 @@ def main():
         results[key] = r
         os.unlink(image)  # 256 MiB each: the log is what is kept
         print(f" {wall:.1f} s" + (f", {r['error']}" if r["error"] else ""), flush=True)
+    fio = None
+    if (not only and env_int("BENCH_FIO", 1)) or "fio" in only:
+        t0 = time.monotonic()
+        fio = bench_fio.run((IMAGE, INITRD_FIO), OUT, CPU, native_boot, lambda s: print(s, flush=True))
+        fio["wall_s"] = round(time.monotonic() - t0, 1)
+        print(f"bench: fio: {fio['wall_s']:.1f} s" + (f", {fio['error']}" if fio["error"] else ""), flush=True)
     noisy = None
     if not only or "noisy" in only:
         t0 = time.monotonic()
@@ -391,7 +413,7 @@ def main():
               flush=True)
     total = time.monotonic() - t_all
     out = header + [f"total bench time: {total:.0f} s", ""]
-    if results:  # BENCH_ONLY=noisy runs none of the single-VM rows
+    if results:  # BENCH_ONLY=noisy (or fio) runs none of the single-VM rows
         out += ["Medians:"] + table(results) + [""]
         out += ["Ratios (targets: >= 0.95 sequential, >= 0.90 4k QD1):"] + ratios(results) + [""]
         out += ["Per-run values (guest):"]
@@ -401,9 +423,14 @@ def main():
                 out.append(f"  {cfg.key}: " + "; ".join(
                     f"{k} " + " ".join(fmt(v, u) for v in r["runs"].get(k, [])) for k, _, u, _ in METRICS))
         out += ["", "keel per-VM counters (from keel's log):"] + counters(results) + [""]
+    if fio:
+        with open(os.path.join(OUT, "fio.md"), "w") as f:
+            f.write("\n".join(bench_fio.markdown(fio)) + "\n")
+        out += bench_fio.summary(fio) + [f"  wall time of the fio rows: {fio['wall_s']:.0f} s", ""]
     if noisy:
         out += bench_noisy.summary(noisy) + [""]
     out += [f"raw logs: {os.path.relpath(OUT, ROOT)}/<config>.log"
+            + (", fio-<row>-<kind>-<boot>.log" if fio else "")
             + (", noisy-alone.log, noisy-neighbour.log" if noisy else "")]
     print()
     print("\n".join(out))
@@ -411,11 +438,12 @@ def main():
         f.write("\n".join(out) + "\n")
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"date": started.isoformat(), "qemu": qemu_version(), "cores": os.cpu_count(),
-                   "results": results, "noisy": noisy}, f, indent=1)
+                   "results": results, "fio": fio, "noisy": noisy}, f, indent=1)
     # Exit non-zero only when a reference or the keel UFS row could not run at all.
     # A missed noisy target is a result, not a failure; a noisy row that could not be measured is one.
     hard = [k for k, r in results.items() if r["error"] and k not in ("keel-sd", "keel-ram")]
     hard += ["noisy"] if noisy and noisy["error"] else []
+    hard += ["fio"] if fio and fio["error"] else []
     sys.exit(1 if hard else 0)
 
 

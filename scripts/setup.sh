@@ -9,7 +9,7 @@ PKGS=(
   make gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu picolibc-aarch64-linux-gnu
   linux-source-6.1 xz-utils
   device-tree-compiler u-boot-qemu u-boot-tools
-  python3-pytest libcmocka-dev clang libclang-rt-14-dev llvm clang-format
+  python3-pytest python3-matplotlib libcmocka-dev clang libclang-rt-14-dev llvm clang-format
   dosfstools mtools e2fsprogs cpio kmod gdisk
 )
 BPO_PKGS=(qemu-system-arm)

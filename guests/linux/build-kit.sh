@@ -2,6 +2,8 @@
 # Builds the Linux guest kit from Debian arm64 packages (downloaded, never installed):
 #   build/kit/Image               uncompressed arm64 kernel Image (the .deb's vmlinuz)
 #   build/kit/initramfs.cpio.gz   busybox + modules + e2fsprogs + guests/linux/init
+#   build/kit/initramfs-fio.cpio.gz  the same + Debian's fio and its libraries (a second cpio
+#                                 archive appended: the kernel unpacks both; `make bench`'s fio rows)
 #   build/kit/rootfs.ext4         small ext4 root disk (busybox, guests/linux/rootfs/)
 #   build/kit/kit.env             what was built (kernel version, module list)
 # Idempotent: .debs are cached in build/kit/debs/, extraction is stamped, and nothing is rebuilt
@@ -53,6 +55,18 @@ apt_update_once() {
 # if a library is missing from these
 E2PKGS=(e2fsprogs libc6 libext2fs2 libcom-err2 libblkid1 libuuid1 libss2)
 
+# fio (the fio rows of `make bench`) and the packages holding the libraries its NEEDED closure asks
+# for. Debian's fio links every I/O engine's library (rados, rbd, gluster, rdma, pmem, nbd) and is
+# BIND_NOW, so the dynamic loader needs all of them even though the guest only uses libaio; the walk
+# below fails loudly if one is missing from this list.
+FIOPKGS=(fio libaio1 libnuma1 zlib1g libgfapi0 libgfrpc0 libgfxdr0 libglusterfs0 libnbd0 libibverbs1
+  librdmacm1 libnl-3-200 libnl-route-3-200 librados2 librbd1 libpmem1 libpmemblk1 libndctl6 libdaxctl1
+  libkmod2 libudev1 libcryptsetup12 libargon2-1 libdevmapper1.02.1 libjson-c5 libselinux1 libpcre2-8-0
+  libboost-iostreams1.74.0 libboost-thread1.74.0 libfmt9 libstdc++6 libgcc-s1 libssl3 libbz2-1.0
+  liblzma5 libzstd1 libxml2 libicu72 libacl1 libtirpc3 libgssapi-krb5-2 libkrb5-3 libk5crypto3
+  libkrb5support0 libkeyutils1 libcom-err2 libgnutls30 libgmp10 libhogweed6 libnettle8 libidn2-0
+  libunistring2 libp11-kit0 libffi8 libtasn1-6 libuuid1 libblkid1 libc6)
+
 # One pass over apt's lists (each apt-cache call costs ~1 s): sets KPKG/KVERSION (newest
 # linux-image-$SERIES.N+debX-arm64-unsigned in $SUITE for arm64) and CAND[pkg] (candidates).
 declare -A CAND
@@ -62,7 +76,7 @@ apt_query() {
   names=$(apt-cache pkgnames "linux-image-$SERIES." 2>/dev/null |
           grep -E "^linux-image-${SERIES//./\\.}\.[0-9]+\+[a-z0-9.]+-arm64-unsigned$" || true)
   [ -z "${KEEL_KERNEL_PKG:-}" ] || names=$KEEL_KERNEL_PKG
-  q=$(for n in $names "${E2PKGS[@]}" busybox-static; do echo "$n:arm64"; done)
+  q=$(for n in $names "${E2PKGS[@]}" "${FIOPKGS[@]}" busybox-static; do echo "$n:arm64"; done)
   # shellcheck disable=SC2086
   apt-cache policy $q 2>/dev/null | awk -v suite=" $SUITE/" -v force="${KEEL_KERNEL_PKG:-}" '
     /^[^ ].*:$/ { pkg = $0; sub(/:$/, "", pkg); sub(/:arm64$/, "", pkg); ver = ""; next }
@@ -137,10 +151,12 @@ KDEB=$(fetch "$KPKG" "$KVERSION")
 BBDEB=$(fetch busybox-static)
 E2DEBS=()
 for p in "${E2PKGS[@]}"; do E2DEBS+=("$(fetch "$p")"); done
+FIODEBS=()
+for p in "${FIOPKGS[@]}"; do FIODEBS+=("$(fetch "$p")"); done
 
 # ---- 2. up to date? ----------------------------------------------------------------------------
-OUTS=("$KIT/Image" "$KIT/initramfs.cpio.gz" "$KIT/rootfs.ext4")
-INS=("$KDEB" "$BBDEB" "${E2DEBS[@]}" "$HERE/build-kit.sh" "$HERE/init" "$HERE/kbench.c" "$ROOT/scripts/mkdisk.sh" "$HERE"/rootfs/etc/*)
+OUTS=("$KIT/Image" "$KIT/initramfs.cpio.gz" "$KIT/initramfs-fio.cpio.gz" "$KIT/rootfs.ext4")
+INS=("$KDEB" "$BBDEB" "${E2DEBS[@]}" "${FIODEBS[@]}" "$HERE/build-kit.sh" "$HERE/init" "$HERE/kbench.c" "$ROOT/scripts/mkdisk.sh" "$HERE"/rootfs/etc/*)
 while IFS= read -r -d '' f; do INS+=("$f"); done < <(find "$HERE/rootfs" -print0) # dirs too: adding/removing files changes their mtime
 uptodate=1
 if [ "${KEEL_KIT_FORCE:-0}" = 1 ]; then uptodate=0; fi
@@ -280,30 +296,38 @@ for l in mkfs.ext2 mkfs.ext3 mkfs.ext4; do rm -f "$IR/bin/$l"; ln -sf mke2fs "$I
 for l in fsck.ext2 fsck.ext3 fsck.ext4; do rm -f "$IR/bin/$l"; ln -sf e2fsck "$IR/sbin/$l"; done
 rm -f "$IR/bin/mke2fs" "$IR/bin/e2fsck"
 cp "$E2X/etc/mke2fs.conf" "$IR/etc/"
+# findlib ROOT SONAME: the library's path in an extracted package tree (ceph/: librados's RUNPATH)
 findlib() {
   local d
-  for d in lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu lib usr/lib; do
-    [ -e "$E2X/$d/$1" ] && { echo "$E2X/$d/$1"; return 0; }
+  for d in lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu/ceph lib usr/lib; do
+    [ -e "$1/$d/$2" ] && { echo "$1/$d/$2"; return 0; }
   done
   return 1
 }
-interp=$(readelf -l "$IR/sbin/mke2fs" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
-[ "$interp" = /lib/ld-linux-aarch64.so.1 ] || die "unexpected ELF interpreter '$interp'"
-todo=("$IR/sbin/mke2fs" "$IR/sbin/e2fsck")
+# copy_closure ROOT DEST PKGS BIN...: copy the NEEDED closure of BIN... from the extracted tree ROOT
+# into DEST (a lib/aarch64-linux-gnu), skipping libraries already copied (HAVE); appends to LIBS
 declare -A HAVE
 LIBS=()
-while [ ${#todo[@]} -gt 0 ]; do
-  f=${todo[0]}; todo=("${todo[@]:1}")
-  for so in $(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-    [ -z "${HAVE[$so]:-}" ] || continue
-    HAVE[$so]=1
-    src=$(findlib "$so") || die "$(basename "$f") needs $so, not found in: ${E2PKGS[*]}"
-    cp -L "$src" "$IR/lib/aarch64-linux-gnu/$so"
-    LIBS+=("$so")
-    todo+=("$IR/lib/aarch64-linux-gnu/$so")
+copy_closure() {
+  local root=$1 dest=$2 pkgs=$3 f so src
+  shift 3
+  local todo=("$@")
+  while [ ${#todo[@]} -gt 0 ]; do
+    f=${todo[0]}; todo=("${todo[@]:1}")
+    for so in $(readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+      [ -z "${HAVE[$so]:-}" ] || continue
+      HAVE[$so]=1
+      src=$(findlib "$root" "$so") || die "$(basename "$f") needs $so, not found in: $pkgs"
+      cp -L "$src" "$dest/$so"
+      LIBS+=("$so")
+      todo+=("$dest/$so")
+    done
   done
-done
-ld=$(findlib ld-linux-aarch64.so.1) || die "no ld-linux-aarch64.so.1 in libc6"
+}
+interp=$(readelf -l "$IR/sbin/mke2fs" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+[ "$interp" = /lib/ld-linux-aarch64.so.1 ] || die "unexpected ELF interpreter '$interp'"
+copy_closure "$E2X" "$IR/lib/aarch64-linux-gnu" "${E2PKGS[*]}" "$IR/sbin/mke2fs" "$IR/sbin/e2fsck"
+ld=$(findlib "$E2X" ld-linux-aarch64.so.1) || die "no ld-linux-aarch64.so.1 in libc6"
 cp -L "$ld" "$IR/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1"
 ln -sf aarch64-linux-gnu/ld-linux-aarch64.so.1 "$IR/lib/ld-linux-aarch64.so.1"
 
@@ -327,6 +351,33 @@ EOF
    cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -9n >"$KIT/initramfs.cpio.gz.tmp"
 mv "$KIT/initramfs.cpio.gz.tmp" "$KIT/initramfs.cpio.gz"
 
+# ---- 7b. fio initramfs --------------------------------------------------------------------------
+# /usr/bin/fio and the part of its NEEDED closure the base initramfs lacks, as a second archive
+# appended to the base one (the kernel unpacks concatenated archives in order). The ~80 MB of
+# libraries take a while to compress: the archive is kept while its .debs and the base's libraries
+# are unchanged.
+BASELIBS=("${LIBS[@]}")
+FX=$X/fio
+FIO_STAMP=$( (for d in "${FIODEBS[@]}"; do basename "$d"; done; echo "base: ${LIBS[*]}"))
+if [ ! -f "$FX/.stamp" ] || [ "$(cat "$FX/.stamp")" != "$FIO_STAMP" ] || [ ! -s "$KIT/fio-overlay.cpio.gz" ]; then
+  rm -rf "$FX" "$KIT/fio.d"; mkdir -p "$FX"
+  for d in "${FIODEBS[@]}"; do dpkg-deb -x "$d" "$FX"; done
+  FD=$KIT/fio.d
+  mkdir -p "$FD/usr/bin" "$FD/lib/aarch64-linux-gnu"
+  install -m 0755 "$FX/usr/bin/fio" "$FD/usr/bin/fio"
+  nbase=${#LIBS[@]}
+  copy_closure "$FX" "$FD/lib/aarch64-linux-gnu" "${FIOPKGS[*]}" "$FD/usr/bin/fio"
+  echo "${LIBS[*]:$nbase}" >"$FD/.libs"
+  log "fio: $(du -sh "$FD" | cut -f1) with libraries: ${LIBS[*]:$nbase}"
+  (cd "$FD" && find . -mindepth 1 ! -name .libs -print0 | LC_ALL=C sort -z |
+     cpio --null -o -H newc --owner=0:0 --reproducible --quiet) | gzip -6n >"$KIT/fio-overlay.cpio.gz.tmp"
+  mv "$KIT/fio-overlay.cpio.gz.tmp" "$KIT/fio-overlay.cpio.gz"
+  echo "$FIO_STAMP" >"$FX/.stamp"
+fi
+FIOLIBS=$(cat "$KIT/fio.d/.libs")
+cat "$KIT/initramfs.cpio.gz" "$KIT/fio-overlay.cpio.gz" >"$KIT/initramfs-fio.cpio.gz.tmp"
+mv "$KIT/initramfs-fio.cpio.gz.tmp" "$KIT/initramfs-fio.cpio.gz"
+
 # ---- 8. root disk -------------------------------------------------------------------------------
 RF=$KIT/rootfs
 rm -rf "$RF"
@@ -340,10 +391,12 @@ cat >"$KIT/kit.env" <<EOF
 KEEL_KIT_KERNEL=$KVER
 KEEL_KIT_KERNEL_PKG=$KPKG=$KVERSION
 KEEL_KIT_MODULES="$(sed 's#.*/##; s/\.ko.*//' "$MD/keel-load.list" | tr '\n' ' ')"
-KEEL_KIT_LIBS="${LIBS[*]}"
+KEEL_KIT_LIBS="${BASELIBS[*]}"
+KEEL_KIT_FIO_LIBS="$FIOLIBS"
 EOF
 t1=$(date +%s.%N)
 log "kernel $KVER ($KPKG $KVERSION)"
 log "modules: $(sed 's#.*/##; s/\.ko.*//' "$MD/keel-load.list" | tr '\n' ' ')"
-log "libs: ${LIBS[*]}"
-log "$(du -h "$KIT/Image" | cut -f1) Image, $(du -h "$KIT/initramfs.cpio.gz" | cut -f1) initramfs, built in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+log "libs: ${BASELIBS[*]}"
+log "fio libs (initramfs-fio only): $FIOLIBS"
+log "$(du -h "$KIT/Image" | cut -f1) Image, $(du -h "$KIT/initramfs.cpio.gz" | cut -f1) initramfs, $(du -h "$KIT/initramfs-fio.cpio.gz" | cut -f1) with fio, built in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"

@@ -1,0 +1,219 @@
+"""The fio rows of `make bench` (scripts/bench_fio.py): the guest's reading of fio's JSON, the host's
+parsing, medians and failures on made-up logs, and one short real run of a keel and a native boot."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+import bench
+import bench_fio
+
+KIT = os.path.join(ROOT, "build", "kit")
+INIT = os.path.join(ROOT, "guests", "linux", "init")
+
+# fio 3.33 --output-format=json, trimmed to the members the guest reads and a few it must not
+FIO_JSON = """{
+  "fio version" : "fio-3.33",
+  "global options" : {
+    "filename" : "/dev/vda",
+    "iodepth" : "7"
+  },
+  "jobs" : [
+    {
+      "jobname" : "randread-4k-qd1",
+      "groupid" : 0,
+      "error" : 0,
+      "job options" : {
+        "name" : "randread-4k-qd1",
+        "iops" : "99"
+      },
+      "read" : {
+        "io_bytes" : 40960000,
+        "bw_bytes" : 8192000,
+        "iops" : 2000.500000,
+        "slat_ns" : {
+          "mean" : 9999.0
+        },
+        "clat_ns" : {
+          "min" : 1,
+          "mean" : 456789.5,
+          "percentile" : {
+            "1.000000" : 100,
+            "99.000000" : 987654,
+            "99.500000" : 999999
+          }
+        },
+        "lat_ns" : {
+          "mean" : 5555555.0
+        }
+      },
+      "write" : {
+        "bw_bytes" : 0,
+        "iops" : 0.000000,
+        "clat_ns" : {
+          "mean" : 0.0
+        }
+      },
+      "trim" : {
+        "iops" : 77.0,
+        "clat_ns" : {
+          "mean" : 7777777.0
+        }
+      },
+      "usr_cpu" : 1.234,
+      "sys_cpu" : 20.5
+    },
+    {
+      "jobname" : "write-1m-qd32",
+      "error" : 0,
+      "read" : {
+        "bw_bytes" : 0,
+        "iops" : 0.000000
+      },
+      "write" : {
+        "bw_bytes" : 314572800,
+        "iops" : 300.000000,
+        "clat_ns" : {
+          "mean" : 106666666.0,
+          "percentile" : {
+            "99.000000" : 200000000
+          }
+        }
+      },
+      "usr_cpu" : 2.0,
+      "sys_cpu" : 80.0
+    }
+  ],
+  "disk_util" : [
+    {
+      "name" : "vda",
+      "read_ios" : 123,
+      "util" : 99.0
+    }
+  ]
+}
+"""
+
+
+def guest_fio_summary(tmp_path):
+    """The guest's fio_summary (guests/linux/init, an awk program) run with the host's awk."""
+    with open(INIT) as f:
+        text = f.read()
+    start = text.index("fio_summary() {")
+    func = text[start:text.index("\n}\n", start) + 3]
+    js = tmp_path / "fio.json"
+    js.write_text(FIO_JSON)
+    return subprocess.run(["bash", "-c", func + f'\nfio_summary "{js}"'], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_guest_prints_one_line_per_job_from_fio_json(tmp_path):
+    out = guest_fio_summary(tmp_path)
+    assert out.splitlines() == [
+        "KEEL-FIO randread-4k-qd1 rd_iops=2000.500000 rd_bw=8192000 rd_lat_us=456.8 rd_p99_us=987.7 "
+        "wr_iops=0.000000 wr_bw=0 wr_lat_us=0.0 usr_cpu=1.2 sys_cpu=20.5 err=0",
+        "KEEL-FIO write-1m-qd32 rd_iops=0.000000 rd_bw=0 wr_iops=300.000000 wr_bw=314572800 wr_lat_us=106666.7 "
+        "wr_p99_us=200000.0 usr_cpu=2.0 sys_cpu=80.0 err=0"]
+    # and the host reads what the guest printed
+    got = bench_fio.parse_fio("".join("[linux] " + line + "\n" for line in out.splitlines()))
+    assert bench_fio.figures(got["randread-4k-qd1"]) == {"iops": 2000.5, "mbs": 8.192, "lat_us": 456.8,
+                                                         "p99_us": 987.7}
+    assert bench_fio.figures(got["write-1m-qd32"]) == {"iops": 300.0, "mbs": 314.5728, "lat_us": 106666.7,
+                                                       "p99_us": 200000.0}
+
+
+def fio_line(job, iops, side="rd", lat=100.0):
+    return f"KEEL-FIO {job} {side}_iops={iops} {side}_bw={iops * 4096} {side}_lat_us={lat} err=0\n"
+
+
+DONE = "KEEL-TEST: fio done\n"
+KEEL_COUNTERS = ("[  9.0] keel: VM linux: 2000 vCPU exits, 0 resets (0 stop requests while stopping); keel time per "
+                 "exit 50.5 us, 12% of vCPU time (100 exits timed)\n"
+                 "[  9.1] keel: VM linux: disk linux/vda: 1000 requests, 4096000 bytes read, 0 bytes written, 1000 "
+                 "notify traps, 250 interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
+                 "request: 2.00\n"
+                 "[  9.2] keel: VM linux: disk linux/vda: completion polling (window 500 us): 800 lone requests "
+                 "polled, 700 completed in the window, 60 left to the interrupt, 40 given up for a pending "
+                 "interrupt; 1000 us polling in all\n"
+                 "[  9.3] keel: ufs0: 1006 commands: 1000 reads (4000 KiB), 0 writes (0 KiB), 0 flushes, 0 unmaps; "
+                 "0 errors, 0 retries, 0 timeouts, 0 resets, 0 segments refused, 0 split; 300 irqs, 700 polled\n")
+
+
+@pytest.mark.parametrize("rc, text, err", [
+    (0, fio_line("a", 1) + fio_line("b", 2) + DONE, None),
+    (0, fio_line("a", 1) + DONE, "no result for b"),
+    (0, fio_line("a", 1) + fio_line("b", 2).replace("err=0", "err=5") + DONE, "fio error in b"),
+    (0, "KEEL-TEST: FAIL fio exited with 1\n" + DONE, "KEEL-TEST: FAIL fio exited with 1"),
+    (None, fio_line("a", 1), "timeout after 77 s"),
+    (1, fio_line("a", 1) + fio_line("b", 2), "QEMU exited with 1 before 'KEEL-TEST: fio done'"),
+], ids=["ok", "missing-job", "fio-error", "guest-fail", "timeout", "early-exit"])
+def test_boot_error(rc, text, err):
+    assert bench_fio.boot_error(rc, text, ["a", "b"], 77) == err
+
+
+def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_fio, "BOOTS", 3)
+    monkeypatch.setattr(bench_fio, "SMP2", 0)
+    monkeypatch.setattr(bench_fio, "JOBS_1", ["randread-4k-qd1", "randread-4k-qd32"])
+    monkeypatch.setattr(bench_fio, "fresh_image", lambda path: open(path, "w").close())
+    keel_iops = iter([(900, 2000), (1000, 2500), (800, 3000)])
+    native_iops = iter([(1000, 4000), (1100, 0), (1200, 5000)])
+    calls = []
+
+    def keel(kit, image, log, jobs, cpus, cpu):
+        calls.append(("keel", cpus))
+        a, b = next(keel_iops)
+        return 0, fio_line("randread-4k-qd1", a) + fio_line("randread-4k-qd32", b) + DONE + KEEL_COUNTERS
+
+    def native(disk, image, log, extra, timeout, smp, mem, initrd):
+        calls.append(("native", smp))
+        assert disk == "ufs" and mem == 512 and initrd == "initrd" and "keel.test=fio" in extra
+        a, b = next(native_iops)
+        if not b:  # the second native boot fails: its figures must not count
+            return 0, fio_line("randread-4k-qd1", a) + "KEEL-TEST: FAIL fio exited with 1\n"
+        return 0, fio_line("randread-4k-qd1", a) + fio_line("randread-4k-qd32", b) + DONE
+
+    monkeypatch.setattr(bench_fio, "run_keel", keel)
+    res = bench_fio.run(("image", "initrd"), str(tmp_path), "max", native, lambda s: None)
+    assert calls == [("native", 1), ("keel", 1)] * 3  # alternating, native first
+    assert res["error"] == "failed boots: native-ufs 1vcpu boot 2"
+    qd1, qd32 = res["jobs"]["randread-4k-qd1"], res["jobs"]["randread-4k-qd32"]
+    assert qd1["keel-ufs"]["iops"] == {"median": 900, "min": 800, "max": 1000, "n": 3}
+    assert qd1["native-ufs"]["iops"] == {"median": 1100, "min": 1000, "max": 1200, "n": 2}
+    assert qd32["native-ufs"]["iops"]["median"] == 4500 and qd32["keel-ufs"]["iops"]["median"] == 2500
+    assert bench_fio.ratio(res, "randread-4k-qd1") == 900 / 1100
+    c = res["boot"][1]["counters"]
+    assert c["requests"] == 1000 and c["vcpu_exits"] == 2000 and c["poll_hits"] == 700 and c["interrupts"] == 250
+    text = "\n".join(bench_fio.summary(res))
+    assert "2.00 vCPU exits, 1.000 notify traps, 0.250 interrupts" in text and "FAILED" in text
+    assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
+    assert "| randread-4k-qd1 | 1100 (1000–1200) | 900 (800–1000) | 0.82 | 100 / 100 |" in bench_fio.markdown(res)
+    assert not os.path.exists(tmp_path / "fio.img")
+    if res["plot"].endswith(".png"):
+        with open(res["plot"], "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_short_real_fio_rows(monkeypatch, tmp_path):
+    """One keel and one native boot with two short jobs: the kit's fio runs and both rows report."""
+    kit = (os.path.join(KIT, "Image"), os.path.join(KIT, "initramfs-fio.cpio.gz"))
+    for f in kit + (os.path.join(ROOT, "build", "qemu-virt", "keel.bin"),):
+        if not os.path.exists(f):
+            pytest.skip(f"{f} is missing: run `make all guests kit`")
+    monkeypatch.setattr(bench_fio, "BOOTS", 1)
+    monkeypatch.setattr(bench_fio, "SECS", 1)
+    monkeypatch.setattr(bench_fio, "SMP2", 0)
+    monkeypatch.setattr(bench_fio, "JOBS_1", ["randread-4k-qd4", "write-1m-qd1"])
+    res = bench_fio.run(kit, str(tmp_path), "max,sve=off,sme=off", bench.native_boot, print)
+    assert res["error"] is None, res
+    for row in ("native-ufs", "keel-ufs"):
+        for job in ("randread-4k-qd4", "write-1m-qd1"):
+            s = res["jobs"][job][row]
+            assert s["iops"]["median"] > 0 and s["lat_us"]["median"] > 0, (row, job, res)
+        # 1 MiB writes: MB/s is IOPS in MiB
+        w = res["jobs"]["write-1m-qd1"][row]
+        assert abs(w["mbs"]["median"] - w["iops"]["median"] * 1.048576) < 0.01 * w["mbs"]["median"]
+    c = res["boot"][1]["counters"]
+    assert res["boot"][1]["row"] == "keel-ufs" and c["requests"] > 0 and c["bytes_written"] > 0, res
+    assert not os.path.exists(tmp_path / "fio.img")
