@@ -2,6 +2,7 @@
 #include "drivers/storage/blk_share.h"
 
 #include "arch/spinlock.h"
+#include "arch/timer.h"
 #include "keel/log.h"
 #include "keel/util.h"
 
@@ -25,6 +26,8 @@ struct share_client {
 	uint32_t inflight;	 /* its requests at the controller (not its batched flushes) */
 	uint64_t inflight_bytes; /* data bytes of those (reads and writes) */
 	uint32_t nflush;	 /* its flushes in a batch */
+	bool submitted;		 /* has submitted at least once (last_submit_us is valid) */
+	uint64_t last_submit_us; /* timer_us() of its last submit, admitted or not */
 	struct share_flush *flush_free;
 	struct share_stats st;
 	struct share_flush flushes[SHARE_FLUSHES];
@@ -36,6 +39,7 @@ struct share_group {
 	bool used;
 	uint32_t depth;
 	uint32_t fair_bytes;  /* data bytes in flight the controller should hold, all clients together */
+	uint32_t share_depth; /* most requests per client while several are active */
 	struct spinlock lock; /* guards everything below and the clients' state */
 	uint32_t nclients;
 	struct share_client *clients[SHARE_MAX_CLIENTS];
@@ -53,15 +57,38 @@ static struct share_group groups[SHARE_MAX_GROUPS];
 static struct share_client clients[SHARE_MAX_CLIENTS];
 static struct spinlock pool_lock = SPINLOCK_INIT;
 
-static uint32_t share_of(const struct share_group *g)
+/*
+ * Active: has work at the controller, waiting or batched, or submitted within SHARE_ACTIVE_US. A
+ * QD1 guest has nothing in flight between two requests; the window keeps it counted. Lock held.
+ */
+static bool client_active(const struct share_client *c, uint64_t now)
 {
-	return MAX(g->depth / MAX(g->nclients, 1u), 1u);
+	return c->inflight > 0 || c->nflush > 0 || c->waiting || c->reserved ||
+	       (c->submitted && now - c->last_submit_us < SHARE_ACTIVE_US);
+}
+
+/* How many clients are active now (the divisor of the shares). Lock held. */
+static unsigned active_clients(const struct share_group *g, uint64_t now)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < SHARE_MAX_CLIENTS; i++)
+		if (g->clients[i] != NULL && client_active(g->clients[i], now))
+			n++;
+	return n;
+}
+
+/* A client's share of requests: the whole depth alone, else depth / active capped at share_depth. */
+static uint32_t share_of(const struct share_group *g, unsigned nactive)
+{
+	if (nactive <= 1)
+		return g->depth;
+	return MAX(MIN(g->depth / nactive, g->share_depth), 1u);
 }
 
 /* A client's share of the data bytes in flight; a client alone is not limited by bytes. */
-static uint64_t byte_share_of(const struct share_group *g)
+static uint64_t byte_share_of(const struct share_group *g, unsigned nactive)
 {
-	return g->nclients > 1 ? g->fair_bytes / g->nclients : UINT64_MAX;
+	return nactive > 1 ? g->fair_bytes / nactive : UINT64_MAX;
 }
 
 /* Data bytes a request moves at the controller (what a neighbour waits behind). */
@@ -75,11 +102,12 @@ static uint64_t req_bytes(const struct blk_req *req)
  * data bytes in flight (a client with nothing in flight may always send one request, so large
  * requests still go), and the group within its depth. Lock held.
  */
-static bool can_admit(const struct share_group *g, const struct share_client *c, uint64_t bytes)
+static bool can_admit(const struct share_group *g, const struct share_client *c, uint64_t bytes,
+		      unsigned nactive)
 {
 	uint32_t others_reserved = g->reserved - (c->reserved ? 1u : 0u);
-	bool bytes_ok = c->inflight_bytes == 0 || c->inflight_bytes + bytes <= byte_share_of(g);
-	return c->inflight < share_of(g) && bytes_ok && g->inflight + others_reserved < g->depth;
+	bool bytes_ok = c->inflight_bytes == 0 || c->inflight_bytes + bytes <= byte_share_of(g, nactive);
+	return c->inflight < share_of(g, nactive) && bytes_ok && g->inflight + others_reserved < g->depth;
 }
 
 /* c was refused: it waits (and gives back a reservation it did not use). Lock held. */
@@ -101,12 +129,14 @@ static void refuse(struct share_group *g, struct share_client *c)
 static unsigned collect_wakeups(struct share_group *g, struct share_client **woken)
 {
 	unsigned n = 0;
-	uint32_t share = share_of(g);
+	unsigned nactive = active_clients(g, timer_us());
+	uint32_t share = share_of(g, nactive);
+	uint64_t bshare = byte_share_of(g, nactive);
 
 	for (unsigned k = 0; k < SHARE_MAX_CLIENTS; k++) {
 		unsigned i = (g->rr_next + k) % SHARE_MAX_CLIENTS;
 		struct share_client *c = g->clients[i];
-		if (c == NULL || !c->waiting || c->inflight >= share || c->inflight_bytes >= byte_share_of(g))
+		if (c == NULL || !c->waiting || c->inflight >= share || c->inflight_bytes >= bshare)
 			continue;
 		if (g->inflight + g->reserved >= g->depth)
 			break;
@@ -248,7 +278,10 @@ static int flush_submit(struct share_client *c, struct blk_req *req)
 {
 	struct share_group *g = c->g;
 
+	uint64_t now = timer_us();
 	spin_lock(&g->lock);
+	c->submitted = true;
+	c->last_submit_us = now;
 	struct share_flush *f = c->flush_free;
 	if (f == NULL) {
 		refuse(g, c); /* SHARE_FLUSHES of its flushes wait: their completion wakes it */
@@ -286,8 +319,11 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 		return flush_submit(c, req);
 
 	uint64_t bytes = req_bytes(req);
+	uint64_t now = timer_us();
 	spin_lock(&g->lock);
-	if (!can_admit(g, c, bytes)) {
+	c->submitted = true;
+	c->last_submit_us = now;
+	if (!can_admit(g, c, bytes, active_clients(g, now))) {
 		refuse(g, c);
 		struct share_client *woken[SHARE_MAX_CLIENTS];
 		unsigned n = collect_wakeups(g, woken); /* a reservation it gave back */
@@ -402,18 +438,19 @@ static void share_report(struct blkdev *dev)
 
 	spin_lock(&g->lock);
 	struct share_stats st = c->st;
-	uint32_t share = share_of(g), nclients = g->nclients;
-	uint64_t bshare = byte_share_of(g);
+	uint32_t nclients = g->nclients;
+	/* The shares that apply while every open disk is active. */
+	uint32_t share = share_of(g, nclients);
+	uint64_t bshare = byte_share_of(g, nclients);
 	uint64_t dflush = g->device_flushes;
 	spin_unlock(&g->lock);
-	log_info(
-	    "%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
-	    "(controller depth %u, %u disks, share %u requests and %llu KiB in flight, requests up to %u "
-	    "KiB, %llu device flushes)",
-	    c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
-	    (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
-	    (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024), c->bdev.max_sectors / 2,
-	    (unsigned long long)dflush);
+	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
+		 "(controller depth %u, %u disks; with all active: share %u requests and %llu KiB in flight; "
+		 "requests up to %u KiB, %llu device flushes)",
+		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
+		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
+		 (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024), c->bdev.max_sectors / 2,
+		 (unsigned long long)dflush);
 	if (c->target->ops->report)
 		c->target->ops->report(c->target);
 }
@@ -452,10 +489,12 @@ static struct share_group *group_get(struct blkdev *whole)
 	}
 	if (free == NULL)
 		return NULL;
+	uint32_t depth = whole->queue_depth ? whole->queue_depth : BLKDEV_DEFAULT_DEPTH;
 	*free = (struct share_group){
 	    .whole = whole,
 	    .used = true,
-	    .depth = whole->queue_depth ? whole->queue_depth : BLKDEV_DEFAULT_DEPTH,
+	    .depth = depth,
+	    .share_depth = whole->share_depth ? MIN(whole->share_depth, depth) : depth,
 	    .fair_bytes = whole->fair_bytes ? whole->fair_bytes : BLKDEV_DEFAULT_FAIR_BYTES,
 	    .lock = SPINLOCK_INIT,
 	};
