@@ -239,12 +239,12 @@ static void share_report(struct blkdev *dev)
 	uint64_t dflush = g->device_flushes;
 	spin_unlock(&g->lock);
 	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
-		 "(controller depth %u, %u disks; with all active: share %u requests and %llu KiB in flight; "
+		 "(depth %u, share depth %u, %u disks; all active: share %u requests, %llu KiB in flight; "
 		 "requests up to %u KiB, %llu device flushes)",
 		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
-		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
-		 (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024), c->bdev.max_sectors / 2,
-		 (unsigned long long)dflush);
+		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, g->share_depth,
+		 nclients, share, (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024),
+		 c->bdev.max_sectors / 2, (unsigned long long)dflush);
 	if (c->target->ops->report)
 		c->target->ops->report(c->target);
 }
