@@ -39,10 +39,14 @@ static uint32_t share_of(const struct share_group *g, unsigned nactive)
 	return MAX(MIN(g->depth / nactive, g->share_depth), 1u);
 }
 
-/* A client's share of the data bytes in flight; a client alone is not limited by bytes. */
+/*
+ * A client's share of the data bytes in flight: fair_bytes among the active clients, whenever another
+ * disk is open (an idle neighbour's next request waits behind at most fair_bytes, however long it
+ * was quiet); a client that is the controller's only disk is not limited by bytes.
+ */
 static uint64_t byte_share_of(const struct share_group *g, unsigned nactive)
 {
-	return nactive > 1 ? g->fair_bytes / nactive : UINT64_MAX;
+	return g->nclients > 1 ? g->fair_bytes / MAX(nactive, 1u) : UINT64_MAX;
 }
 
 /* Data bytes a request moves at the controller (what a neighbour waits behind). */

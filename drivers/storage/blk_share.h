@@ -8,12 +8,14 @@
  *   - activity: a client is active while it has requests at the controller,
  *     waiting or batched, and for SHARE_ACTIVE_US after each submit (by
  *     timer_us()), so a queue-depth-1 user counts between its requests;
- *   - admission: while one client is active it has the whole depth and no
- *     byte limit. While n > 1 are, each has at most share = max(1,
- *     min(depth / n, share_depth)) requests at the controller (share_depth:
- *     the controller's, what it really overlaps; default depth) and at most
- *     fair_bytes / n data bytes in flight (the controller's fair_bytes),
- *     except that a client with nothing in flight may always send one request.
+ *   - admission: a client active alone has the whole depth. While n > 1 are,
+ *     each has at most share = max(1, min(depth / n, share_depth)) requests
+ *     at the controller (share_depth: the controller's, what it really
+ *     overlaps; default depth). While more than one client is open, each
+ *     has at most fair_bytes / max(n, 1) data bytes in flight (the
+ *     controller's fair_bytes: an idle neighbour's next request waits behind
+ *     no more), except that a client with nothing in flight may always send
+ *     one request; a controller's only client has no byte limit.
  *     The group has at most depth (the controller's queue_depth). Over it, submit
  *     returns BLK_EBUSY and the client waits; every completion wakes waiting
  *     clients that can now be admitted, round-robin, with blkdev_wake on the

@@ -236,6 +236,14 @@ static void test_byte_share_and_fair_request_size(void **state)
 	while (ctl.n)
 		fake_complete_at(0, BLK_OK);
 	tdisk_open(&b, &ctl.bdev, "b");
+	/* B is open but idle: A, active alone, keeps the depth but holds at most fair_bytes (256 KiB),
+	 * all that B's first request will wait behind. */
+	assert_int_equal(submit_op(&a, &rq[0][0], BLK_OP_READ, 256), 0);
+	assert_int_equal(submit_op(&a, &rq[0][1], BLK_OP_READ, 256), 0);
+	assert_int_equal(submit_op(&a, &rq[0][2], BLK_OP_READ, 256), BLK_EBUSY);
+	assert_int_equal(submit_op(&a, &rq[0][2], BLK_OP_READ, 8), BLK_EBUSY);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
 	/* B reads once: it counts as active for a while after, with nothing in flight. */
 	assert_int_equal(submit_op(&b, &rq[1][0], BLK_OP_READ, 8), 0);
 	fake_complete_at(0, BLK_OK);
