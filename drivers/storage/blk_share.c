@@ -2,8 +2,8 @@
 #include "drivers/storage/blk_share.h"
 
 #include "arch/spinlock.h"
-#include "drivers/storage/blk_share_priv.h"
 #include "arch/timer.h"
+#include "drivers/storage/blk_share_priv.h"
 #include "keel/log.h"
 #include "keel/util.h"
 
@@ -12,12 +12,14 @@ static struct share_client clients[SHARE_MAX_CLIENTS];
 static struct spinlock pool_lock = SPINLOCK_INIT;
 
 /*
- * Active: has work at the controller, waiting or batched, or submitted within SHARE_ACTIVE_US. A
- * QD1 guest has nothing in flight between two requests; the window keeps it counted. Lock held.
+ * Active: has work at the controller, batched or refused (waiting), or submitted within
+ * SHARE_ACTIVE_US. A QD1 guest has nothing in flight between two requests; the window keeps it
+ * counted. A woken disk that never comes back to use its reservation stops counting after the window.
+ * Lock held.
  */
 static bool client_active(const struct share_client *c, uint64_t now)
 {
-	return c->inflight > 0 || c->nflush > 0 || c->waiting || c->reserved ||
+	return c->inflight > 0 || c->nflush > 0 || c->waiting ||
 	       (c->submitted && now - c->last_submit_us < SHARE_ACTIVE_US);
 }
 

@@ -3,9 +3,10 @@
  * submits reads or flushes, which controller request completes with which status, cancels, controller
  * busy spells, polls and the passing of time (the fake clock). Checked: every accepted request completes
  * exactly once, to its owner's done and ctx; the controller never holds more than its depth, never two
- * FLUSHes; while another disk is active (work in flight or refused, or a submit within SHARE_ACTIVE_US)
- * a disk never has more than max(1, min(depth / 2, share_depth)) at the controller; a disk alone (no
- * other active, no flush anywhere, controller willing, a free slot) is never refused below the depth;
+ * FLUSHes; while another disk is active (work in flight or batched, refused and not woken since, or a
+ * submit within SHARE_ACTIVE_US) a disk never has more than max(1, min(depth / 2, share_depth)) at the
+ * controller; a disk alone (no other active or holding a reservation, no flush anywhere, controller
+ * willing, a free slot) is never refused below the depth;
  * a flush completes with the status of a device FLUSH issued after it was submitted; and, once the
  * input ends and the owners retry whenever woken, every refused request runs (no lost wake-up).
  */
@@ -69,10 +70,11 @@ static struct treq *treq_of(struct blk_req *req)
 	return NULL;
 }
 
-/* Work of disk k outstanding: a request at the controller, a flush batched, or a refused one. */
+/* Work of disk k outstanding: a request at the controller, a flush batched, or a refused one not
+ * woken since (a woken one holds a reservation: active only within the window of its last submit). */
 static bool has_work(unsigned k)
 {
-	if (disks[k].pending != NULL)
+	if (disks[k].pending != NULL && !disks[k].woken)
 		return true;
 	for (unsigned i = 0; i < NREQS; i++)
 		if (disks[k].reqs[i].state == T_OUT)
@@ -195,16 +197,19 @@ static void owner_wake(void *ctx)
 static int submit(struct tdisk *d, struct treq *t)
 {
 	unsigned me = t->disk;
-	bool flush_anywhere = false;
-	for (unsigned k = 0; k < ndisks; k++)
+	bool flush_anywhere = false, other_reserved = false;
+	for (unsigned k = 0; k < ndisks; k++) {
+		other_reserved |= k != me && disks[k].pending != NULL; /* woken: it holds a slot */
 		for (unsigned i = 0; i < NREQS; i++)
 			flush_anywhere |=
 			    disks[k].reqs[i].state == T_OUT && disks[k].reqs[i].req.op == BLK_OP_FLUSH;
-	/* Alone: nothing stops a read but the controller's depth and its own refusals. */
-	bool alone =
-	    t->req.op == BLK_OP_READ && !other_active(me) && !flush_anywhere && !ctl.busy && ctl.n < depth;
+	}
+	/* Alone: nothing stops a read but the controller's depth (4 KiB reads stay far below fair_bytes). */
+	bool alone = t->req.op == BLK_OP_READ && !other_active(me) && !other_reserved && !flush_anywhere &&
+		     !ctl.busy && ctl.n < depth;
 	d->submitted = true;
 	d->last_ns = fake_timer_ns;
+	d->woken = false; /* a refusal gives back a reservation; only a wake-up after it counts */
 	t->state = T_OUT;
 	t->ndone = 0;
 	t->flush_seen = ctl.issued;
