@@ -2,66 +2,53 @@
 #include "drivers/storage/blk_share.h"
 
 #include "arch/spinlock.h"
+#include "arch/timer.h"
+#include "drivers/storage/blk_share_priv.h"
 #include "keel/log.h"
 #include "keel/util.h"
-
-struct share_group;
-
-/* A flush waiting in a batch: the caller's request stays untouched until its done. */
-struct share_flush {
-	struct blk_req *req;
-	struct share_client *c;
-	struct share_flush *next;
-};
-
-struct share_client {
-	struct blkdev bdev; /* what the VM disk is given */
-	struct blkdev *target;
-	struct share_group *g;
-	bool used;
-	/* Under g->lock: */
-	bool waiting;		 /* refused with BLK_EBUSY and not woken since */
-	bool reserved;		 /* woken: holds one of g->reserved until its next submit */
-	uint32_t inflight;	 /* its requests at the controller (not its batched flushes) */
-	uint64_t inflight_bytes; /* data bytes of those (reads and writes) */
-	uint32_t nflush;	 /* its flushes in a batch */
-	struct share_flush *flush_free;
-	struct share_stats st;
-	struct share_flush flushes[SHARE_FLUSHES];
-	char name[SHARE_NAME_SIZE];
-};
-
-struct share_group {
-	struct blkdev *whole;
-	bool used;
-	uint32_t depth;
-	uint32_t fair_bytes;  /* data bytes in flight the controller should hold, all clients together */
-	struct spinlock lock; /* guards everything below and the clients' state */
-	uint32_t nclients;
-	struct share_client *clients[SHARE_MAX_CLIENTS];
-	uint32_t inflight;	 /* requests at the controller, the group's flush included */
-	uint32_t reserved;	 /* slots held for woken clients */
-	unsigned rr_next;	 /* where the next wake-up scan starts: after the last client woken */
-	bool flush_busy;	 /* a device FLUSH is at the controller */
-	struct share_flush *cur; /* completed by the flush at the controller */
-	struct share_flush *next, *next_tail; /* waiting for the next one */
-	uint64_t device_flushes;
-	struct blk_req flush_reqs[2]; /* the device FLUSH, two in turn */
-};
 
 static struct share_group groups[SHARE_MAX_GROUPS];
 static struct share_client clients[SHARE_MAX_CLIENTS];
 static struct spinlock pool_lock = SPINLOCK_INIT;
 
-static uint32_t share_of(const struct share_group *g)
+/*
+ * Active: has work at the controller, batched or refused (waiting), or submitted within
+ * SHARE_ACTIVE_US. A QD1 guest has nothing in flight between two requests; the window keeps it
+ * counted. A woken disk that never comes back to use its reservation stops counting after the window.
+ * Lock held.
+ */
+static bool client_active(const struct share_client *c, uint64_t now)
 {
-	return MAX(g->depth / MAX(g->nclients, 1u), 1u);
+	return c->inflight > 0 || c->nflush > 0 || c->waiting ||
+	       (c->submitted && now - c->last_submit_us < SHARE_ACTIVE_US);
 }
 
-/* A client's share of the data bytes in flight; a client alone is not limited by bytes. */
-static uint64_t byte_share_of(const struct share_group *g)
+/* How many clients are active now (the divisor of the shares). Lock held. */
+static unsigned active_clients(const struct share_group *g, uint64_t now)
 {
-	return g->nclients > 1 ? g->fair_bytes / g->nclients : UINT64_MAX;
+	unsigned n = 0;
+	for (unsigned i = 0; i < SHARE_MAX_CLIENTS; i++)
+		if (g->clients[i] != NULL && client_active(g->clients[i], now))
+			n++;
+	return n;
+}
+
+/* A client's share of requests: the whole depth alone, else depth / active capped at share_depth. */
+static uint32_t share_of(const struct share_group *g, unsigned nactive)
+{
+	if (nactive <= 1)
+		return g->depth;
+	return MAX(MIN(g->depth / nactive, g->share_depth), 1u);
+}
+
+/*
+ * A client's share of the data bytes in flight: fair_bytes among the active clients, whenever another
+ * disk is open (an idle neighbour's next request waits behind at most fair_bytes, however long it
+ * was quiet); a client that is the controller's only disk is not limited by bytes.
+ */
+static uint64_t byte_share_of(const struct share_group *g, unsigned nactive)
+{
+	return g->nclients > 1 ? g->fair_bytes / MAX(nactive, 1u) : UINT64_MAX;
 }
 
 /* Data bytes a request moves at the controller (what a neighbour waits behind). */
@@ -75,15 +62,15 @@ static uint64_t req_bytes(const struct blk_req *req)
  * data bytes in flight (a client with nothing in flight may always send one request, so large
  * requests still go), and the group within its depth. Lock held.
  */
-static bool can_admit(const struct share_group *g, const struct share_client *c, uint64_t bytes)
+static bool can_admit(const struct share_group *g, const struct share_client *c, uint64_t bytes,
+		      unsigned nactive)
 {
 	uint32_t others_reserved = g->reserved - (c->reserved ? 1u : 0u);
-	bool bytes_ok = c->inflight_bytes == 0 || c->inflight_bytes + bytes <= byte_share_of(g);
-	return c->inflight < share_of(g) && bytes_ok && g->inflight + others_reserved < g->depth;
+	bool bytes_ok = c->inflight_bytes == 0 || c->inflight_bytes + bytes <= byte_share_of(g, nactive);
+	return c->inflight < share_of(g, nactive) && bytes_ok && g->inflight + others_reserved < g->depth;
 }
 
-/* c was refused: it waits (and gives back a reservation it did not use). Lock held. */
-static void refuse(struct share_group *g, struct share_client *c)
+void share_refuse(struct share_group *g, struct share_client *c)
 {
 	if (c->reserved) {
 		c->reserved = false;
@@ -101,12 +88,14 @@ static void refuse(struct share_group *g, struct share_client *c)
 static unsigned collect_wakeups(struct share_group *g, struct share_client **woken)
 {
 	unsigned n = 0;
-	uint32_t share = share_of(g);
+	unsigned nactive = active_clients(g, timer_us());
+	uint32_t share = share_of(g, nactive);
+	uint64_t bshare = byte_share_of(g, nactive);
 
 	for (unsigned k = 0; k < SHARE_MAX_CLIENTS; k++) {
 		unsigned i = (g->rr_next + k) % SHARE_MAX_CLIENTS;
 		struct share_client *c = g->clients[i];
-		if (c == NULL || !c->waiting || c->inflight >= share || c->inflight_bytes >= byte_share_of(g))
+		if (c == NULL || !c->waiting || c->inflight >= share || c->inflight_bytes >= bshare)
 			continue;
 		if (g->inflight + g->reserved >= g->depth)
 			break;
@@ -128,7 +117,7 @@ static void wake_clients(struct share_client **woken, unsigned n)
 		blkdev_wake(&woken[i]->bdev);
 }
 
-static void wake_waiters(struct share_group *g)
+void share_wake_waiters(struct share_group *g)
 {
 	struct share_client *woken[SHARE_MAX_CLIENTS];
 
@@ -136,95 +125,6 @@ static void wake_waiters(struct share_group *g)
 	unsigned n = collect_wakeups(g, woken);
 	spin_unlock(&g->lock);
 	wake_clients(woken, n);
-}
-
-static void flush_entry_put(struct share_flush *f)
-{
-	struct share_client *c = f->c;
-	c->nflush--;
-	f->req = NULL;
-	f->next = c->flush_free;
-	c->flush_free = f;
-}
-
-/* Complete a detached list of batched flushes with status, freeing each entry before its done. */
-static void complete_flushes(struct share_group *g, struct share_flush *f, int status)
-{
-	while (f != NULL) {
-		spin_lock(&g->lock);
-		struct share_flush *next = f->next;
-		struct blk_req *req = f->req;
-		flush_entry_put(f);
-		spin_unlock(&g->lock);
-		req->done(req, status);
-		f = next;
-	}
-}
-
-static void group_flush_done(struct blk_req *req, int status);
-
-/*
- * Issue the waiting batch as one device FLUSH, if none is at the controller and the group has a
- * slot. The batch is fixed when the FLUSH is issued: later flushes wait for the next one.
- */
-static void flush_try_issue(struct share_group *g)
-{
-	spin_lock(&g->lock);
-	/* Reservations do not hold a FLUSH back: one a disk never comes to use would hold it forever. */
-	if (g->flush_busy || g->next == NULL || g->inflight >= g->depth) {
-		spin_unlock(&g->lock);
-		return;
-	}
-	g->cur = g->next;
-	g->next = g->next_tail = NULL;
-	g->flush_busy = true;
-	g->inflight++;
-	g->device_flushes++;
-	/* Alternate: this may run inside the previous one's done, which its driver may still be in. */
-	struct blk_req *freq = &g->flush_reqs[g->device_flushes & 1];
-	spin_unlock(&g->lock);
-
-	*freq = (struct blk_req){.op = BLK_OP_FLUSH, .done = group_flush_done, .ctx = g};
-	int rc = blkdev_submit(g->whole, freq);
-	if (rc == 0)
-		return;
-
-	spin_lock(&g->lock);
-	struct share_flush *batch = g->cur;
-	g->cur = NULL;
-	g->flush_busy = false;
-	g->inflight--;
-	g->device_flushes--;
-	if (rc == BLK_EBUSY) {
-		/* Back in front of the waiting batch; the next completion, submit or poll retries. */
-		struct share_flush *tail = batch;
-		while (tail->next != NULL)
-			tail = tail->next;
-		tail->next = g->next;
-		if (g->next == NULL)
-			g->next_tail = tail;
-		g->next = batch;
-		spin_unlock(&g->lock);
-		return;
-	}
-	spin_unlock(&g->lock);
-	complete_flushes(g, batch, rc);
-	wake_waiters(g);
-}
-
-static void group_flush_done(struct blk_req *req, int status)
-{
-	struct share_group *g = req->ctx;
-
-	spin_lock(&g->lock);
-	struct share_flush *batch = g->cur;
-	g->cur = NULL;
-	g->flush_busy = false;
-	g->inflight--;
-	spin_unlock(&g->lock);
-	flush_try_issue(g); /* the batch that waited, before its members can add to it */
-	complete_flushes(g, batch, status);
-	wake_waiters(g);
 }
 
 static void share_done(struct blk_req *req, int status)
@@ -239,41 +139,9 @@ static void share_done(struct blk_req *req, int status)
 	c->inflight_bytes -= req_bytes(req);
 	g->inflight--;
 	spin_unlock(&g->lock);
-	flush_try_issue(g);
-	wake_waiters(g);
+	share_flush_try_issue(g);
+	share_wake_waiters(g);
 	req->done(req, status);
-}
-
-static int flush_submit(struct share_client *c, struct blk_req *req)
-{
-	struct share_group *g = c->g;
-
-	spin_lock(&g->lock);
-	struct share_flush *f = c->flush_free;
-	if (f == NULL) {
-		refuse(g, c); /* SHARE_FLUSHES of its flushes wait: their completion wakes it */
-		spin_unlock(&g->lock);
-		return BLK_EBUSY;
-	}
-	if (c->reserved) { /* a submit: the reservation is used up */
-		c->reserved = false;
-		g->reserved--;
-	}
-	c->flush_free = f->next;
-	c->nflush++;
-	c->st.admitted++;
-	f->req = req;
-	f->next = NULL;
-	if (g->next != NULL) {
-		c->st.coalesced++;
-		g->next_tail->next = f;
-	} else {
-		g->next = f;
-	}
-	g->next_tail = f;
-	spin_unlock(&g->lock);
-	flush_try_issue(g);
-	return 0;
 }
 
 static int share_submit(struct blkdev *dev, struct blk_req *req)
@@ -281,14 +149,17 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	struct share_client *c = dev->priv;
 	struct share_group *g = c->g;
 
-	flush_try_issue(g); /* a batch the controller refused earlier */
+	share_flush_try_issue(g); /* a batch the controller refused earlier */
 	if (req->op == BLK_OP_FLUSH)
-		return flush_submit(c, req);
+		return share_flush_submit(c, req);
 
 	uint64_t bytes = req_bytes(req);
+	uint64_t now = timer_us();
 	spin_lock(&g->lock);
-	if (!can_admit(g, c, bytes)) {
-		refuse(g, c);
+	c->submitted = true;
+	c->last_submit_us = now;
+	if (!can_admit(g, c, bytes, active_clients(g, now))) {
+		share_refuse(g, c);
 		struct share_client *woken[SHARE_MAX_CLIENTS];
 		unsigned n = collect_wakeups(g, woken); /* a reservation it gave back */
 		spin_unlock(&g->lock);
@@ -336,48 +207,13 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	return rc;
 }
 
-/* Unlink req's entry from list *head (tail updated when given). Lock held. */
-static struct share_flush *flush_unlink(struct share_flush **head, struct share_flush **tail,
-					const struct share_client *c, const struct blk_req *req)
-{
-	struct share_flush *prev = NULL;
-
-	for (struct share_flush *f = *head; f != NULL; prev = f, f = f->next) {
-		if (f->req != req || f->c != c)
-			continue;
-		if (prev)
-			prev->next = f->next;
-		else
-			*head = f->next;
-		if (tail && *tail == f)
-			*tail = prev;
-		return f;
-	}
-	return NULL;
-}
-
 static int share_cancel(struct blkdev *dev, struct blk_req *req)
 {
 	struct share_client *c = dev->priv;
-	struct share_group *g = c->g;
 
 	if (req->op != BLK_OP_FLUSH)
 		return blkdev_cancel(c->target, req); /* at the controller: its done runs share_done */
-
-	/* A flush moves no data: dropping it from its batch is a complete abort. */
-	spin_lock(&g->lock);
-	struct share_flush *f = flush_unlink(&g->next, &g->next_tail, c, req);
-	if (f == NULL)
-		f = flush_unlink(&g->cur, NULL, c, req);
-	if (f == NULL) {
-		spin_unlock(&g->lock);
-		return BLK_EINVAL; /* already completed */
-	}
-	flush_entry_put(f);
-	spin_unlock(&g->lock);
-	req->done(req, BLK_ECANCELED);
-	wake_waiters(g);
-	return 0;
+	return share_flush_cancel(c, req);
 }
 
 static void share_poll(struct blkdev *dev)
@@ -386,7 +222,7 @@ static void share_poll(struct blkdev *dev)
 
 	if (c->target->ops->poll)
 		c->target->ops->poll(c->target);
-	flush_try_issue(c->g);
+	share_flush_try_issue(c->g);
 }
 
 static bool share_completion_ready(struct blkdev *dev)
@@ -402,18 +238,19 @@ static void share_report(struct blkdev *dev)
 
 	spin_lock(&g->lock);
 	struct share_stats st = c->st;
-	uint32_t share = share_of(g), nclients = g->nclients;
-	uint64_t bshare = byte_share_of(g);
+	uint32_t nclients = g->nclients;
+	/* The shares that apply while every open disk is active. */
+	uint32_t share = share_of(g, nclients);
+	uint64_t bshare = byte_share_of(g, nclients);
 	uint64_t dflush = g->device_flushes;
 	spin_unlock(&g->lock);
-	log_info(
-	    "%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
-	    "(controller depth %u, %u disks, share %u requests and %llu KiB in flight, requests up to %u "
-	    "KiB, %llu device flushes)",
-	    c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
-	    (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, nclients, share,
-	    (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024), c->bdev.max_sectors / 2,
-	    (unsigned long long)dflush);
+	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
+		 "(depth %u, share depth %u, %u disks; all active: share %u requests, %llu KiB in flight; "
+		 "requests up to %u KiB, %llu device flushes)",
+		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
+		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, g->share_depth,
+		 nclients, share, (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024),
+		 c->bdev.max_sectors / 2, (unsigned long long)dflush);
 	if (c->target->ops->report)
 		c->target->ops->report(c->target);
 }
@@ -437,7 +274,7 @@ static const struct blkdev_ops share_ops_pollable = {
 /* A group's controller says a refused submit may now succeed: wake who can be admitted. */
 static void share_dev_wake(void *ctx)
 {
-	wake_waiters(ctx);
+	share_wake_waiters(ctx);
 }
 
 static struct share_group *group_get(struct blkdev *whole)
@@ -452,10 +289,12 @@ static struct share_group *group_get(struct blkdev *whole)
 	}
 	if (free == NULL)
 		return NULL;
+	uint32_t depth = whole->queue_depth ? whole->queue_depth : BLKDEV_DEFAULT_DEPTH;
 	*free = (struct share_group){
 	    .whole = whole,
 	    .used = true,
-	    .depth = whole->queue_depth ? whole->queue_depth : BLKDEV_DEFAULT_DEPTH,
+	    .depth = depth,
+	    .share_depth = whole->share_depth ? MIN(whole->share_depth, depth) : depth,
 	    .fair_bytes = whole->fair_bytes ? whole->fair_bytes : BLKDEV_DEFAULT_FAIR_BYTES,
 	    .lock = SPINLOCK_INIT,
 	};
@@ -593,5 +432,5 @@ void share_close(struct blkdev *dev)
 	c->used = false;
 	spin_unlock(&pool_lock);
 	if (!last)
-		wake_waiters(g); /* the others' shares grew */
+		share_wake_waiters(g); /* the others' shares grew */
 }

@@ -5,12 +5,18 @@
  * one client per VM disk. A client is a struct blkdev of its own (what
  * virtio-blk is given) that passes requests, in place, to its target: the
  * whole device or a partition window over it. Per group:
- *   - admission: a client has at most share = max(1, depth / clients) requests
- *     at the controller, and the group at most depth (the controller's
- *     queue_depth); with more than one client, a client also has at most
- *     fair_bytes / clients data bytes in flight (the controller's fair_bytes),
- *     except that a client with nothing in flight may always send one request.
- *     A client alone has the whole depth and no byte limit. Over it, submit
+ *   - activity: a client is active while it has requests at the controller,
+ *     waiting or batched, and for SHARE_ACTIVE_US after each submit (by
+ *     timer_us()), so a queue-depth-1 user counts between its requests;
+ *   - admission: a client active alone has the whole depth. While n > 1 are,
+ *     each has at most share = max(1, min(depth / n, share_depth)) requests
+ *     at the controller (share_depth: the controller's, what it really
+ *     overlaps; default depth). While more than one client is open, each
+ *     has at most fair_bytes / max(n, 1) data bytes in flight (the
+ *     controller's fair_bytes: an idle neighbour's next request waits behind
+ *     no more), except that a client with nothing in flight may always send
+ *     one request; a controller's only client has no byte limit.
+ *     The group has at most depth (the controller's queue_depth). Over it, submit
  *     returns BLK_EBUSY and the client waits; every completion wakes waiting
  *     clients that can now be admitted, round-robin, with blkdev_wake on the
  *     client (a woken client that has a wake-up registered keeps a reserved
@@ -35,6 +41,7 @@
 #define SHARE_MAX_SECTORS 2048u /**< 1 MiB: the largest request a client accepts */
 #define SHARE_FLUSHES	  64u	/**< flushes one client may have waiting (VIRTIO_BLK_SLOTS) */
 #define SHARE_NAME_SIZE	  64u
+#define SHARE_ACTIVE_US	  50000u /**< a client counts as active this long after its last submit */
 
 /** A client's counters (share_get_stats). */
 struct share_stats {

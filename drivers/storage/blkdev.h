@@ -132,6 +132,13 @@ struct blkdev {
 	 * 0 = no limit beyond max_sectors and the sharing layer's own cap.
 	 */
 	uint32_t fair_sectors;
+	/**
+	 * Requests the controller really overlaps: while more than one user is active, layers above
+	 * let each user have at most this many at the controller, so a neighbour's request waits
+	 * behind only a few (QEMU's UFS model serves commands one after another). A user alone keeps
+	 * queue_depth. 0 = no such limit (only queue_depth shared among the active users).
+	 */
+	uint32_t share_depth;
 	const struct blkdev_ops *ops;
 	void *priv;
 	blk_wake_fn wake; /**< set by the device's user (blkdev_set_wake); NULL: none */

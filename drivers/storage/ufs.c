@@ -44,6 +44,9 @@
 #define UFS_MAX_SEGS	 UFS_PRDT_MAX
 #define UFS_MAX_SEG_SIZE UFS_PRD_MAX_BYTES
 #define UFS_MAX_SECTORS	 (UFS_MAX_SEGS * (UFS_MAX_SEG_SIZE / 512u)) /* 32 MiB per command */
+/* Commands a neighbour's request may wait behind per busy disk (blkdev.share_depth): QEMU's UFS model
+ * serves commands one after another, so more in flight only lengthens the queue. */
+#define UFS_SHARE_DEPTH 2u
 
 #define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / ABORTED COMMAND / BUSY */
 #define UFS_RESET_RETRIES     1 /* controller resets a request survives before BLK_EIO */
@@ -1254,6 +1257,7 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 	    .max_seg_size = UFS_MAX_SEG_SIZE,
 	    .max_sectors = UFS_MAX_SECTORS,
 	    .queue_depth = h->nutrs,
+	    .share_depth = UFS_SHARE_DEPTH,
 	    .flags = BLKDEV_F_FLUSH | (h->unmap ? BLKDEV_F_DISCARD : 0),
 	    .ops = &ufs_ops,
 	    .priv = h,

@@ -25,13 +25,14 @@ def test_two_vms_fill_partitions_of_one_ufs_disk(keel, tmp_path):
     for vm, part in (("vma", "vm-a"), ("vmb", "vm-b")):
         size = layout[part][1]
         assert f"[{vm}] KEEL-TEST: fill ok ({size} bytes)" in r.out, r.out[-4000:]
-        # Both disks are clients of one group: two disks, a share of 16 of the LU's 32 slots each.
+        # Both disks are clients of one group: two disks, each (while both are active) held at the LU's
+        # share depth (UFS: 2 of its 32 slots).
         m = re.search(rf"ufs0:{part}: share of ufs0: (\d+) admitted, \d+ answered busy, .* "
-                      r"\(controller depth (\d+), (\d+) disks, share (\d+) requests", r.out)
+                      r"\(depth (\d+), share depth (\d+), (\d+) disks; all active: share (\d+) requests", r.out)
         assert m, r.out[-4000:]
         assert int(m.group(1)) >= size // (1 << 20) * 2, m.group(0)  # written, then read back
-        depth, disks, share = int(m.group(2)), int(m.group(3)), int(m.group(4))
-        assert disks == 2 and share == max(1, depth // 2), m.group(0)
+        depth, share_depth, disks, share = (int(m.group(i)) for i in range(2, 6))
+        assert disks == 2 and share_depth == 2 and share == max(1, min(depth // 2, share_depth)), m.group(0)
     assert "PANIC" not in r.out and "KEEL-TEST: FAIL" not in r.out
     assert r.rc == 0, r.out[-4000:]
 

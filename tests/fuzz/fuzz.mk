@@ -9,9 +9,9 @@ FUZZ_TARGETS :=
 
 -include tests/fuzz/*.mk.inc
 
-$(HOSTBUILD)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) tests/fakes/log.c arch/fake/cpu.c $(HOST_HDRS)
+$(HOSTBUILD)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRCS_$$*) tests/fakes/log.c arch/fake/cpu.c arch/fake/timer.c $(HOST_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZCC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) tests/fakes/log.c arch/fake/cpu.c -o $@
+	$(FUZZCC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) tests/fakes/log.c arch/fake/cpu.c arch/fake/timer.c -o $@
 
 fuzz-smoke: $(addprefix $(HOSTBUILD)/fuzz_,$(FUZZ_TARGETS))
 	@set -e; for t in $^; do echo "== $$t ($(FUZZ_SMOKE_SECONDS)s)"; \

@@ -1,16 +1,21 @@
 /*
  * blk_share fuzzing: disks share one fake controller (depth from the input) and the input chooses who
  * submits reads or flushes, which controller request completes with which status, cancels, controller
- * busy spells and polls. Checked: every accepted request completes exactly once, to its owner's done and
- * ctx; the controller never holds more than its depth, a disk never more than its share, never two
- * FLUSHes; a flush completes with the status of a device FLUSH issued after it was submitted; and, once
- * the input ends and the owners retry whenever woken, every refused request runs (no lost wake-up).
+ * busy spells, polls and the passing of time (the fake clock). Checked: every accepted request completes
+ * exactly once, to its owner's done and ctx; the controller never holds more than its depth, never two
+ * FLUSHes; while another disk is active (work in flight or batched, refused and not woken since, or a
+ * submit within SHARE_ACTIVE_US) a disk never has more than max(1, min(depth / 2, share_depth)) at the
+ * controller; a disk alone (no other active or holding a reservation, no flush anywhere, controller
+ * willing, a free slot) is never refused below the depth;
+ * a flush completes with the status of a device FLUSH issued after it was submitted; and, once the
+ * input ends and the owners retry whenever woken, every refused request runs (no lost wake-up).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/timer.h"
 #include "drivers/storage/blk_share.h"
 #include "keel/addr.h"
 
@@ -40,6 +45,8 @@ struct tdisk {
 	struct treq reqs[NREQS];
 	struct treq *pending; /* refused: retried once woken */
 	bool woken;
+	bool submitted;	  /* has submitted (last_ns valid) */
+	uint64_t last_ns; /* the clock at its last submit */
 };
 
 static struct {
@@ -51,7 +58,7 @@ static struct {
 } ctl;
 
 static struct tdisk disks[NDISKS];
-static unsigned ndisks, depth;
+static unsigned ndisks, depth, share_depth;
 static int completing_status;
 static unsigned completing_flush; /* issue number of the FLUSH being completed, 0: none */
 
@@ -61,6 +68,51 @@ static struct treq *treq_of(struct blk_req *req)
 		if ((char *)req >= (char *)disks[d].reqs && (char *)req < (char *)(disks[d].reqs + NREQS))
 			return (struct treq *)req;
 	return NULL;
+}
+
+/* Work of disk k outstanding: a request at the controller, a flush batched, or a refused one not
+ * woken since (a woken one holds a reservation: active only within the window of its last submit). */
+static bool has_work(unsigned k)
+{
+	if (disks[k].pending != NULL && !disks[k].woken)
+		return true;
+	for (unsigned i = 0; i < NREQS; i++)
+		if (disks[k].reqs[i].state == T_OUT)
+			return true;
+	return false;
+}
+
+/* Disk k is active as the share layer counts it (same clock, same arithmetic). */
+static bool active(unsigned k)
+{
+	const struct tdisk *d = &disks[k];
+	return has_work(k) || (d->submitted && timer_us() - d->last_ns / 1000u < SHARE_ACTIVE_US);
+}
+
+static bool other_active(unsigned me)
+{
+	for (unsigned k = 0; k < ndisks; k++)
+		if (k != me && active(k))
+			return true;
+	return false;
+}
+
+static unsigned at_ctl(unsigned disk)
+{
+	unsigned mine = 0;
+	for (unsigned i = 0; i < ctl.n; i++) {
+		struct treq *o = treq_of(ctl.q[i]);
+		mine += o != NULL && o->disk == disk;
+	}
+	return mine;
+}
+
+/* A disk's most requests at the controller while another is active. */
+static unsigned busy_share(void)
+{
+	unsigned cap = share_depth ? (share_depth < depth ? share_depth : depth) : depth;
+	unsigned s = depth / 2 < cap ? depth / 2 : cap;
+	return s > 1 ? s : 1;
 }
 
 static int ctl_submit(struct blkdev *dev, struct blk_req *req)
@@ -77,12 +129,9 @@ static int ctl_submit(struct blkdev *dev, struct blk_req *req)
 	} else {
 		struct treq *t = treq_of(req);
 		CHECK(t != NULL);
-		unsigned mine = 0;
-		for (unsigned i = 0; i < ctl.n; i++) {
-			struct treq *o = treq_of(ctl.q[i]);
-			mine += o != NULL && o->disk == t->disk;
-		}
-		CHECK(mine + 1 <= (depth / ndisks > 1 ? depth / ndisks : 1)); /* its share */
+		CHECK(at_ctl(t->disk) + 1 <= depth);
+		if (other_active(t->disk))
+			CHECK(at_ctl(t->disk) + 1 <= busy_share()); /* its share beside an active neighbour */
 	}
 	ctl.q[ctl.n++] = req;
 	return 0;
@@ -147,6 +196,20 @@ static void owner_wake(void *ctx)
 
 static int submit(struct tdisk *d, struct treq *t)
 {
+	unsigned me = t->disk;
+	bool flush_anywhere = false, other_reserved = false;
+	for (unsigned k = 0; k < ndisks; k++) {
+		other_reserved |= k != me && disks[k].pending != NULL; /* woken: it holds a slot */
+		for (unsigned i = 0; i < NREQS; i++)
+			flush_anywhere |=
+			    disks[k].reqs[i].state == T_OUT && disks[k].reqs[i].req.op == BLK_OP_FLUSH;
+	}
+	/* Alone: nothing stops a read but the controller's depth (4 KiB reads stay far below fair_bytes). */
+	bool alone = t->req.op == BLK_OP_READ && !other_active(me) && !other_reserved && !flush_anywhere &&
+		     !ctl.busy && ctl.n < depth;
+	d->submitted = true;
+	d->last_ns = fake_timer_ns;
+	d->woken = false; /* a refusal gives back a reservation; only a wake-up after it counts */
 	t->state = T_OUT;
 	t->ndone = 0;
 	t->flush_seen = ctl.issued;
@@ -154,6 +217,7 @@ static int submit(struct tdisk *d, struct treq *t)
 	t->req.ctx = t;
 	int rc = blkdev_submit(d->bdev, &t->req);
 	CHECK(rc == 0 || rc == BLK_EBUSY);
+	CHECK(rc == 0 || !alone); /* a disk alone keeps the whole depth */
 	if (rc != 0) {
 		CHECK(t->req.done == owner_done && t->req.ctx == t); /* untouched when refused */
 		t->state = T_FREE;
@@ -213,8 +277,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(&ctl, 0, sizeof(ctl));
 	memset(disks, 0, sizeof(disks));
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000u;
 	depth = 1 + data[0] % 8;
 	ndisks = 2 + data[1] % 2;
+	share_depth = (data[1] >> 1) % 4; /* 0: none */
 	ctl.bdev = (struct blkdev){
 	    .name = "fake",
 	    .nsectors = 1u << 20,
@@ -224,6 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .max_sectors = 4096,
 	    .flags = BLKDEV_F_FLUSH,
 	    .queue_depth = depth,
+	    .share_depth = share_depth,
 	    .ops = &ctl_ops,
 	};
 	for (unsigned d = 0; d < ndisks; d++) {
@@ -237,7 +305,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 2; i + 1 < size && i < 4000; i += 2) {
 		uint8_t op = data[i], arg = data[i + 1];
 		struct tdisk *d = &disks[arg % ndisks];
-		switch (op % 8) {
+		switch (op % 9) {
 		case 0:
 		case 1:
 			new_request(d, false);
@@ -264,6 +332,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				d->woken = false;
 				submit(d, d->pending);
 			}
+			break;
+		case 8: /* time passes: up to ~2.5 activity windows */
+			fake_timer_ns += (uint64_t)arg * (SHARE_ACTIVE_US / 100u) * 1000u;
 			break;
 		}
 	}

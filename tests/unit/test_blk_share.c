@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "arch/timer.h"
 #include "drivers/storage/blk_share.h"
 #include "drivers/storage/part.h"
 #include "keel/addr.h"
@@ -95,8 +96,16 @@ static const struct blkdev_ops fake_ops = {
 
 static struct fake_ctl ctl;
 
+/* The test's clock: it moves only when a test says so (activity windows are by time). */
+static void advance_us(uint64_t us)
+{
+	fake_timer_ns += us * 1000u;
+}
+
 static void fake_init(uint32_t depth, uint32_t max_sectors)
 {
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000u;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.bdev = (struct blkdev){
 	    .name = "fake0",
@@ -227,12 +236,23 @@ static void test_byte_share_and_fair_request_size(void **state)
 	while (ctl.n)
 		fake_complete_at(0, BLK_OK);
 	tdisk_open(&b, &ctl.bdev, "b");
-	/* Two disks: 128 KiB each in flight. A's first maximal request goes (nothing in flight)... */
+	/* B is open but idle: A, active alone, keeps the depth but holds at most fair_bytes (256 KiB),
+	 * all that B's first request will wait behind. */
+	assert_int_equal(submit_op(&a, &rq[0][0], BLK_OP_READ, 256), 0);
+	assert_int_equal(submit_op(&a, &rq[0][1], BLK_OP_READ, 256), 0);
+	assert_int_equal(submit_op(&a, &rq[0][2], BLK_OP_READ, 256), BLK_EBUSY);
+	assert_int_equal(submit_op(&a, &rq[0][2], BLK_OP_READ, 8), BLK_EBUSY);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	/* B reads once: it counts as active for a while after, with nothing in flight. */
+	assert_int_equal(submit_op(&b, &rq[1][0], BLK_OP_READ, 8), 0);
+	fake_complete_at(0, BLK_OK);
+	/* Two active disks: 128 KiB each in flight. A's first maximal request goes (nothing in flight)... */
 	assert_int_equal(submit_op(&a, &rq[0][4], BLK_OP_READ, 256), 0);
 	/* ...a second does not, though A is within its share of 2 requests. */
 	assert_int_equal(submit_op(&a, &rq[0][5], BLK_OP_READ, 256), BLK_EBUSY);
 	/* B's small request is admitted at once and waits behind one of A's only. */
-	assert_int_equal(submit_op(&b, &rq[1][0], BLK_OP_READ, 8), 0);
+	assert_int_equal(submit_op(&b, &rq[1][1], BLK_OP_READ, 8), 0);
 	assert_int_equal(ctl.n, 2);
 	/* A's completion wakes A (it waits for bytes), which may then send its next one. */
 	fake_complete_op(BLK_OP_READ, BLK_OK);
@@ -270,6 +290,102 @@ static void test_alone_gets_full_depth(void **state)
 	assert_int_equal(s.admitted, 33);
 	assert_int_equal(s.refused, 1);
 	share_close(a.bdev);
+}
+
+/* An open disk that does nothing takes nothing: its neighbour keeps the whole depth. */
+static void test_idle_neighbour_takes_nothing(void **state)
+{
+	(void)state;
+	struct tdisk a, b;
+	fake_init(8, 65536);
+	tdisk_open(&a, &ctl.bdev, "a");
+	tdisk_open(&b, &ctl.bdev, "b");
+	unsigned na = 0;
+	while (submit_read(&a, &rq[0][na]) == 0)
+		na++;
+	assert_int_equal(na, 8);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	/* b read once, long ago: idle again. */
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
+	fake_complete_at(0, BLK_OK);
+	advance_us(SHARE_ACTIVE_US);
+	for (na = 0; submit_read(&a, &rq[0][na]) == 0;)
+		na++;
+	assert_int_equal(na, 8);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	share_close(a.bdev);
+	share_close(b.bdev);
+}
+
+/* How many of disk d's requests (rq[d]) are at the controller. */
+static unsigned at_ctl(unsigned d)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ctl.n; i++)
+		n += (struct treq *)ctl.q[i] >= rq[d] && (struct treq *)ctl.q[i] < rq[d] + FAKE_MAX / 4;
+	return n;
+}
+
+/*
+ * A controller that overlaps little (share_depth 2 of 32 slots): a flooder alone has all 32; while a
+ * queue-depth-1 neighbour is active (in flight, or submitted within SHARE_ACTIVE_US) the flooder is
+ * held at 2, so each of the neighbour's requests waits behind at most 2; once the neighbour has been
+ * quiet for the window, the flooder's own completion gives it the whole depth back.
+ */
+static void test_share_depth_while_neighbour_active(void **state)
+{
+	(void)state;
+	struct tdisk a, b;
+	fake_init(32, 65536);
+	ctl.bdev.share_depth = 2;
+	tdisk_open(&a, &ctl.bdev, "a");
+	tdisk_open(&b, &ctl.bdev, "b");
+	unsigned na = 0, nb = 0;
+	while (submit_read(&a, &rq[0][na]) == 0)
+		na++;
+	assert_int_equal(na, 32); /* alone (b idle): the whole depth */
+	/* b arrives: the slots are all a's. The next completion wakes b, a is refused. */
+	assert_int_equal(submit_read(&b, &rq[1][nb]), BLK_EBUSY);
+	fake_complete_at(0, BLK_OK);
+	assert_int_equal(b.wakes, 1);
+	assert_int_equal(submit_read(&a, &rq[0][na]), BLK_EBUSY);
+	assert_int_equal(submit_read(&b, &rq[1][nb++]), 0);
+	/* a drains to its share of 2, then keeps it (retrying after every completion). */
+	while (at_ctl(0) > 2) {
+		fake_complete_at(0, BLK_OK);
+		assert_int_equal(submit_read(&a, &rq[0][na]), BLK_EBUSY);
+	}
+	fake_complete_at(ctl.n - 1, BLK_OK); /* b's */
+	/* b's QD1 loop: each request waits behind 2 of a's at most, b stays active between them. */
+	for (unsigned k = 0; k < 20; k++) {
+		advance_us(SHARE_ACTIVE_US / 2);
+		assert_int_equal(submit_read(&b, &rq[1][nb++]), 0);
+		assert_true(at_ctl(0) <= 2);
+		fake_complete_at(0, BLK_OK); /* one of a's: a may send one more, no more */
+		assert_int_equal(submit_read(&a, &rq[0][na++]), 0);
+		assert_int_equal(submit_read(&a, &rq[0][na]), BLK_EBUSY);
+		assert_int_equal(at_ctl(0), 2);
+		fake_complete_at(ctl.n - 2, BLK_OK); /* b's (before a's newest) */
+		assert_int_equal(at_ctl(1), 0);
+	}
+	assert_true(ctl.max_n <= 32);
+	/* b is quiet for a window: a's next completion wakes it to the whole depth again. */
+	advance_us(SHARE_ACTIVE_US);
+	fake_complete_at(0, BLK_OK);
+	assert_true(a.wakes >= 1);
+	unsigned more = 0;
+	while (submit_read(&a, &rq[0][na]) == 0) {
+		na++;
+		more++;
+	}
+	assert_int_equal(at_ctl(0), 32);
+	assert_int_equal(more, 31);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	share_close(a.bdev);
+	share_close(b.bdev);
 }
 
 /*
@@ -363,15 +479,15 @@ static void test_waiter_over_share_woken_by_own_completion(void **state)
 	fake_init(4, 65536);
 	tdisk_open(&a, &ctl.bdev, "a");
 	tdisk_open(&b, &ctl.bdev, "b");
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0); /* b is active */
 	assert_int_equal(submit_read(&a, &rq[0][0]), 0);
 	assert_int_equal(submit_read(&a, &rq[0][1]), 0);
 	assert_int_equal(submit_read(&a, &rq[0][2]), BLK_EBUSY); /* share 2 */
-	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
-	fake_complete_op(BLK_OP_READ, BLK_OK); /* a's */
+	fake_complete_at(1, BLK_OK);				 /* a's */
 	assert_int_equal(a.wakes, 1);
 	assert_int_equal(submit_read(&a, &rq[0][2]), 0);
 	assert_int_equal(submit_read(&a, &rq[0][3]), BLK_EBUSY);
-	fake_complete_at(ctl.n - 2, BLK_OK); /* b's: a is still at its share, not woken */
+	fake_complete_at(0, BLK_OK); /* b's: b is still active, a still at its share, not woken */
 	assert_int_equal(a.wakes, 1);
 	fake_complete_at(0, BLK_OK); /* a's own */
 	assert_int_equal(a.wakes, 2);
@@ -457,14 +573,14 @@ static void test_partitions_share_one_group(void **state)
 	struct blkdev *pb = part_open(&ctl.bdev, "pb", 4096, 4096);
 	tdisk_open(&a, pa, "a");
 	tdisk_open(&b, pb, "b");
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0); /* both active */
 	unsigned na = 0;
 	while (submit_read(&a, &rq[0][na]) == 0)
 		na++;
 	assert_int_equal(na, 2);
-	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
 	assert_int_equal(submit_read(&b, &rq[1][1]), 0);
 	assert_int_equal(submit_read(&b, &rq[1][2]), BLK_EBUSY);
-	assert_int_equal(ctl.q[2]->sector, 4096 + 8); /* b's went through its window */
+	assert_int_equal(ctl.q[0]->sector, 4096 + 8); /* b's went through its window */
 	while (ctl.n)
 		fake_complete_at(0, BLK_OK);
 	assert_int_equal(rq[0][0].ndone + rq[0][1].ndone + rq[1][0].ndone + rq[1][1].ndone, 4);
@@ -651,6 +767,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_byte_share_and_fair_request_size),
 	    cmocka_unit_test(test_alone_gets_full_depth),
+	    cmocka_unit_test(test_idle_neighbour_takes_nothing),
+	    cmocka_unit_test(test_share_depth_while_neighbour_active),
 	    cmocka_unit_test(test_flooder_leaves_neighbour_its_share),
 	    cmocka_unit_test(test_round_robin_no_lost_wakeup),
 	    cmocka_unit_test(test_waiter_over_share_woken_by_own_completion),

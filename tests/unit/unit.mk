@@ -6,7 +6,7 @@ HOST_CFLAGS := -std=gnu11 -g -O1 $(WARN) -Wno-missing-prototypes -I. -Iinclude -
 	-I$(LIBFDT_SRC) -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-DKEEL_HOST_TEST
 HOST_LIBFDT := $(addprefix $(LIBFDT_SRC)/,$(LIBFDT_FILES))
-FAKES := tests/fakes/log.c arch/fake/cpu.c
+FAKES := tests/fakes/log.c arch/fake/cpu.c arch/fake/timer.c
 
 UNIT_TESTS := mmio_bus
 
