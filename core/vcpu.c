@@ -140,6 +140,23 @@ static enum exit_action handle_sysreg(struct vcpu *vcpu)
 	return ACTION_RESUME;
 }
 
+static enum vcpu_exit_kind sync_kind(uint64_t ec)
+{
+	switch (ec) {
+	case EC_DABT_LOW:
+		return VCPU_EXIT_MMIO;
+	case EC_WFX:
+		return VCPU_EXIT_WFX;
+	case EC_HVC64:
+	case EC_SMC64:
+		return VCPU_EXIT_HVC;
+	case EC_SYSREG:
+		return VCPU_EXIT_SYSREG;
+	default:
+		return VCPU_EXIT_OTHER;
+	}
+}
+
 static enum exit_action handle_sync(struct vcpu *vcpu)
 {
 	struct arch_vcpu_ctx *c = &vcpu->ctx;
@@ -265,10 +282,12 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 		enum exit_action next = ACTION_RESUME;
 		switch (kind) {
 		case EXIT_SYNC:
+			vcpu->exit_kinds[sync_kind(ESR_EC(vcpu->ctx.esr))]++;
 			next = handle_sync(vcpu);
 			break;
 		case EXIT_IRQ:
 		case EXIT_FIQ:
+			vcpu->exit_kinds[VCPU_EXIT_IRQ]++;
 			cpu_handle_irqs(vcpu);
 			break;
 		case EXIT_SERROR:

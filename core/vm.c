@@ -66,6 +66,15 @@ void vm_report(const struct vm *vm)
 		 (unsigned long long)(timed ? el2 * 10 / f / timed % 10 : 0),
 		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0),
 		 (unsigned long long)timed);
+	uint64_t k[VCPU_EXIT_NR] = {0};
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		for (unsigned j = 0; j < VCPU_EXIT_NR; j++)
+			k[j] += vm->vcpus[i].exit_kinds[j];
+	log_info("VM %s: exits by kind: %llu MMIO, %llu interrupt, %llu WFI/WFE, %llu HVC/SMC, %llu sysreg, "
+		 "%llu other",
+		 vm->name, (unsigned long long)k[VCPU_EXIT_MMIO], (unsigned long long)k[VCPU_EXIT_IRQ],
+		 (unsigned long long)k[VCPU_EXIT_WFX], (unsigned long long)k[VCPU_EXIT_HVC],
+		 (unsigned long long)k[VCPU_EXIT_SYSREG], (unsigned long long)k[VCPU_EXIT_OTHER]);
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
 		if (vm->dev_hooks[i].ops->report)
 			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);

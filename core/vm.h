@@ -38,6 +38,17 @@ struct vm;
 
 #define VCPU_TIME_SAMPLE 16u
 
+/** What a vCPU exit was, for counters (vm_report, the keel console's stats). */
+enum vcpu_exit_kind {
+	VCPU_EXIT_MMIO,	  /**< stage-2 data abort: emulated device or refused access */
+	VCPU_EXIT_IRQ,	  /**< a physical interrupt (device, tick, kick) */
+	VCPU_EXIT_WFX,	  /**< WFI / WFE */
+	VCPU_EXIT_HVC,	  /**< HVC / SMC (PSCI) */
+	VCPU_EXIT_SYSREG, /**< trapped system register */
+	VCPU_EXIT_OTHER,  /**< instruction aborts, SError, anything else */
+	VCPU_EXIT_NR
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned index; /**< vCPU number inside the VM (vMPIDR Aff0) */
@@ -49,6 +60,7 @@ struct vcpu {
 	volatile bool running; /**< inside vcpu_run (guest state live on its pCPU) */
 	uint64_t injected_pc;  /**< the vector keel last sent the guest to (0: none yet) */
 	uint64_t exits;
+	uint64_t exit_kinds[VCPU_EXIT_NR]; /**< exits by enum vcpu_exit_kind */
 	/* Sampled: one exit in VCPU_TIME_SAMPLE is timed (see vcpu_run). */
 	uint64_t timed_exits;
 	uint64_t el2_ticks;   /**< counter ticks spent in keel between a timed exit and the next entry */

@@ -57,6 +57,9 @@ FIO_RE = re.compile(r"^(?:\[\w+\] )?KEEL-FIO (\S+)((?: \w+=[-0-9.]+)*)\s*$", re.
 DISK_RE = re.compile(r"VM linux: disk linux/vda: (\d+) requests, (\d+) bytes read, (\d+) bytes written, "
                      r"(\d+) notify traps, (\d+) interrupts, (\d+) errors")
 EXITS_RE = re.compile(r"VM linux: (\d+) vCPU exits.*?keel time per exit ([0-9.]+) us, (\d+)% of vCPU time")
+KINDS = ("mmio", "irq", "wfx", "hvc", "sysreg", "other")
+KINDS_RE = re.compile(r"VM linux: exits by kind: (\d+) MMIO, (\d+) interrupt, (\d+) WFI/WFE, (\d+) HVC/SMC, "
+                      r"(\d+) sysreg, (\d+) other")
 POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d+) us\): (\d+) lone requests "
                      r"polled, (\d+) completed in the window, (\d+) left to the interrupt, (\d+) given up")
 
@@ -111,6 +114,9 @@ def parse_counters(text):
     m = EXITS_RE.search(text)
     if m:
         c["vcpu_exits"], c["us_per_exit"], c["el2_pct"] = int(m.group(1)), float(m.group(2)), int(m.group(3))
+    m = KINDS_RE.search(text)
+    if m:
+        c["exit_kinds"] = dict(zip(KINDS, [int(x) for x in m.groups()]))
     m = POLL_RE.search(text)
     if m:
         c["poll_window_us"], c["polled"], c["poll_hits"], c["poll_misses"], c["poll_breaks"] = \
@@ -287,6 +293,9 @@ def summary(res):
         if "us_per_exit" in c:
             s += f"; keel {c['us_per_exit']} us per exit, {c['el2_pct']}% of vCPU time"
         lines.append(s)
+        if "exit_kinds" in c:
+            lines.append("      exits per request by kind: " + ", ".join(
+                f"{c['exit_kinds'][k] / req:.2f} {k}" for k in KINDS))
         if c.get("ufs_line"):
             lines.append(f"      {c['ufs_line']}")
     lines.append(f"  plot (4k randread IOPS against queue depth): {os.path.relpath(res['plot'], ROOT)}"

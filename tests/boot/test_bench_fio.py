@@ -130,6 +130,8 @@ def fio_line(job, iops, side="rd", lat=100.0):
 DONE = "KEEL-TEST: fio done\n"
 KEEL_COUNTERS = ("[  9.0] keel: VM linux: 2000 vCPU exits, 0 resets (0 stop requests while stopping); keel time per "
                  "exit 50.5 us, 12% of vCPU time (100 exits timed)\n"
+                 "[  9.0] keel: VM linux: exits by kind: 1500 MMIO, 300 interrupt, 100 WFI/WFE, 50 HVC/SMC, "
+                 "40 sysreg, 10 other\n"
                  "[  9.1] keel: VM linux: disk linux/vda: 1000 requests, 4096000 bytes read, 0 bytes written, 1000 "
                  "notify traps, 250 interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
                  "request: 2.00\n"
@@ -187,6 +189,8 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     assert c["requests"] == 1000 and c["vcpu_exits"] == 2000 and c["poll_hits"] == 700 and c["interrupts"] == 250
     text = "\n".join(bench_fio.summary(res))
     assert "2.00 vCPU exits, 1.000 notify traps, 0.250 interrupts" in text and "FAILED" in text
+    assert c["exit_kinds"] == {"mmio": 1500, "irq": 300, "wfx": 100, "hvc": 50, "sysreg": 40, "other": 10}
+    assert "exits per request by kind: 1.50 mmio, 0.30 irq, 0.10 wfx, 0.05 hvc, 0.04 sysreg, 0.01 other" in text
     assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
     assert "| randread-4k-qd1 | 1100 (1000–1200) | 900 (800–1000) | 0.82 | 100 / 100 |" in bench_fio.markdown(res)
     assert not os.path.exists(tmp_path / "fio.img")

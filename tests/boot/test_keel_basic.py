@@ -21,6 +21,11 @@ def test_guest_runs_timer_uart_fp_and_powers_off(keel):
     assert "[bm] GUEST: PASS" in out, out
     assert "GUEST: FAIL" not in out, out
     assert "VM bm: PSCI SYSTEM_OFF" in out
+    # Exits by kind add up to the VM's exits; the guest's UART output is MMIO, its power-off an HVC.
+    total = int(re.search(r"VM bm: (\d+) vCPU exits", out).group(1))
+    kinds = [int(x) for x in re.search(r"VM bm: exits by kind: (\d+) MMIO, (\d+) interrupt, (\d+) WFI/WFE, "
+                                       r"(\d+) HVC/SMC, (\d+) sysreg, (\d+) other", out).groups()]
+    assert sum(kinds) == total and kinds[0] > 0 and kinds[3] > 0, (kinds, total)
     assert "powering the machine off" in out
     assert r.rc == 0, out
 
