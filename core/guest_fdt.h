@@ -1,6 +1,7 @@
 /*
  * The DTB keel writes for each guest: exactly its partition (memory, vCPUs,
- * PSCI, GICv3, timer, UART, its virtio devices, chosen/bootargs/initrd).
+ * PSCI, GICv3, timer, UART, its virtio devices, chosen/bootargs/initrd, and for a
+ * firmware VM the CFI flash banks).
  */
 #ifndef KEEL_CORE_GUEST_FDT_H
 #define KEEL_CORE_GUEST_FDT_H
@@ -24,6 +25,8 @@ struct guest_fdt_params {
 	uint32_t timer_ppis[4];		   /**< secure, non-secure, virtual, hyp INTIDs */
 	struct guest_fdt_dev devs[GUEST_FDT_MAX_DEVS];
 	unsigned nr_devs;
+	/** Firmware VM: a "cfi-flash" node with QEMU virt's two banks (GUEST_FLASH_BASE, bank width 4). */
+	bool flash;
 };
 
 /** Write the guest DTB into buf (len bytes). Returns 0 or a negative libfdt error. */

@@ -210,7 +210,6 @@ static void command(struct flash_cfi *f, uint64_t offset, uint8_t cmd)
 		break;
 	case CMD_BUFFERED:
 		f->pending = FLASH_CFI_BUF_COUNT;
-		f->buf_start = ALIGN_DOWN(offset, FLASH_CFI_BANK_WIDTH);
 		break;
 	default:
 		seq_error(f, offset, cmd, "unknown command");
@@ -219,19 +218,21 @@ static void command(struct flash_cfi *f, uint64_t offset, uint8_t cmd)
 	set_mode(f, FLASH_CFI_STATUS);
 }
 
-/* Lock held. The count cycle of a buffered program: count + 1 bus words from buf_start. */
+/*
+ * Lock held. The count cycle of a buffered program: count + 1 data writes follow, of any width, all
+ * inside the write buffer's aligned window that holds the first of them (the command and count go to
+ * any address of the block: U-Boot sends them to the block's start). Counting writes rather than
+ * bytes, as QEMU's model does, lets firmware that probed the bank as one x16 part (U-Boot) program it.
+ */
 static void buffer_count(struct flash_cfi *f, uint64_t offset, uint64_t value)
 {
-	uint64_t words = (value & 0xffffu) + 1; /* the count each x16 device sees */
-	uint64_t len = words * FLASH_CFI_BANK_WIDTH;
-	uint64_t window = ALIGN_DOWN(f->buf_start, FLASH_CFI_WRITE_BUFFER);
-	if (len > FLASH_CFI_WRITE_BUFFER || f->buf_start + len > window + FLASH_CFI_WRITE_BUFFER ||
-	    f->buf_start + len > f->size) {
-		seq_error(f, offset, (uint8_t)value, "write buffer count too large for the buffer or bank");
+	uint64_t writes = (value & 0xffffu) + 1;
+	if (writes > FLASH_CFI_WRITE_BUFFER) {
+		seq_error(f, offset, (uint8_t)value, "write buffer count larger than the buffer");
 		return;
 	}
-	f->buf_len = (uint32_t)len;
-	f->buf_writes_left = (uint32_t)words;
+	f->buf_len = 0; /* the first data write sets the window */
+	f->buf_writes_left = (uint32_t)writes;
 	memset(f->buf_valid, 0, sizeof(f->buf_valid));
 	f->pending = FLASH_CFI_BUF_DATA;
 }
@@ -239,8 +240,12 @@ static void buffer_count(struct flash_cfi *f, uint64_t offset, uint64_t value)
 /* Lock held. One data write of a buffered program. */
 static void buffer_data(struct flash_cfi *f, uint64_t offset, unsigned size, uint64_t value)
 {
+	if (f->buf_len == 0) {
+		f->buf_start = ALIGN_DOWN(offset, FLASH_CFI_WRITE_BUFFER);
+		f->buf_len = FLASH_CFI_WRITE_BUFFER;
+	}
 	if (offset < f->buf_start || offset + size > f->buf_start + f->buf_len) {
-		seq_error(f, offset, (uint8_t)value, "write buffer data outside the announced range");
+		seq_error(f, offset, (uint8_t)value, "write buffer data outside the buffer's window");
 		return;
 	}
 	for (unsigned i = 0; i < size; i++) {

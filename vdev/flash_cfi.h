@@ -14,8 +14,9 @@
  *
  * The guest is hostile: an unknown command or a broken sequence sets the status register's
  * command-sequence error bits (0x30) and leaves the bank in read-status mode; a program or erase of a
- * read-only bank sets the program/erase error and block-locked bits; a write buffer longer than the
- * buffer, crossing a buffer boundary or leaving the announced range is a sequence error. Writes of 8
+ * read-only bank sets the program/erase error and block-locked bits; a buffered program of more
+ * writes than the buffer holds, or with data outside the aligned 4 KiB window of its first data
+ * write, is a sequence error. Writes of 8
  * bytes or not aligned to their size are refused (external abort to the guest). Each such event
  * counts in guest_errors and logs a line limited by time. Nothing here panics.
  *
@@ -73,7 +74,7 @@ struct flash_cfi_ops {
 };
 
 struct flash_cfi {
-	char name[40]; /**< for log lines, e.g. "VM a: flash1" */
+	char name[48]; /**< for log lines, e.g. "VM a: flash1" */
 	uint8_t *storage;
 	uint64_t size; /**< a multiple of FLASH_CFI_BLOCK_SIZE */
 	bool writable; /**< false: the code bank; program and erase fail with status errors */

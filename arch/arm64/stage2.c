@@ -12,10 +12,12 @@
 #define S2_PAGE		     (1ULL << 1) /* level 3 */
 #define S2_MEMATTR_NORMAL_WB (0xfULL << 2)
 #define S2_AP_RW	     (3ULL << 6)
+#define S2_AP_RO	     (1ULL << 6)
 #define S2_SH_INNER	     (3ULL << 8)
 #define S2_AF		     (1ULL << 10)
 #define S2_ADDR_MASK	     0x0000fffffffff000ULL
 #define S2_RAM_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RW | S2_SH_INNER | S2_AF)
+#define S2_ROM_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RO | S2_SH_INNER | S2_AF)
 
 /* VTCR_EL2: T0SZ=25, SL0=1 (start at level 1), WBWA, inner shareable, 4K. */
 #define VTCR_T0SZ	(64 - STAGE2_IPA_BITS)
@@ -53,7 +55,8 @@ static uint64_t *next_table(uint64_t *entry, const struct stage2_alloc *alloc)
 	return table_of(*entry);
 }
 
-int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc)
+static int map_range(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, uint64_t attrs,
+		     const struct stage2_alloc *alloc)
 {
 	uint64_t va = ipa_addr(ipa), phys = pa_addr(pa);
 	if (!IS_ALIGNED(va | phys | size, SZ_4K) || va + size > (1ULL << STAGE2_IPA_BITS) || va + size < va)
@@ -65,17 +68,48 @@ int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const str
 			return -ENOMEM;
 		uint64_t *e2 = &l2[(va >> 21) & 511];
 		if (IS_ALIGNED(va | phys, SZ_2M) && size >= SZ_2M && !(*e2 & S2_VALID)) {
-			*e2 = phys | S2_VALID | S2_RAM_ATTRS; /* 2 MiB block */
+			*e2 = phys | S2_VALID | attrs; /* 2 MiB block */
 			va += SZ_2M, phys += SZ_2M, size -= SZ_2M;
 			continue;
 		}
 		uint64_t *l3 = next_table(e2, alloc);
 		if (l3 == NULL)
 			return -ENOMEM;
-		l3[(va >> 12) & 511] = phys | S2_VALID | S2_PAGE | S2_RAM_ATTRS;
+		l3[(va >> 12) & 511] = phys | S2_VALID | S2_PAGE | attrs;
 		va += SZ_4K, phys += SZ_4K, size -= SZ_4K;
 	}
 	__asm__ volatile("dsb ishst" ::: "memory");
+	return 0;
+}
+
+int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc)
+{
+	return map_range(root, ipa, pa, size, S2_RAM_ATTRS, alloc);
+}
+
+int stage2_map_rom(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc)
+{
+	if (!IS_ALIGNED(ipa_addr(ipa) | pa_addr(pa) | size, SZ_2M))
+		return -EINVAL; /* whole blocks only, so that stage2_unmap_blocks can take them away */
+	return map_range(root, ipa, pa, size, S2_ROM_ATTRS, alloc);
+}
+
+int stage2_unmap_blocks(paddr_t root, ipa_t ipa, uint64_t size)
+{
+	uint64_t va = ipa_addr(ipa);
+	if (!IS_ALIGNED(va | size, SZ_2M) || va + size > (1ULL << STAGE2_IPA_BITS) || va + size < va)
+		return -EINVAL;
+	uint64_t *l1 = pa_to_ptr(root);
+	for (; size; va += SZ_2M, size -= SZ_2M) {
+		uint64_t e1 = l1[(va >> 30) & 511];
+		if (!(e1 & S2_VALID) || !(e1 & S2_TABLE))
+			continue;
+		uint64_t *e2 = &table_of(e1)[(va >> 21) & 511];
+		if ((*e2 & S2_VALID) && !(*e2 & S2_TABLE))
+			*e2 = 0;
+	}
+	/* Break before make: no CPU may keep using the old entries (broadcast, this VMID). */
+	stage2_flush_tlb();
 	return 0;
 }
 
