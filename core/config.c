@@ -426,11 +426,23 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 		int rc = parse_module(fdt, n, "multiboot,kernel", vc->node, mi, &vc->kernel, err, errlen);
 		if (rc)
 			return rc;
-		if (vc->kernel.size == 0)
-			FAIL("%s: kernel: no child with compatible \"multiboot,kernel\"", vc->node);
 		rc = parse_module(fdt, n, "multiboot,ramdisk", vc->node, mi, &vc->ramdisk, err, errlen);
 		if (rc)
 			return rc;
+		rc = parse_module(fdt, n, "keel,firmware", vc->node, mi, &vc->firmware, err, errlen);
+		if (rc)
+			return rc;
+		if (vc->firmware.size > CONFIG_FIRMWARE_MAX)
+			FAIL("%s: firmware: reg: 0x%llx bytes do not fit its 64 MiB flash bank", vc->node,
+			     (unsigned long long)vc->firmware.size);
+		if (vc->firmware.size && (vc->kernel.size || vc->ramdisk.size))
+			FAIL(
+			    "%s: firmware: a firmware VM loads its kernel itself (no kernel or ramdisk node)",
+			    vc->node);
+		if (vc->kernel.size == 0 && vc->firmware.size == 0)
+			FAIL("%s: kernel: no child with compatible \"multiboot,kernel\" (or "
+			     "\"keel,firmware\")",
+			     vc->node);
 		rc = parse_disks(fdt, n, vc->node, mi, vc, err, errlen);
 		if (rc)
 			return rc;
@@ -438,8 +450,12 @@ int config_parse(const void *fdt, const struct machine_info *mi, const struct ph
 		/* Overlap checks: every module, disk image and fixed memory range. */
 		struct named_range mine[3 + CONFIG_MAX_DISKS];
 		unsigned nm = 0;
-		mine[nm++] =
-		    (struct named_range){pa_addr(vc->kernel.base), vc->kernel.size, "kernel: reg", false};
+		if (vc->kernel.size)
+			mine[nm++] = (struct named_range){pa_addr(vc->kernel.base), vc->kernel.size,
+							  "kernel: reg", false};
+		else
+			mine[nm++] = (struct named_range){pa_addr(vc->firmware.base), vc->firmware.size,
+							  "firmware: reg", false};
 		if (vc->ramdisk.size)
 			mine[nm++] = (struct named_range){pa_addr(vc->ramdisk.base), vc->ramdisk.size,
 							  "ramdisk: reg", false};

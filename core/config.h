@@ -12,6 +12,11 @@
  *       bootargs = "console=ttyAMA0";
  *       kernel { compatible = "multiboot,kernel"; reg = <addr size>; };
  *       ramdisk { compatible = "multiboot,ramdisk"; reg = <addr size>; };
+ *       firmware { compatible = "keel,firmware"; reg = <addr size>; };
+ *                (firmware boot, as QEMU virt's -bios: the image, at most 64 MiB, is the VM's
+ *                 read-only CFI flash bank at IPA 0, a second writable bank at 0x04000000 holds
+ *                 firmware variables; the DTB is at RAM base and vCPU 0 starts at IPA 0 with x0
+ *                 = the DTB. kernel and ramdisk are then not allowed: the firmware loads them.)
  *       disk@0 { compatible = "keel,disk"; backend = "ram"; reg = <addr size>;
  *                read-only; serial = "..."; partition = "name";
  *                (GPT disk: partition name; MBR disk: primary partition number "1".."4";
@@ -80,6 +85,7 @@ struct vm_disk_config {
 
 #define CONFIG_IO_POLL_US_DEFAULT 500u
 #define CONFIG_IO_POLL_US_MAX	  10000u
+#define CONFIG_FIRMWARE_MAX	  0x04000000ULL /**< one flash bank, as QEMU virt */
 
 struct vm_config {
 	char name[32];
@@ -90,6 +96,7 @@ struct vm_config {
 	bool has_mem_base;
 	paddr_t mem_base;
 	struct vm_module kernel, ramdisk;
+	struct vm_module firmware; /**< size 0: the kernel is started directly */
 	char bootargs[512];
 	struct vm_disk_config disks[CONFIG_MAX_DISKS];
 	unsigned nr_disks;

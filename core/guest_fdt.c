@@ -85,6 +85,18 @@ int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 	}
 	TRY(fdt_end_node(fdt));
 
+	if (p->flash) {
+		/* As QEMU virt describes its pflash: one node, two banks, 32-bit wide. */
+		TRY(begin_node_at(fdt, "flash", GUEST_FLASH_BASE));
+		TRY(fdt_property_string(fdt, "compatible", "cfi-flash"));
+		fdt64_t reg[4] = {cpu_to_fdt64(GUEST_FLASH_BASE), cpu_to_fdt64(GUEST_FLASH_BANK),
+				  cpu_to_fdt64(GUEST_FLASH_BASE + GUEST_FLASH_BANK),
+				  cpu_to_fdt64(GUEST_FLASH_BANK)};
+		TRY(fdt_property(fdt, "reg", reg, sizeof(reg)));
+		TRY(fdt_property_u32(fdt, "bank-width", 4));
+		TRY(fdt_end_node(fdt));
+	}
+
 	TRY(begin_node_at(fdt, "memory", p->ram_base));
 	TRY(fdt_property_string(fdt, "device_type", "memory"));
 	TRY(prop_u64x2(fdt, "reg", p->ram_base, p->ram_size));

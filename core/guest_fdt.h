@@ -1,7 +1,7 @@
 /*
  * The DTB keel writes for each guest: exactly its partition (memory, vCPUs,
  * PSCI, its GIC (v3, or v2 with the host's compatible), timer, UART, its
- * virtio devices, chosen/bootargs/initrd).
+ * virtio devices, chosen/bootargs/initrd, and for a firmware VM the CFI flash banks).
  */
 #ifndef KEEL_CORE_GUEST_FDT_H
 #define KEEL_CORE_GUEST_FDT_H
@@ -28,6 +28,8 @@ struct guest_fdt_params {
 	uint64_t gicc_size;		   /**< v2: the guest's GICC window (8 KiB, or 4 KiB) */
 	struct guest_fdt_dev devs[GUEST_FDT_MAX_DEVS];
 	unsigned nr_devs;
+	/** Firmware VM: a "cfi-flash" node with QEMU virt's two banks (GUEST_FLASH_BASE, bank width 4). */
+	bool flash;
 };
 
 /** Write the guest DTB into buf (len bytes). Returns 0 or a negative libfdt error. */

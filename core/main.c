@@ -192,7 +192,10 @@ void keel_main(uint64_t fdt_pa)
 		panic("VM configuration: %s", err);
 	for (unsigned i = 0; i < config.nr_vms; i++) {
 		const struct vm_config *vc = &config.vms[i];
-		memmap_reserve(&memmap, vc->kernel.base, vc->kernel.size);
+		if (vc->kernel.size)
+			memmap_reserve(&memmap, vc->kernel.base, vc->kernel.size);
+		if (vc->firmware.size)
+			memmap_reserve(&memmap, vc->firmware.base, vc->firmware.size);
 		if (vc->ramdisk.size)
 			memmap_reserve(&memmap, vc->ramdisk.base, vc->ramdisk.size);
 		for (unsigned d = 0; d < vc->nr_disks; d++)

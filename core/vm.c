@@ -41,6 +41,34 @@ bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct
 	return true;
 }
 
+int vm_map_rom(struct vm *vm, ipa_t ipa, paddr_t pa, uint64_t size)
+{
+	return stage2_map_rom(vm->s2_root, ipa, pa, size, &s2_alloc);
+}
+
+int vm_unmap_rom(struct vm *vm, ipa_t ipa, uint64_t size)
+{
+	return stage2_unmap_blocks(vm->s2_root, ipa, size);
+}
+
+/* A firmware VM's flash banks, as QEMU virt's -bios leaves them: the image in bank 0, bank 1 erased. */
+static int create_flash(struct vm *vm, struct memmap *mm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	if (!memmap_alloc(mm, 2 * GUEST_FLASH_BANK, SZ_2M, &vm->flash_pa)) {
+		log_err("%s: firmware: no free 0x%llx bytes of RAM for VM %s's flash banks", cfg->node,
+			(unsigned long long)(2 * GUEST_FLASH_BANK), vm->name);
+		return -ENOMEM;
+	}
+	uint8_t *flash = pa_to_ptr(vm->flash_pa);
+	zero_ram(flash, GUEST_FLASH_BANK);
+	memcpy(flash, pa_to_ptr(cfg->firmware.base), cfg->firmware.size);
+	memset(flash + GUEST_FLASH_BANK, 0xff, GUEST_FLASH_BANK);
+	/* The firmware starts with its MMU and caches off: it must see this in memory. */
+	dcache_clean_range(flash, 2 * GUEST_FLASH_BANK);
+	return 0;
+}
+
 uint64_t vm_exits(const struct vm *vm)
 {
 	uint64_t n = 0;
@@ -121,6 +149,9 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 		return -ENOMEM;
 	}
 
+	if (cfg->firmware.size && create_flash(vm, mm) != 0)
+		return -ENOMEM;
+
 	vm->nr_vcpus = cfg->nr_cpus;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
@@ -177,10 +208,71 @@ static bool copy_in(struct vm *vm, uint64_t ipa, paddr_t src, uint64_t size)
 	return true;
 }
 
+/* The guest DTB at ipa (GUEST_FDT_MAX bytes of RAM). */
+static int write_fdt(struct vm *vm, uint64_t ipa, uint64_t initrd)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct guest_fdt_params p = {
+	    .nr_cpus = vm->nr_vcpus,
+	    .ram_base = GUEST_RAM_BASE,
+	    .ram_size = cfg->mem_size,
+	    .bootargs = cfg->bootargs,
+	    .initrd_base = initrd,
+	    .initrd_size = cfg->ramdisk.size,
+	    .timer_ppis = {29, 30, vm->mi->timer_virt_ppi, 26},
+	    .gic_version = vm->mi->gic_version,
+	    .gic_compatible = vm->mi->gic_compatible,
+	    .gicc_size = MIN(vm->mi->gicv.size, GUEST_GICC_SIZE) & ~(SZ_4K - 1),
+	    .nr_devs = vm->nr_fdt_devs,
+	    .flash = cfg->firmware.size != 0,
+	};
+	memcpy(p.devs, vm->fdt_devs, sizeof(p.devs));
+	void *fdt_buf = gmem_ptr(&vm->mem, ipa_init(ipa), GUEST_FDT_MAX);
+	int rc = fdt_buf ? guest_fdt_build(fdt_buf, GUEST_FDT_MAX, &p) : -ENOMEM;
+	if (rc != 0) {
+		log_err("VM %s: building its DTB failed (%d)", vm->name, rc);
+		return -EINVAL;
+	}
+	dcache_clean_range(fdt_buf, GUEST_FDT_MAX);
+	return 0;
+}
+
+/* vCPU 0 runnable at pc with x0, the others off; counters of the last run cleared. */
+static void start_vcpus(struct vm *vm, uint64_t pc, uint64_t x0)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		arch_vcpu_ctx_reset(&v->ctx, pc, i == 0 ? x0 : 0);
+		WRITE_ONCE(v->state, i == 0 ? VCPU_RUNNABLE : VCPU_OFF);
+	}
+	vm->loaded_us = timer_us();
+	vm->crashed = false;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].injected_pc = 0;
+}
+
+/*
+ * Firmware boot, as QEMU virt with -bios: the DTB at RAM base (where U-Boot and EDK2 look for it),
+ * vCPU 0 at IPA 0 (the flash). The flash banks are the flash device's (vdev/vdev_flash.c); RAM was
+ * zeroed at creation and a reset reloads only the DTB, as a machine's firmware starts over RAM.
+ */
+static int load_firmware_vm(struct vm *vm)
+{
+	int rc = write_fdt(vm, GUEST_RAM_BASE, 0);
+	if (rc)
+		return rc;
+	start_vcpus(vm, GUEST_FLASH_BASE, GUEST_RAM_BASE);
+	log_info("VM %s: firmware boot: flash at IPA 0x%llx (0x%llx-byte image), DTB at 0x%llx", vm->name,
+		 GUEST_FLASH_BASE, (unsigned long long)vm->cfg->firmware.size, GUEST_RAM_BASE);
+	return 0;
+}
+
 int vm_load(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	uint64_t ram_base = GUEST_RAM_BASE, ram_end = GUEST_RAM_BASE + cfg->mem_size;
+	if (cfg->firmware.size)
+		return load_firmware_vm(vm);
 
 	/* Kernel: arm64 Image header if present (text_offset, image_size), else a raw binary. */
 	const uint8_t *k = pa_to_ptr(cfg->kernel.base);
@@ -215,39 +307,12 @@ int vm_load(struct vm *vm)
 	    (cfg->ramdisk.size && !copy_in(vm, initrd, cfg->ramdisk.base, cfg->ramdisk.size)))
 		return -EINVAL;
 
-	struct guest_fdt_params p = {
-	    .nr_cpus = vm->nr_vcpus,
-	    .ram_base = ram_base,
-	    .ram_size = cfg->mem_size,
-	    .bootargs = cfg->bootargs,
-	    .initrd_base = initrd,
-	    .initrd_size = cfg->ramdisk.size,
-	    .timer_ppis = {29, 30, vm->mi->timer_virt_ppi, 26},
-	    .gic_version = vm->mi->gic_version,
-	    .gic_compatible = vm->mi->gic_compatible,
-	    .gicc_size = MIN(vm->mi->gicv.size, GUEST_GICC_SIZE) & ~(SZ_4K - 1),
-	    .nr_devs = vm->nr_fdt_devs,
-	};
-	memcpy(p.devs, vm->fdt_devs, sizeof(p.devs));
-	void *fdt_buf = gmem_ptr(&vm->mem, ipa_init(fdt), GUEST_FDT_MAX);
-	int rc = fdt_buf ? guest_fdt_build(fdt_buf, GUEST_FDT_MAX, &p) : -ENOMEM;
-	if (rc != 0) {
-		log_err("VM %s: building its DTB failed (%d)", vm->name, rc);
-		return -EINVAL;
-	}
-	dcache_clean_range(fdt_buf, GUEST_FDT_MAX);
-
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-		arch_vcpu_ctx_reset(&v->ctx, kernel, i == 0 ? fdt : 0);
-		WRITE_ONCE(v->state, i == 0 ? VCPU_RUNNABLE : VCPU_OFF);
-	}
+	int rc = write_fdt(vm, fdt, initrd);
+	if (rc)
+		return rc;
+	start_vcpus(vm, kernel, fdt);
 	log_info("VM %s: kernel at IPA 0x%llx (0x%llx bytes), DTB at 0x%llx%s", vm->name,
 		 (unsigned long long)kernel, (unsigned long long)cfg->kernel.size, (unsigned long long)fdt,
 		 cfg->ramdisk.size ? ", initrd" : "");
-	vm->loaded_us = timer_us();
-	vm->crashed = false;
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vm->vcpus[i].injected_pc = 0;
 	return 0;
 }

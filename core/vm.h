@@ -122,6 +122,10 @@ struct vm {
 	uint16_t vmid;
 	struct guest_mem mem;
 	paddr_t s2_root; /**< stage-2 root table */
+	/** Firmware VM (cfg->firmware): storage of its two CFI flash banks, GUEST_FLASH_BANK bytes each
+	 * (bank 0: the firmware image, then zeros; bank 1: variables, erased at creation, kept across
+	 * resets). 0 otherwise. */
+	paddr_t flash_pa;
 	struct mmio_bus mmio;
 	struct vgic_dist vgic;
 	unsigned nr_vcpus;
@@ -159,9 +163,14 @@ int vm_create(struct vm *vm, unsigned id, const struct vm_config *cfg, struct me
 /**
  * (Re)load the kernel, initrd and DTB into the VM's RAM and reset its vCPUs' registers (vCPU 0
  * runnable at the kernel entry, the others off). Devices and vGIC are not touched: at a reset the
- * caller (vm_restart) has quiesced and reset them first. Returns 0, or -EINVAL (images do not fit).
+ * caller (vm_restart) has quiesced and reset them first. A firmware VM gets only its DTB, at RAM
+ * base, and vCPU 0 starts at IPA 0 (its flash). Returns 0, or -EINVAL (images do not fit).
  */
 int vm_load(struct vm *vm);
+/** Map host memory read-only (and executable) at an IPA of the VM; 2 MiB-aligned. Returns 0 or negative. */
+int vm_map_rom(struct vm *vm, ipa_t ipa, paddr_t pa, uint64_t size);
+/** Take such a mapping away again (on one of the VM's own vCPUs, or while it does not run). */
+int vm_unmap_rom(struct vm *vm, ipa_t ipa, uint64_t size);
 /** Register a device's DT node and hooks (either may be NULL); false when the tables are full. */
 bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct vm_dev_ops *ops, void *dev);
 /** Log every device's counters and the vCPUs' exit counts. */

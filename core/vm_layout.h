@@ -2,6 +2,8 @@
 #ifndef KEEL_CORE_VM_LAYOUT_H
 #define KEEL_CORE_VM_LAYOUT_H
 
+#define GUEST_FLASH_BASE    0x00000000ULL /* firmware VMs: two CFI flash banks, as QEMU virt */
+#define GUEST_FLASH_BANK    0x04000000ULL /* bytes per bank; bank 1 (variables) follows bank 0 */
 #define GUEST_GICD_BASE	    0x08000000ULL
 #define GUEST_GICR_BASE	    0x080a0000ULL
 #define GUEST_GICR_STRIDE   0x20000ULL

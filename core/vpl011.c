@@ -3,8 +3,10 @@
 
 #include <errno.h>
 
+#include "arch/timer.h"
 #include "core/vgic.h"
 #include "core/vm.h"
+#include "keel/log.h"
 
 #define UARTDR	       0x000
 #define UARTRSR	       0x004
@@ -116,6 +118,12 @@ static void write_locked(struct vpl011 *u, const struct mmio_access *acc)
 	uint32_t v = (uint32_t)acc->value;
 	switch (acc->offset) {
 	case UARTDR:
+		if (!u->said_first_tx) {
+			/* Boot time as the user sees it: to the guest's (or its firmware's) first output. */
+			u->said_first_tx = true;
+			log_info("VM %s: first console output %llu us after its start", u->vm->name,
+				 (unsigned long long)(timer_us() - u->vm->loaded_us));
+		}
 		console_vm_putc(&u->vm->con, u->vm->name, (char)(v & 0xff));
 		break;
 	case UARTIBRD:
@@ -178,6 +186,7 @@ void vpl011_reset(void *dev)
 	u->ifls = 0x12;
 	u->lcr_h = u->ibrd = u->fbrd = u->imsc = u->dmacr = 0;
 	u->line = false; /* the vGIC's reset lowered it too */
+	u->said_first_tx = false;
 	u->rx_head = u->rx_count = 0;
 	spin_unlock(&u->lock);
 }

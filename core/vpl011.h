@@ -18,7 +18,8 @@ struct vpl011 {
 	uint32_t intid;
 	uint32_t cr, lcr_h, ibrd, fbrd, ifls, imsc, dmacr;
 	bool line;
-	uint8_t rx[64]; /**< receive FIFO (console input) */
+	bool said_first_tx; /**< the first output since the VM's (re)start was logged with its time */
+	uint8_t rx[64];	    /**< receive FIFO (console input) */
 	unsigned rx_head, rx_count;
 };
 

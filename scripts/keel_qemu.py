@@ -27,10 +27,13 @@ def align_up(x, a=ALIGN):
 
 
 class VmSpec:
-    def __init__(self, name, kernel, initrd=None, cmdline="", mem_mib=256, cpus=1, disks=None, mem_range=None,
-                 node=None):
+    def __init__(self, name, kernel=None, initrd=None, cmdline="", mem_mib=256, cpus=1, disks=None, mem_range=None,
+                 node=None, firmware=None):
         self.name = name
         self.kernel = kernel
+        # firmware image (e.g. U-Boot's qemu_arm64 u-boot.bin): booted from the VM's CFI flash at IPA 0,
+        # as QEMU virt's -bios; kernel and initrd must then be None (the firmware loads them)
+        self.firmware = firmware
         self.initrd = initrd
         self.cmdline = cmdline
         self.mem_mib = mem_mib
@@ -151,10 +154,16 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
             fdtput(dtb, "-t", "x", node, "memory", *cells64(vm.mem_mib * 1024 * 1024))
         if vm.cmdline:
             fdtput(dtb, "-t", "s", node, "bootargs", vm.cmdline)
-        base, size = place(vm.kernel)
-        fdtput(dtb, "-c", node + "/kernel")
-        fdtput(dtb, "-t", "s", node + "/kernel", "compatible", "multiboot,kernel")
-        fdtput(dtb, "-t", "x", node + "/kernel", "reg", *(cells64(base) + cells64(size)))
+        if vm.firmware:
+            base, size = place(vm.firmware)
+            fdtput(dtb, "-c", node + "/firmware")
+            fdtput(dtb, "-t", "s", node + "/firmware", "compatible", "keel,firmware")
+            fdtput(dtb, "-t", "x", node + "/firmware", "reg", *(cells64(base) + cells64(size)))
+        if vm.kernel:
+            base, size = place(vm.kernel)
+            fdtput(dtb, "-c", node + "/kernel")
+            fdtput(dtb, "-t", "s", node + "/kernel", "compatible", "multiboot,kernel")
+            fdtput(dtb, "-t", "x", node + "/kernel", "reg", *(cells64(base) + cells64(size)))
         if vm.initrd:
             base, size = place(vm.initrd)
             fdtput(dtb, "-c", node + "/ramdisk")
@@ -291,6 +300,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--vms", help="VM configuration file (devicetree source, see README)")
     ap.add_argument("--kernel")
+    ap.add_argument("--firmware", help="boot the VM through this firmware image from its CFI flash (no --kernel)")
     ap.add_argument("--initrd")
     ap.add_argument("--cmdline", default="")
     ap.add_argument("--mem", type=int, default=256, help="VM memory in MiB")
@@ -321,8 +331,8 @@ def main():
         except ValueError as e:
             sys.exit(f"keel_qemu: --disk-faults: {e}")
     else:
-        if not a.kernel:
-            ap.error("--kernel or --vms is required")
+        if not a.kernel and not a.firmware:
+            ap.error("--kernel, --firmware or --vms is required")
         storage = a.storage or "ram"
         disks, devs = [], []
         if a.disk_faults and not (a.disk and storage in ("ufs", "sd")):
@@ -333,7 +343,7 @@ def main():
                 devs = storage_devices(storage, a.disk, a.disk_faults)
             except ValueError as e:
                 sys.exit(f"keel_qemu: --disk-faults: {e}")
-        vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks)]
+        vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks, firmware=a.firmware)]
     with tempfile.TemporaryDirectory() as tmp:
         stay_on = a.stay_on or (a.vms is not None and vms_config.stay_on(a.vms))
         argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs, gic_version=a.gic_version,

@@ -12,6 +12,7 @@
 #define S2_PAGE		     (1ULL << 1) /* level 3 */
 #define S2_MEMATTR_NORMAL_WB (0xfULL << 2)
 #define S2_AP_RW	     (3ULL << 6)
+#define S2_AP_RO	     (1ULL << 6)
 #define S2_SH_INNER	     (3ULL << 8)
 #define S2_AF		     (1ULL << 10)
 #define S2_ADDR_MASK	     0x0000fffffffff000ULL
@@ -19,6 +20,7 @@
 #define S2_MEMATTR_DEVICE    (0x1ULL << 2) /* Device-nGnRE */
 #define S2_XN		     (2ULL << 53)  /* XN[1:0] = 2: not executable at EL1 or EL0 */
 #define S2_DEVICE_ATTRS	     (S2_MEMATTR_DEVICE | S2_AP_RW | S2_AF | S2_XN)
+#define S2_ROM_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RO | S2_SH_INNER | S2_AF)
 
 /* VTCR_EL2: T0SZ=25, SL0=1 (start at level 1), WBWA, inner shareable, 4K. */
 #define VTCR_T0SZ	(64 - STAGE2_IPA_BITS)
@@ -93,6 +95,32 @@ static int map_range(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const s
 		va += SZ_4K, phys += SZ_4K, size -= SZ_4K;
 	}
 	__asm__ volatile("dsb ishst" ::: "memory");
+	return 0;
+}
+
+int stage2_map_rom(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc)
+{
+	if (!IS_ALIGNED(ipa_addr(ipa) | pa_addr(pa) | size, SZ_2M))
+		return -EINVAL; /* whole blocks only, so that stage2_unmap_blocks can take them away */
+	return map_range(root, ipa, pa, size, alloc, S2_ROM_ATTRS, true);
+}
+
+int stage2_unmap_blocks(paddr_t root, ipa_t ipa, uint64_t size)
+{
+	uint64_t va = ipa_addr(ipa);
+	if (!IS_ALIGNED(va | size, SZ_2M) || va + size > (1ULL << STAGE2_IPA_BITS) || va + size < va)
+		return -EINVAL;
+	uint64_t *l1 = pa_to_ptr(root);
+	for (; size; va += SZ_2M, size -= SZ_2M) {
+		uint64_t e1 = l1[(va >> 30) & 511];
+		if (!(e1 & S2_VALID) || !(e1 & S2_TABLE))
+			continue;
+		uint64_t *e2 = &table_of(e1)[(va >> 21) & 511];
+		if ((*e2 & S2_VALID) && !(*e2 & S2_TABLE))
+			*e2 = 0;
+	}
+	/* Break before make: no CPU may keep using the old entries (broadcast, this VMID). */
+	stage2_flush_tlb();
 	return 0;
 }
 

@@ -4,7 +4,7 @@
 
 #include "drivers/pl011.h"
 #include "keel/addr.h"
-#include "vdev/vdev_disks.h"
+#include "vdev/vdev_attach.h"
 
 static const struct platform_ops qemu_virt_ops = {
     .console_putc = pl011_putc,
@@ -12,7 +12,7 @@ static const struct platform_ops qemu_virt_ops = {
     .console_getc = pl011_getc,
     .console_rx_irq_enable = pl011_rx_irq_enable,
     .storage_init = qemu_virt_storage_init,
-    .vm_attach_devices = vdev_attach_disks,
+    .vm_attach_devices = vdev_attach_devices,
 };
 
 /* virt places up to 255 GiB of RAM at 1 GiB; high PCIe windows lie above. */

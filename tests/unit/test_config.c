@@ -333,6 +333,40 @@ static void test_assign_once_conflicts(void **state)
 	expect_error("/chosen/vm@1: disk: reg: 0x50000000+0x1000 overlaps /chosen/vm@0 kernel: reg");
 }
 
+static void test_firmware_vm(void **state)
+{
+	(void)state;
+	make_machine();
+	int chosen = fdt_path_offset(dtb, "/chosen");
+	int vm = sub(chosen, "vm@0");
+	fdt_setprop_string(dtb, vm, "compatible", "keel,vm");
+	fdt_setprop_u32(dtb, vm, "#address-cells", 2);
+	fdt_setprop_u32(dtb, vm, "#size-cells", 2);
+	fdt_setprop_u64(dtb, vm, "memory", 0x10000000);
+	int fw = sub(vm, "firmware");
+	fdt_setprop_string(dtb, fw, "compatible", "keel,firmware");
+	setreg(fw, 0x50000000, 0x200000);
+	assert_int_equal(parse(), 0);
+	assert_int_equal(cfg.vms[0].firmware.size, 0x200000);
+	assert_int_equal(pa_addr(cfg.vms[0].firmware.base), 0x50000000);
+	assert_int_equal(cfg.vms[0].kernel.size, 0);
+	/* Larger than a flash bank. */
+	setreg(fdt_subnode_offset(dtb, fdt_path_offset(dtb, "/chosen/vm@0"), "firmware"), 0x50000000,
+	       0x04200000);
+	expect_error("/chosen/vm@0: firmware: reg: 0x4200000 bytes do not fit its 64 MiB flash bank");
+	/* Over keel. */
+	setreg(fdt_subnode_offset(dtb, fdt_path_offset(dtb, "/chosen/vm@0"), "firmware"), 0x40300000,
+	       0x100000);
+	expect_error("/chosen/vm@0: firmware: reg: 0x40300000+0x100000 overlaps keel");
+	/* Firmware and a kernel at once. */
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x100000);
+	fw = sub(vm, "firmware");
+	fdt_setprop_string(dtb, fw, "compatible", "keel,firmware");
+	setreg(fw, 0x52000000, 0x200000);
+	expect_error("/chosen/vm@0: firmware: a firmware VM loads its kernel itself");
+}
+
 static void test_memmap_alloc(void **state)
 {
 	(void)state;
@@ -384,6 +418,21 @@ static void test_guest_fdt(void **state)
 	assert_int_equal(len, 12);
 	assert_int_equal(fdt32_to_cpu(irq[1]), 16);
 	assert_string_equal(fdt_getprop(buf, fdt_path_offset(buf, "/psci"), "method", NULL), "hvc");
+	assert_true(fdt_node_offset_by_compatible(buf, -1, "cfi-flash") < 0);
+	/* A firmware VM's DT has QEMU virt's flash node: two 64 MiB banks from IPA 0, bank width 4. */
+	p.flash = true;
+	assert_int_equal(guest_fdt_build(buf, sizeof(buf), &p), 0);
+	int fl = fdt_node_offset_by_compatible(buf, -1, "cfi-flash");
+	assert_true(fl >= 0);
+	assert_string_equal(fdt_get_name(buf, fl, NULL), "flash@0");
+	fdt64_t freg[4];
+	memcpy(freg, fdt_getprop(buf, fl, "reg", &len), sizeof(freg)); /* properties are 4-byte aligned */
+	assert_int_equal(len, 32);
+	assert_int_equal(fdt64_to_cpu(freg[0]), 0);
+	assert_int_equal(fdt64_to_cpu(freg[1]), 0x04000000);
+	assert_int_equal(fdt64_to_cpu(freg[2]), 0x04000000);
+	assert_int_equal(fdt64_to_cpu(freg[3]), 0x04000000);
+	assert_int_equal(fdt32_to_cpu(*(const fdt32_t *)fdt_getprop(buf, fl, "bank-width", NULL)), 4);
 	/* Too small a buffer fails cleanly. */
 	assert_true(guest_fdt_build(buf, 256, &p) < 0);
 }
@@ -495,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_name_node_and_property),
 	    cmocka_unit_test(test_assign_once_legal),
 	    cmocka_unit_test(test_assign_once_conflicts),
+	    cmocka_unit_test(test_firmware_vm),
 	    cmocka_unit_test(test_memmap_alloc),
 	    cmocka_unit_test(test_guest_fdt),
 	    cmocka_unit_test(test_machine_gicv2),

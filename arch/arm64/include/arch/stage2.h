@@ -21,6 +21,16 @@ bool stage2_create(paddr_t *root, const struct stage2_alloc *alloc);
 int stage2_map_ram(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
 /** Map [ipa, ipa+size) to [pa, ...) as Device-nGnRE RW, not executable, in 4 KiB pages (a GICV). */
 int stage2_map_device(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
+/**
+ * Map [ipa, ipa+size) to [pa, ...) as Normal read-only, executable memory (a ROM: a store faults
+ * to keel as a stage-2 permission fault, decoded like any data abort); all three 2 MiB-aligned.
+ */
+int stage2_map_rom(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
+/**
+ * Remove the 2 MiB block mappings in [ipa, ipa+size) (2 MiB-aligned) and invalidate the TLBs of the
+ * VMID active on this CPU, on every CPU. Called on one of the VM's own vCPUs (its VTTBR is active).
+ */
+int stage2_unmap_blocks(paddr_t root, ipa_t ipa, uint64_t size);
 /** Look an IPA up by walking the tables; false when unmapped. */
 bool stage2_lookup(paddr_t root, ipa_t ipa, paddr_t *pa);
 /** Program VTCR_EL2/VTTBR_EL2 for this VM on this CPU. */
