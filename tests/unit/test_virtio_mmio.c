@@ -254,7 +254,11 @@ static void test_config_space(void **state)
 static void test_status_state_machine(void **state)
 {
 	struct fx *f = *state;
-	wr(f, VIRTIO_MMIO_STATUS, S_D); /* DRIVER before ACKNOWLEDGE */
+	wr(f, VIRTIO_MMIO_STATUS, S_F); /* FEATURES_OK before DRIVER */
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
+	wr(f, VIRTIO_MMIO_STATUS, S_D); /* DRIVER alone (U-Boot after a reset): ACKNOWLEDGE implied */
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), S_A | S_D);
+	wr(f, VIRTIO_MMIO_STATUS, 0);
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
 	wr(f, VIRTIO_MMIO_STATUS, S_A | S_F); /* FEATURES_OK before DRIVER */
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), S_A);

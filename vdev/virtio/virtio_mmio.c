@@ -257,9 +257,12 @@ static void write_status(struct virtio_mmio *t, uint32_t value, bool *now_driver
 	if (added & VIRTIO_STATUS_ACKNOWLEDGE)
 		t->status |= VIRTIO_STATUS_ACKNOWLEDGE;
 	if (added & VIRTIO_STATUS_DRIVER) {
+		/* U-Boot acknowledges, resets, then writes DRIVER alone (§3.1.1 wants ACKNOWLEDGE first).
+		 * ACKNOWLEDGE only says the guest noticed the device, which a driver evidently did: imply
+		 * it, counted as a guest error, rather than leave a real firmware driver without its disk. */
 		if (!(t->status & VIRTIO_STATUS_ACKNOWLEDGE)) {
-			virtio_guest_err(t, "DRIVER before ACKNOWLEDGE; ignored");
-			return;
+			virtio_guest_err(t, "DRIVER without ACKNOWLEDGE; ACKNOWLEDGE implied");
+			t->status |= VIRTIO_STATUS_ACKNOWLEDGE;
 		}
 		t->status |= VIRTIO_STATUS_DRIVER;
 	}
