@@ -23,6 +23,17 @@ static uint64_t read_cells(const fdt32_t *p, int cells)
 	return v;
 }
 
+/** A one- or two-cell number property (cpu-release-addr). */
+static bool read_cells_prop(const void *fdt, int node, const char *prop, uint64_t *v)
+{
+	int len;
+	const fdt32_t *p = fdt_getprop(fdt, node, prop, &len);
+	if (p == NULL || (len != 4 && len != 8))
+		return false;
+	*v = read_cells(p, len / 4);
+	return true;
+}
+
 /** Read the idx-th (address, size) pair of prop "reg"-style, using the parent's cell counts. */
 static bool read_reg(const void *fdt, int node, const char *prop, int idx, uint64_t *addr, uint64_t *size)
 {
@@ -145,8 +156,22 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 		uint64_t a, s;
 		if (type == NULL || strcmp(type, "cpu") != 0 || !read_reg(fdt, c, "reg", 0, &a, &s))
 			continue;
-		if (mi->nr_cpus < MACHINE_MAX_CPUS)
-			mi->cpu_mpidr[mi->nr_cpus++] = a;
+		if (mi->nr_cpus >= MACHINE_MAX_CPUS)
+			continue;
+		const char *em = fdt_getprop(fdt, c, "enable-method", NULL);
+		unsigned n = mi->nr_cpus++;
+		mi->cpu_mpidr[n] = a;
+		mi->cpu_enable[n] = MACHINE_CPU_PSCI; /* no enable-method: the boot CPU, or PSCI by default */
+		if (em != NULL && strcmp(em, "spin-table") == 0) {
+			uint64_t rel;
+			if (!read_cells_prop(fdt, c, "cpu-release-addr", &rel))
+				FAIL("/cpus: spin-table CPU 0x%llx without a cpu-release-addr",
+				     (unsigned long long)a);
+			mi->cpu_enable[n] = MACHINE_CPU_SPIN_TABLE;
+			mi->cpu_release_addr[n] = pa_init(rel);
+		} else if (em != NULL && strcmp(em, "psci") != 0) {
+			mi->cpu_enable[n] = MACHINE_CPU_NONE;
+		}
 	}
 	if (mi->nr_cpus == 0)
 		FAIL("/cpus: no cpu nodes with a reg");
@@ -198,6 +223,7 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	int psci = fdt_node_offset_by_compatible(fdt, -1, "arm,psci-1.0");
 	if (psci < 0)
 		psci = fdt_node_offset_by_compatible(fdt, -1, "arm,psci-0.2");
+	mi->has_psci = psci >= 0;
 	const char *method = psci >= 0 ? fdt_getprop(fdt, psci, "method", NULL) : NULL;
 	mi->psci_smc = method == NULL || strcmp(method, "smc") == 0;
 	return 0;
