@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/fdt_util.h"
 #include "keel/addr.h"
 #include "keel/util.h"
 
@@ -95,10 +96,12 @@ static int gic_parse(const void *fdt, struct machine_info *mi, char *err, size_t
 	struct phys_range *v2_dst[] = {&mi->gicd, &mi->gicc, &mi->gich, &mi->gicv};
 	bool v3 = mi->gic_version == 3;
 	for (int i = 0; i < (v3 ? 2 : 4); i++) {
-		uint64_t a, s;
-		if (!read_reg(fdt, gic, "reg", i, &a, &s) || s == 0)
-			FAIL("%s: reg: missing %s", name, v3 ? v3_regs[i] : v2_regs[i]);
-		*(v3 ? v3_dst[i] : v2_dst[i]) = (struct phys_range){pa_init(a), s};
+		paddr_t a;
+		uint64_t s;
+		if (!fdt_reg(fdt, gic, i, &a, &s) || s == 0)
+			FAIL("%s: reg: missing %s (or not translatable through its buses' ranges)", name,
+			     v3 ? v3_regs[i] : v2_regs[i]);
+		*(v3 ? v3_dst[i] : v2_dst[i]) = (struct phys_range){a, s};
 	}
 	if (!v3 && (mi->gicc.size < 0x2000 || mi->gicv.size < 0x1000))
 		FAIL("%s: reg: the CPU interface needs 8 KiB (GICC_DIR) and the virtual one at least 4 KiB",
@@ -196,8 +199,9 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	}
 	if (uart < 0)
 		uart = first_compatible(fdt, uarts, 1);
-	if (uart >= 0 && read_reg(fdt, uart, "reg", 0, &a, &s)) {
-		mi->uart = (struct phys_range){pa_init(a), s};
+	paddr_t uart_pa;
+	if (uart >= 0 && fdt_reg(fdt, uart, 0, &uart_pa, &s)) {
+		mi->uart = (struct phys_range){uart_pa, s};
 		int len;
 		const fdt32_t *irq = fdt_getprop(fdt, uart, "interrupts", &len);
 		if (irq && len >= 12 && fdt32_to_cpu(irq[0]) == 0)
