@@ -200,6 +200,11 @@ void keel_main(uint64_t fdt_pa)
 	memmap.mi = &machine;
 	memmap_reserve(&memmap, ptr_to_pa(__image_start), (uint64_t)(__image_end - __image_start));
 	memmap_reserve(&memmap, pa_init(fdt_pa), fdt_totalsize(fdt));
+	/* Spin-table CPUs wait in firmware code polling their release address: never a VM's RAM. */
+	for (unsigned i = 0; i < machine.nr_cpus; i++)
+		if (machine.cpu_enable[i] == MACHINE_CPU_SPIN_TABLE)
+			memmap_reserve(&memmap, pa_init(pa_addr(machine.cpu_release_addr[i]) & ~0xfffULL),
+				       0x1000);
 	for (unsigned i = 0; i < machine.nr_reserved; i++)
 		memmap_reserve(&memmap, machine.reserved[i].base, machine.reserved[i].size);
 	if (config_parse(fdt, &machine, memmap.reserved, memmap.nr_reserved, &config, err, sizeof(err)) != 0)
