@@ -15,7 +15,10 @@ PYTHON ?= /usr/bin/python3
 # V=1 shows full command lines.
 Q := $(if $(V),,@)
 
--include platform/$(PLATFORM)/platform.mk
+ifeq ($(wildcard platform/$(PLATFORM)/platform.mk),)
+$(error PLATFORM=$(PLATFORM): no such board (have: $(notdir $(wildcard platform/*))))
+endif
+include platform/$(PLATFORM)/platform.mk
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wvla -Wmissing-prototypes -Wstrict-prototypes
 PICOLIBC := /usr/lib/picolibc/aarch64-linux-gnu

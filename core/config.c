@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/fdt_util.h"
 #include "keel/addr.h"
 #include "keel/util.h"
 
@@ -21,6 +22,17 @@ static uint64_t read_cells(const fdt32_t *p, int cells)
 	for (int i = 0; i < cells; i++)
 		v = (v << 32) | fdt32_to_cpu(p[i]);
 	return v;
+}
+
+/** A one- or two-cell number property (cpu-release-addr). */
+static bool read_cells_prop(const void *fdt, int node, const char *prop, uint64_t *v)
+{
+	int len;
+	const fdt32_t *p = fdt_getprop(fdt, node, prop, &len);
+	if (p == NULL || (len != 4 && len != 8))
+		return false;
+	*v = read_cells(p, len / 4);
+	return true;
 }
 
 /** Read the idx-th (address, size) pair of prop "reg"-style, using the parent's cell counts. */
@@ -84,10 +96,12 @@ static int gic_parse(const void *fdt, struct machine_info *mi, char *err, size_t
 	struct phys_range *v2_dst[] = {&mi->gicd, &mi->gicc, &mi->gich, &mi->gicv};
 	bool v3 = mi->gic_version == 3;
 	for (int i = 0; i < (v3 ? 2 : 4); i++) {
-		uint64_t a, s;
-		if (!read_reg(fdt, gic, "reg", i, &a, &s) || s == 0)
-			FAIL("%s: reg: missing %s", name, v3 ? v3_regs[i] : v2_regs[i]);
-		*(v3 ? v3_dst[i] : v2_dst[i]) = (struct phys_range){pa_init(a), s};
+		paddr_t a;
+		uint64_t s;
+		if (!fdt_reg(fdt, gic, i, &a, &s) || s == 0)
+			FAIL("%s: reg: missing %s (or not translatable through its buses' ranges)", name,
+			     v3 ? v3_regs[i] : v2_regs[i]);
+		*(v3 ? v3_dst[i] : v2_dst[i]) = (struct phys_range){a, s};
 	}
 	if (!v3 && (mi->gicc.size < 0x2000 || mi->gicv.size < 0x1000))
 		FAIL("%s: reg: the CPU interface needs 8 KiB (GICC_DIR) and the virtual one at least 4 KiB",
@@ -145,8 +159,22 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 		uint64_t a, s;
 		if (type == NULL || strcmp(type, "cpu") != 0 || !read_reg(fdt, c, "reg", 0, &a, &s))
 			continue;
-		if (mi->nr_cpus < MACHINE_MAX_CPUS)
-			mi->cpu_mpidr[mi->nr_cpus++] = a;
+		if (mi->nr_cpus >= MACHINE_MAX_CPUS)
+			continue;
+		const char *em = fdt_getprop(fdt, c, "enable-method", NULL);
+		unsigned n = mi->nr_cpus++;
+		mi->cpu_mpidr[n] = a;
+		mi->cpu_enable[n] = MACHINE_CPU_PSCI; /* no enable-method: the boot CPU, or PSCI by default */
+		if (em != NULL && strcmp(em, "spin-table") == 0) {
+			uint64_t rel;
+			if (!read_cells_prop(fdt, c, "cpu-release-addr", &rel))
+				FAIL("/cpus: spin-table CPU 0x%llx without a cpu-release-addr",
+				     (unsigned long long)a);
+			mi->cpu_enable[n] = MACHINE_CPU_SPIN_TABLE;
+			mi->cpu_release_addr[n] = pa_init(rel);
+		} else if (em != NULL && strcmp(em, "psci") != 0) {
+			mi->cpu_enable[n] = MACHINE_CPU_NONE;
+		}
 	}
 	if (mi->nr_cpus == 0)
 		FAIL("/cpus: no cpu nodes with a reg");
@@ -171,8 +199,9 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	}
 	if (uart < 0)
 		uart = first_compatible(fdt, uarts, 1);
-	if (uart >= 0 && read_reg(fdt, uart, "reg", 0, &a, &s)) {
-		mi->uart = (struct phys_range){pa_init(a), s};
+	paddr_t uart_pa;
+	if (uart >= 0 && fdt_reg(fdt, uart, 0, &uart_pa, &s)) {
+		mi->uart = (struct phys_range){uart_pa, s};
 		int len;
 		const fdt32_t *irq = fdt_getprop(fdt, uart, "interrupts", &len);
 		if (irq && len >= 12 && fdt32_to_cpu(irq[0]) == 0)
@@ -198,6 +227,7 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	int psci = fdt_node_offset_by_compatible(fdt, -1, "arm,psci-1.0");
 	if (psci < 0)
 		psci = fdt_node_offset_by_compatible(fdt, -1, "arm,psci-0.2");
+	mi->has_psci = psci >= 0;
 	const char *method = psci >= 0 ? fdt_getprop(fdt, psci, "method", NULL) : NULL;
 	mi->psci_smc = method == NULL || strcmp(method, "smc") == 0;
 	return 0;

@@ -43,11 +43,17 @@ struct phys_range {
 	uint64_t size;
 };
 
+enum { MACHINE_CPU_PSCI, MACHINE_CPU_SPIN_TABLE, MACHINE_CPU_NONE };
+
 struct machine_info {
 	struct phys_range ram[MACHINE_MAX_RAM];
 	unsigned nr_ram;
 	unsigned nr_cpus;
 	uint64_t cpu_mpidr[MACHINE_MAX_CPUS];
+	/** Per CPU, from its DT enable-method: MACHINE_CPU_PSCI or MACHINE_CPU_SPIN_TABLE (+ release
+	 * address). */
+	uint8_t cpu_enable[MACHINE_MAX_CPUS];
+	paddr_t cpu_release_addr[MACHINE_MAX_CPUS];
 	unsigned gic_version;	    /**< 3 (arm,gic-v3) or 2 (arm,gic-400, arm,cortex-a15-gic) */
 	const char *gic_compatible; /**< the host GIC's compatible (static string), for the guests' DT */
 	struct phys_range gicd;
@@ -60,6 +66,7 @@ struct machine_info {
 	uint32_t uart_intid;	     /**< 0 when unknown */
 	struct phys_range pcie_ecam; /**< size 0 when absent */
 	uint32_t timer_virt_ppi;     /**< INTID of the virtual timer (27 on virt) */
+	bool has_psci;		     /**< the DT has an arm,psci-0.2/1.0 node */
 	bool psci_smc;		     /**< PSCI conduit: smc (true) or hvc */
 	/** RAM the firmware keeps (/memreserve/ entries, /reserved-memory children): never given to VMs. */
 	struct phys_range reserved[MACHINE_MAX_RESERVED];

@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/console.h"
 #include "core/console_ctl.h"
+#include "core/cpu_ops.h"
 #include "core/irq.h"
 #include "core/memmap.h"
 #include "core/page_alloc.h"
@@ -21,9 +22,7 @@
 
 uint8_t cpu_stacks[KEEL_MAX_CPUS][KEEL_STACK_SIZE] __attribute__((aligned(16)));
 extern char __image_start[], __image_end[];
-extern void secondary_entry(void);
 
-#define PSCI_CPU_ON_64	0xc4000003u
 #define PSCI_SYSTEM_OFF 0x84000008u
 
 static struct machine_info machine;
@@ -78,8 +77,18 @@ static void machine_off(void)
 	}
 	log_info("all VMs are off; powering the machine off");
 	console_flush(); /* every buffered line out before QEMU exits */
-	el2_psci_call(machine.psci_smc, PSCI_SYSTEM_OFF, 0, 0, 0);
-	panic("PSCI SYSTEM_OFF returned");
+	if (machine.has_psci) {
+		el2_psci_call(machine.psci_smc, PSCI_SYSTEM_OFF, 0, 0, 0);
+		panic("PSCI SYSTEM_OFF returned");
+	}
+	if (platform.ops->power_off) {
+		platform.ops->power_off();
+		console_flush();
+	}
+	log_info("no PSCI and no board power-off took effect: keel halts here (the machine stays on)");
+	console_flush();
+	for (;;)
+		el2_wait_for_interrupt();
 }
 
 /* A keel console start for this VM, which is off (core/console_ctl.h): true once this CPU owns it. */
@@ -158,14 +167,19 @@ void keel_main(uint64_t fdt_pa)
 {
 	boot_us = timer_us();
 	tls_setup(0);
+	if (platform.ops->console_early_init)
+		platform.ops->console_early_init(platform.early_uart);
 	const void *fdt = pa_to_ptr(pa_init(fdt_pa));
 	log_info("keel starting at EL2 on %s, DTB at 0x%llx", platform.name, (unsigned long long)fdt_pa);
 
 	char err[256];
 	if (machine_parse(fdt, &machine, err, sizeof(err)) != 0)
 		panic("boot DTB: %s", err);
-	if (machine.uart.size)
+	if (machine.uart.size) {
+		if (platform.ops->console_early_init)
+			platform.ops->console_early_init(machine.uart.base);
 		console_init(machine.uart.base);
+	}
 	log_info("%u CPU(s), %u RAM range(s) from 0x%llx, GICv%u (%s) at 0x%llx, counter %llu Hz",
 		 machine.nr_cpus, machine.nr_ram, (unsigned long long)pa_addr(machine.ram[0].base),
 		 machine.gic_version, machine.gic_compatible, (unsigned long long)pa_addr(machine.gicd.base),
@@ -186,6 +200,11 @@ void keel_main(uint64_t fdt_pa)
 	memmap.mi = &machine;
 	memmap_reserve(&memmap, ptr_to_pa(__image_start), (uint64_t)(__image_end - __image_start));
 	memmap_reserve(&memmap, pa_init(fdt_pa), fdt_totalsize(fdt));
+	/* Spin-table CPUs wait in firmware code polling their release address: never a VM's RAM. */
+	for (unsigned i = 0; i < machine.nr_cpus; i++)
+		if (machine.cpu_enable[i] == MACHINE_CPU_SPIN_TABLE)
+			memmap_reserve(&memmap, pa_init(pa_addr(machine.cpu_release_addr[i]) & ~0xfffULL),
+				       0x1000);
 	for (unsigned i = 0; i < machine.nr_reserved; i++)
 		memmap_reserve(&memmap, machine.reserved[i].base, machine.reserved[i].size);
 	if (config_parse(fdt, &machine, memmap.reserved, memmap.nr_reserved, &config, err, sizeof(err)) != 0)
@@ -228,10 +247,12 @@ void keel_main(uint64_t fdt_pa)
 				needed |= vms[i].vcpus[j].pcpu == cpu;
 		if (!needed)
 			continue;
-		int64_t rc = el2_psci_call(machine.psci_smc, PSCI_CPU_ON_64, machine.cpu_mpidr[cpu],
-					   (uint64_t)(uintptr_t)secondary_entry, cpu);
+		const struct cpu_ops *ops = cpu_ops_for(&machine, cpu);
+		if (ops == NULL)
+			panic("CPU %u: no enable-method keel can use (psci, spin-table)", cpu);
+		int rc = ops->cpu_on(&machine, cpu);
 		if (rc != 0)
-			panic("PSCI CPU_ON for CPU %u failed (%lld)", cpu, (long long)rc);
+			panic("CPU %u: %s start failed (%d)", cpu, ops->name, rc);
 	}
 	cpu_loop(0);
 }

@@ -23,6 +23,10 @@ struct platform_ops {
 	void (*console_rx_irq_enable)(paddr_t uart);
 	/** Bring up storage controllers found in the DT; returns 0 or negative. */
 	int (*storage_init)(const void *fdt);
+	/** Power the machine off where the DT gives no PSCI; may return (then keel halts). May be NULL. */
+	void (*power_off)(void);
+	/** Make the early UART transmit (before the first console byte). May be NULL. */
+	void (*console_early_init)(paddr_t uart);
 	/** Create the VM's virtual devices beyond vGIC/UART (virtio disks). */
 	int (*vm_attach_devices)(struct vm *vm);
 };

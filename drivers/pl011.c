@@ -6,6 +6,8 @@
 #define UARTDR		      0x00
 #define UARTFR		      0x18
 #define UARTFR_TXFF	      (1u << 5)
+#define UARTCR		      0x30
+#define UARTCR_ON	      0x301u /* UARTEN | TXE | RXE */
 #define UARTIMSC	      0x38
 #define UARTICR		      0x44
 #define UARTFR_RXFE	      (1u << 4)
@@ -19,6 +21,13 @@ int pl011_getc(paddr_t base)
 	if (regs[UARTFR / 4] & UARTFR_RXFE)
 		return -1;
 	return (int)(regs[UARTDR / 4] & 0xff);
+}
+
+void pl011_enable(paddr_t base)
+{
+	volatile uint32_t *regs = pa_to_ptr(base);
+	if ((regs[UARTCR / 4] & UARTCR_ON) != UARTCR_ON)
+		regs[UARTCR / 4] |= UARTCR_ON;
 }
 
 void pl011_rx_irq_enable(paddr_t base)

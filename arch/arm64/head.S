@@ -78,6 +78,27 @@ mmu_enable_el2:
 	ret
 
 /*
+ * Spin-table CPUs enter here (x0 undefined, MMU off): find this CPU's index in
+ * cpu_boot_mpidr (core/cpu_ops.h, index 0 is the boot CPU) and continue as
+ * secondary_entry. Not found: halt.
+ */
+	.globl	spin_table_entry
+spin_table_entry:
+	msr	daifset, #0xf
+	mrs	x1, mpidr_el1
+	ldr	x2, =0xff00ffffff
+	and	x1, x1, x2
+	ldr	x2, =cpu_boot_mpidr
+	mov	x0, #1
+1:	cmp	x0, #KEEL_MAX_CPUS
+	b.hs	halt
+	ldr	x3, [x2, x0, lsl #3]
+	cmp	x3, x1
+	b.eq	secondary_entry
+	add	x0, x0, #1
+	b	1b
+
+/*
  * Secondary CPUs enter here from PSCI CPU_ON with x0 = cpu index: they reuse
  * the boot CPU's tables.
  */

@@ -124,6 +124,41 @@ static void test_machine(void **state)
 	assert_int_equal(mi.reserved[1].size, 0x200000);
 }
 
+/* enable-method per CPU: spin-table with its (two-cell) release address, psci, unknown; no PSCI node. */
+/* The index of MPIDR 1 (libfdt adds subnodes first, so DT order is not creation order). */
+static unsigned cpu1(void)
+{
+	for (unsigned i = 0; i < mi.nr_cpus; i++)
+		if (mi.cpu_mpidr[i] == 1)
+			return i;
+	fail();
+	return 0;
+}
+
+static void test_cpu_enable_method(void **state)
+{
+	(void)state;
+	make_machine();
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_true(mi.has_psci);
+	assert_int_equal(mi.cpu_enable[cpu1()], MACHINE_CPU_PSCI);
+
+	int c1 = fdt_path_offset(dtb, "/cpus/cpu@1");
+	fdt_setprop_string(dtb, c1, "enable-method", "spin-table");
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/cpus: spin-table CPU 0x1 without a cpu-release-addr");
+	assert_int_equal(fdt_setprop_u64(dtb, c1, "cpu-release-addr", 0xe0), 0);
+	assert_int_equal(fdt_del_node(dtb, fdt_path_offset(dtb, "/psci")), 0);
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_false(mi.has_psci);
+	assert_int_equal(mi.cpu_enable[cpu1()], MACHINE_CPU_SPIN_TABLE);
+	assert_int_equal(pa_addr(mi.cpu_release_addr[cpu1()]), 0xe0);
+
+	fdt_setprop_string(dtb, fdt_path_offset(dtb, "/cpus/cpu@1"), "enable-method", "brcm,bcm2836-smp");
+	assert_int_equal(machine_parse(dtb, &mi, err, sizeof(err)), 0);
+	assert_int_equal(mi.cpu_enable[cpu1()], MACHINE_CPU_NONE);
+}
+
 static void test_valid_vm(void **state)
 {
 	(void)state;
@@ -539,15 +574,11 @@ static void test_guest_fdt_gicv2(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_machine),
-	    cmocka_unit_test(test_valid_vm),
-	    cmocka_unit_test(test_errors_name_node_and_property),
-	    cmocka_unit_test(test_assign_once_legal),
-	    cmocka_unit_test(test_assign_once_conflicts),
-	    cmocka_unit_test(test_firmware_vm),
-	    cmocka_unit_test(test_memmap_alloc),
-	    cmocka_unit_test(test_guest_fdt),
-	    cmocka_unit_test(test_machine_gicv2),
+	    cmocka_unit_test(test_machine),	      cmocka_unit_test(test_cpu_enable_method),
+	    cmocka_unit_test(test_valid_vm),	      cmocka_unit_test(test_errors_name_node_and_property),
+	    cmocka_unit_test(test_assign_once_legal), cmocka_unit_test(test_assign_once_conflicts),
+	    cmocka_unit_test(test_firmware_vm),	      cmocka_unit_test(test_memmap_alloc),
+	    cmocka_unit_test(test_guest_fdt),	      cmocka_unit_test(test_machine_gicv2),
 	    cmocka_unit_test(test_guest_fdt_gicv2),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

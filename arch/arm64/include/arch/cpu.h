@@ -21,4 +21,10 @@ static inline void cpu_relax(void)
 	__asm__ volatile("yield" ::: "memory");
 }
 
+/** Wake CPUs waiting in wfe (spin-table release): prior stores and maintenance complete first. */
+static inline void cpu_send_event(void)
+{
+	__asm__ volatile("dsb sy\n\tsev" ::: "memory");
+}
+
 #endif

@@ -13,4 +13,7 @@ static inline bool cpu_irq_pending(void)
 
 static inline void cpu_relax(void) {}
 
+/** Host tests count events and log them in the cache-maintenance trace (arch/fake/include/arch/cache.h). */
+void cpu_send_event(void);
+
 #endif
