@@ -101,6 +101,7 @@ test: setup
 	$(MAKE) format-check
 	$(MAKE) all guests kit
 	$(MAKE) CC_FAMILY=clang BUILD=build/$(PLATFORM)-clang build/$(PLATFORM)-clang/keel.bin
+	$(MAKE) PLATFORM=rpi4 all
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) boot-test
