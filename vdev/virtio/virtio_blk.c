@@ -13,8 +13,6 @@
 
 #define SLOT_NONE 0xffffu
 
-_Static_assert(VIRTIO_BLK_MAX_QUEUES <= VIRTIO_MMIO_MAX_QUEUES, "queues fit the transport");
-
 enum slot_state { SLOT_FREE, SLOT_PENDING, SLOT_INFLIGHT };
 
 static struct virtio_blk *blk_of(struct virtio_mmio *t)
@@ -84,10 +82,10 @@ static struct virtio_blk_slot *pending_pop_front(struct virtio_blk *d)
 
 /* --- completion ----------------------------------------------------------- */
 
-void vblk_push_used_q(struct virtio_blk *d, unsigned q, uint16_t head, uint32_t len)
+void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len)
 {
 	/* The queue is ready here (the callers check), so push cannot fail. */
-	if (virtq_push(&d->mmio.queues[q], head, len) != 0)
+	if (virtq_push(&d->mmio.queues[0], head, len) != 0)
 		panic("%s: used ring push failed", d->mmio.name);
 	d->irq_check = true;
 }
@@ -97,12 +95,7 @@ static void flush_irq(struct virtio_blk *d)
 	if (!d->irq_check)
 		return;
 	d->irq_check = false;
-	/* One interrupt line for every queue (virtio-mmio): raise it if any queue wants one. */
-	bool want = false;
-	for (unsigned q = 0; q < d->mmio.nqueues; q++)
-		if (d->mmio.queues[q].ready && virtq_needs_interrupt(&d->mmio.queues[q]))
-			want = true;
-	if (want)
+	if (virtq_needs_interrupt(&d->mmio.queues[0]))
 		virtio_mmio_signal_used(&d->mmio);
 }
 
@@ -118,10 +111,9 @@ void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_
 /* Complete a slot (lock held). During a reset the rings are being torn down: touch nothing. */
 static void finish_slot(struct virtio_blk *d, struct virtio_blk_slot *s, uint8_t status)
 {
-	if (!d->mmio.resetting && d->mmio.queues[s->q].ready) {
+	if (!d->mmio.resetting && d->mmio.queues[0].ready) {
 		vblk_write_status(s->status_pa, status);
-		vblk_push_used_q(d, s->q, s->head,
-				 status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
+		vblk_push_used(d, s->head, status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
 		if (status != VIRTIO_BLK_S_OK)
 			d->stats.errors++;
 		else if (s->type == VIRTIO_BLK_T_IN)
@@ -150,17 +142,6 @@ static bool wants_work(const struct virtio_blk *d)
 static void request_work(struct virtio_blk *d)
 {
 	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
-}
-
-/*
- * Lock held. The vCPU that should run the next work: the one driving the queue of the oldest
- * request waiting for submission, else the one driving queue q (the one that last notified it).
- */
-static uint16_t work_vcpu(const struct virtio_blk *d, unsigned q)
-{
-	if (d->pending_first != SLOT_NONE)
-		q = d->slots[d->pending_first].q;
-	return d->queue_home[q];
 }
 
 /* blk_req.owner_kick: the backend wants this disk's vCPU to start its next command (any context). */
@@ -215,20 +196,15 @@ static void req_done(struct blk_req *req, int rc)
 		d->repump = true; /* the vCPU processing the queue looks again before it stops */
 	else
 		kick = wants_work(d);
-	uint16_t where = work_vcpu(d, s->q);
 	spin_unlock(&t->lock);
 	if (kick)
-		vm_request_work(t->vm, where); /* outside the lock: it kicks another CPU */
+		request_work(d); /* outside the lock: it kicks another CPU */
 }
 
 /* The backend may take a request it refused with BLK_EBUSY now (any context). */
 static void blk_wake(void *ctx)
 {
-	struct virtio_blk *d = ctx;
-	spin_lock(&d->mmio.lock);
-	uint16_t where = work_vcpu(d, 0);
-	spin_unlock(&d->mmio.lock);
-	vm_request_work(d->mmio.vm, where);
+	request_work(ctx);
 }
 
 /* --- request parsing ------------------------------------------------------ */
@@ -238,7 +214,6 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err)
 {
 	s->dev = d;
-	s->q = d->pop_q;
 	s->type = type;
 	s->head = c->head;
 	s->status_pa = last_writable_byte(c);
@@ -261,10 +236,10 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
  * come back (work). When it stops for slots the ring is not re-armed either: the completion that
  * frees a slot asks for work (d->stalled). After a BLK_EBUSY the backend's wake-up does.
  */
-static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
+static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 {
 	struct virtio_mmio *t = &d->mmio;
-	struct virtq *vq = &t->queues[q];
+	struct virtq *vq = &t->queues[0];
 
 	for (;;) {
 		if (!virtio_mmio_live(t) || !vq->ready || d->quiescing)
@@ -312,7 +287,6 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 			return true;
 		}
 
-		d->pop_q = (uint8_t)q;
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
 			if (virtq_arm_notify(vq))
@@ -333,44 +307,23 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		case VIRTQ_POP_BAD_CHAIN:
 			(*budget)--;
 			d->stats.requests++;
-			d->stats.queue_requests[q]++;
 			if (!vblk_answer_bad_chain(d, &d->chain, vq->error))
 				return false;
 			continue;
 		case VIRTQ_POP_OK:
 			(*budget)--;
 			d->stats.requests++;
-			d->stats.queue_requests[q]++;
 			vblk_handle_chain(d, &d->chain);
 			continue;
 		}
 	}
 }
 
-/* At most one queue's worth of chains popped per queue and call (VM's own vCPU only). */
-static unsigned pop_budget(const struct virtio_blk *d, unsigned q)
+/* At most one queue's worth of chains popped per call (VM's own vCPU only). */
+static unsigned pop_budget(const struct virtio_blk *d)
 {
-	uint16_t n = d->mmio.queues[q].size;
+	uint16_t n = d->mmio.queues[0].size;
 	return n ? n : VIRTIO_BLK_QUEUE_SIZE;
-}
-
-/*
- * One pass over every queue, each with its own budget, starting one further each pass so that no
- * queue always comes first (slots are shared). True when some queue stopped at its budget.
- */
-static bool pump_queues(struct virtio_blk *d, unsigned *budgets)
-{
-	unsigned n = d->mmio.nqueues;
-	unsigned first = d->next_q < n ? d->next_q : 0;
-	bool more = false;
-
-	d->next_q = (uint8_t)((first + 1) % n);
-	for (unsigned i = 0; i < n; i++) {
-		unsigned q = (first + i) % n;
-		if (pump_locked(d, q, &budgets[q]))
-			more = true;
-	}
-	return more;
 }
 
 /* Process the queue on the owner's vCPU. True when more remains (the budget ran out). */
@@ -387,12 +340,10 @@ static bool pump(struct virtio_blk *d)
 		return false;
 	}
 	d->pumping = true;
-	unsigned budgets[VIRTIO_MMIO_MAX_QUEUES];
-	for (unsigned q = 0; q < t->nqueues; q++)
-		budgets[q] = pop_budget(d, q);
+	unsigned budget = pop_budget(d);
 	do {
 		d->repump = false;
-		more = pump_queues(d, budgets);
+		more = pump_locked(d, &budget);
 	} while (d->repump && !more);
 	flush_irq(d);
 	d->pumping = false;
@@ -414,21 +365,20 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
-/* Remember where the guest talks to us (queue q's vCPU): work is asked to run there. */
-static void note_home(struct virtio_blk *d, unsigned q)
+/* Remember where the guest talks to us: work is asked to run there. */
+static void note_home(struct virtio_blk *d)
 {
 	struct virtio_mmio *t = &d->mmio;
 	spin_lock(&t->lock);
 	d->home_vcpu = t->notify_vcpu;
-	if (q < VIRTIO_BLK_MAX_QUEUES)
-		d->queue_home[q] = t->notify_vcpu;
 	spin_unlock(&t->lock);
 }
 
 static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
+	(void)q; /* one queue */
 	struct virtio_blk *d = blk_of(t);
-	note_home(d, q);
+	note_home(d);
 	if (pump(d))
 		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
 	vblk_poll_lone_request(d);
@@ -583,15 +533,12 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 		d->free_stack[i] = (uint16_t)(VIRTIO_BLK_SLOTS - 1 - i);
 	}
 	d->nfree = VIRTIO_BLK_SLOTS;
-	unsigned nq = MIN(MAX(p->nqueues, 1u), VIRTIO_BLK_MAX_QUEUES);
 
 	uint64_t features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |
 			    BIT(VIRTIO_BLK_F_SEG_MAX) | BIT(VIRTIO_BLK_F_SIZE_MAX) |
 			    BIT(VIRTIO_BLK_F_BLK_SIZE);
 	if (b->flags & BLKDEV_F_FLUSH)
 		features |= BIT(VIRTIO_BLK_F_FLUSH);
-	if (nq > 1)
-		features |= BIT(VIRTIO_BLK_F_MQ);
 	if (d->read_only) {
 		features |= BIT(VIRTIO_BLK_F_RO);
 	} else {
@@ -608,7 +555,6 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	d->config.size_max = size_max;
 	d->config.seg_max = seg_max;
 	d->config.blk_size = b->block_size;
-	d->config.num_queues = (uint16_t)nq;
 	/* One range per request: a single backend request each. */
 	d->config.max_discard_sectors = b->max_sectors - b->max_sectors % per_block;
 	d->config.max_discard_seg = 1;
@@ -625,7 +571,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	    .intid = p->intid,
 	    .device_id = VIRTIO_ID_BLOCK,
 	    .device_features = features,
-	    .nqueues = nq,
+	    .nqueues = 1,
 	    .queue_max = VIRTIO_BLK_QUEUE_SIZE,
 	    .ops = &blk_ops,
 	    .owner = d,
@@ -687,8 +633,5 @@ void virtio_blk_reset(struct virtio_blk *dev)
 	spin_lock(&dev->mmio.lock);
 	dev->quiescing = false;
 	dev->home_vcpu = 0;
-	for (unsigned q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++)
-		dev->queue_home[q] = 0;
-	dev->next_q = 0;
 	spin_unlock(&dev->mmio.lock);
 }

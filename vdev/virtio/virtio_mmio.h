@@ -26,7 +26,7 @@
 #include "keel/ratelimit.h"
 #include "vdev/virtio/virtq.h"
 
-#define VIRTIO_MMIO_MAX_QUEUES 4
+#define VIRTIO_MMIO_MAX_QUEUES 2
 /** VendorID: "KEEL" in little-endian ASCII. */
 #define VIRTIO_MMIO_VENDOR_KEEL 0x4c45454bu
 
