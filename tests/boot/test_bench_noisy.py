@@ -62,7 +62,9 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
     for f in kit + (os.path.join(ROOT, "build", "qemu-virt", "keel.bin"),):
         if not os.path.exists(f):
             pytest.skip(f"{f} is missing: run `make all guests kit`")
-    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=21, qd=32)
+    # A runs 30 s, so B's cap is 12 s: this checks the script and the overlap, not B's rate (the bench
+    # row's target is judged by `make bench`, not here).
+    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=30, qd=32)
     assert res["error"] is None, res
     for phase in ("alone", "neighbour"):
         b = res[phase]["b"]
@@ -71,8 +73,8 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
     # keel's own count of B's requests (the neighbour boot ends cleanly; the alone one is stopped)
     assert int(res["neighbour"]["b_disk_line"].split()[2]) >= 400, res
     a = res["neighbour"]["a"]
-    # QD32 keeps more than one request in flight: A's requests outnumber B's by far in its 21 s
-    assert a["ios"] > 4 * 400 and a["secs"] >= 21 and a["p50"] <= a["p99"] <= a["max"], res
+    # QD32 keeps more than one request in flight: A's requests outnumber B's by far in its 30 s
+    assert a["ios"] > 4 * 400 and a["secs"] >= 30 and a["p50"] <= a["p99"] <= a["max"], res
     # Little's law: the per-request times agree with the rates (mean latency = QD / IOPS); a latency
     # taken per batch or per run instead of per request would be far off
     assert 0.3 < a["p50"] * 1e-6 * a["iops"] / 32 < 3, res
