@@ -88,6 +88,7 @@ def machine_args(mem_mib, smp, cpu, storage_devs, gic_version=None):
         "-M", f"virt,virtualization=on,gic-version={gic_version}",
         "-cpu", cpu, "-m", f"{mem_mib}M", "-smp", str(smp),
         "-nographic", "-nic", "none", "-no-reboot",
+        "-name", "keel,debug-threads=on",  # QEMU's threads named (CPU n/TCG, worker): for top -H
     ]
     return args + storage_devs
 
