@@ -9,7 +9,8 @@
  * controller's command-complete / transfer-complete events; an error or a
  * missed deadline resets the CMD and DAT lines and restarts the request
  * (with a CMD12 first, to bring the card back to the transfer state), at
- * most SDHCI_RETRIES times, then completes it with BLK_EIO.
+ * most SDHCI_RETRIES times, then completes it with BLK_EIO; sdhci_err.c logs
+ * one line for a request that met errors, naming the bits. A flush is a CMD13.
  *
  * Data moves by ADMA2 straight from the request's segments. A request ADMA2
  * cannot express goes by SDMA if it is one buffer below 4 GiB (counted; the
@@ -518,12 +519,8 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 	uint64_t sector = req->sector + h->cur_done; /* this chunk's */
 	uint32_t nblk = h->cur_chunk, addr = card_addr(h, sector);
 	if (req->op == BLK_OP_FLUSH) {
-		/*
-		 * The card has no volatile write cache (SD 6.0's cache is never enabled) and each write
-		 * completed only once CMD13 showed the card back in transfer state: earlier writes are
-		 * stable. One CMD13 still asks the card, so a flush never answers success for a card or
-		 * controller that no longer answers.
-		 */
+		/* No write cache (SD 6.0's is never enabled), writes end with CMD13 in transfer state: one
+		 * CMD13 so that a card or controller no longer answering never gets a flush "done". */
 		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
 		h->busy_deadline = timer_us() + BUSY_TIMEOUT_US;
 		return;
@@ -726,7 +723,6 @@ static void step_error(struct sdhci_host *h, uint32_t st, uint32_t r1, const cha
 {
 	const struct sdhci_step *s = &h->steps[h->step];
 	struct sdhci_err_seen e = {what, (uint8_t)(s->cmdreg >> 8), s->arg, st, r1, 0, 0};
-
 	if (st & SDHCI_INT_AUTO_CMD_ERR)
 		e.auto_cmd = rd16(h, SDHCI_AUTO_CMD_ERR);
 	if (st & SDHCI_INT_ADMA_ERR)
@@ -1019,8 +1015,7 @@ static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
 				      : "neither a DAT line nor a full reset completed after an abort");
 	}
 	if (stopped) {
-		h->settle =
-		    req->op == BLK_OP_WRITE || req->op == BLK_OP_DISCARD; /* may still be programming */
+		h->settle = req->op == BLK_OP_WRITE || req->op == BLK_OP_DISCARD; /* may be programming */
 		finish(h, BLK_ECANCELED);
 	} else {
 		/* No done: the controller may still access the buffers, their owner must stay stopped. */
