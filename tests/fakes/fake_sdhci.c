@@ -194,11 +194,12 @@ void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
 			return;
 		}
 		fk.sw_reset = 0;
-		if (v == SDHCI_RESET_ALL)
+		/* Like QEMU's model: a write of exactly one line's bit acts, both at once do nothing. A
+		 * held command ends here without its events. */
+		if (v == SDHCI_RESET_ALL || v == SDHCI_RESET_DAT) {
 			fk.xfer_active = false;
-		/* Like QEMU's model: a write of exactly one line's bit acts, both at once do nothing. */
-		if (v == SDHCI_RESET_DAT)
-			fk.xfer_active = false;
+			fk.held_status = 0;
+		}
 		return;
 	case SDHCI_INT_STATUS:
 		fk.int_status &= ~v;

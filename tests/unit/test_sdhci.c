@@ -815,6 +815,43 @@ static void test_error_spares_the_neighbours_queued_request(void **state)
 	assert_int_equal(st()->errors, 1);
 }
 
+/* The controller says nothing (no event, no error bit): keel's own deadline ends the try, the lines are
+ * reset and the request re-issued; silent on every try, it fails after 1 + SDHCI_RETRIES tries. */
+static void test_silent_controller_hits_keels_deadline(void **state)
+{
+	(void)state;
+	struct rq r;
+
+	fk.hold = true; /* the first try never ends by itself */
+	rq_io(&r, BLK_OP_READ, 800, bufs[0], 4096);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	fk.hold = false;
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 0); /* before its deadline it waits */
+	hosts[0].deadline = 0;
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(bufs[0], card_at(800), 4096);
+	assert_int_equal(st()->retries, 1);
+	assert_int_equal(st()->timeouts, 1);
+	assert_int_equal(hosts[0].err.lines, 1);
+
+	fk.hang_data = true;
+	rq_io(&r, BLK_OP_READ, 800, bufs[0], 4096);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	for (unsigned i = 0; i < 2 * (1 + SDHCI_RETRIES) && r.calls == 0; i++) {
+		hosts[0].deadline = 0;
+		dev->ops->poll(dev);
+	}
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_EIO);
+	assert_int_equal(fk.data_cmds, 2 + 1 + SDHCI_RETRIES);
+	assert_int_equal(st()->timeouts, 2 + SDHCI_RETRIES);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(hosts[0].err.lines, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +872,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_persistent_write_error_fails_then_lifts, setup),
 	    cmocka_unit_test_setup(test_flush_asks_the_card, setup),
 	    cmocka_unit_test_setup(test_error_spares_the_neighbours_queued_request, setup),
+	    cmocka_unit_test_setup(test_silent_controller_hits_keels_deadline, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
