@@ -611,6 +611,7 @@ static void chunk_done(struct sdhci_host *h)
 		finish(h, BLK_OK);
 		return;
 	}
+	sdhci_err_end(&h->err, h->name, req, h->attempt + 1, SDHCI_RETRIES + 1, BLK_OK, timer_us());
 	h->cur = NULL;
 	if (!sdhci_queue_push(&h->q, req, done)) /* it left the controller: submit bounds queue + cur */
 		panic("%s: request queue overflow", h->name);
@@ -658,9 +659,7 @@ static bool start_next(struct sdhci_host *h)
 					 NULL);
 	}
 	build_steps(h, req, false);
-	if (h->settle) {
-		/* An aborted write may leave the card programming: CMD13 until it is back in transfer state.
-		 */
+	if (h->settle) { /* an aborted write may leave the card programming: CMD13 until in transfer */
 		h->settle = false;
 		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
 		struct sdhci_step first = h->steps[h->nsteps - 1];

@@ -852,6 +852,29 @@ static void test_silent_controller_hits_keels_deadline(void **state)
 	assert_int_equal(hosts[0].err.lines, 2);
 }
 
+/* A chunk's error recovered by a retry is logged when that chunk ends, not lost among the others'. */
+static void test_recovered_chunk_error_is_logged(void **state)
+{
+	(void)state;
+	struct rq a;
+
+	share_with_b();
+	fault_on(1000 + SDHCI_CHUNK_SECTORS, 1000 + SDHCI_CHUNK_SECTORS, &err_classes[5], 1);
+	memset(big, 0, sizeof(big));
+	rq_big(&a, BLK_OP_READ);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	for (unsigned i = 0; i < 2 * NCHUNKS && a.calls == 0; i++) {
+		end_pause_tick();
+		dev->ops->poll(dev);
+	}
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_OK);
+	assert_memory_equal(big, card_at(1000), sizeof(big));
+	assert_int_equal(fk.fault.hits, 1);
+	assert_int_equal(st()->retries, 1);
+	assert_int_equal(hosts[0].err.lines, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +896,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_flush_asks_the_card, setup),
 	    cmocka_unit_test_setup(test_error_spares_the_neighbours_queued_request, setup),
 	    cmocka_unit_test_setup(test_silent_controller_hits_keels_deadline, setup),
+	    cmocka_unit_test_setup(test_recovered_chunk_error_is_logged, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
