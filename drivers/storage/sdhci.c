@@ -9,7 +9,8 @@
  * controller's command-complete / transfer-complete events; an error or a
  * missed deadline resets the CMD and DAT lines and restarts the request
  * (with a CMD12 first, to bring the card back to the transfer state), at
- * most SDHCI_RETRIES times, then completes it with BLK_EIO.
+ * most SDHCI_RETRIES times, then completes it with BLK_EIO; sdhci_err.c logs
+ * one line for a request that met errors, naming the bits. A flush is a CMD13.
  *
  * Data moves by ADMA2 straight from the request's segments. A request ADMA2
  * cannot express goes by SDMA if it is one buffer below 4 GiB (counted; the
@@ -43,6 +44,7 @@
 #include "drivers/storage/sd_card.h"
 #include "drivers/storage/sdhci_adma.h"
 #include "drivers/storage/sdhci_chunk.h"
+#include "drivers/storage/sdhci_err.h"
 #include "drivers/storage/sdhci_regs.h"
 #include "drivers/storage/storage.h"
 #include "keel/addr.h"
@@ -190,7 +192,8 @@ struct sdhci_host {
 	uint32_t waiting;	     /* INT_STATUS events the current step still waits for */
 	uint64_t deadline;	     /* of the current step */
 	uint64_t busy_deadline;	     /* of CMD13 polling */
-	struct ratelimit rl_err;     /* command / line errors */
+	struct sdhci_err err;	     /* the current request's errors, and their log lines */
+	struct ratelimit rl_err;     /* line resets, aborts */
 	struct ratelimit rl_refused; /* requests refused: segments no DMA mode can express */
 
 	uint32_t adma[SDHCI_ADMA_LINES * SDHCI_ADMA_WORDS_64] __attribute__((aligned(64)));
@@ -515,6 +518,13 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 	}
 	uint64_t sector = req->sector + h->cur_done; /* this chunk's */
 	uint32_t nblk = h->cur_chunk, addr = card_addr(h, sector);
+	if (req->op == BLK_OP_FLUSH) {
+		/* No write cache (SD 6.0's is never enabled), writes end with CMD13 in transfer state: one
+		 * CMD13 so that a card or controller no longer answering never gets a flush "done". */
+		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
+		h->busy_deadline = timer_us() + BUSY_TIMEOUT_US;
+		return;
+	}
 	if (req->op == BLK_OP_DISCARD) {
 		add_step(h, STEP_CMD, SD_CMD_ERASE_START, SD_RSP_R1, addr, 0, CMD_TIMEOUT_US);
 		add_step(h, STEP_CMD, SD_CMD_ERASE_END, SD_RSP_R1, card_addr(h, sector + nblk - 1), 0,
@@ -586,6 +596,7 @@ static void finish(struct sdhci_host *h, int status)
 	if (status == BLK_OK && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE))
 		h->stats.bytes += req->nsectors * BLK_SECTOR_SIZE;
 	h->cur = NULL;
+	sdhci_err_end(&h->err, h->name, req, h->attempt + 1, SDHCI_RETRIES + 1, status, timer_us());
 	complete(h, req, status);
 }
 
@@ -596,10 +607,11 @@ static void chunk_done(struct sdhci_host *h)
 	uint32_t done = h->cur_done + h->cur_chunk;
 	if (h->has_tick && h->cur_chunk < req->nsectors) /* split: the owner's next command waits */
 		sdhci_pace_note(&h->pace, req->owner_ctx, h->cur_start_us, timer_us());
-	if (req->op == BLK_OP_DISCARD || done >= req->nsectors) {
+	if (req->op == BLK_OP_DISCARD || req->op == BLK_OP_FLUSH || done >= req->nsectors) {
 		finish(h, BLK_OK);
 		return;
 	}
+	sdhci_err_end(&h->err, h->name, req, h->attempt + 1, SDHCI_RETRIES + 1, BLK_OK, timer_us());
 	h->cur = NULL;
 	if (!sdhci_queue_push(&h->q, req, done)) /* it left the controller: submit bounds queue + cur */
 		panic("%s: request queue overflow", h->name);
@@ -617,22 +629,13 @@ static bool start_next(struct sdhci_host *h)
 		return false;
 	struct blk_req *req = e.req;
 
-	if (req->op == BLK_OP_FLUSH) {
-		/*
-		 * An SD card in this model has no volatile write cache (the cache-enable
-		 * of SD 6.0 is never turned on), and requests run one at a time in FIFO
-		 * order, each write only completing once CMD13 shows the card back in
-		 * the transfer state: every earlier write is already stable.
-		 */
-		complete(h, req, BLK_OK);
-		return true;
-	}
 	h->cur = req;
 	h->attempt = 0;
+	h->err.count = 0;
 	h->cur_done = e.done;
 	h->cur_chunk = (uint32_t)req->nsectors;
 	h->cur_start_us = timer_us();
-	if (req->op != BLK_OP_DISCARD) {
+	if (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) {
 		unsigned splits, bad, n;
 		if (plan_xfer(h, req, &h->cur_path, &splits, &bad) != 0) { /* submit checked: cannot happen */
 			h->cur = NULL;
@@ -656,9 +659,7 @@ static bool start_next(struct sdhci_host *h)
 					 NULL);
 	}
 	build_steps(h, req, false);
-	if (h->settle) {
-		/* An aborted write may leave the card programming: CMD13 until it is back in transfer state.
-		 */
+	if (h->settle) { /* an aborted write may leave the card programming: CMD13 until in transfer */
 		h->settle = false;
 		add_step(h, STEP_STATUS, SD_CMD_SEND_STATUS, SD_RSP_R1, h->card.rca, 0, CMD_TIMEOUT_US);
 		struct sdhci_step first = h->steps[h->nsteps - 1];
@@ -720,8 +721,11 @@ static bool issue_step(struct sdhci_host *h)
 static void step_error(struct sdhci_host *h, uint32_t st, uint32_t r1, const char *what)
 {
 	const struct sdhci_step *s = &h->steps[h->step];
-	uint8_t adma_err = rd8(h, SDHCI_ADMA_ERR);
-
+	struct sdhci_err_seen e = {what, (uint8_t)(s->cmdreg >> 8), s->arg, st, r1, 0, 0};
+	if (st & SDHCI_INT_AUTO_CMD_ERR)
+		e.auto_cmd = rd16(h, SDHCI_AUTO_CMD_ERR);
+	if (st & SDHCI_INT_ADMA_ERR)
+		e.adma = rd8(h, SDHCI_ADMA_ERR);
 	reset_lines(h);
 	if (s->ignore_err) {
 		h->step++;
@@ -730,12 +734,7 @@ static void step_error(struct sdhci_host *h, uint32_t st, uint32_t r1, const cha
 	}
 	if ((st == 0 && r1 == 0) || (st & SDHCI_INT_TIMEOUTS))
 		h->stats.timeouts++;
-	if (log_allowed(h, &h->rl_err))
-		log_warn(
-		    "%s: CMD%u (arg 0x%x) failed: %s, status 0x%08x, card status 0x%08x, ADMA error 0x%x, "
-		    "attempt %u of %u",
-		    h->name, (unsigned)(s->cmdreg >> 8), s->arg, what, st, r1, adma_err, h->attempt + 1,
-		    SDHCI_RETRIES + 1);
+	sdhci_err_note(&h->err, &e); /* logged once, when the request ends (sdhci_err_end) */
 	if (h->attempt < SDHCI_RETRIES && !(r1 & SD_R1_FATAL)) {
 		h->attempt++;
 		h->stats.retries++;
@@ -828,7 +827,7 @@ static void run_locked(struct sdhci_host *h, bool defer, const struct blk_req *m
 					wr32(h, SDHCI_INT_STATUS, st);
 				return;
 			}
-			started = started || h->cur != NULL; /* a FLUSH completes at once */
+			started = started || h->cur != NULL; /* a request failing to plan completes at once */
 			continue;
 		}
 		if (h->need_issue) {
@@ -1015,7 +1014,7 @@ static int sdhci_cancel(struct blkdev *dev, struct blk_req *req)
 				      : "neither a DAT line nor a full reset completed after an abort");
 	}
 	if (stopped) {
-		h->settle = req->op != BLK_OP_READ; /* a write or erase may still be programming */
+		h->settle = req->op == BLK_OP_WRITE || req->op == BLK_OP_DISCARD; /* may be programming */
 		finish(h, BLK_ECANCELED);
 	} else {
 		/* No done: the controller may still access the buffers, their owner must stay stopped. */

@@ -15,7 +15,11 @@
  * reset, a full controller reset, and the controller goes offline; a request
  * not even that stops is never completed, so that no DMA follows its done).
  * Completion is interrupt-driven (INTx / SPI, level) with a polled fallback
- * (blkdev poll and the hypervisor tick).
+ * (blkdev poll and the hypervisor tick). A command or data error (or keel's
+ * deadline) resets the CMD and DAT lines and retries the request, at most
+ * SDHCI_RETRIES more times, then fails only it with BLK_EIO (counted, one log
+ * line naming the error bits, limited by time). A flush asks the card (CMD13):
+ * the card has no write cache, but a flush never succeeds without an answer.
  */
 #ifndef KEEL_DRIVERS_SDHCI_H
 #define KEEL_DRIVERS_SDHCI_H

@@ -265,9 +265,12 @@ def test_ufs_image_holds_exactly_the_successful_writes(ufs_run):
 
 # --- SD --------------------------------------------------------------------------------------------------
 
-SD_REASON = ("QEMU's SD card model (hw/sd/sd.c sd_blk_read/sd_blk_write) prints 'read/write error on host "
-             "side' and carries on with stale data and no error bit, and keel answers an SD flush itself "
-             "(the card has no cache): no injected error reaches keel or the guest")
+SD_REASON = ("QEMU 10's SD card model swallows host I/O errors: hw/sd/sd.c sd_blk_read() is "
+             "'if (!sd->blk || blk_pread(sd->blk, addr, len, sd->data, 0) < 0) { "
+             "fprintf(stderr, \"sd_blk_read: read error on host side\\n\"); }' (sd_blk_write the same "
+             "with blk_pwrite), both return void and set no card status bit, so the card answers the "
+             "command normally with stale data; and the model never flushes its image (a keel SD flush "
+             "is a CMD13): no injected error reaches keel or the guest")
 
 
 def expected_sd():

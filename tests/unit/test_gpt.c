@@ -16,6 +16,7 @@
 #include "drivers/storage/storage.h"
 #include "keel/addr.h"
 #include "keel/util.h"
+#include "tests/fakes/fake_blk.h"
 
 /* --- an independent GPT writer ------------------------------------------------ */
 
@@ -204,39 +205,6 @@ static const struct tpart parts4k[] = {
     {"data", 116, 250, 3},
 };
 
-/* --- request helpers ------------------------------------------------------------ */
-
-struct done_rec {
-	int calls;
-	int status;
-	struct blk_req *req;
-};
-
-static void rec_done(struct blk_req *req, int status)
-{
-	struct done_rec *r = req->ctx;
-	r->calls++;
-	r->status = status;
-	r->req = req;
-}
-
-static int rw(struct blkdev *dev, enum blk_op op, uint64_t sector, void *buf, uint32_t bytes,
-	      struct done_rec *r)
-{
-	static struct blk_seg seg;
-	static struct blk_req req;
-	seg = (struct blk_seg){ptr_to_pa(buf), bytes};
-	req = (struct blk_req){.op = op,
-			       .sector = sector,
-			       .nsectors = bytes / 512,
-			       .segs = &seg,
-			       .nsegs = bytes ? 1 : 0,
-			       .done = rec_done,
-			       .ctx = r};
-	*r = (struct done_rec){0};
-	return blkdev_submit(dev, &req);
-}
-
 /* --- tests ---------------------------------------------------------------------- */
 
 static void test_crc32(void **state)
@@ -268,20 +236,20 @@ static void check_rw(struct timg *t, struct blkdev *disk, struct blkdev *p, uint
 	assert_int_equal(p->max_sectors, disk->max_sectors);
 
 	/* Reads see the partition's bytes. */
-	assert_int_equal(rw(p, BLK_OP_READ, 0, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_READ, 0, buf, bs, &r), 0);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.status, BLK_OK);
 	assert_memory_equal(buf, t->buf + start, bs);
-	assert_int_equal(rw(p, BLK_OP_READ, p->nsectors - bs / 512, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_READ, p->nsectors - bs / 512, buf, bs, &r), 0);
 	assert_memory_equal(buf, t->buf + start + len - bs, bs);
 
 	/* Writes at both ends land at the partition's offsets and nowhere else. */
 	memcpy(before, t->buf, t->size);
 	memset(buf, 0x5a, bs);
-	assert_int_equal(rw(p, BLK_OP_WRITE, 0, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, 0, buf, bs, &r), 0);
 	assert_int_equal(r.status, BLK_OK);
 	memset(buf, 0xa5, bs);
-	assert_int_equal(rw(p, BLK_OP_WRITE, p->nsectors - bs / 512, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, p->nsectors - bs / 512, buf, bs, &r), 0);
 	assert_int_equal(r.status, BLK_OK);
 	for (size_t i = 0; i < t->size; i++) {
 		if (i >= start && i < start + bs)
@@ -331,7 +299,7 @@ static void test_open_4096(void **state)
 	/* Misaligned to the 4 KiB block: refused by the front door, nothing written. */
 	uint8_t buf[512] = {0};
 	struct done_rec r;
-	assert_int_equal(rw(p, BLK_OP_WRITE, 1, buf, 512, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, 1, buf, 512, &r), BLK_EINVAL);
 	assert_int_equal(r.calls, 0);
 	gpt_close_partition(p);
 
@@ -364,12 +332,12 @@ static void test_bounds(void **state)
 	memset(buf, 0xee, sizeof(buf));
 	struct done_rec r;
 
-	assert_int_equal(rw(p, BLK_OP_WRITE, n, buf, 512, &r), BLK_EINVAL);
-	assert_int_equal(rw(p, BLK_OP_WRITE, n - 1, buf, 1024, &r), BLK_EINVAL);
-	assert_int_equal(rw(p, BLK_OP_READ, n, buf, 512, &r), BLK_EINVAL);
-	assert_int_equal(rw(p, BLK_OP_WRITE, UINT64_MAX, buf, 512, &r), BLK_EINVAL);
-	assert_int_equal(rw(p, BLK_OP_WRITE, UINT64_MAX - 1, buf, 1024, &r), BLK_EINVAL);
-	assert_int_equal(rw(p, BLK_OP_WRITE, 0, buf, 0, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, n, buf, 512, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, n - 1, buf, 1024, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_READ, n, buf, 512, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, UINT64_MAX, buf, 512, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, UINT64_MAX - 1, buf, 1024, &r), BLK_EINVAL);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, 0, buf, 0, &r), BLK_EINVAL);
 	assert_int_equal(r.calls, 0);
 
 	/* Discard / write-zeroes are offset and bounded too. */
@@ -404,7 +372,7 @@ static void test_bounds(void **state)
 	assert_memory_equal(before, t.buf, t.size);
 
 	/* In range: the last sector, discard of the last two, and a flush (passes through unoffset). */
-	assert_int_equal(rw(p, BLK_OP_WRITE, n - 1, buf, 512, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, n - 1, buf, 512, &r), 0);
 	assert_int_equal(r.status, BLK_OK);
 	dreq = (struct blk_req){
 	    .op = BLK_OP_DISCARD, .sector = n - 2, .nsectors = 2, .done = rec_done, .ctx = &r};

@@ -15,6 +15,7 @@
 #include "drivers/storage/ramdisk.h"
 #include "drivers/storage/storage.h"
 #include "keel/addr.h"
+#include "tests/fakes/fake_blk.h"
 
 struct timg {
 	uint8_t *buf;
@@ -69,35 +70,6 @@ static const struct tentry pi[4] = {
     {0, 0, 0, 0},
 };
 
-struct done_rec {
-	int calls;
-	int status;
-};
-
-static void rec_done(struct blk_req *req, int status)
-{
-	struct done_rec *r = req->ctx;
-	r->calls++;
-	r->status = status;
-}
-
-static int rw(struct blkdev *dev, enum blk_op op, uint64_t sector, void *buf, uint32_t bytes,
-	      struct done_rec *r)
-{
-	static struct blk_seg seg;
-	static struct blk_req req;
-	seg = (struct blk_seg){ptr_to_pa(buf), bytes};
-	req = (struct blk_req){.op = op,
-			       .sector = sector,
-			       .nsectors = bytes / 512,
-			       .segs = &seg,
-			       .nsegs = 1,
-			       .done = rec_done,
-			       .ctx = r};
-	*r = (struct done_rec){0};
-	return blkdev_submit(dev, &req);
-}
-
 /* p is blocks [first, first + count) of t: both ends read right, a write lands there and nowhere else. */
 static void check_window(struct timg *t, struct blkdev *p, uint32_t first, uint32_t count)
 {
@@ -109,14 +81,14 @@ static void check_window(struct timg *t, struct blkdev *p, uint32_t first, uint3
 	assert_true(part_is_part(p));
 	assert_int_equal(part_start(p), (uint64_t)first * (bs / 512));
 	assert_int_equal(p->nsectors, (uint64_t)count * (bs / 512));
-	assert_int_equal(rw(p, BLK_OP_READ, 0, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_READ, 0, buf, bs, &r), 0);
 	assert_int_equal(r.status, BLK_OK);
 	assert_memory_equal(buf, t->buf + (size_t)first * bs, bs);
-	assert_int_equal(rw(p, BLK_OP_READ, p->nsectors - bs / 512, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_READ, p->nsectors - bs / 512, buf, bs, &r), 0);
 	assert_memory_equal(buf, t->buf + (size_t)(first + count - 1) * bs, bs);
 	memcpy(before, t->buf, t->size);
 	memset(buf, 0x5a, bs);
-	assert_int_equal(rw(p, BLK_OP_WRITE, p->nsectors - bs / 512, buf, bs, &r), 0);
+	assert_int_equal(blk_rw(p, BLK_OP_WRITE, p->nsectors - bs / 512, buf, bs, &r), 0);
 	assert_int_equal(r.status, BLK_OK);
 	for (size_t i = 0; i < t->size; i++) {
 		bool inside = i >= (size_t)(first + count - 1) * bs && i < (size_t)(first + count) * bs;
@@ -126,7 +98,7 @@ static void check_window(struct timg *t, struct blkdev *p, uint32_t first, uint3
 			fail_msg("byte %zu outside the written block changed", i);
 	}
 	/* A request past the window's end is refused, not forwarded. */
-	assert_int_not_equal(rw(p, BLK_OP_READ, p->nsectors, buf, bs, &r), 0);
+	assert_int_not_equal(blk_rw(p, BLK_OP_READ, p->nsectors, buf, bs, &r), 0);
 	free(buf);
 	free(before);
 }

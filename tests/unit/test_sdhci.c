@@ -1,15 +1,15 @@
 /*
- * SDHCI request engine against a fake controller (every register access goes
- * through arch/fake's mmio accessors to the model below): requests no DMA mode
- * can express are refused (no PIO), and cancel drops a queued request or aborts
- * the current one (CMD12 abort, then CMD and DAT line resets, one per write),
- * bounded by time, with done called exactly once and the queue moving on; and
- * while two owners share the controller, a large request moves in chunks with
- * a neighbour's request between two of them, each chunk started by its owner.
+ * SDHCI request engine against a fake controller (tests/fakes/fake_sdhci.c,
+ * behind arch/fake's mmio accessors): requests no DMA mode can express are
+ * refused (no PIO); cancel drops a queued request or aborts the current one
+ * (CMD12 abort, then CMD and DAT line resets, one per write), bounded by time,
+ * with done called exactly once and the queue moving on; while two owners share
+ * the controller, a large request moves in chunks with a neighbour's request
+ * between two of them, each chunk started by its owner; and hardware errors of
+ * each class are retried (line resets, bounded tries), then fail only their own
+ * request, with one log line naming the error bits and the error counted.
  *
- * The host is set up directly (no card identification): the model answers
- * every command at once, and data commands either finish at once or, with
- * hang_data, never (until a DAT line reset ends them).
+ * The host is set up directly (no card identification).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,140 +22,7 @@
 #include <sys/mman.h>
 
 #include "drivers/storage/sdhci.c"
-
-/* --- the fake controller ----------------------------------------------------- */
-
-#define FK_BASE 0x10000000u
-
-static struct fake_sdhci {
-	uint8_t regs[SDHCI_REG_SIZE]; /* plain registers: what was written */
-	uint32_t int_status, response;
-	bool xfer_active;
-	bool hang_data;	       /* data commands never complete */
-	bool reset_stuck;      /* software reset bits never clear */
-	bool dat_stuck;	       /* the DAT line reset never completes (a full reset does) */
-	unsigned hang_from;    /* data commands from this one on (1-based) never complete; 0: off */
-	unsigned fail_from;    /* data commands from this one on fail with a data CRC error; 0: off */
-	unsigned us_per_block; /* a data command moves its data inside the command write, this slowly */
-	/* Per data command: card address, block count, the ADMA table's first address and its bytes. */
-	uint32_t d_arg[64];
-	uint16_t d_blocks[64];
-	uint64_t d_addr[64], d_bytes[64];
-	uint8_t sw_reset;
-	unsigned ncmds, nresets, data_cmds;
-	uint16_t cmds[256];
-	uint8_t resets[64];
-} fk;
-
-uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
-{
-	uint32_t off = (uint32_t)(addr - FK_BASE), v = 0;
-	assert_true(off < SDHCI_REG_SIZE);
-	switch (off) {
-	case SDHCI_PRESENT:
-		return (fk.xfer_active ? SDHCI_PS_DATA_INHIBIT : 0) | SDHCI_PS_CARD_PRESENT |
-		       SDHCI_PS_WRITABLE;
-	case SDHCI_SW_RESET:
-		return fk.sw_reset;
-	case SDHCI_INT_STATUS:
-		return fk.int_status;
-	case SDHCI_RESPONSE:
-		return fk.response;
-	default:
-		for (unsigned i = 0; i < size; i++)
-			v |= (uint32_t)fk.regs[off + i] << (8 * i);
-		return v;
-	}
-}
-
-static uint32_t fk_reg(unsigned off, unsigned size)
-{
-	uint32_t v = 0;
-	for (unsigned i = 0; i < size; i++)
-		v |= (uint32_t)fk.regs[off + i] << (8 * i);
-	return v;
-}
-
-/* What the n-th data command was told to move (64-bit ADMA2 lines in keel's table). */
-static void fk_record(unsigned n)
-{
-	const uint32_t *l = hosts[0].adma;
-	fk.d_arg[n] = fk_reg(SDHCI_ARGUMENT, 4);
-	fk.d_blocks[n] = (uint16_t)fk_reg(SDHCI_BLOCK_COUNT, 2);
-	fk.d_addr[n] = (uint64_t)l[2] << 32 | l[1];
-	fk.d_bytes[n] = 0;
-	for (unsigned i = 0; i < SDHCI_ADMA_LINES; i++, l += SDHCI_ADMA_WORDS_64) {
-		uint32_t len = l[0] >> 16;
-		fk.d_bytes[n] += len ? len : 65536;
-		if (l[0] & SDHCI_ADMA2_END)
-			break;
-	}
-}
-
-static void fk_command(uint16_t cmd)
-{
-	assert_true(fk.ncmds < 256);
-	fk.cmds[fk.ncmds++] = cmd;
-	fk.int_status |= SDHCI_INT_CMD_DONE;
-	fk.response = SD_R1_STATE_TRAN << 9 | SD_R1_READY_FOR_DATA;
-	if ((cmd & SDHCI_CMD_TYPE_ABORT) == SDHCI_CMD_TYPE_ABORT) {
-		/* The abort CMD12: the card stops sending; a running transfer's DAT line stays busy until
-		 * reset, an idle card ends its busy at once. */
-		if (!fk.xfer_active && (cmd & 3u) == SDHCI_CMD_RESP_48B)
-			fk.int_status |= SDHCI_INT_XFER_DONE;
-		return;
-	}
-	if (cmd & SDHCI_CMD_DATA) {
-		unsigned n = fk.data_cmds++;
-		assert_true(n < 64);
-		fk_record(n);
-		for (uint64_t end = timer_us() + (uint64_t)fk.us_per_block * fk.d_blocks[n];
-		     timer_us() < end;)
-			;
-		bool hang = fk.hang_data || (fk.hang_from && n + 1 >= fk.hang_from);
-		fk.xfer_active = hang;
-		if (fk.fail_from && n + 1 >= fk.fail_from)
-			fk.int_status |= SDHCI_INT_ERROR | SDHCI_INT_DATA_CRC;
-		else if (!hang)
-			fk.int_status |= SDHCI_INT_XFER_DONE;
-		return;
-	}
-	if ((cmd & 3u) == SDHCI_CMD_RESP_48B)
-		fk.int_status |= SDHCI_INT_XFER_DONE; /* end of busy */
-}
-
-void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
-{
-	uint32_t off = (uint32_t)(addr - FK_BASE);
-	assert_true(off < SDHCI_REG_SIZE);
-	switch (off) {
-	case SDHCI_SW_RESET:
-		assert_int_equal(size, 1);
-		assert_true(fk.nresets < 64);
-		fk.resets[fk.nresets++] = (uint8_t)v;
-		if (fk.reset_stuck || (fk.dat_stuck && v == SDHCI_RESET_DAT)) {
-			fk.sw_reset = (uint8_t)v;
-			return;
-		}
-		fk.sw_reset = 0;
-		if (v == SDHCI_RESET_ALL)
-			fk.xfer_active = false;
-		/* Like QEMU's model: a write of exactly one line's bit acts, both at once do nothing. */
-		if (v == SDHCI_RESET_DAT)
-			fk.xfer_active = false;
-		return;
-	case SDHCI_INT_STATUS:
-		fk.int_status &= ~v;
-		return;
-	case SDHCI_COMMAND:
-		assert_int_equal(size, 2);
-		fk_command((uint16_t)v);
-		return;
-	default:
-		for (unsigned i = 0; i < size; i++)
-			fk.regs[off + i] = (uint8_t)(v >> (8 * i));
-	}
-}
+#include "tests/fakes/fake_sdhci.h"
 
 /* --- fakes for the rest of keel ---------------------------------------------- */
 
@@ -201,6 +68,8 @@ static int setup(void **state)
 {
 	(void)state;
 	memset(&fk, 0, sizeof(fk));
+	for (size_t i = 0; i < sizeof(fk_card); i++)
+		fk_card[i] = (uint8_t)(i * 7 + i / 512);
 	memset(hosts, 0, sizeof(hosts));
 	nr_hosts = 1;
 	struct sdhci_host *h = &hosts[0];
@@ -704,6 +573,308 @@ static void test_contention_window(void **state)
 	assert_false(sdhci_contended(&c, 3000 + SDHCI_CONTEND_US));
 }
 
+/* --- hardware errors: bounded retry, then an error upward ------------------------ */
+
+struct err_class {
+	const char *name; /* as the log line names it */
+	uint32_t bits;
+	uint16_t auto_cmd;
+	uint8_t adma;
+};
+
+static const struct err_class err_classes[] = {
+    {"command timeout", SDHCI_INT_CMD_TIMEOUT, 0, 0},
+    {"command CRC", SDHCI_INT_CMD_CRC, 0, 0},
+    {"command end bit", SDHCI_INT_CMD_END_BIT, 0, 0},
+    {"command index", SDHCI_INT_CMD_INDEX, 0, 0},
+    {"data timeout", SDHCI_INT_DATA_TIMEOUT, 0, 0},
+    {"data CRC", SDHCI_INT_DATA_CRC, 0, 0},
+    {"data end bit", SDHCI_INT_DATA_END_BIT, 0, 0},
+    {"ADMA (ST_TFR, length mismatch)", SDHCI_INT_ADMA_ERR, 0, 0x7},
+    {"auto CMD (timeout, index)", SDHCI_INT_AUTO_CMD_ERR, 0x12, 0},
+};
+
+static void fault_on(uint32_t first, uint32_t last, const struct err_class *c, unsigned times)
+{
+	fk.fault = (struct fk_fault){.times = times,
+				     .first = first,
+				     .last = last,
+				     .bits = c->bits,
+				     .auto_cmd = c->auto_cmd,
+				     .adma = c->adma};
+}
+
+static void rq_io(struct rq *r, enum blk_op op, uint64_t sector, void *buf, uint32_t bytes)
+{
+	rq_init(r, op, sector);
+	if (bytes)
+		rq_seg(r, buf, bytes);
+}
+
+/* Submit and poll until done (bounded). */
+static void run(struct rq *r)
+{
+	assert_int_equal(blkdev_submit(dev, &r->req), 0);
+	for (unsigned i = 0; i < 16 && r->calls == 0; i++)
+		dev->ops->poll(dev);
+	assert_int_equal(r->calls, 1);
+}
+
+static uint8_t *card_at(uint64_t sector)
+{
+	return fk_card + sector * 512;
+}
+
+static void test_error_bits_are_named(void **state)
+{
+	(void)state;
+	char buf[160];
+	for (unsigned i = 0; i < ARRAY_SIZE(err_classes); i++) {
+		const struct err_class *c = &err_classes[i];
+		struct sdhci_err_seen e = {
+		    .status = SDHCI_INT_ERROR | c->bits, .auto_cmd = c->auto_cmd, .adma = c->adma};
+		sdhci_err_names(&e, buf, sizeof(buf));
+		assert_string_equal(buf, c->name);
+	}
+	struct sdhci_err_seen two = {.status = SDHCI_INT_DATA_CRC | SDHCI_INT_ADMA_ERR, .adma = 1};
+	sdhci_err_names(&two, buf, sizeof(buf));
+	assert_string_equal(buf, "data CRC, ADMA (ST_FDS)");
+	struct sdhci_err_seen none = {.status = 0};
+	sdhci_err_names(&none, buf, sizeof(buf));
+	assert_string_equal(buf, "no error bit");
+	sdhci_err_names(&two, buf, 6); /* truncated, terminated */
+	assert_string_equal(buf, "data ");
+}
+
+/* Each error class, once, on a read and on a write: one retry, then the right data, one line. */
+static void test_each_error_class_once_is_retried(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < ARRAY_SIZE(err_classes); i++) {
+		for (unsigned w = 0; w < 2; w++) {
+			setup(NULL);
+			struct rq r;
+			fault_on(100, 100, &err_classes[i], 1);
+			if (w) {
+				memset(bufs[0], 0x3c + (int)i, 4096);
+				rq_io(&r, BLK_OP_WRITE, 96, bufs[0], 4096);
+			} else {
+				memset(bufs[0], 0, 4096);
+				rq_io(&r, BLK_OP_READ, 96, bufs[0], 4096);
+			}
+			run(&r);
+			if (r.status != BLK_OK)
+				fail_msg("%s, %s: status %d", err_classes[i].name, w ? "write" : "read",
+					 r.status);
+			assert_int_equal(fk.fault.hits, 1);
+			assert_memory_equal(bufs[0], card_at(96), 4096);
+			if (w)
+				assert_int_equal(card_at(96)[0], 0x3c + (int)i);
+			assert_int_equal(st()->retries, 1);
+			assert_int_equal(st()->errors, 0);
+			assert_int_equal(fk.data_cmds, 2);
+			assert_int_equal(hosts[0].err.lines, 1); /* "recovered" */
+		}
+	}
+}
+
+/* An error on every try: EIO after 1 + SDHCI_RETRIES tries, counted, one line; lifted, the same
+ * sectors read right; a flood of failures logs a few lines a second. */
+static void test_persistent_read_error_fails_then_lifts(void **state)
+{
+	(void)state;
+	struct rq r;
+
+	fault_on(200, 203, &err_classes[5], FK_FOREVER);
+	rq_io(&r, BLK_OP_READ, 200, bufs[0], 4096);
+	run(&r);
+	assert_int_equal(r.status, BLK_EIO);
+	assert_int_equal(fk.data_cmds, 1 + SDHCI_RETRIES);
+	assert_int_equal(st()->retries, SDHCI_RETRIES);
+	assert_int_equal(st()->errors, 1);
+	assert_true(st()->resets >= 1 + SDHCI_RETRIES); /* CMD and DAT lines reset after each */
+	assert_int_equal(hosts[0].err.lines, 1);
+
+	/* A request away from the fault is untouched. */
+	rq_io(&r, BLK_OP_READ, 300, bufs[1], 4096);
+	run(&r);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(bufs[1], card_at(300), 4096);
+
+	/* Lifted: the same sectors read right, with no retry. */
+	fk.fault.times = 0;
+	memset(bufs[0], 0, 4096);
+	rq_io(&r, BLK_OP_READ, 200, bufs[0], 4096);
+	run(&r);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(bufs[0], card_at(200), 4096);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(st()->retries, SDHCI_RETRIES);
+	assert_int_equal(hosts[0].err.lines, 1);
+
+	/* A flood of failing requests: every one fails, a few lines a second. */
+	fk.fault.times = FK_FOREVER;
+	for (unsigned i = 0; i < 10; i++) {
+		rq_io(&r, BLK_OP_READ, 200, bufs[0], 512);
+		run(&r);
+		assert_int_equal(r.status, BLK_EIO);
+	}
+	assert_int_equal(st()->errors, 11);
+	assert_true(hosts[0].err.lines <= RATELIMIT_BURST);
+	assert_true(hosts[0].err.rl.total_suppressed >= 1);
+}
+
+static void test_persistent_write_error_fails_then_lifts(void **state)
+{
+	(void)state;
+	struct rq r;
+
+	fault_on(500, 500, &err_classes[4], FK_FOREVER);
+	memset(bufs[0], 0x77, 4096);
+	rq_io(&r, BLK_OP_WRITE, 496, bufs[0], 4096);
+	run(&r);
+	assert_int_equal(r.status, BLK_EIO);
+	assert_int_equal(fk.data_cmds, 1 + SDHCI_RETRIES);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(hosts[0].err.lines, 1);
+	assert_int_equal(find_cmd(0, SD_CMD_SEND_STATUS),
+			 ~0u); /* no "programming done" asked after a failure */
+
+	fk.fault.times = 0;
+	rq_io(&r, BLK_OP_WRITE, 496, bufs[0], 4096);
+	run(&r);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(card_at(496), bufs[0], 4096);
+	assert_int_equal(st()->errors, 1);
+}
+
+/* A flush asks the card (CMD13): failing on every try it fails; once, it is retried; lifted, it succeeds. */
+static void test_flush_asks_the_card(void **state)
+{
+	(void)state;
+	struct rq r;
+	const struct err_class timeout = err_classes[0];
+
+	rq_io(&r, BLK_OP_FLUSH, 0, NULL, 0);
+	run(&r);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(find_cmd(0, SD_CMD_SEND_STATUS), 0);
+	assert_int_equal(fk.cmds[0] & 0xff, SDHCI_CMD_RESP_48 | SDHCI_CMD_CRC | SDHCI_CMD_INDEX);
+
+	fault_on(0, 0, &timeout, FK_FOREVER);
+	fk.fault.cmd = SD_CMD_SEND_STATUS;
+	rq_io(&r, BLK_OP_FLUSH, 0, NULL, 0);
+	run(&r);
+	assert_int_equal(r.status, BLK_EIO);
+	assert_int_equal(fk.fault.hits, 1 + SDHCI_RETRIES);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(st()->retries, SDHCI_RETRIES);
+	assert_int_equal(hosts[0].err.lines, 1);
+	assert_int_equal(fk.data_cmds, 0);
+
+	fk.fault.times = 1;
+	rq_io(&r, BLK_OP_FLUSH, 0, NULL, 0);
+	run(&r);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(st()->retries, SDHCI_RETRIES + 1);
+
+	fk.fault.times = 0;
+	rq_io(&r, BLK_OP_FLUSH, 0, NULL, 0);
+	run(&r);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(hosts[0].err.lines, 2);
+}
+
+/* A's request fails for good while B's (another VM's) waits behind it: B completes with its data. */
+static void test_error_spares_the_neighbours_queued_request(void **state)
+{
+	(void)state;
+	struct rq a, b;
+
+	fault_on(600, 607, &err_classes[5], FK_FOREVER);
+	fk.hold = true; /* A's first try is in the controller when B arrives */
+	rq_io(&a, BLK_OP_READ, 600, bufs[0], 4096);
+	rq_owner(&a, OWNER_A);
+	rq_io(&b, BLK_OP_READ, 700, bufs[1], 4096);
+	rq_owner(&b, OWNER_B);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	assert_int_equal(blkdev_submit(dev, &b.req), 0);
+	assert_int_equal(fk.data_cmds, 1);
+	assert_int_equal(a.calls + b.calls, 0);
+	fk_release();
+	for (unsigned i = 0; i < 16 && (a.calls == 0 || b.calls == 0); i++)
+		dev->ops->poll(dev);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_EIO);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, BLK_OK);
+	assert_memory_equal(bufs[1], card_at(700), 4096);
+	assert_int_equal(fk.data_cmds, 1 + SDHCI_RETRIES + 1);
+	assert_int_equal(fk.d_arg[fk.data_cmds - 1], 700);
+	assert_int_equal(st()->errors, 1);
+}
+
+/* The controller says nothing (no event, no error bit): keel's own deadline ends the try, the lines are
+ * reset and the request re-issued; silent on every try, it fails after 1 + SDHCI_RETRIES tries. */
+static void test_silent_controller_hits_keels_deadline(void **state)
+{
+	(void)state;
+	struct rq r;
+
+	fk.hold = true; /* the first try never ends by itself */
+	rq_io(&r, BLK_OP_READ, 800, bufs[0], 4096);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	fk.hold = false;
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 0); /* before its deadline it waits */
+	hosts[0].deadline = 0;
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(bufs[0], card_at(800), 4096);
+	assert_int_equal(st()->retries, 1);
+	assert_int_equal(st()->timeouts, 1);
+	assert_int_equal(hosts[0].err.lines, 1);
+
+	fk.hang_data = true;
+	rq_io(&r, BLK_OP_READ, 800, bufs[0], 4096);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	for (unsigned i = 0; i < 2 * (1 + SDHCI_RETRIES) && r.calls == 0; i++) {
+		hosts[0].deadline = 0;
+		dev->ops->poll(dev);
+	}
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_EIO);
+	assert_int_equal(fk.data_cmds, 2 + 1 + SDHCI_RETRIES);
+	assert_int_equal(st()->timeouts, 2 + SDHCI_RETRIES);
+	assert_int_equal(st()->errors, 1);
+	assert_int_equal(hosts[0].err.lines, 2);
+}
+
+/* A chunk's error recovered by a retry is logged when that chunk ends, not lost among the others'. */
+static void test_recovered_chunk_error_is_logged(void **state)
+{
+	(void)state;
+	struct rq a;
+
+	share_with_b();
+	fault_on(1000 + SDHCI_CHUNK_SECTORS, 1000 + SDHCI_CHUNK_SECTORS, &err_classes[5], 1);
+	memset(big, 0, sizeof(big));
+	rq_big(&a, BLK_OP_READ);
+	assert_int_equal(blkdev_submit(dev, &a.req), 0);
+	for (unsigned i = 0; i < 2 * NCHUNKS && a.calls == 0; i++) {
+		end_pause_tick();
+		dev->ops->poll(dev);
+	}
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, BLK_OK);
+	assert_memory_equal(big, card_at(1000), sizeof(big));
+	assert_int_equal(fk.fault.hits, 1);
+	assert_int_equal(st()->retries, 1);
+	assert_int_equal(hosts[0].err.lines, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +889,14 @@ int main(void)
 	    cmocka_unit_test_setup(test_cancel_between_and_inside_chunks, setup),
 	    cmocka_unit_test_setup(test_chunk_segments, setup),
 	    cmocka_unit_test_setup(test_contention_window, setup),
+	    cmocka_unit_test_setup(test_error_bits_are_named, setup),
+	    cmocka_unit_test_setup(test_each_error_class_once_is_retried, setup),
+	    cmocka_unit_test_setup(test_persistent_read_error_fails_then_lifts, setup),
+	    cmocka_unit_test_setup(test_persistent_write_error_fails_then_lifts, setup),
+	    cmocka_unit_test_setup(test_flush_asks_the_card, setup),
+	    cmocka_unit_test_setup(test_error_spares_the_neighbours_queued_request, setup),
+	    cmocka_unit_test_setup(test_silent_controller_hits_keels_deadline, setup),
+	    cmocka_unit_test_setup(test_recovered_chunk_error_is_logged, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
