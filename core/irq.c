@@ -29,6 +29,16 @@ int irq_register(uint32_t intid, bool edge, irq_handler_fn fn, void *ctx)
 	return 0;
 }
 
+void irq_route(uint32_t intid, uint64_t mpidr)
+{
+	for (unsigned i = 0; i < nr_handlers; i++) {
+		if (handlers[i].intid == intid) {
+			gic_route(intid, mpidr);
+			return;
+		}
+	}
+}
+
 bool irq_dispatch(uint32_t intid)
 {
 	bool found = false;

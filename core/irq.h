@@ -3,16 +3,17 @@
  * periodic hypervisor tick for polled fallbacks and timeouts. Handlers run
  * at EL2 with interrupts masked, on the CPU the interrupt is routed to.
  *
- * Routing policy: every SPI registered here (storage controllers, console
- * input) and the tick go to the boot CPU, CPU 0 (irq_register routes to the
- * calling CPU, and drivers register during boot, on CPU 0). Each driver's
- * interrupt handler and tick callback then never run at the same time (the
- * drivers lock against the vCPUs' completion polling, but some counters,
- * e.g. ufs's irq count, are only safe because of this). CPU 0 usually runs a
- * vCPU too (VM 0's vCPU 0): QEMU gets exactly as many CPUs as the VMs have
- * vCPUs, so there is no idle CPU to move them to. Routing to a CPU that runs
- * no vCPU, when one exists, needs that CPU started and every handler/tick
- * pair audited for running concurrently; not done yet.
+ * Routing policy: every SPI registered here starts on the boot CPU, CPU 0
+ * (irq_register routes to the calling CPU; drivers register during boot, on
+ * CPU 0), and console input and the tick stay there. A storage controller's
+ * interrupt then follows its load: the share layer (drivers/storage/
+ * blk_share.c) moves it with irq_route to the CPU of the VM disk with the
+ * most requests at that controller, so a VM that loads a controller takes its
+ * completions on its own CPU and a quiet neighbour's CPU is interrupted only
+ * for about its own (QEMU gets exactly as many CPUs as the VMs have vCPUs:
+ * there is no idle CPU to send them to). A driver's interrupt handler may
+ * therefore run on any CPU, beside its tick on CPU 0 and beside completion
+ * polling on the vCPUs: drivers keep all state they share under their lock.
  *
  * What keeps the tick alive on CPU 0, for every VM:
  * - handlers and tick callbacks do bounded work: they complete requests and
@@ -36,10 +37,16 @@
 typedef void (*irq_handler_fn)(void *ctx);
 
 /**
- * Route an SPI to the boot CPU (policy above) and call fn on it. fn must do bounded work and not
- * parse guest rings. edge: edge-triggered. Returns 0 or -ENOSPC/-EINVAL. Call on the boot CPU.
+ * Route an SPI to the calling (boot) CPU, policy above, and call fn where it is routed. fn must do bounded
+ * work and not parse guest rings. edge: edge-triggered. Returns 0 or -ENOSPC/-EINVAL. Call on the boot CPU.
  */
 int irq_register(uint32_t intid, bool edge, irq_handler_fn fn, void *ctx);
+/**
+ * Move a registered SPI to the CPU with this MPIDR (its handler then runs there). For the layer that
+ * knows which CPU loads a controller most (blk_share: see "Routing policy"). Unregistered intids are
+ * ignored. Bounded work; callable from any CPU and context.
+ */
+void irq_route(uint32_t intid, uint64_t mpidr);
 /** Call the handler for intid; false when none is registered. */
 bool irq_dispatch(uint32_t intid);
 

@@ -90,13 +90,13 @@ def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
     devs = ["-drive", f"if=none,id=d0,file={image},format=raw,cache=writeback",
             "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=d0,lun=0"]
     if neighbour:
-        go_when = r"(?sm)(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start load)"
+        go_when = r"(?sm)\A(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start load)"
         # both VMs power off when done; keel then prints its per-VM counters and QEMU exits
         until = None
         timeout = (90 + secs * 2) * TSCALE
     else:
         # A booted and idle (its kernel boot would otherwise compete for the host's CPUs)
-        go_when = r"(?sm)(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start idle)"
+        go_when = r"(?sm)\A(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start idle)"
         until = r"(?m)^\[b\] KEEL-TEST: noisy done"  # A idles on: stop QEMU once B is done
         timeout = (90 + b_cap(secs)) * TSCALE
     with tempfile.TemporaryDirectory() as tmp:

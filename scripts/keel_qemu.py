@@ -88,6 +88,7 @@ def machine_args(mem_mib, smp, cpu, storage_devs, gic_version=None):
         "-M", f"virt,virtualization=on,gic-version={gic_version}",
         "-cpu", cpu, "-m", f"{mem_mib}M", "-smp", str(smp),
         "-nographic", "-nic", "none", "-no-reboot",
+        "-name", "keel,debug-threads=on",  # QEMU's threads named (CPU n/TCG, worker): for top -H
     ]
     return args + storage_devs
 
@@ -197,6 +198,8 @@ def run(argv, timeout, log_path=None, interactive=False, until=None, send=()):
     until: a regex; QEMU is stopped as soon as the output matches it (for hangs by design, e.g. panic).
     send: (regex, text) pairs: once the output matches regex, text is typed on QEMU's standard input
     (the console), each pair once, in order.
+    The patterns are searched only when output arrived (this loop shares the host's CPUs with the QEMU
+    it watches); write lookahead-only patterns with \\A, or re.search retries them at every offset.
     """
     import re
     if interactive:
@@ -208,10 +211,12 @@ def run(argv, timeout, log_path=None, interactive=False, until=None, send=()):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     rc = None
+    typed = False
     try:
         os.set_blocking(proc.stdout.fileno(), False)
         while True:
             chunk = proc.stdout.read()
+            fresh = bool(chunk)
             if chunk:
                 text = chunk.decode("utf-8", "replace")
                 out.append(text)
@@ -221,11 +226,15 @@ def run(argv, timeout, log_path=None, interactive=False, until=None, send=()):
                 if os.environ.get("KEEL_ECHO"):
                     sys.stdout.write(text)
                     sys.stdout.flush()
-            if until and re.search(until, "".join(out)):
-                break
-            if pending and re.search(pending[0][0], "".join(out)):
-                proc.stdin.write(pending.pop(0)[1].encode())
-                proc.stdin.flush()
+            if fresh or typed:  # after typing, the next pattern may already match
+                whole = "".join(out)
+                typed = False
+                if until and re.search(until, whole):
+                    break
+                if pending and re.search(pending[0][0], whole):
+                    proc.stdin.write(pending.pop(0)[1].encode())
+                    proc.stdin.flush()
+                    typed = True
             if proc.poll() is not None:
                 rest = proc.stdout.read()
                 if rest:

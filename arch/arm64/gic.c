@@ -43,6 +43,10 @@ void gic_enable(uint32_t intid, bool edge, uint64_t mpidr)
 {
 	ops->enable(intid, edge, mpidr);
 }
+void gic_route(uint32_t intid, uint64_t mpidr)
+{
+	ops->route(intid, mpidr);
+}
 void gic_disable(uint32_t intid)
 {
 	ops->disable(intid);

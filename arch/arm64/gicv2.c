@@ -166,6 +166,12 @@ static void v2_enable(uint32_t intid, bool edge, uint64_t mpidr)
 	wr32(gicd, GICD_ISENABLER + (intid / 32) * 4, 1u << (intid % 32));
 }
 
+static void v2_route(uint32_t intid, uint64_t mpidr)
+{
+	if (intid >= 32)
+		gicd[GICD_ITARGETSR + intid] = iface_of(mpidr);
+}
+
 static void v2_disable(uint32_t intid)
 {
 	wr32(gicd, GICD_ICENABLER + (intid / 32) * 4, 1u << (intid % 32));
@@ -224,6 +230,7 @@ const struct gic_ops gicv2_ops = {
     .eoi = v2_eoi,
     .deactivate = v2_deactivate,
     .enable = v2_enable,
+    .route = v2_route,
     .disable = v2_disable,
     .set_priority = v2_set_priority,
     .send_sgi = v2_send_sgi,

@@ -201,6 +201,12 @@ static void v3_disable(uint32_t intid)
 		wr32(gicd, GICD_ICENABLER + (intid / 32) * 4, 1u << (intid % 32));
 }
 
+static void v3_route(uint32_t intid, uint64_t mpidr)
+{
+	if (intid >= 32)
+		wr64(gicd, GICD_IROUTER + intid * 8, mpidr_aff(mpidr));
+}
+
 static void v3_send_sgi(uint64_t mpidr, unsigned sgi)
 {
 	uint64_t v = ((mpidr >> 8) & 0xff) << 16 | ((mpidr >> 16) & 0xff) << 32 |
@@ -306,6 +312,7 @@ const struct gic_ops gicv3_ops = {
     .eoi = v3_eoi,
     .deactivate = v3_deactivate,
     .enable = v3_enable,
+    .route = v3_route,
     .disable = v3_disable,
     .set_priority = v3_set_priority,
     .send_sgi = v3_send_sgi,

@@ -4,6 +4,7 @@
 #include "arch/cache.h"
 
 bool fake_cpu_irq_pending;
+uint64_t fake_cpu_mpidr;
 
 struct fake_cache_event fake_cache_log[FAKE_CACHE_LOG_MAX];
 unsigned fake_cache_n;

@@ -1,8 +1,10 @@
 /* Fair shares of a storage controller among VM disks (see drivers/storage/blk_share.h). */
 #include "drivers/storage/blk_share.h"
 
+#include "arch/cpu.h"
 #include "arch/spinlock.h"
 #include "arch/timer.h"
+#include "core/irq.h"
 #include "drivers/storage/blk_share_priv.h"
 #include "keel/log.h"
 #include "keel/util.h"
@@ -127,6 +129,28 @@ void share_wake_waiters(struct share_group *g)
 	wake_clients(woken, n);
 }
 
+/*
+ * The controller's interrupt goes to the CPU of the client with the most requests at it: the VM that
+ * loads the controller takes its completions on its own CPU, and a quiet neighbour's CPU is
+ * interrupted only for (about) its own. c was just admitted, on its own CPU. It moves only when c has
+ * more at the controller than the client it follows now (no ping-pong between equals). Lock held
+ * (so two CPUs never write the route in the opposite order of their decisions).
+ */
+static void route_follow(struct share_group *g, struct share_client *c)
+{
+	const struct share_client *r = g->route_to;
+
+	if (g->intid == 0 || (r != NULL && r != c && c->inflight <= r->inflight))
+		return;
+	bool moved = r == NULL || g->route_mpidr != c->mpidr;
+	g->route_to = c;
+	if (!moved)
+		return;
+	g->route_mpidr = c->mpidr;
+	g->reroutes++;
+	irq_route(g->intid, c->mpidr);
+}
+
 static void share_done(struct blk_req *req, int status)
 {
 	struct share_client *c = req->ctx;
@@ -158,6 +182,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	spin_lock(&g->lock);
 	c->submitted = true;
 	c->last_submit_us = now;
+	c->mpidr = cpu_mpidr();
 	if (!can_admit(g, c, bytes, active_clients(g, now))) {
 		share_refuse(g, c);
 		struct share_client *woken[SHARE_MAX_CLIENTS];
@@ -177,6 +202,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	c->inflight_bytes += bytes;
 	g->inflight++;
 	c->st.admitted++;
+	route_follow(g, c);
 	spin_unlock(&g->lock);
 
 	req->stack_done = req->done;
@@ -243,14 +269,17 @@ static void share_report(struct blkdev *dev)
 	uint32_t share = share_of(g, nclients);
 	uint64_t bshare = byte_share_of(g, nclients);
 	uint64_t dflush = g->device_flushes;
+	uint64_t reroutes = g->reroutes;
+	bool routed_here = g->route_to == c;
 	spin_unlock(&g->lock);
 	log_info("%s: share of %s: %llu admitted, %llu answered busy, %llu wake-ups, %llu flushes coalesced "
 		 "(depth %u, share depth %u, %u disks; all active: share %u requests, %llu KiB in flight; "
-		 "requests up to %u KiB, %llu device flushes)",
+		 "requests up to %u KiB, %llu device flushes; interrupt moved %llu times%s)",
 		 c->name, g->whole->name, (unsigned long long)st.admitted, (unsigned long long)st.refused,
 		 (unsigned long long)st.woken, (unsigned long long)st.coalesced, g->depth, g->share_depth,
 		 nclients, share, (unsigned long long)(bshare == UINT64_MAX ? 0 : bshare / 1024),
-		 c->bdev.max_sectors / 2, (unsigned long long)dflush);
+		 c->bdev.max_sectors / 2, (unsigned long long)dflush, (unsigned long long)reroutes,
+		 routed_here ? ", now on this disk's CPU" : "");
 	if (c->target->ops->report)
 		c->target->ops->report(c->target);
 }
@@ -297,6 +326,7 @@ static struct share_group *group_get(struct blkdev *whole)
 	    .share_depth = whole->share_depth ? MIN(whole->share_depth, depth) : depth,
 	    .fair_bytes = whole->fair_bytes ? whole->fair_bytes : BLKDEV_DEFAULT_FAIR_BYTES,
 	    .lock = SPINLOCK_INIT,
+	    .intid = whole->intid,
 	};
 	blkdev_set_wake(whole, share_dev_wake, free);
 	return free;
@@ -416,6 +446,8 @@ void share_close(struct blkdev *dev)
 		      c->nflush);
 	if (c->reserved)
 		g->reserved--;
+	if (g->route_to == c)
+		g->route_to = NULL; /* the route stays; the next admitted client takes it over */
 	for (unsigned i = 0; i < SHARE_MAX_CLIENTS; i++)
 		if (g->clients[i] == c)
 			g->clients[i] = NULL;

@@ -30,6 +30,7 @@ struct share_client {
 	uint32_t nflush;	 /* its flushes in a batch */
 	bool submitted;		 /* has submitted at least once (last_submit_us is valid) */
 	uint64_t last_submit_us; /* timer_us() of its last submit, admitted or not */
+	uint64_t mpidr;		 /* the CPU of its last submit (its VM's vCPU) */
 	struct share_flush *flush_free;
 	struct share_stats st;
 	struct share_flush flushes[SHARE_FLUSHES];
@@ -52,7 +53,12 @@ struct share_group {
 	struct share_flush *cur; /* completed by the flush at the controller */
 	struct share_flush *next, *next_tail; /* waiting for the next one */
 	uint64_t device_flushes;
-	struct blk_req flush_reqs[2]; /* the device FLUSH, two in turn */
+	/* The controller's interrupt follows the client with the most requests at it (route_follow). */
+	uint32_t intid;			     /* whole->intid; 0: polled, nothing to route */
+	const struct share_client *route_to; /* who it was last routed for (NULL: nobody yet) */
+	uint64_t route_mpidr;		     /* where it goes (valid once route_to was set) */
+	uint64_t reroutes;		     /* times it moved */
+	struct blk_req flush_reqs[2];	     /* the device FLUSH, two in turn */
 };
 
 /** c was refused: it waits (and gives back a reservation it did not use). Lock held. */

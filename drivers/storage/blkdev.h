@@ -139,6 +139,12 @@ struct blkdev {
 	 * queue_depth. 0 = no such limit (only queue_depth shared among the active users).
 	 */
 	uint32_t share_depth;
+	/**
+	 * The controller's interrupt (an SPI registered with irq_register), 0 when it is polled. Layers
+	 * above may move it to the CPU that loads the controller most (irq_route); the driver's handler
+	 * therefore locks what it shares with its tick and with completion polling.
+	 */
+	uint32_t intid;
 	const struct blkdev_ops *ops;
 	void *priv;
 	blk_wake_fn wake; /**< set by the device's user (blkdev_set_wake); NULL: none */

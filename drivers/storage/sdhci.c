@@ -1198,6 +1198,7 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 		log_warn("%s: no hypervisor tick slot: completions need an interrupt or an explicit poll",
 			 h->name);
 	if (intid && irq_register(intid, false, sdhci_irq, h) == 0) {
+		h->bdev.intid = intid;
 		wr32(h, SDHCI_SIGNAL_EN, INT_SIGNALS);
 	} else
 		log_warn("%s: no interrupt (INTID %u): completions are polled at %u Hz", h->name, intid,

@@ -900,6 +900,8 @@ static void ufs_reset(struct ufs_host *h)
 static void ufs_service(struct ufs_host *h, bool from_irq, bool check_time)
 {
 	spin_lock(&h->lock);
+	if (from_irq)
+		h->stats.irqs++; /* under the lock: the interrupt may run beside the tick (irq_route) */
 	reap(h, from_irq);
 	if (check_time)
 		check_timeouts(h);
@@ -914,9 +916,7 @@ static void ufs_service(struct ufs_host *h, bool from_irq, bool check_time)
 
 static void ufs_irq(void *ctx)
 {
-	struct ufs_host *h = ctx;
-	h->stats.irqs++;
-	ufs_service(h, true, false);
+	ufs_service(ctx, true, false);
 }
 
 static void ufs_log_stats(struct ufs_host *h)
@@ -1271,7 +1271,9 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 		pci_disable(pd);
 		return -1;
 	}
-	if (!irq) {
+	if (irq) {
+		h->bdev.intid = h->intid;
+	} else {
 		wr(h, UFS_REG_IE, 0); /* no handler: keep the line quiet, poll instead */
 		log_warn("%s: no usable INTx (intid %u): completions are polled at %u Hz", h->name, h->intid,
 			 HYP_TICK_HZ);

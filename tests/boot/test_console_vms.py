@@ -54,7 +54,7 @@ def test_three_vms_console_stop_and_start_keep_data(keel, tmp_path):
         (r"\[vm-b\] keel-42-from-b", ESC + "k"),
         (r"keel: keel console", "vms\r"),
         # vm-a has fsync'd a few files and vm-c has verified a few rounds: stop vm-a mid-write.
-        (r"(?s)(?=.*\[vm-a\] KEEL-WRITER: synced 4\r?\n)(?=.*\[vm-c\] KEEL-ISO round 2 )", "stop vm-a\r"),
+        (r"(?s)\A(?=.*\[vm-a\] KEEL-WRITER: synced 4\r?\n)(?=.*\[vm-c\] KEEL-ISO round 2 )", "stop vm-a\r"),
         (r"VM vm-a: powered off", "vms\r"),
         (r"keel: vm 0 vm-a: off", "start vm-a\r"),
         # vm-a's second life checks and verifies, writes two more files and powers off; then vm-c stops

@@ -11,10 +11,12 @@
 
 #include <cmocka.h>
 
+#include "arch/cpu.h"
 #include "arch/timer.h"
 #include "drivers/storage/blk_share.h"
 #include "drivers/storage/part.h"
 #include "keel/addr.h"
+#include "tests/fakes/irq_route.h"
 
 /* --- the fake controller ---------------------------------------------------- */
 
@@ -747,6 +749,72 @@ static void test_size_cap(void **state)
 }
 
 /* Completion polling sees through the share: poll and completion_ready reach the controller. */
+/*
+ * The controller's interrupt follows the disk with the most requests at it, on that disk's CPU: a
+ * QD32 neighbour takes its own completions, a QD1 disk beside it is not interrupted for them; the
+ * route moves back when the busy disk goes idle, and never between equals. A polled controller
+ * (intid 0) is never routed.
+ */
+static void test_interrupt_follows_the_busiest_disk(void **state)
+{
+	(void)state;
+	struct tdisk a, b;
+	fake_init(32, 65536);
+	ctl.bdev.share_depth = 2;
+	ctl.bdev.intid = 40;
+	fake_irq_route = (struct fake_irq_route){0};
+	tdisk_open(&a, &ctl.bdev, "a");
+	tdisk_open(&b, &ctl.bdev, "b");
+
+	fake_cpu_mpidr = 0x80000000; /* b's vCPU: CPU 0 */
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
+	assert_int_equal(fake_irq_route.moves, 1); /* the first client takes it */
+	assert_int_equal(fake_irq_route.intid, 40);
+	assert_int_equal(fake_irq_route.mpidr, 0x80000000);
+
+	fake_cpu_mpidr = 0x80000001; /* a's vCPU: CPU 1 */
+	assert_int_equal(submit_read(&a, &rq[0][0]), 0);
+	assert_int_equal(fake_irq_route.moves, 1); /* 1 against 1: it stays */
+	assert_int_equal(submit_read(&a, &rq[0][1]), 0);
+	assert_int_equal(fake_irq_route.moves, 2); /* 2 against 1: to a's CPU */
+	assert_int_equal(fake_irq_route.mpidr, 0x80000001);
+
+	/* b's QD1 loop beside a's 2: the interrupt stays on a's CPU. */
+	for (unsigned k = 1; k < 10; k++) {
+		fake_complete_at(0, BLK_OK); /* b's oldest or a's: whichever is first */
+		fake_cpu_mpidr = 0x80000000;
+		if (at_ctl(1) == 0)
+			assert_int_equal(submit_read(&b, &rq[1][k]), 0);
+		fake_cpu_mpidr = 0x80000001;
+		if (at_ctl(0) < 2)
+			assert_int_equal(submit_read(&a, &rq[0][k + 1]), 0);
+	}
+	assert_int_equal(fake_irq_route.moves, 2);
+	assert_int_equal(fake_irq_route.mpidr, 0x80000001);
+
+	/* a goes idle: b's next submit takes the interrupt back to CPU 0. */
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	fake_cpu_mpidr = 0x80000000;
+	assert_int_equal(submit_read(&b, &rq[1][0]), 0);
+	assert_int_equal(fake_irq_route.moves, 3);
+	assert_int_equal(fake_irq_route.mpidr, 0x80000000);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	share_close(a.bdev);
+	share_close(b.bdev);
+
+	/* A polled controller: nothing to route. */
+	fake_init(32, 65536);
+	fake_irq_route = (struct fake_irq_route){0};
+	tdisk_open(&a, &ctl.bdev, "a");
+	assert_int_equal(submit_read(&a, &rq[0][0]), 0);
+	assert_int_equal(fake_irq_route.moves, 0);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	share_close(a.bdev);
+}
+
 static void test_poll_passthrough(void **state)
 {
 	(void)state;
@@ -782,6 +850,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_flush_in_flight),
 	    cmocka_unit_test(test_size_cap),
 	    cmocka_unit_test(test_poll_passthrough),
+	    cmocka_unit_test(test_interrupt_follows_the_busiest_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

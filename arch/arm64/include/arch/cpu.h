@@ -15,6 +15,12 @@ static inline bool cpu_irq_pending(void)
 	return (read_isr_el1() & (ISR_EL1_I | ISR_EL1_F)) != 0;
 }
 
+/** This CPU's MPIDR_EL1 (what GIC routing and SGIs name a CPU by). */
+static inline uint64_t cpu_mpidr(void)
+{
+	return read_mpidr_el1();
+}
+
 /** One step of a busy-wait loop. */
 static inline void cpu_relax(void)
 {

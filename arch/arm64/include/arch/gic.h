@@ -36,6 +36,7 @@ struct gic_ops {
 	void (*eoi)(uint32_t intid);
 	void (*deactivate)(uint32_t intid);
 	void (*enable)(uint32_t intid, bool edge, uint64_t mpidr);
+	void (*route)(uint32_t intid, uint64_t mpidr);
 	void (*disable)(uint32_t intid);
 	void (*set_priority)(uint32_t intid, uint8_t prio);
 	void (*send_sgi)(uint64_t mpidr, unsigned sgi);
@@ -77,6 +78,8 @@ void gic_eoi(uint32_t intid);
 void gic_deactivate(uint32_t intid);
 /** Enable an SPI or this CPU's PPI/SGI; SPIs are routed to the CPU with this MPIDR. */
 void gic_enable(uint32_t intid, bool edge, uint64_t mpidr);
+/** Route an enabled SPI to the CPU with this MPIDR (its configuration and enable untouched). */
+void gic_route(uint32_t intid, uint64_t mpidr);
 void gic_disable(uint32_t intid);
 /**
  * Interrupts keel services itself (its devices, maintenance, kicks) run at a

@@ -3,8 +3,16 @@
 #define KEEL_ARCH_CPU_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 extern bool fake_cpu_irq_pending;
+/** The MPIDR cpu_mpidr() answers: tests set it to play a submit on another CPU. */
+extern uint64_t fake_cpu_mpidr;
+
+static inline uint64_t cpu_mpidr(void)
+{
+	return fake_cpu_mpidr;
+}
 
 static inline bool cpu_irq_pending(void)
 {
