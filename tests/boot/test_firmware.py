@@ -84,14 +84,15 @@ def assert_distro_boot(r, stamp, disk_backend):
     assert r.rc == 0, out[-4000:]
 
 
-def host_image_check(disk, tmp_path, stamp):
-    """Partition 1 of the host image (from 1 MiB) is a clean ext4 holding the guest's stamp."""
-    part = str(tmp_path / "part1.img")
-    subprocess.run(["dd", f"if={disk}", f"of={part}", "bs=1M", "skip=1"], check=True, capture_output=True)
+def host_image_check(disk, tmp_path, stamp, part_offset_mib=1, root="/dev/vda1"):
+    """The root partition of the host image is a clean ext4 holding the guest's stamp."""
+    part = str(tmp_path / "root-part.img")
+    subprocess.run(["dd", f"if={disk}", f"of={part}", "bs=1M", f"skip={part_offset_mib}"], check=True,
+                   capture_output=True)
     fsck = subprocess.run(["e2fsck", "-fn", part], capture_output=True, text=True)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     got = subprocess.run(["debugfs", "-R", "cat /keel-rootstamp", part], capture_output=True, text=True).stdout
-    assert got.startswith(f"keel-rootstamp {stamp} ") and got.rstrip().endswith(" /dev/vda1"), got
+    assert got.startswith(f"keel-rootstamp {stamp} ") and got.rstrip().endswith(" " + root), got
 
 
 def test_uboot_distro_boot_linux_from_ram_disk(keel, tmp_path):
@@ -112,3 +113,52 @@ def test_uboot_distro_boot_linux_from_sd(keel, tmp_path):
     assert "SD card identified" in r.out, r.out
     assert_distro_boot(r, stamp, "sd0")
     host_image_check(disk, tmp_path, stamp)
+
+
+# --- EDK2 + GRUB (scripts/mkefidisk.sh) ---------------------------------------------------------------
+
+EDK2 = "/usr/share/AAVMF/AAVMF_CODE.fd"  # qemu-efi-aarch64 (scripts/setup.sh)
+
+
+def efi_disk(tmp_path, stamp, mib=128, bs=512):
+    """MBR: an ESP with Debian's monolithic GRUB and its grub.cfg, and ext4 with the kit's Linux and root
+    filesystem. The root system writes /keel-rootstamp, reboots once (PSCI SYSTEM_RESET), then powers off."""
+    for f in (KIT_IMAGE, EDK2):
+        if not os.path.exists(f):
+            pytest.fail(f"{f} is missing: run scripts/setup.sh and `make kit`")
+    disk = str(tmp_path / "efi.img")
+    env = dict(os.environ, FW_CMDLINE=f"keel.poweroff keel.reboot-once keel.rootstamp={stamp}")
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "mkefidisk.sh"), disk, str(mib), str(bs)], check=True,
+                   env=env, capture_output=True)
+    return disk
+
+
+def test_edk2_grub_linux_from_sd_twice_across_a_vm_reset(keel, tmp_path):
+    stamp = "efi-sd-%d" % os.getpid()
+    disk = efi_disk(tmp_path, stamp)
+    devs = ["-drive", f"if=none,id=sd0,file={disk},format=raw", "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
+    r = keel([VmSpec("fw", firmware=EDK2, mem_mib=512, disks=[{"backend": "sd"}])], timeout=600,
+             storage_devs=devs)
+    out = r.out
+    assert re.search(r"VM fw: first console output \d+ us after its start", out), out
+    assert re.search(r"VM fw: disk fw/vda: sd0", out), out
+    first, _, second = out.partition("VM fw: PSCI SYSTEM_RESET")
+    assert second, out[-4000:]
+    for boot in (first, second):
+        # EDK2 found GRUB on the ESP of keel's virtio-blk disk, GRUB started Linux through its EFI stub.
+        assert "[fw] UEFI firmware" in boot, boot[-4000:]
+        assert "keel-grub: menu" in boot and "keel-grub: loading Linux" in boot, boot[-4000:]
+        assert "[fw] EFI stub: Booting Linux Kernel..." in boot, boot[-4000:]
+        assert "[fw] KEEL-ROOT: up on /dev/vda2" in boot, boot[-4000:]
+        assert f"KEEL-ROOT: wrote /keel-rootstamp: keel-rootstamp {stamp} " in boot, boot[-4000:]
+    assert "keel.reboot-once: rebooting" in first and "keel.reboot-once: rebooting" not in second, out[-4000:]
+    # Variables kept: the first boot found the variable bank erased and formatted it (block erases and
+    # programs); the second found its store as it was left (keel keeps the bank across VM resets).
+    flash1 = [tuple(map(int, m)) for m in re.findall(r"VM fw: flash1: (\d+) programs, (\d+) block erases", out)]
+    assert len(flash1) == 2, flash1
+    (p1, e1), (p2, e2) = flash1[0], (flash1[1][0] - flash1[0][0], flash1[1][1] - flash1[0][1])
+    assert e1 >= 2 and p1 >= 10 and e2 * 4 <= e1 and p2 * 4 <= p1, flash1
+    assert "[fw] keel guest: root filesystem read-only" in second, out[-4000:]
+    assert "VM fw: PSCI SYSTEM_OFF" in second and "PANIC" not in out and "Kernel panic" not in out, out[-4000:]
+    assert r.rc == 0, out[-4000:]
+    host_image_check(disk, tmp_path, stamp, part_offset_mib=33, root="/dev/vda2")
