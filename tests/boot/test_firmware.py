@@ -133,15 +133,23 @@ def efi_disk(tmp_path, stamp, mib=128, bs=512):
     return disk
 
 
-def test_edk2_grub_linux_from_sd_twice_across_a_vm_reset(keel, tmp_path):
-    stamp = "efi-sd-%d" % os.getpid()
-    disk = efi_disk(tmp_path, stamp)
-    devs = ["-drive", f"if=none,id=sd0,file={disk},format=raw", "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
-    r = keel([VmSpec("fw", firmware=EDK2, mem_mib=512, disks=[{"backend": "sd"}])], timeout=600,
+@pytest.mark.parametrize("backend", ["sd", "ufs"])
+def test_edk2_grub_linux_twice_across_a_vm_reset(keel, tmp_path, backend):
+    # EDK2 accepts VIRTIO_BLK_F_BLK_SIZE, so unlike U-Boot it also boots from a UFS LU (4096-byte blocks).
+    stamp = f"efi-{backend}-{os.getpid()}"
+    bs = 4096 if backend == "ufs" else 512
+    disk = efi_disk(tmp_path, stamp, bs=bs)
+    if backend == "sd":
+        devs = ["-drive", f"if=none,id=sd0,file={disk},format=raw", "-device", "sdhci-pci",
+                "-device", "sd-card,drive=sd0"]
+    else:
+        devs = ["-drive", f"if=none,id=ufs0,file={disk},format=raw", "-device", "ufs,serial=keel",
+                "-device", "ufs-lu,drive=ufs0,lun=0"]
+    r = keel([VmSpec("fw", firmware=EDK2, mem_mib=512, disks=[{"backend": backend}])], timeout=600,
              storage_devs=devs)
     out = r.out
     assert re.search(r"VM fw: first console output \d+ us after its start", out), out
-    assert re.search(r"VM fw: disk fw/vda: sd0", out), out
+    assert re.search(rf"VM fw: disk fw/vda: {backend}0", out), out
     first, _, second = out.partition("VM fw: PSCI SYSTEM_RESET")
     assert second, out[-4000:]
     for boot in (first, second):
