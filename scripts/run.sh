@@ -8,11 +8,13 @@
 #   DISK_FAULTS: a fault plan for the UFS or SD disk (a QEMU blkdebug configuration file: errors
 #        injected on chosen sectors; see README "Running")
 #   GIC_VERSION: 3 (default) or 2: QEMU virt's interrupt controller (keel and its guests follow it)
-#   FIRMWARE: uboot (Debian's qemu_arm64 U-Boot) or a firmware image: the VM boots it from its CFI
-#        flash, as QEMU virt's -bios, and the firmware loads Linux from the disk (GUEST_* unused).
-#        DISK default: build/disk/fw.img (scripts/mkfwdisk.sh: extlinux.conf, the kit's Linux and
-#        root filesystem); STORAGE default sd (U-Boot cannot use a UFS LU: 4096-byte blocks, and it
-#        does not accept VIRTIO_BLK_F_BLK_SIZE); GUEST_MEM default 512
+#   FIRMWARE: uboot (Debian's qemu_arm64 U-Boot), edk2 (Debian's AAVMF_CODE.fd, then GRUB) or a
+#        firmware image: the VM boots it from its CFI flash, as QEMU virt's -bios, and the firmware
+#        loads Linux from the disk (GUEST_* unused). DISK default: build/disk/fw-<storage>.img, made
+#        by scripts/mkfwdisk.sh (uboot, other images: extlinux.conf) or scripts/mkefidisk.sh (edk2:
+#        ESP with GRUB), with the kit's Linux and root filesystem; STORAGE default sd (U-Boot cannot
+#        use a UFS LU: 4096-byte blocks, and it does not accept VIRTIO_BLK_F_BLK_SIZE; EDK2 can);
+#        GUEST_MEM default 512
 #   VMS: a VM configuration file (devicetree source, see README "Several VMs"): boots its VMs
 #        instead of the one GUEST_* VM. DISK and STORAGE still name the machine's disk; without
 #        DISK, build/disk/<file name>.img is made (a GPT with the partitions the VMs name).
@@ -36,21 +38,27 @@ if [ -n "${VMS:-}" ]; then
 fi
 KIT=build/kit
 if [ -n "${FIRMWARE:-}" ]; then
-  [ "$FIRMWARE" = uboot ] && FIRMWARE=/usr/lib/u-boot/qemu_arm64/u-boot.bin
+  mkdisk=scripts/mkfwdisk.sh
+  case $FIRMWARE in
+  uboot) FIRMWARE=/usr/lib/u-boot/qemu_arm64/u-boot.bin ;;
+  edk2) FIRMWARE=/usr/share/AAVMF/AAVMF_CODE.fd mkdisk=scripts/mkefidisk.sh ;;
+  esac
   STORAGE=${STORAGE:-sd}
-  if [ "$STORAGE" = ufs ]; then
+  if [ "$STORAGE" = ufs ] && [ "$mkdisk" = scripts/mkfwdisk.sh ]; then
     echo "run.sh: U-Boot cannot use a UFS disk (4096-byte blocks; it does not accept BLK_SIZE): STORAGE=sd or ram" >&2
     exit 1
   fi
   if [ -z "${DISK:-}" ]; then
-    # Made by mkfwdisk.sh, remade when the kit changes or the kernel arguments it holds would differ.
-    DISK=build/disk/fw.img
+    # Remade when the kit changes or the kernel arguments it holds would differ.
+    DISK=build/disk/fw-$(basename "$mkdisk" .sh)-$STORAGE.img
     fwcmd=""
     [ -t 0 ] || fwcmd="keel.poweroff" # without a terminal nobody can type `poweroff`
     if [ ! -f "$DISK" ] || [ "$KIT/Image" -nt "$DISK" ] || [ "$KIT/rootfs.ext4" -nt "$DISK" ] ||
       [ "$(cat "$DISK.cmdline" 2>/dev/null)" != "$fwcmd" ]; then
       mkdir -p build/disk
-      FW_CMDLINE=$fwcmd bash scripts/mkfwdisk.sh "$DISK" 128
+      bs=512
+      [ "$STORAGE" = ufs ] && bs=4096
+      FW_CMDLINE=$fwcmd bash "$mkdisk" "$DISK" 128 "$bs"
       echo "$fwcmd" >"$DISK.cmdline"
     fi
   fi
