@@ -19,6 +19,8 @@ metric, medians taken by the guest):
   fio            Debian's fio in the guest, keel-UFS against native-UFS, several boots each: 4k and 1M jobs
                  at QD1 and QD32, a 4k queue-depth sweep (plotted) and 4k QD32 with 2 jobs on 2 vCPUs
                  (scripts/bench_fio.py)
+  fw             EDK2 to the GRUB menu in a keel VM against plain QEMU -M virt -bios (scripts/bench_fw.py;
+                 target: keel within 3x)
 
 Prints a table of medians, the keel/native ratios against the targets (>= 0.95 sequential,
 >= 0.90 4k QD1) and keel's per-VM counters. Raw console logs, a summary and results.json go to
@@ -30,7 +32,7 @@ UFS and virtio rows; BENCH_SD_MIB (32) / BENCH_SD_OPS (2000) for the SD rows (th
 rows out of a full run;
 BENCH_TIMEOUT_SCALE (1.0) multiplies every per-boot time limit; BENCH_IO_POLL_US sets row (1)'s
 disk io-poll-us (default: keel's own default); BENCH_NOISY_* for the noisy row (scripts/bench_noisy.py),
-BENCH_FIO_* for the fio rows (scripts/bench_fio.py).
+BENCH_FIO_* for the fio rows (scripts/bench_fio.py), BENCH_FW_RUNS (3) for the fw row.
 """
 import datetime
 import json
@@ -45,6 +47,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import bench_fio  # noqa: E402
+import bench_fw  # noqa: E402
 import bench_noisy  # noqa: E402
 import keel_qemu  # noqa: E402
 
@@ -361,8 +364,8 @@ def main():
     only = [s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()]
     bykey = {c.key: c for c in CONFIGS}
     for k in only:
-        if k not in bykey and k not in ("noisy", "fio"):
-            sys.exit(f"bench: unknown configuration {k} (known: {', '.join(bykey)}, noisy, fio)")
+        if k not in bykey and k not in ("noisy", "fio", "fw"):
+            sys.exit(f"bench: unknown configuration {k} (known: {', '.join(bykey)}, noisy, fio, fw)")
     os.makedirs(OUT, exist_ok=True)
     started = datetime.datetime.now().astimezone()
     header = [
@@ -411,6 +414,12 @@ def main():
         noisy["wall_s"] = round(time.monotonic() - t0, 1)
         print(f"bench: noisy: {noisy['wall_s']:.1f} s" + (f", {noisy['error']}" if noisy["error"] else ""),
               flush=True)
+    fw = None
+    if not only or "fw" in only:
+        t0 = time.monotonic()
+        fw = bench_fw.run(OUT, CPU, lambda s: print(s, flush=True))
+        fw["wall_s"] = round(time.monotonic() - t0, 1)
+        print(f"bench: fw: {fw['wall_s']:.1f} s" + (f", {fw['error']}" if fw["error"] else ""), flush=True)
     total = time.monotonic() - t_all
     out = header + [f"total bench time: {total:.0f} s", ""]
     if results:  # BENCH_ONLY=noisy (or fio) runs none of the single-VM rows
@@ -429,21 +438,25 @@ def main():
         out += bench_fio.summary(fio) + [f"  wall time of the fio rows: {fio['wall_s']:.0f} s", ""]
     if noisy:
         out += bench_noisy.summary(noisy) + [""]
+    if fw:
+        out += bench_fw.summary(fw) + [""]
     out += [f"raw logs: {os.path.relpath(OUT, ROOT)}/<config>.log"
             + (", fio-<row>-<kind>-<boot>.log" if fio else "")
-            + (", noisy-alone.log, noisy-neighbour.log" if noisy else "")]
+            + (", noisy-alone.log, noisy-neighbour.log" if noisy else "")
+            + (", fw-<native|keel>-<boot>.log" if fw else "")]
     print()
     print("\n".join(out))
     with open(os.path.join(OUT, "summary.txt"), "w") as f:
         f.write("\n".join(out) + "\n")
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"date": started.isoformat(), "qemu": qemu_version(), "cores": os.cpu_count(),
-                   "results": results, "fio": fio, "noisy": noisy}, f, indent=1)
+                   "results": results, "fio": fio, "noisy": noisy, "fw": fw}, f, indent=1)
     # Exit non-zero only when a reference or the keel UFS row could not run at all.
     # A missed noisy target is a result, not a failure; a noisy row that could not be measured is one.
     hard = [k for k, r in results.items() if r["error"] and k not in ("keel-sd", "keel-ram")]
     hard += ["noisy"] if noisy and noisy["error"] else []
     hard += ["fio"] if fio and fio["error"] else []
+    hard += ["fw"] if fw and fw["error"] else []
     sys.exit(1 if hard else 0)
 
 

@@ -8,6 +8,13 @@
 #   DISK_FAULTS: a fault plan for the UFS or SD disk (a QEMU blkdebug configuration file: errors
 #        injected on chosen sectors; see README "Running")
 #   GIC_VERSION: 3 (default) or 2: QEMU virt's interrupt controller (keel and its guests follow it)
+#   FIRMWARE: uboot (Debian's qemu_arm64 U-Boot), edk2 (Debian's AAVMF_CODE.fd, then GRUB) or a
+#        firmware image: the VM boots it from its CFI flash, as QEMU virt's -bios, and the firmware
+#        loads Linux from the disk (GUEST_* unused). DISK default: build/disk/fw-<storage>.img, made
+#        by scripts/mkfwdisk.sh (uboot, other images: extlinux.conf) or scripts/mkefidisk.sh (edk2:
+#        ESP with GRUB), with the kit's Linux and root filesystem; STORAGE default sd (U-Boot cannot
+#        use a UFS LU: 4096-byte blocks, and it does not accept VIRTIO_BLK_F_BLK_SIZE; EDK2 can);
+#        GUEST_MEM default 512
 #   VMS: a VM configuration file (devicetree source, see README "Several VMs"): boots its VMs
 #        instead of the one GUEST_* VM. DISK and STORAGE still name the machine's disk; without
 #        DISK, build/disk/<file name>.img is made (a GPT with the partitions the VMs name).
@@ -30,6 +37,40 @@ if [ -n "${VMS:-}" ]; then
   exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"
 fi
 KIT=build/kit
+if [ -n "${FIRMWARE:-}" ]; then
+  mkdisk=scripts/mkfwdisk.sh
+  case $FIRMWARE in
+  uboot) FIRMWARE=/usr/lib/u-boot/qemu_arm64/u-boot.bin ;;
+  edk2) FIRMWARE=/usr/share/AAVMF/AAVMF_CODE.fd mkdisk=scripts/mkefidisk.sh ;;
+  esac
+  STORAGE=${STORAGE:-sd}
+  if [ "$STORAGE" = ufs ] && [ "$mkdisk" = scripts/mkfwdisk.sh ]; then
+    echo "run.sh: U-Boot cannot use a UFS disk (4096-byte blocks; it does not accept BLK_SIZE): STORAGE=sd or ram" >&2
+    exit 1
+  fi
+  if [ -z "${DISK:-}" ]; then
+    # Remade when the kit changes or the kernel arguments it holds would differ.
+    DISK=build/disk/fw-$(basename "$mkdisk" .sh)-$STORAGE.img
+    fwcmd=""
+    [ -t 0 ] || fwcmd="keel.poweroff" # without a terminal nobody can type `poweroff`
+    if [ ! -f "$DISK" ] || [ "$KIT/Image" -nt "$DISK" ] || [ "$KIT/rootfs.ext4" -nt "$DISK" ] ||
+      [ "$(cat "$DISK.cmdline" 2>/dev/null)" != "$fwcmd" ]; then
+      mkdir -p build/disk
+      bs=512
+      [ "$STORAGE" = ufs ] && bs=4096
+      FW_CMDLINE=$fwcmd bash "$mkdisk" "$DISK" 128 "$bs"
+      echo "$fwcmd" >"$DISK.cmdline"
+    fi
+  fi
+  for f in "$FIRMWARE" "$DISK"; do
+    [ -f "$f" ] || { echo "run.sh: $f not found" >&2; exit 1; }
+  done
+  args=(--firmware "$FIRMWARE" --mem "${GUEST_MEM:-512}" --disk "$DISK" --storage "$STORAGE")
+  [ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
+  [ -n "${STAY_ON:-}" ] && args+=(--stay-on)
+  [ -t 0 ] || args+=(--timeout "${RUN_TIMEOUT:-1800}")
+  exec /usr/bin/python3 scripts/keel_qemu.py "${args[@]}"
+fi
 GUEST_KERNEL=${GUEST_KERNEL:-$KIT/Image}
 GUEST_INITRD=${GUEST_INITRD:-$KIT/initramfs.cpio.gz}
 if [ -z "${GUEST_CMDLINE:-}" ]; then

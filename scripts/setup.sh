@@ -11,9 +11,32 @@ PKGS=(
   device-tree-compiler u-boot-qemu u-boot-tools
   python3-pytest python3-matplotlib libcmocka-dev clang libclang-rt-14-dev llvm clang-format
   dosfstools mtools e2fsprogs cpio kmod gdisk
+  qemu-efi-aarch64
 )
 BPO_PKGS=(qemu-system-arm)
-# arm64 guest packages are downloaded (not installed) by guests/linux/build-kit.sh.
+# arm64 guest packages are downloaded (not installed) by guests/linux/build-kit.sh; GRUB for EDK2
+# guests (grub-efi-arm64-bin:arm64, its monolithic grubaa64.efi) by fetch_grub below, into build/fw.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GRUB_DIR=$ROOT/build/fw/grub
+GRUB_EFI=$GRUB_DIR/usr/lib/grub/arm64-efi/monolithic/grubaa64.efi
+
+# Download (no install) and unpack grub-efi-arm64-bin:arm64 once; needs the arm64 architecture.
+fetch_grub() {
+  [ -s "$GRUB_EFI" ] && return 0
+  local debs=$ROOT/build/fw/debs deb
+  mkdir -p "$debs"
+  deb=$(ls "$debs"/grub-efi-arm64-bin_*_arm64.deb 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$deb" ]; then
+    (cd "$debs" && apt-get download -q grub-efi-arm64-bin:arm64 >&2) ||
+      { apt-get update -q >&2 && (cd "$debs" && apt-get download -q grub-efi-arm64-bin:arm64 >&2); } ||
+      { echo "setup.sh: cannot download grub-efi-arm64-bin:arm64" >&2; return 1; }
+    deb=$(ls "$debs"/grub-efi-arm64-bin_*_arm64.deb | sort -V | tail -1)
+  fi
+  rm -rf "$GRUB_DIR"
+  dpkg -x "$deb" "$GRUB_DIR"
+  [ -s "$GRUB_EFI" ] || { echo "setup.sh: $deb has no monolithic grubaa64.efi" >&2; return 1; }
+  echo "setup.sh: GRUB for EDK2 guests in $GRUB_EFI"
+}
 
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then
@@ -35,6 +58,7 @@ arm64_ok=0
 dpkg --print-foreign-architectures | grep -qx arm64 && arm64_ok=1
 
 if [ ${#missing[@]} -eq 0 ] && [ $qemu_ok -eq 1 ] && [ $arm64_ok -eq 1 ]; then
+  fetch_grub
   exit 0
 fi
 need_root
@@ -60,4 +84,5 @@ fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${PKGS[@]}"
 apt-get install -y -q --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
+fetch_grub
 echo "setup.sh: all packages present"

@@ -325,14 +325,23 @@ static void next_cycle(struct flash_cfi *f, uint64_t offset, unsigned size, uint
 int flash_cfi_write(struct flash_cfi *f, uint64_t offset, unsigned size, uint64_t value)
 {
 	spin_lock(&f->lock);
+	if (size == 8 && offset % 8 == 0 && offset < f->size && f->size - offset >= 8) {
+		/* Two bus cycles, low word first, as QEMU's memory core splits it (EDK2's early code stores
+		 * a zero doubleword to its flash-resident image: two read-array commands). */
+		next_cycle(f, offset, 4, (uint32_t)value);
+		next_cycle(f, offset + 4, 4, (uint32_t)(value >> 32));
+		spin_unlock(&f->lock);
+		return 0;
+	}
 	if ((size != 1 && size != 2 && size != 4) || offset % size != 0 || offset >= f->size ||
 	    size > f->size - offset) {
 		bool say = guest_error(f);
 		spin_unlock(&f->lock);
 		if (say)
-			log_warn("%s: %u-byte write at offset 0x%llx refused (flash takes aligned 1, 2 or 4 "
-				 "bytes)",
-				 f->name, size, (unsigned long long)offset);
+			log_warn(
+			    "%s: %u-byte write at offset 0x%llx refused (flash takes aligned 1, 2, 4 or 8 "
+			    "bytes)",
+			    f->name, size, (unsigned long long)offset);
 		return -EINVAL;
 	}
 	next_cycle(f, offset, size, value);

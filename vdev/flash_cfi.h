@@ -16,8 +16,9 @@
  * command-sequence error bits (0x30) and leaves the bank in read-status mode; a program or erase of a
  * read-only bank sets the program/erase error and block-locked bits; a buffered program of more
  * writes than the buffer holds, or with data outside the aligned 4 KiB window of its first data
- * write, is a sequence error. Writes of 8
- * bytes or not aligned to their size are refused (external abort to the guest). Each such event
+ * write, is a sequence error. An aligned 8-byte write is two 4-byte bus cycles, low word first (QEMU
+ * splits it so: EDK2 stores a doubleword into its own image early on). Writes not aligned to their
+ * size are refused (external abort to the guest). Each such event
  * counts in guest_errors and logs a line limited by time. Nothing here panics.
  *
  * Reads in read-array mode return the bank's bytes; keel may map a bank read-only in stage 2 while

@@ -69,6 +69,10 @@ static void disk_report(void *dev, const struct vm *vm)
 		    vm->name, d->name, (unsigned long long)s.poll_hits_large,
 		    (unsigned long long)s.polls_large, VIRTIO_BLK_POLL_LARGE_SECTORS / 2,
 		    (unsigned long long)s.poll_skips[0], (unsigned long long)s.poll_skips[1]);
+	if (s.split_requests)
+		log_info("VM %s: disk %s: %llu requests above the backend's limits split into %llu parts",
+			 vm->name, d->name, (unsigned long long)s.split_requests,
+			 (unsigned long long)s.split_parts);
 	if (s.busy || s.work_yields || s.cancels || s.log_suppressed)
 		log_info(
 		    "VM %s: disk %s: %llu backend-busy refusals, %llu queue passes stopped at the budget, "

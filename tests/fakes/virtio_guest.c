@@ -162,22 +162,23 @@ struct vg *vg_create(const struct vg_opts *o)
 	struct vg *g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		abort();
-	g->ram_alloc = malloc(VG_RAM_SIZE + 2 * VG_GUARD);
-	g->disk_size = (uint64_t)VG_DISK_SECTORS * BLK_SECTOR_SIZE;
+	g->ram_size = o && o->ram_size ? o->ram_size : VG_RAM_SIZE;
+	g->ram_alloc = malloc(g->ram_size + 2 * VG_GUARD);
+	g->disk_size = (uint64_t)(o && o->disk_sectors ? o->disk_sectors : VG_DISK_SECTORS) * BLK_SECTOR_SIZE;
 	g->disk_alloc = malloc(g->disk_size + 2 * VG_GUARD);
 	g->blk = calloc(1, sizeof(*g->blk));
 	if (g->ram_alloc == NULL || g->disk_alloc == NULL || g->blk == NULL)
 		abort();
-	memset(g->ram_alloc, VG_GUARD_BYTE, VG_RAM_SIZE + 2 * VG_GUARD);
+	memset(g->ram_alloc, VG_GUARD_BYTE, g->ram_size + 2 * VG_GUARD);
 	memset(g->disk_alloc, VG_GUARD_BYTE, g->disk_size + 2 * VG_GUARD);
 	g->ram = g->ram_alloc + VG_GUARD;
 	g->disk = g->disk_alloc + VG_GUARD;
-	memset(g->ram, 0, VG_RAM_SIZE);
+	memset(g->ram, 0, g->ram_size);
 	/* A recognisable disk: byte i of sector s is (s * 7 + i) & 0xff. */
 	for (uint64_t i = 0; i < g->disk_size; i++)
 		g->disk[i] = (uint8_t)((i / 512) * 7 + (i % 512));
 
-	g->mem.ranges[0] = (struct gmem_range){ipa_init(VG_RAM_IPA), ptr_to_pa(g->ram), VG_RAM_SIZE};
+	g->mem.ranges[0] = (struct gmem_range){ipa_init(VG_RAM_IPA), ptr_to_pa(g->ram), g->ram_size};
 	g->mem.count = 1;
 	g->vm = (struct vm *)&g->vm_marker;
 
@@ -227,7 +228,7 @@ static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
 bool vg_guards_intact(const struct vg *g)
 {
 	return all_bytes(g->ram_alloc, VG_GUARD, VG_GUARD_BYTE) &&
-	       all_bytes(g->ram + VG_RAM_SIZE, VG_GUARD, VG_GUARD_BYTE) &&
+	       all_bytes(g->ram + g->ram_size, VG_GUARD, VG_GUARD_BYTE) &&
 	       all_bytes(g->disk_alloc, VG_GUARD, VG_GUARD_BYTE) &&
 	       all_bytes(g->disk + g->disk_size, VG_GUARD, VG_GUARD_BYTE);
 }
@@ -244,7 +245,7 @@ bool vg_destroy(struct vg *g)
 
 void *vg_ptr(struct vg *g, uint64_t ipa)
 {
-	if (ipa < VG_RAM_IPA || ipa >= VG_RAM_IPA + VG_RAM_SIZE) {
+	if (ipa < VG_RAM_IPA || ipa >= VG_RAM_IPA + g->ram_size) {
 		fprintf(stderr, "vg_ptr: 0x%llx outside guest RAM\n", (unsigned long long)ipa);
 		abort();
 	}

@@ -61,14 +61,17 @@ struct vg_opts {
 	uint32_t max_segs; /**< override the backend's limits when non-zero */
 	uint32_t max_seg_size;
 	uint32_t max_sectors;
-	uint32_t block_size;  /**< override the backend's logical block size when non-zero */
-	uint32_t flags_clear; /**< BLKDEV_F_* to remove from the backend */
-	bool pollable;	      /**< the slowdisk offers completion_ready */
-	uint32_t poll_us;     /**< virtio_blk_params.poll_us */
+	uint32_t block_size;   /**< override the backend's logical block size when non-zero */
+	uint32_t flags_clear;  /**< BLKDEV_F_* to remove from the backend */
+	bool pollable;	       /**< the slowdisk offers completion_ready */
+	uint32_t poll_us;      /**< virtio_blk_params.poll_us */
+	uint32_t ram_size;     /**< guest RAM bytes when non-zero (default VG_RAM_SIZE) */
+	uint32_t disk_sectors; /**< disk size when non-zero (default VG_DISK_SECTORS) */
 };
 
 struct vg {
 	uint8_t *ram_alloc, *ram;
+	uint64_t ram_size;
 	uint8_t *disk_alloc, *disk;
 	uint64_t disk_size;
 	struct guest_mem mem;

@@ -313,6 +313,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ctl.front[k].name = "ctl";
 		ctl.front[k].ops = &ctl_ops;
 		ctl.front[k].priv = NULL;
+		if (cfg2 & 8) {
+			/* Small limits: most requests are split into parts (virtio_blk_split.c). */
+			ctl.front[k].max_sectors = 8;
+			ctl.front[k].max_segs = 3;
+		}
 		struct virtio_blk_params p = {
 		    .vm = v->vm,
 		    .name = names[k],

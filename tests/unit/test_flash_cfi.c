@@ -310,9 +310,9 @@ static void test_unknown_command_and_bad_accesses(void **state)
 	wr(x, 0, 0x60);
 	wr(x, 0, 0x77); /* not a lock command */
 	expect_seq_error(x, 2);
-	/* Wide, misaligned and out-of-bank writes are refused without touching the state. */
+	/* Misaligned, out-of-bank and misaligned 8-byte writes are refused without touching the state. */
 	wr(x, 0, 0x40);
-	assert_int_equal(flash_cfi_write(&x->f, 0, 8, 0), -EINVAL);
+	assert_int_equal(flash_cfi_write(&x->f, 4, 8, 0), -EINVAL);
 	assert_int_equal(flash_cfi_write(&x->f, 2, 4, 0), -EINVAL);
 	assert_int_equal(flash_cfi_write(&x->f, 1, 2, 0), -EINVAL);
 	assert_int_equal(flash_cfi_write(&x->f, SMALL, 1, 0), -EINVAL);
@@ -365,14 +365,49 @@ static void test_through_the_mmio_bus(void **state)
 	a = (struct mmio_access){.ipa = ipa_init(0x04000000 + 0x11 * 4), .size = 2};
 	assert_int_equal(mmio_bus_dispatch(&bus, NULL, &a), 0);
 	assert_int_equal(a.value, 'R');
-	a = (struct mmio_access){.ipa = ipa_init(0x04000000), .size = 8, .write = true};
-	assert_true(mmio_bus_dispatch(&bus, NULL, &a) < 0); /* wide write: the guest gets an abort */
+	a = (struct mmio_access){.ipa = ipa_init(0x04000000 + 4), .size = 8, .write = true};
+	assert_true(mmio_bus_dispatch(&bus, NULL, &a) < 0); /* misaligned wide write: an abort */
+	teardown(x);
+}
+
+/*
+ * An aligned 8-byte store is two bus cycles, low word first, as QEMU's memory core splits it for its
+ * 4-byte pflash: EDK2's early code stores a doubleword into its flash-resident image and must not take
+ * an abort for it.
+ */
+static void test_doubleword_write_is_two_cycles(void **state)
+{
+	(void)state;
+	struct fixture *x = setup(SMALL, true, 0xff);
+	/* 0x40 (word program) then its data 0x12345678 at the next word. */
+	assert_int_equal(flash_cfi_write(&x->f, 8, 8, 0x1234567800000040ull), 0);
+	assert_int_equal(x->f.pending, FLASH_CFI_NONE);
+	assert_int_equal(x->f.programs, 1);
+	wr(x, 0, 0xff);
+	assert_int_equal(rd(x, 12), 0x12345678);
+	assert_int_equal(rd(x, 8), 0xffffffff);
+	/* Zeros are two read-array commands: the bank stays readable, nothing counted as an error. */
+	assert_int_equal(flash_cfi_write(&x->f, 16, 8, 0), 0);
+	assert_int_equal(x->f.mode, FLASH_CFI_ARRAY);
+	assert_int_equal(x->f.guest_errors, 0);
+	/* An unknown command in a half is a sequence error, as a 4-byte one (here the high half then
+	 * asks for the status, which shows it). */
+	assert_int_equal(flash_cfi_write(&x->f, 16, 8, 0x0000007000000084ull), 0);
+	expect_seq_error(x, 1);
+	/* EDK2's store: 0x84 then 0: counted, and the bank is back in read-array mode. */
+	assert_int_equal(flash_cfi_write(&x->f, 16, 8, 0x84), 0);
+	assert_int_equal(x->f.mode, FLASH_CFI_ARRAY);
+	assert_int_equal(x->f.guest_errors, 2);
+	/* The last doubleword of the bank is taken; one past it is not. */
+	assert_int_equal(flash_cfi_write(&x->f, SMALL - 8, 8, 0xff), 0);
+	assert_int_equal(flash_cfi_write(&x->f, SMALL, 8, 0xff), -EINVAL);
 	teardown(x);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_doubleword_write_is_two_cycles),
 	    cmocka_unit_test(test_init_refuses_bad_geometry),
 	    cmocka_unit_test(test_query_matches_qemu_virt_bank),
 	    cmocka_unit_test(test_identifier),

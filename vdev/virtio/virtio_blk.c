@@ -36,6 +36,8 @@ struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d)
 	s->flush_after = false;
 	s->orphaned = false;
 	s->cancelled = false;
+	s->split = false;
+	s->split_due = false;
 	s->next = SLOT_NONE;
 	return s;
 }
@@ -177,7 +179,16 @@ static void req_done(struct blk_req *req, int rc)
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
 		log_warn("%s: backend %s failed request (type %u sector %llu): %d", t->name, d->bdev->name,
 			 s->type, (unsigned long long)s->req.sector, rc);
-	if (rc == BLK_OK && s->flush_after && !d->quiescing && !t->resetting) {
+	if (rc == BLK_OK && vblk_split_more(s) && !d->quiescing && !t->resetting) {
+		/* A part of a split request: the owner's vCPU builds and submits the next. */
+		s->split_due = true;
+		pending_push_front(d, s);
+	} else if (rc == BLK_OK && vblk_split_more(s)) {
+		/* Stopping or resetting: the remaining parts are cancelled, the request failed. */
+		finish_slot(d, s, VIRTIO_BLK_S_IOERR);
+		if (!d->pumping)
+			flush_irq(d);
+	} else if (rc == BLK_OK && s->flush_after && !d->quiescing && !t->resetting) {
 		/* Write-through: the write completes to the guest only once it is stable. */
 		s->flush_after = false;
 		s->req.op = BLK_OP_FLUSH;
@@ -246,6 +257,13 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			return false;
 
 		struct virtio_blk_slot *s = pending_pop_front(d);
+		if (s != NULL && s->split_due) {
+			s->split_due = false;
+			if (!vblk_split_next(d, s)) {
+				finish_slot(d, s, VIRTIO_BLK_S_IOERR);
+				continue;
+			}
+		}
 		if (s != NULL) {
 			s->state = SLOT_INFLIGHT;
 			s->cancelled = false;

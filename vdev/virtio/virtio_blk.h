@@ -43,6 +43,15 @@
 #define VIRTIO_BLK_RESET_WAIT_US 20000u
 /** Linux never builds segments smaller than a page, whatever size_max says. */
 #define VIRTIO_BLK_MIN_SIZE_MAX 4096u
+/**
+ * Largest read or write keel accepts (its data must also fit VIRTIO_BLK_MAX_SEGS segments after
+ * splitting at the backend's max_seg_size). One above the backend's max_sectors or seg_max (a driver
+ * that ignores SIZE_MAX/SEG_MAX, as U-Boot does) is split into several backend requests, issued one
+ * after another from the VM's own vCPU (virtio_blk_split.c); its status is written once, when all
+ * parts are done: OK only if every part was. Larger requests get IOERR, and so do requests with more
+ * than seg_max segments from a driver that accepted VIRTIO_BLK_F_SEG_MAX (it promised).
+ */
+#define VIRTIO_BLK_SPLIT_MAX_BYTES (64u * 1024 * 1024)
 
 struct virtio_blk_stats {
 	uint64_t requests;	 /**< chains popped */
@@ -67,6 +76,8 @@ struct virtio_blk_stats {
 	uint64_t polls_large;	  /**< polls of a large request (> VIRTIO_BLK_POLL_LARGE_SECTORS) */
 	uint64_t poll_hits_large; /**< ... that completed within the window */
 	uint64_t poll_skips[2];	  /**< lone requests not polled (estimate over the window): small, large */
+	uint64_t split_requests;  /**< reads/writes above the backend's limits, split into parts */
+	uint64_t split_parts;	  /**< backend requests those became (parts submitted) */
 };
 
 struct virtio_blk_params {
@@ -112,6 +123,17 @@ struct virtio_blk_slot {
 	bool flush_after; /**< emulate write-through: FLUSH offered but not negotiated (§5.2.6.2) */
 	bool orphaned;	  /**< a reset gave up waiting; free on completion, touch nothing */
 	bool cancelled;	  /**< blkdev_cancel was called for it (once per submission) */
+	/*
+	 * A request split into parts (virtio_blk_split.c). segs[0..split_nsegs) then describe all of its
+	 * data; req covers one window of them, segs[split_first..+req.nsegs), whose last segment may be
+	 * cut short (split_last_len: its full length). Parts already done are consumed from the front.
+	 */
+	bool split;
+	bool split_due;		 /**< the current part is done: build the next before submitting */
+	uint16_t split_nsegs;	 /**< segments of the whole request's data */
+	uint16_t split_first;	 /**< first segment of the current part */
+	uint32_t split_last_len; /**< full length of the current part's last segment */
+	uint64_t split_left;	 /**< sectors not yet in any part */
 };
 
 struct virtio_blk {

@@ -48,4 +48,18 @@ bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
  */
 void vblk_poll_lone_request(struct virtio_blk *d);
 
+/**
+ * Make s (parsed, segs[0..nsegs) holding all of its data) a split request of nsectors from sector:
+ * its parts are built by vblk_split_next before each submission (split_due).
+ */
+void vblk_split_start(struct virtio_blk_slot *s, unsigned nsegs, uint64_t sector, uint64_t nsectors);
+/**
+ * Build s->req as the next part (after the one just done, if any): as many of the remaining
+ * segments as the backend takes in one request (max_sectors, seg_max), cut to whole blocks. False,
+ * with a guest-error log line, when no part can be built (seg_max segments hold less than a block).
+ */
+bool vblk_split_next(struct virtio_blk *d, struct virtio_blk_slot *s);
+/** s is a split request with parts not yet built (the current one is not its last). */
+bool vblk_split_more(const struct virtio_blk_slot *s);
+
 #endif

@@ -123,23 +123,35 @@ static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_
 		vblk_complete_now(d, c, VIRTIO_BLK_S_OK, ok_len);
 		return;
 	}
-	if (nsectors > d->bdev->max_sectors)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %llu sectors exceed the device limit %u",
-		       c->head, (unsigned long long)nsectors, d->bdev->max_sectors);
+	if (len > VIRTIO_BLK_SPLIT_MAX_BYTES)
+		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %llu sectors exceed keel's limit %u",
+		       c->head, (unsigned long long)nsectors, VIRTIO_BLK_SPLIT_MAX_BYTES / BLK_SECTOR_SIZE);
 
 	struct virtio_blk_slot *s = vblk_slot_alloc(d);
 	int nsegs = build_segs(d, c, !is_write, is_write ? sizeof(struct virtio_blk_outhdr) : 0, len, s->segs,
-			       d->seg_max);
+			       VIRTIO_BLK_MAX_SEGS);
 	if (nsegs <= 0) {
 		vblk_slot_free(d, s);
 		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than %u data segments", c->head,
-		       d->seg_max);
+		       VIRTIO_BLK_MAX_SEGS);
+	}
+	if ((unsigned)nsegs > d->seg_max && virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_SEG_MAX)) {
+		/* The driver accepted seg_max and broke it: its error (§5.2.4). */
+		vblk_slot_free(d, s);
+		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than seg_max %u data segments",
+		       c->head, d->seg_max);
 	}
 	s->req.op = is_write ? BLK_OP_WRITE : BLK_OP_READ;
-	s->req.sector = sector;
-	s->req.nsectors = nsectors;
-	s->req.segs = s->segs;
-	s->req.nsegs = (unsigned)nsegs;
+	if (nsectors > d->bdev->max_sectors || (unsigned)nsegs > d->seg_max) {
+		/* Beyond what the backend takes at once (a driver that ignores SIZE_MAX/SEG_MAX). */
+		vblk_split_start(s, (unsigned)nsegs, sector, nsectors);
+		d->stats.split_requests++;
+	} else {
+		s->req.sector = sector;
+		s->req.nsectors = nsectors;
+		s->req.segs = s->segs;
+		s->req.nsegs = (unsigned)nsegs;
+	}
 	s->data_bytes = len;
 	s->flush_after = is_write && (d->bdev->flags & BLKDEV_F_FLUSH) &&
 			 !virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_FLUSH);
