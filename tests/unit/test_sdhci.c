@@ -42,10 +42,18 @@ static struct fake_sdhci {
 	uint16_t d_blocks[64];
 	uint64_t d_addr[64], d_bytes[64];
 	uint8_t sw_reset;
+	/* PIO (a data command without the DMA bit): blocks left, words of the current one, direction. */
+	unsigned pio_blocks, pio_word, pio_seq;
+	bool pio_rd;
+	uint32_t pio_data[2048]; /* what PIO writes delivered */
+	unsigned pio_written;
+	unsigned cache_n_at[64]; /* fake_cache_n when each data command started */
 	unsigned ncmds, nresets, data_cmds;
 	uint16_t cmds[256];
 	uint8_t resets[64];
 } fk;
+
+static void fk_pio_word(void);
 
 uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 {
@@ -54,7 +62,13 @@ uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 	switch (off) {
 	case SDHCI_PRESENT:
 		return (fk.xfer_active ? SDHCI_PS_DATA_INHIBIT : 0) | SDHCI_PS_CARD_PRESENT |
-		       SDHCI_PS_WRITABLE;
+		       SDHCI_PS_WRITABLE |
+		       (fk.pio_blocks ? (fk.pio_rd ? SDHCI_PS_BUF_RD_EN : SDHCI_PS_BUF_WR_EN) : 0);
+	case SDHCI_BUFFER:
+		assert_int_equal(size, 4);
+		assert_true(fk.pio_blocks > 0 && fk.pio_rd);
+		fk_pio_word();
+		return fk.pio_seq++ * 0x01010101u ^ 0xa5c3e10fu;
 	case SDHCI_SW_RESET:
 		return fk.sw_reset;
 	case SDHCI_INT_STATUS:
@@ -66,6 +80,19 @@ uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 			v |= (uint32_t)fk.regs[off + i] << (8 * i);
 		return v;
 	}
+}
+
+/* One data-port word moved: a block ends after 128, the transfer after the last block. */
+static void fk_pio_word(void)
+{
+	if (++fk.pio_word < 128)
+		return;
+	fk.pio_word = 0;
+	if (--fk.pio_blocks == 0) {
+		fk.xfer_active = false;
+		fk.int_status |= SDHCI_INT_XFER_DONE;
+	} else
+		fk.int_status |= fk.pio_rd ? SDHCI_INT_DATA_AVAIL : SDHCI_INT_SPACE_AVAIL;
 }
 
 static uint32_t fk_reg(unsigned off, unsigned size)
@@ -109,6 +136,16 @@ static void fk_command(uint16_t cmd)
 		unsigned n = fk.data_cmds++;
 		assert_true(n < 64);
 		fk_record(n);
+		fk.cache_n_at[n] = fake_cache_n;
+		uint16_t xfer = (uint16_t)fk_reg(SDHCI_XFER_MODE, 2);
+		if (!(xfer & SDHCI_XFER_DMA)) {
+			fk.pio_blocks = fk.d_blocks[n];
+			fk.pio_word = 0;
+			fk.pio_rd = (xfer & SDHCI_XFER_READ) != 0;
+			fk.xfer_active = true;
+			fk.int_status |= fk.pio_rd ? SDHCI_INT_DATA_AVAIL : SDHCI_INT_SPACE_AVAIL;
+			return;
+		}
 		for (uint64_t end = timer_us() + (uint64_t)fk.us_per_block * fk.d_blocks[n];
 		     timer_us() < end;)
 			;
@@ -146,6 +183,12 @@ void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
 		return;
 	case SDHCI_INT_STATUS:
 		fk.int_status &= ~v;
+		return;
+	case SDHCI_BUFFER:
+		assert_int_equal(size, 4);
+		assert_true(fk.pio_blocks > 0 && !fk.pio_rd && fk.pio_written < 2048);
+		fk.pio_data[fk.pio_written++] = v;
+		fk_pio_word();
 		return;
 	case SDHCI_COMMAND:
 		assert_int_equal(size, 2);
@@ -208,7 +251,7 @@ static int setup(void **state)
 	h->regs = (volatile uint8_t *)(uintptr_t)FK_BASE;
 	h->quirks = &pci_matches[0].q;
 	h->dma = DMA_ADMA64;
-	h->dma_coherent = true;
+	h->bus = bus_dev_identity(pa_init(FK_BASE), 0, true);
 	h->has_tick = true;
 	h->lock = (struct spinlock)SPINLOCK_INIT;
 	h->card.high_capacity = true;
@@ -704,6 +747,158 @@ static void test_contention_window(void **state)
 	assert_false(sdhci_contended(&c, 3000 + SDHCI_CONTEND_US));
 }
 
+/* A non-coherent bus whose DMA window covers keel's statics (the hosts, bufs) at bus = pa + offset. */
+#define TEST_DMA_OFFSET 0x100000000000ull
+static void noncoherent_window(void)
+{
+	uintptr_t lo = MIN((uintptr_t)hosts, (uintptr_t)bufs),
+		  hi = MAX((uintptr_t)(hosts + 1), (uintptr_t)(bufs + 1));
+	hosts[0].bus.dma_coherent = false;
+	hosts[0].bus.dma_lo = pa_init(lo);
+	hosts[0].bus.dma_size = hi - lo;
+	hosts[0].bus.dma_offset = TEST_DMA_OFFSET;
+	fake_cache_n = 0;
+}
+
+/* Index in fake_cache_log of the first event op on exactly [p, p + len) from index from; ~0u: none. */
+static unsigned cache_find(unsigned from, enum fake_cache_op op, const void *p, size_t len)
+{
+	for (unsigned i = from; i < fake_cache_n && i < FAKE_CACHE_LOG_MAX; i++)
+		if (fake_cache_log[i].op == op && fake_cache_log[i].p == p && fake_cache_log[i].len == len)
+			return i;
+	return ~0u;
+}
+
+static void test_dma_ranges_and_cache_maintenance_on_a_noncoherent_bus(void **state)
+{
+	(void)state;
+	struct rq r;
+	noncoherent_window();
+
+	/* A write: the data cleaned to memory, then the ADMA2 table, both before the command; the line
+	 * carries the bus address (physical + the dma-ranges offset), not the physical one. */
+	rq_init(&r, BLK_OP_WRITE, 8);
+	rq_seg(&r, bufs[0], 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(fk.data_cmds, 1);
+	assert_int_equal(fk.d_addr[0], (uint64_t)(uintptr_t)bufs[0] + TEST_DMA_OFFSET);
+	unsigned seg = cache_find(0, FAKE_CACHE_CLEAN, bufs[0], 1024);
+	unsigned tab = cache_find(0, FAKE_CACHE_CLEAN, hosts[0].adma, SDHCI_ADMA_WORDS_64 * 4);
+	assert_true(seg < fk.cache_n_at[0]);
+	assert_true(tab < fk.cache_n_at[0]);
+	assert_int_equal(cache_find(0, FAKE_CACHE_CLEAN_INVAL, bufs[0], 1024),
+			 ~0u); /* a write needs no inval */
+	/* The ADMA2 table's own address goes to the controller as a bus address too. */
+	assert_int_equal((uint64_t)fk_reg(SDHCI_ADMA_ADDR + 4, 4) << 32 | fk_reg(SDHCI_ADMA_ADDR, 4),
+			 (uint64_t)(uintptr_t)hosts[0].adma + TEST_DMA_OFFSET);
+
+	/* A read: clean+invalidate before (no dirty line may land over the DMA data) and after (no
+	 * stale line read), two segments. */
+	unsigned before = fake_cache_n;
+	rq_init(&r, BLK_OP_READ, 8);
+	rq_seg(&r, bufs[1], 512);
+	rq_seg(&r, bufs[2], 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	for (unsigned i = 0; i < 2; i++) {
+		const void *p = i ? (const void *)bufs[2] : (const void *)bufs[1];
+		size_t len = i ? 1024 : 512;
+		unsigned first = cache_find(before, FAKE_CACHE_CLEAN_INVAL, p, len);
+		assert_true(first < fk.cache_n_at[1]);
+		assert_true(cache_find(first + 1, FAKE_CACHE_CLEAN_INVAL, p, len) != ~0u); /* and after */
+	}
+
+	/* Coherent (PCI on virt): none at all. */
+	hosts[0].bus.dma_coherent = true;
+	before = fake_cache_n;
+	rq_init(&r, BLK_OP_READ, 8);
+	rq_seg(&r, bufs[1], 512);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(fake_cache_n, before);
+}
+
+static void test_segment_outside_the_dma_window_is_refused_and_counted(void **state)
+{
+	(void)state;
+	struct rq r;
+	uint8_t outside[1024] __attribute__((aligned(64))); /* the stack: not in the window */
+	noncoherent_window();
+	rq_init(&r, BLK_OP_READ, 0);
+	rq_seg(&r, bufs[0], 512);
+	rq_seg(&r, outside, 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), BLK_EIO);
+	assert_int_equal(st()->dma_window_refused, 1);
+	assert_int_equal(fk.ncmds, 0); /* never a command with a wrong address */
+	assert_int_equal(r.calls, 0);
+	/* One that straddles the window's end: refused too. */
+	uintptr_t end = (uintptr_t)pa_addr(hosts[0].bus.dma_lo) + hosts[0].bus.dma_size;
+	rq_init(&r, BLK_OP_WRITE, 0);
+	r.segs[0] = (struct blk_seg){pa_init(end - 512), 1024};
+	r.req.nsegs = 1;
+	r.req.nsectors = 2;
+	assert_int_equal(blkdev_submit(dev, &r.req), BLK_EIO);
+	assert_int_equal(st()->dma_window_refused, 2);
+	assert_int_equal(fk.ncmds, 0);
+	/* Inside: served. */
+	rq_init(&r, BLK_OP_READ, 0);
+	rq_seg(&r, bufs[3], 512);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+}
+
+static void test_pio_on_a_controller_without_dma(void **state)
+{
+	(void)state;
+	struct rq r;
+	hosts[0].dma = DMA_NONE;
+	hosts[0].bus.dma_coherent = false; /* PIO is CPU access: no maintenance even so */
+	fake_cache_n = 0;
+
+	/* A read into odd, unaligned segments (no DMA mode could take them): the data port's words in
+	 * order, byte for byte. */
+	rq_init(&r, BLK_OP_READ, 4);
+	rq_seg(&r, bufs[0] + 1, 300);
+	r.segs[r.req.nsegs++] = (struct blk_seg){ptr_to_pa(bufs[1] + 3), 724};
+	r.req.nsectors = 2;
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	uint8_t want[1024], got[1024];
+	for (unsigned w = 0; w < 256; w++) {
+		uint32_t v = w * 0x01010101u ^ 0xa5c3e10fu;
+		memcpy(want + 4 * w, &v, 4);
+	}
+	memcpy(got, bufs[0] + 1, 300);
+	memcpy(got + 300, bufs[1] + 3, 724);
+	assert_memory_equal(got, want, 1024);
+	assert_int_equal(fk.pio_blocks, 0);
+	assert_false(fk_reg(SDHCI_XFER_MODE, 2) & SDHCI_XFER_DMA);
+	assert_int_equal(st()->pio_requests, 1);
+	assert_int_equal(fake_cache_n, 0);
+
+	/* A write of three blocks from three segments: the card gets exactly their bytes. */
+	for (unsigned i = 0; i < 1536; i++)
+		bufs[2][i] = (uint8_t)(i * 7 + 1);
+	rq_init(&r, BLK_OP_WRITE, 8);
+	rq_seg(&r, bufs[2], 512);
+	rq_seg(&r, bufs[2] + 512, 512);
+	rq_seg(&r, bufs[2] + 1024, 512);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(fk.pio_written, 384);
+	assert_memory_equal(fk.pio_data, bufs[2], 1536);
+	assert_int_equal(st()->pio_requests, 2);
+	assert_int_equal(st()->errors, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +913,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_cancel_between_and_inside_chunks, setup),
 	    cmocka_unit_test_setup(test_chunk_segments, setup),
 	    cmocka_unit_test_setup(test_contention_window, setup),
+	    cmocka_unit_test_setup(test_dma_ranges_and_cache_maintenance_on_a_noncoherent_bus, setup),
+	    cmocka_unit_test_setup(test_segment_outside_the_dma_window_is_refused_and_counted, setup),
+	    cmocka_unit_test_setup(test_pio_on_a_controller_without_dma, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
