@@ -97,3 +97,65 @@ def test_linux_ext4_on_pi_sd_partition_survives_reboot_and_checks_on_host(keel, 
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
     cat = subprocess.run(["debugfs", "-R", "cat /host-check.txt", str(part)], capture_output=True, text=True)
     assert "keel-host-check-v1: written by the guest in phase 2" in cat.stdout, cat.stdout + cat.stderr
+
+
+def pi_run(keel, vm, img, timeout):
+    return keel([vm], timeout=timeout, machine="raspi4b",
+                storage_devs=keel_qemu.storage_devices("sd", str(img), machine="raspi4b"))
+
+
+def test_hostile_virtio_blk_guest_on_the_pi_sd_backend(keel, tmp_path):
+    from test_virtio_hostile import CASES, DISK0_BYTES, MEM_MIB, make_image
+    img = tmp_path / "pi-sd.img"
+    make_image(img, 0, DISK0_BYTES)  # 4 MiB: a power of two, as QEMU's SD card wants
+    vm = keel_qemu.VmSpec("bm", GUEST_BIN, mem_mib=MEM_MIB, disks=[{"backend": "sd"}])
+    # Buffers aimed at the boot module keel_qemu placed (the guest image itself) must be refused too.
+    vm.cmdline = f"test=virtio-hostile disk_pattern=1 bad_ipas={keel_qemu.PI_MODULE_BASE:#x}"
+    r = pi_run(keel, vm, img, 180)
+    out = r.out
+    assert_controllers_bound(out)
+    assert re.search(r"VM bm: disk bm/vda: sd\d, 8192 sectors", out), out
+    fails = [l for l in out.splitlines() if "GUEST: FAIL" in l]
+    assert not fails, "\n".join(fails) + "\n\n" + out
+    for case in CASES:
+        if case == "read-only":
+            assert "[bm] GUEST: hostile read-only skipped (no second disk)" in out, out
+        else:
+            assert f"[bm] GUEST: hostile {case} ok" in out, f"case {case} did not report ok:\n{out}"
+    assert f"GUEST: hostile buffer at IPA {keel_qemu.PI_MODULE_BASE:#x}+0x200" in out, out
+    assert "[bm] GUEST: hostile all ok" in out and "[bm] GUEST: PASS" in out, out
+    m = re.search(r"disk bm/vda: (\d+) requests, .* (\d+) errors", out)
+    assert m and int(m.group(2)) > 64, out
+    assert "PANIC" not in out and "all VMs are off; powering the machine off" in out and r.rc == 0, out
+
+
+def test_virtio_sg_guest_on_the_pi_sd_backend(keel, tmp_path):
+    import random
+
+    from test_virtio_sg import SECTOR, assert_guest_passed, expected_sectors, sector_bytes, sg_vm, written
+    img = tmp_path / "pi-sd.img"
+    size = 64 << 20
+    with open(img, "wb") as f:
+        f.truncate(size)
+    seed = random.getrandbits(32)
+    # Every layout, odd addresses and lengths included: PIO takes what no DMA mode could, so the
+    # guest expects success for all of them (on sdhci-pci, with DMA, such requests get IOERR).
+    r = pi_run(keel, sg_vm(seed, "sd"), img, 400)
+    out = r.out
+    assert_controllers_bound(out)
+    assert_guest_passed(out)
+    assert "GUEST: sg refused" not in out, out
+    m = re.search(r"sd\d: \d+ requests, \d+ commands, \d+ bytes; (\d+) errors", out)
+    assert m and int(m.group(1)) == 0, out
+    assert r.rc == 0, out
+    writes = written(out)
+    assert writes, out
+    last = expected_sectors(seed, writes)
+    data = img.read_bytes()
+    for s in sorted(last):
+        assert data[s * SECTOR:(s + 1) * SECTOR] == sector_bytes(seed, last[s], s), \
+            f"sector {s}: image differs from pattern {last[s]:#x} (seed {seed:#x})"
+    touched = set(last)
+    for s in range(size // SECTOR):
+        if s not in touched and any(data[s * SECTOR:(s + 1) * SECTOR]):
+            raise AssertionError(f"sector {s} was written but no successful write covers it")
