@@ -1156,7 +1156,8 @@ static void sdhci_report(struct blkdev *dev)
 		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
 		 (unsigned long long)s->lost);
 	log_info("%s: %llu irqs, %llu tick completions, %llu busy polls; %llu chunk commands; %llu next "
-		 "requests left to their owner's CPU (%llu started here after the wait); %llu by PIO, %llu "
+		 "requests left to their owner's CPU (%llu started here after the wait); %llu through the "
+		 "data port (no DMA), %llu "
 		 "refused outside the DMA window",
 		 h->name, (unsigned long long)s->irqs, (unsigned long long)s->tick_progress,
 		 (unsigned long long)s->busy_polls, (unsigned long long)s->chunks,
@@ -1217,11 +1218,8 @@ static int host_init(struct sdhci_host *h, const struct bus_dev *bus, const stru
 		    (h->caps & SDHCI_CAP_64BIT) && !quirk(h, SDHCI_Q_NO_64BIT_DMA) ? DMA_ADMA64 : DMA_ADMA32;
 	else if (h->caps & SDHCI_CAP_SDMA)
 		h->dma = DMA_SDMA;
-	else {
-		h->dma = DMA_NONE;
-		log_info("%s: controller has no DMA: data moves by PIO, on the CPU that starts each command",
-			 h->name);
-	}
+	else
+		h->dma = DMA_NONE; /* PIO, on the CPU that starts each command (the card line says so) */
 	if (h->dma != DMA_NONE && !bus_dma_addr(&h->bus, ptr_to_pa(h->adma), sizeof(h->adma), &d)) {
 		log_err("%s: keel's ADMA2 table at 0x%llx is outside the controller's DMA window", h->name,
 			(unsigned long long)pa_addr(ptr_to_pa(h->adma)));
