@@ -1156,13 +1156,14 @@ static void sdhci_report(struct blkdev *dev)
 		 (unsigned long long)s->unmappable, (unsigned long long)s->cancels,
 		 (unsigned long long)s->lost);
 	log_info("%s: %llu irqs, %llu tick completions, %llu busy polls; %llu chunk commands; %llu next "
-		 "requests left to their owner's CPU (%llu started here after the wait); %llu through the "
-		 "data port (no DMA), %llu "
-		 "refused outside the DMA window",
+		 "requests left to their owner's CPU (%llu started here after the wait)",
 		 h->name, (unsigned long long)s->irqs, (unsigned long long)s->tick_progress,
 		 (unsigned long long)s->busy_polls, (unsigned long long)s->chunks,
-		 (unsigned long long)s->owner_starts, (unsigned long long)s->owner_late,
-		 (unsigned long long)s->pio_requests, (unsigned long long)s->dma_window_refused);
+		 (unsigned long long)s->owner_starts, (unsigned long long)s->owner_late);
+	if (h->dma == DMA_NONE || s->dma_window_refused)
+		log_info(
+		    "%s: %llu requests through the data port (no DMA), %llu refused outside the DMA window",
+		    h->name, (unsigned long long)s->pio_requests, (unsigned long long)s->dma_window_refused);
 }
 
 static const struct blkdev_ops sdhci_blk_ops = {

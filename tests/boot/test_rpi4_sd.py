@@ -65,7 +65,7 @@ def test_baremetal_vm_on_mbr_partition_of_the_pi_sd_card(keel, tmp_path):
     assert m, out
     assert bytes(int(m.group(i), 16) for i in range(1, 5)) == p2_before[:4], out  # partition 2's own bytes
     assert "[bm] GUEST: virtio rw ok" in out and "[bm] GUEST: PASS" in out, out
-    pio = [int(x) for x in re.findall(r"(\d+) through the data port \(no DMA\), (?:\d+) refused outside the DMA window", out)]
+    pio = [int(x) for x in re.findall(r"(\d+) requests through the data port \(no DMA\), (?:\d+) refused outside the DMA window", out)]
     assert pio and pio[-1] > 0, out  # the driver itself moved the guest's data
     assert "PANIC" not in out and r.rc == 0, out
     # The guest restored what it read; the boot partition and the MBR were never written.
