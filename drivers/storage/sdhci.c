@@ -30,10 +30,7 @@
 #include "drivers/storage/sdhci.h"
 
 #include "core/bus_dev.h"
-#include "core/fdt_util.h"
 
-#include <libfdt.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "arch/barrier.h"
@@ -42,11 +39,11 @@
 #include "arch/spinlock.h"
 #include "arch/timer.h"
 #include "core/irq.h"
-#include "drivers/pci.h"
 #include "drivers/storage/blkdev.h"
 #include "drivers/storage/sd_card.h"
 #include "drivers/storage/sdhci_adma.h"
 #include "drivers/storage/sdhci_chunk.h"
+#include "drivers/storage/sdhci_host.h"
 #include "drivers/storage/sdhci_pio.h"
 #include "drivers/storage/sdhci_regs.h"
 #include "drivers/storage/storage.h"
@@ -55,7 +52,6 @@
 #include "keel/ratelimit.h"
 #include "keel/util.h"
 
-#define SDHCI_MAX_HOSTS	   2
 #define SDHCI_MAX_SEGS	   64u
 #define SDHCI_MAX_SECTORS  4096u	   /* 2 MiB: well inside the 16-bit block count */
 #define SDHCI_MAX_SEG_SIZE (1024u * 1024u) /* split into 64 KiB ADMA2 lines */
@@ -79,58 +75,6 @@
 	(SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | SDHCI_INT_DATA_AVAIL |                   \
 	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
 #define INT_SIGNALS (SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | INT_ERRORS)
-
-/* --- quirks: what differs between controllers, chosen at probe ------------ */
-
-#define SDHCI_Q_NO_ADMA	       (1u << 0) /* ADMA2 broken: SDMA only (one segment a request) */
-#define SDHCI_Q_NO_64BIT_DMA   (1u << 1) /* ignore the 64-bit system bus capability */
-#define SDHCI_Q_NO_HS	       (1u << 2) /* no high-speed timing */
-#define SDHCI_Q_NO_BUSY_IRQ    (1u << 3) /* no transfer-complete at the end of R1b busy: rely on CMD13 */
-#define SDHCI_Q_NO_AUTO_CMD12  (1u << 4) /* send CMD12 after open-ended transfers ourselves */
-#define SDHCI_Q_NO_CMD23       (1u << 5) /* never use SET_BLOCK_COUNT */
-#define SDHCI_Q_32BIT_ACCESS   (1u << 6) /* registers accept 32-bit accesses only */
-#define SDHCI_Q_NO_CARD_DETECT (1u << 7) /* card-present bit unreliable (soldered card): assume present */
-#define SDHCI_Q_NO_WP	       (1u << 8) /* write-protect bit unreliable: assume writable */
-
-struct sdhci_quirks {
-	const char *name;
-	uint32_t flags;
-	uint32_t base_clock_hz; /**< used when the capabilities report 0 */
-	uint32_t max_clock_hz;	/**< card clock ceiling (0: 50 MHz) */
-};
-
-struct sdhci_pci_match {
-	uint16_t vendor, device; /* 0xffff: any */
-	struct sdhci_quirks q;
-};
-
-static const struct sdhci_pci_match pci_matches[] = {
-    {0x1b36, 0x0007, {"QEMU sdhci-pci", 0, 0, 0}},
-    {0xffff, 0xffff, {"SDHCI (PCI class 08:05)", 0, 0, 0}},
-};
-
-struct sdhci_dt_match {
-	const char *compatible;
-	struct sdhci_quirks q;
-};
-
-/*
- * DT controllers. These assume firmware left clocks and pads configured (keel
- * does not drive clock controllers or PHYs); their quirks encode what the
- * vendors' SDHCIs are known to need.
- */
-static const struct sdhci_dt_match dt_matches[] = {
-    {"arasan,sdhci-8.9a", {"Arasan SDHCI 8.9a", SDHCI_Q_NO_HS, 0, 25000000}},
-    {"arasan,sdhci-5.1", {"Arasan SDHCI 5.1", 0, 0, 0}},
-    {"snps,dwcmshc-sdhci", {"Synopsys DWC MSHC", 0, 0, 0}},
-    /* BCM2711 (Linux sdhci-iproc): the SD slot of a real Pi 4, DT "broken-cd". */
-    {"brcm,bcm2711-emmc2", {"Broadcom eMMC2", SDHCI_Q_NO_CARD_DETECT, 100000000, 0}},
-    /* BCM2835 Arasan (Linux sdhci-iproc bcm2835_data): 32-bit register writes only, no high-speed
-     * bit, soldered ("non-removable") on the Pi 4's WiFi; QEMU attaches -drive if=sd here. */
-    {"brcm,bcm2835-sdhci",
-     {"Broadcom BCM2835 Arasan", SDHCI_Q_32BIT_ACCESS | SDHCI_Q_NO_HS | SDHCI_Q_NO_CARD_DETECT, 0, 0}},
-    {"sdhci", {"generic SDHCI", 0, 0, 0}},
-};
 
 /* --- host state ------------------------------------------------------------ */
 
@@ -1299,7 +1243,7 @@ static int host_init(struct sdhci_host *h, const struct bus_dev *bus, const stru
 	return 0;
 }
 
-static struct sdhci_host *host_alloc(void)
+struct sdhci_host *sdhci_host_alloc(void)
 {
 	if (nr_hosts >= SDHCI_MAX_HOSTS)
 		return NULL;
@@ -1311,105 +1255,20 @@ static struct sdhci_host *host_alloc(void)
 	return h;
 }
 
-static void host_commit(struct sdhci_host *h)
+int sdhci_host_init(struct sdhci_host *h, const struct bus_dev *bus, const struct sdhci_quirks *q,
+		    const char *where)
+{
+	return host_init(h, bus, q, where);
+}
+
+void sdhci_host_quiet(struct sdhci_host *h)
+{
+	wr32(h, SDHCI_SIGNAL_EN, 0);
+}
+
+void sdhci_host_commit(struct sdhci_host *h)
 {
 	nr_hosts++;
 	if (storage_register("sd", &h->bdev) != 0)
 		log_warn("%s: the storage registry is full", h->name);
-}
-
-static const struct sdhci_quirks *pci_quirks(const struct pci_dev *d)
-{
-	for (unsigned i = 0; i < ARRAY_SIZE(pci_matches); i++) {
-		const struct sdhci_pci_match *m = &pci_matches[i];
-		if ((m->vendor == 0xffff || m->vendor == d->vendor) &&
-		    (m->device == 0xffff || m->device == d->device))
-			return &m->q;
-	}
-	return &pci_matches[ARRAY_SIZE(pci_matches) - 1].q;
-}
-
-static int probe_pci(void)
-{
-	int found = 0;
-	for (unsigned i = 0;; i++) {
-		struct pci_dev *d = pci_dev_at(i);
-		if (d == NULL)
-			break;
-		/* Class 08:05 (SD host); prog-if 0 (no DMA) or 1 (standard DMA); 2 is vendor-specific. */
-		if ((d->class_code & 0xffff00u) != 0x080500u || (d->class_code & 0xff) > 1)
-			continue;
-		char where[40];
-		snprintf(where, sizeof(where), "PCI %02x:%02x.%u %04x:%04x INTID %u", d->bus, d->dev, d->fn,
-			 d->vendor, d->device, d->intid);
-		if (pa_addr(d->bar[0]) == 0 || d->bar_size[0] < SDHCI_REG_SIZE) {
-			log_warn("sdhci: %s: BAR0 unassigned or smaller than 256 bytes", where);
-			continue;
-		}
-		struct sdhci_host *h = host_alloc();
-		if (h == NULL) {
-			log_warn("sdhci: %s: more than %u controllers; ignored", where, SDHCI_MAX_HOSTS);
-			break;
-		}
-		pci_enable(d);
-		d->claimed = true;
-		struct bus_dev bus = bus_dev_identity(d->bar[0], d->intid, d->dma_coherent);
-		if (host_init(h, &bus, pci_quirks(d), where) != 0) {
-			wr32(h, SDHCI_SIGNAL_EN, 0);
-			pci_disable(d);
-			d->claimed = false;
-			continue;
-		}
-		host_commit(h);
-		found++;
-	}
-	return found;
-}
-
-static int probe_dt(const void *fdt)
-{
-	int found = 0;
-	if (fdt == NULL)
-		return 0;
-	for (unsigned m = 0; m < ARRAY_SIZE(dt_matches); m++) {
-		int node = -1;
-		while ((node = fdt_node_offset_by_compatible(fdt, node, dt_matches[m].compatible)) >= 0) {
-			const char *status = fdt_getprop(fdt, node, "status", NULL);
-			if (status && strcmp(status, "okay") != 0 && strcmp(status, "ok") != 0)
-				continue;
-			/* A node listing several of our compatibles is taken by its first (most specific)
-			 * match. */
-			bool earlier = false;
-			for (unsigned e = 0; e < m; e++)
-				earlier |=
-				    fdt_node_check_compatible(fdt, node, dt_matches[e].compatible) == 0;
-			if (earlier)
-				continue;
-			struct bus_dev bus;
-			if (!fdt_bus_dev(fdt, node, &bus) || bus.size < SDHCI_REG_SIZE) {
-				log_warn("sdhci: %s: no usable reg (through the buses' ranges) or dma-ranges",
-					 fdt_get_name(fdt, node, NULL));
-				continue;
-			}
-			struct sdhci_host *h = host_alloc();
-			if (h == NULL)
-				return found;
-			char where[40];
-			snprintf(where, sizeof(where), "DT %s", fdt_get_name(fdt, node, NULL));
-			if (host_init(h, &bus, &dt_matches[m].q, where) != 0)
-				continue;
-			host_commit(h);
-			found++;
-		}
-	}
-	return found;
-}
-
-int sdhci_probe_all(const void *fdt)
-{
-	int n = probe_pci();
-	n += probe_dt(fdt);
-	if (n == 0)
-		log_info("sdhci: no SD host controller with a card");
-	return 0;
 }
