@@ -84,7 +84,7 @@ def test_linux_ext4_on_pi_sd_partition_survives_reboot_and_checks_on_host(keel, 
     boot_before = read_range(img, p1_off, p1_size)
     vm = keel_qemu.VmSpec("linux", IMAGE, initrd=INITRD, cmdline="console=ttyAMA0 keel.test=blk keel.disk=/dev/vda",
                           mem_mib=256, disks=[{"backend": "sd", "partition": "2"}])
-    r = keel([vm], timeout=900, machine="raspi4b",
+    r = keel([vm], timeout=1500, machine="raspi4b",
              storage_devs=keel_qemu.storage_devices("sd", str(img), machine="raspi4b"))
     assert_controllers_bound(r.out)
     assert re.search(r"disk linux/vda: sd\d:2", r.out), r.out
