@@ -1,6 +1,7 @@
 # keel: a Type-1 micro-hypervisor for ARMv8-A.
 #   make            build build/$(PLATFORM)/keel.bin (+ keel.elf)
 #   make run        set up, build, boot keel + a Linux guest on QEMU
+#                   (PLATFORM=rpi4: on QEMU raspi4b, the guest's disk on the Pi's SD card)
 #                   (VMS=file: the VMs of a configuration file, see README "Several VMs")
 #   make test       set up, build, run unit tests, fuzz smoke, boot tests
 #   make fuzz       longer fuzzing runs
@@ -111,7 +112,7 @@ boot-test:
 
 run: setup
 	$(MAKE) all guests kit
-	@bash scripts/run.sh
+	@PLATFORM=$(PLATFORM) bash scripts/run.sh
 
 bench: setup
 	$(MAKE) all guests kit

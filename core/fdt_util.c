@@ -110,3 +110,58 @@ bool fdt_dma_range(const void *fdt, int node, uint64_t *bus_base, paddr_t *cpu_b
 	*size = 0;
 	return true;
 }
+
+/* The node's interrupt parent: its own or the nearest ancestor's "interrupt-parent". */
+static int irq_parent(const void *fdt, int node)
+{
+	for (int depth = 0; node >= 0 && depth < FDT_MAX_DEPTH; depth++) {
+		int len;
+		const fdt32_t *p = fdt_getprop(fdt, node, "interrupt-parent", &len);
+		if (p != NULL)
+			return len == 4 ? fdt_node_offset_by_phandle(fdt, fdt32_to_cpu(*p)) : -1;
+		node = fdt_parent_offset(fdt, node);
+	}
+	return -1;
+}
+
+uint32_t fdt_irq(const void *fdt, int node, int idx)
+{
+	int gic = irq_parent(fdt, node);
+	if (gic < 0 || idx < 0 || fdt_getprop(fdt, gic, "interrupt-controller", NULL) == NULL)
+		return 0;
+	if (fdt_node_check_compatible(fdt, gic, "arm,gic-400") != 0 &&
+	    fdt_node_check_compatible(fdt, gic, "arm,cortex-a15-gic") != 0 &&
+	    fdt_node_check_compatible(fdt, gic, "arm,gic-v3") != 0)
+		return 0;
+	int len;
+	const fdt32_t *cells = fdt_getprop(fdt, gic, "#interrupt-cells", &len);
+	if (cells == NULL || len != 4 || fdt32_to_cpu(*cells) != 3)
+		return 0;
+	const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
+	if (irq == NULL || len < 12 * (idx + 1))
+		return 0;
+	irq += 3 * idx;
+	uint32_t type = fdt32_to_cpu(irq[0]), n = fdt32_to_cpu(irq[1]);
+	if (type == 0 && n < 988)
+		return n + 32;
+	if (type == 1 && n < 16)
+		return n + 16;
+	return 0;
+}
+
+bool fdt_bus_dev(const void *fdt, int node, struct bus_dev *out)
+{
+	uint64_t bus_base, size;
+	paddr_t cpu_base;
+	struct bus_dev b = {0};
+	if (!fdt_reg(fdt, node, 0, &b.base, &b.size) ||
+	    !fdt_dma_range(fdt, node, &bus_base, &cpu_base, &size))
+		return false;
+	b.intid = fdt_irq(fdt, node, 0);
+	b.dma_coherent = fdt_dma_coherent(fdt, node);
+	b.dma_offset = bus_base - pa_addr(cpu_base);
+	b.dma_lo = cpu_base;
+	b.dma_size = size;
+	*out = b;
+	return true;
+}

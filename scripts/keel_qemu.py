@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Boot keel on QEMU virt with one or more VMs.
+"""Boot keel on QEMU virt (or raspi4b, --machine raspi4b) with one or more VMs.
 
-Builds the boot DTB keel reads (QEMU's own DTB, dumped with dumpdtb, plus one
-/chosen/vm@N node per VM in the style of Xen's dom0less bindings), places the
-VM images in RAM with `-device loader`, and runs QEMU. Used by `make run`,
+Builds the boot DTB keel reads (QEMU's own DTB, dumped with dumpdtb, or on raspi4b the
+kernel package's bcm2711-rpi-4-b.dtb; plus one /chosen/vm@N node per VM in the style of
+Xen's dom0less bindings), places the VM images in RAM with `-device loader`, and runs QEMU. Used by `make run`,
 the pytest boot tests and `make bench`. Standard library only.
 """
 import argparse
@@ -20,6 +20,11 @@ QEMU = "qemu-system-aarch64"
 RAM_BASE = 0x40000000
 MODULE_BASE = 0x50000000  # above keel (0x40200000) and QEMU's DTB (0x48000000)
 ALIGN = 0x200000
+# raspi4b: RAM from 0 (2 GiB in QEMU 10), keel at 0x200000, QEMU's DTB at 0x8000000; VM images from
+# 256 MiB, below the 1 GiB the BCM2711's DMA window reaches.
+PI_RAM_MIB = 2048
+PI_MODULE_BASE = 0x10000000
+PI_MODULE_END = 0x40000000
 
 
 def align_up(x, a=ALIGN):
@@ -63,7 +68,7 @@ def disk_file(image, faults=None):
     return f"blkdebug:{faults}:{image}"
 
 
-def storage_devices(storage, image, faults=None):
+def storage_devices(storage, image, faults=None, machine="virt"):
     """QEMU options for the machine's physical disk: a UFS LU or an SD card (ram: none).
     faults: a blkdebug fault plan for that disk (see disk_file); not for ram."""
     if faults and storage not in ("ufs", "sd"):
@@ -72,10 +77,28 @@ def storage_devices(storage, image, faults=None):
     if storage == "ufs":
         return ["-drive", f"if=none,id=ufs0,file={file},format=raw",
                 "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=ufs0,lun=0"]
+    if storage == "sd" and machine == "raspi4b":  # the card on the Arasan controller (bus 0x7e300000)
+        return ["-drive", f"if=sd,file={file},format=raw"]
     if storage == "sd":
         return ["-drive", f"if=none,id=sd0,file={file},format=raw",
                 "-device", "sdhci-pci", "-device", "sd-card,drive=sd0"]
     return []
+
+
+def pi_dtb(out_dir):
+    """The kernel package's bcm2711-rpi-4-b.dtb (from the kit's debs, as a real Pi's firmware would
+    pass it), extracted into out_dir."""
+    import glob
+    debs = sorted(glob.glob(os.path.join(os.environ.get("KIT", os.path.join(ROOT, "build", "kit")), "debs",
+                                         "linux-image-*arm64*.deb")))
+    if not debs:
+        raise RuntimeError("no kernel package in build/kit/debs: run `make kit`")
+    tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", debs[0]], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", out_dir, "--wildcards", "*bcm2711-rpi-4-b.dtb"], input=tar, check=True)
+    found = glob.glob(os.path.join(out_dir, "usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb"))
+    if not found:
+        raise RuntimeError(f"{debs[0]}: no broadcom/bcm2711-rpi-4-b.dtb")
+    return found[0]
 
 
 def machine_args(mem_mib, smp, cpu, storage_devs, gic_version=None):
@@ -109,15 +132,27 @@ def cells64(v):
 
 
 def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", storage_devs=(), gic_version=None,
-          stay_on=False):
-    """Return (qemu argv, placement log) for keel + vms."""
-    smp = smp or max(1, sum(v.cpus for v in vms))
-    margs = machine_args(mem_mib, smp, cpu, list(storage_devs), gic_version)
+          stay_on=False, machine="virt"):
+    """Return (qemu argv, placement log) for keel + vms. machine: "virt" or "raspi4b" (QEMU's
+    Raspberry Pi 4B: 4 CPUs, 2 GiB; mem_mib, smp, cpu and gic_version do not apply; keel from
+    build/rpi4, `make PLATFORM=rpi4`)."""
     dtb = os.path.join(workdir, "keel-boot.dtb")
-    run_checked([QEMU] + margs[:-0 or None] + ["-machine", f"dumpdtb={dtb}"])
+    if machine == "raspi4b":
+        margs = ["-M", "raspi4b", "-display", "none", "-serial", "mon:stdio", "-serial", "null",
+                 "-no-reboot"] + list(storage_devs)
+        shutil.copyfile(pi_dtb(workdir), dtb)
+        fdtput(dtb, "-t", "s", "/chosen", "stdout-path", "serial0:115200n8")  # the PL011: QEMU's first -serial
+        addr, ram_end = PI_MODULE_BASE, PI_MODULE_END
+        mem_mib = PI_MODULE_END >> 20
+    elif machine == "virt":
+        smp = smp or max(1, sum(v.cpus for v in vms))
+        margs = machine_args(mem_mib, smp, cpu, list(storage_devs), gic_version)
+        run_checked([QEMU] + margs[:-0 or None] + ["-machine", f"dumpdtb={dtb}"])
+        addr = MODULE_BASE
+        ram_end = RAM_BASE + mem_mib * 1024 * 1024
+    else:
+        raise ValueError(f"machine {machine}: keel_qemu knows virt and raspi4b")
     loaders = []
-    addr = MODULE_BASE
-    ram_end = RAM_BASE + mem_mib * 1024 * 1024
 
     def place(path):
         nonlocal addr
@@ -187,7 +222,7 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
                 fdtput(dtb, "-t", "s", dn, "serial", disk["serial"])
             if disk.get("io_poll_us") is not None:
                 fdtput(dtb, "-t", "u", dn, "io-poll-us", disk["io_poll_us"])
-    keel = os.path.join(ROOT, "build", "qemu-virt", "keel.bin")
+    keel = os.path.join(ROOT, "build", "rpi4" if machine == "raspi4b" else "qemu-virt", "keel.bin")
     argv = [QEMU] + margs + ["-kernel", keel, "-dtb", dtb] + loaders
     return argv
 
@@ -325,6 +360,9 @@ def main():
     ap.add_argument("--log")
     ap.add_argument("--gic-version", type=int, choices=[2, 3],
                     help="QEMU virt's GIC (default: $GIC_VERSION, else 3)")
+    ap.add_argument("--machine", choices=["virt", "raspi4b"], default="virt",
+                    help="QEMU machine: virt, or raspi4b (keel from `make PLATFORM=rpi4`; SD card on the "
+                         "Arasan controller)")
     a = ap.parse_args()
     import vms_config
     if a.vms:
@@ -336,7 +374,7 @@ def main():
         if a.disk_faults and not image:
             sys.exit("keel_qemu: --disk-faults needs a UFS or SD disk")
         try:
-            devs = storage_devices(storage, image, a.disk_faults) if image else []
+            devs = storage_devices(storage, image, a.disk_faults, a.machine) if image else []
         except ValueError as e:
             sys.exit(f"keel_qemu: --disk-faults: {e}")
     else:
@@ -349,14 +387,14 @@ def main():
         if a.disk:
             disks.append({"backend": storage, "image": a.disk})
             try:
-                devs = storage_devices(storage, a.disk, a.disk_faults)
+                devs = storage_devices(storage, a.disk, a.disk_faults, a.machine)
             except ValueError as e:
                 sys.exit(f"keel_qemu: --disk-faults: {e}")
         vms = [VmSpec("linux", a.kernel, a.initrd, a.cmdline, a.mem, 1, disks, firmware=a.firmware)]
     with tempfile.TemporaryDirectory() as tmp:
         stay_on = a.stay_on or (a.vms is not None and vms_config.stay_on(a.vms))
         argv = build(vms, tmp, mem_mib=a.machine_mem, storage_devs=devs, gic_version=a.gic_version,
-                     stay_on=stay_on)
+                     stay_on=stay_on, machine=a.machine)
         interactive = sys.stdin.isatty() and not a.timeout
         if interactive:
             print("keel: QEMU console; quit with Ctrl-A x", flush=True)

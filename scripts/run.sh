@@ -15,6 +15,8 @@
 #        ESP with GRUB), with the kit's Linux and root filesystem; STORAGE default sd (U-Boot cannot
 #        use a UFS LU: 4096-byte blocks, and it does not accept VIRTIO_BLK_F_BLK_SIZE; EDK2 can);
 #        GUEST_MEM default 512
+#   PLATFORM: qemu-virt (default) or rpi4: QEMU raspi4b (boot DTB from the kit's bcm2711-rpi-4-b.dtb;
+#        STORAGE sd (the default there) is the card on the Pi's Arasan controller, or ram)
 #   VMS: a VM configuration file (devicetree source, see README "Several VMs"): boots its VMs
 #        instead of the one GUEST_* VM. DISK and STORAGE still name the machine's disk; without
 #        DISK, build/disk/<file name>.img is made (a GPT with the partitions the VMs name).
@@ -27,8 +29,17 @@ case ${VMS:-/} in /*) ;; *) VMS=$(realpath -m --relative-to="$ROOT" "$VMS") ;; e
 case ${DISK:-/} in /*) ;; *) DISK=$(realpath -m --relative-to="$ROOT" "$DISK") ;; esac
 case ${DISK_FAULTS:-/} in /*) ;; *) DISK_FAULTS=$(realpath -m "$DISK_FAULTS") ;; esac
 cd "$ROOT"
+machine=()
+case ${PLATFORM:-qemu-virt} in
+  qemu-virt) ;;
+  rpi4)
+    machine=(--machine raspi4b)
+    [ -n "${VMS:-}" ] || STORAGE=${STORAGE:-sd}
+    case ${STORAGE:-sd} in sd|ram) ;; *) echo "run.sh: PLATFORM=rpi4 has STORAGE=sd or ram, not $STORAGE" >&2; exit 1 ;; esac ;;
+  *) echo "run.sh: PLATFORM=$PLATFORM: the launcher knows qemu-virt and rpi4" >&2; exit 1 ;;
+esac
 if [ -n "${VMS:-}" ]; then
-  args=(--vms "$VMS")
+  args=("${machine[@]}" --vms "$VMS")
   [ -n "${DISK:-}" ] && args+=(--disk "$DISK")
   [ -n "${STORAGE:-}" ] && args+=(--storage "$STORAGE")
   [ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
@@ -91,7 +102,7 @@ fi
 for f in "$GUEST_KERNEL" "$DISK"; do
   [ -f "$f" ] || { echo "run.sh: $f not found" >&2; exit 1; }
 done
-args=(--kernel "$GUEST_KERNEL" --cmdline "$GUEST_CMDLINE" --mem "$GUEST_MEM" --disk "$DISK" --storage "$STORAGE")
+args=("${machine[@]}" --kernel "$GUEST_KERNEL" --cmdline "$GUEST_CMDLINE" --mem "$GUEST_MEM" --disk "$DISK" --storage "$STORAGE")
 [ -n "$GUEST_INITRD" ] && args+=(--initrd "$GUEST_INITRD")
 [ -n "${DISK_FAULTS:-}" ] && args+=(--disk-faults "$DISK_FAULTS")
 [ -n "${STAY_ON:-}" ] && args+=(--stay-on)

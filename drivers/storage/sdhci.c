@@ -12,7 +12,10 @@
  * most SDHCI_RETRIES times, then completes it with BLK_EIO; sdhci_err.c logs
  * one line for a request that met errors, naming the bits. A flush is a CMD13.
  *
- * Data moves by ADMA2 straight from the request's segments. A request ADMA2
+ * Data moves by ADMA2 straight from the request's segments, at DMA addresses
+ * through the controller's bus_dev (DT dma-ranges; outside its window: refused
+ * with BLK_EIO, counted). A controller with no DMA at all moves blocks by PIO
+ * (counted). A request ADMA2
  * cannot express goes by SDMA if it is one buffer below 4 GiB (counted; the
  * controller still does the copy, the CPU only restarts it at each 512 KiB
  * boundary). Anything else is refused with BLK_EINVAL (counted, logged
@@ -27,10 +30,8 @@
  */
 #include "drivers/storage/sdhci.h"
 
-#include "core/fdt_util.h"
+#include "core/bus_dev.h"
 
-#include <libfdt.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "arch/barrier.h"
@@ -39,12 +40,13 @@
 #include "arch/spinlock.h"
 #include "arch/timer.h"
 #include "core/irq.h"
-#include "drivers/pci.h"
 #include "drivers/storage/blkdev.h"
 #include "drivers/storage/sd_card.h"
 #include "drivers/storage/sdhci_adma.h"
 #include "drivers/storage/sdhci_chunk.h"
 #include "drivers/storage/sdhci_err.h"
+#include "drivers/storage/sdhci_host.h"
+#include "drivers/storage/sdhci_pio.h"
 #include "drivers/storage/sdhci_regs.h"
 #include "drivers/storage/storage.h"
 #include "keel/addr.h"
@@ -52,7 +54,6 @@
 #include "keel/ratelimit.h"
 #include "keel/util.h"
 
-#define SDHCI_MAX_HOSTS	   2
 #define SDHCI_MAX_SEGS	   64u
 #define SDHCI_MAX_SECTORS  4096u	   /* 2 MiB: well inside the 16-bit block count */
 #define SDHCI_MAX_SEG_SIZE (1024u * 1024u) /* split into 64 KiB ADMA2 lines */
@@ -77,53 +78,6 @@
 	 SDHCI_INT_SPACE_AVAIL | INT_ERRORS)
 #define INT_SIGNALS (SDHCI_INT_CMD_DONE | SDHCI_INT_XFER_DONE | SDHCI_INT_DMA | INT_ERRORS)
 
-/* --- quirks: what differs between controllers, chosen at probe ------------ */
-
-#define SDHCI_Q_NO_ADMA	       (1u << 0) /* ADMA2 broken: SDMA only (one segment a request) */
-#define SDHCI_Q_NO_64BIT_DMA   (1u << 1) /* ignore the 64-bit system bus capability */
-#define SDHCI_Q_NO_HS	       (1u << 2) /* no high-speed timing */
-#define SDHCI_Q_NO_BUSY_IRQ    (1u << 3) /* no transfer-complete at the end of R1b busy: rely on CMD13 */
-#define SDHCI_Q_NO_AUTO_CMD12  (1u << 4) /* send CMD12 after open-ended transfers ourselves */
-#define SDHCI_Q_NO_CMD23       (1u << 5) /* never use SET_BLOCK_COUNT */
-#define SDHCI_Q_32BIT_ACCESS   (1u << 6) /* registers accept 32-bit accesses only */
-#define SDHCI_Q_NO_CARD_DETECT (1u << 7) /* card-present bit unreliable (soldered card): assume present */
-#define SDHCI_Q_NO_WP	       (1u << 8) /* write-protect bit unreliable: assume writable */
-
-struct sdhci_quirks {
-	const char *name;
-	uint32_t flags;
-	uint32_t base_clock_hz; /**< used when the capabilities report 0 */
-	uint32_t max_clock_hz;	/**< card clock ceiling (0: 50 MHz) */
-};
-
-struct sdhci_pci_match {
-	uint16_t vendor, device; /* 0xffff: any */
-	struct sdhci_quirks q;
-};
-
-static const struct sdhci_pci_match pci_matches[] = {
-    {0x1b36, 0x0007, {"QEMU sdhci-pci", 0, 0, 0}},
-    {0xffff, 0xffff, {"SDHCI (PCI class 08:05)", 0, 0, 0}},
-};
-
-struct sdhci_dt_match {
-	const char *compatible;
-	struct sdhci_quirks q;
-};
-
-/*
- * DT controllers. These assume firmware left clocks and pads configured (keel
- * does not drive clock controllers or PHYs); their quirks encode what the
- * vendors' SDHCIs are known to need.
- */
-static const struct sdhci_dt_match dt_matches[] = {
-    {"arasan,sdhci-8.9a", {"Arasan SDHCI 8.9a", SDHCI_Q_NO_HS, 0, 25000000}},
-    {"arasan,sdhci-5.1", {"Arasan SDHCI 5.1", 0, 0, 0}},
-    {"snps,dwcmshc-sdhci", {"Synopsys DWC MSHC", 0, 0, 0}},
-    {"brcm,bcm2711-emmc2", {"Broadcom eMMC2", SDHCI_Q_NO_CARD_DETECT, 100000000, 0}},
-    {"sdhci", {"generic SDHCI", 0, 0, 0}},
-};
-
 /* --- host state ------------------------------------------------------------ */
 
 enum step_kind { STEP_CMD, STEP_DATA, STEP_STATUS };
@@ -139,7 +93,7 @@ struct sdhci_step {
 	uint32_t timeout_us;
 };
 
-enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA };
+enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA, DMA_NONE /* PIO */ };
 
 struct sdhci_done {
 	struct blk_req *req;
@@ -149,11 +103,9 @@ struct sdhci_done {
 struct sdhci_host {
 	char name[8];
 	volatile uint8_t *regs;
-	paddr_t base;
-	uint32_t intid;
+	struct bus_dev bus; /* registers, INTID, DMA window and coherency */
 	const struct sdhci_quirks *quirks;
-	bool dma_coherent; /* DMA is coherent: no cache maintenance around it */
-	uint8_t spec;	   /* SDHCI_SPEC_* */
+	uint8_t spec; /* SDHCI_SPEC_* */
 	uint32_t caps;
 	uint32_t base_clock_hz;
 	uint32_t max_clock_hz;
@@ -183,6 +135,9 @@ struct sdhci_host {
 	enum sdhci_path cur_path;
 	uint32_t cur_done, cur_chunk;
 	struct blk_seg chunk_segs[SDHCI_MAX_SEGS];
+	unsigned chunk_nsegs;
+	uint32_t pio_blocks; /* blocks of the chunk moved by PIO */
+	uint32_t pio_buf[SD_BLOCK / 4];
 	bool settle;  /* a write was aborted: the next request first waits (CMD13) for the card */
 	bool offline; /* an abort could not stop the controller: every request fails */
 	unsigned attempt;
@@ -537,8 +492,9 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 	bool cmd23 = multi && h->card.cmd23 && !quirk(h, SDHCI_Q_NO_CMD23);
 	bool stop = multi && !cmd23;
 	bool auto12 = stop && !quirk(h, SDHCI_Q_NO_AUTO_CMD12);
-	uint16_t xfer = SDHCI_XFER_DMA | SDHCI_XFER_BLKCNT_EN | (rd ? SDHCI_XFER_READ : 0) |
-			(multi ? SDHCI_XFER_MULTI : 0) | (auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
+	uint16_t xfer = (h->cur_path == SDHCI_PATH_PIO ? 0 : SDHCI_XFER_DMA) | SDHCI_XFER_BLKCNT_EN |
+			(rd ? SDHCI_XFER_READ : 0) | (multi ? SDHCI_XFER_MULTI : 0) |
+			(auto12 ? SDHCI_XFER_AUTO_CMD12 : 0);
 	uint8_t idx = rd ? (multi ? SD_CMD_READ_MULTI : SD_CMD_READ_SINGLE)
 			 : (multi ? SD_CMD_WRITE_MULTI : SD_CMD_WRITE_SINGLE);
 
@@ -556,7 +512,7 @@ static void build_steps(struct sdhci_host *h, const struct blk_req *req, bool re
 /* Cache maintenance around DMA on the request's buffers (needed on non-coherent interconnects). */
 static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool before)
 {
-	if (h->dma_coherent)
+	if (h->bus.dma_coherent || h->cur_path == SDHCI_PATH_PIO)
 		return;
 	for (unsigned i = 0; i < req->nsegs; i++) {
 		void *p = pa_to_ptr(req->segs[i].pa);
@@ -573,8 +529,14 @@ static void dma_sync(const struct sdhci_host *h, const struct blk_req *req, bool
 static int plan_xfer(const struct sdhci_host *h, const struct blk_req *req, enum sdhci_path *path,
 		     unsigned *splits, unsigned *bad)
 {
-	return sdhci_plan_xfer(h->dma != DMA_SDMA, h->dma == DMA_ADMA64, SDHCI_ADMA_LINES, req, path, splits,
-			       bad);
+	const struct sdhci_xfer_caps c = {
+	    .adma = h->dma == DMA_ADMA32 || h->dma == DMA_ADMA64,
+	    .dma64 = h->dma == DMA_ADMA64,
+	    .pio = h->dma == DMA_NONE,
+	    .max_lines = SDHCI_ADMA_LINES,
+	    .bus = &h->bus,
+	};
+	return sdhci_plan_xfer(&c, req, path, splits, bad);
 }
 
 static void complete(struct sdhci_host *h, struct blk_req *req, int status)
@@ -654,9 +616,17 @@ static bool start_next(struct sdhci_host *h)
 			dma_sync(h, req, true);
 		}
 		h->stats.chunks += h->cur_chunk < req->nsectors;
-		if (h->cur_path == SDHCI_PATH_ADMA)
-			sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, h->chunk_segs, n,
-					 NULL);
+		h->stats.pio_requests += e.done == 0 && h->cur_path == SDHCI_PATH_PIO;
+		h->chunk_nsegs = n;
+		if (h->cur_path == SDHCI_PATH_ADMA) {
+			int lines = sdhci_adma_build(h->adma, SDHCI_ADMA_LINES, h->dma == DMA_ADMA64, &h->bus,
+						     h->chunk_segs, n, NULL);
+			/* The controller reads the table from memory: write it out past the caches. */
+			if (!h->bus.dma_coherent && lines > 0)
+				dcache_clean_range(h->adma, (size_t)lines * (h->dma == DMA_ADMA64
+										 ? SDHCI_ADMA_WORDS_64 * 4
+										 : SDHCI_ADMA_WORDS_32 * 4));
+		}
 	}
 	build_steps(h, req, false);
 	if (h->settle) { /* an aborted write may leave the card programming: CMD13 until in transfer */
@@ -683,15 +653,20 @@ static bool issue_step(struct sdhci_host *h)
 		return false;
 	wr32(h, SDHCI_INT_STATUS, 0xffffffffu);
 	if (s->kind == STEP_DATA) {
+		dma_addr_t d = dma_init(0);
+		h->pio_blocks = 0;
 		if (h->cur_path == SDHCI_PATH_SDMA) {
 			/* Block count 0 first: QEMU's model starts an SDMA transfer (with the last transfer
 			 * mode) on an address write whenever the block count is non-zero. */
 			wr16(h, SDHCI_BLOCK_COUNT, 0);
-			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)pa_addr(h->chunk_segs[0].pa));
+			if (!bus_dma_addr(&h->bus, h->chunk_segs[0].pa, h->chunk_segs[0].len, &d))
+				panic("%s: SDMA buffer left the DMA window after planning", h->name);
+			wr32(h, SDHCI_SDMA_ADDR, (uint32_t)dma_addr(d));
 			wr8(h, SDHCI_HOST_CTRL,
 			    (uint8_t)((rd8(h, SDHCI_HOST_CTRL) & ~SDHCI_CTRL_DMA_MASK) | SDHCI_CTRL_SDMA));
-		} else {
-			uint64_t t = pa_addr(ptr_to_pa(h->adma));
+		} else if (h->cur_path == SDHCI_PATH_ADMA) {
+			bus_dma_addr(&h->bus, ptr_to_pa(h->adma), sizeof(h->adma), &d); /* checked at probe */
+			uint64_t t = dma_addr(d);
 			wr32(h, SDHCI_ADMA_ADDR, (uint32_t)t);
 			if (h->dma == DMA_ADMA64)
 				wr32(h, SDHCI_ADMA_ADDR + 4, (uint32_t)(t >> 32));
@@ -775,6 +750,35 @@ static void step_done(struct sdhci_host *h)
 	h->need_issue = true;
 }
 
+/*
+ * PIO (a controller without DMA): move every block the data port has ready, at most the chunk's
+ * (bounded by the chunk, not by the controller). Returns the status the moves raised (QEMU's model
+ * completes the transfer inside the last data-port access).
+ */
+static uint32_t pio_move(struct sdhci_host *h)
+{
+	bool rd = h->cur->op == BLK_OP_READ;
+	uint32_t ready = rd ? SDHCI_PS_BUF_RD_EN : SDHCI_PS_BUF_WR_EN;
+	while (h->pio_blocks < h->cur_chunk && (rd32(h, SDHCI_PRESENT) & ready)) {
+		uint64_t off = (uint64_t)h->pio_blocks * SD_BLOCK;
+		if (!rd && !sdhci_pio_copy(h->chunk_segs, h->chunk_nsegs, off, h->pio_buf, SD_BLOCK, false))
+			panic("%s: PIO block %u past the chunk's segments", h->name, h->pio_blocks);
+		for (unsigned i = 0; i < SD_BLOCK / 4; i++) {
+			if (rd)
+				h->pio_buf[i] = rd32(h, SDHCI_BUFFER);
+			else
+				wr32(h, SDHCI_BUFFER, h->pio_buf[i]);
+		}
+		if (rd && !sdhci_pio_copy(h->chunk_segs, h->chunk_nsegs, off, h->pio_buf, SD_BLOCK, true))
+			panic("%s: PIO block %u past the chunk's segments", h->name, h->pio_blocks);
+		h->pio_blocks++;
+	}
+	uint32_t st = rd32(h, SDHCI_INT_STATUS);
+	if (st)
+		wr32(h, SDHCI_INT_STATUS, st);
+	return st;
+}
+
 /* Drive the engine as far as it goes without waiting. */
 /*
  * Should the next request wait for its owner to start it? QEMU's controller moves a request's data
@@ -846,6 +850,8 @@ static void run_locked(struct sdhci_host *h, bool defer, const struct blk_req *m
 			step_error(h, st, 0, (st & SDHCI_INT_TIMEOUTS) ? "timeout" : "error");
 			continue;
 		}
+		if (h->cur_path == SDHCI_PATH_PIO && h->steps[h->step].kind == STEP_DATA)
+			st |= pio_move(h); /* may end the transfer: its complete is read next time */
 		h->waiting &= ~st;
 		if (h->waiting == 0) {
 			step_done(h);
@@ -905,7 +911,22 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 		if (req->nsectors >
 		    0xffff) /* blkdev_submit bounds it by max_sectors; the register is 16 bits */
 			return BLK_EINVAL;
-		if (plan_xfer(h, req, &path, &splits, &bad) != 0) {
+		int rc = plan_xfer(h, req, &path, &splits, &bad);
+		if (rc == BLK_EIO) {
+			/* Outside the controller's DMA window (e.g. above the BCM2711's 1 GiB): no bounce
+			 * copy is made, so the request fails rather than DMA a wrong address. */
+			spin_lock(&h->lock);
+			h->stats.dma_window_refused++;
+			if (log_allowed(h, &h->rl_refused))
+				log_warn("%s: %s at sector %llu refused: segment %u (0x%llx, %u bytes) is "
+					 "outside the controller's DMA window",
+					 h->name, req->op == BLK_OP_READ ? "read" : "write",
+					 (unsigned long long)req->sector, bad,
+					 (unsigned long long)pa_addr(req->segs[bad].pa), req->segs[bad].len);
+			spin_unlock(&h->lock);
+			return BLK_EIO;
+		}
+		if (rc != 0) {
 			spin_lock(&h->lock);
 			h->stats.unmappable++;
 			if (log_allowed(h, &h->rl_refused))
@@ -1082,6 +1103,10 @@ static void sdhci_report(struct blkdev *dev)
 		 h->name, (unsigned long long)s->irqs, (unsigned long long)s->tick_progress,
 		 (unsigned long long)s->busy_polls, (unsigned long long)s->chunks,
 		 (unsigned long long)s->owner_starts, (unsigned long long)s->owner_late);
+	if (h->dma == DMA_NONE || s->dma_window_refused)
+		log_info(
+		    "%s: %llu requests through the data port (no DMA), %llu refused outside the DMA window",
+		    h->name, (unsigned long long)s->pio_requests, (unsigned long long)s->dma_window_refused);
 }
 
 static const struct blkdev_ops sdhci_blk_ops = {
@@ -1095,17 +1120,22 @@ static const struct blkdev_ops sdhci_blk_ops = {
 
 static const char *dma_name(enum dma_mode m)
 {
-	return m == DMA_ADMA64 ? "ADMA2 64-bit" : m == DMA_ADMA32 ? "ADMA2 32-bit" : "SDMA";
+	return m == DMA_ADMA64	 ? "ADMA2 64-bit"
+	       : m == DMA_ADMA32 ? "ADMA2 32-bit"
+	       : m == DMA_SDMA	 ? "SDMA"
+				 : "PIO (no DMA)";
 }
 
-static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const struct sdhci_quirks *q,
+static int host_init(struct sdhci_host *h, const struct bus_dev *bus, const struct sdhci_quirks *q,
 		     const char *where)
 {
 	const char *why = "";
+	paddr_t base = bus->base;
+	uint32_t intid = bus->intid;
+	dma_addr_t d;
 
 	h->regs = pa_to_ptr(base);
-	h->base = base;
-	h->intid = intid;
+	h->bus = *bus;
 	h->quirks = q;
 	h->lock = (struct spinlock)SPINLOCK_INIT;
 
@@ -1132,8 +1162,11 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 		    (h->caps & SDHCI_CAP_64BIT) && !quirk(h, SDHCI_Q_NO_64BIT_DMA) ? DMA_ADMA64 : DMA_ADMA32;
 	else if (h->caps & SDHCI_CAP_SDMA)
 		h->dma = DMA_SDMA;
-	else {
-		log_err("%s: controller has no DMA; keel moves no guest data with its CPU (no PIO)", h->name);
+	else
+		h->dma = DMA_NONE; /* PIO, on the CPU that starts each command (the card line says so) */
+	if (h->dma != DMA_NONE && !bus_dma_addr(&h->bus, ptr_to_pa(h->adma), sizeof(h->adma), &d)) {
+		log_err("%s: keel's ADMA2 table at 0x%llx is outside the controller's DMA window", h->name,
+			(unsigned long long)pa_addr(ptr_to_pa(h->adma)));
 		return -1;
 	}
 
@@ -1156,7 +1189,10 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 	wr8(h, SDHCI_POWER_CTRL, volt);
 	wr8(h, SDHCI_POWER_CTRL, (uint8_t)(volt | SDHCI_POWER_ON));
 	if (!(rd8(h, SDHCI_POWER_CTRL) & SDHCI_POWER_ON)) {
-		log_err("%s: bus power did not come on", h->name);
+		if (!(rd32(h, SDHCI_PRESENT) & SDHCI_PS_CARD_PRESENT)) /* its card detect was not trusted */
+			log_info("%s: no card in the slot (bus power stays off): skipped", h->name);
+		else
+			log_err("%s: bus power did not come on", h->name);
 		return -1;
 	}
 
@@ -1199,14 +1235,15 @@ static int host_init(struct sdhci_host *h, paddr_t base, uint32_t intid, const s
 			 h->name);
 	if (intid && irq_register(intid, false, sdhci_irq, h) == 0) {
 		h->bdev.intid = intid;
-		wr32(h, SDHCI_SIGNAL_EN, INT_SIGNALS);
+		wr32(h, SDHCI_SIGNAL_EN,
+		     INT_SIGNALS | (h->dma == DMA_NONE ? SDHCI_INT_DATA_AVAIL | SDHCI_INT_SPACE_AVAIL : 0));
 	} else
 		log_warn("%s: no interrupt (INTID %u): completions are polled at %u Hz", h->name, intid,
 			 HYP_TICK_HZ);
 	return 0;
 }
 
-static struct sdhci_host *host_alloc(void)
+struct sdhci_host *sdhci_host_alloc(void)
 {
 	if (nr_hosts >= SDHCI_MAX_HOSTS)
 		return NULL;
@@ -1218,136 +1255,20 @@ static struct sdhci_host *host_alloc(void)
 	return h;
 }
 
-static void host_commit(struct sdhci_host *h)
+int sdhci_host_init(struct sdhci_host *h, const struct bus_dev *bus, const struct sdhci_quirks *q,
+		    const char *where)
+{
+	return host_init(h, bus, q, where);
+}
+
+void sdhci_host_quiet(struct sdhci_host *h)
+{
+	wr32(h, SDHCI_SIGNAL_EN, 0);
+}
+
+void sdhci_host_commit(struct sdhci_host *h)
 {
 	nr_hosts++;
 	if (storage_register("sd", &h->bdev) != 0)
 		log_warn("%s: the storage registry is full", h->name);
-}
-
-static const struct sdhci_quirks *pci_quirks(const struct pci_dev *d)
-{
-	for (unsigned i = 0; i < ARRAY_SIZE(pci_matches); i++) {
-		const struct sdhci_pci_match *m = &pci_matches[i];
-		if ((m->vendor == 0xffff || m->vendor == d->vendor) &&
-		    (m->device == 0xffff || m->device == d->device))
-			return &m->q;
-	}
-	return &pci_matches[ARRAY_SIZE(pci_matches) - 1].q;
-}
-
-static int probe_pci(void)
-{
-	int found = 0;
-	for (unsigned i = 0;; i++) {
-		struct pci_dev *d = pci_dev_at(i);
-		if (d == NULL)
-			break;
-		/* Class 08:05 (SD host); prog-if 0 (no DMA) or 1 (standard DMA); 2 is vendor-specific. */
-		if ((d->class_code & 0xffff00u) != 0x080500u || (d->class_code & 0xff) > 1)
-			continue;
-		char where[40];
-		snprintf(where, sizeof(where), "PCI %02x:%02x.%u %04x:%04x INTID %u", d->bus, d->dev, d->fn,
-			 d->vendor, d->device, d->intid);
-		if (pa_addr(d->bar[0]) == 0 || d->bar_size[0] < SDHCI_REG_SIZE) {
-			log_warn("sdhci: %s: BAR0 unassigned or smaller than 256 bytes", where);
-			continue;
-		}
-		struct sdhci_host *h = host_alloc();
-		if (h == NULL) {
-			log_warn("sdhci: %s: more than %u controllers; ignored", where, SDHCI_MAX_HOSTS);
-			break;
-		}
-		pci_enable(d);
-		d->claimed = true;
-		if (host_init(h, d->bar[0], d->intid, pci_quirks(d), where) != 0) {
-			wr32(h, SDHCI_SIGNAL_EN, 0);
-			pci_disable(d);
-			d->claimed = false;
-			continue;
-		}
-		h->dma_coherent = d->dma_coherent;
-		host_commit(h);
-		found++;
-	}
-	return found;
-}
-
-/* reg[0] of node through its parent's #address-cells / #size-cells. */
-static bool dt_reg0(const void *fdt, int node, uint64_t *base, uint64_t *size)
-{
-	int parent = fdt_parent_offset(fdt, node);
-	int ac = parent >= 0 ? fdt_address_cells(fdt, parent) : 2;
-	int sc = parent >= 0 ? fdt_size_cells(fdt, parent) : 1;
-	int len;
-	const fdt32_t *reg = fdt_getprop(fdt, node, "reg", &len);
-
-	if (reg == NULL || ac < 1 || ac > 2 || sc < 0 || sc > 2 || len < (ac + sc) * 4)
-		return false;
-	*base = 0;
-	for (int i = 0; i < ac; i++)
-		*base = *base << 32 | fdt32_to_cpu(reg[i]);
-	*size = 0;
-	for (int i = 0; i < sc; i++)
-		*size = *size << 32 | fdt32_to_cpu(reg[ac + i]);
-	return true;
-}
-
-/* A GIC 3-cell interrupt specifier: SPI n -> INTID n + 32. 0 when absent or not an SPI. */
-static uint32_t dt_spi(const void *fdt, int node)
-{
-	int len;
-	const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
-	if (irq == NULL || len < 12 || fdt32_to_cpu(irq[0]) != 0)
-		return 0;
-	uint32_t n = fdt32_to_cpu(irq[1]);
-	return n < 988 ? n + 32 : 0;
-}
-
-static int probe_dt(const void *fdt)
-{
-	int found = 0;
-	if (fdt == NULL)
-		return 0;
-	for (unsigned m = 0; m < ARRAY_SIZE(dt_matches); m++) {
-		int node = -1;
-		while ((node = fdt_node_offset_by_compatible(fdt, node, dt_matches[m].compatible)) >= 0) {
-			const char *status = fdt_getprop(fdt, node, "status", NULL);
-			if (status && strcmp(status, "okay") != 0 && strcmp(status, "ok") != 0)
-				continue;
-			/* A node listing several of our compatibles is taken by its first (most specific)
-			 * match. */
-			bool earlier = false;
-			for (unsigned e = 0; e < m; e++)
-				earlier |=
-				    fdt_node_check_compatible(fdt, node, dt_matches[e].compatible) == 0;
-			if (earlier)
-				continue;
-			uint64_t base, size;
-			if (!dt_reg0(fdt, node, &base, &size) || size < SDHCI_REG_SIZE) {
-				log_warn("sdhci: %s: no usable reg", fdt_get_name(fdt, node, NULL));
-				continue;
-			}
-			struct sdhci_host *h = host_alloc();
-			if (h == NULL)
-				return found;
-			char where[40];
-			snprintf(where, sizeof(where), "DT %s", fdt_get_name(fdt, node, NULL));
-			if (host_init(h, pa_init(base), dt_spi(fdt, node), &dt_matches[m].q, where) != 0)
-				continue;
-			h->dma_coherent = fdt_dma_coherent(fdt, node);
-			host_commit(h);
-			found++;
-		}
-	}
-	return found;
-}
-
-int sdhci_probe_all(const void *fdt)
-{
-	int n = probe_pci();
-	n += probe_dt(fdt);
-	if (n == 0)
-		log_info("sdhci: no SD host controller with a card");
-	return 0;
 }

@@ -25,8 +25,8 @@ static void put_line(uint32_t *table, unsigned i, bool dma64, uint64_t addr, uin
 	}
 }
 
-int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const struct blk_seg *segs,
-		     unsigned nsegs, unsigned *splits)
+int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const struct bus_dev *bus,
+		     const struct blk_seg *segs, unsigned nsegs, unsigned *splits)
 {
 	unsigned lines = 0, extra = 0;
 
@@ -34,10 +34,13 @@ int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const stru
 		return SDHCI_ADMA_EEMPTY;
 	/* Check everything before writing anything. */
 	for (unsigned i = 0; i < nsegs; i++) {
-		uint64_t pa = pa_addr(segs[i].pa);
 		uint32_t len = segs[i].len;
+		dma_addr_t d = dma_init(0);
 		if (len == 0)
 			return SDHCI_ADMA_EEMPTY;
+		if (!bus_dma_addr(bus, segs[i].pa, len, &d))
+			return SDHCI_ADMA_EWINDOW;
+		uint64_t pa = dma_addr(d);
 		if (!IS_ALIGNED(pa, SDHCI_ADMA_ALIGN) || !IS_ALIGNED(len, SDHCI_ADMA_ALIGN))
 			return SDHCI_ADMA_EALIGN;
 		if (pa + len < pa || (!dma64 && pa + len > ADDR32_LIMIT))
@@ -55,7 +58,9 @@ int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const stru
 
 	unsigned at = 0;
 	for (unsigned i = 0; i < nsegs; i++) {
-		uint64_t pa = pa_addr(segs[i].pa);
+		dma_addr_t d = dma_init(0);
+		bus_dma_addr(bus, segs[i].pa, segs[i].len, &d); /* checked above */
+		uint64_t pa = dma_addr(d);
 		uint32_t left = segs[i].len;
 		while (left > 0) {
 			uint32_t piece = MIN(left, SDHCI_ADMA_LINE_MAX);
@@ -68,8 +73,8 @@ int sdhci_adma_build(uint32_t *table, unsigned max_lines, bool dma64, const stru
 	return (int)lines;
 }
 
-int sdhci_plan_xfer(bool adma, bool dma64, unsigned max_lines, const struct blk_req *req,
-		    enum sdhci_path *path, unsigned *splits, unsigned *bad)
+int sdhci_plan_xfer(const struct sdhci_xfer_caps *c, const struct blk_req *req, enum sdhci_path *path,
+		    unsigned *splits, unsigned *bad)
 {
 	*bad = 0;
 	*path = SDHCI_PATH_ADMA;
@@ -84,15 +89,27 @@ int sdhci_plan_xfer(bool adma, bool dma64, unsigned max_lines, const struct blk_
 	}
 	if (total != req->nsectors * BLK_SECTOR_SIZE)
 		return BLK_EINVAL;
-	if (adma) {
-		int n = sdhci_adma_build(NULL, max_lines, dma64, req->segs, req->nsegs, splits);
+	if (c->pio) {
+		*path = SDHCI_PATH_PIO;
+		return 0;
+	}
+	dma_addr_t d0 = dma_init(0);
+	for (unsigned i = 0; i < req->nsegs; i++) {
+		if (!bus_dma_addr(c->bus, req->segs[i].pa, req->segs[i].len, &d0)) {
+			*bad = i;
+			return BLK_EIO;
+		}
+	}
+	if (c->adma) {
+		int n = sdhci_adma_build(NULL, c->max_lines, c->dma64, c->bus, req->segs, req->nsegs, splits);
 		if (n > 0)
 			return 0;
 		*splits = 0;
 		if (n != SDHCI_ADMA_EALIGN && n != SDHCI_ADMA_ERANGE && n != SDHCI_ADMA_ETOOMANY)
 			return BLK_EINVAL;
 	}
-	if (req->nsegs == 1 && pa_addr(req->segs[0].pa) + req->segs[0].len <= ADDR32_LIMIT) {
+	bus_dma_addr(c->bus, req->segs[0].pa, req->segs[0].len, &d0);
+	if (req->nsegs == 1 && dma_addr(d0) + req->segs[0].len <= ADDR32_LIMIT) {
 		*path = SDHCI_PATH_SDMA;
 		return 0;
 	}

@@ -30,6 +30,15 @@ static inline ipa_t ipa_add(ipa_t a, uint64_t off)
 	return (ipa_t){a.ipa + off};
 }
 
+static inline dma_addr_t dma_init(uint64_t a)
+{
+	return (dma_addr_t){a};
+}
+static inline uint64_t dma_addr(dma_addr_t a)
+{
+	return a.dma;
+}
+
 static inline vaddr_t va_init(uintptr_t a)
 {
 	return (vaddr_t){a};

@@ -12,6 +12,8 @@
  *   paddr_t: host physical address (what DMA and stage-2 outputs use)
  *   ipa_t:   guest intermediate physical address (a VM's "physical" address)
  *   vaddr_t: hypervisor (EL2) virtual address
+ *   dma_addr_t: an address as a bus master sees memory (a DMA/bus address: on
+ *               boards with DT dma-ranges, e.g. the BCM2711, not the physical one)
  */
 typedef struct {
 	uint64_t pa;
@@ -22,5 +24,8 @@ typedef struct {
 typedef struct {
 	uintptr_t va;
 } vaddr_t;
+typedef struct {
+	uint64_t dma;
+} dma_addr_t;
 
 #endif
