@@ -30,6 +30,7 @@ def fdtput(dtb, *args):
 
 
 def boot(tmp_path, nr_vms, test="basic", timeout=60):
+    """Boot keel on raspi4b with nr_vms bare-metal VMs of one vCPU; test: one keel.test for all, or a list."""
     for f in (KEEL, GUEST):
         if not os.path.exists(f):
             pytest.fail(f"{f} is missing: run `make PLATFORM=rpi4` and `make guests`")
@@ -48,7 +49,8 @@ def boot(tmp_path, nr_vms, test="basic", timeout=60):
         fdtput(dtb, "-t", "x", node, "#size-cells", 2)
         fdtput(dtb, "-t", "x", node, "cpus", 1)
         fdtput(dtb, "-t", "x", node, "memory", 0, hex(0x4000000))
-        fdtput(dtb, "-t", "s", node, "bootargs", f"keel.test={test}")
+        vm_test = test[i] if isinstance(test, (list, tuple)) else test
+        fdtput(dtb, "-t", "s", node, "bootargs", f"test={vm_test}")  # the bare-metal guest reads test=
         fdtput(dtb, "-c", node + "/kernel")
         fdtput(dtb, "-t", "s", node + "/kernel", "compatible", "multiboot,kernel")
         fdtput(dtb, "-t", "x", node + "/kernel", "reg", 0, hex(base), 0, hex(size))
@@ -74,5 +76,23 @@ def test_two_vms_on_spin_table_cpus_and_machine_off(tmp_path):
         assert f"VM {vm}: powered off" in log
     assert "keel: PANIC" not in log
     # No PSCI on the Pi: the BCM2835 PM watchdog reset ends QEMU under -no-reboot.
+    assert "all VMs are off; powering the machine off" in log
+    assert rc == 0, log[-2000:]
+
+
+def test_four_vms_on_the_four_spin_table_cpus_psci_and_basic(tmp_path):
+    """All four of the Pi's CPUs (three released from the spin table), a VM on each: vm0 runs the PSCI
+    suite (PSCI from keel, though the board has none), the others the basic suite (timer, SGIs, UART,
+    FP/SIMD across traps, escape attempts at the GIC and outside their memory)."""
+    rc, log = boot(tmp_path, 4, test=["psci", "basic", "basic", "basic"], timeout=120)
+    for cpu in (1, 2, 3):
+        assert f"CPU {cpu} online" in log, log[-3000:]
+    assert "[vm0] GUEST: psci version=0x10001" in log, log[-3000:]
+    for vm in ("vm0", "vm1", "vm2", "vm3"):
+        assert f"[{vm}] GUEST: PASS" in log, log[-3000:]
+        assert f"VM {vm}: powered off" in log
+    for vm in ("vm1", "vm2", "vm3"):
+        assert f"[{vm}] GUEST: sgis 4..11 to self taken" in log
+    assert "keel: PANIC" not in log
     assert "all VMs are off; powering the machine off" in log
     assert rc == 0, log[-2000:]
