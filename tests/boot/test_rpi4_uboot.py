@@ -1,0 +1,94 @@
+"""The Pi 4 SD card image (scripts/mksdimage.py, `make sdimage`) on QEMU raspi4b: Debian's U-Boot for
+the Pi (u-boot-rpi:arm64, fetched by scripts/get-uboot-rpi.sh) finds boot.scr on the card's FAT
+partition, loads keel, its DTB and the guest from it and booti's keel; the boot partition's bytes
+are the same afterwards.
+
+QEMU stands in for the Pi firmware: `-kernel` U-Boot (kernel8.img on a real card), `-dtb` the card's
+own bcm2711-rpi-4-b.dtb. U-Boot prints on the mini UART, keel on the PL011: both serial ports share
+one mux chardev on stdout. Needs `make PLATFORM=rpi4`, `make guests`, the kit (its kernel .deb has
+the DTB).
+"""
+import hashlib
+import os
+import struct
+import subprocess
+
+import pytest
+
+from conftest import GUEST_BIN, LOG_DIR, ROOT, keel_qemu
+
+KEEL = os.path.join(ROOT, "build", "rpi4", "keel.bin")
+UBOOT = os.path.join(ROOT, "build", "u-boot-rpi", "usr", "lib", "u-boot", "rpi_arm64", "u-boot.bin")
+
+
+def uboot_rpi():
+    if not os.path.exists(UBOOT):
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "get-uboot-rpi.sh")], capture_output=True,
+                           text=True)
+        if r.returncode != 0 or not os.path.exists(UBOOT):
+            pytest.skip("Debian's u-boot-rpi:arm64 cannot be had (apt-get download failed: no arm64 "
+                        f"architecture or no archive?): {r.stderr.strip()[-300:]}")
+    return UBOOT
+
+
+def partitions(img):
+    """[(first byte, size in bytes)] of the MBR's primary partitions (512-byte sectors)."""
+    with open(img, "rb") as f:
+        b0 = f.read(512)
+    assert b0[510:512] == b"\x55\xaa", "no MBR signature"
+    parts = []
+    for i in range(4):
+        _, _, ptype, _, lba, n = struct.unpack_from("<B3sB3sII", b0, 446 + 16 * i)
+        if ptype:
+            parts.append((lba * 512, n * 512))
+    return parts
+
+
+def sha256_of(img, off, size):
+    h = hashlib.sha256()
+    with open(img, "rb") as f:
+        f.seek(off)
+        left = size
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            assert chunk, "image shorter than its partition table says"
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+def boot_card(tmp_path, name, mksdimage_args, timeout=120):
+    for f in (KEEL, GUEST_BIN):
+        if not os.path.exists(f):
+            pytest.fail(f"{f} is missing: run `make PLATFORM=rpi4` and `make guests`")
+    uboot = uboot_rpi()
+    img = str(tmp_path / "sd.img")
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "mksdimage.py"), img, "--keel", KEEL,
+                    "--uboot", uboot, "--guest", GUEST_BIN] + mksdimage_args, check=True, capture_output=True)
+    parts = partitions(img)
+    assert len(parts) == 2, parts
+    dtb = str(tmp_path / "bcm2711-rpi-4-b.dtb")  # what the Pi firmware would hand U-Boot
+    subprocess.run(["mcopy", "-i", f"{img}@@{parts[0][0]}", "::bcm2711-rpi-4-b.dtb", dtb], check=True)
+    boot_before = sha256_of(img, *parts[0])
+    argv = ["nice", "-n", "10", "qemu-system-aarch64", "-M", "raspi4b", "-kernel", uboot, "-dtb", dtb,
+            "-chardev", "stdio,id=con,mux=on,signal=off", "-serial", "chardev:con", "-serial", "chardev:con",
+            "-monitor", "none", "-display", "none", "-no-reboot",
+            "-drive", f"if=sd,file={img},format=raw"]
+    os.makedirs(LOG_DIR, exist_ok=True)
+    rc, out = keel_qemu.run(argv, timeout, os.path.join(LOG_DIR, name + ".log"))
+    return rc, out, boot_before, sha256_of(img, *parts[0])
+
+
+def test_uboot_runs_boot_scr_from_the_card_and_starts_keel(tmp_path):
+    rc, out, boot_before, boot_after = boot_card(tmp_path, "rpi4-uboot-basic", ["--bootargs", "keel.test=basic"])
+    assert "Found U-Boot script /boot.scr" in out, out
+    assert "keel: loading keel.bin, keel.dtb and the guests from mmc 0:1" in out, out
+    assert "Starting kernel" in out, out
+    assert "keel: keel starting at EL2 on rpi4, DTB at 0x2600000" in out, out  # the card's keel.dtb
+    assert "[vm0] GUEST: bootargs=\"keel.test=basic\"" in out, out
+    assert "[vm0] GUEST: PASS" in out, out
+    assert "VM vm0: powered off" in out, out
+    assert "all VMs are off; powering the machine off" in out, out
+    assert "keel: PANIC" not in out, out
+    assert rc == 0, out[-3000:]
+    assert boot_after == boot_before, "the card's FAT boot partition changed"
