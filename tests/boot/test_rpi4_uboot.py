@@ -57,7 +57,7 @@ def sha256_of(img, off, size):
     return h.hexdigest()
 
 
-def boot_card(tmp_path, name, mksdimage_args, timeout=120):
+def boot_card(tmp_path, name, mksdimage_args, timeout=120, until=None):
     for f in (KEEL, GUEST_BIN):
         if not os.path.exists(f):
             pytest.fail(f"{f} is missing: run `make PLATFORM=rpi4` and `make guests`")
@@ -75,8 +75,9 @@ def boot_card(tmp_path, name, mksdimage_args, timeout=120):
             "-monitor", "none", "-display", "none", "-no-reboot",
             "-drive", f"if=sd,file={img},format=raw"]
     os.makedirs(LOG_DIR, exist_ok=True)
-    rc, out = keel_qemu.run(argv, timeout, os.path.join(LOG_DIR, name + ".log"))
-    return rc, out, boot_before, sha256_of(img, *parts[0])
+    rc, out = keel_qemu.run(argv, timeout, os.path.join(LOG_DIR, name + ".log"), until=until)
+    boot_after = sha256_of(img, *parts[0])
+    return rc, out, boot_before, boot_after
 
 
 def test_uboot_runs_boot_scr_from_the_card_and_starts_keel(tmp_path):
@@ -89,6 +90,23 @@ def test_uboot_runs_boot_scr_from_the_card_and_starts_keel(tmp_path):
     assert "[vm0] GUEST: PASS" in out, out
     assert "VM vm0: powered off" in out, out
     assert "all VMs are off; powering the machine off" in out, out
+    assert "keel: PANIC" not in out, out
+    assert rc == 0, out[-3000:]
+    assert boot_after == boot_before, "the card's FAT boot partition changed"
+
+
+@pytest.mark.xfail(strict=True, reason="needs keel's SDHCI driver to bind the Pi's SD controller from the DT "
+                   "(branch pi2): today keel finds no SD card on rpi4, so the disk@0 backend \"sd\" is unavailable")
+def test_vm_on_the_cards_second_partition_writes_it_and_the_boot_partition_is_unchanged(tmp_path):
+    # vm0's disk is MBR partition 2 of the card U-Boot booted from; test=virtio writes a pattern to its
+    # sectors 0..7, reads it back, restores them. Partition 1 (the FAT keel was loaded from) is not the
+    # VM's: its bytes must not change.
+    rc, out, boot_before, boot_after = boot_card(
+        tmp_path, "rpi4-uboot-disk", ["--bootargs", "keel.test=virtio", "--disk-partition", "2"],
+        until=r"keel: PANIC")
+    assert "keel: keel starting at EL2 on rpi4" in out, out
+    assert "[vm0] GUEST: virtio rw ok" in out, out
+    assert "[vm0] GUEST: PASS" in out, out
     assert "keel: PANIC" not in out, out
     assert rc == 0, out[-3000:]
     assert boot_after == boot_before, "the card's FAT boot partition changed"
