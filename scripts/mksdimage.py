@@ -51,14 +51,26 @@ def run(*cmd, **kw):
 
 
 def kit_dtb(tmp):
+    """The kernel package's bcm2711-rpi-4-b.dtb, kept in build/rpi4/ while it is newer than the .deb
+    (unpacking the kernel .deb takes seconds)."""
     debs = glob.glob(os.path.join(ROOT, "build", "kit", "debs", "linux-image-*arm64*.deb"))
     if not debs:
         raise SystemExit("mksdimage: no kernel package in build/kit/debs (run `make kit`) and no --dtb")
+    deb = sorted(debs)[-1]
+    cached = os.path.join(ROOT, "build", "rpi4", "bcm2711-rpi-4-b.dtb")
+    if os.path.exists(cached) and os.path.getmtime(cached) >= os.path.getmtime(deb):
+        return cached
     out = os.path.join(tmp, "deb")
     os.mkdir(out)
-    tar = run("dpkg-deb", "--fsys-tarfile", sorted(debs)[-1]).stdout
+    tar = run("dpkg-deb", "--fsys-tarfile", deb).stdout
     run("tar", "-x", "-C", out, "--wildcards", "*bcm2711-rpi-4-b.dtb", input=tar)
-    return glob.glob(os.path.join(out, "usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb"))[0]
+    found = glob.glob(os.path.join(out, "usr/lib/linux-image-*/broadcom/bcm2711-rpi-4-b.dtb"))
+    if not found:
+        raise SystemExit(f"mksdimage: {os.path.basename(deb)} has no bcm2711-rpi-4-b.dtb")
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    run("cp", found[0], cached + ".tmp")
+    os.replace(cached + ".tmp", cached)
+    return cached
 
 
 def keel_dtb(src, dst, guests, bootargs, mem_mib, disk_partition):

@@ -57,7 +57,7 @@ def sha256_of(img, off, size):
     return h.hexdigest()
 
 
-def boot_card(tmp_path, name, mksdimage_args, timeout=120, until=None):
+def boot_card(tmp_path, name, mksdimage_args, timeout=180, until=None):
     for f in (KEEL, GUEST_BIN):
         if not os.path.exists(f):
             pytest.fail(f"{f} is missing: run `make PLATFORM=rpi4` and `make guests`")
@@ -110,3 +110,52 @@ def test_vm_on_the_cards_second_partition_writes_it_and_the_boot_partition_is_un
     assert "keel: PANIC" not in out, out
     assert rc == 0, out[-3000:]
     assert boot_after == boot_before, "the card's FAT boot partition changed"
+
+
+def test_sdimage_layout(tmp_path):
+    """What a Pi's firmware and U-Boot look for, without booting: MBR with an active FAT32 (0x0c) first
+    and a Linux (0x83) second partition, the boot files, config.txt, a mkimage script that booti's keel,
+    and keel.dtb's VM node (its kernel's size, its disk on partition 2)."""
+    for f in (KEEL, GUEST_BIN):
+        if not os.path.exists(f):
+            pytest.fail(f"{f} is missing: run `make PLATFORM=rpi4` and `make guests`")
+    img = str(tmp_path / "sd.img")
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "mksdimage.py"), img, "--keel", KEEL,
+                    "--uboot", GUEST_BIN, "--guest", GUEST_BIN, "--guest", GUEST_BIN, "--disk-partition", "2",
+                    "--bootargs", "keel.test=virtio", "--size-mib", "128"], check=True, capture_output=True)
+    with open(img, "rb") as f:
+        b0 = f.read(512)
+    assert [b0[446 + 16 * i + 4] for i in range(4)] == [0x0C, 0x83, 0, 0]
+    assert [b0[446 + 16 * i] for i in range(2)] == [0x80, 0]
+    (boot_off, boot_size), (data_off, data_size) = partitions(img)
+    assert (boot_off, boot_size, data_off) == (1 << 20, 64 << 20, 65 << 20)
+    assert data_off + data_size == os.path.getsize(img) == 128 << 20
+    fat = f"{img}@@{boot_off}"
+    names = subprocess.run(["mdir", "-b", "-i", fat, "::"], check=True, capture_output=True, text=True).stdout
+    assert sorted(n.strip("/:").split("/")[-1] for n in names.split()) == sorted(
+        ["kernel8.img", "config.txt", "bcm2711-rpi-4-b.dtb", "keel.bin", "keel.dtb", "boot.scr", "boot.cmd",
+         "guest0.bin", "guest1.bin"])
+
+    def get(name):
+        out = tmp_path / name
+        subprocess.run(["mcopy", "-o", "-i", fat, "::" + name, str(out)], check=True)
+        return str(out)
+
+    with open(get("keel.bin"), "rb") as a, open(KEEL, "rb") as b:
+        assert a.read() == b.read()
+    assert "arm_64bit=1" in open(get("config.txt")).read().splitlines()
+    scr = open(get("boot.scr"), "rb").read()
+    assert scr[:4] == b"\x27\x05\x19\x56"  # the legacy image magic U-Boot's `source` checks
+    assert b"booti 0x200000 - 0x2600000" in scr and b" 0x11000000 guest1.bin" in scr
+    dtb = get("keel.dtb")
+
+    def prop(node, name, kind="s"):
+        return subprocess.run(["fdtget", "-t", kind, dtb, node, name], check=True, capture_output=True,
+                              text=True).stdout.split()
+    assert prop("/chosen", "stdout-path") == ["serial0:115200n8"]
+    size = hex(os.path.getsize(GUEST_BIN))
+    assert prop("/chosen/vm@1/kernel", "reg", "x") == ["0", "11000000", "0", size[2:]]
+    assert prop("/chosen/vm@0", "bootargs") == ["keel.test=virtio"]
+    assert prop("/chosen/vm@0/disk@0", "backend") + prop("/chosen/vm@0/disk@0", "partition") == ["sd", "2"]
+    r = subprocess.run(["fdtget", dtb, "/chosen/vm@1/disk@0", "backend"], capture_output=True)
+    assert r.returncode != 0  # only vm@0 has the disk
