@@ -50,7 +50,7 @@ LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_ad
 KEEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KEEL_SRCS)) \
 	$(patsubst %,$(BUILD)/libfdt/%.o,$(LIBFDT_FILES))
 
-.PHONY: all setup run test unit fuzz-smoke fuzz boot-test bench guests kit clean format-check
+.PHONY: all setup run test unit fuzz-smoke fuzz boot-test bench guests kit clean format-check sdimage
 all: $(BUILD)/keel.bin
 
 # --- toolchain check: install what is missing (idempotent) ---------------
@@ -93,6 +93,17 @@ guests:
 
 kit:
 	@bash guests/linux/build-kit.sh
+
+# --- Raspberry Pi 4 SD card image (README: Running on a Raspberry Pi 4) -----
+# build/rpi4/sd.img: U-Boot (kernel8.img), boot.scr, keel, its DTB and the bare-metal guest on a FAT
+# partition, a VM disk partition; SDIMAGE_ARGS go to scripts/mksdimage.py (e.g. --bootargs ...).
+UBOOT_RPI := build/u-boot-rpi/usr/lib/u-boot/rpi_arm64/u-boot.bin
+sdimage:
+	$(MAKE) PLATFORM=rpi4 all
+	$(MAKE) guests kit
+	@bash scripts/get-uboot-rpi.sh
+	$(PYTHON) scripts/mksdimage.py build/rpi4/sd.img --keel build/rpi4/keel.bin --uboot $(UBOOT_RPI) \
+	  --guest guests/baremetal/build/guest.bin $(SDIMAGE_ARGS)
 
 # --- tests -----------------------------------------------------------------
 include tests/unit/unit.mk

@@ -38,6 +38,14 @@ fetch_grub() {
   echo "setup.sh: GRUB for EDK2 guests in $GRUB_EFI"
 }
 
+# Debian's U-Boot for the Raspberry Pi (u-boot-rpi:arm64), downloaded and unpacked under
+# build/u-boot-rpi/ by scripts/get-uboot-rpi.sh (never installed: this host is not arm64), for
+# `make sdimage` and tests/boot/test_rpi4_uboot.py. Not fatal: that test skips without it.
+uboot_rpi() {
+  bash "$(dirname "$0")/get-uboot-rpi.sh" ||
+    echo "setup.sh: warning: no u-boot-rpi:arm64: make sdimage and test_rpi4_uboot.py cannot run" >&2
+}
+
 need_root() {
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup.sh: missing packages and not root; run: sudo $0" >&2
@@ -59,6 +67,7 @@ dpkg --print-foreign-architectures | grep -qx arm64 && arm64_ok=1
 
 if [ ${#missing[@]} -eq 0 ] && [ $qemu_ok -eq 1 ] && [ $arm64_ok -eq 1 ]; then
   fetch_grub
+  uboot_rpi
   exit 0
 fi
 need_root
@@ -85,4 +94,5 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${PKGS[@]}"
 apt-get install -y -q --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"
 fetch_grub
+uboot_rpi
 echo "setup.sh: all packages present"
