@@ -115,7 +115,7 @@ def main():
     ap.add_argument("--keel", required=True)
     ap.add_argument("--uboot", required=True)
     ap.add_argument("--guest", action="append", required=True)
-    ap.add_argument("--bootargs", default="keel.test=basic")
+    ap.add_argument("--bootargs", default="test=basic")
     ap.add_argument("--mem-mib", type=int, default=64)
     ap.add_argument("--dtb")
     ap.add_argument("--disk-partition", type=int, choices=(2,))
