@@ -265,6 +265,59 @@ static void check_ldp_mmio(void)
 	}
 }
 
+/*
+ * Wrong accesses to the GIC's areas (a byte store to a read-only register, ldp/stp, which carry no
+ * instruction syndrome, a reserved offset): each is refused with a data abort or ignored, never
+ * anything else, and the GIC still delivers an SGI afterwards. The probes are harmless if a GIC takes
+ * them (read-only registers, loads). Run with bootarg gic_abuse=1.
+ */
+static void check_gic_abuse(void)
+{
+	uintptr_t cpuif_ro = env.gicr + (env.gic_version == 2 ? 0xfc : 0x4); /* GICC_IIDR / GICR_IIDR */
+	const struct {
+		uintptr_t addr;
+		enum access how;
+		const char *what;
+	} probes[] = {
+	    {env.gicd + 0x4, STORE, "byte store to GICD_TYPER"},
+	    {env.gicd + 0x0, LOAD_PAIR, "ldp on GICD_CTLR"},
+	    {env.gicd + 0x8, STORE_PAIR, "stp on GICD_IIDR"},
+	    {env.gicd + 0xfffc, LOAD, "load at GICD+0xfffc"},
+	    {env.gicr + 0x0, LOAD_PAIR, "ldp on the CPU interface / redistributor"},
+	    {cpuif_ro, STORE, "byte store to GICC_IIDR / GICR_IIDR"},
+	};
+	unsigned refused = 0, ignored = 0;
+	uint64_t f = timer_freq(), t0;
+
+	for (unsigned i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+		struct trap_record r;
+		trap_arm();
+		do_access(probes[i].addr, probes[i].how);
+		r = trap_disarm();
+		if (r.taken == 0) {
+			ignored++;
+		} else if (r.taken == 1 && r.kind == 4 &&
+			   (ESR_EC(r.esr) == EC_DABT_CUR || ESR_EC(r.esr) == EC_DABT_LOWER)) {
+			refused++;
+		} else {
+			gprintf("GUEST: FAIL gic abuse: %s at 0x%lx: exception %d kind=%d esr=0x%lx\n",
+				probes[i].what, (uint64_t)probes[i].addr, r.taken, r.kind, r.esr);
+			test_fail();
+		}
+	}
+	gprintf("GUEST: gic abuse: %u refused, %u ignored\n", refused, ignored);
+	sgi_seen &= ~(1u << 3);
+	gic_send_sgi_self(3, sgi_irq);
+	for (t0 = timer_now(); !(sgi_seen & (1u << 3)) && timer_now() - t0 < f;)
+		;
+	if (!(sgi_seen & (1u << 3))) {
+		gprintf("GUEST: FAIL no SGI after the gic abuse\n");
+		test_fail();
+	} else {
+		gprintf("GUEST: sgi after gic abuse taken\n");
+	}
+}
+
 void test_basic(void)
 {
 	gprintf("GUEST: CurrentEL=%u mpidr=0x%lx midr=0x%lx\n", current_el(), read_sysreg(mpidr_el1),
@@ -278,6 +331,9 @@ void test_basic(void)
 	check_fpsimd();
 	check_escape();
 	check_ldp_mmio();
+	char arg[4];
+	if (bootarg("gic_abuse", arg, sizeof(arg)) && arg[0] == '1' && !test_failures())
+		check_gic_abuse(); /* bootarg gic_abuse=1: keel logs each wrong access */
 	if (gic_unexpected_count()) {
 		gprintf("GUEST: FAIL %lu unexpected interrupts\n", gic_unexpected_count());
 		test_fail();

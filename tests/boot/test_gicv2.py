@@ -85,3 +85,12 @@ def test_gicv2_smp_linux_on_ufs_reaches_the_image(keel, tmp_path):
     fsck_rc, text = host_check(disk)
     assert fsck_rc == 0, "the guest's ext4 is not clean on the host image"
     assert "keel-host-check-v1: written by the guest in phase 2" in text, text
+
+
+def test_gicv2_gic_abuse_is_refused_or_ignored(keel):
+    """Wrong accesses to GICD (emulated) and to the CPU interface (the hardware GICV, mapped in stage 2):
+    an abort or nothing, never a crash; the guest's GIC works on."""
+    from test_keel_basic import assert_gic_abuse_refused_or_ignored
+    r = keel([basic_vm(cmdline="test=basic gic_abuse=1")], timeout=60, gic_version=2)
+    assert_gic_abuse_refused_or_ignored(r.out, "bm")
+    assert r.rc == 0, r.out

@@ -5,6 +5,7 @@ the PL011 and keel's VM nodes added by fdtput. Needs `make PLATFORM=rpi4`, `make
 """
 import glob
 import os
+import re
 import subprocess
 
 import pytest
@@ -84,7 +85,7 @@ def test_four_vms_on_the_four_spin_table_cpus_psci_and_basic(tmp_path):
     """All four of the Pi's CPUs (three released from the spin table), a VM on each: vm0 runs the PSCI
     suite (PSCI from keel, though the board has none), the others the basic suite (timer, SGIs, UART,
     FP/SIMD across traps, escape attempts at the GIC and outside their memory)."""
-    rc, log = boot(tmp_path, 4, test=["psci", "basic", "basic", "basic"], timeout=120)
+    rc, log = boot(tmp_path, 4, test=["psci", "basic gic_abuse=1", "basic", "basic"], timeout=120)
     for cpu in (1, 2, 3):
         assert f"CPU {cpu} online" in log, log[-3000:]
     assert "[vm0] GUEST: psci version=0x10001" in log, log[-3000:]
@@ -93,6 +94,10 @@ def test_four_vms_on_the_four_spin_table_cpus_psci_and_basic(tmp_path):
         assert f"VM {vm}: powered off" in log
     for vm in ("vm1", "vm2", "vm3"):
         assert f"[{vm}] GUEST: sgis 4..11 to self taken" in log
+    # vm1's wrong accesses to the GIC-400's GICD (emulated) and GICV (hardware): abort or nothing.
+    m = re.search(r"\[vm1\] GUEST: gic abuse: (\d+) refused, (\d+) ignored", log)
+    assert m and int(m.group(1)) + int(m.group(2)) == 6 and int(m.group(1)) >= 3, log[-3000:]
+    assert "[vm1] GUEST: sgi after gic abuse taken" in log
     assert "keel: PANIC" not in log
     assert "all VMs are off; powering the machine off" in log
     assert rc == 0, log[-2000:]
