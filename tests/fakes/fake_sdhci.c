@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "arch/cache.h"
 #include "arch/mmio.h"
 #include "arch/timer.h"
 #include "drivers/storage/sd_card.h"
@@ -18,6 +19,8 @@
 struct fake_sdhci fk;
 uint8_t fk_card[FK_SECTORS * 512];
 
+static void fk_pio_word(void);
+
 uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 {
 	uint32_t off = (uint32_t)(addr - FK_BASE), v = 0;
@@ -25,7 +28,16 @@ uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 	switch (off) {
 	case SDHCI_PRESENT:
 		return (fk.xfer_active ? SDHCI_PS_DATA_INHIBIT : 0) | SDHCI_PS_CARD_PRESENT |
-		       SDHCI_PS_WRITABLE;
+		       SDHCI_PS_WRITABLE |
+		       (fk.pio_blocks ? (fk.pio_rd ? SDHCI_PS_BUF_RD_EN : SDHCI_PS_BUF_WR_EN) : 0);
+	case SDHCI_BUFFER: {
+		assert_int_equal(size, 4);
+		assert_true(fk.pio_blocks > 0 && fk.pio_rd); /* only while a read has a block ready */
+		if (fk.pio_at + 4 <= sizeof(fk_card))
+			memcpy(&v, fk_card + fk.pio_at, 4); /* beyond the store: zeros */
+		fk_pio_word();
+		return v;
+	}
 	case SDHCI_SW_RESET:
 		return fk.sw_reset;
 	case SDHCI_INT_STATUS:
@@ -39,7 +51,7 @@ uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
 	}
 }
 
-static uint32_t fk_reg(unsigned off, unsigned size)
+uint32_t fk_reg(unsigned off, unsigned size)
 {
 	uint32_t v = 0;
 	for (unsigned i = 0; i < size; i++)
@@ -47,25 +59,58 @@ static uint32_t fk_reg(unsigned off, unsigned size)
 	return v;
 }
 
-/* The ADMA2 table the driver gave the controller. */
-static const uint32_t *fk_adma(void)
+/* One data-port word moved: a block ends after 128, the transfer inside the last block's last word. */
+static void fk_pio_word(void)
 {
-	return (const uint32_t *)(uintptr_t)((uint64_t)fk_reg(SDHCI_ADMA_ADDR + 4, 4) << 32 |
-					     fk_reg(SDHCI_ADMA_ADDR, 4));
+	fk.pio_at += 4;
+	fk.pio_words++;
+	if (++fk.pio_word < 128)
+		return;
+	fk.pio_word = 0;
+	if (--fk.pio_blocks == 0) {
+		fk.xfer_active = false;
+		fk.int_status |= SDHCI_INT_XFER_DONE;
+	} else
+		fk.int_status |= fk.pio_rd ? SDHCI_INT_DATA_AVAIL : SDHCI_INT_SPACE_AVAIL;
+}
+
+/* Host memory behind DMA address a (len bytes): inside the bus's window, or the test fails. */
+static void *fk_mem(uint64_t a, uint64_t len)
+{
+	uint64_t pa = a - fk.dma_offset;
+	if (fk.dma_size)
+		assert_true(pa >= fk.dma_lo && pa - fk.dma_lo <= fk.dma_size &&
+			    len <= fk.dma_size - (pa - fk.dma_lo));
+	return (void *)(uintptr_t)pa;
+}
+
+/* Is the current data command a DMA one through keel's 64-bit ADMA2 table? */
+static bool fk_adma64(void)
+{
+	return (fk_reg(SDHCI_XFER_MODE, 2) & SDHCI_XFER_DMA) &&
+	       (fk_reg(SDHCI_HOST_CTRL, 1) & SDHCI_CTRL_DMA_MASK) == SDHCI_CTRL_ADMA2_64;
+}
+
+/* Line i of the ADMA2 table the driver gave the controller. */
+static const uint32_t *fk_adma(unsigned i)
+{
+	uint64_t a = (uint64_t)fk_reg(SDHCI_ADMA_ADDR + 4, 4) << 32 | fk_reg(SDHCI_ADMA_ADDR, 4);
+	return fk_mem(a + (uint64_t)i * SDHCI_ADMA_WORDS_64 * 4, SDHCI_ADMA_WORDS_64 * 4);
 }
 
 /* What the n-th data command was told to move (64-bit ADMA2 lines in keel's table). */
 static void fk_record(unsigned n)
 {
-	const uint32_t *l = fk_adma();
 	fk.d_arg[n] = fk_reg(SDHCI_ARGUMENT, 4);
 	fk.d_blocks[n] = (uint16_t)fk_reg(SDHCI_BLOCK_COUNT, 2);
 	fk.d_addr[n] = fk.d_bytes[n] = 0;
-	if ((fk_reg(SDHCI_HOST_CTRL, 1) & SDHCI_CTRL_DMA_MASK) != SDHCI_CTRL_ADMA2_64)
-		return; /* SDMA: no table */
+	fk.cache_n_at[n] = fake_cache_n;
+	if (!fk_adma64())
+		return; /* SDMA or the data port: no table */
+	const uint32_t *l = fk_adma(0);
 	fk.d_addr[n] = (uint64_t)l[2] << 32 | l[1];
-	fk.d_bytes[n] = 0;
-	for (unsigned i = 0; i < FK_ADMA_LINES; i++, l += SDHCI_ADMA_WORDS_64) {
+	for (unsigned i = 0; i < FK_ADMA_LINES; i++) {
+		l = fk_adma(i);
 		uint32_t len = l[0] >> 16;
 		fk.d_bytes[n] += len ? len : 65536;
 		if (l[0] & SDHCI_ADMA2_END)
@@ -94,15 +139,15 @@ static bool fk_fails(uint8_t idx, bool data, uint32_t first, uint32_t count)
 static void fk_move(unsigned n, bool failed)
 {
 	bool rd = fk_reg(SDHCI_XFER_MODE, 2) & SDHCI_XFER_READ;
-	if ((fk_reg(SDHCI_HOST_CTRL, 1) & SDHCI_CTRL_DMA_MASK) != SDHCI_CTRL_ADMA2_64)
+	if (!fk_adma64())
 		return; /* SDMA: not modelled */
 	uint64_t at = (uint64_t)fk.d_arg[n] * 512, end = at + (uint64_t)fk.d_blocks[n] * 512;
 	if (end > sizeof(fk_card))
 		return; /* beyond the store: commands only */
-	const uint32_t *l = fk_adma();
-	for (unsigned i = 0; i < FK_ADMA_LINES && at < end; i++, l += SDHCI_ADMA_WORDS_64) {
+	for (unsigned i = 0; i < FK_ADMA_LINES && at < end; i++) {
+		const uint32_t *l = fk_adma(i);
 		uint32_t len = l[0] >> 16 ? l[0] >> 16 : 65536;
-		uint8_t *mem = (uint8_t *)(uintptr_t)((uint64_t)l[2] << 32 | l[1]);
+		uint8_t *mem = fk_mem((uint64_t)l[2] << 32 | l[1], len);
 		if (failed)
 			memset(rd ? mem : fk_card + at, 0xee, len);
 		else if (rd)
@@ -161,6 +206,18 @@ static void fk_command(uint16_t cmd)
 		unsigned n = fk.data_cmds++;
 		assert_true(n < 64);
 		fk_record(n);
+		uint16_t xfer = (uint16_t)fk_reg(SDHCI_XFER_MODE, 2);
+		if (!(xfer & SDHCI_XFER_DMA)) { /* the data port: the driver moves each block */
+			fk.pio_blocks = fk.d_blocks[n];
+			fk.pio_word = 0;
+			fk.pio_rd = (xfer & SDHCI_XFER_READ) != 0;
+			fk.pio_at = (uint64_t)fk.d_arg[n] * 512;
+			fk.xfer_active = fk.pio_blocks != 0;
+			fk.int_status |= !fk.pio_blocks ? SDHCI_INT_XFER_DONE
+					 : fk.pio_rd	? SDHCI_INT_DATA_AVAIL
+							: SDHCI_INT_SPACE_AVAIL;
+			return;
+		}
 		for (uint64_t end = timer_us() + (uint64_t)fk.us_per_block * fk.d_blocks[n];
 		     timer_us() < end;)
 			;
@@ -199,10 +256,18 @@ void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
 		if (v == SDHCI_RESET_ALL || v == SDHCI_RESET_DAT) {
 			fk.xfer_active = false;
 			fk.held_status = 0;
+			fk.pio_blocks = 0;
 		}
 		return;
 	case SDHCI_INT_STATUS:
 		fk.int_status &= ~v;
+		return;
+	case SDHCI_BUFFER:
+		assert_int_equal(size, 4);
+		assert_true(fk.pio_blocks > 0 && !fk.pio_rd); /* only while a write has room for a block */
+		if (fk.pio_at + 4 <= sizeof(fk_card))
+			memcpy(fk_card + fk.pio_at, &v, 4); /* beyond the store: dropped */
+		fk_pio_word();
 		return;
 	case SDHCI_COMMAND:
 		assert_int_equal(size, 2);

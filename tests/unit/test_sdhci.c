@@ -8,6 +8,10 @@
  * between two of them, each chunk started by its owner; and hardware errors of
  * each class are retried (line resets, bounded tries), then fail only their own
  * request, with one log line naming the error bits and the error counted.
+ * On a non-coherent bus with a dma-ranges offset (the Pi's), DMA addresses
+ * carry the offset, caches are maintained around the data and the ADMA2 table
+ * before the command, and segments outside the DMA window are refused; a
+ * controller without DMA moves odd segments through the data port.
  *
  * The host is set up directly (no card identification).
  */
@@ -877,6 +881,176 @@ static void test_recovered_chunk_error_is_logged(void **state)
 	assert_int_equal(hosts[0].err.lines, 1);
 }
 
+/* --- the Pi's bus: dma-ranges offset, cache maintenance, the data port ----------- */
+
+/* A non-coherent bus whose DMA window covers keel's statics (the hosts, bufs) at bus = pa + offset;
+ * the fake controller masters the same bus (what it reaches outside the window fails the test). */
+#define TEST_DMA_OFFSET 0x100000000000ull
+static void noncoherent_window(void)
+{
+	uintptr_t lo = MIN((uintptr_t)hosts, (uintptr_t)bufs),
+		  hi = MAX((uintptr_t)(hosts + 1), (uintptr_t)(bufs + 1));
+	hosts[0].bus.dma_coherent = false;
+	hosts[0].bus.dma_lo = pa_init(lo);
+	hosts[0].bus.dma_size = hi - lo;
+	hosts[0].bus.dma_offset = TEST_DMA_OFFSET;
+	fk.dma_lo = lo;
+	fk.dma_size = hi - lo;
+	fk.dma_offset = TEST_DMA_OFFSET;
+	fake_cache_n = 0;
+}
+
+/* Index in fake_cache_log of the first event op on exactly [p, p + len) from index from; ~0u: none. */
+static unsigned cache_find(unsigned from, enum fake_cache_op op, const void *p, size_t len)
+{
+	for (unsigned i = from; i < fake_cache_n && i < FAKE_CACHE_LOG_MAX; i++)
+		if (fake_cache_log[i].op == op && fake_cache_log[i].p == p && fake_cache_log[i].len == len)
+			return i;
+	return ~0u;
+}
+
+static void test_dma_ranges_and_cache_maintenance_on_a_noncoherent_bus(void **state)
+{
+	(void)state;
+	struct rq r;
+	noncoherent_window();
+
+	/* A write: the data cleaned to memory, then the ADMA2 table, both before the command; the line
+	 * carries the bus address (physical + the dma-ranges offset), not the physical one. */
+	for (unsigned i = 0; i < 1024; i++)
+		bufs[0][i] = (uint8_t)(i * 13 + 5);
+	rq_init(&r, BLK_OP_WRITE, 8);
+	rq_seg(&r, bufs[0], 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(fk.data_cmds, 1);
+	assert_int_equal(fk.d_addr[0], (uint64_t)(uintptr_t)bufs[0] + TEST_DMA_OFFSET);
+	assert_memory_equal(card_at(8), bufs[0], 1024); /* the fake reached it through the offset */
+	unsigned seg = cache_find(0, FAKE_CACHE_CLEAN, bufs[0], 1024);
+	unsigned tab = cache_find(0, FAKE_CACHE_CLEAN, hosts[0].adma, SDHCI_ADMA_WORDS_64 * 4);
+	assert_true(seg < fk.cache_n_at[0]);
+	assert_true(tab < fk.cache_n_at[0]);
+	assert_int_equal(cache_find(0, FAKE_CACHE_CLEAN_INVAL, bufs[0], 1024),
+			 ~0u); /* a write needs no inval */
+	/* The ADMA2 table's own address goes to the controller as a bus address too. */
+	assert_int_equal((uint64_t)fk_reg(SDHCI_ADMA_ADDR + 4, 4) << 32 | fk_reg(SDHCI_ADMA_ADDR, 4),
+			 (uint64_t)(uintptr_t)hosts[0].adma + TEST_DMA_OFFSET);
+
+	/* A read: clean+invalidate before (no dirty line may land over the DMA data) and after (no
+	 * stale line read), two segments. */
+	unsigned before = fake_cache_n;
+	memset(bufs[1], 0, 512);
+	memset(bufs[2], 0, 1024);
+	rq_init(&r, BLK_OP_READ, 8);
+	rq_seg(&r, bufs[1], 512);
+	rq_seg(&r, bufs[2], 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(bufs[1], card_at(8), 512);
+	assert_memory_equal(bufs[2], card_at(9), 1024);
+	for (unsigned i = 0; i < 2; i++) {
+		const void *p = i ? (const void *)bufs[2] : (const void *)bufs[1];
+		size_t len = i ? 1024 : 512;
+		unsigned first = cache_find(before, FAKE_CACHE_CLEAN_INVAL, p, len);
+		assert_true(first < fk.cache_n_at[1]);
+		assert_true(cache_find(first + 1, FAKE_CACHE_CLEAN_INVAL, p, len) != ~0u); /* and after */
+	}
+
+	/* Coherent (PCI on virt): none at all. */
+	hosts[0].bus.dma_coherent = true;
+	before = fake_cache_n;
+	rq_init(&r, BLK_OP_READ, 8);
+	rq_seg(&r, bufs[1], 512);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(fake_cache_n, before);
+}
+
+static void test_segment_outside_the_dma_window_is_refused_and_counted(void **state)
+{
+	(void)state;
+	struct rq r;
+	uint8_t outside[1024] __attribute__((aligned(64))); /* the stack: not in the window */
+	noncoherent_window();
+	rq_init(&r, BLK_OP_READ, 0);
+	rq_seg(&r, bufs[0], 512);
+	rq_seg(&r, outside, 1024);
+	assert_int_equal(blkdev_submit(dev, &r.req), BLK_EIO);
+	assert_int_equal(st()->dma_window_refused, 1);
+	assert_int_equal(fk.ncmds, 0); /* never a command with a wrong address */
+	assert_int_equal(r.calls, 0);
+	/* One that straddles the window's end: refused too. */
+	uintptr_t end = (uintptr_t)pa_addr(hosts[0].bus.dma_lo) + hosts[0].bus.dma_size;
+	rq_init(&r, BLK_OP_WRITE, 0);
+	r.segs[0] = (struct blk_seg){pa_init(end - 512), 1024};
+	r.req.nsegs = 1;
+	r.req.nsectors = 2;
+	assert_int_equal(blkdev_submit(dev, &r.req), BLK_EIO);
+	assert_int_equal(st()->dma_window_refused, 2);
+	assert_int_equal(fk.ncmds, 0);
+	/* Inside: served. */
+	memset(bufs[3], 0, 512);
+	rq_init(&r, BLK_OP_READ, 0);
+	rq_seg(&r, bufs[3], 512);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_memory_equal(bufs[3], card_at(0), 512);
+	assert_int_equal(st()->dma_window_refused, 2);
+}
+
+static void test_pio_on_a_controller_without_dma(void **state)
+{
+	(void)state;
+	struct rq r;
+	hosts[0].dma = DMA_NONE;
+	hosts[0].bus.dma_coherent = false; /* PIO is CPU access: no maintenance even so */
+	fake_cache_n = 0;
+
+	/* A read into odd, unaligned segments (no DMA mode could take them): the card's bytes through
+	 * the data port, in order, byte for byte, all blocks in one poll. */
+	rq_init(&r, BLK_OP_READ, 4);
+	rq_seg(&r, bufs[0] + 1, 300);
+	r.segs[r.req.nsegs++] = (struct blk_seg){ptr_to_pa(bufs[1] + 3), 724};
+	r.req.nsectors = 2;
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, BLK_OK);
+	uint8_t got[1024];
+	memcpy(got, bufs[0] + 1, 300);
+	memcpy(got + 300, bufs[1] + 3, 724);
+	assert_memory_equal(got, card_at(4), 1024);
+	assert_int_equal(fk.pio_words, 256);
+	assert_int_equal(fk.pio_blocks, 0);
+	assert_false(fk_reg(SDHCI_XFER_MODE, 2) & SDHCI_XFER_DMA);
+	assert_int_equal(st()->pio_requests, 1);
+	assert_int_equal(fake_cache_n, 0);
+
+	/* A write of three blocks from three segments: the card gets exactly their bytes. */
+	uint8_t next[512];
+	memcpy(next, card_at(11), 512);
+	for (unsigned i = 0; i < 1536; i++)
+		bufs[2][i] = (uint8_t)(i * 7 + 1);
+	fk.pio_words = 0;
+	rq_init(&r, BLK_OP_WRITE, 8);
+	rq_seg(&r, bufs[2], 512);
+	rq_seg(&r, bufs[2] + 512, 512);
+	rq_seg(&r, bufs[2] + 1024, 512);
+	assert_int_equal(blkdev_submit(dev, &r.req), 0);
+	dev->ops->poll(dev);
+	assert_int_equal(r.status, BLK_OK);
+	assert_int_equal(fk.pio_words, 384);
+	assert_memory_equal(card_at(8), bufs[2], 1536);
+	assert_memory_equal(card_at(11), next, 512);
+	assert_int_equal(st()->pio_requests, 2);
+	assert_int_equal(st()->errors, 0);
+	assert_int_equal(fake_cache_n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -899,6 +1073,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_error_spares_the_neighbours_queued_request, setup),
 	    cmocka_unit_test_setup(test_silent_controller_hits_keels_deadline, setup),
 	    cmocka_unit_test_setup(test_recovered_chunk_error_is_logged, setup),
+	    cmocka_unit_test_setup(test_dma_ranges_and_cache_maintenance_on_a_noncoherent_bus, setup),
+	    cmocka_unit_test_setup(test_segment_outside_the_dma_window_is_refused_and_counted, setup),
+	    cmocka_unit_test_setup(test_pio_on_a_controller_without_dma, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
