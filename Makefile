@@ -40,12 +40,23 @@ OBJCOPY := $(CROSS)objcopy
 TCFLAGS := -DKEEL_STACK_SIZE=16384 -DKEEL_MAX_CPUS=8 -std=gnu11 -O2 -g -ffreestanding -fno-pie -fno-stack-protector -fno-common \
 	-ffunction-sections -fdata-sections $(TARGET_ARCH_FLAGS) $(WARN) \
 	-nostdinc -isystem $(PICOLIBC)/include -isystem $(shell $(CROSS)gcc -print-file-name=include) \
-	-I. -Iinclude -Iarch/arm64/include -I$(LIBFDT_SRC) -DPLATFORM_$(subst -,_,$(PLATFORM))
+	-I. -Iinclude -Iarch/arm64/include -I$(LIBFDT_SRC)
 TLDFLAGS := $(TLD_EXTRA) -Wl,--build-id=none -Wl,--defsym=KEEL_BASE=$(KEEL_BASE) -nostdlib -static -no-pie -Wl,--gc-sections -Wl,-T,linker.ld -Wl,-Map,$(BUILD)/keel.map
 TLIBS := -L$(PICOLIBC)/lib -lc $(shell $(CROSS)gcc -print-libgcc-file-name)
 
-KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/*.c vdev/virtio/*.c drivers/*.c \
-	drivers/storage/*.c platform/$(PLATFORM)/*.c)
+# The board's platform.mk names its drivers (DRIVERS); these are their sources. The block layer
+# (drivers/storage: shares, partitions, RAM disk, registry) is every board's.
+DRIVER_SRCS_pl011 := drivers/pl011.c
+DRIVER_SRCS_pci := drivers/pci.c
+DRIVER_SRCS_ufs := $(wildcard drivers/storage/ufs*.c)
+DRIVER_SRCS_sdhci := $(filter-out drivers/storage/sdhci_pci.c,$(wildcard drivers/storage/sdhci*.c)) \
+	drivers/storage/sd_card.c
+DRIVER_SRCS_sdhci-pci := drivers/storage/sdhci_pci.c
+BLOCK_SRCS := $(filter-out $(foreach d,ufs sdhci sdhci-pci,$(DRIVER_SRCS_$(d))),$(wildcard drivers/storage/*.c))
+$(foreach d,$(DRIVERS),$(if $(DRIVER_SRCS_$(d)),,$(error platform/$(PLATFORM)/platform.mk: DRIVERS: no driver $(d) \
+	(have: pl011 pci ufs sdhci sdhci-pci))))
+KEEL_SRCS := $(wildcard arch/arm64/*.S arch/arm64/*.c core/*.c vdev/*.c vdev/virtio/*.c platform/$(PLATFORM)/*.c) \
+	$(BLOCK_SRCS) $(foreach d,$(DRIVERS),$(DRIVER_SRCS_$(d)))
 LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_addresses.c fdt_empty_tree.c
 KEEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KEEL_SRCS)) \
 	$(patsubst %,$(BUILD)/libfdt/%.o,$(LIBFDT_FILES))

@@ -27,8 +27,13 @@
 
 #include "keel/types.h"
 
-/** Find SDHCI controllers (PCI class 08:05, DT "sdhci" compatibles), init the card, register it as "sd". */
-int sdhci_probe_all(const void *fdt);
+/**
+ * Find the DT's SDHCI platform devices (sdhci_probe.c), bring up each card and register it as "sd".
+ * Returns how many were kept (0 with a NULL fdt).
+ */
+int sdhci_probe_dt(const void *fdt);
+/** The same for PCI SD host controllers, class 08:05 (sdhci_pci.c; needs the pci driver). */
+int sdhci_probe_pci(void);
 
 /** Per-controller counters (monotonic since boot). */
 struct sdhci_stats {
