@@ -144,6 +144,9 @@ def parse_boot(rc, text, timeout, neighbour):
     r["b_disk_line"] = m.group(0).strip() if m else None
     m = re.search(r"disk a/vda: (\d+) requests.*", text)
     r["a_disk_line"] = m.group(0).strip() if m else None
+    for vm in ("b", "a"):  # each disk's time at the controller, from admission to completion (blk_share)
+        m = re.search(rf"ufs\d+:vm-{vm}: at ufs\d+: .*", text)
+        r[f"{vm}_ctl_line"] = m.group(0).strip() if m else None
     ufs = re.findall(r"ufs\d+: \d+ commands: .*", text)
     r["ufs_line"] = ufs[-1].strip() if ufs else None  # the controller's totals when the last VM stopped
     return r
@@ -209,7 +212,7 @@ def summary(res):
     if res["neighbour"].get("attempt", 1) > 1:
         lines.append("  the first neighbour boot was discarded: B's measurement fell outside A's load")
     for phase in ("alone", "neighbour"):
-        for key in ("b_disk_line", "a_disk_line", "ufs_line"):
+        for key in ("b_disk_line", "a_disk_line", "b_ctl_line", "a_ctl_line", "ufs_line"):
             line = res[phase].get(key)
             if line:
                 lines.append(f"  {phase}: {line}")

@@ -45,10 +45,13 @@
 
 /** A client's counters (share_get_stats). */
 struct share_stats {
-	uint64_t admitted;  /**< requests passed to the controller (flushes included) */
-	uint64_t refused;   /**< submits answered BLK_EBUSY */
-	uint64_t coalesced; /**< flushes that joined a batch another flush had started */
-	uint64_t woken;	    /**< wake-ups after a refusal */
+	uint64_t admitted;   /**< requests passed to the controller (flushes included) */
+	uint64_t refused;    /**< submits answered BLK_EBUSY */
+	uint64_t coalesced;  /**< flushes that joined a batch another flush had started */
+	uint64_t woken;	     /**< wake-ups after a refusal */
+	uint64_t done;	     /**< requests completed, flushes not counted (nor below) */
+	uint64_t lat_sum_us; /**< their time from admission to completion: at the controller */
+	uint64_t lat_max_us;
 };
 
 /**

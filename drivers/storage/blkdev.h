@@ -58,6 +58,7 @@ struct blk_req {
 	 */
 	blk_done_fn stack_done;
 	void *stack_ctx;
+	uint64_t stack_t0; /**< that layer's timer_us() at submit (its latency counters) */
 	/**
 	 * Optional: asks the request's owner to call the device's poll op from the owner's own
 	 * context (its VM's vCPU) soon. A driver whose controller moves data inside the register

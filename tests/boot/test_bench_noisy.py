@@ -27,6 +27,18 @@ def test_parse_overlapping_boot():
     assert r["error"] is None and r["overlap"]
     assert r["b"] == {"iops": 800, "p50": 806.1, "p99": 6561.9, "max": 9000.0, "ios": 3000, "secs": 1.5}
     assert r["a"]["iops"] == 10337 and r["a"]["p99"] == 9122.8
+    assert r["b_ctl_line"] is None  # no keel counters in this log
+
+
+def test_parse_keeps_each_disks_time_at_the_controller():
+    ctl = ("[  40.1] keel: ufs0:vm-b: at ufs0: 5001 requests, 812 us on average from admission to completion, "
+           "9001 us at most\n[  40.2] keel: ufs0:vm-a: at ufs0: 99 requests, 1500 us on average from admission "
+           "to completion, 20000 us at most\n")
+    text = (A_START + B_START + bench_lines("b", "noisy_measure", 800, 806.1, 6561.9)
+            + bench_lines("a", "noisy_load", 10337, 2503.9, 9122.8) + ctl)
+    r = bench_noisy.parse_boot(0, text, 100, neighbour=True)
+    assert r["b_ctl_line"].startswith("ufs0:vm-b: at ufs0: 5001 requests, 812 us on average")
+    assert r["a_ctl_line"].startswith("ufs0:vm-a: at ufs0: 99 requests, 1500 us")
 
 
 @pytest.mark.parametrize("text", [

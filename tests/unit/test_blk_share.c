@@ -801,6 +801,15 @@ static void test_interrupt_follows_the_busiest_disk(void **state)
 	assert_int_equal(fake_irq_route.mpidr, 0x80000000);
 	while (ctl.n)
 		fake_complete_at(0, BLK_OK);
+	/* Time at the controller, per disk: b's last request took 300 us. */
+	struct share_stats before = stats(&b);
+	assert_int_equal(submit_read(&b, &rq[1][1]), 0);
+	advance_us(300);
+	fake_complete_at(0, BLK_OK);
+	struct share_stats after = stats(&b);
+	assert_int_equal(after.done, before.done + 1);
+	assert_int_equal(after.lat_sum_us, before.lat_sum_us + 300);
+	assert_true(after.lat_max_us >= 300);
 	share_close(a.bdev);
 	share_close(b.bdev);
 
