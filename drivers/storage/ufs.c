@@ -111,7 +111,7 @@ static int check_segs(struct ufs_host *h, const struct blk_req *req)
 	h->stats.segs_refused++;
 	if (ufs_log_allowed(h))
 		log_warn("%s: %s of sector %llu refused: segment %u (0x%llx+%u) %s; no bounce copy is made",
-			 h->name, ufs_op_name(req->op), (unsigned long long)req->sector, bad,
+			 h->name, blk_op_name(req->op), (unsigned long long)req->sector, bad,
 			 (unsigned long long)pa_addr(req->segs[bad].pa), req->segs[bad].len,
 			 why == 1   ? "is not dword aligned"
 			 : why == 2 ? "is above 4 GiB (controller has 32-bit DMA)"

@@ -10,22 +10,6 @@
 #include "keel/log.h"
 #include "keel/util.h"
 
-const char *ufs_op_name(enum blk_op op)
-{
-	switch (op) {
-	case BLK_OP_READ:
-		return "read";
-	case BLK_OP_WRITE:
-		return "write";
-	case BLK_OP_FLUSH:
-		return "flush";
-	case BLK_OP_DISCARD:
-		return "discard";
-	default:
-		return "op?";
-	}
-}
-
 /* Rate-limited error logging (lock held): a few lines a second per controller, then a count of the rest. */
 bool ufs_log_allowed(struct ufs_host *h)
 {
@@ -286,7 +270,7 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 		log_warn("%s: %s of sector %llu+%llu failed: ocs 0x%x upiu 0x%02x tag %u response 0x%x "
 			 "status 0x%x "
 			 "sense %x/%02x/%02x (%s)",
-			 h->name, ufs_op_name(req->op), (unsigned long long)req->sector,
+			 h->name, blk_op_name(req->op), (unsigned long long)req->sector,
 			 (unsigned long long)req->nsectors, r.ocs, r.trans, r.tag, r.response, r.status,
 			 r.sense_key, r.asc, r.ascq, ufs_sense_key_name(r.sense_key));
 	}
@@ -339,7 +323,7 @@ void ufs_check_timeouts(struct ufs_host *h)
 			continue;
 		h->stats.timeouts++;
 		log_err("%s: slot %u (%s of sector %llu+%llu) had no completion after %u ms: reset", h->name,
-			s, ufs_op_name(sl->req->op), (unsigned long long)sl->req->sector,
+			s, blk_op_name(sl->req->op), (unsigned long long)sl->req->sector,
 			(unsigned long long)sl->req->nsectors, UFS_IO_TIMEOUT_US / 1000);
 		sl->deadline_us = UINT64_MAX; /* counted once */
 		h->reset_pending = true;

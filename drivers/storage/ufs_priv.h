@@ -151,8 +151,6 @@ static inline uint64_t ptr_pa(const void *p)
 
 /* --- ufs_io.c: the request path ----------------------------------------------- */
 
-/** "read", "write", ... for log lines. */
-const char *ufs_op_name(enum blk_op op);
 /** Rate-limited error logging (lock held): a few lines a second per controller, then a count of the rest. */
 bool ufs_log_allowed(struct ufs_host *h);
 /** Queue req's completion with status (lock held); ufs_drain_done calls it. Panics when full. */

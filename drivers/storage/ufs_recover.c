@@ -72,7 +72,7 @@ void ufs_reset(struct ufs_host *h)
 			h->stats.lost++;
 			log_err("%s: slot %u never released: its %s of sector %llu is not completed (the "
 				"controller may still access its buffers; their owner must stay stopped)",
-				h->name, s, ufs_op_name(reqs[s]->op), (unsigned long long)reqs[s]->sector);
+				h->name, s, blk_op_name(reqs[s]->op), (unsigned long long)reqs[s]->sector);
 		} else if (!(retried & (1u << s))) {
 			ufs_done_push(h, reqs[s], status[s]);
 		}
@@ -212,7 +212,7 @@ int ufs_cancel(struct blkdev *dev, struct blk_req *req)
 		h->reset_pending = true;
 		if (ufs_log_allowed(h))
 			log_err("%s: slot %u (%s of sector %llu) still rung %u ms after UTRLCLR%s: reset",
-				h->name, s, ufs_op_name(req->op), (unsigned long long)req->sector,
+				h->name, s, blk_op_name(req->op), (unsigned long long)req->sector,
 				UFS_ABORT_TIMEOUT_US / 1000,
 				tm ? (tm_ok ? " and ABORT TASK" : ", ABORT TASK failed") : "");
 	}
