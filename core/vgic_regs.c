@@ -135,6 +135,81 @@ void vgic_config_access(struct vm *vm, struct vcpu *pv, uint32_t first, struct m
 	}
 }
 
+/* --- The distributor registers GICv2 and GICv3 lay out alike ----------------- */
+
+bool vgic_gicd_shared_access(struct vm *vm, struct vcpu *vcpu, const struct vgic_gicd_view *view,
+			     struct mmio_access *acc, uint32_t *kick, enum vgic_result *r)
+{
+	uint64_t off = acc->offset;
+	bool w = acc->write;
+	struct vcpu *banked = view->banked ? vcpu : NULL;
+
+	if (off < GICD_IGROUPR) {
+		*r = VR_BAD_SIZE;
+		if (!vgic_size_ok(acc, VGIC_SZ(4)))
+			return true;
+		switch (off) {
+		case GICD_CTLR:
+			if (!w) {
+				acc->value = vm->vgic.ctlr | view->ctlr_fixed;
+			} else {
+				vm->vgic.ctlr = (uint32_t)acc->value & GICD_CTLR_ENABLE_GRPS;
+				*kick = (1u << vm->nr_vcpus) - 1;
+			}
+			*r = VR_OK;
+			return true;
+		case GICD_TYPER:
+			acc->value = view->typer;
+			*r = w ? VR_READ_ONLY : VR_OK;
+			return true;
+		case GICD_IIDR:
+			acc->value = GIC_IIDR_KEEL;
+			*r = w ? VR_READ_ONLY : VR_OK;
+			return true;
+		default:
+			return false; /* the version's own (size checked) */
+		}
+	}
+	if (off < GICD_IPRIORITYR) {
+		*r = VR_BAD_SIZE;
+		if (!vgic_size_ok(acc, VGIC_SZ(4)))
+			return true;
+		uint32_t n = (uint32_t)(off & 0x7f) / 4;
+		*r = VR_OK;
+		if (n == 0 && !view->banked) { /* INTIDs 0..31 live in the redistributors (ARE) */
+			acc->value = 0;
+			return true;
+		}
+		*kick |= vgic_bitreg_access(vm, n == 0 ? banked : NULL, 32 * n,
+					    vgic_bitreg_kind(off & ~0x7fULL), acc);
+		return true;
+	}
+	if (off < GICD_ITARGETSR) {
+		*r = VR_BAD_SIZE;
+		if (!vgic_size_ok(acc, VGIC_SZ(1) | VGIC_SZ(4)))
+			return true;
+		uint32_t first = (uint32_t)(off - GICD_IPRIORITYR);
+		*kick |= vgic_priority_access(vm, first < VGIC_NR_PRIV ? banked : NULL, first, acc);
+		*r = VR_OK;
+		return true;
+	}
+	if (off >= GICD_ICFGR && off < GICD_ICFGR + 0x100) {
+		*r = VR_BAD_SIZE;
+		if (!vgic_size_ok(acc, VGIC_SZ(4)))
+			return true;
+		uint32_t first = (uint32_t)(off - GICD_ICFGR) * 4;
+		*r = VR_OK;
+		if (first < VGIC_NR_PRIV && !view->banked) {
+			acc->value = 0;
+			return true;
+		}
+		vgic_config_access(vm, first < VGIC_NR_PRIV ? banked : NULL, first, acc);
+		*r = w && first == 0 ? VR_READ_ONLY : VR_OK;
+		return true;
+	}
+	return false;
+}
+
 /* off: from the region's base; a redistributor access is named by its vCPU's frame. */
 static void log_bad(struct vm *vm, bool redist, uint64_t off, const struct mmio_access *acc,
 		    enum vgic_result r)

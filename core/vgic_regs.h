@@ -31,6 +31,8 @@
 #define GICD_CPENDSGIR	0x0f10
 #define GICD_SPENDSGIR	0x0f20
 
+#define GICD_CTLR_ENABLE_GRPS 3u /* EnableGrp0 | EnableGrp1 (v3, DS = 1: EnableGrp1) */
+
 #define GIC_IIDR_KEEL 0x6b000000u /* ProductID 'k', no JEP106 implementer: matches no Linux quirk */
 
 enum vgic_result { VR_OK, VR_BAD_SIZE, VR_BAD_OFFSET, VR_READ_ONLY };
@@ -60,6 +62,21 @@ uint32_t vgic_bitreg_access(struct vm *vm, struct vcpu *pv, uint32_t first, enum
 uint32_t vgic_priority_access(struct vm *vm, struct vcpu *pv, uint32_t first, struct mmio_access *acc);
 /** ICFGR for INTIDs first..first+15: Int_config[1] of each 2-bit field (1 = edge); SGIs are fixed edge. */
 void vgic_config_access(struct vm *vm, struct vcpu *pv, uint32_t first, struct mmio_access *acc);
+/** What sets the two versions' distributors apart in the registers they share. */
+struct vgic_gicd_view {
+	uint32_t ctlr_fixed; /**< GICD_CTLR bits that always read as one (v3: ARE | DS) */
+	uint32_t typer;	     /**< GICD_TYPER */
+	bool banked; /**< INTIDs 0..31 are the accessing vCPU's (v2); else RAZ/WI (v3: they live in the GICR)
+		      */
+};
+
+/**
+ * Decode the GICD registers both versions share: CTLR, TYPER, IIDR (and the size of any other offset
+ * below IGROUPR), IGROUPR..ICACTIVER, IPRIORITYR, ICFGR. True, with *r and *kick set, when acc was one
+ * of them; false leaves acc to the version's own registers (ITARGETSR, IROUTER, SGIR, ID registers, ...).
+ */
+bool vgic_gicd_shared_access(struct vm *vm, struct vcpu *vcpu, const struct vgic_gicd_view *view,
+			     struct mmio_access *acc, uint32_t *kick, enum vgic_result *r);
 /**
  * Lock NOT held: answer a bad access (reads as zero, writes ignored) with a
  * rate-limited log line naming the GICD or the GICR frame, then kick.

@@ -12,7 +12,6 @@
 #include "keel/util.h"
 
 #define GICD_V2_IDREGS	   0xfd0 /* PIDR4..7, PIDR0..3, CIDR0..3 */
-#define GICD_CTLR_ENABLE   3u	 /* EnableGrp0 | EnableGrp1 */
 #define GICD_TYPER_CPUS(n) (((n)-1u) << 5)
 #define SGIR_TARGETS(v)	   (((v) >> 16) & 0xffu)
 #define SGIR_FILTER(v)	   (((v) >> 24) & 3u)
@@ -89,57 +88,20 @@ static enum vgic_result gicd_access(struct vm *vm, struct vcpu *vcpu, struct mmi
 {
 	uint64_t off = acc->offset;
 	bool w = acc->write;
+	const struct vgic_gicd_view view = {
+	    .ctlr_fixed = 0,
+	    .typer = GICD_TYPER_CPUS(MIN(vm->nr_vcpus, (unsigned)VGIC_V2_MAX_VCPUS)) |
+		     ((VGIC_NR_PRIV + vm->vgic.nr_spis + 31) / 32 - 1),
+	    .banked = true,
+	};
+	enum vgic_result r;
 
-	if (off < GICD_IGROUPR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		switch (off) {
-		case GICD_CTLR:
-			if (!w) {
-				acc->value = vm->vgic.ctlr;
-			} else {
-				vm->vgic.ctlr = (uint32_t)acc->value & GICD_CTLR_ENABLE;
-				*kick = (1u << vm->nr_vcpus) - 1;
-			}
-			return VR_OK;
-		case GICD_TYPER:
-			acc->value = GICD_TYPER_CPUS(MIN(vm->nr_vcpus, (unsigned)VGIC_V2_MAX_VCPUS)) |
-				     ((VGIC_NR_PRIV + vm->vgic.nr_spis + 31) / 32 - 1);
-			return w ? VR_READ_ONLY : VR_OK;
-		case GICD_IIDR:
-			acc->value = GIC_IIDR_KEEL;
-			return w ? VR_READ_ONLY : VR_OK;
-		default:
-			acc->value = 0;
-			return VR_BAD_OFFSET;
-		}
-	}
-	if (off < GICD_IPRIORITYR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		uint32_t n = (uint32_t)(off & 0x7f) / 4;
-		*kick |= vgic_bitreg_access(vm, n == 0 ? vcpu : NULL, 32 * n,
-					    vgic_bitreg_kind(off & ~0x7fULL), acc);
-		return VR_OK;
-	}
-	if (off < GICD_ITARGETSR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(1) | VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		uint32_t first = (uint32_t)(off - GICD_IPRIORITYR);
-		*kick |= vgic_priority_access(vm, first < VGIC_NR_PRIV ? vcpu : NULL, first, acc);
-		return VR_OK;
-	}
-	if (off < GICD_ICFGR) {
+	if (vgic_gicd_shared_access(vm, vcpu, &view, acc, kick, &r))
+		return r;
+	if (off >= GICD_ITARGETSR && off < GICD_ICFGR) {
 		if (!vgic_size_ok(acc, VGIC_SZ(1) | VGIC_SZ(4)))
 			return VR_BAD_SIZE;
 		return targets_access(vm, vcpu, (uint32_t)(off - GICD_ITARGETSR), acc, kick);
-	}
-	if (off < GICD_ICFGR + 0x100) {
-		if (!vgic_size_ok(acc, VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		uint32_t first = (uint32_t)(off - GICD_ICFGR) * 4;
-		vgic_config_access(vm, first < VGIC_NR_PRIV ? vcpu : NULL, first, acc);
-		return w && first == 0 ? VR_READ_ONLY : VR_OK;
 	}
 	if (off >= GICD_NSACR && off < GICD_SGIR) { /* no Security Extensions: RAZ/WI */
 		acc->value = 0;

@@ -23,8 +23,6 @@
 #define GIC_IDREGS	   0xffd0 /* PIDR4..PIDR7, PIDR0..PIDR3, CIDR0..CIDR3 (both GICD and GICR RD_base) */
 #define GIC_PIDR2	   0xffe8
 
-#define GICD_CTLR_ENABLE_G0  (1u << 0)
-#define GICD_CTLR_ENABLE_G1  (1u << 1)
 #define GICD_CTLR_ARE	     (1u << 4)
 #define GICD_CTLR_DS	     (1u << 6)
 #define GICD_TYPER_IDBITS_16 (15u << 19) /* as QEMU's GICv3 */
@@ -96,27 +94,17 @@ static enum vgic_result gicd_access(struct vm *vm, struct mmio_access *acc, uint
 {
 	uint64_t off = acc->offset;
 	bool w = acc->write;
+	const struct vgic_gicd_view view = {
+	    .ctlr_fixed = GICD_CTLR_ARE | GICD_CTLR_DS, /* RWP: never busy */
+	    .typer = gicd_typer(vm),
+	    .banked = false,
+	};
+	enum vgic_result r;
 
-	if (off < GICD_IGROUPR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(4)))
-			return VR_BAD_SIZE;
+	if (vgic_gicd_shared_access(vm, NULL, &view, acc, kick, &r))
+		return r;
+	if (off < GICD_IGROUPR) { /* size checked */
 		switch (off) {
-		case GICD_CTLR:
-			if (!w) {
-				acc->value =
-				    vm->vgic.ctlr | GICD_CTLR_ARE | GICD_CTLR_DS; /* RWP: never busy */
-			} else {
-				vm->vgic.ctlr =
-				    (uint32_t)acc->value & (GICD_CTLR_ENABLE_G0 | GICD_CTLR_ENABLE_G1);
-				*kick = (1u << vm->nr_vcpus) - 1;
-			}
-			return VR_OK;
-		case GICD_TYPER:
-			acc->value = gicd_typer(vm);
-			return w ? VR_READ_ONLY : VR_OK;
-		case GICD_IIDR:
-			acc->value = GIC_IIDR_KEEL;
-			return w ? VR_READ_ONLY : VR_OK;
 		case GICD_TYPER2: /* no vPEs, no extended SPIs */
 			acc->value = 0;
 			return w ? VR_READ_ONLY : VR_OK;
@@ -128,36 +116,9 @@ static enum vgic_result gicd_access(struct vm *vm, struct mmio_access *acc, uint
 			return off >= GICD_SETSPI_NSR && off < GICD_CLRSPI_SR_END ? VR_OK : VR_BAD_OFFSET;
 		}
 	}
-	if (off < GICD_IPRIORITYR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		uint32_t n = (uint32_t)(off & 0x7f) / 4;
-		if (n == 0) { /* INTIDs 0..31 live in the redistributors (ARE) */
-			acc->value = 0;
-			return VR_OK;
-		}
-		*kick |= vgic_bitreg_access(vm, NULL, 32 * n, vgic_bitreg_kind(off & ~0x7fULL), acc);
-		return VR_OK;
-	}
-	if (off < GICD_ITARGETSR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(1) | VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		*kick |= vgic_priority_access(vm, NULL, (uint32_t)(off - GICD_IPRIORITYR), acc);
-		return VR_OK;
-	}
-	if (off < GICD_ICFGR) { /* ITARGETSR: RAZ/WI with ARE */
+	if (off >= GICD_ITARGETSR && off < GICD_ICFGR) { /* ITARGETSR: RAZ/WI with ARE */
 		acc->value = 0;
 		return vgic_size_ok(acc, VGIC_SZ(1) | VGIC_SZ(4)) ? VR_OK : VR_BAD_SIZE;
-	}
-	if (off < GICD_IGRPMODR) {
-		if (!vgic_size_ok(acc, VGIC_SZ(4)))
-			return VR_BAD_SIZE;
-		uint32_t first = (uint32_t)(off - GICD_ICFGR) * 4;
-		if (first < VGIC_NR_PRIV)
-			acc->value = 0;
-		else
-			vgic_config_access(vm, NULL, first, acc);
-		return VR_OK;
 	}
 	if ((off >= GICD_IGRPMODR && off < GICD_IGRPMODR + 0x80) || (off >= GICD_NSACR && off < GICD_SGIR) ||
 	    (off >= GICD_SGIR && off < GICD_SPENDSGIR_END)) {

@@ -46,6 +46,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import bench_common  # noqa: E402
 import bench_fio  # noqa: E402
 import bench_fw  # noqa: E402
 import bench_noisy  # noqa: E402
@@ -67,17 +68,12 @@ METRICS = [("seq_write_1m", "seq write 1M", "MB/s", 0.95),
            ("rand_write_4k", "4k QD1 rand write", "IOPS", 0.90)]
 
 
-def env_int(name, default):
-    v = os.environ.get(name, "")
-    return int(v) if v.strip() else default
-
-
-MIB = env_int("BENCH_MIB", 192)
-OPS = env_int("BENCH_OPS", 10000)
-SD_MIB = env_int("BENCH_SD_MIB", 32)
-SD_OPS = env_int("BENCH_SD_OPS", 2000)
-RUNS = env_int("BENCH_RUNS", 3)
-TSCALE = float(os.environ.get("BENCH_TIMEOUT_SCALE", "") or 1.0)
+MIB = bench_common.env_int("BENCH_MIB", 192)
+OPS = bench_common.env_int("BENCH_OPS", 10000)
+SD_MIB = bench_common.env_int("BENCH_SD_MIB", 32)
+SD_OPS = bench_common.env_int("BENCH_SD_OPS", 2000)
+RUNS = bench_common.env_int("BENCH_RUNS", 3)
+TSCALE = bench_common.timeout_scale()
 
 
 class Config:
@@ -113,27 +109,6 @@ RUN_ORDER = ["native-ufs", "keel-ufs", "keel-ufs-nopoll", "native-virtio", "keel
 def guest_cmdline(cfg, disk_dev):
     return (f"console=ttyAMA0 keel.disk={disk_dev} keel.test=bench keel.bench.mib={cfg.mib} "
             f"keel.bench.ops={cfg.ops} keel.bench.runs={RUNS}")
-
-
-def fresh_image(path):
-    """A fresh all-zero image, written out so host file allocation stays out of the figures."""
-    if os.path.exists(path):
-        os.unlink(path)
-    chunk = b"\0" * (1 << 20)
-    with open(path, "wb") as f:
-        for _ in range(DISK_MIB):
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def storage_devs(disk, image):
-    drive = f"if=none,id=d0,file={image},format=raw,cache=writeback"
-    if disk == "ufs":
-        return ["-drive", drive, "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=d0,lun=0"]
-    if disk == "sd":
-        return ["-drive", drive, "-device", "sdhci-pci", "-device", "sd-card,drive=d0"]
-    raise ValueError(disk)
 
 
 def kill_session(sid):
@@ -199,14 +174,10 @@ def run_keel(cfg, image, log_path):
     if cfg.disk == "ram":
         disk["image"] = image  # loaded into machine RAM by QEMU; writes stay there
     else:
-        devs = storage_devs(cfg.disk, image)
+        devs = bench_common.storage_devs(cfg.disk, image)
     vm = keel_qemu.VmSpec("linux", IMAGE, initrd=INITRD, cmdline=guest_cmdline(cfg, "/dev/vda"),
                           mem_mib=GUEST_MEM, cpus=1, disks=[disk])
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = keel_qemu.build([vm], tmp, cpu=CPU, storage_devs=devs)
-        with open(log_path + ".cmd", "w") as f:
-            f.write(" ".join(argv) + "\n")
-        return keel_qemu.run(argv, cfg.timeout, log_path)
+    return bench_common.run_keel([vm], log_path, cfg.timeout, CPU, devs)
 
 
 BENCH_RE = re.compile(r"KEEL-BENCH (\w+) ([0-9.]+) (MB/s|IOPS)")
@@ -389,7 +360,7 @@ def main():
         cfg = bykey[key]
         image = os.path.join(OUT, f"{key}.img")
         log = os.path.join(OUT, f"{key}.log")
-        fresh_image(image)
+        bench_common.fresh_image(image, DISK_MIB)
         print(f"bench: {key}: {cfg.label} (bound {cfg.timeout} s) ...", end="", flush=True)
         t0 = time.monotonic()
         if cfg.how == "keel":
@@ -402,7 +373,7 @@ def main():
         os.unlink(image)  # 256 MiB each: the log is what is kept
         print(f" {wall:.1f} s" + (f", {r['error']}" if r["error"] else ""), flush=True)
     fio = None
-    if (not only and env_int("BENCH_FIO", 1)) or "fio" in only:
+    if (not only and bench_common.env_int("BENCH_FIO", 1)) or "fio" in only:
         t0 = time.monotonic()
         fio = bench_fio.run((IMAGE, INITRD_FIO), OUT, CPU, native_boot, lambda s: print(s, flush=True))
         fio["wall_s"] = round(time.monotonic() - t0, 1)

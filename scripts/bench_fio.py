@@ -27,9 +27,9 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_common  # noqa: E402
 import keel_qemu  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,15 +43,10 @@ ROWS = ("native-ufs", "keel-ufs")
 TARGET = 0.95  # issue 14: keel-UFS / native-UFS for every fio job (a later acceptance, reported here)
 
 
-def env_int(name, default):
-    v = os.environ.get(name, "")
-    return int(v) if v.strip() else default
-
-
-BOOTS = env_int("BENCH_FIO_BOOTS", 3)
-SECS = env_int("BENCH_FIO_SECS", 3)
-SMP2 = env_int("BENCH_FIO_SMP2", 1)
-TSCALE = float(os.environ.get("BENCH_TIMEOUT_SCALE", "") or 1.0)
+BOOTS = bench_common.env_int("BENCH_FIO_BOOTS", 3)
+SECS = bench_common.env_int("BENCH_FIO_SECS", 3)
+SMP2 = bench_common.env_int("BENCH_FIO_SMP2", 1)
+TSCALE = bench_common.timeout_scale()
 
 FIO_RE = re.compile(r"^(?:\[\w+\] )?KEEL-FIO (\S+)((?: \w+=[-0-9.]+)*)\s*$", re.M)
 DISK_RE = re.compile(r"VM linux: disk linux/vda: (\d+) requests, (\d+) bytes read, (\d+) bytes written, "
@@ -75,26 +70,13 @@ def cmdline(disk_dev, jobs):
 
 
 def fresh_image(path):
-    if os.path.exists(path):
-        os.unlink(path)
-    chunk = b"\0" * (1 << 20)
-    with open(path, "wb") as f:
-        for _ in range(DISK_MIB):
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
+    bench_common.fresh_image(path, DISK_MIB)
 
 
 def run_keel(kit, image, log_path, jobs, cpus, cpu):
     vm = keel_qemu.VmSpec("linux", kit[0], initrd=kit[1], cmdline=cmdline("/dev/vda", jobs), mem_mib=GUEST_MEM,
                           cpus=cpus, disks=[{"backend": "ufs"}])
-    devs = ["-drive", f"if=none,id=d0,file={image},format=raw,cache=writeback",
-            "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=d0,lun=0"]
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = keel_qemu.build([vm], tmp, cpu=cpu, storage_devs=devs)
-        with open(log_path + ".cmd", "w") as f:
-            f.write(" ".join(argv) + "\n")
-        return keel_qemu.run(argv, timeout_for(jobs), log_path)
+    return bench_common.run_keel([vm], log_path, timeout_for(jobs), cpu, bench_common.storage_devs("ufs", image))
 
 
 def parse_fio(text):

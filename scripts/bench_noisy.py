@@ -24,9 +24,9 @@ Environment: BENCH_NOISY_OPS (5000), BENCH_NOISY_SECS (30), BENCH_NOISY_QD (32);
 import os
 import re
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_common  # noqa: E402
 import keel_qemu  # noqa: E402
 import mkgpt  # noqa: E402
 
@@ -37,15 +37,10 @@ TARGET_IOPS = 0.5  # B keeps at least this share of its alone IOPS
 TARGET_P99 = 3.0  # B's p99 at most this multiple of its alone p99
 
 
-def env_int(name, default):
-    v = os.environ.get(name, "")
-    return int(v) if v.strip() else default
-
-
-OPS = env_int("BENCH_NOISY_OPS", 5000)
-SECS = env_int("BENCH_NOISY_SECS", 30)
-QD = env_int("BENCH_NOISY_QD", 32)
-TSCALE = float(os.environ.get("BENCH_TIMEOUT_SCALE", "") or 1.0)
+OPS = bench_common.env_int("BENCH_NOISY_OPS", 5000)
+SECS = bench_common.env_int("BENCH_NOISY_SECS", 30)
+QD = bench_common.env_int("BENCH_NOISY_QD", 32)
+TSCALE = bench_common.timeout_scale()
 LINE_RE = re.compile(r"^\[(\w+)\] KEEL-BENCH (noisy_\w+) ([0-9.]+) (\S+)", re.M)
 
 
@@ -87,8 +82,7 @@ def vms(image_kit, initrd_kit, neighbour, ops, secs, qd):
 
 def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
     image_kit, initrd_kit = kit
-    devs = ["-drive", f"if=none,id=d0,file={image},format=raw,cache=writeback",
-            "-device", "ufs,serial=keel", "-device", "ufs-lu,drive=d0,lun=0"]
+    devs = bench_common.storage_devs("ufs", image)
     if neighbour:
         go_when = r"(?sm)\A(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start load)"
         # both VMs power off when done; keel then prints its per-VM counters and QEMU exits
@@ -99,11 +93,8 @@ def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
         go_when = r"(?sm)\A(?=.*^\[b\] KEEL-TEST: noisy ready)(?=.*^\[a\] KEEL-TEST: noisy start idle)"
         until = r"(?m)^\[b\] KEEL-TEST: noisy done"  # A idles on: stop QEMU once B is done
         timeout = (90 + b_cap(secs)) * TSCALE
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = keel_qemu.build(vms(image_kit, initrd_kit, neighbour, ops, secs, qd), tmp, cpu=cpu, storage_devs=devs)
-        with open(log_path + ".cmd", "w") as f:
-            f.write(" ".join(argv) + "\n")
-        rc, text = keel_qemu.run(argv, timeout, log_path, until=until, send=[(go_when, "go\r")])
+    rc, text = bench_common.run_keel(vms(image_kit, initrd_kit, neighbour, ops, secs, qd), log_path, timeout, cpu,
+                                     devs, until=until, send=[(go_when, "go\r")])
     return rc, text, timeout
 
 

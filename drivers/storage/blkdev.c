@@ -84,3 +84,19 @@ void blkdev_wake(struct blkdev *dev)
 	if (fn)
 		fn(dev->wake_ctx);
 }
+
+const char *blk_op_name(enum blk_op op)
+{
+	switch (op) {
+	case BLK_OP_READ:
+		return "read";
+	case BLK_OP_WRITE:
+		return "write";
+	case BLK_OP_FLUSH:
+		return "flush";
+	case BLK_OP_DISCARD:
+		return "discard";
+	default:
+		return "op?";
+	}
+}

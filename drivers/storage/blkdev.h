@@ -164,4 +164,7 @@ void blkdev_set_wake(struct blkdev *dev, blk_wake_fn fn, void *ctx);
 /** Call dev's wake-up, if any. For drivers and layers that refused with BLK_EBUSY. */
 void blkdev_wake(struct blkdev *dev);
 
+/** "read", "write", "flush", "discard" (or "op?") for a driver's log lines. */
+const char *blk_op_name(enum blk_op op);
+
 #endif

@@ -249,7 +249,7 @@ def test_ufs_keel_logs_the_controller_error_and_counts_it_on_the_disk(ufs_run):
     assert re.search(rf"VM linux: disk linux/vda: {len(want)} I/O errors from its backend ufs0\b", ufs_run.out), \
         ufs_run.out[-3000:]
     assert re.search(rf"linux/vda: \d+ requests, .* {len(want)} errors;", ufs_run.out), ufs_run.out[-3000:]
-    with open(os.path.join(ROOT, "drivers", "storage", "ufs.c")) as f:
+    with open(os.path.join(ROOT, "drivers", "storage", "ufs_priv.h")) as f:
         retries = int(re.search(r"#define UFS_SCSI_RETRIES\s+(\d+)", f.read()).group(1))
     assert re.search(rf"ufs0: \d+ commands: .*; {len(want)} errors, {len(want) * retries} retries, 0 timeouts, "
                      r"0 resets", ufs_run.out), ufs_run.out[-3000:]

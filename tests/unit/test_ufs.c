@@ -5,8 +5,9 @@
  * fatal controller errors, refused segments, and completions that resubmit.
  *
  * The fake executes a command when its doorbell bit is set (or later, on
- * request) against a 1 MiB RAM disk of 4096-byte blocks. The driver is
- * included as one translation unit so each test can start from a fresh state.
+ * request) against a 1 MiB RAM disk of 4096-byte blocks, behind arch/fake's
+ * MMIO accessors. The driver's files are linked in; setup() clears its ufs_hosts
+ * so each test starts from a fresh state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,12 +18,17 @@
 
 #include <cmocka.h>
 
-#include "drivers/storage/ufs.c"
+#include "arch/timer.h"
+#include "core/irq.h"
+#include "drivers/pci.h"
+#include "drivers/storage/storage.h"
+#include "drivers/storage/ufs_priv.h"
 
 /* --- the fake controller ----------------------------------------------------- */
 
 #define FK_BLOCK  4096u
 #define FK_BLOCKS 256u
+#define FK_BAR	  0x10000000u /* BAR 0 of the fake PCI function */
 
 static struct fake_ufs {
 	uint32_t cap, hce, hcs, is, ie, dbr, utrlba, utrlbau, uicarg2, utmrlba, utmrlbau;
@@ -235,7 +241,7 @@ static bool is_io(unsigned s)
 	       (op == SCSI_READ10 || op == SCSI_WRITE10 || op == SCSI_READ16 || op == SCSI_WRITE16);
 }
 
-uint32_t ufs_fake_read(uint32_t off)
+static uint32_t ufs_fake_read(uint32_t off)
 {
 	switch (off) {
 	case UFS_REG_CAP:
@@ -261,7 +267,7 @@ uint32_t ufs_fake_read(uint32_t off)
 	}
 }
 
-void ufs_fake_write(uint32_t off, uint32_t v)
+static void ufs_fake_write(uint32_t off, uint32_t v)
 {
 	switch (off) {
 	case UFS_REG_IS:
@@ -345,6 +351,21 @@ void ufs_fake_write(uint32_t off, uint32_t v)
 	}
 }
 
+/* The controller's registers, as arch/fake's MMIO accessors reach them: 32-bit accesses in BAR 0. */
+uint32_t fake_mmio_read(uintptr_t addr, unsigned size)
+{
+	assert_int_equal(size, 4);
+	assert_in_range(addr, FK_BAR, FK_BAR + UFS_REG_SPAN - 4);
+	return ufs_fake_read((uint32_t)(addr - FK_BAR));
+}
+
+void fake_mmio_write(uintptr_t addr, unsigned size, uint32_t v)
+{
+	assert_int_equal(size, 4);
+	assert_in_range(addr, FK_BAR, FK_BAR + UFS_REG_SPAN - 4);
+	ufs_fake_write((uint32_t)(addr - FK_BAR), v);
+}
+
 static void fk_run(void)
 {
 	while (fk.pending) {
@@ -418,10 +439,10 @@ static int setup(void **state)
 	fk.ua_tur = 1; /* power-on UNIT ATTENTION */
 	for (unsigned i = 0; i < sizeof(fk.disk); i++)
 		fk.disk[i] = (uint8_t)(i * 13 + (i >> 12));
-	memset(hosts, 0, sizeof(hosts));
-	nr_hosts = 0;
+	memset(ufs_hosts, 0, sizeof(ufs_hosts));
+	ufs_nr_hosts = 0;
 	fake_pci = (struct pci_dev){.vendor = 0x1b36, .device = 0x0013, .class_code = 0x010901, .intid = 36};
-	fake_pci.bar[0] = pa_init(0x10000000);
+	fake_pci.bar[0] = pa_init(FK_BAR);
 	fake_pci.bar_size[0] = 0x2000;
 	registered = NULL;
 	irq_fn = tick_fn = NULL;
@@ -916,7 +937,7 @@ static void test_cancel_issued_clear_only_when_no_task_management(void **state)
 	bool reset;
 	cancel_issued(false, &reset); /* as QEMU: UTMRLDBR ignored, the UTMRD's OCS stays invalid */
 	assert_false(reset);
-	assert_true(hosts[0].tm_unsupported);
+	assert_true(ufs_hosts[0].tm_unsupported);
 }
 
 /* The request finished as the abort came: it completes once, with its real status and data. */
@@ -1003,8 +1024,8 @@ static void test_cancel_slot_kept_through_reset_is_never_completed(void **state)
 	assert_int_equal(r.calls, 0);
 	assert_int_equal(st()->lost, 1);
 	assert_int_equal(st()->resets, 1);
-	assert_int_equal(hosts[0].poisoned, 1u);
-	assert_int_equal(hosts[0].state, UFS_UP);
+	assert_int_equal(ufs_hosts[0].poisoned, 1u);
+	assert_int_equal(ufs_hosts[0].state, UFS_UP);
 	fire_irq_if_asserted();
 	assert_int_equal(other.calls, 1);
 	assert_int_equal(other.status, BLK_OK);
@@ -1063,7 +1084,7 @@ static void test_error_log_limited_by_time(void **state)
 		assert_int_equal(blkdev_submit(registered, &r.req), BLK_EINVAL);
 	}
 	assert_int_equal(st()->segs_refused, 50);
-	assert_int_equal(hosts[0].rl.total_suppressed, 50 - RATELIMIT_BURST);
+	assert_int_equal(ufs_hosts[0].rl.total_suppressed, 50 - RATELIMIT_BURST);
 }
 
 int main(void)
