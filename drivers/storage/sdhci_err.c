@@ -80,22 +80,6 @@ void sdhci_err_note(struct sdhci_err *err, const struct sdhci_err_seen *e)
 	err->count++;
 }
 
-static const char *op_name(enum blk_op op)
-{
-	switch (op) {
-	case BLK_OP_READ:
-		return "read";
-	case BLK_OP_WRITE:
-		return "write";
-	case BLK_OP_FLUSH:
-		return "flush";
-	case BLK_OP_DISCARD:
-		return "discard";
-	default:
-		return "request";
-	}
-}
-
 void sdhci_err_end(struct sdhci_err *err, const char *dev, const struct blk_req *req, unsigned tries,
 		   unsigned max_tries, int status, uint64_t now_us)
 {
@@ -114,13 +98,13 @@ void sdhci_err_end(struct sdhci_err *err, const char *dev, const struct blk_req 
 			log_warn(
 			    "%s: %s of %llu sectors at %llu recovered on try %u of %u after %u error(s), "
 			    "the last CMD%u (arg 0x%x): %s [%s], status 0x%08x, card status 0x%08x",
-			    dev, op_name(req->op), (unsigned long long)req->nsectors,
+			    dev, blk_op_name(req->op), (unsigned long long)req->nsectors,
 			    (unsigned long long)req->sector, tries, max_tries, err->count, e->cmd, e->arg,
 			    e->what, bits, e->status, e->r1);
 		else
 			log_err("%s: %s of %llu sectors at %llu failed (I/O error to its owner) after %u "
 				"tries: CMD%u (arg 0x%x): %s [%s], status 0x%08x, card status 0x%08x",
-				dev, op_name(req->op), (unsigned long long)req->nsectors,
+				dev, blk_op_name(req->op), (unsigned long long)req->nsectors,
 				(unsigned long long)req->sector, tries, e->cmd, e->arg, e->what, bits,
 				e->status, e->r1);
 	}
