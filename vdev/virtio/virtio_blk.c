@@ -38,12 +38,15 @@ struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d)
 	s->cancelled = false;
 	s->split = false;
 	s->split_due = false;
+	s->rmw = false;
+	s->rmw_due = false;
 	s->next = SLOT_NONE;
 	return s;
 }
 
 void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s)
 {
+	vblk_rmw_release(d, s);
 	s->state = SLOT_FREE;
 	d->free_stack[d->nfree++] = slot_index(d, s);
 }
@@ -154,6 +157,17 @@ static void backend_kick(void *ctx)
 	request_work(d);
 }
 
+/* The write-through follow-up of a completed write: the same slot becomes a flush. */
+static void set_flush(struct virtio_blk_slot *s)
+{
+	s->flush_after = false;
+	s->req.op = BLK_OP_FLUSH;
+	s->req.sector = 0;
+	s->req.nsectors = 0;
+	s->req.segs = NULL;
+	s->req.nsegs = 0;
+}
+
 /*
  * Completion context: any CPU's interrupt handler, any vCPU's polling (maybe another VM's), or the
  * backend's submit itself. Finish the slot and decide the interrupt; never pop, parse or submit.
@@ -170,7 +184,10 @@ static void req_done(struct blk_req *req, int rc)
 	if (s->orphaned) {
 		d->norphaned--;
 		vblk_slot_free(d, s);
+		bool go = !d->pumping && wants_work(d); /* a sub-block request may wait for it */
 		spin_unlock(&t->lock);
+		if (go)
+			request_work(d);
 		return;
 	}
 	d->ninflight--;
@@ -179,23 +196,20 @@ static void req_done(struct blk_req *req, int rc)
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
 		log_warn("%s: backend %s failed request (type %u sector %llu): %d", t->name, d->bdev->name,
 			 s->type, (unsigned long long)s->req.sector, rc);
-	if (rc == BLK_OK && vblk_split_more(s) && !d->quiescing && !t->resetting) {
-		/* A part of a split request: the owner's vCPU builds and submits the next. */
-		s->split_due = true;
+	bool more = vblk_split_more(s) || vblk_rmw_more(d, s);
+	if (rc == BLK_OK && more && !d->quiescing && !t->resetting) {
+		/* A part of a split or sub-block request: the owner's vCPU copies, builds the next. */
+		s->split_due = s->split;
+		s->rmw_due = s->rmw;
 		pending_push_front(d, s);
-	} else if (rc == BLK_OK && vblk_split_more(s)) {
+	} else if (rc == BLK_OK && more) {
 		/* Stopping or resetting: the remaining parts are cancelled, the request failed. */
 		finish_slot(d, s, VIRTIO_BLK_S_IOERR);
 		if (!d->pumping)
 			flush_irq(d);
 	} else if (rc == BLK_OK && s->flush_after && !d->quiescing && !t->resetting) {
 		/* Write-through: the write completes to the guest only once it is stable. */
-		s->flush_after = false;
-		s->req.op = BLK_OP_FLUSH;
-		s->req.sector = 0;
-		s->req.nsectors = 0;
-		s->req.segs = NULL;
-		s->req.nsegs = 0;
+		set_flush(s);
 		pending_push_front(d, s);
 	} else {
 		finish_slot(d, s, status_from_blk(rc));
@@ -257,6 +271,21 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			return false;
 
 		struct virtio_blk_slot *s = pending_pop_front(d);
+		if (s != NULL && !vblk_rmw_may_submit(d, s)) {
+			/* A sub-block request runs alone: resumed by the completion it waits for. */
+			pending_push_front(d, s);
+			return false;
+		}
+		if (s != NULL && s->rmw_due) {
+			s->rmw_due = false;
+			if (vblk_rmw_next(d, s) == VBLK_RMW_DONE) {
+				if (!s->flush_after) {
+					finish_slot(d, s, VIRTIO_BLK_S_OK);
+					continue;
+				}
+				set_flush(s);
+			}
+		}
 		if (s != NULL && s->split_due) {
 			s->split_due = false;
 			if (!vblk_split_next(d, s)) {
@@ -536,6 +565,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->bdev = b;
+	vblk_rmw_init(d, p);
 	d->read_only = p->read_only || (b->flags & BLKDEV_F_RO);
 	d->poll_us = MIN(p->poll_us, VIRTIO_BLK_POLL_US_MAX);
 	/* A chain is header + data + status and may not exceed the queue size (§2.7.5.3.1). */
