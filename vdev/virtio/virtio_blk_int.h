@@ -63,6 +63,13 @@ bool vblk_split_next(struct virtio_blk *d, struct virtio_blk_slot *s);
 /** s is a split request with parts not yet built (the current one is not its last). */
 bool vblk_split_more(const struct virtio_blk_slot *s);
 
+/* --- set-up (virtio_blk_setup.c) --- */
+
+/** b's limits and block size are ones virtio-blk can serve. */
+bool vblk_backend_usable(const struct blkdev *b);
+/** Fill d->config (d->bdev, d->seg_max, d->read_only set) and return the device features to offer. */
+uint64_t vblk_setup_config(struct virtio_blk *d);
+
 /* --- sub-block requests through the bounce buffer (virtio_blk_rmw.c) --- */
 
 /** Set up the bounce buffer from p->bounce when the backend's blocks exceed 512 bytes (init). */
