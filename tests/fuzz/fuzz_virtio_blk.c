@@ -215,6 +215,10 @@ static void template_request(struct fvm *v, struct input *in)
 	uint64_t sector = take(in, 2);
 	uint32_t len = take(in, 2) % (RAM_SIZE - DATA_OFF);
 	uint16_t flags = (uint16_t)take(in, 1);
+	if (sector & 0x8000)
+		sector = (sector & 0x7fff) % 80; /* near the disk: inside it, or across its end */
+	if (flags & 0x10)
+		len &= ~511u; /* whole sectors (sub-block I/O on 4 KiB-block disks) */
 	uint16_t qsize = v->blk->mmio.queues[0].size ? v->blk->mmio.queues[0].size : 1;
 	struct virtq_desc *desc = (struct virtq_desc *)(v->ram + DESC_OFF);
 	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)(v->ram + HDR_OFF + 16 * s);
