@@ -12,8 +12,8 @@
 #        firmware image: the VM boots it from its CFI flash, as QEMU virt's -bios, and the firmware
 #        loads Linux from the disk (GUEST_* unused). DISK default: build/disk/fw-<storage>.img, made
 #        by scripts/mkfwdisk.sh (uboot, other images: extlinux.conf) or scripts/mkefidisk.sh (edk2:
-#        ESP with GRUB), with the kit's Linux and root filesystem; STORAGE default sd (U-Boot cannot
-#        use a UFS LU: 4096-byte blocks, and it does not accept VIRTIO_BLK_F_BLK_SIZE; EDK2 can);
+#        ESP with GRUB), with the kit's Linux and root filesystem; STORAGE default sd (ufs works too:
+#        U-Boot's 512-byte I/O on the 4 KiB LU is served by read-modify-write in keel);
 #        GUEST_MEM default 512
 #   PLATFORM: qemu-virt (default) or rpi4: QEMU raspi4b (boot DTB from the kit's bcm2711-rpi-4-b.dtb;
 #        STORAGE sd (the default there) is the card on the Pi's Arasan controller, or ram)
@@ -55,10 +55,6 @@ if [ -n "${FIRMWARE:-}" ]; then
   edk2) FIRMWARE=/usr/share/AAVMF/AAVMF_CODE.fd mkdisk=scripts/mkefidisk.sh ;;
   esac
   STORAGE=${STORAGE:-sd}
-  if [ "$STORAGE" = ufs ] && [ "$mkdisk" = scripts/mkfwdisk.sh ]; then
-    echo "run.sh: U-Boot cannot use a UFS disk (4096-byte blocks; it does not accept BLK_SIZE): STORAGE=sd or ram" >&2
-    exit 1
-  fi
   if [ -z "${DISK:-}" ]; then
     # Remade when the kit changes or the kernel arguments it holds would differ.
     DISK=build/disk/fw-$(basename "$mkdisk" .sh)-$STORAGE.img

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "core/page_alloc.h"
 #include "core/vm.h"
 #include "drivers/storage/storage.h"
 #include "vdev/virtio/virtio_blk.h"
@@ -13,6 +14,7 @@
 struct vdev_disk {
 	struct virtio_blk blk;
 	char name[48];
+	void *bounce[VIRTIO_BLK_BOUNCE_PAGES]; /**< sub-block I/O, for disks with blocks above 512 bytes */
 };
 
 static struct vdev_disk disks[VDEV_MAX_DISKS];
@@ -43,12 +45,12 @@ static void disk_report(void *dev, const struct vm *vm)
 	virtio_blk_get_stats(&d->blk, &s);
 	uint64_t exits = vm_exits(vm);
 	log_info("VM %s: disk %s: %llu requests, %llu bytes read, %llu bytes written, %llu notify traps, "
-		 "%llu interrupts, %llu errors; bytes copied by keel: %llu (data path: 0); "
+		 "%llu interrupts, %llu errors; bytes copied by keel: %llu (data path: %llu); "
 		 "vCPU exits per request: %llu.%02llu",
 		 vm->name, d->name, (unsigned long long)s.requests, (unsigned long long)s.bytes_read,
 		 (unsigned long long)s.bytes_written, (unsigned long long)s.notifications,
 		 (unsigned long long)s.interrupts, (unsigned long long)s.errors,
-		 (unsigned long long)s.bytes_copied,
+		 (unsigned long long)s.bytes_copied, (unsigned long long)s.rmw_bytes,
 		 (unsigned long long)(s.requests ? exits / s.requests : 0),
 		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
 	if (s.io_errors)
@@ -73,6 +75,13 @@ static void disk_report(void *dev, const struct vm *vm)
 		log_info("VM %s: disk %s: %llu requests above the backend's limits split into %llu parts",
 			 vm->name, d->name, (unsigned long long)s.split_requests,
 			 (unsigned long long)s.split_parts);
+	if (s.rmw_requests)
+		log_info("VM %s: disk %s: %llu sub-block requests served by read-modify-write through the "
+			 "bounce buffer in %llu backend requests, %llu bytes copied (%llu waits for the disk "
+			 "to drain)",
+			 vm->name, d->name, (unsigned long long)s.rmw_requests,
+			 (unsigned long long)s.rmw_parts, (unsigned long long)s.rmw_bytes,
+			 (unsigned long long)s.rmw_waits);
 	if (s.busy || s.work_yields || s.cancels || s.log_suppressed)
 		log_info(
 		    "VM %s: disk %s: %llu backend-busy refusals, %llu queue passes stopped at the budget, "
@@ -105,6 +114,11 @@ int vdev_attach_disks(struct vm *vm)
 		}
 		struct vdev_disk *d = &disks[nr_disks];
 		snprintf(d->name, sizeof(d->name), "%s/vd%c", vm->name, 'a' + i);
+		if (bdev->block_size > BLK_SECTOR_SIZE) {
+			for (unsigned k = 0; k < VIRTIO_BLK_BOUNCE_PAGES; k++)
+				if ((d->bounce[k] = page_alloc()) == NULL)
+					return -ENOMEM;
+		}
 		ipa_t base;
 		uint32_t intid;
 		if (!vm_alloc_virtio_slot(vm, &base, &intid))
@@ -119,6 +133,7 @@ int vdev_attach_disks(struct vm *vm)
 		    .serial = dc->serial,
 		    .read_only = dc->read_only,
 		    .poll_us = dc->io_poll_us,
+		    .bounce = bdev->block_size > BLK_SECTOR_SIZE ? d->bounce : NULL,
 		};
 		int rc = virtio_blk_init(&d->blk, &p, &vm->mmio);
 		if (rc != 0) {

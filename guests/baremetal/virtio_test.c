@@ -3,7 +3,8 @@
  *
  * Implemented: probe the DT "virtio,mmio" nodes, negotiate VERSION_1, write a pattern to
  * sectors 0..7, read it back and compare byte for byte, restore the original contents
- * ("GUEST: virtio rw ok"). On a read-only disk: read sectors 0..7 and check that a write is
+ * ("GUEST: virtio rw ok"); with no_blk_size=1, 512-byte units without BLK_SIZE (test_virtio_512).
+ * On a read-only disk: read sectors 0..7 and check that a write is
  * refused with VIRTIO_BLK_S_IOERR ("GUEST: virtio ro ok").
  *
  * The hostile virtio-blk tests (malformed chains, buffers outside RAM, bad sectors/lengths/types,
@@ -19,10 +20,11 @@
 
 #define TEST_SECTORS 8
 #define TEST_BYTES   (TEST_SECTORS * VIRTIO_SECTOR_SIZE)
+#define BUF_BYTES    (16 * VIRTIO_SECTOR_SIZE) /* test_virtio_512's sectors 8..23 */
 
-static uint8_t orig[TEST_BYTES] __attribute__((aligned(16)));
-static uint8_t pattern[TEST_BYTES] __attribute__((aligned(16)));
-static uint8_t check[TEST_BYTES] __attribute__((aligned(16)));
+static uint8_t orig[BUF_BYTES] __attribute__((aligned(16)));
+static uint8_t pattern[BUF_BYTES] __attribute__((aligned(16)));
+static uint8_t check[BUF_BYTES] __attribute__((aligned(16)));
 
 static int request(struct virtio_blk *d, int write, void *buf, const char *what)
 {
@@ -41,6 +43,82 @@ static int first_mismatch(const uint8_t *a, const uint8_t *b, uint32_t n)
 	return -1;
 }
 
+/* Byte i of sector s as test=virtio no_blk_size=1 writes it (tests/boot/test_ufs.py computes it too). */
+static uint8_t unit_byte(uint64_t s, uint32_t i)
+{
+	return (uint8_t)(s * 37 + i * 7 + 0x5a);
+}
+
+/* 512-byte units this mode writes: inside a 4 KiB block, and across a block boundary. */
+static const struct {
+	uint32_t sector, count;
+} units[] = {{9, 1}, {13, 2}, {15, 3}};
+
+#define UNIT_FIRST 8
+#define UNIT_END   24
+
+/*
+ * test=virtio no_blk_size=1: a driver that does not accept BLK_SIZE (as U-Boot), on any disk: keel
+ * must take its FEATURES_OK and serve 512-byte units (by read-modify-write on a 4 KiB-block disk).
+ * Reads sectors 8..23, writes the units above one request each, reads 8..23 back one sector at a
+ * time and checks every byte: the units hold the pattern, the other sectors their old bytes. The
+ * writes are left in place for the host to check ("GUEST: virtio 512-byte rw ok").
+ */
+static void test_virtio_512(struct virtio_blk *d)
+{
+	uint32_t n = (UNIT_END - UNIT_FIRST) * VIRTIO_SECTOR_SIZE;
+
+	if (virtio_blk_probe(d) || virtio_blk_init_features(d, VIRTIO_DRV_NO_BLK_SIZE)) {
+		gprintf("GUEST: FAIL virtio FEATURES_OK without BLK_SIZE\n");
+		test_fail();
+		return;
+	}
+	if (d->capacity < UNIT_END || d->read_only) {
+		gprintf("GUEST: FAIL virtio disk too small or read-only\n");
+		test_fail();
+		return;
+	}
+	for (uint32_t off = 0; off < n; off += TEST_BYTES) { /* the driver's limit: 4 KiB a request */
+		if (virtio_blk_rw(d, 0, UNIT_FIRST + off / VIRTIO_SECTOR_SIZE, orig + off, TEST_BYTES) !=
+		    VIRTIO_BLK_S_OK) {
+			gprintf("GUEST: FAIL virtio read of sectors %d..%d\n", UNIT_FIRST, UNIT_END - 1);
+			test_fail();
+			return;
+		}
+	}
+	memcpy(check, orig, n);
+	for (unsigned u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		uint32_t len = units[u].count * VIRTIO_SECTOR_SIZE;
+		for (uint32_t i = 0; i < len; i++) {
+			uint64_t s = units[u].sector + i / VIRTIO_SECTOR_SIZE;
+			pattern[i] = unit_byte(s, i % VIRTIO_SECTOR_SIZE);
+			check[(s - UNIT_FIRST) * VIRTIO_SECTOR_SIZE + i % VIRTIO_SECTOR_SIZE] = pattern[i];
+		}
+		int st = virtio_blk_rw(d, 1, units[u].sector, pattern, len);
+		if (st != VIRTIO_BLK_S_OK) {
+			gprintf("GUEST: FAIL virtio 512-byte write at sector %u: status %d\n",
+				units[u].sector, st);
+			test_fail();
+			return;
+		}
+	}
+	for (uint32_t s = UNIT_FIRST; s < UNIT_END; s++) {
+		uint8_t *want = &check[(s - UNIT_FIRST) * VIRTIO_SECTOR_SIZE];
+		memset(pattern, 0xee, VIRTIO_SECTOR_SIZE);
+		int st = virtio_blk_rw(d, 0, s, pattern, VIRTIO_SECTOR_SIZE);
+		int bad = st == VIRTIO_BLK_S_OK ? first_mismatch(pattern, want, VIRTIO_SECTOR_SIZE) : 0;
+		if (bad >= 0) {
+			gprintf(
+			    "GUEST: FAIL virtio 512-byte read of sector %u: status %d, byte %d 0x%02x want "
+			    "0x%02x\n",
+			    s, st, bad, pattern[bad], want[bad]);
+			test_fail();
+			return;
+		}
+	}
+	gprintf("GUEST: virtio 512-byte rw ok\n");
+}
+
 void test_virtio(void)
 {
 	struct virtio_blk d = {0};
@@ -48,12 +126,7 @@ void test_virtio(void)
 	char arg[8];
 
 	if (bootarg("no_blk_size", arg, sizeof(arg))) {
-		/* A driver that ignores BLK_SIZE: on a disk with blocks above 512 bytes keel refuses
-		 * FEATURES_OK (virtio 1.2 §5.2.5), so it can never issue 512-byte-granular I/O. */
-		if (virtio_blk_probe(&d) == 0 && virtio_blk_init_features(&d, VIRTIO_DRV_NO_BLK_SIZE) != 0)
-			gprintf("GUEST: virtio FEATURES_OK refused without BLK_SIZE\n");
-		else
-			test_fail();
+		test_virtio_512(&d);
 		return;
 	}
 	if (virtio_blk_probe(&d) || virtio_blk_init(&d)) {

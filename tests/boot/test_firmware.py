@@ -50,25 +50,25 @@ def test_uboot_from_cfi_flash_env_survives_reset(keel):
 KIT_IMAGE = os.path.join(ROOT, "build", "kit", "Image")
 
 
-def fw_disk(tmp_path, stamp, mib=128):
+def fw_disk(tmp_path, stamp, mib=128, bs=512):
     """An MBR disk whose partition 1 holds /extlinux/extlinux.conf, the kit's Image + initramfs and its
     root filesystem; Linux's command line asks the root system to write /keel-rootstamp and power off."""
     if not os.path.exists(KIT_IMAGE):
         pytest.fail("the Linux guest kit is missing: run `make kit`")
     disk = str(tmp_path / "fw.img")
     env = dict(os.environ, FW_CMDLINE=f"keel.poweroff keel.rootstamp={stamp}")
-    subprocess.run(["bash", os.path.join(ROOT, "scripts", "mkfwdisk.sh"), disk, str(mib)], check=True, env=env,
-                   capture_output=True)
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "mkfwdisk.sh"), disk, str(mib), str(bs)], check=True,
+                   env=env, capture_output=True)
     return disk
 
 
-def assert_distro_boot(r, stamp, disk_backend):
+def assert_distro_boot(r, stamp, disk_backend, uboot_part=1):
     out = r.out
     assert re.search(r"VM fw: first console output \d+ us after its start", out), out
     assert re.search(rf"VM fw: disk fw/vda: {disk_backend}", out), out
     # U-Boot's distro boot found the disk, the extlinux.conf on its active partition, and read the
     # kernel Image in requests above the backend's limit, which keel split.
-    assert "[fw] Scanning virtio 0:1..." in out, out
+    assert f"[fw] Scanning virtio 0:{uboot_part}..." in out, out
     assert "[fw] Found /extlinux/extlinux.conf" in out, out
     assert "fs_devread read error" not in out and "Error reading" not in out, out
     assert "[fw] Starting kernel ..." in out, out
@@ -112,6 +112,23 @@ def test_uboot_distro_boot_linux_from_sd(keel, tmp_path):
              storage_devs=devs)
     assert "SD card identified" in r.out, r.out
     assert_distro_boot(r, stamp, "sd0")
+    host_image_check(disk, tmp_path, stamp)
+
+
+def test_uboot_distro_boot_linux_from_ufs(keel, tmp_path):
+    """U-Boot does only 512-byte I/O and does not accept BLK_SIZE: on the 4 KiB UFS LU keel serves its
+    sub-block requests by read-modify-write through the bounce buffer (counted); Linux (which takes
+    BLK_SIZE) then does 4 KiB I/O, and the host image checks clean."""
+    stamp = "ufs-%d" % os.getpid()
+    disk = fw_disk(tmp_path, stamp, bs=4096)
+    devs = ["-drive", f"if=none,id=ufs0,file={disk},format=raw", "-device", "ufs,serial=keel",
+            "-device", "ufs-lu,drive=ufs0,lun=0"]
+    r = keel([VmSpec("fw", firmware=UBOOT, mem_mib=512, disks=[{"backend": "ufs"}])], timeout=500,
+             storage_devs=devs)
+    assert "FEATURES_OK refused" not in r.out, r.out[-4000:]
+    assert_distro_boot(r, stamp, "ufs0", uboot_part=2)  # mkfwdisk.sh's hybrid MBR: 512-byte units in entry 2
+    m = re.search(r"disk fw/vda: (\d+) sub-block requests served by read-modify-write", r.out)
+    assert m and int(m.group(1)) >= 1, r.out[-4000:]
     host_image_check(disk, tmp_path, stamp)
 
 

@@ -72,19 +72,40 @@ def test_ufs_disk_without_controller_is_reported(keel):
     assert 'disk@0: backend "ufs" is unavailable' in r.out, r.out
 
 
-def test_driver_without_blk_size_cannot_use_a_4k_lu(keel, tmp_path):
+def unit_byte(sector, i):
+    """Byte i of sector `sector` as test=virtio no_blk_size=1 writes it (guests/baremetal/virtio_test.c)."""
+    return (sector * 37 + i * 7 + 0x5a) & 0xff
+
+
+def test_driver_without_blk_size_uses_512_byte_units_on_a_4k_lu(keel, tmp_path):
     """virtio 1.2 §5.2.5: units stay 512 bytes whatever blk_size says. A driver that does not accept
-    BLK_SIZE cannot learn that the 4 KiB LU refuses 512-byte-granular I/O, so keel refuses its
-    FEATURES_OK (and nothing reaches the disk)."""
+    BLK_SIZE (as U-Boot) is taken, and its 512-byte reads and writes on the 4 KiB LU are served by
+    read-modify-write through keel's bounce buffer: single sectors inside a block and a write across
+    a block boundary, each read back. The host checks that the image holds exactly those sectors
+    changed, their 4 KiB neighbours kept."""
     img = tmp_path / "ufs.img"
     make_image(img)
-    before = img.read_bytes()
+    before = bytearray(img.read_bytes())
     vm = keel_qemu.VmSpec("bm", GUEST_BIN, cmdline="test=virtio no_blk_size=1", mem_mib=64,
                           disks=[{"backend": "ufs"}])
     r = keel([vm], timeout=60, storage_devs=ufs_devs(img))
     out = r.out
-    assert "[bm] GUEST: virtio FEATURES_OK refused without BLK_SIZE" in out, out
-    assert "FEATURES_OK refused: the disk has 4096-byte blocks" in out, out
+    assert "[bm] GUEST: virtio 512-byte rw ok" in out, out
     assert "[bm] GUEST: PASS" in out and "GUEST: FAIL" not in out, out
+    assert "FEATURES_OK refused" not in out, out
     assert "PANIC" not in out and r.rc == 0, out
-    assert img.read_bytes() == before
+    # Counted: 3 writes + 16 one-sector reads are sub-block (the first two 4 KiB reads are aligned).
+    m = re.search(r"disk bm/vda: (\d+) sub-block requests served by read-modify-write through the bounce "
+                  r"buffer in (\d+) backend requests, (\d+) bytes copied", out)
+    assert m, out
+    assert int(m.group(1)) == 3 + 16, out
+    assert int(m.group(3)) == (1 + 2 + 3 + 16) * 512, out
+    assert f"bytes copied by keel: {int(m.group(3))} (data path: {int(m.group(3))})" in out, out
+
+    want = bytearray(before)
+    for first, count in ((9, 1), (13, 2), (15, 3)):
+        for s in range(first, first + count):
+            want[s * 512:(s + 1) * 512] = bytes(unit_byte(s, i) for i in range(512))
+    data = img.read_bytes()
+    assert data[:24 * 512] == bytes(want[:24 * 512])
+    assert data == bytes(want), "bytes outside the written sectors changed"

@@ -212,6 +212,12 @@ struct vg *vg_create(const struct vg_opts *o)
 	    .read_only = o && o->param_ro,
 	    .poll_us = o ? o->poll_us : 0,
 	};
+	if (bdev->block_size > BLK_SECTOR_SIZE && !(o && o->no_bounce)) {
+		for (unsigned i = 0; i < VIRTIO_BLK_BOUNCE_PAGES; i++)
+			if ((g->bounce[i] = aligned_alloc(4096, 4096)) == NULL)
+				abort();
+		p.bounce = g->bounce;
+	}
 	if (virtio_blk_init(g->blk, &p, &g->bus) != 0)
 		abort();
 	return g;
@@ -239,6 +245,8 @@ bool vg_destroy(struct vg *g)
 	free(g->ram_alloc);
 	free(g->disk_alloc);
 	free(g->blk);
+	for (unsigned i = 0; i < VIRTIO_BLK_BOUNCE_PAGES; i++)
+		free(g->bounce[i]);
 	free(g);
 	return ok;
 }

@@ -67,6 +67,7 @@ struct vg_opts {
 	uint32_t poll_us;      /**< virtio_blk_params.poll_us */
 	uint32_t ram_size;     /**< guest RAM bytes when non-zero (default VG_RAM_SIZE) */
 	uint32_t disk_sectors; /**< disk size when non-zero (default VG_DISK_SECTORS) */
+	bool no_bounce;	       /**< give a disk with blocks above 512 bytes no bounce buffer */
 };
 
 struct vg {
@@ -79,6 +80,7 @@ struct vg {
 	struct ramdisk rd;
 	struct slowdisk slow;
 	struct virtio_blk *blk;
+	void *bounce[VIRTIO_BLK_BOUNCE_PAGES]; /**< given when the block size exceeds 512 */
 	int vm_marker;
 	struct vm *vm;
 	/* Driver state. */

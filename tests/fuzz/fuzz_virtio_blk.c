@@ -72,6 +72,10 @@ static int ctl_submit(struct blkdev *dev, struct blk_req *req)
 	if (ctl.in_completion)
 		fail(); /* completion context submitted */
 	unsigned id = front_id(dev);
+	uint32_t per_block = dev->block_size / BLK_SECTOR_SIZE;
+	if ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
+	    (req->sector % per_block != 0 || req->nsectors % per_block != 0))
+		fail(); /* sub-block I/O reached a 4 KiB-block backend */
 	if (ctl.count >= ctl.depth) {
 		ctl.refused[id] = true;
 		return BLK_EBUSY;
@@ -155,6 +159,7 @@ struct fvm {
 	struct guest_mem mem;
 	struct mmio_bus bus;
 	struct virtio_blk *blk;
+	void *bounce[VIRTIO_BLK_BOUNCE_PAGES]; /* given to the disk when it has 4 KiB blocks */
 	int marker;
 	struct vm *vm;
 };
@@ -210,6 +215,10 @@ static void template_request(struct fvm *v, struct input *in)
 	uint64_t sector = take(in, 2);
 	uint32_t len = take(in, 2) % (RAM_SIZE - DATA_OFF);
 	uint16_t flags = (uint16_t)take(in, 1);
+	if (sector & 0x8000)
+		sector = (sector & 0x7fff) % 80; /* near the disk: inside it, or across its end */
+	if (flags & 0x10)
+		len &= ~511u; /* whole sectors (sub-block I/O on 4 KiB-block disks) */
 	uint16_t qsize = v->blk->mmio.queues[0].size ? v->blk->mmio.queues[0].size : 1;
 	struct virtq_desc *desc = (struct virtq_desc *)(v->ram + DESC_OFF);
 	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)(v->ram + HDR_OFF + 16 * s);
@@ -277,6 +286,9 @@ static void setup_once(void)
 		v->mem.ranges[0] = (struct gmem_range){ipa_init(RAM_IPA), ptr_to_pa(v->ram), RAM_SIZE};
 		v->mem.count = 1;
 		v->vm = (struct vm *)&v->marker;
+		for (unsigned i = 0; i < VIRTIO_BLK_BOUNCE_PAGES; i++)
+			if ((v->bounce[i] = aligned_alloc(4096, 4096)) == NULL)
+				abort();
 	}
 }
 
@@ -329,6 +341,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    .read_only = (cfg & 8) != 0 && k == 1,
 		    .poll_us = (cfg2 & 4) ? 2 : 0, /* short: the window's length is not what is fuzzed */
 		};
+		if (cfg2 & 16) {
+			/* A 4 KiB-block backend (a UFS LU): sub-block I/O by read-modify-write. */
+			ctl.front[k].block_size = 4096;
+			p.bounce = v->bounce;
+		}
 		if (virtio_blk_init(v->blk, &p, &v->bus) != 0)
 			abort();
 	}

@@ -38,12 +38,15 @@ struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d)
 	s->cancelled = false;
 	s->split = false;
 	s->split_due = false;
+	s->rmw = false;
+	s->rmw_due = false;
 	s->next = SLOT_NONE;
 	return s;
 }
 
 void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s)
 {
+	vblk_rmw_release(d, s);
 	s->state = SLOT_FREE;
 	d->free_stack[d->nfree++] = slot_index(d, s);
 }
@@ -154,6 +157,17 @@ static void backend_kick(void *ctx)
 	request_work(d);
 }
 
+/* The write-through follow-up of a completed write: the same slot becomes a flush. */
+static void set_flush(struct virtio_blk_slot *s)
+{
+	s->flush_after = false;
+	s->req.op = BLK_OP_FLUSH;
+	s->req.sector = 0;
+	s->req.nsectors = 0;
+	s->req.segs = NULL;
+	s->req.nsegs = 0;
+}
+
 /*
  * Completion context: any CPU's interrupt handler, any vCPU's polling (maybe another VM's), or the
  * backend's submit itself. Finish the slot and decide the interrupt; never pop, parse or submit.
@@ -170,7 +184,10 @@ static void req_done(struct blk_req *req, int rc)
 	if (s->orphaned) {
 		d->norphaned--;
 		vblk_slot_free(d, s);
+		bool go = !d->pumping && wants_work(d); /* a sub-block request may wait for it */
 		spin_unlock(&t->lock);
+		if (go)
+			request_work(d);
 		return;
 	}
 	d->ninflight--;
@@ -179,23 +196,20 @@ static void req_done(struct blk_req *req, int rc)
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
 		log_warn("%s: backend %s failed request (type %u sector %llu): %d", t->name, d->bdev->name,
 			 s->type, (unsigned long long)s->req.sector, rc);
-	if (rc == BLK_OK && vblk_split_more(s) && !d->quiescing && !t->resetting) {
-		/* A part of a split request: the owner's vCPU builds and submits the next. */
-		s->split_due = true;
+	bool more = vblk_split_more(s) || vblk_rmw_more(d, s);
+	if (rc == BLK_OK && more && !d->quiescing && !t->resetting) {
+		/* A part of a split or sub-block request: the owner's vCPU copies, builds the next. */
+		s->split_due = s->split;
+		s->rmw_due = s->rmw;
 		pending_push_front(d, s);
-	} else if (rc == BLK_OK && vblk_split_more(s)) {
+	} else if (rc == BLK_OK && more) {
 		/* Stopping or resetting: the remaining parts are cancelled, the request failed. */
 		finish_slot(d, s, VIRTIO_BLK_S_IOERR);
 		if (!d->pumping)
 			flush_irq(d);
 	} else if (rc == BLK_OK && s->flush_after && !d->quiescing && !t->resetting) {
 		/* Write-through: the write completes to the guest only once it is stable. */
-		s->flush_after = false;
-		s->req.op = BLK_OP_FLUSH;
-		s->req.sector = 0;
-		s->req.nsectors = 0;
-		s->req.segs = NULL;
-		s->req.nsegs = 0;
+		set_flush(s);
 		pending_push_front(d, s);
 	} else {
 		finish_slot(d, s, status_from_blk(rc));
@@ -257,6 +271,21 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			return false;
 
 		struct virtio_blk_slot *s = pending_pop_front(d);
+		if (s != NULL && !vblk_rmw_may_submit(d, s)) {
+			/* A sub-block request runs alone: resumed by the completion it waits for. */
+			pending_push_front(d, s);
+			return false;
+		}
+		if (s != NULL && s->rmw_due) {
+			s->rmw_due = false;
+			if (vblk_rmw_next(d, s) == VBLK_RMW_DONE) {
+				if (!s->flush_after) {
+					finish_slot(d, s, VIRTIO_BLK_S_OK);
+					continue;
+				}
+				set_flush(s);
+			}
+		}
 		if (s != NULL && s->split_due) {
 			s->split_due = false;
 			if (!vblk_split_next(d, s)) {
@@ -498,44 +527,15 @@ static const struct virtio_dev_ops blk_ops = {
 
 /* --- setup ------------------------------------------------------------------ */
 
-static bool backend_usable(const struct blkdev *b)
-{
-	uint32_t bs = b->block_size;
-	return b->ops != NULL && b->ops->submit != NULL && b->nsectors > 0 && bs >= BLK_SECTOR_SIZE &&
-	       bs <= 65536 && (bs & (bs - 1)) == 0 && b->max_segs > 0 && b->max_seg_size >= BLK_SECTOR_SIZE &&
-	       (uint64_t)b->max_sectors * BLK_SECTOR_SIZE >= bs;
-}
-
-/*
- * Advertise size_max and seg_max so that a conforming driver's requests fit
- * the backend: at most d->seg_max segments after splitting at max_seg_size,
- * and seg_max * size_max within max_sectors. Guests rarely have contiguous
- * pages, so keep seg_max high and shrink size_max first (not below a page).
- */
-static void compute_limits(const struct virtio_blk *d, uint32_t *seg_max_out, uint32_t *size_max_out)
-{
-	const struct blkdev *b = d->bdev;
-	uint64_t max_bytes = (uint64_t)b->max_sectors * BLK_SECTOR_SIZE;
-	uint64_t size_max = MIN((uint64_t)b->max_seg_size, max_bytes / d->seg_max);
-
-	if (size_max < VIRTIO_BLK_MIN_SIZE_MAX)
-		size_max = VIRTIO_BLK_MIN_SIZE_MAX;
-	uint64_t pieces = (size_max + b->max_seg_size - 1) / b->max_seg_size;
-	uint64_t seg_max = MAX(d->seg_max / pieces, 1u);
-	if (seg_max * size_max > max_bytes)
-		seg_max = MAX(max_bytes / size_max, 1u);
-	*seg_max_out = (uint32_t)seg_max;
-	*size_max_out = (uint32_t)size_max;
-}
-
 int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, struct mmio_bus *bus)
 {
 	struct blkdev *b = p->bdev;
 
-	if (b == NULL || !backend_usable(b))
+	if (b == NULL || !vblk_backend_usable(b))
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->bdev = b;
+	vblk_rmw_init(d, p);
 	d->read_only = p->read_only || (b->flags & BLKDEV_F_RO);
 	d->poll_us = MIN(p->poll_us, VIRTIO_BLK_POLL_US_MAX);
 	/* A chain is header + data + status and may not exceed the queue size (§2.7.5.3.1). */
@@ -552,34 +552,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	}
 	d->nfree = VIRTIO_BLK_SLOTS;
 
-	uint64_t features = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_F_INDIRECT_DESC) | BIT(VIRTIO_F_EVENT_IDX) |
-			    BIT(VIRTIO_BLK_F_SEG_MAX) | BIT(VIRTIO_BLK_F_SIZE_MAX) |
-			    BIT(VIRTIO_BLK_F_BLK_SIZE);
-	if (b->flags & BLKDEV_F_FLUSH)
-		features |= BIT(VIRTIO_BLK_F_FLUSH);
-	if (d->read_only) {
-		features |= BIT(VIRTIO_BLK_F_RO);
-	} else {
-		if (b->flags & BLKDEV_F_DISCARD)
-			features |= BIT(VIRTIO_BLK_F_DISCARD);
-		if (b->flags & BLKDEV_F_WRITE_ZEROES)
-			features |= BIT(VIRTIO_BLK_F_WRITE_ZEROES);
-	}
-
-	uint32_t seg_max, size_max;
-	compute_limits(d, &seg_max, &size_max);
-	uint32_t per_block = b->block_size / BLK_SECTOR_SIZE;
-	d->config.capacity = b->nsectors;
-	d->config.size_max = size_max;
-	d->config.seg_max = seg_max;
-	d->config.blk_size = b->block_size;
-	/* One range per request: a single backend request each. */
-	d->config.max_discard_sectors = b->max_sectors - b->max_sectors % per_block;
-	d->config.max_discard_seg = 1;
-	d->config.discard_sector_alignment = per_block;
-	d->config.max_write_zeroes_sectors = d->config.max_discard_sectors;
-	d->config.max_write_zeroes_seg = 1;
-	d->config.write_zeroes_may_unmap = 0;
+	uint64_t features = vblk_setup_config(d);
 
 	struct virtio_mmio_params mp = {
 	    .vm = p->vm,

@@ -2,7 +2,22 @@
  * virtio-blk (virtio 1.2 §5.2) emulated inside keel over a struct blkdev,
  * zero copy: the guest's data buffers become host-physical segments handed
  * straight to the storage driver. keel itself only copies the 16-byte request
- * header, the status byte, GET_ID strings and discard/write-zeroes ranges.
+ * header, the status byte, GET_ID strings and discard/write-zeroes ranges, and
+ * the data of sub-block requests (below).
+ *
+ * Sub-block I/O (virtio_blk_rmw.c): request units are always 512 bytes (§5.2.5), whatever
+ * blk_size says. On a backend with larger blocks (a 4 KiB UFS LU), a READ or WRITE whose sector or
+ * length is not a multiple of the block goes through the disk's bounce buffer
+ * (VIRTIO_BLK_BOUNCE_PAGES pages, given only for such disks), in pieces of at most its size: a
+ * READ reads the covering blocks there and copies the wanted bytes to the guest; a WRITE reads the
+ * covering blocks (skipped for a piece that covers whole blocks), merges the guest's bytes and
+ * writes the blocks back. Each phase is one backend request issued from the VM's own vCPU (the
+ * split machinery: completion context only re-queues it); the copies run there too. Such
+ * requests are counted (rmw_requests, rmw_bytes, bytes_copied); block-aligned ones stay zero-copy.
+ * Consistency: an RMW request runs alone. It starts only when nothing else of this disk is in
+ * flight, and nothing else is submitted until it completes, so no write of the VM can race its
+ * read-merge-write. A reset or stop cancels it like a split request: IOERR (or no answer while
+ * resetting), and no block is written from a bounce buffer after the reset began.
  *
  * One request queue of up to VIRTIO_BLK_QUEUE_SIZE entries. The device struct
  * is caller-allocated (keel has no heap on the data path) and holds
@@ -52,6 +67,10 @@
  * than seg_max segments from a driver that accepted VIRTIO_BLK_F_SEG_MAX (it promised).
  */
 #define VIRTIO_BLK_SPLIT_MAX_BYTES (64u * 1024 * 1024)
+/** Bounce buffer of a disk whose blocks exceed 512 bytes: 4 KiB pages (64 KiB). */
+#define VIRTIO_BLK_BOUNCE_PAGES 16u
+/** Backend segments one bounce piece may become (pages split at max_seg_size >= 512). */
+#define VIRTIO_BLK_BOUNCE_SEGS (VIRTIO_BLK_BOUNCE_PAGES * 8u)
 
 struct virtio_blk_stats {
 	uint64_t requests;	 /**< chains popped */
@@ -64,9 +83,9 @@ struct virtio_blk_stats {
 	uint64_t bytes_written;	 /**< data bytes of successful writes */
 	uint64_t notifications;	 /**< QueueNotify traps */
 	uint64_t interrupts;	 /**< interrupts injected */
-	uint64_t bytes_copied; /**< payload bytes keel copied itself (GET_ID, discard ranges); data stays 0 */
-	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
-	uint64_t io_errors;    /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
+	uint64_t bytes_copied;	 /**< payload bytes keel copied (GET_ID, discard ranges, sub-block data) */
+	uint64_t errors;    /**< requests completed with a non-OK status, malformed chains, ring errors */
+	uint64_t io_errors; /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
 	uint64_t polls;		  /**< lone requests keel waited for */
 	uint64_t poll_hits;	  /**< ... that completed within the window */
@@ -78,6 +97,10 @@ struct virtio_blk_stats {
 	uint64_t poll_skips[2];	  /**< lone requests not polled (estimate over the window): small, large */
 	uint64_t split_requests;  /**< reads/writes above the backend's limits, split into parts */
 	uint64_t split_parts;	  /**< backend requests those became (parts submitted) */
+	uint64_t rmw_requests;	  /**< sub-block reads/writes served through the bounce buffer */
+	uint64_t rmw_parts;	  /**< backend requests those became (reads and writes of the bounce) */
+	uint64_t rmw_bytes;	  /**< data bytes copied for them (in bytes_copied too); else 0 */
+	uint64_t rmw_waits;	  /**< times one waited for the disk to drain (or another waited for it) */
 };
 
 struct virtio_blk_params {
@@ -100,6 +123,12 @@ struct virtio_blk_params {
 	 * 0: never poll.
 	 */
 	uint32_t poll_us;
+	/**
+	 * VIRTIO_BLK_BOUNCE_PAGES distinct 4 KiB pages (keel's page allocator), owned by the device from
+	 * now on, for sub-block I/O; needed only when the backend's block size exceeds 512. NULL there:
+	 * a driver that did not accept VIRTIO_BLK_F_BLK_SIZE is refused at FEATURES_OK instead.
+	 */
+	void *const *bounce;
 };
 
 #define VIRTIO_BLK_POLL_US_MAX 10000u
@@ -134,6 +163,24 @@ struct virtio_blk_slot {
 	uint16_t split_first;	 /**< first segment of the current part */
 	uint32_t split_last_len; /**< full length of the current part's last segment */
 	uint64_t split_left;	 /**< sectors not yet in any part */
+	/* A sub-block request (virtio_blk_rmw.c): req.sector/nsectors/segs/nsegs hold the guest's
+	 * request until it starts; then the disk's rmw state drives it. */
+	bool rmw;
+	bool rmw_due; /**< its current phase is done (or none started): the pump runs the next */
+};
+
+/** The one sub-block request a disk runs at a time, and its bounce buffer. */
+struct virtio_blk_rmw {
+	void *pages[VIRTIO_BLK_BOUNCE_PAGES];
+	uint32_t piece_max;	       /**< bytes per piece (whole blocks); 0: no sub-block I/O */
+	struct virtio_blk_slot *owner; /**< the request running (NULL: none) */
+	uint8_t phase;		       /**< VBLK_RMW_* (virtio_blk_rmw.c) */
+	uint64_t sector, end;	       /**< the owner's next sector not yet done, and its end */
+	uint64_t first;		       /**< the current piece: first sector of its covering blocks */
+	uint32_t bytes;		       /**< ... its covering bytes */
+	uint16_t gseg;		       /**< cursor in the owner's guest segments: index ... */
+	uint32_t goff;		       /**< ... and offset inside it */
+	struct blk_seg segs[VIRTIO_BLK_BOUNCE_SEGS];
 };
 
 struct virtio_blk {
@@ -164,6 +211,7 @@ struct virtio_blk {
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */
+	struct virtio_blk_rmw rmw;
 	struct virtio_blk_slot slots[VIRTIO_BLK_SLOTS];
 };
 

@@ -39,7 +39,8 @@ void vblk_handle_chain(struct virtio_blk *d, const struct virtq_chain *c);
  * the chain has nothing device-writable. Lock held.
  */
 bool vblk_answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, const char *why);
-/** The transport's features_ok op: BLK_SIZE is required when blocks are larger than 512 bytes. */
+/** The transport's features_ok op: BLK_SIZE is required when blocks are larger than 512 bytes and
+ * the disk has no bounce buffer for sub-block I/O. */
 bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
 /**
  * After a notify (the VM's own vCPU, lock NOT held): if exactly one request is in flight, poll the
@@ -61,5 +62,42 @@ void vblk_split_start(struct virtio_blk_slot *s, unsigned nsegs, uint64_t sector
 bool vblk_split_next(struct virtio_blk *d, struct virtio_blk_slot *s);
 /** s is a split request with parts not yet built (the current one is not its last). */
 bool vblk_split_more(const struct virtio_blk_slot *s);
+
+/* --- set-up (virtio_blk_setup.c) --- */
+
+/** b's limits and block size are ones virtio-blk can serve. */
+bool vblk_backend_usable(const struct blkdev *b);
+/** Fill d->config (d->bdev, d->seg_max, d->read_only set) and return the device features to offer. */
+uint64_t vblk_setup_config(struct virtio_blk *d);
+
+/* --- sub-block requests through the bounce buffer (virtio_blk_rmw.c) --- */
+
+/** Set up the bounce buffer from p->bounce when the backend's blocks exceed 512 bytes (init). */
+void vblk_rmw_init(struct virtio_blk *d, const struct virtio_blk_params *p);
+/** Sub-block requests can be served (a bounce buffer that holds at least one block). */
+bool vblk_rmw_available(const struct virtio_blk *d);
+/**
+ * Make the parsed s (segs[0..nsegs) holding the guest's data) a sub-block request of nsectors
+ * from sector; the pump runs its phases (rmw_due) once it may start (vblk_rmw_may_submit).
+ */
+void vblk_rmw_start(struct virtio_blk *d, struct virtio_blk_slot *s, unsigned nsegs, uint64_t sector,
+		    uint64_t nsectors);
+/**
+ * May the pump submit s now? Not while another request's RMW runs; an RMW request only when
+ * nothing else of the disk is in flight (it then becomes the owner). False: the pump puts s back
+ * at the front and stops; the completion that ends the wait asks for work.
+ */
+bool vblk_rmw_may_submit(struct virtio_blk *d, struct virtio_blk_slot *s);
+
+enum vblk_rmw_step { VBLK_RMW_SUBMIT, VBLK_RMW_DONE };
+/**
+ * The owner's phase just done (or none yet): copy what it read to the guest or merge the guest's
+ * bytes, then build s->req as the next phase (SUBMIT), or report the request complete (DONE).
+ */
+enum vblk_rmw_step vblk_rmw_next(struct virtio_blk *d, struct virtio_blk_slot *s);
+/** s (rmw) has phases or copies left to run on the owner's vCPU. */
+bool vblk_rmw_more(const struct virtio_blk *d, const struct virtio_blk_slot *s);
+/** s is being freed: if it owned the bounce buffer, release it. */
+void vblk_rmw_release(struct virtio_blk *d, const struct virtio_blk_slot *s);
 
 #endif

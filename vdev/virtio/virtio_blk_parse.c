@@ -78,14 +78,21 @@ static int build_segs(const struct virtio_blk *d, const struct virtq_chain *c, b
 	return (int)n;
 }
 
-static bool sectors_ok(const struct virtio_blk *d, uint64_t sector, uint64_t nsectors)
+static bool in_capacity(const struct virtio_blk *d, uint64_t sector, uint64_t nsectors)
 {
 	uint64_t cap = d->bdev->nsectors;
-	uint32_t per_block = d->bdev->block_size / BLK_SECTOR_SIZE;
+	return sector <= cap && nsectors <= cap - sector;
+}
 
-	if (sector > cap || nsectors > cap - sector)
-		return false;
+static bool block_aligned(const struct virtio_blk *d, uint64_t sector, uint64_t nsectors)
+{
+	uint32_t per_block = d->bdev->block_size / BLK_SECTOR_SIZE;
 	return sector % per_block == 0 && nsectors % per_block == 0;
+}
+
+static bool sectors_ok(const struct virtio_blk *d, uint64_t sector, uint64_t nsectors)
+{
+	return in_capacity(d, sector, nsectors) && block_aligned(d, sector, nsectors);
 }
 
 #define REJECT(d, c, status, len, ...)                                                                       \
@@ -114,7 +121,9 @@ static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_
 		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: data length %u not a multiple of 512",
 		       c->head, len);
 	uint64_t nsectors = len / BLK_SECTOR_SIZE;
-	if (!sectors_ok(d, sector, nsectors))
+	/* Sub-block I/O goes through the bounce buffer when the disk has one. */
+	bool aligned = block_aligned(d, sector, nsectors);
+	if (!in_capacity(d, sector, nsectors) || (!aligned && !vblk_rmw_available(d)))
 		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len,
 		       "head %u: sectors %llu+%llu beyond capacity %llu or misaligned to %u", c->head,
 		       (unsigned long long)sector, (unsigned long long)nsectors,
@@ -142,7 +151,9 @@ static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_
 		       c->head, d->seg_max);
 	}
 	s->req.op = is_write ? BLK_OP_WRITE : BLK_OP_READ;
-	if (nsectors > d->bdev->max_sectors || (unsigned)nsegs > d->seg_max) {
+	if (!aligned) {
+		vblk_rmw_start(d, s, (unsigned)nsegs, sector, nsectors);
+	} else if (nsectors > d->bdev->max_sectors || (unsigned)nsegs > d->seg_max) {
 		/* Beyond what the backend takes at once (a driver that ignores SIZE_MAX/SEG_MAX). */
 		vblk_split_start(s, (unsigned)nsegs, sector, nsectors);
 		d->stats.split_requests++;
@@ -285,15 +296,16 @@ bool vblk_answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, co
 }
 
 /*
- * virtio 1.2 §5.2.5: blk_size does not change the request units (always 512 bytes). A driver that
- * did not negotiate BLK_SIZE cannot know that a backend with larger blocks refuses 512-byte-granular
- * I/O, so such a driver is refused at FEATURES_OK instead of failing requests later. (keel does not
- * emulate sub-block I/O by read-modify-write: it would need a bounce buffer on the data path.)
+ * virtio 1.2 §5.2.5: blk_size does not change the request units (always 512 bytes). A disk with
+ * larger blocks serves 512-byte-granular I/O by read-modify-write through its bounce buffer
+ * (virtio_blk_rmw.c), so any driver is accepted. Without a bounce buffer, a driver that did not
+ * negotiate BLK_SIZE cannot know that such I/O fails, so it is refused here instead.
  */
 bool vblk_features_ok(struct virtio_mmio *t, uint64_t features)
 {
 	const struct virtio_blk *d = t->owner;
-	if (d->bdev->block_size > BLK_SECTOR_SIZE && !(features & BIT(VIRTIO_BLK_F_BLK_SIZE))) {
+	if (d->bdev->block_size > BLK_SECTOR_SIZE && !vblk_rmw_available(d) &&
+	    !(features & BIT(VIRTIO_BLK_F_BLK_SIZE))) {
 		virtio_guest_err(
 		    t,
 		    "FEATURES_OK refused: the disk has %u-byte blocks and the driver did not accept "
