@@ -138,7 +138,7 @@ run: setup
 
 bench: setup
 	$(MAKE) all guests kit
-	@bash scripts/bench.sh
+	@PLATFORM=$(PLATFORM) bash scripts/bench.sh
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' | grep -v '^guests/linux/')

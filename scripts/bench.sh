@@ -16,4 +16,9 @@ cd "$(dirname "$0")/.."
 for t in qemu-system-aarch64 fdtput; do
   command -v "$t" >/dev/null || { echo "bench: $t not found (run scripts/setup.sh)" >&2; exit 1; }
 done
+# PLATFORM=rpi4 (`make bench PLATFORM=rpi4`): keel-SD against native Linux on QEMU raspi4b instead
+# (scripts/bench_rpi4.py; BENCH_RUNS, BENCH_RPI4_MIB, BENCH_RPI4_OPS, BENCH_TIMEOUT_SCALE).
+if [ "${PLATFORM:-qemu-virt}" = rpi4 ]; then
+  exec /usr/bin/python3 scripts/bench_rpi4.py "$@"
+fi
 exec /usr/bin/python3 scripts/bench.py "$@"

@@ -33,6 +33,7 @@ MODULES=(
   virtio_mmio virtio_blk
   crc16 crc32c_generic libcrc32c mbcache jbd2 ext4
   mmc_core mmc_block sdhci cqhci sdhci-pci
+  sdhci-pltfm sdhci-iproc
   scsi_common scsi_mod sd_mod ufshcd-core ufshcd-pci
 )
 
