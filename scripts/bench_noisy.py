@@ -19,7 +19,8 @@ B's measurement must start after A's load started and end before A's load ended,
 reported as not measured. B is vm@0, whose vCPU runs on the boot CPU (where keel routes the storage
 interrupts today): the realistic victim.
 
-Environment: BENCH_NOISY_OPS (5000), BENCH_NOISY_SECS (30), BENCH_NOISY_QD (32); BENCH_TIMEOUT_SCALE.
+Environment: BENCH_NOISY_OPS (5000), BENCH_NOISY_SECS (30), BENCH_NOISY_QD (32), BENCH_NOISY_B_POLL_US (B's disk
+io-poll-us; default keel's own); BENCH_TIMEOUT_SCALE.
 """
 import os
 import re
@@ -40,6 +41,7 @@ TARGET_P99 = 3.0  # B's p99 at most this multiple of its alone p99
 OPS = bench_common.env_int("BENCH_NOISY_OPS", 5000)
 SECS = bench_common.env_int("BENCH_NOISY_SECS", 30)
 QD = bench_common.env_int("BENCH_NOISY_QD", 32)
+B_POLL_US = bench_common.env_int("BENCH_NOISY_B_POLL_US", -1)  # B's disk io-poll-us; -1: keel's default
 TSCALE = bench_common.timeout_scale()
 LINE_RE = re.compile(r"^\[(\w+)\] KEEL-BENCH (noisy_\w+) ([0-9.]+) (\S+)", re.M)
 
@@ -72,7 +74,8 @@ def vms(image_kit, initrd_kit, neighbour, ops, secs, qd):
     common = "console=ttyAMA0 keel.disk=/dev/vda keel.test=noisy"
     b = keel_qemu.VmSpec("b", image_kit, initrd=initrd_kit, mem_mib=GUEST_MEM, cpus=1,
                          cmdline=f"{common} keel.noisy.role=measure keel.noisy.ops={ops} keel.noisy.secs={b_cap(secs)}",
-                         disks=[{"backend": "ufs", "partition": "vm-b"}])
+                         disks=[{"backend": "ufs", "partition": "vm-b",
+                                 "io_poll_us": B_POLL_US if B_POLL_US >= 0 else None}])
     a_role = f"keel.noisy.role=load keel.noisy.qd={qd} keel.noisy.secs={secs}" if neighbour \
         else f"keel.noisy.role=idle keel.noisy.secs={secs + 60}"
     a = keel_qemu.VmSpec("a", image_kit, initrd=initrd_kit, mem_mib=GUEST_MEM, cpus=1,
