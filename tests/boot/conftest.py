@@ -1,4 +1,5 @@
 """Shared helpers for boot tests: run keel under QEMU with VMs, collect output."""
+import hashlib
 import os
 import sys
 import tempfile
@@ -40,6 +41,20 @@ def keel(request):
         return KeelRun(rc, out)
 
     return run
+
+
+def image_sha256(path, off, size):
+    """SHA-256 (hex) of size bytes of an image at off: whether a range of a disk image changed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        f.seek(off)
+        left = size
+        while left:
+            chunk = f.read(min(left, 1 << 20))
+            assert chunk, "image shorter than the range asked for"
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
 
 
 def run_timed(argv, timeout, log_path=None, react=None, quiet_timeout=None):

@@ -1,22 +1,9 @@
 """A VM given one GPT partition of a UFS disk fills it completely; its neighbour is untouched."""
-import hashlib
 import os
 import subprocess
 
-from conftest import ROOT
+from conftest import ROOT, image_sha256 as sha
 from test_linux_blk import linux_vm, ufs_devices
-
-
-def sha(path, off, size):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        f.seek(off)
-        left = size
-        while left:
-            b = f.read(min(left, 1 << 20))
-            h.update(b)
-            left -= len(b)
-    return h.hexdigest()
 
 
 def test_partition_fill_leaves_neighbour_and_gpt_intact(keel, tmp_path):

@@ -8,14 +8,13 @@ own bcm2711-rpi-4-b.dtb. U-Boot prints on the mini UART, keel on the PL011: both
 one mux chardev on stdout. Needs `make PLATFORM=rpi4`, `make guests`, the kit (its kernel .deb has
 the DTB).
 """
-import hashlib
 import os
 import struct
 import subprocess
 
 import pytest
 
-from conftest import GUEST_BIN, LOG_DIR, ROOT, keel_qemu
+from conftest import GUEST_BIN, LOG_DIR, ROOT, image_sha256 as sha256_of, keel_qemu
 
 KEEL = os.path.join(ROOT, "build", "rpi4", "keel.bin")
 UBOOT = os.path.join(ROOT, "build", "u-boot-rpi", "usr", "lib", "u-boot", "rpi_arm64", "u-boot.bin")
@@ -42,19 +41,6 @@ def partitions(img):
         if ptype:
             parts.append((lba * 512, n * 512))
     return parts
-
-
-def sha256_of(img, off, size):
-    h = hashlib.sha256()
-    with open(img, "rb") as f:
-        f.seek(off)
-        left = size
-        while left:
-            chunk = f.read(min(left, 1 << 20))
-            assert chunk, "image shorter than its partition table says"
-            h.update(chunk)
-            left -= len(chunk)
-    return h.hexdigest()
 
 
 def boot_card(tmp_path, name, mksdimage_args, timeout=180, until=None):
