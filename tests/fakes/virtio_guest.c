@@ -157,6 +157,18 @@ void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity)
 
 /* --- the fake VM ------------------------------------------------------------- */
 
+uint8_t vg_disk_byte(uint64_t off)
+{
+	return (uint8_t)((off / 512) * 7 + (off % 512));
+}
+
+struct virtio_blk_stats vg_blk_stats(struct vg *g)
+{
+	struct virtio_blk_stats s;
+	virtio_blk_get_stats(g->blk, &s);
+	return s;
+}
+
 struct vg *vg_create(const struct vg_opts *o)
 {
 	struct vg *g = calloc(1, sizeof(*g));
@@ -174,9 +186,8 @@ struct vg *vg_create(const struct vg_opts *o)
 	g->ram = g->ram_alloc + VG_GUARD;
 	g->disk = g->disk_alloc + VG_GUARD;
 	memset(g->ram, 0, g->ram_size);
-	/* A recognisable disk: byte i of sector s is (s * 7 + i) & 0xff. */
 	for (uint64_t i = 0; i < g->disk_size; i++)
-		g->disk[i] = (uint8_t)((i / 512) * 7 + (i % 512));
+		g->disk[i] = vg_disk_byte(i); /* a recognisable disk */
 
 	g->mem.ranges[0] = (struct gmem_range){ipa_init(VG_RAM_IPA), ptr_to_pa(g->ram), g->ram_size};
 	g->mem.count = 1;

@@ -92,6 +92,10 @@ struct vg {
 struct vg *vg_create(const struct vg_opts *o);
 /** Free everything; returns false if a guard zone changed. */
 bool vg_destroy(struct vg *g);
+/** Byte off of the disk vg_create made: byte i of sector s is (s * 7 + i) & 0xff. */
+uint8_t vg_disk_byte(uint64_t off);
+/** The virtio-blk device's counters. */
+struct virtio_blk_stats vg_blk_stats(struct vg *g);
 bool vg_guards_intact(const struct vg *g);
 /** Host pointer to guest RAM at ipa (aborts when outside RAM). */
 void *vg_ptr(struct vg *g, uint64_t ipa);

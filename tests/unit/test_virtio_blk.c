@@ -25,11 +25,6 @@
 #define QSIZE	 128
 #define NO_FLUSH (~BIT(VIRTIO_BLK_F_FLUSH))
 
-static uint8_t disk_byte(uint64_t off)
-{
-	return (uint8_t)((off / 512) * 7 + (off % 512));
-}
-
 static struct vg *up(const struct vg_opts *o, uint64_t want)
 {
 	struct vg *g = vg_create(o);
@@ -47,13 +42,6 @@ static void down(struct vg *g)
 static unsigned irqs(struct vg *g)
 {
 	return fake_vgic_count(g->vm, VG_INTID);
-}
-
-static struct virtio_blk_stats stats(struct vg *g)
-{
-	struct virtio_blk_stats s;
-	virtio_blk_get_stats(g->blk, &s);
-	return s;
 }
 
 static void expect_used(struct vg *g, uint16_t idx, uint16_t head, uint32_t len)
@@ -128,10 +116,10 @@ static void test_read(void **state)
 	expect_used(g, 0, head, 4 * 512 + 1);
 	const uint8_t *data = vg_ptr(g, VG_DATA_IPA);
 	for (unsigned i = 0; i < 4 * 512; i++)
-		assert_int_equal(data[i], disk_byte(10 * 512 + i));
+		assert_int_equal(data[i], vg_disk_byte(10 * 512 + i));
 	assert_int_equal(irqs(g), 1);
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.requests, 1);
 	assert_int_equal(s.bytes_read, 2048);
 	assert_int_equal(s.bytes_written, 0);
@@ -144,7 +132,7 @@ static void test_read(void **state)
 	r.data_len = 512;
 	vg_blk_submit(g, 1, &r);
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
-	assert_int_equal(data[511], disk_byte((VG_DISK_SECTORS - 1) * 512ull + 511));
+	assert_int_equal(data[511], vg_disk_byte((VG_DISK_SECTORS - 1) * 512ull + 511));
 	down(g);
 }
 
@@ -160,9 +148,9 @@ static void test_write(void **state)
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	expect_used(g, 0, head, 1);
 	assert_memory_equal(g->disk + 100 * 512, data, 8192);
-	assert_int_equal(g->disk[100 * 512 - 1], disk_byte(100 * 512 - 1)); /* neighbours untouched */
-	assert_int_equal(g->disk[116 * 512], disk_byte(116 * 512));
-	struct virtio_blk_stats s = stats(g);
+	assert_int_equal(g->disk[100 * 512 - 1], vg_disk_byte(100 * 512 - 1)); /* neighbours untouched */
+	assert_int_equal(g->disk[116 * 512], vg_disk_byte(116 * 512));
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.bytes_written, 8192);
 	assert_int_equal(s.bytes_copied, 0);
 	/* Read it back into another buffer. */
@@ -190,8 +178,8 @@ static void test_flush_get_id(void **state)
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
 	expect_used(g, 1, 3, 21);
 	assert_memory_equal(id, "KEEL-SERIAL-0001\0\0\0\0", 20);
-	assert_int_equal(stats(g).bytes_copied, 20);
-	assert_int_equal(stats(g).bytes_read, 0);
+	assert_int_equal(vg_blk_stats(g).bytes_copied, 20);
+	assert_int_equal(vg_blk_stats(g).bytes_read, 0);
 	down(g);
 
 	/* FLUSH offered but not negotiated: requests are UNSUPP, writes are still write-through. */
@@ -222,8 +210,8 @@ static void test_discard_write_zeroes(void **state)
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	for (unsigned i = 0; i < 4 * 512; i++)
 		assert_int_equal(g->disk[8 * 512 + i], 0);
-	assert_int_equal(g->disk[12 * 512], disk_byte(12 * 512));
-	assert_int_equal(stats(g).bytes_copied, 16);
+	assert_int_equal(g->disk[12 * 512], vg_disk_byte(12 * 512));
+	assert_int_equal(vg_blk_stats(g).bytes_copied, 16);
 
 	put_range(g, 20, 1, VIRTIO_BLK_DWZ_F_UNMAP); /* unmap on a discard: UNSUPP */
 	vg_blk_submit(g, 1, &dz);
@@ -231,14 +219,14 @@ static void test_discard_write_zeroes(void **state)
 	put_range(g, 20, 1, 2); /* reserved flag */
 	vg_blk_submit(g, 2, &dz);
 	assert_int_equal(vg_status(g, 2), VIRTIO_BLK_S_UNSUPP);
-	assert_int_equal(g->disk[20 * 512], disk_byte(20 * 512));
+	assert_int_equal(g->disk[20 * 512], vg_disk_byte(20 * 512));
 
 	struct vg_req wz = {VIRTIO_BLK_T_WRITE_ZEROES, 0, VG_MISC_IPA, 16, false};
 	put_range(g, 30, 2, VIRTIO_BLK_DWZ_F_UNMAP); /* allowed on write zeroes */
 	vg_blk_submit(g, 3, &wz);
 	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_OK);
 	assert_int_equal(g->disk[30 * 512 + 1023], 0);
-	assert_int_equal(g->disk[32 * 512], disk_byte(32 * 512));
+	assert_int_equal(g->disk[32 * 512], vg_disk_byte(32 * 512));
 
 	put_range(g, VG_DISK_SECTORS - 1, 2, 0); /* runs past the end */
 	vg_blk_submit(g, 4, &wz);
@@ -259,7 +247,7 @@ static void test_discard_write_zeroes(void **state)
 	put_range(g, 8, 4, 0);
 	vg_blk_submit(g, 0, &dz);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_UNSUPP);
-	assert_int_equal(g->disk[8 * 512], disk_byte(8 * 512));
+	assert_int_equal(g->disk[8 * 512], vg_disk_byte(8 * 512));
 	down(g);
 }
 
@@ -295,13 +283,13 @@ static void test_bad_requests(void **state)
 		 */
 		expect_used(g, (uint16_t)i, head, cases[i].r.data_len && cases[i].r.data_writable ? 0 : 1);
 	}
-	assert_int_equal(stats(g).errors, ARRAY_SIZE(cases));
-	assert_int_equal(stats(g).io_errors, 0); /* the guest's mistakes, not the device's */
-	assert_int_equal(stats(g).bytes_read + stats(g).bytes_written, 0);
+	assert_int_equal(vg_blk_stats(g).errors, ARRAY_SIZE(cases));
+	assert_int_equal(vg_blk_stats(g).io_errors, 0); /* the guest's mistakes, not the device's */
+	assert_int_equal(vg_blk_stats(g).bytes_read + vg_blk_stats(g).bytes_written, 0);
 	assert_int_equal(irqs(g), ARRAY_SIZE(cases));
 	/* The disk is untouched. */
 	for (uint64_t i = 0; i < g->disk_size; i++)
-		if (g->disk[i] != disk_byte(i))
+		if (g->disk[i] != vg_disk_byte(i))
 			fail_msg("disk byte %llu changed", (unsigned long long)i);
 	/* Still live. */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
@@ -318,7 +306,7 @@ static void test_read_only(void **state)
 	struct vg_req w = {VIRTIO_BLK_T_OUT, 5, VG_DATA_IPA, 512, false};
 	vg_blk_submit(g, 0, &w);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(g->disk[5 * 512], disk_byte(5 * 512));
+	assert_int_equal(g->disk[5 * 512], vg_disk_byte(5 * 512));
 	struct vg_req z = {VIRTIO_BLK_T_WRITE_ZEROES, 0, VG_MISC_IPA, 16, false};
 	put_range(g, 5, 1, 0);
 	vg_blk_submit(g, 1, &z);
@@ -350,8 +338,8 @@ static void test_any_layout(void **state)
 	vg_notify(g);
 	assert_int_equal(buf[1024], VIRTIO_BLK_S_OK);
 	expect_used(g, 0, 0, 1025);
-	assert_int_equal(buf[0], disk_byte(3 * 512));
-	assert_int_equal(buf[1023], disk_byte(5 * 512 - 1));
+	assert_int_equal(buf[0], vg_disk_byte(3 * 512));
+	assert_int_equal(buf[1023], vg_disk_byte(5 * 512 - 1));
 
 	/* A write whose header and data sit in one readable descriptor; data split oddly too. */
 	uint8_t *w = vg_ptr(g, VG_DATA_IPA + 0x8000);
@@ -366,7 +354,7 @@ static void test_any_layout(void **state)
 	vg_notify(g);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	assert_memory_equal(g->disk + 40 * 512, w + 16, 1024);
-	assert_int_equal(stats(g).bytes_copied, 0); /* only the header was copied by keel */
+	assert_int_equal(vg_blk_stats(g).bytes_copied, 0); /* only the header was copied by keel */
 	down(g);
 }
 
@@ -388,7 +376,7 @@ static void test_indirect_request(void **state)
 	vg_notify(g);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	expect_used(g, 0, 9, 1025);
-	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA + 0x4000), disk_byte(8 * 512));
+	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA + 0x4000), vg_disk_byte(8 * 512));
 	down(g);
 
 	/* An indirect table at any alignment (the spec sets none): read correctly, served. */
@@ -407,7 +395,7 @@ static void test_indirect_request(void **state)
 	vg_notify(g);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	expect_used(g, 0, 9, 513);
-	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA + 5), disk_byte(3 * 512 + 5));
+	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA + 5), vg_disk_byte(3 * 512 + 5));
 	down(g);
 
 	/* Without the feature the same request cannot be walked: DEVICE_NEEDS_RESET, nothing used. */
@@ -422,7 +410,7 @@ static void test_indirect_request(void **state)
 	assert_true(vg_rd(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(vg_status(g, 0), 0xff);
-	assert_int_equal(stats(g).errors, 1);
+	assert_int_equal(vg_blk_stats(g).errors, 1);
 	down(g);
 }
 
@@ -493,7 +481,7 @@ static void test_malformed_chains(void **state)
 	vg_notify(g);
 	expect_used(g, n++, 17, 1);
 	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(stats(g).errors, n);
+	assert_int_equal(vg_blk_stats(g).errors, n);
 	assert_int_equal(irqs(g), n);
 	/* The device is still live and serves a good request. */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
@@ -512,7 +500,7 @@ static void expect_needs_reset(struct vg *g, uint16_t head)
 	assert_true(vg_rd(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(vg_status(g, 0), 0xff);
-	assert_int_equal(stats(g).errors, 1);
+	assert_int_equal(vg_blk_stats(g).errors, 1);
 	down(g);
 }
 
@@ -653,11 +641,11 @@ static void test_segment_splitting(void **state)
 	assert_int_equal(vg_rd(g, 0x108) * vg_rd(g, 0x10c), 8 * 512); /* size_max * seg_max fits */
 	vg_blk_submit(g, 0, &r);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).split_requests, 0);
+	assert_int_equal(vg_blk_stats(g).split_requests, 0);
 	r.data_len = 8192;
 	vg_blk_submit(g, 1, &r);
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).split_requests, 1);
+	assert_int_equal(vg_blk_stats(g).split_requests, 1);
 	r.data_len = 4096;
 	down(g);
 
@@ -667,7 +655,7 @@ static void test_segment_splitting(void **state)
 	g = up(&tight, ALL);
 	vg_blk_submit(g, 0, &r);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_IOERR);
-	assert_int_equal(stats(g).split_requests, 0);
+	assert_int_equal(vg_blk_stats(g).split_requests, 0);
 	down(g);
 }
 
@@ -695,13 +683,13 @@ static void test_poll_completes_lone_request(void **state)
 	assert_int_equal(vg_used_idx(g), 1);
 	assert_int_equal(irqs(g), 1);
 	assert_int_equal(g->slow.ready_calls, 50);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.polls, 1);
 	assert_int_equal(s.poll_hits, 1);
 	assert_int_equal(s.poll_misses + s.poll_breaks, 0);
 	const uint8_t *data = vg_ptr(g, VG_DATA_IPA + 512 * 3);
 	for (unsigned i = 0; i < 512; i++)
-		assert_int_equal(data[i], disk_byte(3 * 512 + i));
+		assert_int_equal(data[i], vg_disk_byte(3 * 512 + i));
 	down(g);
 }
 
@@ -715,7 +703,7 @@ static void test_poll_window_expires(void **state)
 	submit_reads(g, 0, 1); /* never ready */
 	assert_int_equal(vg_status(g, 0), 0xff);
 	assert_int_equal(g->slow.count, 1);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.polls, 1);
 	assert_int_equal(s.poll_misses, 1);
 	assert_true(s.poll_wait_us >= 200);
@@ -727,7 +715,7 @@ static void test_poll_window_expires(void **state)
 	virtio_blk_poll(g->blk);
 	submit_reads(g, 2, 1);
 	virtio_blk_poll(g->blk);
-	assert_int_equal(stats(g).poll_misses, 3);
+	assert_int_equal(vg_blk_stats(g).poll_misses, 3);
 	assert_true(g->blk->poll_est_us[0] > 200);
 
 	/* Only one lone request in VIRTIO_BLK_POLL_PROBE is polled now, and probes that complete in
@@ -736,12 +724,12 @@ static void test_poll_window_expires(void **state)
 		submit_reads(g, i, 1);
 		virtio_blk_poll(g->blk);
 	}
-	assert_int_equal(stats(g).polls, 3);
+	assert_int_equal(vg_blk_stats(g).polls, 3);
 	g->slow.ready_in = 1;
 	g->slow.ready_calls = 0;
 	submit_reads(g, 20, 1); /* the probe */
 	assert_int_equal(vg_status(g, 20), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).polls, 4);
+	assert_int_equal(vg_blk_stats(g).polls, 4);
 	/* Fast completions bring the estimate under the window: every lone request is polled again. */
 	for (unsigned i = 21; i < 21 + 4 * VIRTIO_BLK_POLL_PROBE && g->blk->poll_est_us[0] > 200; i++) {
 		g->slow.ready_calls = 0;
@@ -749,11 +737,11 @@ static void test_poll_window_expires(void **state)
 		virtio_blk_poll(g->blk);
 	}
 	assert_true(g->blk->poll_est_us[0] <= 200);
-	uint64_t polls = stats(g).polls;
+	uint64_t polls = vg_blk_stats(g).polls;
 	g->slow.ready_calls = 0;
 	submit_reads(g, 41, 1);
 	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).polls, polls + 1);
+	assert_int_equal(vg_blk_stats(g).polls, polls + 1);
 	down(g);
 }
 
@@ -769,7 +757,7 @@ static void test_poll_by_request_size(void **state)
 		vg_blk_submit(g, i, &r);
 		virtio_blk_poll(g->blk);
 	}
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.polls, 3);
 	assert_int_equal(s.polls_large, 3);
 	assert_int_equal(s.poll_misses, 3);
@@ -778,15 +766,15 @@ static void test_poll_by_request_size(void **state)
 	/* The next large lone request is not polled... */
 	struct vg_req big = {VIRTIO_BLK_T_IN, 0, VG_DATA_IPA, 256 * 512, true};
 	vg_blk_submit(g, 3, &big);
-	assert_int_equal(stats(g).polls, 3);
-	assert_int_equal(stats(g).poll_skips[1], 1);
+	assert_int_equal(vg_blk_stats(g).polls, 3);
+	assert_int_equal(vg_blk_stats(g).poll_skips[1], 1);
 	virtio_blk_poll(g->blk);
 	/* ...but a small one is, and completes inside the notify. */
 	g->slow.ready_in = 1;
 	g->slow.ready_calls = 0;
 	submit_reads(g, 10, 1);
 	assert_int_equal(vg_status(g, 10), VIRTIO_BLK_S_OK);
-	s = stats(g);
+	s = vg_blk_stats(g);
 	assert_int_equal(s.polls, 4);
 	assert_int_equal(s.poll_hits, 1);
 	assert_int_equal(s.polls_large, 3);
@@ -804,13 +792,13 @@ static void test_poll_only_when_it_should(void **state)
 	fake_cpu_irq_pending = true;
 	submit_reads(g, 0, 1);
 	fake_cpu_irq_pending = false;
-	assert_int_equal(stats(g).poll_breaks, 1);
-	assert_true(stats(g).poll_wait_us < 1000000);
+	assert_int_equal(vg_blk_stats(g).poll_breaks, 1);
+	assert_true(vg_blk_stats(g).poll_wait_us < 1000000);
 	assert_int_equal(vg_status(g, 0), 0xff);
 	/* Two in flight (the first is still there): not a lone request. */
 	g->slow.ready_in = 1;
 	submit_reads(g, 1, 1);
-	assert_int_equal(stats(g).polls, 1);
+	assert_int_equal(vg_blk_stats(g).polls, 1);
 	slowdisk_complete_all(&g->slow);
 	virtio_blk_poll(g->blk);
 	down(g);
@@ -819,7 +807,7 @@ static void test_poll_only_when_it_should(void **state)
 	g = up(&off, ALL);
 	g->slow.ready_in = 1;
 	submit_reads(g, 0, 1);
-	assert_int_equal(stats(g).polls, 0);
+	assert_int_equal(vg_blk_stats(g).polls, 0);
 	assert_int_equal(g->slow.ready_calls, 0);
 	assert_int_equal(g->slow.count, 1);
 	slowdisk_complete_all(&g->slow);
@@ -828,7 +816,7 @@ static void test_poll_only_when_it_should(void **state)
 	struct vg_opts plain = {.slow = true, .poll_us = 1000};
 	g = up(&plain, ALL);
 	submit_reads(g, 0, 1);
-	assert_int_equal(stats(g).polls, 0);
+	assert_int_equal(vg_blk_stats(g).polls, 0);
 	slowdisk_complete_all(&g->slow);
 	down(g);
 }
@@ -867,9 +855,9 @@ static void test_backend_busy(void **state)
 	struct vg_opts o = {.slow = true, .slow_capacity = 2};
 	struct vg *g = up(&o, ALL);
 	submit_reads(g, 0, 5);
-	assert_int_equal(g->slow.count, 2);	/* the rest waits for a completion */
-	assert_int_equal(stats(g).requests, 3); /* the third was popped, then refused with EBUSY */
-	slowdisk_complete_all(&g->slow);	/* the backend's wake-up asks for work... */
+	assert_int_equal(g->slow.count, 2);	       /* the rest waits for a completion */
+	assert_int_equal(vg_blk_stats(g).requests, 3); /* the third was popped, then refused with EBUSY */
+	slowdisk_complete_all(&g->slow);	       /* the backend's wake-up asks for work... */
 	assert_int_equal(vg_used_idx(g), 2);
 	vg_run_work(g, 1); /* ...which resumes the queue on the VM's vCPU */
 	assert_int_equal(g->slow.count, 2);
@@ -880,9 +868,9 @@ static void test_backend_busy(void **state)
 	assert_int_equal(vg_used_idx(g), 5);
 	for (unsigned i = 0; i < 5; i++) {
 		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
-		assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA + 512 * i), disk_byte(512ull * i));
+		assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA + 512 * i), vg_disk_byte(512ull * i));
 	}
-	assert_int_equal(stats(g).bytes_read, 5 * 512);
+	assert_int_equal(vg_blk_stats(g).bytes_read, 5 * 512);
 
 	/* A backend failure is IOERR, and len 0 for a read (the data may not have been written). */
 	g->slow.fail_next = true;
@@ -890,8 +878,8 @@ static void test_backend_busy(void **state)
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 10), VIRTIO_BLK_S_IOERR);
 	expect_used(g, 5, 30, 0);
-	assert_int_equal(stats(g).errors, 1);
-	assert_int_equal(stats(g).io_errors, 1); /* counted as the device's error */
+	assert_int_equal(vg_blk_stats(g).errors, 1);
+	assert_int_equal(vg_blk_stats(g).io_errors, 1); /* counted as the device's error */
 	down(g);
 }
 
@@ -936,7 +924,7 @@ static void test_reset_quiesces_in_flight(void **state)
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(g->disk[(200 + i) * 512], 0x5a);
 	for (unsigned i = 3; i < 5; i++)
-		assert_int_equal(g->disk[(200 + i) * 512], disk_byte((200 + i) * 512ull));
+		assert_int_equal(g->disk[(200 + i) * 512], vg_disk_byte((200 + i) * 512ull));
 	/* Queue state was being torn down: no used entries, no interrupt, status bytes untouched. */
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(irqs(g), before);
@@ -982,7 +970,7 @@ static void test_buffers_before_driver_ok(void **state)
 	fake_vgic_reset();
 	/* Notifies before the queue is live are spurious and ignored (no access to guest RAM). */
 	vg_wr(g, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-	assert_int_equal(stats(g).requests, 0);
+	assert_int_equal(vg_blk_stats(g).requests, 0);
 	assert_true(vg_driver_init(g, ALL, QSIZE));
 	down(g);
 }
@@ -1014,20 +1002,20 @@ static void test_pump_budget(void **state)
 	g->slow.hook_ctx = g;
 	refills = 100000; /* far more than a budget: without one the notify would not return soon */
 	submit_reads(g, 0, 1);
-	assert_int_equal(stats(g).requests, QSIZE); /* exactly one queue's worth */
-	assert_int_equal(stats(g).work_yields, 1);
+	assert_int_equal(vg_blk_stats(g).requests, QSIZE); /* exactly one queue's worth */
+	assert_int_equal(vg_blk_stats(g).work_yields, 1);
 	assert_int_equal(fake_vm_work_calls(g->vm), 1); /* and asked to come back */
 	assert_int_equal(vg_used_idx(g), QSIZE);
 	/* Each work pass is bounded the same way and asks again while the guest keeps the ring full. */
 	assert_true(virtio_blk_work(g->blk));
-	assert_int_equal(stats(g).requests, 2 * QSIZE);
+	assert_int_equal(vg_blk_stats(g).requests, 2 * QSIZE);
 	/* The guest stops refilling; the entries it left are processed by work alone (no notify). */
 	refills = 10;
-	uint64_t notifies = stats(g).notifications;
+	uint64_t notifies = vg_blk_stats(g).notifications;
 	unsigned passes = vg_run_work(g, 8);
 	assert_true(passes >= 1 && passes < 8);
 	assert_false(fake_vm_work_pending(g->vm));
-	assert_int_equal(stats(g).notifications, notifies);
+	assert_int_equal(vg_blk_stats(g).notifications, notifies);
 	uint16_t avail = ((struct virtq_avail *)vg_ptr(g, VG_AVAIL_IPA))->idx;
 	assert_int_equal(vg_used_idx(g), avail);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
@@ -1075,15 +1063,15 @@ static void test_completion_never_pops(void **state)
 		*(uint8_t *)vg_ptr(g, VG_STATUS_IPA + i) = 0xff;
 		vg_publish(g, h);
 	}
-	uint64_t popped = stats(g).requests;
+	uint64_t popped = vg_blk_stats(g).requests;
 	assert_int_equal(popped, n);
 	unsigned irq_before = irqs(g);
 	fake_vm_work_reset();
 
-	slowdisk_complete_all(&g->slow);	     /* the "interrupt handler" */
-	assert_int_equal(stats(g).requests, popped); /* nothing popped or parsed here */
-	assert_int_equal(g->slow.count, 0);	     /* nothing submitted */
-	assert_int_equal(vg_used_idx(g), n);	     /* but every completion reached the guest */
+	slowdisk_complete_all(&g->slow);		    /* the "interrupt handler" */
+	assert_int_equal(vg_blk_stats(g).requests, popped); /* nothing popped or parsed here */
+	assert_int_equal(g->slow.count, 0);		    /* nothing submitted */
+	assert_int_equal(vg_used_idx(g), n);		    /* but every completion reached the guest */
 	assert_true(irqs(g) > irq_before);
 	assert_int_equal(fake_vm_work_calls(g->vm) >= 1, 1);
 	assert_int_equal(fake_vm_work_last_hint(g->vm), 2); /* the vCPU that last notified */
@@ -1091,7 +1079,7 @@ static void test_completion_never_pops(void **state)
 		assert_int_equal(vg_status(g, i), 0xff);
 
 	vg_run_work(g, 4); /* on the VM's own vCPU: the new entries are taken */
-	assert_int_equal(stats(g).requests, n + 8);
+	assert_int_equal(vg_blk_stats(g).requests, n + 8);
 	assert_int_equal(g->slow.count, 8);
 	slowdisk_complete_all(&g->slow);
 	vg_run_work(g, 4);
@@ -1132,7 +1120,7 @@ static void test_busy_wake_resumes_idle_disk(void **state)
 		assert_int_equal(blkdev_submit(&g->slow.bdev, &foreign[i]), 0);
 	}
 	submit_reads(g, 0, 1);
-	assert_int_equal(stats(g).busy, 1);
+	assert_int_equal(vg_blk_stats(g).busy, 1);
 	assert_int_equal(g->blk->ninflight, 0); /* nothing of its own in flight: no completion of ours */
 	assert_int_equal(vg_status(g, 0), 0xff);
 	/* Work before the wake-up (e.g. asked by something else) finds the backend still busy. */
@@ -1148,7 +1136,7 @@ static void test_busy_wake_resumes_idle_disk(void **state)
 	assert_int_equal(g->slow.count, 1); /* the next work call submitted it */
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
-	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA), disk_byte(0));
+	assert_int_equal(*(uint8_t *)vg_ptr(g, VG_DATA_IPA), vg_disk_byte(0));
 	down(g);
 }
 
@@ -1169,10 +1157,10 @@ static void test_quiesce_then_reset(void **state)
 	assert_false(virtio_blk_quiesce(g->blk));
 	assert_int_equal(g->slow.cancels, 3); /* once each */
 	/* Stopped: neither a notify nor work pops the guest's ring now. */
-	uint64_t popped = stats(g).requests;
+	uint64_t popped = vg_blk_stats(g).requests;
 	submit_reads(g, 10, 1);
 	assert_false(virtio_blk_work(g->blk));
-	assert_int_equal(stats(g).requests, popped);
+	assert_int_equal(vg_blk_stats(g).requests, popped);
 	g->slow.stuck = false;
 	assert_true(virtio_blk_quiesce(g->blk)); /* the backend completed the aborted requests */
 	assert_int_equal(g->blk->ninflight, 0);

@@ -23,11 +23,6 @@
 #define BS	  4096u
 #define PER_BLOCK (BS / 512u)
 
-static uint8_t disk_byte(uint64_t off)
-{
-	return (uint8_t)((off / 512) * 7 + (off % 512));
-}
-
 /* Every request the backend sees is whole 4 KiB blocks. */
 static void check_aligned(struct slowdisk *s, struct blk_req *req)
 {
@@ -55,13 +50,6 @@ static void down(struct vg *g)
 	assert_true(vg_destroy(g));
 }
 
-static struct virtio_blk_stats stats(struct vg *g)
-{
-	struct virtio_blk_stats s;
-	virtio_blk_get_stats(g->blk, &s);
-	return s;
-}
-
 /* Complete what the backend holds and run the vCPU's work, until nothing is in flight. */
 static void settle(struct vg *g)
 {
@@ -77,7 +65,7 @@ static void settle(struct vg *g)
 static void assert_disk_orig(struct vg *g, uint64_t from, uint64_t to)
 {
 	for (uint64_t i = from; i < to; i++)
-		if (g->disk[i] != disk_byte(i))
+		if (g->disk[i] != vg_disk_byte(i))
 			fail_msg("disk byte %llu changed", (unsigned long long)i);
 }
 
@@ -104,11 +92,11 @@ static void test_unaligned_read(void **state)
 	assert_int_equal(vg_used_elem(g, 0).len, 3 * 512 + 1);
 	const uint8_t *p = vg_ptr(g, VG_DATA_IPA + 0x100);
 	for (unsigned i = 0; i < 3 * 512; i++)
-		if (p[i] != disk_byte(9 * 512 + i))
+		if (p[i] != vg_disk_byte(9 * 512 + i))
 			fail_msg("byte %u of the read differs", i);
 	assert_int_equal(p[-1], 0);
 	assert_int_equal(p[3 * 512], 0); /* nothing beyond the guest's buffer */
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.rmw_requests, 1);
 	assert_int_equal(s.rmw_parts, 1);
 	assert_int_equal(s.rmw_bytes, 3 * 512);
@@ -120,8 +108,8 @@ static void test_unaligned_read(void **state)
 	assert_ptr_equal(pa_to_ptr(g->slow.queue[0]->segs[0].pa), vg_ptr(g, VG_DATA_IPA + 0x4000));
 	settle(g);
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).bytes_copied, 3 * 512);
-	assert_int_equal(stats(g).rmw_requests, 1);
+	assert_int_equal(vg_blk_stats(g).bytes_copied, 3 * 512);
+	assert_int_equal(vg_blk_stats(g).rmw_requests, 1);
 	down(g);
 }
 
@@ -147,7 +135,7 @@ static void test_unaligned_write(void **state)
 		assert_int_equal(g->disk[10 * 512 + i], 0x5a);
 	assert_disk_orig(g, 8 * 512, 10 * 512);
 	assert_disk_orig(g, 11 * 512, 16 * 512);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.rmw_parts, 2);
 	assert_int_equal(s.bytes_written, 512);
 	assert_int_equal(s.rmw_bytes, 512);
@@ -174,14 +162,14 @@ static void test_spanning_pieces(void **state)
 			fail_msg("disk byte %u differs", i);
 	assert_disk_orig(g, 0, 3 * 512);
 	assert_disk_orig(g, 303 * 512, 304 * 512);
-	assert_int_equal(stats(g).rmw_parts, 5);
+	assert_int_equal(vg_blk_stats(g).rmw_parts, 5);
 
 	struct vg_req r = {VIRTIO_BLK_T_IN, 3, VG_DATA_IPA + 0x40100, len, true};
 	vg_blk_submit(g, 1, &r);
 	settle(g);
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
 	assert_memory_equal(vg_ptr(g, VG_DATA_IPA + 0x40100), src, len);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.rmw_parts, 5 + 3);
 	assert_int_equal(s.rmw_bytes, 2ull * len);
 	assert_int_equal(s.errors, 0);
@@ -216,7 +204,7 @@ static void test_phase_errors(void **state)
 	g->slow.fail_next = true;
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 2), VIRTIO_BLK_S_IOERR);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.io_errors, 3);
 	assert_int_equal(s.bytes_written + s.bytes_read, 0);
 	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
@@ -296,7 +284,7 @@ static void test_write_behind_rmw(void **state)
 	vg_blk_submit(g, 3, &w1);
 	assert_int_equal(g->slow.count, 1);
 	assert_ptr_equal(pa_to_ptr(g->slow.queue[0]->segs[0].pa), vg_ptr(g, VG_DATA_IPA + 0x1000));
-	assert_true(stats(g).rmw_waits > 0);
+	assert_true(vg_blk_stats(g).rmw_waits > 0);
 	settle(g);
 	assert_int_equal(vg_status(g, 2), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_OK);

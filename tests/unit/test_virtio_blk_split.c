@@ -24,11 +24,6 @@
 #define BIG_RAM	      (17u << 20)
 #define BIG_DISK      32768u /* 16 MiB */
 
-static uint8_t disk_byte(uint64_t off)
-{
-	return (uint8_t)((off / 512) * 7 + (off % 512));
-}
-
 static struct vg *up_with(const struct vg_opts *o, uint64_t want)
 {
 	struct vg *g = vg_create(o);
@@ -48,13 +43,6 @@ static void down(struct vg *g)
 	assert_true(vg_destroy(g)); /* no byte outside guest RAM or the disk image changed */
 }
 
-static struct virtio_blk_stats stats(struct vg *g)
-{
-	struct virtio_blk_stats s;
-	virtio_blk_get_stats(g->blk, &s);
-	return s;
-}
-
 static unsigned irqs(struct vg *g)
 {
 	return fake_vgic_count(g->vm, VG_INTID);
@@ -65,7 +53,7 @@ static void assert_read_data(struct vg *g, uint64_t ipa, uint64_t sector, uint64
 {
 	const uint8_t *p = vg_ptr(g, ipa);
 	for (uint64_t i = 0; i < len; i++)
-		if (p[i] != disk_byte(sector * 512 + i))
+		if (p[i] != vg_disk_byte(sector * 512 + i))
 			fail_msg("byte %llu of the read differs", (unsigned long long)i);
 }
 
@@ -119,7 +107,7 @@ static void test_uboot_sized_read(void **state)
 	assert_int_equal(vg_used_elem(g, 0).len, UBOOT_SECTORS * 512u + 1);
 	assert_int_equal(irqs(g), 1);
 	assert_read_data(g, VG_DATA_IPA, sector, UBOOT_SECTORS * 512ull);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.split_requests, 1);
 	assert_int_equal(s.split_parts, 4);
 	assert_int_equal(s.bytes_read, UBOOT_SECTORS * 512ull);
@@ -145,14 +133,14 @@ static void test_parts_cut_segments(void **state)
 	for (uint32_t i = 0; i < len; i++)
 		if (g->disk[300 * 512 + i] != (uint8_t)(i * 13 + 5))
 			fail_msg("disk byte %u differs", i);
-	assert_int_equal(g->disk[300 * 512 + len], disk_byte(300 * 512ull + len)); /* not beyond */
-	assert_int_equal(g->disk[300 * 512 - 1], disk_byte(300 * 512ull - 1));
+	assert_int_equal(g->disk[300 * 512 + len], vg_disk_byte(300 * 512ull + len)); /* not beyond */
+	assert_int_equal(g->disk[300 * 512 - 1], vg_disk_byte(300 * 512ull - 1));
 
 	struct vg_req r = {VIRTIO_BLK_T_IN, 300, VG_DATA_IPA + 0x30100, len, true};
 	vg_blk_submit(g, 1, &r);
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
 	assert_memory_equal(vg_ptr(g, VG_DATA_IPA + 0x30100), src, len);
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.split_requests, 2);
 	assert_int_equal(s.split_parts, 2 * 6); /* 45 sectors in parts of 8 */
 	down(g);
@@ -199,7 +187,7 @@ static void test_failing_middle_part(void **state)
 	assert_int_equal(irqs(g), 1);
 	vg_run_work(g, 4);
 	assert_int_equal(g->slow.count, 0); /* part 3 never issued */
-	struct virtio_blk_stats s = stats(g);
+	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.io_errors, 1);
 	assert_int_equal(s.errors, 1);
 	assert_int_equal(s.bytes_read, 0);
@@ -223,7 +211,7 @@ static void test_reset_between_parts(void **state)
 	assert_int_equal(vg_run_work(g, 4) <= 4, true);
 	assert_int_equal(g->slow.count, 0);
 	assert_int_equal(g->disk[100 * 512], 0x5a);
-	assert_int_equal(g->disk[108 * 512], disk_byte(108 * 512ull)); /* part 2 never written */
+	assert_int_equal(g->disk[108 * 512], vg_disk_byte(108 * 512ull)); /* part 2 never written */
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(vg_status(g, 0), 0xff);
 	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
@@ -237,7 +225,7 @@ static void test_reset_between_parts(void **state)
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0); /* the reset polls the backend: part 2 completes */
 	vg_run_work(g, 4);
 	assert_int_equal(g->slow.count, 0);
-	assert_int_equal(g->disk[116 * 512], disk_byte(116 * 512ull)); /* part 3 never written */
+	assert_int_equal(g->disk[116 * 512], vg_disk_byte(116 * 512ull)); /* part 3 never written */
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
 
@@ -250,7 +238,7 @@ static void test_reset_between_parts(void **state)
 	assert_true(virtio_blk_quiesce(g->blk));
 	vg_run_work(g, 4);
 	assert_int_equal(g->slow.count, 0);
-	assert_int_equal(g->disk[208 * 512], disk_byte(208 * 512ull));
+	assert_int_equal(g->disk[208 * 512], vg_disk_byte(208 * 512ull));
 	assert_int_equal(vg_status(g, 2), 0xff); /* never reported as done */
 	down(g);
 }
@@ -266,7 +254,7 @@ static void test_split_cap(void **state)
 	vg_blk_submit(g, 0, &r);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(g->slow.count, 0);
-	assert_int_equal(stats(g).split_requests, 0);
+	assert_int_equal(vg_blk_stats(g).split_requests, 0);
 	/* 64 MiB exactly is taken. */
 	r.data_len = VIRTIO_BLK_SPLIT_MAX_BYTES;
 	vg_blk_submit(g, 1, &r);
@@ -276,7 +264,7 @@ static void test_split_cap(void **state)
 		vg_run_work(g, 1);
 	}
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).split_parts, VIRTIO_BLK_SPLIT_MAX_BYTES / (8192 * 512));
+	assert_int_equal(vg_blk_stats(g).split_parts, VIRTIO_BLK_SPLIT_MAX_BYTES / (8192 * 512));
 	down(g);
 
 	/* 2 MiB in 4 KiB segments is 512 of them: more than a request may become. */
