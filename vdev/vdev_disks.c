@@ -59,10 +59,11 @@ static void disk_report(void *dev, const struct vm *vm)
 	if (s.polls)
 		log_info("VM %s: disk %s: completion polling (window %u us): %llu lone requests polled, %llu "
 			 "completed in the window, %llu left to the interrupt, %llu given up for a pending "
-			 "interrupt; %llu us polling in all",
+			 "interrupt; %llu us polling in all, %llu clock reads",
 			 vm->name, d->name, d->blk.poll_us, (unsigned long long)s.polls,
 			 (unsigned long long)s.poll_hits, (unsigned long long)s.poll_misses,
-			 (unsigned long long)s.poll_breaks, (unsigned long long)s.poll_wait_us);
+			 (unsigned long long)s.poll_breaks, (unsigned long long)s.poll_wait_us,
+			 (unsigned long long)s.poll_clock_reads);
 	if (s.polls || s.poll_skips[0] || s.poll_skips[1])
 		log_info(
 		    "VM %s: disk %s: polling by request size: %llu of %llu polled large requests (over "

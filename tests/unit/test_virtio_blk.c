@@ -693,6 +693,27 @@ static void test_poll_completes_lone_request(void **state)
 	down(g);
 }
 
+/* Polling reads the clock about every POLL_CLOCK_US (20 us), not every few checks: where the counter
+ * is emulated each read takes the emulator's global lock. The window is still kept by time. */
+static void test_poll_reads_the_clock_rarely(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 4000};
+	struct vg *g = up(&o, ALL);
+	submit_reads(g, 0, 1); /* never ready: polls the whole window */
+	struct virtio_blk_stats s = vg_blk_stats(g);
+	assert_int_equal(s.poll_misses, 1);
+	assert_true(s.poll_wait_us >= 4000);
+	assert_true(s.poll_wait_us < 4000 + 1000);
+	/* 4000 us at one read per 10-40 us, plus the stride's ramp from 32 checks (ever every 32
+	 * checks: tens of thousands of reads). */
+	assert_true(s.poll_clock_reads >= 4000 / 200);
+	assert_true(s.poll_clock_reads < 4000 / 10 + 40);
+	virtio_blk_poll(g->blk);
+	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
+	down(g);
+}
+
 /* A backend that does not finish within the window: the request stays in flight, the notify
  * returns, and a later completion still reaches the guest. Then polling backs off. */
 static void test_poll_window_expires(void **state)
@@ -1232,6 +1253,7 @@ int main(void)
 	    cmocka_unit_test(test_backend_busy),
 	    cmocka_unit_test(test_more_requests_than_slots),
 	    cmocka_unit_test(test_poll_completes_lone_request),
+	    cmocka_unit_test(test_poll_reads_the_clock_rarely),
 	    cmocka_unit_test(test_poll_window_expires),
 	    cmocka_unit_test(test_poll_by_request_size),
 	    cmocka_unit_test(test_poll_only_when_it_should),

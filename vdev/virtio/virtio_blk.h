@@ -87,20 +87,22 @@ struct virtio_blk_stats {
 	uint64_t errors;    /**< requests completed with a non-OK status, malformed chains, ring errors */
 	uint64_t io_errors; /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
-	uint64_t polls;		  /**< lone requests keel waited for */
-	uint64_t poll_hits;	  /**< ... that completed within the window */
-	uint64_t poll_misses;	  /**< ... that did not (left to the interrupt) */
-	uint64_t poll_breaks;	  /**< ... given up early because a physical interrupt was pending */
-	uint64_t poll_wait_us;	  /**< time spent polling in all */
-	uint64_t polls_large;	  /**< polls of a large request (> VIRTIO_BLK_POLL_LARGE_SECTORS) */
-	uint64_t poll_hits_large; /**< ... that completed within the window */
-	uint64_t poll_skips[2];	  /**< lone requests not polled (estimate over the window): small, large */
-	uint64_t split_requests;  /**< reads/writes above the backend's limits, split into parts */
-	uint64_t split_parts;	  /**< backend requests those became (parts submitted) */
-	uint64_t rmw_requests;	  /**< sub-block reads/writes served through the bounce buffer */
-	uint64_t rmw_parts;	  /**< backend requests those became (reads and writes of the bounce) */
-	uint64_t rmw_bytes;	  /**< data bytes copied for them (in bytes_copied too); else 0 */
-	uint64_t rmw_waits;	  /**< times one waited for the disk to drain (or another waited for it) */
+	uint64_t polls;		   /**< lone requests keel waited for */
+	uint64_t poll_hits;	   /**< ... that completed within the window */
+	uint64_t poll_misses;	   /**< ... that did not (left to the interrupt) */
+	uint64_t poll_breaks;	   /**< ... given up early because a physical interrupt was pending */
+	uint64_t poll_wait_us;	   /**< time spent polling in all */
+	uint64_t polls_large;	   /**< polls of a large request (> VIRTIO_BLK_POLL_LARGE_SECTORS) */
+	uint64_t poll_hits_large;  /**< ... that completed within the window */
+	uint64_t poll_skips[2];	   /**< lone requests not polled (estimate over the window): small, large */
+	uint64_t poll_clock_reads; /**< clock reads while polling (each one is costly where the timer is
+				      emulated) */
+	uint64_t split_requests;   /**< reads/writes above the backend's limits, split into parts */
+	uint64_t split_parts;	   /**< backend requests those became (parts submitted) */
+	uint64_t rmw_requests;	   /**< sub-block reads/writes served through the bounce buffer */
+	uint64_t rmw_parts;	   /**< backend requests those became (reads and writes of the bounce) */
+	uint64_t rmw_bytes;	   /**< data bytes copied for them (in bytes_copied too); else 0 */
+	uint64_t rmw_waits;	   /**< times one waited for the disk to drain (or another waited for it) */
 };
 
 struct virtio_blk_params {
@@ -207,7 +209,8 @@ struct virtio_blk {
 	 * and lone requests not polled since the last poll. */
 	uint32_t poll_est_us[2];
 	uint16_t poll_skipped[2];
-	uint8_t last_large; /**< the last request submitted is large (its class, for polling) */
+	uint32_t poll_stride; /**< poll checks between two clock reads, adapted to VIRTIO_BLK_POLL_CLOCK_US */
+	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */

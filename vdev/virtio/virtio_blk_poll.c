@@ -7,8 +7,25 @@
 
 /* --- completion polling ------------------------------------------------------ */
 
-/* Poll checks between two looks at the clock and the interrupt state. */
+/* Poll checks between two looks at the interrupt state (cheap: ISR_EL1). */
 #define POLL_CHECK_EVERY 32u
+/*
+ * The clock is read about this often while polling, not every few checks: where the counter is
+ * emulated (QEMU TCG) each read takes the emulator's global lock, and a tight loop of them slows
+ * the very device being polled and every other CPU. The stride (checks per clock read) adapts.
+ */
+#define POLL_CLOCK_US	20u
+#define POLL_STRIDE_MAX (1u << 16)
+
+/* Lock-free (the polling vCPU only). dt: microseconds the last stride took. */
+static uint32_t next_stride(uint32_t stride, uint64_t dt)
+{
+	if (dt < POLL_CLOCK_US / 2 && stride < POLL_STRIDE_MAX)
+		return stride * 2;
+	if (dt > POLL_CLOCK_US * 2 && stride > POLL_CHECK_EVERY)
+		return stride / 2;
+	return stride;
+}
 
 /* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
 static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
@@ -52,7 +69,8 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 		return;
 
 	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
-	uint64_t t0 = timer_us(), now = t0;
+	uint32_t stride = d->poll_stride < POLL_CHECK_EVERY ? POLL_CHECK_EVERY : d->poll_stride;
+	uint64_t t0 = timer_us(), now = t0, clock_reads = 1;
 	for (unsigned n = 1;; n++) {
 		if (b->ops->completion_ready(b))
 			b->ops->poll(b); /* reaps; req_done completes to the guest */
@@ -61,12 +79,16 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 			r = POLL_HIT;
 			break;
 		}
-		if (n % POLL_CHECK_EVERY == 0) {
-			if (cpu_irq_pending()) {
-				r = POLL_BREAK;
-				break;
-			}
+		if (n % POLL_CHECK_EVERY == 0 && cpu_irq_pending()) {
+			r = POLL_BREAK;
+			break;
+		}
+		if (n % stride == 0) {
+			uint64_t prev = now;
 			now = timer_us();
+			clock_reads++;
+			stride = next_stride(stride, now - prev);
+			n = 0;
 			if (now - t0 >= d->poll_us) {
 				r = POLL_MISS;
 				break;
@@ -74,11 +96,15 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 		}
 		cpu_relax();
 	}
-	if (r != POLL_MISS)
+	if (r != POLL_MISS) {
 		now = timer_us();
+		clock_reads++;
+	}
 	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
 
 	spin_lock(&t->lock);
+	d->poll_stride = stride;
+	d->stats.poll_clock_reads += clock_reads;
 	d->stats.polls++;
 	d->stats.polls_large += c;
 	d->stats.poll_wait_us += waited;
