@@ -87,10 +87,10 @@ void share_refuse(struct share_group *g, struct share_client *c)
  * with a reserved slot so that a busier neighbour cannot take it first. Lock held; returns how
  * many were put in woken (call wake_clients after unlocking).
  */
-static unsigned collect_wakeups(struct share_group *g, struct share_client **woken)
+static unsigned collect_wakeups(struct share_group *g, struct share_client **woken, uint64_t now)
 {
 	unsigned n = 0;
-	unsigned nactive = active_clients(g, timer_us());
+	unsigned nactive = active_clients(g, now);
 	uint32_t share = share_of(g, nactive);
 	uint64_t bshare = byte_share_of(g, nactive);
 
@@ -119,12 +119,12 @@ static void wake_clients(struct share_client **woken, unsigned n)
 		blkdev_wake(&woken[i]->bdev);
 }
 
-void share_wake_waiters(struct share_group *g)
+void share_wake_waiters(struct share_group *g, uint64_t now)
 {
 	struct share_client *woken[SHARE_MAX_CLIENTS];
 
 	spin_lock(&g->lock);
-	unsigned n = collect_wakeups(g, woken);
+	unsigned n = collect_wakeups(g, woken, now);
 	spin_unlock(&g->lock);
 	wake_clients(woken, n);
 }
@@ -158,7 +158,9 @@ static void share_done(struct blk_req *req, int status)
 
 	req->done = req->stack_done;
 	req->ctx = req->stack_ctx;
-	uint64_t lat = timer_us() - req->stack_t0;
+	/* The driver's clock of this completion pass, else one read here. */
+	uint64_t now = req->done_us ? req->done_us : timer_us();
+	uint64_t lat = now - req->stack_t0;
 	spin_lock(&g->lock);
 	c->inflight--;
 	c->inflight_bytes -= req_bytes(req);
@@ -168,7 +170,7 @@ static void share_done(struct blk_req *req, int status)
 	c->st.lat_max_us = MAX(c->st.lat_max_us, lat);
 	spin_unlock(&g->lock);
 	share_flush_try_issue(g);
-	share_wake_waiters(g);
+	share_wake_waiters(g, now);
 	req->done(req, status);
 }
 
@@ -190,7 +192,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	if (!can_admit(g, c, bytes, active_clients(g, now))) {
 		share_refuse(g, c);
 		struct share_client *woken[SHARE_MAX_CLIENTS];
-		unsigned n = collect_wakeups(g, woken); /* a reservation it gave back */
+		unsigned n = collect_wakeups(g, woken, now); /* a reservation it gave back */
 		spin_unlock(&g->lock);
 		wake_clients(woken, n);
 		return BLK_EBUSY;
@@ -212,6 +214,8 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	req->stack_done = req->done;
 	req->stack_ctx = req->ctx;
 	req->stack_t0 = now;
+	req->submit_us = now; /* the device below need not read the clock again */
+	req->done_us = 0;
 	req->done = share_done;
 	req->ctx = c;
 	int rc = blkdev_submit(c->target, req);
@@ -227,7 +231,7 @@ static int share_submit(struct blkdev *dev, struct blk_req *req)
 	c->inflight_bytes -= bytes;
 	g->inflight--;
 	c->st.admitted--;
-	unsigned n = collect_wakeups(g, woken);
+	unsigned n = collect_wakeups(g, woken, now);
 	if (rc == BLK_EBUSY) {
 		/* After the scan: the controller is full; its wake-up or a completion resumes it. */
 		c->waiting = true;
@@ -313,7 +317,7 @@ static const struct blkdev_ops share_ops_pollable = {
 /* A group's controller says a refused submit may now succeed: wake who can be admitted. */
 static void share_dev_wake(void *ctx)
 {
-	share_wake_waiters(ctx);
+	share_wake_waiters(ctx, timer_us());
 }
 
 static struct share_group *group_get(struct blkdev *whole)
@@ -474,5 +478,5 @@ void share_close(struct blkdev *dev)
 	c->used = false;
 	spin_unlock(&pool_lock);
 	if (!last)
-		share_wake_waiters(g); /* the others' shares grew */
+		share_wake_waiters(g, timer_us()); /* the others' shares grew */
 }

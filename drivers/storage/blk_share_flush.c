@@ -77,7 +77,7 @@ void share_flush_try_issue(struct share_group *g)
 	}
 	spin_unlock(&g->lock);
 	complete_flushes(g, batch, rc);
-	share_wake_waiters(g);
+	share_wake_waiters(g, timer_us());
 }
 
 static void group_flush_done(struct blk_req *req, int status)
@@ -92,7 +92,7 @@ static void group_flush_done(struct blk_req *req, int status)
 	spin_unlock(&g->lock);
 	share_flush_try_issue(g); /* the batch that waited, before its members can add to it */
 	complete_flushes(g, batch, status);
-	share_wake_waiters(g);
+	share_wake_waiters(g, timer_us());
 }
 
 int share_flush_submit(struct share_client *c, struct blk_req *req)
@@ -166,6 +166,6 @@ int share_flush_cancel(struct share_client *c, struct blk_req *req)
 	flush_entry_put(f);
 	spin_unlock(&g->lock);
 	req->done(req, BLK_ECANCELED);
-	share_wake_waiters(g);
+	share_wake_waiters(g, timer_us());
 	return 0;
 }

@@ -65,7 +65,7 @@ struct share_group {
 void share_refuse(struct share_group *g, struct share_client *c);
 
 /** Wake the waiting clients that can now be admitted (round-robin). Lock not held. */
-void share_wake_waiters(struct share_group *g);
+void share_wake_waiters(struct share_group *g, uint64_t now);
 
 /** Issue the waiting flush batch as one device FLUSH if none is at the controller and a slot is free. */
 void share_flush_try_issue(struct share_group *g);

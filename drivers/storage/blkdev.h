@@ -60,6 +60,16 @@ struct blk_req {
 	void *stack_ctx;
 	uint64_t stack_t0; /**< that layer's timer_us() at submit (its latency counters) */
 	/**
+	 * The clock, passed along so that each hand-over costs at most one read of it (where the counter
+	 * is emulated, as on QEMU TCG, every read takes the emulator's global lock). submit_us: set by a
+	 * stacking layer to its timer_us() just before it submits to the device below, which may use it
+	 * for the request it starts within that call. done_us: set by a driver just before calling done
+	 * (its clock of that completion pass), for the layers above; a driver that does not read the clock
+	 * leaves it alone. A layer that relies on one clears it before handing the request down. 0: unset.
+	 */
+	uint64_t submit_us;
+	uint64_t done_us;
+	/**
 	 * Optional: asks the request's owner to call the device's poll op from the owner's own
 	 * context (its VM's vCPU) soon. A driver whose controller moves data inside the register
 	 * writes that start a command (emulated SD) may call it, from interrupt context, instead of

@@ -62,6 +62,7 @@ static void part_done(struct blk_req *fwd, int status)
 	struct part_slot *s = fwd->ctx;
 	struct blk_req *orig = s->orig;
 
+	orig->done_us = fwd->done_us; /* the driver's clock, for the layers above */
 	/* Free the slot first: the caller's done may submit again (and want a slot). */
 	slot_put(s->part, s);
 	orig->done(orig, status);

@@ -37,6 +37,7 @@ unsigned ufs_nr_hosts;
 void ufs_service(struct ufs_host *h, bool from_irq, bool check_time)
 {
 	spin_lock(&h->lock);
+	h->now_us = timer_us();
 	if (from_irq)
 		h->stats.irqs++; /* under the lock: the interrupt may run beside the tick (irq_route) */
 	ufs_reap(h, from_irq);
@@ -155,6 +156,7 @@ static int ufs_submit(struct blkdev *dev, struct blk_req *req)
 		return BLK_EIO;
 	}
 	h->stats.segs_split += extra;
+	h->now_us = req->submit_us ? req->submit_us : timer_us();
 	int s = (h->state == UFS_UP && h->wq_count == 0) ? ufs_free_slot(h) : -1;
 	if (s >= 0) {
 		ufs_issue(h, (unsigned)s, req, 0);

@@ -180,7 +180,7 @@ static void build_io(struct ufs_host *h, unsigned s, struct blk_req *req)
 
 static void ring(struct ufs_host *h, unsigned s)
 {
-	h->slots[s].rung_us = timer_us();
+	h->slots[s].rung_us = h->now_us;
 	h->slots[s].deadline_us = h->slots[s].rung_us + UFS_IO_TIMEOUT_US;
 	h->issued |= 1u << s;
 	h->stats.commands++;
@@ -243,7 +243,7 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	int status = v == UFS_OK ? BLK_OK : (sl->aborting ? BLK_ECANCELED : BLK_EIO);
 	if (!from_irq)
 		h->stats.polled++;
-	uint64_t lat = timer_us() - sl->rung_us;
+	uint64_t lat = h->now_us - sl->rung_us;
 	h->stats.lat_sum_us += lat;
 	h->stats.lat_max_us = MAX(h->stats.lat_max_us, lat);
 	if (status == BLK_OK) {
@@ -276,6 +276,7 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	}
 	sl->req = NULL;
 	h->busy &= ~(1u << s);
+	req->done_us = h->now_us;
 	ufs_done_push(h, req, status);
 }
 
@@ -312,7 +313,7 @@ void ufs_reap(struct ufs_host *h, bool from_irq)
 
 void ufs_check_timeouts(struct ufs_host *h)
 {
-	uint64_t now = timer_us();
+	uint64_t now = h->now_us;
 
 	if (h->state != UFS_UP)
 		return;

@@ -100,6 +100,7 @@ struct ufs_host {
 	struct ufs_mem *mem;
 
 	struct spinlock lock; /* guards everything below */
+	uint64_t now_us;      /* timer_us() of the submit or service pass in progress: one read per pass */
 	enum ufs_state state;
 	bool reset_pending;
 	bool reset_fatal; /* the pending reset follows a controller error: fail, do not retry */

@@ -61,6 +61,7 @@ void ufs_reset(struct ufs_host *h)
 		rc = ufs_hc_bringup(h);
 
 	spin_lock(&h->lock);
+	h->now_us = timer_us(); /* the waiters are rung below */
 	uint32_t lost = had & h->poisoned & ~poisoned_before;
 	for (unsigned s = 0; s < UFS_MAX_SLOTS; s++) {
 		if (!(had & (1u << s)))
