@@ -381,7 +381,8 @@ def main():
     noisy = None
     if not only or "noisy" in only:
         t0 = time.monotonic()
-        noisy = bench_noisy.run((IMAGE, INITRD), OUT, CPU, lambda s: print(s, flush=True))
+        noisy = bench_noisy.run((IMAGE, INITRD), OUT, CPU, lambda s: print(s, flush=True),
+                                native_boot=native_boot if bench_common.env_int("BENCH_NOISY_NATIVE", 1) else None)
         noisy["wall_s"] = round(time.monotonic() - t0, 1)
         print(f"bench: noisy: {noisy['wall_s']:.1f} s" + (f", {noisy['error']}" if noisy["error"] else ""),
               flush=True)

@@ -12,6 +12,11 @@ partition as its virtio-blk disk (the guests' `keel.test=noisy`, guests/linux/in
              started, the host types "go" on keel's console (input reaches vm@0 only) and B does the
              same QD1 reads as in the alone boot (for at most BENCH_NOISY_SECS - 18 s)
 
+  native     the reference without keel (when the caller passes a native runner): the same Linux on QEMU
+             alone (-smp 2, 2 x GUEST_MEM) drives the UFS LU itself; its QD1 reads on vm-b (CPU 0) alone,
+             then beside the QD32 load on vm-a (CPU 1). What the emulated machine itself keeps for a QD1
+             reader beside such a load, with no hypervisor at all: the bound under which keel's ratio sits.
+
 B times every read (kbench's timed form). The row reports B's IOPS and p50/p99 latency in both boots,
 the ratios (neighbour / alone), A's IOPS and latency, and the verdict against the target: B keeps
 >= 0.5 of its alone IOPS and its p99 stays <= 3x alone. The overlap is checked from the console order:
@@ -101,6 +106,36 @@ def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
     return rc, text, timeout
 
 
+NATIVE_RE = re.compile(r"^KEEL-BENCH (noisy_native_\w+) ([0-9.]+) (\S+)", re.M)
+
+
+def native_boot_run(native_boot, image, log_path, ops, secs, qd):
+    """The native reference boot; returns {"alone": {...}, "beside": {...}, "load": {...}, "error": ...}."""
+    extra = ["keel.disk=/dev/sda2", "keel.test=noisy", "keel.noisy.role=native", "keel.noisy.load_disk=/dev/sda1",
+             f"keel.noisy.ops={ops}", f"keel.noisy.secs={secs}", f"keel.noisy.qd={qd}"]
+    timeout = (120 + secs * 2) * TSCALE
+    rc, text = native_boot("ufs", image, log_path, extra, timeout, smp=2, mem_mib=2 * GUEST_MEM)
+    r = {"rc": rc, "error": None}
+    for part in ("alone", "beside", "load"):
+        name = f"noisy_native_{part}"
+        r[part] = {m.group(1)[len(name):].lstrip("_") or "iops": float(m.group(2))
+                   for m in NATIVE_RE.finditer(text) if m.group(1).startswith(name)}
+    fail = re.search(r"^KEEL-TEST: FAIL.*|Kernel panic.*", text, re.M)
+    if fail:
+        r["error"] = fail.group(0).strip()
+    elif any(k not in r[p] for p in ("alone", "beside", "load") for k in ("iops", "p50", "p99")):
+        r["error"] = "no result" + (f" (QEMU exit {rc})" if rc is not None else f" (stopped after {timeout:.0f} s)")
+    else:
+        b = pos(text, r"^KEEL-BENCH noisy_native_beside ")
+        a = pos(text, r"^KEEL-BENCH noisy_native_load ")
+        if b is None or a is None or b > a:
+            r["error"] = "the QD1 reads did not end inside the load (console order)"
+    if not r["error"]:
+        r["iops_ratio"] = r["beside"]["iops"] / r["alone"]["iops"] if r["alone"]["iops"] else 0.0
+        r["p99_ratio"] = r["beside"]["p99"] / r["alone"]["p99"] if r["alone"]["p99"] else float("inf")
+    return r
+
+
 def bench_values(text, vm, name):
     return {m.group(2)[len(name):].lstrip("_") or "iops": float(m.group(3))
             for m in LINE_RE.finditer(text) if m.group(1) == vm and m.group(2).startswith(name)}
@@ -146,8 +181,9 @@ def parse_boot(rc, text, timeout, neighbour):
     return r
 
 
-def run(kit, outdir, cpu, say, ops=OPS, secs=SECS, qd=QD):
-    """Both boots; returns the result dict (error set when the row could not be measured)."""
+def run(kit, outdir, cpu, say, ops=OPS, secs=SECS, qd=QD, native_boot=None):
+    """Both boots (and the native reference when native_boot is given, scripts/bench.py's runner);
+    returns the result dict (error set when the keel row could not be measured)."""
     image = os.path.join(outdir, "noisy.img")
     res = {"config": "noisy", "ops": ops, "load_secs": secs, "b_cap_secs": b_cap(secs), "qd": qd, "error": None}
     try:
@@ -167,6 +203,11 @@ def run(kit, outdir, cpu, say, ops=OPS, secs=SECS, qd=QD):
             if res[phase]["error"]:
                 res["error"] = f"{phase}: {res[phase]['error']}"
                 break
+        if native_boot is not None:
+            make_disk(image)  # fresh, as the keel boots had it
+            say("bench: noisy: native reference ...")
+            res["native"] = native_boot_run(native_boot, image, os.path.join(outdir, "noisy-native.log"), ops,
+                                            secs, qd)
     finally:
         if os.path.exists(image):
             os.unlink(image)
@@ -203,6 +244,17 @@ def summary(res):
                  + "; ".join(f"{p} {res[p]['host_load'][0]:.2f}/{res[p]['host_load'][1]:.2f}"
                              for p in ("alone", "neighbour") if "host_load" in res[p])
                  + f" ({os.cpu_count()} host cores; the figure after includes this QEMU)")
+    n = res.get("native")
+    if n and n["error"]:
+        lines.append(f"  native reference (no keel: one Linux, -smp 2, both partitions): FAILED: {n['error']}")
+    elif n:
+        lines.append("  native reference (no keel: one Linux on QEMU, -smp 2, drives both partitions itself):")
+        for label, v in (("QD1 reads alone", n["alone"]), (f"QD1 reads beside QD{res['qd']} load", n["beside"]),
+                         (f"the QD{res['qd']} load", n["load"])):
+            lines.append(f"  {label:<34}{v['iops']:>9.0f}{v['p50']:>10.1f}{v['p99']:>10.1f}"
+                         f"{v.get('max', 0):>10.1f}{v.get('ios', 0):>8.0f}{v.get('secs', 0):>7.1f}")
+        lines.append(f"  native beside / alone: IOPS {n['iops_ratio']:.3f}, p99 {n['p99_ratio']:.2f}x "
+                     f"(keel: IOPS {res['iops_ratio']:.3f}, p99 {res['p99_ratio']:.2f}x)")
     if res["neighbour"].get("attempt", 1) > 1:
         lines.append("  the first neighbour boot was discarded: B's measurement fell outside A's load")
     for phase in ("alone", "neighbour"):

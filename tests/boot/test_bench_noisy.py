@@ -142,3 +142,43 @@ def test_run_does_not_retry_other_failures(monkeypatch, tmp_path):
     calls = fake_boots(monkeypatch, ["[b] KEEL-TEST: FAIL noisy: no disk\n"])
     res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
     assert calls == [False] and res["error"] == "alone: [b] KEEL-TEST: FAIL noisy: no disk"
+
+
+def native_lines(name, iops, p50, p99):
+    return "".join(line[4:] + "\n" for line in bench_lines("x", name, iops, p50, p99).splitlines())
+
+
+NATIVE_OK = ("KEEL-TEST: noisy start measure alone\n" + native_lines("noisy_native_alone", 1250, 666.0, 2540.0)
+             + "KEEL-TEST: noisy start load\n" + native_lines("noisy_native_beside", 431, 2091.0, 5854.0)
+             + native_lines("noisy_native_load", 11015, 2692.0, 7260.0))
+NATIVE_LATE = ("KEEL-TEST: noisy start load\n" + native_lines("noisy_native_alone", 1250, 666.0, 2540.0)
+               + native_lines("noisy_native_load", 11015, 2692.0, 7260.0)
+               + native_lines("noisy_native_beside", 431, 2091.0, 5854.0))
+
+
+@pytest.mark.parametrize("text, error", [(NATIVE_OK, None), (NATIVE_LATE, "did not end inside the load"),
+                                         ("KEEL-TEST: FAIL noisy: no disk /dev/sda1 after 10 s\n", "FAIL"),
+                                         (native_lines("noisy_native_alone", 1250, 666.0, 2540.0), "no result")])
+def test_native_reference_boot(monkeypatch, tmp_path, text, error):
+    """The reference without keel: one Linux driving both partitions; its ratio beside keel's in the row."""
+    calls = fake_boots(monkeypatch, [ALONE, INSIDE])
+    seen = {}
+
+    def native_boot(disk, image, log, extra, timeout, smp=1, mem_mib=0):
+        seen.update(disk=disk, extra=extra, smp=smp, mem=mem_mib, image=os.path.exists(image))
+        return 0, text
+
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, native_boot=native_boot)
+    assert calls == [False, True] and res["error"] is None
+    assert seen["disk"] == "ufs" and seen["smp"] == 2 and seen["mem"] == 2 * bench_noisy.GUEST_MEM and seen["image"]
+    assert "keel.noisy.role=native" in seen["extra"] and "keel.noisy.load_disk=/dev/sda1" in seen["extra"]
+    n = res["native"]
+    lines = "\n".join(bench_noisy.summary(res))
+    if error is None:
+        assert n["error"] is None and n["alone"]["iops"] == 1250 and n["beside"]["p99"] == 5854.0
+        assert abs(n["iops_ratio"] - 431 / 1250) < 1e-9 and abs(n["p99_ratio"] - 5854.0 / 2540.0) < 1e-9
+        assert "native beside / alone: IOPS 0.345, p99 2.30x (keel: IOPS 0.600, p99 2.00x)" in lines
+    else:
+        assert error in n["error"] and "native reference" in lines and "FAILED" in lines
+    assert res["met"]  # the native reference never changes keel's verdict
+    assert not os.path.exists(tmp_path / "noisy.img")
