@@ -414,7 +414,7 @@ def main():
         out += bench_fw.summary(fw) + [""]
     out += [f"raw logs: {os.path.relpath(OUT, ROOT)}/<config>.log"
             + (", fio-<row>-<kind>-<boot>.log" if fio else "")
-            + (", noisy-alone.log, noisy-neighbour.log" if noisy else "")
+            + (", noisy-{alone,neighbour,native}-<pair>.log" if noisy else "")
             + (", fw-<native|keel>-<boot>.log" if fw else "")]
     print()
     print("\n".join(out))

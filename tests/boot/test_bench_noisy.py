@@ -76,7 +76,7 @@ def test_short_noisy_row_runs_both_boots_overlapping(tmp_path):
             pytest.skip(f"{f} is missing: run `make all guests kit`")
     # A runs 30 s, so B's cap is 12 s: this checks the script and the overlap, not B's rate (the bench
     # row's target is judged by `make bench`, not here).
-    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=30, qd=32)
+    res = bench_noisy.run(kit, str(tmp_path), "max,sve=off,sme=off", print, ops=400, secs=30, qd=32, pairs=1)
     assert res["error"] is None, res
     for phase in ("alone", "neighbour"):
         b = res[phase]["b"]
@@ -124,7 +124,7 @@ OUTSIDE = B_START + A_START + bench_lines("b", "noisy_measure", 1200, 500.0, 160
 
 def test_run_retries_a_neighbour_boot_outside_the_load_once(monkeypatch, tmp_path):
     calls = fake_boots(monkeypatch, [ALONE, OUTSIDE, INSIDE])
-    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, pairs=1)
     assert calls == [False, True, True] and res["error"] is None and res["neighbour"]["attempt"] == 2
     assert res["iops_ratio"] == 0.6 and res["p99_ratio"] == 2.0 and res["met"]
     assert any("discarded" in line for line in bench_noisy.summary(res))
@@ -133,15 +133,15 @@ def test_run_retries_a_neighbour_boot_outside_the_load_once(monkeypatch, tmp_pat
 
 def test_run_reports_not_measured_after_two_boots_outside_the_load(monkeypatch, tmp_path):
     calls = fake_boots(monkeypatch, [ALONE, OUTSIDE, OUTSIDE])
-    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, pairs=1)
     assert calls == [False, True, True] and "did not run entirely inside" in res["error"]
     assert "met" not in res and "FAILED" in bench_noisy.summary(res)[1]
 
 
 def test_run_does_not_retry_other_failures(monkeypatch, tmp_path):
     calls = fake_boots(monkeypatch, ["[b] KEEL-TEST: FAIL noisy: no disk\n"])
-    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None)
-    assert calls == [False] and res["error"] == "alone: [b] KEEL-TEST: FAIL noisy: no disk"
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, pairs=1)
+    assert calls == [False] and res["error"] == "pair 1: alone: [b] KEEL-TEST: FAIL noisy: no disk"
 
 
 def native_lines(name, iops, p50, p99):
@@ -168,7 +168,7 @@ def test_native_reference_boot(monkeypatch, tmp_path, text, error):
         seen.update(disk=disk, extra=extra, smp=smp, mem=mem_mib, image=os.path.exists(image))
         return 0, text
 
-    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, native_boot=native_boot)
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, native_boot=native_boot, pairs=1)
     assert calls == [False, True] and res["error"] is None
     assert seen["disk"] == "ufs" and seen["smp"] == 2 and seen["mem"] == 2 * bench_noisy.GUEST_MEM and seen["image"]
     assert "keel.noisy.role=native" in seen["extra"] and "keel.noisy.load_disk=/dev/sda1" in seen["extra"]
@@ -182,3 +182,19 @@ def test_native_reference_boot(monkeypatch, tmp_path, text, error):
         assert error in n["error"] and "native reference" in lines and "FAILED" in lines
     assert res["met"]  # the native reference never changes keel's verdict
     assert not os.path.exists(tmp_path / "noisy.img")
+
+
+def test_run_takes_the_medians_of_several_pairs(monkeypatch, tmp_path):
+    """B's alone rate varies between boots: the row's ratios are the medians of the pairs' ratios."""
+    def pair(alone, beside, p99):
+        return [B_START + bench_lines("b", "noisy_measure", alone, 400.0, 1000.0),
+                A_START + B_START + bench_lines("b", "noisy_measure", beside, 500.0, p99)
+                + bench_lines("a", "noisy_load", 9000, 3000.0, 9000.0)]
+    calls = fake_boots(monkeypatch, pair(3000, 600, 4000.0) + pair(1000, 900, 1500.0) + pair(2000, 800, 2000.0))
+    res = bench_noisy.run(None, str(tmp_path), "max", lambda s: None, pairs=3)
+    assert calls == [False, True] * 3 and res["error"] is None
+    assert [round(p["iops_ratio"], 2) for p in res["pairs"]] == [0.2, 0.9, 0.4]
+    assert res["iops_ratio"] == 0.4 and res["p99_ratio"] == 2.0 and not res["met"]
+    assert res["median_pair"] == 3 and res["alone"]["b"]["iops"] == 2000
+    text = "\n".join(bench_noisy.summary(res))
+    assert "median IOPS ratio, 3 of 3" in text and "ratio 0.90 / 1.50x" in text and "(medians of the pairs)" in text
