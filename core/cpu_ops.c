@@ -23,8 +23,8 @@ static int psci_on(const struct machine_info *mi, unsigned cpu)
 	return rc == 0 ? 0 : (int)rc;
 }
 
-static const struct cpu_ops psci_ops = {"psci", psci_on};
-static const struct cpu_ops spin_table_ops = {"spin-table", spin_table_on};
+static const struct cpu_ops psci_ops = {"psci", psci_on, false};
+static const struct cpu_ops spin_table_ops = {"spin-table", spin_table_on, true};
 
 const struct cpu_ops *cpu_ops_for(const struct machine_info *mi, unsigned cpu)
 {

@@ -14,6 +14,12 @@ struct cpu_ops {
 	const char *name;
 	/** Start CPU index cpu of mi at keel's secondary entry; 0 or negative. */
 	int (*cpu_on)(const struct machine_info *mi, unsigned cpu);
+	/**
+	 * A CPU keel does not start still runs: it waits in the firmware's spin loop (spin-table: wfe,
+	 * which QEMU TCG does not sleep in, so each such CPU takes a host core). keel starts it anyway
+	 * and parks it in wfi. false: a CPU never started stays off (psci).
+	 */
+	bool park_unused;
 };
 
 /** The ops for the CPU's enable-method, or NULL when keel cannot start it. */

@@ -113,6 +113,7 @@ static NORETURN void cpu_loop(unsigned cpu)
 			if (vms[i].vcpus[j].pcpu == cpu)
 				mine = &vms[i].vcpus[j];
 	if (mine == NULL) {
+		log_info("CPU %u: no vCPU here: parked in wfi", cpu);
 		for (;;) {
 			el2_wait_for_interrupt();
 			cpu_handle_irqs(NULL);
@@ -245,9 +246,9 @@ void keel_main(uint64_t fdt_pa)
 		for (unsigned i = 0; i < nr_vms; i++)
 			for (unsigned j = 0; j < vms[i].nr_vcpus; j++)
 				needed |= vms[i].vcpus[j].pcpu == cpu;
-		if (!needed)
-			continue;
 		const struct cpu_ops *ops = cpu_ops_for(&machine, cpu);
+		if (!needed && (ops == NULL || !ops->park_unused))
+			continue;
 		if (ops == NULL)
 			panic("CPU %u: no enable-method keel can use (psci, spin-table)", cpu);
 		int rc = ops->cpu_on(&machine, cpu);

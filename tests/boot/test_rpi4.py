@@ -71,6 +71,11 @@ def test_two_vms_on_spin_table_cpus_and_machine_off(tmp_path):
     assert "keel starting at EL2 on rpi4" in log
     assert "GICv2 (arm,gic-400) at 0xff841000" in log  # the GIC under /soc, translated through ranges
     assert "CPU 1 online" in log  # released from QEMU's spin-table stub
+    # CPUs 2 and 3 have no vCPU: left in the stub they would spin (wfe does not sleep under TCG), so
+    # keel releases them too and parks them in wfi; CPU 1 runs vm1
+    for cpu in (2, 3):
+        assert f"CPU {cpu} online" in log and f"CPU {cpu}: no vCPU here: parked in wfi" in log, log[-3000:]
+    assert "CPU 1: no vCPU here" not in log
     for vm in ("vm0", "vm1"):
         assert f"[{vm}] GUEST: sgis 4..11 to self taken" in log
         assert f"[{vm}] GUEST: PASS" in log
@@ -88,6 +93,7 @@ def test_four_vms_on_the_four_spin_table_cpus_psci_and_basic(tmp_path):
     rc, log = boot(tmp_path, 4, test=["psci", "basic gic_abuse=1", "basic", "basic"], timeout=120)
     for cpu in (1, 2, 3):
         assert f"CPU {cpu} online" in log, log[-3000:]
+    assert "parked in wfi" not in log  # a vCPU on every CPU
     assert "[vm0] GUEST: psci version=0x10001" in log, log[-3000:]
     for vm in ("vm0", "vm1", "vm2", "vm3"):
         assert f"[{vm}] GUEST: PASS" in log, log[-3000:]
