@@ -7,7 +7,7 @@
  * Classic form (no QD): COUNT requests of BS bytes, one at a time (queue depth 1), with
  * pread/pwrite on DEV opened O_DIRECT: sequential from offset 0, or at pseudo-random BS-aligned
  * offsets over the whole device (deterministic for a SEED). Writes end with fsync, which is timed
- * too. Prints one line: "KEEL-BENCH NAME <MB/s with one decimal> MB/s" (seq*) or
+ * too. Prints one line: "KEEL-BENCH NAME <MB/s with two decimals> MB/s" (seq*) or
  * "KEEL-BENCH NAME <IOPS> IOPS" (rand*). MB = 10^6 bytes. Exit status 0 on success.
  *
  * Timed form (QD given, 1..64, QD * BS <= 1 MiB): keeps QD requests in flight (QD 1: pread/pwrite
@@ -155,15 +155,20 @@ static char *fmt(char *end, u64 v)
 	return end;
 }
 
-/* "KEEL-BENCH NAME<suffix> <v10 / 10>[.<v10 % 10>] <unit>\n" */
-static void report(const char *name, const char *suffix, u64 v10, int decimal, const char *unit)
+/* "KEEL-BENCH NAME<suffix> <v / 10^decimals>[.<the decimals>] <unit>\n" */
+static void report(const char *name, const char *suffix, u64 v, unsigned decimals, const char *unit)
 {
 	char line[160], nb[32], *p = line;
-	char *ip = fmt(nb + 20, v10 / 10);
-	if (decimal) {
+	u64 scale = 1;
+	for (unsigned i = 0; i < decimals; i++)
+		scale *= 10;
+	char *ip = fmt(nb + 20, v / scale);
+	if (decimals) {
+		u64 f = v % scale;
 		nb[19] = '.';
-		nb[20] = (char)('0' + v10 % 10);
-		nb[21] = 0;
+		for (unsigned i = decimals; i > 0; i--, f /= 10)
+			nb[19 + i] = (char)('0' + f % 10);
+		nb[20 + decimals] = 0;
 	}
 	const char *parts[] = {"KEEL-BENCH ", name, suffix, " ", ip, " ", unit, "\n"};
 	for (unsigned i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
@@ -365,9 +370,9 @@ static int kmain(int argc, char **argv)
 		ns = 1;
 
 	if (j.seq)
-		report(name, "", j.bs * done * 10000UL / ns, 1, "MB/s"); /* MB/s * 10 = bytes/ns * 10^4 */
+		report(name, "", j.bs * done * 100000UL / ns, 2, "MB/s"); /* MB/s * 100 = bytes/ns * 10^5 */
 	else
-		report(name, "", done * 1000000000UL / ns * 10, 0, "IOPS");
+		report(name, "", done * 1000000000UL / ns, 0, "IOPS");
 	if (timed) {
 		if (!nsamples)
 			die("no request completed on ", j.dev);
@@ -375,7 +380,7 @@ static int kmain(int argc, char **argv)
 		report(name, "_p50", pctl_10us(lat_ns, nsamples, 500), 1, "us");
 		report(name, "_p99", pctl_10us(lat_ns, nsamples, 990), 1, "us");
 		report(name, "_max", lat_ns[nsamples - 1] / 100, 1, "us");
-		report(name, "_ios", done * 10, 0, "ops");
+		report(name, "_ios", done, 0, "ops");
 		report(name, "_secs", ns / 100000000UL, 1, "s");
 	}
 	return 0;
