@@ -251,6 +251,14 @@ static int share_cancel(struct blkdev *dev, struct blk_req *req)
 	return share_flush_cancel(c, req);
 }
 
+/* Hinted requests went to the target unchanged (the hint travels in req): end the batch there. */
+static void share_commit(struct blkdev *dev)
+{
+	struct share_client *c = dev->priv;
+
+	blkdev_commit(c->target);
+}
+
 static void share_poll(struct blkdev *dev)
 {
 	struct share_client *c = dev->priv;
@@ -303,6 +311,7 @@ static const struct blkdev_ops share_ops = {
     .poll = share_poll,
     .report = share_report,
     .cancel = share_cancel,
+    .commit = share_commit,
 };
 
 /* For a target that can be polled: virtio-blk's completion polling sees through the share. */
@@ -312,6 +321,7 @@ static const struct blkdev_ops share_ops_pollable = {
     .completion_ready = share_completion_ready,
     .report = share_report,
     .cancel = share_cancel,
+    .commit = share_commit,
 };
 
 /* A group's controller says a refused submit may now succeed: wake who can be admitted. */

@@ -65,6 +65,12 @@ int blkdev_submit(struct blkdev *dev, struct blk_req *req)
 	return dev->ops->submit(dev, req);
 }
 
+void blkdev_commit(struct blkdev *dev)
+{
+	if (dev->ops->commit != NULL)
+		dev->ops->commit(dev);
+}
+
 int blkdev_cancel(struct blkdev *dev, struct blk_req *req)
 {
 	if (dev->ops->cancel == NULL)

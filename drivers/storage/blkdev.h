@@ -78,6 +78,14 @@ struct blk_req {
 	 */
 	void (*owner_kick)(void *ctx);
 	void *owner_ctx;
+	/**
+	 * Batching hint: the submitter submits more requests right after this one and calls
+	 * blkdev_commit(dev) once after the last of them. A driver that starts commands with a costly
+	 * register write (UFS: the doorbell) may then defer that write to commit and start the whole
+	 * batch with one; it must still start the request by itself within a bound if commit never
+	 * comes. Stacking layers pass it down with the request. Drivers without batching ignore it.
+	 */
+	bool batch;
 };
 
 /* Capability flags. */
@@ -110,6 +118,12 @@ struct blkdev_ops {
 	 * completed). May be NULL: requests cannot be aborted, only waited for.
 	 */
 	int (*cancel)(struct blkdev *dev, struct blk_req *req);
+	/**
+	 * Start what requests submitted with the batching hint (blk_req.batch) left waiting: called once
+	 * after a batch, in the submitter's context, no lock held (as submit). Cheap when nothing waits.
+	 * May be NULL: the driver does not batch.
+	 */
+	void (*commit)(struct blkdev *dev);
 };
 
 /**
@@ -164,6 +178,9 @@ struct blkdev {
 
 /** Submit through dev->ops after checking the request against the device's limits. */
 int blkdev_submit(struct blkdev *dev, struct blk_req *req);
+
+/** End a batch of hinted submits (see blk_req.batch): calls dev->ops->commit when there is one. */
+void blkdev_commit(struct blkdev *dev);
 
 /** Abort a submitted request (see blkdev_ops.cancel). BLK_ENOTSUP when the driver cannot abort. */
 int blkdev_cancel(struct blkdev *dev, struct blk_req *req);

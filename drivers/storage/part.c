@@ -143,6 +143,14 @@ static bool part_completion_ready(struct blkdev *dev)
 	return p->parent->ops->completion_ready(p->parent);
 }
 
+/* The batch went to the parent (the forwarded copies carry the hint): end it there. */
+static void part_commit(struct blkdev *dev)
+{
+	struct part *p = dev->priv;
+
+	blkdev_commit(p->parent);
+}
+
 static void part_report(struct blkdev *dev)
 {
 	struct part *p = dev->priv;
@@ -156,6 +164,7 @@ static const struct blkdev_ops part_ops = {
     .poll = part_poll,
     .report = part_report,
     .cancel = part_cancel,
+    .commit = part_commit,
 };
 
 /* For a parent that can be polled cheaply (blkdev_ops.completion_ready). */
@@ -165,6 +174,7 @@ static const struct blkdev_ops part_ops_pollable = {
     .completion_ready = part_completion_ready,
     .report = part_report,
     .cancel = part_cancel,
+    .commit = part_commit,
 };
 
 static void name_append(char *dst, size_t size, size_t *len, const char *src)
