@@ -44,7 +44,8 @@
 
 /** Per-controller counters (read with ufs_stats(); also logged every 10 s when they change). */
 struct ufs_stats {
-	uint64_t commands; /**< transfer requests issued (incl. retries and internal ones) */
+	uint64_t commands;  /**< transfer requests issued (incl. retries and internal ones) */
+	uint64_t doorbells; /**< UTRLDBR writes that issued them (a batch takes one: see blk_req.batch) */
 	uint64_t reads, writes, flushes, unmaps;
 	uint64_t bytes_read, bytes_written;
 	uint64_t errors;       /**< requests completed with an error status */

@@ -53,6 +53,7 @@ static int internal_exec(struct ufs_host *h, unsigned s, uint32_t dd, uint32_t d
 	dcache_clean_inval_range(ucd, UFS_UCD_SIZE);
 	dcache_clean_range(&m->utrl[s], sizeof(m->utrl[s]));
 	h->stats.commands++;
+	h->stats.doorbells++;
 	mb();
 	wr(h, UFS_REG_UTRLDBR, 1u << s);
 	if (!ufs_wait_reg(h, UFS_REG_UTRLDBR, 1u << s, 0, UFS_INTERNAL_TIMEOUT_US)) {

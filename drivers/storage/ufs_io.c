@@ -178,14 +178,29 @@ static void build_io(struct ufs_host *h, unsigned s, struct blk_req *req)
 	}
 }
 
-static void ring(struct ufs_host *h, unsigned s)
+/*
+ * Doorbell batching: ufs_issue only marks a slot unrung; ufs_ring writes all unrung bits in one UTRLDBR
+ * write (QEMU's model takes every set bit of one write in one pass, and each register access is costly
+ * under emulation). Who rings: a submit without the batching hint (taking a batch's bits with it), the
+ * batch's commit, each service pass (the tick rings a batch whose commit never came), the start of
+ * waiters (once per pass) and a SCSI-level retry (at once). A reset requeues unrung slots unchanged.
+ */
+void ufs_ring(struct ufs_host *h)
 {
-	h->slots[s].rung_us = h->now_us;
-	h->slots[s].deadline_us = h->slots[s].rung_us + UFS_IO_TIMEOUT_US;
-	h->issued |= 1u << s;
-	h->stats.commands++;
+	uint32_t bits = h->unrung;
+
+	if (bits == 0 || h->state != UFS_UP) /* a reset clears unrung as it leaves UP */
+		return;
+	for (uint32_t b = bits; b; b &= b - 1) {
+		struct ufs_slot *sl = &h->slots[ctz32(b)];
+		sl->rung_us = h->now_us;
+		sl->deadline_us = sl->rung_us + UFS_IO_TIMEOUT_US;
+	}
+	h->unrung = 0;
+	h->issued |= bits;
+	h->stats.doorbells++;
 	mb(); /* descriptors and data visible to the controller before the doorbell */
-	wr(h, UFS_REG_UTRLDBR, 1u << s);
+	wr(h, UFS_REG_UTRLDBR, bits);
 }
 
 void ufs_issue(struct ufs_host *h, unsigned s, struct blk_req *req, uint8_t resets)
@@ -199,21 +214,23 @@ void ufs_issue(struct ufs_host *h, unsigned s, struct blk_req *req, uint8_t rese
 	sl->gen++;
 	h->busy |= 1u << s;
 	build_io(h, s, req);
-	ring(h, s);
+	h->unrung |= 1u << s;
+	h->stats.commands++;
 }
 
-/* Move waiting requests into free slots, in order. */
+/* Move waiting requests into free slots, in order; one doorbell write for all of them. */
 void ufs_start_waiters(struct ufs_host *h)
 {
 	while (h->state == UFS_UP && h->wq_count > 0) {
 		int s = ufs_free_slot(h);
 		if (s < 0)
-			return;
+			break;
 		struct ufs_wait w = h->waitq[h->wq_head];
 		h->wq_head = (h->wq_head + 1) % UFS_WAITQ_LEN;
 		h->wq_count--;
 		ufs_issue(h, (unsigned)s, w.req, w.resets);
 	}
+	ufs_ring(h);
 }
 
 /* --- completion (lock held) ------------------------------------------------- */
@@ -237,7 +254,9 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 		sl->retries++;
 		h->stats.retries++;
 		build_io(h, s, req);
-		ring(h, s);
+		h->unrung |= 1u << s;
+		h->stats.commands++;
+		ufs_ring(h);
 		return;
 	}
 	int status = v == UFS_OK ? BLK_OK : (sl->aborting ? BLK_ECANCELED : BLK_EIO);

@@ -107,6 +107,7 @@ struct ufs_host {
 	unsigned consec_resets;
 	uint32_t busy;	   /* slots holding a request */
 	uint32_t issued;   /* slots whose doorbell bit we set and have not reaped */
+	uint32_t unrung;   /* slots built and busy whose doorbell bit is not written yet (ufs_ring) */
 	uint32_t poisoned; /* slots the controller never released: never used again */
 	struct ufs_slot slots[UFS_MAX_SLOTS];
 	struct ufs_wait waitq[UFS_WAITQ_LEN];
@@ -170,11 +171,21 @@ int ufs_waitq_find(const struct ufs_host *h, const struct blk_req *req);
 void ufs_waitq_drop_cancelled(struct ufs_host *h);
 /** A free, usable slot, or -1 (lock held). */
 int ufs_free_slot(const struct ufs_host *h);
-/** Build a validated req into free slot s and ring its doorbell (lock held). */
+/**
+ * Build a validated req into free slot s (lock held) and mark its doorbell bit unrung: the caller rings
+ * it with ufs_ring, now or, for a batch, once after the last request.
+ */
 void ufs_issue(struct ufs_host *h, unsigned s, struct blk_req *req, uint8_t resets);
-/** Move waiting requests into free slots, in order, while the controller is up (lock held). */
+/**
+ * Write every unrung bit in one UTRLDBR write (lock held); their slots become issued and their
+ * timeout starts now (h->now_us). Nothing when none is unrung.
+ */
+void ufs_ring(struct ufs_host *h);
+/** Move waiting requests into free slots, in order, while the controller is up, and ring them once
+ * (lock held). */
 void ufs_start_waiters(struct ufs_host *h);
-/** Complete finished slots (retrying SCSI-level failures); note controller errors (lock held). */
+/** Complete finished slots (retrying SCSI-level failures, rung at once); note controller errors (lock
+ * held). */
 void ufs_reap(struct ufs_host *h, bool from_irq);
 /** Mark a reset pending for any slot past its deadline (lock held). */
 void ufs_check_timeouts(struct ufs_host *h);

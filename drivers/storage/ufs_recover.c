@@ -39,7 +39,11 @@ void ufs_reset(struct ufs_host *h)
 			continue;
 		reqs[s] = sl->req;
 		status[s] = BLK_EIO;
-		if (sl->aborting) {
+		if (h->unrung & (1u << s)) {
+			/* Never reached the controller: back in line, no reset counted against it. */
+			ufs_waitq_push_front(h, sl->req, sl->resets);
+			retried |= 1u << s;
+		} else if (sl->aborting) {
 			status[s] = BLK_ECANCELED;
 		} else if (!fatal && sl->resets < UFS_RESET_RETRIES) {
 			ufs_waitq_push_front(h, sl->req, (uint8_t)(sl->resets + 1));
@@ -50,6 +54,7 @@ void ufs_reset(struct ufs_host *h)
 	}
 	h->busy = 0;
 	h->issued = 0;
+	h->unrung = 0;
 	bool give_up = h->consec_resets > UFS_MAX_CONSEC_RESETS;
 	spin_unlock(&h->lock);
 
@@ -173,9 +178,19 @@ int ufs_cancel(struct blkdev *dev, struct blk_req *req)
 	}
 	unsigned s = (unsigned)found;
 	struct ufs_slot *sl = &h->slots[s];
+	h->stats.cancels++;
+	if (h->unrung & (1u << s)) {
+		/* Built but not rung yet (a batch): the controller never saw it, just take it back. */
+		h->unrung &= ~(1u << s);
+		h->busy &= ~(1u << s);
+		sl->req = NULL;
+		ufs_done_push(h, req, BLK_ECANCELED);
+		spin_unlock(&h->lock);
+		ufs_drain_done(h);
+		return 0;
+	}
 	uint32_t gen = sl->gen;
 	sl->aborting = true;
-	h->stats.cancels++;
 	bool tm = !h->tm_unsupported && !h->tm_busy && h->nutmrs > 0;
 	h->tm_busy |= tm;
 	spin_unlock(&h->lock);
