@@ -260,6 +260,7 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
  * budget with the ring possibly non-empty: notifications are not re-armed then, so the caller must
  * come back (work). When it stops for slots the ring is not re-armed either: the completion that
  * frees a slot asks for work (d->stalled). After a BLK_EBUSY the backend's wake-up does.
+ * Its submits carry the batching hint (blk_req.batch): the caller commits them after the last pass.
  */
 static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 {
@@ -298,6 +299,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			s->cancelled = false;
 			d->ninflight++;
 			d->last_large = s->req.nsectors > VIRTIO_BLK_POLL_LARGE_SECTORS;
+			s->req.batch = true; /* pump() commits the batch when this pass stops */
 			spin_unlock(&t->lock);
 			int rc = blkdev_submit(d->bdev, &s->req);
 			spin_lock(&t->lock);
@@ -395,6 +397,8 @@ static bool pump(struct virtio_blk *d)
 	flush_irq(d);
 	d->pumping = false;
 	spin_unlock(&t->lock);
+	/* Every submit above carried the batching hint: start them all (outside the lock, as submit). */
+	blkdev_commit(d->bdev);
 	return more;
 }
 
