@@ -15,6 +15,7 @@ static void complete_one(struct slowdisk *s, struct blk_req *req);
 static int slowdisk_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct slowdisk *s = dev->priv;
+	s->hinted += req->batch;
 	if (s->count >= s->capacity || s->count >= sizeof(s->queue) / sizeof(s->queue[0])) {
 		s->refused = true;
 		return BLK_EBUSY;
@@ -86,15 +87,24 @@ static bool slowdisk_completion_ready(struct blkdev *dev)
 	return s->ready_in != 0 && s->ready_calls >= s->ready_in && s->count > 0 && !s->stuck;
 }
 
+static void slowdisk_commit(struct blkdev *dev)
+{
+	struct slowdisk *s = dev->priv;
+	s->commits++;
+	s->count_at_commit = s->count;
+}
+
 static const struct blkdev_ops slowdisk_ops = {
     .submit = slowdisk_submit,
     .poll = slowdisk_poll,
+    .commit = slowdisk_commit,
 };
 
 static const struct blkdev_ops slowdisk_poll_ops = {
     .submit = slowdisk_submit,
     .poll = slowdisk_poll,
     .completion_ready = slowdisk_completion_ready,
+    .commit = slowdisk_commit,
 };
 
 void slowdisk_make_pollable(struct slowdisk *s)
@@ -125,6 +135,7 @@ static const struct blkdev_ops slowdisk_cancel_ops = {
     .submit = slowdisk_submit,
     .poll = slowdisk_poll,
     .cancel = slowdisk_cancel,
+    .commit = slowdisk_commit,
 };
 
 void slowdisk_make_cancellable(struct slowdisk *s, bool cancel_now)
@@ -382,6 +393,13 @@ struct virtq_used_elem vg_used_elem(struct vg *g, uint16_t i)
 
 uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r)
 {
+	uint16_t d0 = vg_blk_queue(g, slot, r);
+	vg_notify(g);
+	return d0;
+}
+
+uint16_t vg_blk_queue(struct vg *g, unsigned slot, const struct vg_req *r)
+{
 	uint16_t d0 = (uint16_t)(3 * slot);
 	uint64_t hdr_ipa = VG_HDR_IPA + 16ull * slot;
 	uint64_t status_ipa = VG_STATUS_IPA + slot;
@@ -401,7 +419,6 @@ uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r)
 		vg_set_desc(g, d0 + 1, status_ipa, 1, VIRTQ_DESC_F_WRITE, 0);
 	}
 	vg_publish(g, d0);
-	vg_notify(g);
 	return d0;
 }
 

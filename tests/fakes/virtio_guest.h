@@ -50,6 +50,9 @@ struct slowdisk {
 	bool cancel_now;		/**< (cancellable) cancel completes the request inside the call */
 	struct blk_req *cancelled[256]; /**< (cancellable, deferred) completed with BLK_ECANCELED by poll */
 	unsigned ncancelled;
+	unsigned hinted;	  /**< requests submitted with the batching hint (blk_req.batch) */
+	unsigned commits;	  /**< blkdev_ops.commit calls */
+	unsigned count_at_commit; /**< requests queued when commit was last called */
 };
 
 struct vg_opts {
@@ -124,6 +127,8 @@ struct vg_req {
 };
 /** Build request `slot` (descriptors 3*slot.., header and status at fixed places), publish and notify. */
 uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r);
+/** As vg_blk_submit, without the notify (several requests, then one vg_notify). */
+uint16_t vg_blk_queue(struct vg *g, unsigned slot, const struct vg_req *r);
 uint8_t vg_status(struct vg *g, unsigned slot);
 
 /** Put a slowdisk in front of inner (same limits and flags), queueing up to capacity requests. */

@@ -34,11 +34,14 @@ struct fake_ctl {
 	unsigned cancels;	/* cancel calls */
 	bool ready;		/* completion_ready answer */
 	unsigned polls;
+	unsigned hinted;  /* requests submitted with the batching hint */
+	unsigned commits; /* commit calls */
 };
 
 static int fake_submit(struct blkdev *dev, struct blk_req *req)
 {
 	struct fake_ctl *f = dev->priv;
+	f->hinted += req->batch;
 	if (f->busy > 0) {
 		f->busy--;
 		return BLK_EBUSY;
@@ -89,11 +92,17 @@ static void fake_poll(struct blkdev *dev)
 	((struct fake_ctl *)dev->priv)->polls++;
 }
 
+static void fake_commit(struct blkdev *dev)
+{
+	((struct fake_ctl *)dev->priv)->commits++;
+}
+
 static const struct blkdev_ops fake_ops = {
     .submit = fake_submit,
     .poll = fake_poll,
     .completion_ready = fake_ready,
     .cancel = fake_cancel,
+    .commit = fake_commit,
 };
 
 static struct fake_ctl ctl;
@@ -848,6 +857,49 @@ static void test_poll_passthrough(void **state)
 	share_close(a.bdev);
 }
 
+/* The batching hint and its commit reach the controller through a share over a partition. */
+static void test_batch_hint_and_commit_pass_through(void **state)
+{
+	(void)state;
+	struct tdisk a;
+	fake_init(8, 65536);
+	struct blkdev *pa = part_open(&ctl.bdev, "pa", 4096, 4096);
+	tdisk_open(&a, pa, "a");
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&rq[0][i], 0, sizeof(rq[0][i]));
+		rq[0][i].seg = (struct blk_seg){pa_init(0x40000000), 8 * BLK_SECTOR_SIZE};
+		rq[0][i].req = (struct blk_req){.op = BLK_OP_READ,
+						.sector = 8 * i,
+						.nsectors = 8,
+						.segs = &rq[0][i].seg,
+						.nsegs = 1,
+						.done = treq_done,
+						.ctx = &rq[0][i],
+						.batch = true};
+		assert_int_equal(blkdev_submit(a.bdev, &rq[0][i].req), 0);
+	}
+	assert_int_equal(ctl.n, 3);
+	assert_int_equal(ctl.hinted, 3);
+	assert_int_equal(ctl.commits, 0);
+	blkdev_commit(a.bdev);
+	assert_int_equal(ctl.commits, 1);
+	assert_int_equal(submit_read(&a, &rq[0][3]), 0); /* without the hint: none arrives */
+	assert_int_equal(ctl.hinted, 3);
+	while (ctl.n)
+		fake_complete_at(0, BLK_OK);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(rq[0][i].ndone, 1);
+	/* A device without a commit op: blkdev_commit does nothing. */
+	struct blkdev_ops no_commit = fake_ops;
+	no_commit.commit = NULL;
+	ctl.bdev.ops = &no_commit;
+	blkdev_commit(a.bdev);
+	assert_int_equal(ctl.commits, 1);
+	ctl.bdev.ops = &fake_ops;
+	share_close(a.bdev);
+	part_close(pa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -868,6 +920,7 @@ int main(void)
 	    cmocka_unit_test(test_cancel_flush_in_flight),
 	    cmocka_unit_test(test_size_cap),
 	    cmocka_unit_test(test_poll_passthrough),
+	    cmocka_unit_test(test_batch_hint_and_commit_pass_through),
 	    cmocka_unit_test(test_interrupt_follows_the_busiest_disk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,7 @@ static struct fake_ufs {
 	int ua_io;	 /* READ/WRITEs answered with UNIT ATTENTION */
 	int aborted_io;	 /* READ/WRITEs answered with ABORTED COMMAND (QEMU's answer to a host EIO) */
 	uint32_t pending;
+	unsigned dbr_writes, last_dbr_bits; /* UTRLDBR writes, bits set in the last one */
 	unsigned max_rung, nops, queries, turs, reads, writes, syncs, unmaps, disables;
 	unsigned max_prd_entries;
 	uint64_t last_prd_addr[4];
@@ -328,6 +329,8 @@ static void ufs_fake_write(uint32_t off, uint32_t v)
 	case UFS_REG_UTRLDBR: {
 		uint32_t ring = v & ~fk.dbr;
 		assert_true(fk.hce);
+		fk.dbr_writes++;
+		fk.last_dbr_bits = (unsigned)__builtin_popcount(v);
 		fk.dbr |= ring;
 		unsigned n = (unsigned)__builtin_popcount(fk.dbr);
 		fk.max_rung = n > fk.max_rung ? n : fk.max_rung;
@@ -642,6 +645,117 @@ static void test_queue_beyond_slots_and_resubmit_from_done(void **state)
 		assert_memory_equal(bufs[i], fk.disk + (i % FK_BLOCKS) * 4096, 4096);
 	}
 	assert_int_equal(st()->reads, N + 1);
+}
+
+/* Submit reads of blocks first.. with the batching hint (or without), buffers from bufs. */
+static void submit_batch(struct rq *rs, uint8_t (*bufs)[4096], unsigned first, unsigned n, bool batch)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		rq_init(&rs[i], BLK_OP_READ, i * 8, 8);
+		rq_seg(&rs[i], bufs[i], 4096);
+		rs[i].req.batch = batch;
+		assert_int_equal(blkdev_submit(registered, &rs[i].req), 0);
+	}
+}
+
+static void complete_all_ok(struct rq *rs, uint8_t (*bufs)[4096], unsigned n)
+{
+	fk_run();
+	fire_irq_if_asserted();
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(rs[i].calls, 1);
+		assert_int_equal(rs[i].status, BLK_OK);
+		assert_memory_equal(bufs[i], fk.disk + i * 4096, 4096);
+	}
+}
+
+/* Hinted submits leave their doorbell bits unrung; the commit rings them all in one write. */
+static void test_batch_rings_once_at_commit(void **state)
+{
+	(void)state;
+	enum { N = 6 };
+	static struct rq rs[N];
+	static uint8_t bufs[N][4096] __attribute__((aligned(64)));
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.defer = true;
+	unsigned w0 = fk.dbr_writes, d0 = (unsigned)st()->doorbells, c0 = (unsigned)st()->commands;
+	submit_batch(rs, bufs, 0, N, true);
+	assert_int_equal(fk.dbr_writes, w0); /* nothing rung yet */
+	assert_int_equal(fk.dbr, 0);
+	assert_int_equal(st()->commands, c0 + N);
+	blkdev_commit(registered);
+	assert_int_equal(fk.dbr_writes, w0 + 1);
+	assert_int_equal(fk.last_dbr_bits, N);
+	assert_int_equal(__builtin_popcount(fk.dbr), N);
+	assert_int_equal(st()->doorbells, d0 + 1);
+	blkdev_commit(registered); /* nothing left: no write */
+	assert_int_equal(fk.dbr_writes, w0 + 1);
+	complete_all_ok(rs, bufs, N);
+}
+
+/* A submit without the hint rings at once, and takes a batch's bits with it. */
+static void test_unhinted_submit_rings_pending_bits(void **state)
+{
+	(void)state;
+	enum { N = 4 };
+	static struct rq rs[N];
+	static uint8_t bufs[N][4096] __attribute__((aligned(64)));
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.defer = true;
+	unsigned w0 = fk.dbr_writes;
+	submit_batch(rs, bufs, 0, N - 1, true);
+	assert_int_equal(fk.dbr_writes, w0);
+	submit_batch(rs, bufs, N - 1, 1, false);
+	assert_int_equal(fk.dbr_writes, w0 + 1);
+	assert_int_equal(fk.last_dbr_bits, N);
+	blkdev_commit(registered); /* the batch's commit finds nothing left */
+	assert_int_equal(fk.dbr_writes, w0 + 1);
+	complete_all_ok(rs, bufs, N);
+}
+
+/* A batch whose commit never comes is rung by the tick (the service path), its timeout from then. */
+static void test_tick_rings_forgotten_batch(void **state)
+{
+	(void)state;
+	enum { N = 3 };
+	static struct rq rs[N];
+	static uint8_t bufs[N][4096] __attribute__((aligned(64)));
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.defer = true;
+	unsigned w0 = fk.dbr_writes;
+	submit_batch(rs, bufs, 0, N, true);
+	tick_fn(tick_ctx);
+	assert_int_equal(fk.dbr_writes, w0 + 1);
+	assert_int_equal(fk.last_dbr_bits, N);
+	assert_int_equal(st()->timeouts, 0);
+	complete_all_ok(rs, bufs, N);
+}
+
+/* Cancelling a hinted request before its commit takes it back: the controller never sees it. */
+static void test_cancel_unrung_request(void **state)
+{
+	(void)state;
+	static struct rq rs[2];
+	static uint8_t bufs[2][4096] __attribute__((aligned(64)));
+
+	assert_int_equal(ufs_probe_all(NULL), 0);
+	fk.defer = true;
+	unsigned w0 = fk.dbr_writes;
+	submit_batch(rs, bufs, 0, 2, true);
+	assert_int_equal(blkdev_cancel(registered, &rs[1].req), 0);
+	assert_int_equal(rs[1].calls, 1);
+	assert_int_equal(rs[1].status, BLK_ECANCELED);
+	assert_int_equal(fk.clears, 0);
+	blkdev_commit(registered);
+	assert_int_equal(fk.dbr_writes, w0 + 1);
+	assert_int_equal(fk.last_dbr_bits, 1);
+	fk_run();
+	fire_irq_if_asserted();
+	assert_int_equal(rs[0].status, BLK_OK);
+	assert_int_equal(fk.reads, 1);
 }
 
 static void test_unit_attention_is_retried(void **state)
@@ -1098,6 +1212,10 @@ int main(void)
 	    cmocka_unit_test_setup(test_large_segment_is_split_not_copied, setup),
 	    cmocka_unit_test_setup(test_misaligned_segment_refused_and_counted, setup),
 	    cmocka_unit_test_setup(test_queue_beyond_slots_and_resubmit_from_done, setup),
+	    cmocka_unit_test_setup(test_batch_rings_once_at_commit, setup),
+	    cmocka_unit_test_setup(test_unhinted_submit_rings_pending_bits, setup),
+	    cmocka_unit_test_setup(test_tick_rings_forgotten_batch, setup),
+	    cmocka_unit_test_setup(test_cancel_unrung_request, setup),
 	    cmocka_unit_test_setup(test_unit_attention_is_retried, setup),
 	    cmocka_unit_test_setup(test_aborted_command_retried_then_error, setup),
 	    cmocka_unit_test_setup(test_timeout_resets_and_retries_once, setup),

@@ -870,6 +870,59 @@ static void test_more_requests_than_slots(void **state)
 	down(g);
 }
 
+/*
+ * One notify with several requests: each reaches the backend with the batching hint and the pump
+ * commits once, after the last (also when it stops at a BLK_EBUSY).
+ */
+static void test_pump_commits_batch_once(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true};
+	struct vg *g = up(&o, ALL);
+	for (unsigned i = 0; i < 6; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_queue(g, i, &r);
+	}
+	unsigned c0 = g->slow.commits; /* DRIVER_OK's pump pass commits too */
+	vg_notify(g);
+	assert_int_equal(g->slow.count, 6);
+	assert_int_equal(g->slow.hinted, 6);
+	assert_int_equal(g->slow.commits, c0 + 1);
+	assert_int_equal(g->slow.count_at_commit, 6); /* after the last submit */
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
+	down(g);
+
+	/* The pass that stops at a refusal commits what it submitted before it. */
+	o.slow_capacity = 2;
+	g = up(&o, ALL);
+	for (unsigned i = 0; i < 5; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_queue(g, i, &r);
+	}
+	c0 = g->slow.commits;
+	vg_notify(g);
+	assert_int_equal(g->slow.count, 2);
+	assert_int_equal(g->slow.commits, c0 + 1);
+	assert_int_equal(g->slow.count_at_commit, 2);
+	unsigned total = 0;
+	for (unsigned round = 0; round < 4 && vg_used_idx(g) < 5; round++) {
+		unsigned c = g->slow.commits;
+		slowdisk_complete_all(&g->slow);
+		unsigned passes = vg_run_work(g, 1);
+		total += passes;
+		assert_int_equal(g->slow.commits, c + passes); /* each pump pass commits once */
+		if (passes > 0)
+			assert_int_equal(g->slow.count_at_commit, g->slow.count);
+	}
+	assert_true(total >= 2); /* the refused ones came back through work, committed each time */
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(vg_used_idx(g), 5);
+	down(g);
+}
+
 static void test_backend_busy(void **state)
 {
 	(void)state;
@@ -1251,6 +1304,7 @@ int main(void)
 	    cmocka_unit_test(test_interrupt_suppression),
 	    cmocka_unit_test(test_segment_splitting),
 	    cmocka_unit_test(test_backend_busy),
+	    cmocka_unit_test(test_pump_commits_batch_once),
 	    cmocka_unit_test(test_more_requests_than_slots),
 	    cmocka_unit_test(test_poll_completes_lone_request),
 	    cmocka_unit_test(test_poll_reads_the_clock_rarely),
