@@ -297,6 +297,12 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 				     CONFIG_IO_POLL_US_MAX);
 			d->io_poll_us = fdt32_to_cpu(*poll);
 		}
+		const fdt32_t *shadow = fdt_getprop(fdt, n, "mmio-shadow", &plen);
+		if (shadow != NULL) {
+			if (plen != 4 || fdt32_to_cpu(*shadow) > 1)
+				FAIL("%s/%s: mmio-shadow: one cell, 0 or 1", vmname, dn);
+			d->no_mmio_shadow = fdt32_to_cpu(*shadow) == 0;
+		}
 		if (strcmp(d->backend, "ram") == 0) {
 			uint64_t a, s;
 			if (!read_reg(fdt, n, "reg", 0, &a, &s) || s == 0 || s % 512)

@@ -88,6 +88,9 @@ struct vm_disk_config {
 	bool allow_boot_partition; /**< "allow-boot-partition": an MBR disk's boot partition may be given */
 	/** "io-poll-us": how long keel may wait for a lone request after a notify (0: never). */
 	uint32_t io_poll_us;
+	/** "mmio-shadow = <0>": every register read traps (default: reads come from a read-only shadow page).
+	 */
+	bool no_mmio_shadow;
 };
 
 #define CONFIG_IO_POLL_US_DEFAULT 500u

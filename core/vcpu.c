@@ -66,9 +66,15 @@ static enum exit_action handle_dabt(struct vcpu *vcpu)
 {
 	struct arch_vcpu_ctx *c = &vcpu->ctx;
 	uint32_t iss = (uint32_t)ESR_ISS(c->esr);
-	ipa_t ipa = ipa_init(HPFAR_IPA(c->hpfar, c->far));
+	uint64_t raw_ipa = HPFAR_IPA(c->hpfar, c->far);
 	bool write = (iss & DABT_WNR) != 0;
 	struct vm *vm = vcpu->vm;
+
+	/* A store to a read-only page (a register shadow, a ROM): HPFAR is UNKNOWN, walk FAR instead.
+	 * A failed walk means the guest's tables changed since the fault: let it retry the access. */
+	if (!dabt_hpfar_valid(iss) && !el2_guest_va_to_ipa(c->far, &raw_ipa))
+		return ACTION_RESUME;
+	ipa_t ipa = ipa_init(raw_ipa);
 
 	if (iss & DABT_S1PTW) {
 		vm_warn_limited(

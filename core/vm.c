@@ -46,6 +46,11 @@ int vm_map_rom(struct vm *vm, ipa_t ipa, paddr_t pa, uint64_t size)
 	return stage2_map_rom(vm->s2_root, ipa, pa, size, &s2_alloc);
 }
 
+int vm_map_shadow(struct vm *vm, ipa_t ipa, const void *page)
+{
+	return stage2_map_readonly_page(vm->s2_root, ipa, ptr_to_pa(page), &s2_alloc);
+}
+
 int vm_unmap_rom(struct vm *vm, ipa_t ipa, uint64_t size)
 {
 	return stage2_unmap_blocks(vm->s2_root, ipa, size);

@@ -171,6 +171,9 @@ int vm_load(struct vm *vm);
 int vm_map_rom(struct vm *vm, ipa_t ipa, paddr_t pa, uint64_t size);
 /** Take such a mapping away again (on one of the VM's own vCPUs, or while it does not run). */
 int vm_unmap_rom(struct vm *vm, ipa_t ipa, uint64_t size);
+/** Map keel's page (4 KiB-aligned) read-only at ipa, before the VM runs: a device's register shadow
+ * (its reads do not trap; its stores fault and reach the MMIO bus as before). */
+int vm_map_shadow(struct vm *vm, ipa_t ipa, const void *page);
 /** Register a device's DT node and hooks (either may be NULL); false when the tables are full. */
 bool vm_add_device(struct vm *vm, const struct guest_fdt_dev *node, const struct vm_dev_ops *ops, void *dev);
 /** Log every device's counters and the vCPUs' exit counts. */

@@ -12,8 +12,8 @@
 #define GUEST_UART_BASE	    0x09000000ULL
 #define GUEST_UART_INTID    33 /* SPI 1 */
 #define GUEST_VIRTIO_BASE   0x0a000000ULL
-#define GUEST_VIRTIO_STRIDE 0x200ULL
-#define GUEST_VIRTIO_INTID  48 /* SPI 16 + n */
+#define GUEST_VIRTIO_STRIDE 0x1000ULL /* one device per 4 KiB page: its read-only shadow (virtio_mmio.h) */
+#define GUEST_VIRTIO_INTID  48	      /* SPI 16 + n */
 #define GUEST_VIRTIO_MAX    8
 #define GUEST_RAM_BASE	    0x40000000ULL
 #define GUEST_KERNEL_OFFSET 0x200000ULL /* Image placement: RAM base + 2 MiB */

@@ -28,8 +28,9 @@ build/bench/. Standard library only.
 
 Environment: BENCH_MIB (192) / BENCH_OPS (10000): sequential MiB and random ops per run for the
 UFS and virtio rows; BENCH_SD_MIB (32) / BENCH_SD_OPS (2000) for the SD rows (the SD card moves
-~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,noisy,fio,... a subset; BENCH_FIO=0 leaves the fio
-rows out of a full run;
+~4.5 MB/s under TCG); BENCH_RUNS (3); BENCH_ONLY=keel-ufs,native-ufs,noisy,fio,... a subset; BENCH_FIO=0
+leaves the fio rows out of a full run; BENCH_MMIO_SHADOW=0 makes the keel rows' virtio-mmio register reads
+trap (mmio-shadow = <0>, as before the shadow page);
 BENCH_TIMEOUT_SCALE (1.0) multiplies every per-boot time limit; BENCH_IO_POLL_US sets row (1)'s
 disk io-poll-us (default: keel's own default); BENCH_NOISY_* for the noisy row (scripts/bench_noisy.py),
 BENCH_FIO_* for the fio rows (scripts/bench_fio.py), BENCH_FW_RUNS (3) for the fw row.
@@ -170,6 +171,8 @@ def run_native(cfg, image, log_path):
 
 def run_keel(cfg, image, log_path):
     disk = {"backend": cfg.disk, "io_poll_us": cfg.io_poll_us}
+    if os.environ.get("BENCH_MMIO_SHADOW"):  # 0: register reads trap (before the shadow page)
+        disk["mmio_shadow"] = int(os.environ["BENCH_MMIO_SHADOW"])
     devs = []
     if cfg.disk == "ram":
         disk["image"] = image  # loaded into machine RAM by QEMU; writes stay there

@@ -90,6 +90,10 @@ static void disk_report(void *dev, const struct vm *vm)
 		    vm->name, d->name, (unsigned long long)s.busy, (unsigned long long)s.work_yields,
 		    (unsigned long long)s.cancels, (unsigned long long)s.guest_errors,
 		    (unsigned long long)s.log_suppressed);
+	log_info("VM %s: disk %s: register traps: %llu reads, %llu writes (shadow page %s)", vm->name,
+		 d->name, (unsigned long long)d->blk.mmio.read_traps,
+		 (unsigned long long)d->blk.mmio.write_traps,
+		 d->blk.mmio.shadow ? "on: reads do not trap" : "off");
 	if (d->blk.bdev->ops->report)
 		d->blk.bdev->ops->report(d->blk.bdev);
 }
@@ -141,7 +145,21 @@ int vdev_attach_disks(struct vm *vm)
 			log_err("%s/disk@%u: virtio-blk init failed (%d)", cfg->node, i, rc);
 			return rc;
 		}
-		struct guest_fdt_dev node = {"virtio,mmio", ipa_addr(base), GUEST_VIRTIO_STRIDE, intid, true};
+		if (!dc->no_mmio_shadow) {
+			/* Register reads from a read-only page of their own (the slot is a whole page). */
+			uint32_t *shadow = page_alloc();
+			if (shadow == NULL)
+				return -ENOMEM;
+			virtio_mmio_attach_shadow(&d->blk.mmio, shadow);
+			rc = vm_map_shadow(vm, base, shadow);
+			if (rc != 0) {
+				log_err("%s/disk@%u: cannot map its register shadow (%d)", cfg->node, i, rc);
+				return rc;
+			}
+		}
+		/* The device decodes VIRTIO_MMIO_REGION_SIZE bytes of its GUEST_VIRTIO_STRIDE slot. */
+		struct guest_fdt_dev node = {"virtio,mmio", ipa_addr(base), VIRTIO_MMIO_REGION_SIZE, intid,
+					     true};
 		if (!vm_add_device(vm, &node, &disk_ops, d))
 			return -ENOSPC;
 		nr_disks++;

@@ -101,6 +101,18 @@ void el2_wait_for_interrupt(void)
 	__asm__ volatile("dsb sy\n wfi" ::: "memory");
 }
 
+bool el2_guest_va_to_ipa(uint64_t va, uint64_t *ipa)
+{
+	uint64_t saved = read_par_el1(), par;
+	__asm__ volatile("at s1e1r, %0\n isb" ::"r"(va) : "memory");
+	par = read_par_el1();
+	write_par_el1(saved);
+	if (par & PAR_F)
+		return false;
+	*ipa = PAR_IPA(par, va);
+	return true;
+}
+
 int64_t el2_psci_call(bool smc, uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3)
 {
 	register uint64_t x0 __asm__("x0") = fid;

@@ -21,6 +21,7 @@
 #define S2_XN		     (2ULL << 53)  /* XN[1:0] = 2: not executable at EL1 or EL0 */
 #define S2_DEVICE_ATTRS	     (S2_MEMATTR_DEVICE | S2_AP_RW | S2_AF | S2_XN)
 #define S2_ROM_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RO | S2_SH_INNER | S2_AF)
+#define S2_SHADOW_ATTRS	     (S2_MEMATTR_NORMAL_WB | S2_AP_RO | S2_SH_INNER | S2_AF | S2_XN)
 
 /* VTCR_EL2: T0SZ=25, SL0=1 (start at level 1), WBWA, inner shareable, 4K. */
 #define VTCR_T0SZ	(64 - STAGE2_IPA_BITS)
@@ -103,6 +104,11 @@ int stage2_map_rom(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const str
 	if (!IS_ALIGNED(ipa_addr(ipa) | pa_addr(pa) | size, SZ_2M))
 		return -EINVAL; /* whole blocks only, so that stage2_unmap_blocks can take them away */
 	return map_range(root, ipa, pa, size, alloc, S2_ROM_ATTRS, true);
+}
+
+int stage2_map_readonly_page(paddr_t root, ipa_t ipa, paddr_t pa, const struct stage2_alloc *alloc)
+{
+	return map_range(root, ipa, pa, SZ_4K, alloc, S2_SHADOW_ATTRS, false);
 }
 
 int stage2_unmap_blocks(paddr_t root, ipa_t ipa, uint64_t size)

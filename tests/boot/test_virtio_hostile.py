@@ -8,6 +8,8 @@ it never panicked and that the machine powered off cleanly.
 """
 import re
 
+import pytest
+
 from conftest import GUEST_BIN, keel_qemu
 
 DISK0_BYTES = 4 << 20
@@ -144,5 +146,30 @@ def test_hostile_guest_with_one_disk(keel, tmp_path):
     assert "GUEST: FAIL" not in out, out
     assert "[bm] GUEST: hostile read-only skipped (no second disk)" in out, out
     assert "[bm] GUEST: hostile all ok" in out and "[bm] GUEST: PASS" in out, out
+    assert "PANIC" not in out
+    assert r.rc == 0, out
+
+
+@pytest.mark.parametrize("shadow", [1, 0])
+def test_hostile_guest_with_register_shadow_on_and_off(keel, tmp_path, shadow):
+    """Register reads come from the read-only shadow page (none trap; stores still reach the device
+    through stage-2 permission faults), or, with mmio-shadow = <0>, trap as before; the guest passes
+    either way."""
+    d0 = tmp_path / "disk0.img"
+    make_image(d0, 0, DISK0_BYTES)
+    vm = keel_qemu.VmSpec("bm", GUEST_BIN, cmdline="test=virtio-hostile disk_pattern=1", mem_mib=MEM_MIB,
+                          disks=[{"backend": "ram", "image": str(d0), "mmio_shadow": shadow}])
+    r = keel([vm], timeout=120)
+    out = r.out
+    assert "GUEST: FAIL" not in out, out
+    assert "[bm] GUEST: hostile all ok" in out and "[bm] GUEST: PASS" in out, out
+    m = re.search(r"disk bm/vda: register traps: (\d+) reads, (\d+) writes \(shadow page (on|off)", out)
+    assert m, out
+    reads, writes, state = int(m.group(1)), int(m.group(2)), m.group(3)
+    assert writes > 100, out
+    if shadow:
+        assert state == "on" and reads == 0, out
+    else:
+        assert state == "off" and reads > 100, out
     assert "PANIC" not in out
     assert r.rc == 0, out

@@ -10,7 +10,9 @@
  * set without VERSION_1; after Status is written 0 the device is back to its reset
  * state (status, interrupt status, every queue not ready); a ready queue has a
  * non-zero power-of-two size within QueueNumMax; notifies reach the device only
- * for ready queues with DRIVER_OK.
+ * for ready queues with DRIVER_OK. The shadow page equals, at every offset, what a
+ * trapped 4-byte read returns (0 where a read returns nothing), after every step, signals
+ * from "another CPU" and config changes included.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@ static struct virtio_mmio t;
 static uint8_t config[24];
 static int vm_marker;
 static unsigned notifies_bad;
+static uint32_t shadow[VIRTIO_MMIO_SHADOW_SIZE / 4] __attribute__((aligned(VIRTIO_MMIO_SHADOW_SIZE)));
 
 static bool cfg_read(struct virtio_mmio *tp, uint32_t off, unsigned size, uint32_t *v)
 {
@@ -122,6 +125,27 @@ static int access(uint64_t off, uint8_t size, bool write, uint64_t value)
 	return mmio_bus_dispatch(&bus, NULL, &a);
 }
 
+static uint32_t trapped_read(uint64_t off)
+{
+	struct mmio_access a = {.ipa = ipa_init(BASE + off), .size = 4, .write = false, .reg64 = true};
+	if (mmio_bus_dispatch(&bus, NULL, &a) != 0)
+		abort();
+	return (uint32_t)a.value;
+}
+
+static void check_shadow(void)
+{
+	for (uint32_t off = 0; off < VIRTIO_MMIO_SHADOW_SIZE; off += 4) {
+		bool readable = false;
+		if (off < VIRTIO_MMIO_CONFIG)
+			(void)virtio_mmio_reg_value(&t, off, &readable);
+		else
+			readable = off - VIRTIO_MMIO_CONFIG < sizeof(config);
+		if (shadow[off / 4] != (readable ? trapped_read(off) : 0))
+			abort();
+	}
+}
+
 static void check(void)
 {
 	uint32_t st = t.status;
@@ -139,6 +163,7 @@ static void check(void)
 	}
 	if (notifies_bad)
 		abort();
+	check_shadow();
 }
 
 static void check_reset_state(void)
@@ -174,6 +199,8 @@ static void setup(void)
 	};
 	if (virtio_mmio_init(&t, &p, &bus) != 0)
 		abort();
+	memset(shadow, 0xa5, sizeof(shadow));
+	virtio_mmio_attach_shadow(&t, shadow);
 	fake_vgic_reset();
 }
 
@@ -235,9 +262,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6: /* guest RAM */
 			ram[take(&in, 2) % RAM_SIZE] = (uint8_t)take(&in, 1);
 			break;
-		default:
-			virtio_mmio_reset(&t);
-			check_reset_state();
+		default: /* the device's side, as from another CPU */
+			spin_lock(&t.lock);
+			switch (op & 3) {
+			case 0:
+				spin_unlock(&t.lock);
+				virtio_mmio_reset(&t);
+				check_reset_state();
+				spin_lock(&t.lock);
+				break;
+			case 1:
+				virtio_mmio_signal_used(&t);
+				break;
+			case 2:
+				config[take(&in, 1) % sizeof(config)] = (uint8_t)take(&in, 1);
+				virtio_mmio_signal_config(&t, true);
+				break;
+			default:
+				virtio_mmio_set_needs_reset(&t, "fuzz");
+				break;
+			}
+			spin_unlock(&t.lock);
 			break;
 		}
 		check();

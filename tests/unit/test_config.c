@@ -186,6 +186,13 @@ static void test_valid_vm(void **state)
 	fdt_setprop_u32(dtb, d, "io-poll-us", 0);
 	assert_int_equal(parse(), 0);
 	assert_int_equal(cfg.vms[0].disks[0].io_poll_us, 0);
+	assert_false(cfg.vms[0].disks[0].no_mmio_shadow); /* the register shadow is on by default */
+	fdt_setprop_u32(dtb, d, "mmio-shadow", 0);
+	assert_int_equal(parse(), 0);
+	assert_true(cfg.vms[0].disks[0].no_mmio_shadow);
+	fdt_setprop_u32(dtb, d, "mmio-shadow", 1);
+	assert_int_equal(parse(), 0);
+	assert_false(cfg.vms[0].disks[0].no_mmio_shadow);
 	assert_string_equal(cfg.vms[0].bootargs, "console=ttyAMA0");
 }
 
@@ -242,6 +249,14 @@ static void test_errors_name_node_and_property(void **state)
 	fdt_setprop_string(dtb, d, "backend", "ufs");
 	fdt_setprop_u32(dtb, d, "io-poll-us", CONFIG_IO_POLL_US_MAX + 1);
 	expect_error("/chosen/vm@0/disk@0: io-poll-us: one cell, at most 10000");
+
+	make_machine();
+	vm = add_vm("vm@0", 0x50000000, 0x1000);
+	d = sub(vm, "disk@0");
+	fdt_setprop_string(dtb, d, "compatible", "keel,disk");
+	fdt_setprop_string(dtb, d, "backend", "ufs");
+	fdt_setprop_u32(dtb, d, "mmio-shadow", 2);
+	expect_error("/chosen/vm@0/disk@0: mmio-shadow: one cell, 0 or 1");
 
 	make_machine();
 	vm = add_vm("vm@0", 0x50000000, 0x1000);

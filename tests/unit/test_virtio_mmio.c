@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <errno.h>
 
+#include "arch/cache.h"
 #include "keel/util.h"
 #include "tests/fakes/fake_vgic.h"
 #include "vdev/virtio/virtio_mmio.h"
@@ -32,6 +33,7 @@ struct fx {
 	uint8_t config[12];
 	unsigned notifies, resets, driver_oks;
 	bool refuse_features;
+	uint32_t *shadow; /* attached by setup_shadow: every write is followed by check_shadow */
 };
 
 static bool dummy_config_read(struct virtio_mmio *t, uint32_t off, unsigned size, uint32_t *v)
@@ -104,13 +106,35 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The same fixture with a shadow page, first filled with a pattern the transport must overwrite. */
+static int setup_shadow(void **state)
+{
+	setup(state);
+	struct fx *f = *state;
+	f->shadow = aligned_alloc(VIRTIO_MMIO_SHADOW_SIZE, VIRTIO_MMIO_SHADOW_SIZE);
+	memset(f->shadow, 0xa5, VIRTIO_MMIO_SHADOW_SIZE);
+	fake_cache_n = 0;
+	virtio_mmio_attach_shadow(&f->t, f->shadow);
+	/* The whole page reaches the point of coherency. */
+	assert_true(fake_cache_n >= 1);
+	struct fake_cache_event *e = &fake_cache_log[(fake_cache_n - 1) % FAKE_CACHE_LOG_MAX];
+	assert_int_equal(e->op, FAKE_CACHE_CLEAN);
+	assert_ptr_equal(e->p, f->shadow);
+	assert_int_equal(e->len, VIRTIO_MMIO_SHADOW_SIZE);
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	free(f->shadow);
 	free(f->ram);
 	free(f);
 	return 0;
 }
+
+static void check_shadow(struct fx *f);
+static uint32_t rd(struct fx *f, uint64_t off);
 
 static int acc(struct fx *f, uint64_t off, uint8_t size, bool write, uint64_t *v)
 {
@@ -120,7 +144,52 @@ static int acc(struct fx *f, uint64_t off, uint8_t size, bool write, uint64_t *v
 	int rc = mmio_bus_dispatch(&f->bus, NULL, &a);
 	if (!write)
 		*v = a.value;
+	else
+		check_shadow(f);
 	return rc;
+}
+
+/* The registers a driver may read (virtio 1.2 §4.2.2, table "MMIO Device Register Layout"). */
+static const uint32_t readable_regs[] = {
+    VIRTIO_MMIO_MAGIC_VALUE,   VIRTIO_MMIO_VERSION,	      VIRTIO_MMIO_DEVICE_ID,
+    VIRTIO_MMIO_VENDOR_ID,     VIRTIO_MMIO_DEVICE_FEATURES,   VIRTIO_MMIO_QUEUE_NUM_MAX,
+    VIRTIO_MMIO_QUEUE_READY,   VIRTIO_MMIO_INTERRUPT_STATUS,  VIRTIO_MMIO_STATUS,
+    VIRTIO_MMIO_SHM_LEN_LOW,   VIRTIO_MMIO_SHM_LEN_HIGH,      VIRTIO_MMIO_SHM_BASE_LOW,
+    VIRTIO_MMIO_SHM_BASE_HIGH, VIRTIO_MMIO_CONFIG_GENERATION,
+};
+
+static bool is_readable(uint32_t off)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(readable_regs); i++)
+		if (readable_regs[i] == off)
+			return true;
+	return off >= VIRTIO_MMIO_CONFIG && off - VIRTIO_MMIO_CONFIG < sizeof(((struct fx *)0)->config);
+}
+
+/* Every word of the shadow page equals what a trapped 4-byte read returns there (0 where a read
+ * returns nothing: write-only and unknown registers, past the config, past the window). */
+static void check_shadow(struct fx *f)
+{
+	if (f->shadow == NULL)
+		return;
+	uint64_t errors = f->t.guest_errors;
+	for (uint32_t off = 0; off < VIRTIO_MMIO_SHADOW_SIZE; off += 4) {
+		uint32_t want = is_readable(off) ? rd(f, off) : 0;
+		if (f->shadow[off / 4] != want)
+			fail_msg("shadow word at 0x%x is 0x%x, a trapped read returns 0x%x", off,
+				 f->shadow[off / 4], want);
+	}
+	assert_int_equal(f->t.guest_errors, errors); /* the check itself read nothing it may not */
+}
+
+/* The last cache maintenance covered the shadow word at off. */
+static void assert_word_published(struct fx *f, uint32_t off)
+{
+	assert_true(fake_cache_n >= 1);
+	struct fake_cache_event *e = &fake_cache_log[(fake_cache_n - 1) % FAKE_CACHE_LOG_MAX];
+	const uint8_t *w = (const uint8_t *)f->shadow + off;
+	assert_int_equal(e->op, FAKE_CACHE_CLEAN);
+	assert_true((const uint8_t *)e->p <= w && w + 4 <= (const uint8_t *)e->p + e->len);
 }
 
 static uint32_t rd(struct fx *f, uint64_t off)
@@ -404,6 +473,67 @@ static void test_notify_and_interrupts(void **state)
 	assert_int_equal(f->notifies, 2);
 }
 
+/* Completion context (another CPU) raises and changes what reads return: the page follows, cleaned. */
+static void test_shadow_follows_signals(void **state)
+{
+	struct fx *f = *state;
+	bring_up(f);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_INTERRUPT_STATUS / 4], 0);
+
+	spin_lock(&f->t.lock);
+	virtio_mmio_signal_used(&f->t);
+	spin_unlock(&f->t.lock);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_INTERRUPT_STATUS / 4], VIRTIO_MMIO_INT_VRING);
+	assert_word_published(f, VIRTIO_MMIO_INTERRUPT_STATUS);
+	check_shadow(f);
+
+	wr(f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_INTERRUPT_STATUS / 4], 0);
+	assert_word_published(f, VIRTIO_MMIO_INTERRUPT_STATUS);
+
+	/* A config change: new bytes and a new generation, both in the page. */
+	f->config[4] = 0xee;
+	spin_lock(&f->t.lock);
+	virtio_mmio_signal_config(&f->t, true);
+	spin_unlock(&f->t.lock);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_CONFIG_GENERATION / 4], 1);
+	assert_int_equal(f->shadow[(VIRTIO_MMIO_CONFIG + 4) / 4] & 0xff, 0xee);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_INTERRUPT_STATUS / 4], VIRTIO_MMIO_INT_CONFIG);
+	check_shadow(f);
+
+	spin_lock(&f->t.lock);
+	virtio_mmio_set_needs_reset(&f->t, "test");
+	spin_unlock(&f->t.lock);
+	assert_true(f->shadow[VIRTIO_MMIO_STATUS / 4] & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	check_shadow(f);
+
+	/* A VM reset (not a guest write) clears the page's registers too. */
+	virtio_mmio_reset(&f->t);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_STATUS / 4], 0);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_INTERRUPT_STATUS / 4], 0);
+	check_shadow(f);
+}
+
+/* Selectors: the page shows the selected feature word and queue. */
+static void test_shadow_follows_selectors(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(f->shadow[VIRTIO_MMIO_MAGIC_VALUE / 4], 0x74726976);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_DEVICE_FEATURES / 4], (uint32_t)OFFERED);
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_DEVICE_FEATURES / 4], (uint32_t)(OFFERED >> 32));
+	assert_int_equal(f->shadow[VIRTIO_MMIO_QUEUE_NUM_MAX / 4], 64);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_QUEUE_NUM_MAX / 4], 0);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 0);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_QUEUE_NUM_MAX / 4], 64);
+	/* Past the window and the config: 0, not the fill pattern. */
+	assert_int_equal(f->shadow[(VIRTIO_MMIO_CONFIG + sizeof(f->config)) / 4], 0);
+	assert_int_equal(f->shadow[VIRTIO_MMIO_SHADOW_SIZE / 4 - 1], 0);
+	/* Trapped accesses are counted. */
+	assert_true(f->t.write_traps >= 3);
+}
+
 static void test_init_rejects_bad_params(void **state)
 {
 	struct fx *f = *state;
@@ -467,6 +597,17 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_notify_and_interrupts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_init_rejects_bad_params, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_guest_error_log_limited_by_time, setup, teardown),
+	    /* Again with a shadow page: after every write of each sequence, the page equals trapped reads. */
+	    cmocka_unit_test_setup_teardown(test_identity_registers, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_access_sizes, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_space, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_state_machine, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_feature_negotiation_refusals, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_queue_registers, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_queue_config_needs_reset, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_notify_and_interrupts, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_shadow_follows_signals, setup_shadow, teardown),
+	    cmocka_unit_test_setup_teardown(test_shadow_follows_selectors, setup_shadow, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

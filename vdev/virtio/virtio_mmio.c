@@ -60,6 +60,9 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 	t->guest_errors = 0;
 	t->log_rl = (struct ratelimit){0};
 	t->notify_vcpu = 0;
+	t->shadow = NULL;
+	t->read_traps = 0;
+	t->write_traps = 0;
 	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		virtq_init(&t->queues[q], p->mem, qmax);
 	reset_registers(t);
@@ -99,14 +102,19 @@ static void inject(struct virtio_mmio *t)
 void virtio_mmio_signal_used(struct virtio_mmio *t)
 {
 	t->interrupt_status |= VIRTIO_MMIO_INT_VRING;
+	virtio_mmio_shadow_word(t,
+				VIRTIO_MMIO_INTERRUPT_STATUS); /* before the guest can take the interrupt */
 	inject(t);
 }
 
 void virtio_mmio_signal_config(struct virtio_mmio *t, bool config_changed)
 {
-	if (config_changed)
+	if (config_changed) {
 		t->config_generation++;
+		virtio_mmio_shadow_config(t);
+	}
 	t->interrupt_status |= VIRTIO_MMIO_INT_CONFIG;
+	virtio_mmio_shadow_word(t, VIRTIO_MMIO_INTERRUPT_STATUS);
 	inject(t);
 }
 
@@ -117,6 +125,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why)
 	if (virtio_mmio_log_allowed(t)) /* the guest can break its ring again after each reset */
 		log_warn("%s: device needs reset: %s", t->name, why);
 	t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	virtio_mmio_shadow_word(t, VIRTIO_MMIO_STATUS);
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		virtio_mmio_signal_config(t, false);
 }
@@ -149,6 +158,8 @@ static int config_access(struct virtio_mmio *t, struct mmio_access *acc)
 		   !t->ops->config_write(t, off, acc->size, (uint32_t)acc->value)) {
 		virtio_guest_err(t, "config write at 0x%x ignored", off);
 	}
+	if (acc->write)
+		virtio_mmio_shadow_config(t);
 	spin_unlock(&t->lock);
 	return 0;
 }
@@ -157,60 +168,12 @@ static int config_access(struct virtio_mmio *t, struct mmio_access *acc)
 
 static uint32_t read_register(struct virtio_mmio *t, uint64_t off)
 {
-	struct virtq *vq = selected_queue(t);
+	bool readable;
+	uint32_t v = virtio_mmio_reg_value(t, (uint32_t)off, &readable);
 
-	switch (off) {
-	case VIRTIO_MMIO_MAGIC_VALUE:
-		return VIRTIO_MMIO_MAGIC;
-	case VIRTIO_MMIO_VERSION:
-		return VIRTIO_MMIO_VERSION_2;
-	case VIRTIO_MMIO_DEVICE_ID:
-		return t->device_id;
-	case VIRTIO_MMIO_VENDOR_ID:
-		return VIRTIO_MMIO_VENDOR_KEEL;
-	case VIRTIO_MMIO_DEVICE_FEATURES:
-		if (t->device_features_sel == 0)
-			return (uint32_t)t->device_features;
-		if (t->device_features_sel == 1)
-			return (uint32_t)(t->device_features >> 32);
-		return 0;
-	case VIRTIO_MMIO_QUEUE_NUM_MAX:
-		/* 0 tells the driver the selected queue does not exist. */
-		return vq ? vq->max_size : 0;
-	case VIRTIO_MMIO_QUEUE_READY:
-		return vq ? vq->ready : 0;
-	case VIRTIO_MMIO_INTERRUPT_STATUS:
-		return t->interrupt_status;
-	case VIRTIO_MMIO_STATUS:
-		return t->status;
-	case VIRTIO_MMIO_SHM_LEN_LOW:
-	case VIRTIO_MMIO_SHM_LEN_HIGH:
-	case VIRTIO_MMIO_SHM_BASE_LOW:
-	case VIRTIO_MMIO_SHM_BASE_HIGH:
-		/* No shared memory regions: a length of -1 says "no such region". */
-		return 0xffffffffu;
-	case VIRTIO_MMIO_CONFIG_GENERATION:
-		return t->config_generation;
-	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
-	case VIRTIO_MMIO_DRIVER_FEATURES:
-	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
-	case VIRTIO_MMIO_QUEUE_SEL:
-	case VIRTIO_MMIO_QUEUE_NUM:
-	case VIRTIO_MMIO_QUEUE_NOTIFY:
-	case VIRTIO_MMIO_INTERRUPT_ACK:
-	case VIRTIO_MMIO_QUEUE_DESC_LOW:
-	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
-	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
-	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
-	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
-	case VIRTIO_MMIO_SHM_SEL:
-		virtio_guest_err(t, "read of write-only register 0x%llx", (unsigned long long)off);
-		return 0;
-	default:
-		virtio_guest_err(t, "read of unknown register 0x%llx", (unsigned long long)off);
-		return 0;
-	}
+	if (!readable)
+		virtio_guest_err(t, "read of write-only or unknown register 0x%llx", (unsigned long long)off);
+	return v;
 }
 
 int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
@@ -218,6 +181,7 @@ int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 	struct virtio_mmio *t = dev;
 	(void)vcpu;
 
+	t->read_traps++; /* racy: a statistic */
 	if (acc->offset >= VIRTIO_MMIO_CONFIG)
 		return config_access(t, acc);
 	if (acc->size != 4 || acc->offset % 4 != 0) {
@@ -309,6 +273,7 @@ static void device_reset(struct virtio_mmio *t)
 	}
 	t->resetting = true;
 	t->status &= ~VIRTIO_STATUS_DRIVER_OK; /* stop new work before dropping the lock */
+	virtio_mmio_shadow_word(t, VIRTIO_MMIO_STATUS);
 	spin_unlock(&t->lock);
 
 	t->ops->reset(t);
@@ -316,6 +281,7 @@ static void device_reset(struct virtio_mmio *t)
 	spin_lock(&t->lock);
 	reset_registers(t);
 	t->resetting = false;
+	virtio_mmio_shadow_regs(t);
 	spin_unlock(&t->lock);
 }
 
@@ -400,6 +366,7 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 	int notify_queue = -1;
 	(void)vcpu;
 
+	t->write_traps++; /* racy: a statistic */
 	if (acc->offset >= VIRTIO_MMIO_CONFIG)
 		return config_access(t, acc);
 	if (acc->size != 4 || acc->offset % 4 != 0) {
@@ -520,6 +487,12 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 				 (unsigned long long)acc->offset);
 		break;
 	}
+	/* Keep the shadow exact before the guest runs again: QueueNotify changes no readable register
+	 * (a completion it causes updates InterruptStatus itself); InterruptACK changes one word. */
+	if (acc->offset == VIRTIO_MMIO_INTERRUPT_ACK)
+		virtio_mmio_shadow_word(t, VIRTIO_MMIO_INTERRUPT_STATUS);
+	else if (acc->offset != VIRTIO_MMIO_QUEUE_NOTIFY)
+		virtio_mmio_shadow_regs(t);
 	spin_unlock(&t->lock);
 
 	if (now_driver_ok && t->ops->driver_ok)

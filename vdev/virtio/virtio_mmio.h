@@ -16,6 +16,17 @@
  * registers, out-of-order status, queue registers written while QueueReady=1
  * ...) are logged (rate-limited) and ignored; a misaligned or wrongly sized
  * access is rejected (the guest gets an external abort). Never a crash.
+ *
+ * Shadow page (optional, virtio_mmio_attach_shadow): a 4 KiB page holding, at each offset of the
+ * 0x200-byte window, what a trapped 4-byte read returns now (Magic .. ConfigGeneration for the current
+ * DeviceFeaturesSel / QueueSel, the config space at 0x100+ through config_read; 0 for write-only and
+ * unknown registers and past the end of the config). The transport rewrites it under t->lock after
+ * every change a read could see (trapped writes, reset, signal_used / signal_config / set_needs_reset
+ * from any CPU), cleans it to the point of coherency and issues a barrier before any injection. The
+ * VM maps it read-only at the device's IPA, so reads do not trap and writes take a stage-2 permission
+ * fault that is emulated as before. Differences from trapped reads: a read of a write-only or unknown
+ * register returns 0 without a log line, and a byte / halfword register read returns those bytes of
+ * the register instead of an external abort (the driver MUST use 32-bit accesses, §4.2.2.2).
  */
 #ifndef KEEL_VDEV_VIRTIO_MMIO_H
 #define KEEL_VDEV_VIRTIO_MMIO_H
@@ -100,7 +111,12 @@ struct virtio_mmio {
 	uint64_t guest_errors;	 /**< rejected or ignored guest accesses */
 	struct ratelimit log_rl; /**< guest-caused log lines of this device, limited by time */
 	uint16_t notify_vcpu;	 /**< index of the vCPU that last wrote QueueNotify (lock held) */
+	uint32_t *shadow;	 /**< the shadow page (VIRTIO_MMIO_SHADOW_SIZE bytes), NULL: reads trap */
+	uint64_t read_traps;	 /**< register / config reads that trapped */
+	uint64_t write_traps;	 /**< register / config writes (all trap) */
 };
+
+#define VIRTIO_MMIO_SHADOW_SIZE 4096u
 
 /** Initialise and register the MMIO region on bus. Returns 0 or the negative mmio_bus_register / -EINVAL
  * error. */
@@ -109,6 +125,23 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 /** The MMIO callbacks (registered by virtio_mmio_init; exposed for tests and fuzzing). */
 int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
 int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc);
+
+/**
+ * Give the transport its shadow page (VIRTIO_MMIO_SHADOW_SIZE bytes, page-aligned, owned by the caller
+ * for the device's lifetime) and fill it; from now on it is kept current. The caller maps it read-only
+ * into the VM afterwards. NULL detaches (reads must trap again first). Lock NOT held.
+ */
+void virtio_mmio_attach_shadow(struct virtio_mmio *t, uint32_t *page);
+
+/** What a 4-byte read of register off (< 0x100) returns; *readable false for write-only / unknown
+ * offsets (which read 0). Lock held. */
+uint32_t virtio_mmio_reg_value(const struct virtio_mmio *t, uint32_t off, bool *readable);
+
+/** Shadow upkeep (no-ops without a shadow; lock held): every register word, the config space and
+ * ConfigGeneration, one register word. Each publishes what it wrote (clean to PoC, barrier). */
+void virtio_mmio_shadow_regs(struct virtio_mmio *t);
+void virtio_mmio_shadow_config(struct virtio_mmio *t);
+void virtio_mmio_shadow_word(struct virtio_mmio *t, uint32_t off);
 
 /** Reset the device as a driver's write of 0 to Status does (VM reset). Lock NOT held. */
 void virtio_mmio_reset(struct virtio_mmio *t);

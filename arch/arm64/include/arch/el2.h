@@ -23,6 +23,12 @@ uint64_t el2_guest_iabt_esr(const struct arch_vcpu_ctx *ctx);
 uint64_t el2_guest_undef_esr(void);
 /** Sleep until a physical interrupt is pending (guest WFI). */
 void el2_wait_for_interrupt(void);
+/**
+ * Translate a guest virtual address by the guest's stage 1 (AT S1E1R, its EL1 registers loaded on
+ * this CPU) into *ipa; false when the walk fails (the guest changed its tables: retry the access).
+ * The guest's PAR_EL1 is preserved.
+ */
+bool el2_guest_va_to_ipa(uint64_t va, uint64_t *ipa);
 /** Call the firmware's PSCI (smc or hvc conduit). */
 int64_t el2_psci_call(bool smc, uint64_t fid, uint64_t a1, uint64_t a2, uint64_t a3);
 

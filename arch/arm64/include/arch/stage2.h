@@ -27,6 +27,13 @@ int stage2_map_device(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const 
  */
 int stage2_map_rom(paddr_t root, ipa_t ipa, paddr_t pa, uint64_t size, const struct stage2_alloc *alloc);
 /**
+ * Map one 4 KiB page at ipa to pa as Normal write-back, read-only, not executable (a register shadow
+ * page: reads are served from memory, a store takes a stage-2 permission fault). The guest's stage 1
+ * decides the final type: a driver's Device mapping stays Device (uncached), so keel cleans what it
+ * writes to the point of coherency. Before the VM runs (no TLB maintenance).
+ */
+int stage2_map_readonly_page(paddr_t root, ipa_t ipa, paddr_t pa, const struct stage2_alloc *alloc);
+/**
  * Remove the 2 MiB block mappings in [ipa, ipa+size) (2 MiB-aligned) and invalidate the TLBs of the
  * VMID active on this CPU, on every CPU. Called on one of the VM's own vCPUs (its VTTBR is active).
  */
