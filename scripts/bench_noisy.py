@@ -50,7 +50,8 @@ QD = bench_common.env_int("BENCH_NOISY_QD", 32)
 PAIRS = bench_common.env_int("BENCH_NOISY_PAIRS", 3)  # boot pairs (and native runs); the row takes medians
 B_POLL_US = bench_common.env_int("BENCH_NOISY_B_POLL_US", -1)  # B's disk io-poll-us; -1: keel's default
 TSCALE = bench_common.timeout_scale()
-LINE_RE = re.compile(r"^\[(\w+)\] KEEL-BENCH (noisy_\w+) ([0-9.]+) (\S+)", re.M)
+# A VM's lines carry its name under keel ("[b] KEEL-BENCH ..."); the native reference's carry none.
+LINE_RE = re.compile(r"^(?:\[(\w+)\] )?KEEL-BENCH (noisy_\w+) ([0-9.]+) (\S+)", re.M)
 
 
 def make_disk(path):
@@ -108,9 +109,6 @@ def boot(kit, image, log_path, neighbour, cpu, ops, secs, qd):
     return rc, text, timeout
 
 
-NATIVE_RE = re.compile(r"^KEEL-BENCH (noisy_native_\w+) ([0-9.]+) (\S+)", re.M)
-
-
 def native_boot_run(native_boot, image, log_path, ops, secs, qd):
     """The native reference boot; returns {"alone": {...}, "beside": {...}, "load": {...}, "error": ...}."""
     extra = ["keel.disk=/dev/sda2", "keel.test=noisy", "keel.noisy.role=native", "keel.noisy.load_disk=/dev/sda1",
@@ -119,28 +117,37 @@ def native_boot_run(native_boot, image, log_path, ops, secs, qd):
     rc, text = native_boot("ufs", image, log_path, extra, timeout, smp=2, mem_mib=2 * GUEST_MEM)
     r = {"rc": rc, "error": None}
     for part in ("alone", "beside", "load"):
-        name = f"noisy_native_{part}"
-        r[part] = {m.group(1)[len(name):].lstrip("_") or "iops": float(m.group(2))
-                   for m in NATIVE_RE.finditer(text) if m.group(1).startswith(name)}
+        r[part] = bench_values(text, None, f"noisy_native_{part}")
     fail = re.search(r"^KEEL-TEST: FAIL.*|Kernel panic.*", text, re.M)
     if fail:
         r["error"] = fail.group(0).strip()
     elif any(k not in r[p] for p in ("alone", "beside", "load") for k in ("iops", "p50", "p99")):
-        r["error"] = "no result" + (f" (QEMU exit {rc})" if rc is not None else f" (stopped after {timeout:.0f} s)")
+        r["error"] = "no result" + why_none(rc, timeout)
     else:
         b = pos(text, r"^KEEL-BENCH noisy_native_beside ")
         a = pos(text, r"^KEEL-BENCH noisy_native_load ")
         if b is None or a is None or b > a:
             r["error"] = "the QD1 reads did not end inside the load (console order)"
     if not r["error"]:
-        r["iops_ratio"] = r["beside"]["iops"] / r["alone"]["iops"] if r["alone"]["iops"] else 0.0
-        r["p99_ratio"] = r["beside"]["p99"] / r["alone"]["p99"] if r["alone"]["p99"] else float("inf")
+        r["iops_ratio"], r["p99_ratio"] = ratios(r["alone"], r["beside"])
     return r
 
 
 def bench_values(text, vm, name):
+    """kbench's figures for name from vm's lines (vm None: the lines without a VM name)."""
     return {m.group(2)[len(name):].lstrip("_") or "iops": float(m.group(3))
             for m in LINE_RE.finditer(text) if m.group(1) == vm and m.group(2).startswith(name)}
+
+
+def why_none(rc, timeout):
+    """How a boot that reported no result ended."""
+    return f" (QEMU exit {rc})" if rc is not None else f" (stopped after {timeout:.0f} s)"
+
+
+def ratios(alone, beside):
+    """IOPS and p99 of the QD1 reads beside the load, each over its value alone."""
+    return (beside["iops"] / alone["iops"] if alone["iops"] else 0.0,
+            beside["p99"] / alone["p99"] if alone["p99"] else float("inf"))
 
 
 def pos(text, pattern):
@@ -158,11 +165,9 @@ def parse_boot(rc, text, timeout, neighbour):
     if fail or panic:
         r["error"] = (fail or panic).group(0).strip()
     elif any(k not in r["b"] for k in need):
-        r["error"] = "B reported no result" + (f" (QEMU exit {rc})" if rc is not None else
-                                               f" (stopped after {timeout:.0f} s)")
+        r["error"] = "B reported no result" + why_none(rc, timeout)
     elif neighbour and any(k not in r["a"] for k in need):
-        r["error"] = "A reported no result" + (f" (QEMU exit {rc})" if rc is not None else
-                                               f" (stopped after {timeout:.0f} s)")
+        r["error"] = "A reported no result" + why_none(rc, timeout)
     if neighbour and not r["error"]:
         a0 = pos(text, r"^\[a\] KEEL-TEST: noisy start load")
         b0 = pos(text, r"^\[b\] KEEL-TEST: noisy start measure")
@@ -250,9 +255,7 @@ def verdict(res):
         res["iops_ratio"] = statistics.median(p["iops_ratio"] for p in res["pairs"])
         res["p99_ratio"] = statistics.median(p["p99_ratio"] for p in res["pairs"])
     else:
-        alone, nb = res["alone"]["b"], res["neighbour"]["b"]
-        res["iops_ratio"] = nb["iops"] / alone["iops"] if alone["iops"] else 0.0
-        res["p99_ratio"] = nb["p99"] / alone["p99"] if alone["p99"] else float("inf")
+        res["iops_ratio"], res["p99_ratio"] = ratios(res["alone"]["b"], res["neighbour"]["b"])
     res["met"] = res["iops_ratio"] >= TARGET_IOPS and res["p99_ratio"] <= TARGET_P99
 
 
