@@ -203,6 +203,14 @@ void ufs_ring(struct ufs_host *h)
 	wr(h, UFS_REG_UTRLDBR, bits);
 }
 
+/* Build req into slot s and leave its doorbell bit for ufs_ring (a first issue and a retry alike). */
+static void build_unrung(struct ufs_host *h, unsigned s, struct blk_req *req)
+{
+	build_io(h, s, req);
+	h->unrung |= 1u << s;
+	h->stats.commands++;
+}
+
 void ufs_issue(struct ufs_host *h, unsigned s, struct blk_req *req, uint8_t resets)
 {
 	struct ufs_slot *sl = &h->slots[s];
@@ -213,9 +221,7 @@ void ufs_issue(struct ufs_host *h, unsigned s, struct blk_req *req, uint8_t rese
 	sl->aborting = false;
 	sl->gen++;
 	h->busy |= 1u << s;
-	build_io(h, s, req);
-	h->unrung |= 1u << s;
-	h->stats.commands++;
+	build_unrung(h, s, req);
 }
 
 /* Move waiting requests into free slots, in order; one doorbell write for all of them. */
@@ -253,9 +259,7 @@ static void complete_slot(struct ufs_host *h, unsigned s, bool from_irq)
 	if (v == UFS_RETRY && sl->retries < UFS_SCSI_RETRIES && !sl->aborting) {
 		sl->retries++;
 		h->stats.retries++;
-		build_io(h, s, req);
-		h->unrung |= 1u << s;
-		h->stats.commands++;
+		build_unrung(h, s, req);
 		ufs_ring(h);
 		return;
 	}
