@@ -130,7 +130,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *t, const char *why)
 		virtio_mmio_signal_config(t, false);
 }
 
-static struct virtq *selected_queue(struct virtio_mmio *t)
+struct virtq *virtio_mmio_selected_queue(struct virtio_mmio *t)
 {
 	return t->queue_sel < t->nqueues ? &t->queues[t->queue_sel] : NULL;
 }
@@ -293,7 +293,7 @@ void virtio_mmio_reset(struct virtio_mmio *t)
 /* Queue configuration registers: only between FEATURES_OK and QueueReady (§4.2.3.2). */
 static struct virtq *queue_for_config(struct virtio_mmio *t, uint64_t off)
 {
-	struct virtq *vq = selected_queue(t);
+	struct virtq *vq = virtio_mmio_selected_queue(t);
 
 	if (vq == NULL) {
 		virtio_guest_err(t, "write 0x%llx to absent queue %u ignored", (unsigned long long)off,
@@ -325,7 +325,7 @@ static void set_high(uint64_t *v, uint32_t hi)
 
 static void write_queue_ready(struct virtio_mmio *t, uint32_t value)
 {
-	struct virtq *vq = selected_queue(t);
+	struct virtq *vq = virtio_mmio_selected_queue(t);
 
 	if (vq == NULL) {
 		virtio_guest_err(t, "QueueReady for absent queue %u ignored", t->queue_sel);

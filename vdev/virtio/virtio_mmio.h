@@ -135,7 +135,10 @@ void virtio_mmio_attach_shadow(struct virtio_mmio *t, uint32_t *page);
 
 /** What a 4-byte read of register off (< 0x100) returns; *readable false for write-only / unknown
  * offsets (which read 0). Lock held. */
-uint32_t virtio_mmio_reg_value(const struct virtio_mmio *t, uint32_t off, bool *readable);
+uint32_t virtio_mmio_reg_value(struct virtio_mmio *t, uint32_t off, bool *readable);
+
+/** The queue QueueSel selects, NULL when it selects none (lock held). */
+struct virtq *virtio_mmio_selected_queue(struct virtio_mmio *t);
 
 /** Shadow upkeep (no-ops without a shadow; lock held): every register word, the config space and
  * ConfigGeneration, one register word. Each publishes what it wrote (clean to PoC, barrier). */

@@ -9,14 +9,9 @@
 /* The page holds the transport's 0x200-byte window; the rest stays 0. */
 #define SHADOW_WORDS (VIRTIO_MMIO_REGION_SIZE / 4)
 
-static const struct virtq *selected_queue(const struct virtio_mmio *t)
+uint32_t virtio_mmio_reg_value(struct virtio_mmio *t, uint32_t off, bool *readable)
 {
-	return t->queue_sel < t->nqueues ? &t->queues[t->queue_sel] : NULL;
-}
-
-uint32_t virtio_mmio_reg_value(const struct virtio_mmio *t, uint32_t off, bool *readable)
-{
-	const struct virtq *vq = selected_queue(t);
+	const struct virtq *vq = virtio_mmio_selected_queue(t);
 
 	*readable = true;
 	switch (off) {
