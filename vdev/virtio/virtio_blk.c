@@ -136,11 +136,11 @@ static uint8_t status_from_blk(int rc)
 	return rc == BLK_ENOTSUP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 }
 
-/* Lock held. Anything for the owner's vCPU to do: a pending (re)submission, or a ring that stalled
- * for lack of slots. */
+/* Lock held. Anything for the owner's vCPU to do: a pending (re)submission, a ring that stalled
+ * for lack of slots, or one whose notifications are off (the driver may have added buffers). */
 static bool wants_work(const struct virtio_blk *d)
 {
-	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled);
+	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled || d->notify_quiet);
 }
 
 /* Ask the owner VM to run the queue on its own vCPU (never here). Any context. */
@@ -191,6 +191,8 @@ static void req_done(struct blk_req *req, int rc)
 		return;
 	}
 	d->ninflight--;
+	if (d->ninflight == 0)
+		vblk_poll_note_lone_done(d);
 	if (rc == BLK_EIO)
 		d->stats.io_errors++;
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
@@ -338,6 +340,14 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
+			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT) {
+				/* Completions will come: each brings a pass (req_done asks for work). */
+				virtq_quiet_notify(vq);
+				d->notify_quiet = true;
+				d->stats.quiet_passes++;
+				return false;
+			}
+			d->notify_quiet = false;
 			if (virtq_arm_notify(vq))
 				continue;
 			return false;
@@ -360,6 +370,8 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 				return false;
 			continue;
 		case VIRTQ_POP_OK:
+			if (d->watch)
+				vblk_poll_note_more(d); /* before the unpolled lone request ended */
 			(*budget)--;
 			d->stats.requests++;
 			vblk_handle_chain(d, &d->chain);
@@ -389,11 +401,13 @@ static bool pump(struct virtio_blk *d)
 		return false;
 	}
 	d->pumping = true;
-	unsigned budget = pop_budget(d);
+	unsigned budget = pop_budget(d), budget0 = budget;
 	do {
 		d->repump = false;
 		more = pump_locked(d, &budget);
 	} while (d->repump && !more);
+	if (budget != budget0 && d->ninflight >= 2)
+		vblk_poll_note_more(d); /* the guest keeps several in flight */
 	flush_irq(d);
 	d->pumping = false;
 	spin_unlock(&t->lock);
@@ -450,6 +464,7 @@ static void drop_pending(struct virtio_blk *d)
 	while ((s = pending_pop_front(d)) != NULL)
 		vblk_slot_free(d, s);
 	d->stalled = false;
+	d->notify_quiet = false; /* the queue is being reset or stopped: nothing to look for */
 }
 
 /*
