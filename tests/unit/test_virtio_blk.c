@@ -910,67 +910,76 @@ static void test_poll_only_when_it_should(void **state)
 	down(g);
 }
 
-/*
- * A guest that submits while requests are in flight is not held at its notify by polling: the
- * wait would only delay its next submission. Polling resumes once VIRTIO_BLK_DEEP_HOLD unpolled
- * lone requests in a row completed with nothing new submitted; and a guest held to one request
- * at a time by polling shows its depth at the probe (one lone request in VIRTIO_BLK_DEPTH_PROBE).
- */
-static void test_poll_not_when_guest_submits_more(void **state)
+/* One lone request of a guest whose time per request is poll_cost_us when keel polls its requests
+ * and idle_cost_us when it does not (the fake clock moves by that much). True if it was polled. */
+static bool timed_lone_request(struct vg *g, unsigned i, uint64_t poll_cost_us, uint64_t idle_cost_us)
 {
-	(void)state;
-	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 1000000};
-	struct vg *g = up(&o, ALL);
-	g->slow.ready_in = 1;
-
-	/* Two requests in one notify: the guest keeps several in flight. */
-	queue_reads(g, 0, 2);
-	vg_notify(g);
-	slowdisk_complete_all(&g->slow);
-	vg_run_work(g, 4);
-	/* A lone request now is not polled; another arrives while it is in flight. */
-	submit_reads(g, 2, 1);
-	assert_int_equal(g->slow.count, 1);
-	submit_reads(g, 3, 1);
-	struct virtio_blk_stats st = vg_blk_stats(g);
-	assert_int_equal(st.polls, 0);
-	assert_int_equal(st.poll_deep, 1);
-	slowdisk_complete_all(&g->slow);
-	vg_run_work(g, 4);
-
-	/* Lone requests the guest waits for: after VIRTIO_BLK_DEEP_HOLD of them polling resumes. */
-	for (unsigned i = 0; i < VIRTIO_BLK_DEEP_HOLD; i++) {
-		submit_reads(g, 4 + i, 1);
-		assert_int_equal(g->slow.count, 1);
-		slowdisk_complete_all(&g->slow);
+	uint64_t polls = vg_blk_stats(g).polls;
+	submit_reads(g, i % 40, 1);
+	bool polled = vg_blk_stats(g).polls != polls;
+	if (!polled) {
+		slowdisk_complete_all(&g->slow); /* the interrupt */
 		vg_run_work(g, 4);
 	}
-	assert_int_equal(vg_blk_stats(g).polls, 0);
-	assert_int_equal(vg_blk_stats(g).poll_deep, 1 + VIRTIO_BLK_DEEP_HOLD);
-	submit_reads(g, 20, 1);
-	assert_int_equal(vg_status(g, 20), VIRTIO_BLK_S_OK); /* polled: done when the notify returns */
-	assert_int_equal(vg_blk_stats(g).polls, 1);
+	assert_int_equal(vg_status(g, i % 40), VIRTIO_BLK_S_OK);
+	fake_timer_ns += 1000 * (polled ? poll_cost_us : idle_cost_us);
+	return polled;
+}
 
-	/* Polled one at a time until the probe, which is left in flight; the guest's next request
-	 * comes before it ends: no polling again. */
-	unsigned n = 1;
-	while (vg_blk_stats(g).poll_probes == 0) {
-		assert_true(n < VIRTIO_BLK_DEPTH_PROBE);
-		submit_reads(g, 21 + n % 16, 1);
-		n++;
+/* Teardown: back to the real clock even when a test failed half-way (later tests wait by time). */
+static int real_time(void **state)
+{
+	(void)state;
+	fake_timer_manual = false;
+	return 0;
+}
+
+/*
+ * Whether lone requests are polled is measured: a guest that has more to do than wait (a queue
+ * depth the device never sees) runs faster unpolled, and keel turns polling off after a trial
+ * epoch shows it; when polling pays again a later trial turns it back on. The trials back off.
+ */
+static void test_poll_measured_choice(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 500};
+	struct vg *g = up(&o, ALL);
+	g->slow.ready_in = 1;
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000;
+
+	/* Polling first; the first trial (after VIRTIO_BLK_AB_EVERY_MIN epochs) finds not polling
+	 * twice as fast, and the mode changes. */
+	unsigned i = 0, polled = 0;
+	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 1) * VIRTIO_BLK_AB_EPOCH; i++)
+		polled += timed_lone_request(g, i, 200, 100);
+	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
+	assert_true(g->blk->ab.off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+	/* Polling now loses its trials: they come less and less often. */
+	polled = 0;
+	for (unsigned n = 0; n < 40 * VIRTIO_BLK_AB_EPOCH; n++, i++)
+		polled += timed_lone_request(g, i, 200, 100);
+	assert_true(g->blk->ab.off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+	assert_true(polled <= 3 * VIRTIO_BLK_AB_EPOCH); /* trials after 4, 8 and 16 epochs */
+	assert_true(g->blk->ab.every > VIRTIO_BLK_AB_EVERY_MIN);
+	/* The guest now waits for its requests: the next trial of polling wins. */
+	for (unsigned n = 0; n < (VIRTIO_BLK_AB_EVERY_MAX + 2) * VIRTIO_BLK_AB_EPOCH && g->blk->ab.off;
+	     n++, i++)
+		timed_lone_request(g, i, 100, 300);
+	assert_false(g->blk->ab.off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 2);
+	/* An epoch stretched by an idle gap measures nothing: no switch on it. */
+	uint64_t trials = vg_blk_stats(g).poll_trials;
+	for (unsigned n = 0; n < 3 * VIRTIO_BLK_AB_EPOCH; n++, i++) {
+		if (n % VIRTIO_BLK_AB_EPOCH == 5)
+			fake_timer_ns += 1000ull * VIRTIO_BLK_AB_EPOCH_MAX_US;
+		timed_lone_request(g, i, 100, 300);
 	}
-	assert_int_equal(vg_blk_stats(g).polls, n - 1);
-	assert_int_equal(g->slow.count, 1);
-	submit_reads(g, 40, 1);
-	assert_int_equal(g->slow.count, 2);
-	slowdisk_complete_all(&g->slow);
-	vg_run_work(g, 4);
-	submit_reads(g, 41, 1);
-	assert_int_equal(vg_blk_stats(g).polls, n - 1);
-	assert_int_equal(g->slow.count, 1);
-	slowdisk_complete_all(&g->slow);
-	vg_run_work(g, 4);
-	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
+	assert_false(g->blk->ab.off);
+	assert_int_equal(vg_blk_stats(g).poll_trials, trials);
+	fake_timer_manual = false;
 	down(g);
 }
 
@@ -1444,7 +1453,7 @@ int main(void)
 	    cmocka_unit_test(test_poll_window_expires),
 	    cmocka_unit_test(test_poll_by_request_size),
 	    cmocka_unit_test(test_poll_only_when_it_should),
-	    cmocka_unit_test(test_poll_not_when_guest_submits_more),
+	    cmocka_unit_test_teardown(test_poll_measured_choice, real_time),
 	    cmocka_unit_test(test_write_through_without_flush),
 	    cmocka_unit_test(test_reset_quiesces_in_flight),
 	    cmocka_unit_test(test_reset_with_stuck_backend),

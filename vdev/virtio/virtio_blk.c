@@ -191,8 +191,6 @@ static void req_done(struct blk_req *req, int rc)
 		return;
 	}
 	d->ninflight--;
-	if (d->ninflight == 0)
-		vblk_poll_note_lone_done(d);
 	if (rc == BLK_EIO)
 		d->stats.io_errors++;
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
@@ -370,8 +368,6 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 				return false;
 			continue;
 		case VIRTQ_POP_OK:
-			if (d->watch)
-				vblk_poll_note_more(d); /* before the unpolled lone request ended */
 			(*budget)--;
 			d->stats.requests++;
 			vblk_handle_chain(d, &d->chain);
@@ -401,13 +397,11 @@ static bool pump(struct virtio_blk *d)
 		return false;
 	}
 	d->pumping = true;
-	unsigned budget = pop_budget(d), budget0 = budget;
+	unsigned budget = pop_budget(d);
 	do {
 		d->repump = false;
 		more = pump_locked(d, &budget);
 	} while (d->repump && !more);
-	if (budget != budget0 && d->ninflight >= 2)
-		vblk_poll_note_more(d); /* the guest keeps several in flight */
 	flush_irq(d);
 	d->pumping = false;
 	spin_unlock(&t->lock);

@@ -97,8 +97,9 @@ struct virtio_blk_stats {
 	uint64_t poll_skips[2];	   /**< lone requests not polled (estimate over the window): small, large */
 	uint64_t poll_clock_reads; /**< clock reads while polling (each one is costly where the timer is
 				      emulated) */
-	uint64_t poll_deep;	   /**< lone requests not polled: the guest has shown it submits more */
-	uint64_t poll_probes;	   /**< lone requests not polled to see whether the guest has more */
+	uint64_t poll_off;	   /**< lone requests not polled: not polling measured faster, or a trial */
+	uint64_t poll_trials;	   /**< epochs that tried the other mode */
+	uint64_t poll_switches;	   /**< trials that won: the mode changed */
 	uint64_t quiet_passes;	   /**< queue passes that ended with notifications off (requests in
 				      flight: their completions bring the next pass) */
 	uint64_t split_requests;   /**< reads/writes above the backend's limits, split into parts */
@@ -126,13 +127,11 @@ struct virtio_blk_params {
 	 * It is skipped while lone requests of the same size class (up to or over
 	 * VIRTIO_BLK_POLL_LARGE_SECTORS) have recently taken longer than poll_us (except one probe in
 	 * VIRTIO_BLK_POLL_PROBE): a phase of large, slow requests does not stop polling for small ones.
-	 * It is skipped too while the guest shows it has more to submit (a queue pass that leaves
-	 * several requests in flight, or a request that arrives while an unpolled lone one is still in
-	 * flight), until VIRTIO_BLK_DEEP_HOLD unpolled lone requests in a row complete with nothing
-	 * new: there a wait would only hold back the guest's next submission. One lone request in
-	 * VIRTIO_BLK_DEPTH_PROBE is not polled, so that a guest held to one request at a time by the
-	 * waits themselves can show it.
-	 * 0: never poll.
+	 * Whether lone requests are polled at all is measured: a guest with more to submit or to do
+	 * loses by waiting at its notify (a queue depth the device never sees, as a QD32 guest held to
+	 * one request at a time by the waits), one that would idle gains. Lone requests come in epochs
+	 * of VIRTIO_BLK_AB_EPOCH; every few epochs one runs the other mode, and the one with the
+	 * higher request rate (by VIRTIO_BLK_AB_MARGIN_PCT) is kept. 0: never poll.
 	 */
 	uint32_t poll_us;
 	/**
@@ -145,10 +144,15 @@ struct virtio_blk_params {
 
 #define VIRTIO_BLK_POLL_US_MAX 10000u
 #define VIRTIO_BLK_POLL_PROBE  16u
-/** Unpolled lone requests that must complete with nothing new submitted before polling resumes. */
-#define VIRTIO_BLK_DEEP_HOLD 8u
-/** One lone request in this many is not polled, so that a guest held to one request shows its depth. */
-#define VIRTIO_BLK_DEPTH_PROBE 64u
+/** Lone requests per epoch of the measured polling choice. */
+#define VIRTIO_BLK_AB_EPOCH 32u
+/** An epoch longer than this (idle gaps, a change of phase) measures neither mode: it restarts. */
+#define VIRTIO_BLK_AB_EPOCH_MAX_US 200000u
+/** Regular epochs between two trials of the other mode: from MIN, doubled each time the mode holds. */
+#define VIRTIO_BLK_AB_EVERY_MIN 4u
+#define VIRTIO_BLK_AB_EVERY_MAX 32u
+/** A trial must beat the mode's request rate by this much to replace it. */
+#define VIRTIO_BLK_AB_MARGIN_PCT 10u
 /**
  * With at least this many requests in flight, a queue pass that empties the ring turns the driver's
  * notifications off: each completion brings a pass on the owner's vCPU that takes what the driver
@@ -205,6 +209,18 @@ struct virtio_blk_rmw {
 	struct blk_seg segs[VIRTIO_BLK_BOUNCE_SEGS];
 };
 
+/** The measured choice of polling lone requests or not (virtio_blk_poll.c). Lock held. */
+struct virtio_blk_poll_ab {
+	bool off;	/**< not polling measured faster: lone requests are not polled */
+	bool trial;	/**< this epoch runs the other mode */
+	uint16_t count; /**< lone requests decided in this epoch */
+	uint16_t every; /**< regular epochs between two trials (0: not started) */
+	uint16_t since; /**< regular epochs since the last trial */
+	uint64_t t0_us; /**< the epoch's start */
+	uint64_t req0;	/**< stats.requests then */
+	uint64_t rate;	/**< requests per second of the last regular epoch */
+};
+
 struct virtio_blk {
 	struct virtio_mmio mmio; /**< transport; its lock guards everything below */
 	struct blkdev *bdev;
@@ -231,10 +247,8 @@ struct virtio_blk {
 	uint16_t poll_skipped[2];
 	uint32_t poll_stride; /**< poll checks between two clock reads, adapted to VIRTIO_BLK_POLL_CLOCK_US */
 	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
-	uint8_t deep_left;    /**< > 0: the guest has shown it submits more (no polling); see poll_us */
-	bool watch;	      /**< a lone request went unpolled: does a new one come before it ends? */
-	uint16_t depth_probe; /**< lone requests since the last depth probe */
-	bool notify_quiet;    /**< notifications are off: each completion asks for a queue pass */
+	struct virtio_blk_poll_ab ab; /**< whether to poll lone requests at all, measured (poll_us) */
+	bool notify_quiet;	      /**< notifications are off: each completion asks for a queue pass */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */

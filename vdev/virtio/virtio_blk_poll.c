@@ -33,41 +33,64 @@ static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
 	d->poll_est_us[c] = (uint32_t)(((uint64_t)d->poll_est_us[c] * 3 + sample_us) / 4);
 }
 
-void vblk_poll_note_more(struct virtio_blk *d)
+/* Lock held. Start a measuring epoch of the polling choice (one clock read). */
+static void ab_start(struct virtio_blk *d, uint64_t now)
 {
-	d->deep_left = VIRTIO_BLK_DEEP_HOLD;
-	d->watch = false;
+	d->ab.t0_us = now;
+	d->ab.req0 = d->stats.requests;
+	d->ab.count = 0;
 }
 
-void vblk_poll_note_lone_done(struct virtio_blk *d)
+/* Lock held. The epoch is over: requests per second; a trial that beat the mode by the margin wins. */
+static void ab_end(struct virtio_blk *d, uint64_t now)
 {
-	if (!d->watch)
+	struct virtio_blk_poll_ab *ab = &d->ab;
+	uint64_t dt = now - ab->t0_us;
+	if (dt > VIRTIO_BLK_AB_EPOCH_MAX_US || dt == 0) {
+		ab_start(d, now); /* idle gaps or a change of phase: not a measure of either mode */
 		return;
-	d->watch = false;
-	if (d->deep_left > 0)
-		d->deep_left--;
+	}
+	uint64_t rate = (d->stats.requests - ab->req0) * 1000000u / dt;
+	if (ab->trial) {
+		ab->trial = false;
+		ab->since = 0;
+		if (rate * 100 > ab->rate * (100 + VIRTIO_BLK_AB_MARGIN_PCT)) {
+			ab->off = !ab->off;
+			ab->every = VIRTIO_BLK_AB_EVERY_MIN;
+			ab->rate = rate;
+			d->stats.poll_switches++;
+		} else if (ab->every < VIRTIO_BLK_AB_EVERY_MAX) {
+			ab->every *= 2; /* confirmed: try less often */
+		}
+	} else {
+		ab->rate = rate;
+		if (++ab->since >= ab->every) {
+			ab->trial = true;
+			d->stats.poll_trials++;
+		}
+	}
+	ab_start(d, now);
 }
 
 /*
- * Lock held. Does the guest wait for its lone request? Not while it has shown that it submits
- * more (deep_left): a wait would hold back its next submission. A guest held to one request at a
- * time by the waits themselves shows it at a probe (one lone request in VIRTIO_BLK_DEPTH_PROBE
- * not polled). An unpolled lone request is watched: what comes first, a new request or its end?
+ * Lock held. Poll this lone request? Polling pays when the guest would otherwise idle until the
+ * completion; it costs a guest that had more to submit or to do (it then waits at its notify).
+ * Nothing the device sees tells the two apart, so the request rate decides: lone requests come in
+ * epochs of VIRTIO_BLK_AB_EPOCH, one in `every` epochs tries the other mode, and the faster wins.
  */
-static bool guest_waits(struct virtio_blk *d)
+static bool ab_poll(struct virtio_blk *d)
 {
-	if (d->deep_left > 0) {
-		d->stats.poll_deep++;
-		d->watch = true;
-		return false;
+	struct virtio_blk_poll_ab *ab = &d->ab;
+	if (ab->every == 0) { /* first use */
+		ab->every = VIRTIO_BLK_AB_EVERY_MIN;
+		ab_start(d, timer_us());
 	}
-	if (++d->depth_probe >= VIRTIO_BLK_DEPTH_PROBE) {
-		d->depth_probe = 0;
-		d->stats.poll_probes++;
-		d->watch = true;
-		return false;
-	}
-	return true;
+	bool poll = !(ab->off ^ ab->trial);
+	if (++ab->count >= VIRTIO_BLK_AB_EPOCH)
+		ab_end(d, timer_us());
+	if (!poll)
+		d->stats.poll_off++;
+	return poll;
 }
 
 /* Lock held. Worth waiting for the lone request in flight, of size class c? */
@@ -100,7 +123,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	spin_lock(&t->lock);
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
 	unsigned c = d->last_large;
-	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && guest_waits(d) && poll_worth(d, c);
+	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && ab_poll(d) && poll_worth(d, c);
 	spin_unlock(&t->lock);
 	if (!lone)
 		return;
