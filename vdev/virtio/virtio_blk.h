@@ -56,6 +56,11 @@
  * stays false meanwhile, so the VM is not reloaded under DMA).
  */
 #define VIRTIO_BLK_RESET_WAIT_US 20000u
+/**
+ * Most request queues one disk offers (VIRTIO_BLK_F_MQ, num_queues). A VM's disks get
+ * min(its vCPUs, this): Linux then maps one queue to each vCPU.
+ */
+#define VIRTIO_BLK_MAX_QUEUES 4u
 /** Linux never builds segments smaller than a page, whatever size_max says. */
 #define VIRTIO_BLK_MIN_SIZE_MAX 4096u
 /**
@@ -103,6 +108,7 @@ struct virtio_blk_stats {
 	uint64_t rmw_parts;	   /**< backend requests those became (reads and writes of the bounce) */
 	uint64_t rmw_bytes;	   /**< data bytes copied for them (in bytes_copied too); else 0 */
 	uint64_t rmw_waits;	   /**< times one waited for the disk to drain (or another waited for it) */
+	uint64_t queue_requests[VIRTIO_BLK_MAX_QUEUES]; /**< chains popped, per request queue */
 };
 
 struct virtio_blk_params {
@@ -131,6 +137,11 @@ struct virtio_blk_params {
 	 * a driver that did not accept VIRTIO_BLK_F_BLK_SIZE is refused at FEATURES_OK instead.
 	 */
 	void *const *bounce;
+	/**
+	 * Request queues offered (clamped to 1..VIRTIO_BLK_MAX_QUEUES; 0 means 1). Above 1 the device
+	 * offers VIRTIO_BLK_F_MQ with num_queues = this; the driver may use fewer (§5.2.5).
+	 */
+	unsigned nqueues;
 };
 
 #define VIRTIO_BLK_POLL_US_MAX 10000u
@@ -150,6 +161,7 @@ struct virtio_blk_slot {
 	uint32_t type;	       /**< VIRTIO_BLK_T_* */
 	uint16_t head;
 	uint16_t next; /**< pending FIFO link */
+	uint8_t q;     /**< the request queue the chain came from (its used entry goes there) */
 	uint8_t state;
 	bool flush_after; /**< emulate write-through: FLUSH offered but not negotiated (§5.2.6.2) */
 	bool orphaned;	  /**< a reset gave up waiting; free on completion, touch nothing */
@@ -193,11 +205,15 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 
-	bool pumping;		      /**< one context is processing the queue */
-	bool repump;		      /**< more work arrived while it was */
-	bool stalled;		      /**< the pump stopped for lack of slots: a completion resumes */
-	bool quiescing;		      /**< the VM is stopping: pop nothing, submit nothing */
-	uint16_t home_vcpu;	      /**< vCPU that last notified: where work is asked to run */
+	bool pumping;	    /**< one context is processing the queue */
+	bool repump;	    /**< more work arrived while it was */
+	bool stalled;	    /**< the pump stopped for lack of slots: a completion resumes */
+	bool quiescing;	    /**< the VM is stopping: pop nothing, submit nothing */
+	uint16_t home_vcpu; /**< vCPU that last notified: where work is asked to run */
+	/** Per queue: the vCPU that last notified it; a completion on that queue asks for work there. */
+	uint16_t queue_home[VIRTIO_BLK_MAX_QUEUES];
+	uint8_t pop_q;		      /**< the queue the pump is popping (parsed chains belong to it) */
+	uint8_t next_q;		      /**< round robin: the queue the next pass visits first */
 	volatile bool backend_kicked; /**< the backend asked for a poll from this VM's vCPU (owner_kick) */
 	bool irq_check;		      /**< used entries added since the last interrupt decision */
 	uint16_t pending_first, pending_last; /**< parsed requests awaiting (re)submission */
