@@ -253,6 +253,70 @@ static void test_reset_with_queues_in_flight(void **state)
 	down(g);
 }
 
+/* Every register word of the shadow page reads as a trapped read of it does (config included). */
+static void expect_shadow_current(struct vg *g, const uint32_t *shadow)
+{
+	uint32_t config_end = VIRTIO_MMIO_CONFIG + sizeof(struct virtio_blk_config) / 4 * 4;
+	for (uint32_t off = 0; off < config_end; off += 4) {
+		bool readable = off >= VIRTIO_MMIO_CONFIG;
+		if (!readable) {
+			spin_lock(&g->blk->mmio.lock);
+			(void)virtio_mmio_reg_value(&g->blk->mmio, off, &readable);
+			spin_unlock(&g->blk->mmio.lock);
+		}
+		uint32_t want = readable ? vg_rd(g, off) : 0;
+		if (shadow[off / 4] != want)
+			fail_msg("QueueSel %u: shadow word 0x%x is 0x%x, a trapped read 0x%x",
+				 g->blk->mmio.queue_sel, off, shadow[off / 4], want);
+	}
+}
+
+/* The read-only shadow page follows QueueSel over every queue (QueueNumMax, QueueReady per queue),
+ * num_queues in the config, and InterruptStatus after a completion on a queue other than 0. */
+static void test_shadow_follows_each_queue(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.nqueues = 3};
+	struct vg *g = vg_create(&o);
+	fake_vgic_reset();
+	fake_vm_work_reset();
+	uint32_t *shadow = aligned_alloc(VIRTIO_MMIO_SHADOW_SIZE, VIRTIO_MMIO_SHADOW_SIZE);
+	assert_non_null(shadow);
+	memset(shadow, 0xa5, VIRTIO_MMIO_SHADOW_SIZE);
+	virtio_mmio_attach_shadow(&g->blk->mmio, shadow);
+	assert_int_equal(shadow[(VIRTIO_MMIO_CONFIG + 32) / 4] >> 16, 3); /* num_queues */
+	/* Before the driver: no queue ready, each selectable one has its QueueNumMax. */
+	for (uint32_t q = 0; q <= 3; q++) {
+		vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, q);
+		assert_int_equal(shadow[VIRTIO_MMIO_QUEUE_NUM_MAX / 4], q < 3 ? VIRTIO_BLK_QUEUE_SIZE : 0);
+		expect_shadow_current(g, shadow);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		vcpus[i].index = i;
+	assert_true(vg_driver_init(g, ALL, QSIZE)); /* leaves QueueSel at the last queue */
+	for (uint32_t q = 0; q <= 3; q++) {
+		vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, q);
+		assert_int_equal(shadow[VIRTIO_MMIO_QUEUE_READY / 4], q < 3 ? 1 : 0);
+		expect_shadow_current(g, shadow);
+	}
+	/* A completion on queue 2 raises InterruptStatus in the shadow before the guest looks. */
+	vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, 0);
+	on(g, 1, 2);
+	uint16_t h = read_req(g, 0, 9);
+	expect_used(g, 2, 0, h, 513);
+	assert_int_equal(shadow[VIRTIO_MMIO_INTERRUPT_STATUS / 4] & VIRTIO_MMIO_INT_VRING,
+			 VIRTIO_MMIO_INT_VRING);
+	expect_shadow_current(g, shadow);
+	/* A reset readies no queue again, whichever QueueSel held. */
+	vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, 2);
+	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(shadow[VIRTIO_MMIO_QUEUE_READY / 4], 0);
+	expect_shadow_current(g, shadow);
+	virtio_mmio_attach_shadow(&g->blk->mmio, NULL);
+	free(shadow);
+	down(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +325,7 @@ int main(void)
 	    cmocka_unit_test(test_hostile_queue_beside_healthy),
 	    cmocka_unit_test(test_queues_share_passes),
 	    cmocka_unit_test(test_reset_with_queues_in_flight),
+	    cmocka_unit_test(test_shadow_follows_each_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
