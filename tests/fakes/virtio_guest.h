@@ -74,7 +74,7 @@ struct vg_opts {
 	uint32_t ram_size;     /**< guest RAM bytes when non-zero (default VG_RAM_SIZE) */
 	uint32_t disk_sectors; /**< disk size when non-zero (default VG_DISK_SECTORS) */
 	bool no_bounce;	       /**< give a disk with blocks above 512 bytes no bounce buffer */
-	unsigned nqueues; /**< virtio_blk_params.nqueues */
+	unsigned nqueues;      /**< virtio_blk_params.nqueues */
 };
 
 struct vg {
