@@ -19,12 +19,14 @@
  * read-merge-write. A reset or stop cancels it like a split request: IOERR (or no answer while
  * resetting), and no block is written from a bounce buffer after the reset began.
  *
- * One request queue of up to VIRTIO_BLK_QUEUE_SIZE entries. The device struct
- * is caller-allocated (keel has no heap on the data path) and holds
- * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in the ring.
+ * 1..VIRTIO_BLK_MAX_QUEUES request queues (VIRTIO_BLK_F_MQ above one) of up to
+ * VIRTIO_BLK_QUEUE_SIZE entries each, sharing one lock, one pending list and the device's
+ * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in their rings. A request's used entry
+ * goes to the queue it came from. The device struct is caller-allocated (keel has no heap on the
+ * data path).
  *
- * Isolation: the ring is popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
- * the work hook), at most one queue's worth per call. Completions (any CPU's interrupt handler,
+ * Isolation: the rings are popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
+ * the work hook), at most one queue's worth per queue and call. Completions (any CPU's interrupt handler,
  * any vCPU's polling, maybe for another VM's disk) only write the status, push the used entry,
  * decide the interrupt and, if the device has more to do, vm_request_work() its owner. A BLK_EBUSY
  * refusal waits for the backend's wake-up (blkdev_set_wake), which also asks for work.
@@ -247,9 +249,9 @@ int virtio_blk_init(struct virtio_blk *dev, const struct virtio_blk_params *p, s
 void virtio_blk_poll(struct virtio_blk *dev);
 
 /**
- * Process the queue on one of the VM's own vCPUs (vm_dev_ops.work): submit pending requests, pop
- * and parse at most one queue's worth of new chains. True when more remains (call again soon);
- * false when the device waits for the guest, a completion or the backend's wake-up.
+ * Process the queues on one of the VM's own vCPUs (vm_dev_ops.work): submit pending requests, pop
+ * and parse at most one queue's worth of new chains from each queue. True when more remains (call again
+ * soon); false when the device waits for the guest, a completion or the backend's wake-up.
  */
 bool virtio_blk_work(struct virtio_blk *dev);
 
