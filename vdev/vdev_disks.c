@@ -78,6 +78,11 @@ static void disk_report(void *dev, const struct vm *vm)
 		    vm->name, d->name, (unsigned long long)s.poll_hits_large,
 		    (unsigned long long)s.polls_large, VIRTIO_BLK_POLL_LARGE_SECTORS / 2,
 		    (unsigned long long)s.poll_skips[0], (unsigned long long)s.poll_skips[1]);
+	if (s.poll_deep || s.poll_probes || s.quiet_passes)
+		log_info("VM %s: disk %s: queue depth: %llu lone requests not polled as the guest keeps "
+			 "several in flight, %llu depth probes; %llu queue passes left notifications off",
+			 vm->name, d->name, (unsigned long long)s.poll_deep,
+			 (unsigned long long)s.poll_probes, (unsigned long long)s.quiet_passes);
 	if (s.split_requests)
 		log_info("VM %s: disk %s: %llu requests above the backend's limits split into %llu parts",
 			 vm->name, d->name, (unsigned long long)s.split_requests,

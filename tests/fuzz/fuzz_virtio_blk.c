@@ -12,8 +12,8 @@
  * access outside its VM (including into the other VM); the disk image is followed by a canary that
  * must stay intact; no crash, no panic; completion context (controller completions, polling,
  * cancels) never pops a ring or submits; after a quiet drain no live disk holds a request it never
- * resumed (no lost wake-up); quiesce eventually holds and after the final reset every request slot
- * is free again.
+ * resumed, nor a ring with notifications off (no lost wake-up); quiesce eventually holds and after
+ * the final reset every request slot is free again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -455,6 +455,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* No lost wake-up: a live disk holds no request it will never resume. */
 		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing &&
 		    (b->pending_first != 0xffffu || b->ninflight != 0))
+			fail();
+		/* Nor a ring whose notifications are off with nothing in flight to bring the next pass. */
+		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing && b->notify_quiet)
 			fail();
 	}
 	/* Stop both VMs: quiesce must come true once the controller completes; then reset. */

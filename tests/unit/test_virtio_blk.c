@@ -609,6 +609,74 @@ static void test_interrupt_suppression(void **state)
 	down(g);
 }
 
+/* The driver's side of EVENT_IDX (Linux's vring_need_event): must it notify for old..new? */
+static bool driver_would_notify(struct vg *g, uint16_t old_idx, uint16_t new_idx)
+{
+	struct virtq_used *u = vg_ptr(g, VG_USED_IPA);
+	if (!(g->features & BIT(VIRTIO_F_EVENT_IDX)))
+		return !(u->flags & VIRTQ_USED_F_NO_NOTIFY);
+	uint16_t event = *(uint16_t *)&u->ring[QSIZE];
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+static void queue_reads(struct vg *g, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_queue(g, i, &r);
+	}
+}
+
+/*
+ * With VIRTIO_BLK_QUIET_INFLIGHT (2) or more requests in flight, a pass that empties the ring
+ * turns the driver's notifications off: what the driver adds meanwhile is taken by the pass that
+ * each completion asks of the VM's vCPU, with no notify. Below that the ring is armed again.
+ */
+static void test_notify_off_while_in_flight(void **state)
+{
+	(void)state;
+	uint64_t feats[] = {ALL, ~BIT(VIRTIO_F_EVENT_IDX)};
+	for (unsigned f = 0; f < 2; f++) {
+		struct vg_opts o = {.slow = true};
+		struct vg *g = up(&o, feats[f]);
+		queue_reads(g, 0, 1);
+		vg_notify(g);
+		assert_true(driver_would_notify(g, 1, 2)); /* one in flight: notifications stay on */
+		queue_reads(g, 1, 1);
+		vg_notify(g);
+		assert_int_equal(g->slow.count, 2);
+		assert_false(driver_would_notify(g, 2, 3)); /* two in flight: off */
+		assert_int_equal(vg_blk_stats(g).quiet_passes, 1);
+
+		/* The driver adds three without notifying; a completion asks for a pass, which takes them. */
+		queue_reads(g, 2, 3);
+		assert_int_equal(vg_blk_stats(g).requests, 2);
+		fake_vm_work_reset();
+		slowdisk_complete_all(&g->slow);
+		assert_int_equal(vg_blk_stats(g).requests, 2); /* never in completion context */
+		assert_true(fake_vm_work_calls(g->vm) >= 1);
+		vg_run_work(g, 4);
+		assert_int_equal(vg_blk_stats(g).requests, 5);
+		assert_int_equal(g->slow.count, 3);
+		assert_false(driver_would_notify(g, 5, 6)); /* three in flight: still off */
+
+		/* Everything completes: the next pass arms the ring for the driver's next buffer. */
+		slowdisk_complete_all(&g->slow);
+		vg_run_work(g, 4);
+		assert_true(driver_would_notify(g, 5, 6));
+		struct virtio_blk_stats st = vg_blk_stats(g);
+		assert_int_equal(st.notifications, 2);
+		assert_int_equal(vg_used_idx(g), 5);
+		for (unsigned i = 0; i < 5; i++) {
+			assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
+			const uint8_t *data = vg_ptr(g, VG_DATA_IPA + 512 * i);
+			for (unsigned b = 0; b < 512; b++)
+				assert_int_equal(data[b], vg_disk_byte(i * 512 + b));
+		}
+		down(g);
+	}
+}
+
 /* --- zero copy and segment splitting --------------------------------------------- */
 
 static void test_segment_splitting(void **state)
@@ -839,6 +907,70 @@ static void test_poll_only_when_it_should(void **state)
 	submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).polls, 0);
 	slowdisk_complete_all(&g->slow);
+	down(g);
+}
+
+/*
+ * A guest that submits while requests are in flight is not held at its notify by polling: the
+ * wait would only delay its next submission. Polling resumes once VIRTIO_BLK_DEEP_HOLD unpolled
+ * lone requests in a row completed with nothing new submitted; and a guest held to one request
+ * at a time by polling shows its depth at the probe (one lone request in VIRTIO_BLK_DEPTH_PROBE).
+ */
+static void test_poll_not_when_guest_submits_more(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 1000000};
+	struct vg *g = up(&o, ALL);
+	g->slow.ready_in = 1;
+
+	/* Two requests in one notify: the guest keeps several in flight. */
+	queue_reads(g, 0, 2);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	/* A lone request now is not polled; another arrives while it is in flight. */
+	submit_reads(g, 2, 1);
+	assert_int_equal(g->slow.count, 1);
+	submit_reads(g, 3, 1);
+	struct virtio_blk_stats st = vg_blk_stats(g);
+	assert_int_equal(st.polls, 0);
+	assert_int_equal(st.poll_deep, 1);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+
+	/* Lone requests the guest waits for: after VIRTIO_BLK_DEEP_HOLD of them polling resumes. */
+	for (unsigned i = 0; i < VIRTIO_BLK_DEEP_HOLD; i++) {
+		submit_reads(g, 4 + i, 1);
+		assert_int_equal(g->slow.count, 1);
+		slowdisk_complete_all(&g->slow);
+		vg_run_work(g, 4);
+	}
+	assert_int_equal(vg_blk_stats(g).polls, 0);
+	assert_int_equal(vg_blk_stats(g).poll_deep, 1 + VIRTIO_BLK_DEEP_HOLD);
+	submit_reads(g, 20, 1);
+	assert_int_equal(vg_status(g, 20), VIRTIO_BLK_S_OK); /* polled: done when the notify returns */
+	assert_int_equal(vg_blk_stats(g).polls, 1);
+
+	/* Polled one at a time until the probe, which is left in flight; the guest's next request
+	 * comes before it ends: no polling again. */
+	unsigned n = 1;
+	while (vg_blk_stats(g).poll_probes == 0) {
+		assert_true(n < VIRTIO_BLK_DEPTH_PROBE);
+		submit_reads(g, 21 + n % 16, 1);
+		n++;
+	}
+	assert_int_equal(vg_blk_stats(g).polls, n - 1);
+	assert_int_equal(g->slow.count, 1);
+	submit_reads(g, 40, 1);
+	assert_int_equal(g->slow.count, 2);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	submit_reads(g, 41, 1);
+	assert_int_equal(vg_blk_stats(g).polls, n - 1);
+	assert_int_equal(g->slow.count, 1);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
 	down(g);
 }
 
@@ -1302,6 +1434,7 @@ int main(void)
 	    cmocka_unit_test(test_untrustworthy_chains),
 	    cmocka_unit_test(test_ring_error_needs_reset),
 	    cmocka_unit_test(test_interrupt_suppression),
+	    cmocka_unit_test(test_notify_off_while_in_flight),
 	    cmocka_unit_test(test_segment_splitting),
 	    cmocka_unit_test(test_backend_busy),
 	    cmocka_unit_test(test_pump_commits_batch_once),
@@ -1311,6 +1444,7 @@ int main(void)
 	    cmocka_unit_test(test_poll_window_expires),
 	    cmocka_unit_test(test_poll_by_request_size),
 	    cmocka_unit_test(test_poll_only_when_it_should),
+	    cmocka_unit_test(test_poll_not_when_guest_submits_more),
 	    cmocka_unit_test(test_write_through_without_flush),
 	    cmocka_unit_test(test_reset_quiesces_in_flight),
 	    cmocka_unit_test(test_reset_with_stuck_backend),

@@ -144,11 +144,11 @@ static uint8_t status_from_blk(int rc)
 	return rc == BLK_ENOTSUP ? VIRTIO_BLK_S_UNSUPP : VIRTIO_BLK_S_IOERR;
 }
 
-/* Lock held. Anything for the owner's vCPU to do: a pending (re)submission, or a ring that stalled
- * for lack of slots. */
+/* Lock held. Anything for the owner's vCPU to do: a pending (re)submission, a ring that stalled
+ * for lack of slots, or one whose notifications are off (the driver may have added buffers). */
 static bool wants_work(const struct virtio_blk *d)
 {
-	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled);
+	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled || d->notify_quiet);
 }
 
 /* Ask the owner VM to run the queue on its own vCPU (never here). Any context. */
@@ -210,6 +210,8 @@ static void req_done(struct blk_req *req, int rc)
 		return;
 	}
 	d->ninflight--;
+	if (d->ninflight == 0)
+		vblk_poll_note_lone_done(d);
 	if (rc == BLK_EIO)
 		d->stats.io_errors++;
 	if (rc != BLK_OK && rc != BLK_ECANCELED && virtio_mmio_log_allowed(t))
@@ -364,6 +366,14 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		d->pop_q = (uint8_t)q;
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
+			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT) {
+				/* Completions will come: each brings a pass (req_done asks for work). */
+				virtq_quiet_notify(vq);
+				d->notify_quiet = true;
+				d->stats.quiet_passes++;
+				return false;
+			}
+			d->notify_quiet = false;
 			if (virtq_arm_notify(vq))
 				continue;
 			return false;
@@ -387,6 +397,8 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 				return false;
 			continue;
 		case VIRTQ_POP_OK:
+			if (d->watch)
+				vblk_poll_note_more(d); /* before the unpolled lone request ended */
 			(*budget)--;
 			d->stats.requests++;
 			d->stats.queue_requests[q]++;
@@ -403,9 +415,22 @@ static unsigned pop_budget(const struct virtio_blk *d, unsigned q)
 	return n ? n : VIRTIO_BLK_QUEUE_SIZE;
 }
 
+/* Chains the queues may still pop in this call, all together. */
+static unsigned budget_left(const struct virtio_blk *d, const unsigned *budgets)
+{
+	unsigned n = 0;
+	for (unsigned q = 0; q < d->mmio.nqueues; q++)
+		n += budgets[q];
+	return n;
+}
+
 /*
  * One pass over every queue, each with its own budget, starting one further each pass so that no
  * queue always comes first (slots are shared). True when some queue stopped at its budget.
+ * d->notify_quiet is per device and ends as the last emptied queue left it. That is "some queue is
+ * quiet": a completion during the pass brings another pass (repump), so in the last one ninflight
+ * only grows, and a queue emptied after a quiet one is quiet too. A queue that stopped before
+ * emptying (slots, BLK_EBUSY, budget) is looked at again by the pass its resumption brings.
  */
 static bool pump_queues(struct virtio_blk *d, unsigned *budgets)
 {
@@ -439,10 +464,13 @@ static bool pump(struct virtio_blk *d)
 	unsigned budgets[VIRTIO_MMIO_MAX_QUEUES];
 	for (unsigned q = 0; q < t->nqueues; q++)
 		budgets[q] = pop_budget(d, q);
+	unsigned budget0 = budget_left(d, budgets);
 	do {
 		d->repump = false;
 		more = pump_queues(d, budgets);
 	} while (d->repump && !more);
+	if (budget_left(d, budgets) != budget0 && d->ninflight >= 2)
+		vblk_poll_note_more(d); /* the guest keeps several in flight */
 	flush_irq(d);
 	d->pumping = false;
 	spin_unlock(&t->lock);
@@ -500,6 +528,7 @@ static void drop_pending(struct virtio_blk *d)
 	while ((s = pending_pop_front(d)) != NULL)
 		vblk_slot_free(d, s);
 	d->stalled = false;
+	d->notify_quiet = false; /* the queue is being reset or stopped: nothing to look for */
 }
 
 /*

@@ -104,6 +104,10 @@ struct virtio_blk_stats {
 	uint64_t poll_skips[2];	   /**< lone requests not polled (estimate over the window): small, large */
 	uint64_t poll_clock_reads; /**< clock reads while polling (each one is costly where the timer is
 				      emulated) */
+	uint64_t poll_deep;	   /**< lone requests not polled: the guest has shown it submits more */
+	uint64_t poll_probes;	   /**< lone requests not polled to see whether the guest has more */
+	uint64_t quiet_passes;	   /**< queue passes that ended with notifications off (requests in
+				      flight: their completions bring the next pass) */
 	uint64_t split_requests;   /**< reads/writes above the backend's limits, split into parts */
 	uint64_t split_parts;	   /**< backend requests those became (parts submitted) */
 	uint64_t rmw_requests;	   /**< sub-block reads/writes served through the bounce buffer */
@@ -130,6 +134,12 @@ struct virtio_blk_params {
 	 * It is skipped while lone requests of the same size class (up to or over
 	 * VIRTIO_BLK_POLL_LARGE_SECTORS) have recently taken longer than poll_us (except one probe in
 	 * VIRTIO_BLK_POLL_PROBE): a phase of large, slow requests does not stop polling for small ones.
+	 * It is skipped too while the guest shows it has more to submit (a queue pass that leaves
+	 * several requests in flight, or a request that arrives while an unpolled lone one is still in
+	 * flight), until VIRTIO_BLK_DEEP_HOLD unpolled lone requests in a row complete with nothing
+	 * new: there a wait would only hold back the guest's next submission. One lone request in
+	 * VIRTIO_BLK_DEPTH_PROBE is not polled, so that a guest held to one request at a time by the
+	 * waits themselves can show it.
 	 * 0: never poll.
 	 */
 	uint32_t poll_us;
@@ -148,6 +158,16 @@ struct virtio_blk_params {
 
 #define VIRTIO_BLK_POLL_US_MAX 10000u
 #define VIRTIO_BLK_POLL_PROBE  16u
+/** Unpolled lone requests that must complete with nothing new submitted before polling resumes. */
+#define VIRTIO_BLK_DEEP_HOLD 8u
+/** One lone request in this many is not polled, so that a guest held to one request shows its depth. */
+#define VIRTIO_BLK_DEPTH_PROBE 64u
+/**
+ * With at least this many requests in flight, a queue pass that empties the ring turns the driver's
+ * notifications off: each completion brings a pass on the owner's vCPU that takes what the driver
+ * added meanwhile (one exit for many requests instead of one notify each).
+ */
+#define VIRTIO_BLK_QUIET_INFLIGHT 2u
 /** Lone requests above this many sectors (64 KiB) have their own polling estimate. */
 #define VIRTIO_BLK_POLL_LARGE_SECTORS 128u
 
@@ -229,6 +249,10 @@ struct virtio_blk {
 	uint16_t poll_skipped[2];
 	uint32_t poll_stride; /**< poll checks between two clock reads, adapted to VIRTIO_BLK_POLL_CLOCK_US */
 	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
+	uint8_t deep_left;    /**< > 0: the guest has shown it submits more (no polling); see poll_us */
+	bool watch;	      /**< a lone request went unpolled: does a new one come before it ends? */
+	uint16_t depth_probe; /**< lone requests since the last depth probe */
+	bool notify_quiet;    /**< notifications are off: each completion asks for a queue pass */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */

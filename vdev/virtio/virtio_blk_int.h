@@ -53,6 +53,13 @@ bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
  * or other VMs', go through their req_done like any completion.
  */
 void vblk_poll_lone_request(struct virtio_blk *d);
+/**
+ * Evidence for polling (lock held): the guest submitted while requests were in flight (a queue
+ * pass that leaves several in flight, or a chain popped while an unpolled lone request is in
+ * flight), or it let an unpolled lone request complete before submitting again.
+ */
+void vblk_poll_note_more(struct virtio_blk *d);
+void vblk_poll_note_lone_done(struct virtio_blk *d);
 
 /**
  * Make s (parsed, segs[0..nsegs) holding all of its data) a split request of nsectors from sector:

@@ -33,6 +33,43 @@ static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
 	d->poll_est_us[c] = (uint32_t)(((uint64_t)d->poll_est_us[c] * 3 + sample_us) / 4);
 }
 
+void vblk_poll_note_more(struct virtio_blk *d)
+{
+	d->deep_left = VIRTIO_BLK_DEEP_HOLD;
+	d->watch = false;
+}
+
+void vblk_poll_note_lone_done(struct virtio_blk *d)
+{
+	if (!d->watch)
+		return;
+	d->watch = false;
+	if (d->deep_left > 0)
+		d->deep_left--;
+}
+
+/*
+ * Lock held. Does the guest wait for its lone request? Not while it has shown that it submits
+ * more (deep_left): a wait would hold back its next submission. A guest held to one request at a
+ * time by the waits themselves shows it at a probe (one lone request in VIRTIO_BLK_DEPTH_PROBE
+ * not polled). An unpolled lone request is watched: what comes first, a new request or its end?
+ */
+static bool guest_waits(struct virtio_blk *d)
+{
+	if (d->deep_left > 0) {
+		d->stats.poll_deep++;
+		d->watch = true;
+		return false;
+	}
+	if (++d->depth_probe >= VIRTIO_BLK_DEPTH_PROBE) {
+		d->depth_probe = 0;
+		d->stats.poll_probes++;
+		d->watch = true;
+		return false;
+	}
+	return true;
+}
+
 /* Lock held. Worth waiting for the lone request in flight, of size class c? */
 static bool poll_worth(struct virtio_blk *d, unsigned c)
 {
@@ -63,7 +100,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	spin_lock(&t->lock);
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
 	unsigned c = d->last_large;
-	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && poll_worth(d, c);
+	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && guest_waits(d) && poll_worth(d, c);
 	spin_unlock(&t->lock);
 	if (!lone)
 		return;

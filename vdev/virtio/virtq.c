@@ -295,10 +295,23 @@ bool virtq_arm_notify(struct virtq *vq)
 {
 	if (!vq->ready)
 		return false;
-	if (vq->event_idx) {
+	if (vq->event_idx)
 		*avail_event_field(vq) = vq->last_avail_idx;
-		/* Publish avail_event before re-reading avail->idx, or a kick can be lost. */
-		smp_mb();
-	}
+	else
+		vq->used->flags = 0; /* §2.7.10: flags is 0 or VIRTQ_USED_F_NO_NOTIFY without EVENT_IDX */
+	/* Publish the request before re-reading avail->idx, or a kick can be lost. */
+	smp_mb();
 	return vq->avail->idx != vq->last_avail_idx;
+}
+
+void virtq_quiet_notify(struct virtq *vq)
+{
+	if (!vq->ready)
+		return;
+	/* An avail_event the driver's index has already passed: its next buffers cross no event
+	 * (vring_need_event, §2.7.10.2) until the index wraps, 65536 buffers on. */
+	if (vq->event_idx)
+		*avail_event_field(vq) = (uint16_t)(vq->last_avail_idx - 1);
+	else
+		vq->used->flags = VIRTQ_USED_F_NO_NOTIFY;
 }

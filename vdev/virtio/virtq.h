@@ -147,4 +147,11 @@ bool virtq_needs_interrupt(struct virtq *vq);
  */
 bool virtq_arm_notify(struct virtq *vq);
 
+/**
+ * The device has requests in flight and looks at the ring again when one completes: ask the
+ * driver not to notify (VIRTQ_USED_F_NO_NOTIFY; with EVENT_IDX, avail_event stays behind). Only
+ * advice: a driver may notify anyway. Undone by virtq_arm_notify.
+ */
+void virtq_quiet_notify(struct virtq *vq);
+
 #endif
