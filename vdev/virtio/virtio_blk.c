@@ -252,10 +252,11 @@ static void req_done(struct blk_req *req, int rc)
 static void blk_wake(void *ctx)
 {
 	struct virtio_blk *d = ctx;
-	spin_lock(&d->mmio.lock);
-	uint16_t where = work_vcpu(d, 0);
-	spin_unlock(&d->mmio.lock);
-	vm_request_work(d->mmio.vm, where);
+	/* Only a hint (whichever vCPU runs the work takes every queue): read it without the lock,
+	 * which the wake-up, called for each completion that frees a share, must not contend for. */
+	uint16_t first = READ_ONCE(d->pending_first);
+	unsigned q = first < VIRTIO_BLK_SLOTS ? READ_ONCE(d->slots[first].q) : 0;
+	vm_request_work(d->mmio.vm, READ_ONCE(d->queue_home[q % VIRTIO_BLK_MAX_QUEUES]));
 }
 
 /* --- request parsing ------------------------------------------------------ */
