@@ -25,7 +25,7 @@ reported as not measured. B is vm@0, whose vCPU runs on the boot CPU (where keel
 interrupts today): the realistic victim.
 
 Environment: BENCH_NOISY_PAIRS (3), BENCH_NOISY_OPS (5000), BENCH_NOISY_SECS (30), BENCH_NOISY_QD (32), BENCH_NOISY_B_POLL_US (B's disk
-io-poll-us; default keel's own); BENCH_TIMEOUT_SCALE.
+io-poll-us; default keel's own), BENCH_NOISY_A_CPUS (1; A's vCPUs, each on its own physical CPU); BENCH_TIMEOUT_SCALE.
 """
 import os
 import re
@@ -49,6 +49,7 @@ SECS = bench_common.env_int("BENCH_NOISY_SECS", 30)
 QD = bench_common.env_int("BENCH_NOISY_QD", 32)
 PAIRS = bench_common.env_int("BENCH_NOISY_PAIRS", 3)  # boot pairs (and native runs); the row takes medians
 B_POLL_US = bench_common.env_int("BENCH_NOISY_B_POLL_US", -1)  # B's disk io-poll-us; -1: keel's default
+A_CPUS = bench_common.env_int("BENCH_NOISY_A_CPUS", 1)  # A's vCPUs (2: its disk offers 2 queues, F_MQ)
 TSCALE = bench_common.timeout_scale()
 # A VM's lines carry its name under keel ("[b] KEEL-BENCH ..."); the native reference's carry none.
 LINE_RE = re.compile(r"^(?:\[(\w+)\] )?KEEL-BENCH (noisy_\w+) ([0-9.]+) (\S+)", re.M)
@@ -86,7 +87,7 @@ def vms(image_kit, initrd_kit, neighbour, ops, secs, qd):
                                  "io_poll_us": B_POLL_US if B_POLL_US >= 0 else None}])
     a_role = f"keel.noisy.role=load keel.noisy.qd={qd} keel.noisy.secs={secs}" if neighbour \
         else f"keel.noisy.role=idle keel.noisy.secs={secs + 60}"
-    a = keel_qemu.VmSpec("a", image_kit, initrd=initrd_kit, mem_mib=GUEST_MEM, cpus=1,
+    a = keel_qemu.VmSpec("a", image_kit, initrd=initrd_kit, mem_mib=GUEST_MEM, cpus=A_CPUS,
                          cmdline=f"{common} {a_role}", disks=[{"backend": "ufs", "partition": "vm-a"}])
     return [b, a]  # B is vm@0: the VM that gets console input (the "go" line)
 

@@ -53,6 +53,12 @@ static void disk_report(void *dev, const struct vm *vm)
 		 (unsigned long long)s.bytes_copied, (unsigned long long)s.rmw_bytes,
 		 (unsigned long long)(s.requests ? exits / s.requests : 0),
 		 (unsigned long long)(s.requests ? (exits * 100 / s.requests) % 100 : 0));
+	_Static_assert(VIRTIO_BLK_MAX_QUEUES == 4, "the line below prints four queues");
+	if (d->blk.mmio.nqueues > 1)
+		log_info("VM %s: disk %s: %u queues, requests per queue: %llu %llu %llu %llu", vm->name,
+			 d->name, d->blk.mmio.nqueues, (unsigned long long)s.queue_requests[0],
+			 (unsigned long long)s.queue_requests[1], (unsigned long long)s.queue_requests[2],
+			 (unsigned long long)s.queue_requests[3]);
 	if (s.io_errors)
 		log_info("VM %s: disk %s: %llu I/O errors from its backend %s (requests the device failed)",
 			 vm->name, d->name, (unsigned long long)s.io_errors, d->blk.bdev->name);
@@ -146,6 +152,7 @@ int vdev_attach_disks(struct vm *vm)
 		    .read_only = dc->read_only,
 		    .poll_us = dc->io_poll_us,
 		    .bounce = bdev->block_size > BLK_SECTOR_SIZE ? d->bounce : NULL,
+		    .nqueues = vm->nr_vcpus, /* a queue per vCPU (clamped to VIRTIO_BLK_MAX_QUEUES) */
 		};
 		int rc = virtio_blk_init(&d->blk, &p, &vm->mmio);
 		if (rc != 0) {

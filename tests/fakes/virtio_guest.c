@@ -1,6 +1,7 @@
 /* Host-test fake VM + minimal guest virtio-mmio/blk driver (see virtio_guest.h). */
 #include "tests/fakes/virtio_guest.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,7 @@ struct vg *vg_create(const struct vg_opts *o)
 	    .serial = o ? o->serial : NULL,
 	    .read_only = o && o->param_ro,
 	    .poll_us = o ? o->poll_us : 0,
+	    .nqueues = o ? o->nqueues : 0,
 	};
 	if (bdev->block_size > BLK_SECTOR_SIZE && !(o && o->no_bounce)) {
 		for (unsigned i = 0; i < VIRTIO_BLK_BOUNCE_PAGES; i++)
@@ -293,7 +295,7 @@ int vg_access(struct vg *g, uint64_t off, uint8_t size, bool write, uint64_t *va
 	    .value = write ? *value : 0,
 	    .reg64 = true,
 	};
-	int rc = mmio_bus_dispatch(&g->bus, NULL, &acc);
+	int rc = mmio_bus_dispatch(&g->bus, g->as_vcpu, &acc);
 	if (!write)
 		*value = acc.value;
 	return rc;
@@ -336,31 +338,65 @@ bool vg_driver_init(struct vg *g, uint64_t want, uint16_t qsize)
 		return false;
 
 	/* Fresh rings, as a driver allocates them. */
-	memset(vg_ptr(g, VG_DESC_IPA), 0, 0x3000);
 	g->qsize = qsize;
+	g->nqueues = 1;
+	if (g->features & BIT(VIRTIO_BLK_F_MQ)) {
+		uint32_t lo = vg_rd(g, VIRTIO_MMIO_CONFIG + 32); /* writeback, unused0, num_queues */
+		g->nqueues = lo >> 16;
+		if (g->nqueues == 0 || g->nqueues > VG_MAX_QUEUES)
+			return false;
+	}
+	for (unsigned q = 0; q < g->nqueues; q++) {
+		memset(vg_ptr(g, vg_desc_ipa(q)), 0, 0x3000);
+		g->q_avail_idx[q] = 0;
+		vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, q);
+		if (vg_rd(g, VIRTIO_MMIO_QUEUE_READY) != 0 || vg_rd(g, VIRTIO_MMIO_QUEUE_NUM_MAX) < qsize)
+			return false;
+		vg_wr(g, VIRTIO_MMIO_QUEUE_NUM, qsize);
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)vg_desc_ipa(q));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(vg_desc_ipa(q) >> 32));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)vg_avail_ipa(q));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(vg_avail_ipa(q) >> 32));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)vg_used_ipa(q));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(vg_used_ipa(q) >> 32));
+		vg_wr(g, VIRTIO_MMIO_QUEUE_READY, 1);
+		if (vg_rd(g, VIRTIO_MMIO_QUEUE_READY) != 1)
+			return false;
+	}
+	g->cur_q = 0;
 	g->avail_idx = 0;
-	vg_wr(g, VIRTIO_MMIO_QUEUE_SEL, 0);
-	if (vg_rd(g, VIRTIO_MMIO_QUEUE_READY) != 0 || vg_rd(g, VIRTIO_MMIO_QUEUE_NUM_MAX) < qsize)
-		return false;
-	vg_wr(g, VIRTIO_MMIO_QUEUE_NUM, qsize);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)VG_DESC_IPA);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(VG_DESC_IPA >> 32));
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)VG_AVAIL_IPA);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(VG_AVAIL_IPA >> 32));
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)VG_USED_IPA);
-	vg_wr(g, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(VG_USED_IPA >> 32));
-	vg_wr(g, VIRTIO_MMIO_QUEUE_READY, 1);
-	if (vg_rd(g, VIRTIO_MMIO_QUEUE_READY) != 1)
-		return false;
 	vg_wr(g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
 	return vg_rd(g, VIRTIO_MMIO_STATUS) == (st | VIRTIO_STATUS_DRIVER_OK);
 }
 
 /* --- rings -------------------------------------------------------------------- */
 
+uint64_t vg_desc_ipa(unsigned q)
+{
+	return q == 0 ? VG_DESC_IPA : VG_MQ_RING_IPA + 0x3000ull * (q - 1);
+}
+
+uint64_t vg_avail_ipa(unsigned q)
+{
+	return q == 0 ? VG_AVAIL_IPA : vg_desc_ipa(q) + 0x1000;
+}
+
+uint64_t vg_used_ipa(unsigned q)
+{
+	return q == 0 ? VG_USED_IPA : vg_desc_ipa(q) + 0x2000;
+}
+
+void vg_use_queue(struct vg *g, unsigned q)
+{
+	assert(q < VG_MAX_QUEUES);
+	g->q_avail_idx[g->cur_q] = g->avail_idx;
+	g->cur_q = q;
+	g->avail_idx = g->q_avail_idx[q];
+}
+
 void vg_set_desc(struct vg *g, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	struct virtq_desc *d = vg_ptr(g, VG_DESC_IPA + 16ull * i);
+	struct virtq_desc *d = vg_ptr(g, vg_desc_ipa(g->cur_q) + 16ull * i);
 	d->addr = addr;
 	d->len = len;
 	d->flags = flags;
@@ -369,7 +405,7 @@ void vg_set_desc(struct vg *g, uint16_t i, uint64_t addr, uint32_t len, uint16_t
 
 void vg_publish(struct vg *g, uint16_t head)
 {
-	struct virtq_avail *a = vg_ptr(g, VG_AVAIL_IPA);
+	struct virtq_avail *a = vg_ptr(g, vg_avail_ipa(g->cur_q));
 	a->ring[g->avail_idx % g->qsize] = head;
 	wmb();
 	g->avail_idx++;
@@ -378,17 +414,17 @@ void vg_publish(struct vg *g, uint16_t head)
 
 void vg_notify(struct vg *g)
 {
-	vg_wr(g, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vg_wr(g, VIRTIO_MMIO_QUEUE_NOTIFY, g->cur_q);
 }
 
 uint16_t vg_used_idx(struct vg *g)
 {
-	return ((struct virtq_used *)vg_ptr(g, VG_USED_IPA))->idx;
+	return ((struct virtq_used *)vg_ptr(g, vg_used_ipa(g->cur_q)))->idx;
 }
 
 struct virtq_used_elem vg_used_elem(struct vg *g, uint16_t i)
 {
-	return ((struct virtq_used *)vg_ptr(g, VG_USED_IPA))->ring[i % g->qsize];
+	return ((struct virtq_used *)vg_ptr(g, vg_used_ipa(g->cur_q)))->ring[i % g->qsize];
 }
 
 uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r)

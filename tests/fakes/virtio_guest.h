@@ -30,6 +30,9 @@
 #define VG_STATUS_IPA (VG_RAM_IPA + 0x6000) /* status bytes, one per slot */
 #define VG_MISC_IPA   (VG_RAM_IPA + 0x7000) /* scratch: indirect tables, discard ranges */
 #define VG_DATA_IPA   (VG_RAM_IPA + 0x10000)
+/* Queues 1..3 (multi-queue): desc, avail and used a page apart, 0x3000 per queue. */
+#define VG_MQ_RING_IPA (VG_RAM_IPA + 0xc0000)
+#define VG_MAX_QUEUES  4u
 
 /** A backend that queues requests until polled (completes them through an inner blkdev). */
 struct slowdisk {
@@ -71,6 +74,7 @@ struct vg_opts {
 	uint32_t ram_size;     /**< guest RAM bytes when non-zero (default VG_RAM_SIZE) */
 	uint32_t disk_sectors; /**< disk size when non-zero (default VG_DISK_SECTORS) */
 	bool no_bounce;	       /**< give a disk with blocks above 512 bytes no bounce buffer */
+	unsigned nqueues;      /**< virtio_blk_params.nqueues */
 };
 
 struct vg {
@@ -88,8 +92,12 @@ struct vg {
 	struct vm *vm;
 	/* Driver state. */
 	uint16_t qsize;
-	uint16_t avail_idx;
+	uint16_t avail_idx; /**< of the current queue (cur_q) */
 	uint64_t features;
+	unsigned nqueues; /**< queues the driver set up (num_queues when F_MQ was negotiated, else 1) */
+	unsigned cur_q;	  /**< the queue vg_set_desc / vg_publish / vg_notify / vg_used_* use */
+	uint16_t q_avail_idx[VG_MAX_QUEUES];
+	struct vcpu *as_vcpu; /**< the vCPU MMIO accesses come from (NULL: none, index 0) */
 };
 
 struct vg *vg_create(const struct vg_opts *o);
@@ -108,8 +116,18 @@ int vg_access(struct vg *g, uint64_t off, uint8_t size, bool write, uint64_t *va
 uint32_t vg_rd(struct vg *g, uint64_t off);
 void vg_wr(struct vg *g, uint64_t off, uint32_t value);
 
-/** Linux-like init with the offered features masked by want; queue 0 of qsize. True when DRIVER_OK stuck. */
+/**
+ * Linux-like init with the offered features masked by want; queue 0 of qsize (and, with F_MQ
+ * negotiated, every queue num_queues says, each of qsize). True when DRIVER_OK stuck.
+ */
 bool vg_driver_init(struct vg *g, uint64_t want, uint16_t qsize);
+
+/** Make queue q the one the ring helpers below use (each keeps its own avail index). */
+void vg_use_queue(struct vg *g, unsigned q);
+/** Guest-physical address of queue q's descriptor table, avail or used ring. */
+uint64_t vg_desc_ipa(unsigned q);
+uint64_t vg_avail_ipa(unsigned q);
+uint64_t vg_used_ipa(unsigned q);
 
 void vg_set_desc(struct vg *g, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next);
 /** Put head in the avail ring and bump avail->idx (does not notify). */

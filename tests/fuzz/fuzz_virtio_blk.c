@@ -5,6 +5,8 @@
  * any queued request, out of order, with success or failure; stall; refuse when its shared depth
  * is used up, then wake the refused disks; cancel at once or on the next poll). After each action
  * the VMs' vCPU loops run the work hooks that were asked for (as core/vm.c vm_run_work does).
+ * Each disk has 1..3 request queues (VIRTIO_BLK_F_MQ from 2, chosen by the input), each with its
+ * own rings: requests, notifies and hostile avail indexes go to any queue, beside healthy ones.
  *
  * Invariants: each VM's RAM is a malloc'd buffer of exactly its size, so ASan reports any device
  * access outside its VM (including into the other VM); the disk image is followed by a canary that
@@ -24,7 +26,7 @@
 
 #define NDISK	  2
 #define RAM_IPA	  0x40000000ULL
-#define RAM_SIZE  0x10000u /* 64 KiB per VM */
+#define RAM_SIZE  0x20000u /* 128 KiB per VM */
 #define PART_SIZE 0x8000u  /* each disk: 32 KiB of the one image */
 #define DISK_SIZE (NDISK * PART_SIZE)
 #define CANARY	  0x1000u
@@ -35,6 +37,9 @@
 #define USED_OFF  0x2000u
 #define HDR_OFF	  0x3000u
 #define DATA_OFF  0x4000u
+#define DATA_END  0x10000u /* queues 1.. have their rings above (MQ_OFF) */
+#define MQ_OFF	  0x10000u /* queue q >= 1: desc, avail, used at MQ_OFF + 0x3000 * (q - 1) */
+#define NQ	  3u
 #define CTL_MAX	  16u
 
 /* --- the shared controller: one queue of `depth` entries for both disks ----------------------- */
@@ -184,7 +189,13 @@ static void wr(struct fvm *v, uint64_t off, uint32_t val)
 	mmio(v, off, 4, true, val);
 }
 
-/* The Linux init sequence, so the fuzzer reaches request processing quickly. */
+/* Where queue q's descriptor table lies (avail and used follow a page apart each). */
+static uint32_t ring_off(unsigned q)
+{
+	return q == 0 ? DESC_OFF : MQ_OFF + 0x3000u * (q - 1);
+}
+
+/* The Linux init sequence, so the fuzzer reaches request processing quickly; every queue offered. */
 static void driver_init(struct fvm *v, uint32_t feature_lo, uint16_t qsize)
 {
 	wr(v, VIRTIO_MMIO_STATUS, 0);
@@ -195,32 +206,36 @@ static void driver_init(struct fvm *v, uint32_t feature_lo, uint16_t qsize)
 	wr(v, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	wr(v, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
 	wr(v, VIRTIO_MMIO_STATUS, 0xb);
-	wr(v, VIRTIO_MMIO_QUEUE_SEL, 0);
-	wr(v, VIRTIO_MMIO_QUEUE_NUM, qsize);
-	wr(v, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(RAM_IPA + DESC_OFF));
-	wr(v, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
-	wr(v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(RAM_IPA + AVAIL_OFF));
-	wr(v, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
-	wr(v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(RAM_IPA + USED_OFF));
-	wr(v, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
-	wr(v, VIRTIO_MMIO_QUEUE_READY, 1);
+	for (unsigned q = 0; q < v->blk->mmio.nqueues; q++) {
+		uint32_t o = ring_off(q);
+		wr(v, VIRTIO_MMIO_QUEUE_SEL, q);
+		wr(v, VIRTIO_MMIO_QUEUE_NUM, qsize);
+		wr(v, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(RAM_IPA + o));
+		wr(v, VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+		wr(v, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(RAM_IPA + o + (AVAIL_OFF - DESC_OFF)));
+		wr(v, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+		wr(v, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(RAM_IPA + o + (USED_OFF - DESC_OFF)));
+		wr(v, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+		wr(v, VIRTIO_MMIO_QUEUE_READY, 1);
+	}
 	wr(v, VIRTIO_MMIO_STATUS, 0xf);
 }
 
-/* A request in the fuzzer's hands: header + one data buffer + status, at slot s. */
+/* A request in the fuzzer's hands: header + one data buffer + status, at slot s of queue q. */
 static void template_request(struct fvm *v, struct input *in)
 {
 	unsigned s = take(in, 1) % 32;
+	unsigned q = (s >> 3) % v->blk->mmio.nqueues;
 	uint32_t type = take(in, 1) % 16;
 	uint64_t sector = take(in, 2);
-	uint32_t len = take(in, 2) % (RAM_SIZE - DATA_OFF);
+	uint32_t len = take(in, 2) % (DATA_END - DATA_OFF);
 	uint16_t flags = (uint16_t)take(in, 1);
 	if (sector & 0x8000)
 		sector = (sector & 0x7fff) % 80; /* near the disk: inside it, or across its end */
 	if (flags & 0x10)
 		len &= ~511u; /* whole sectors (sub-block I/O on 4 KiB-block disks) */
-	uint16_t qsize = v->blk->mmio.queues[0].size ? v->blk->mmio.queues[0].size : 1;
-	struct virtq_desc *desc = (struct virtq_desc *)(v->ram + DESC_OFF);
+	uint16_t qsize = v->blk->mmio.queues[q].size ? v->blk->mmio.queues[q].size : 1;
+	struct virtq_desc *desc = (struct virtq_desc *)(v->ram + ring_off(q));
 	struct virtio_blk_outhdr *h = (struct virtio_blk_outhdr *)(v->ram + HDR_OFF + 16 * s);
 	uint16_t d0 = (uint16_t)((3 * s) % qsize);
 
@@ -232,7 +247,7 @@ static void template_request(struct fvm *v, struct input *in)
 	    RAM_IPA + DATA_OFF, len, (uint16_t)(VIRTQ_DESC_F_NEXT | (flags & VIRTQ_DESC_F_WRITE)),
 	    (uint16_t)((d0 + 2) % qsize)};
 	desc[(d0 + 2) % qsize] = (struct virtq_desc){RAM_IPA + HDR_OFF + 0x800 + s, 1, VIRTQ_DESC_F_WRITE, 0};
-	struct virtq_avail *a = (struct virtq_avail *)(v->ram + AVAIL_OFF);
+	struct virtq_avail *a = (struct virtq_avail *)(v->ram + ring_off(q) + (AVAIL_OFF - DESC_OFF));
 	a->ring[a->idx % qsize] = d0;
 	a->idx++;
 }
@@ -340,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    .serial = "fuzz",
 		    .read_only = (cfg & 8) != 0 && k == 1,
 		    .poll_us = (cfg2 & 4) ? 2 : 0, /* short: the window's length is not what is fuzzed */
+		    .nqueues = 1 + ((cfg2 >> 5) + k) % NQ, /* 1..3 queues (F_MQ from 2) */
 		};
 		if (cfg2 & 16) {
 			/* A 4 KiB-block backend (a UFS LU): sub-block I/O by read-modify-write. */
@@ -379,7 +395,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 3:
-			wr(v, VIRTIO_MMIO_QUEUE_NOTIFY, take(&in, 1) % 2);
+			wr(v, VIRTIO_MMIO_QUEUE_NOTIFY, take(&in, 1) % (NQ + 1)); /* one past the last too */
 			break;
 		case 4: {
 			uint32_t f = take(&in, 4);
@@ -393,9 +409,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 7:
 			template_request(v, &in);
 			break;
-		case 8: {
-			struct virtq_avail *a = (struct virtq_avail *)(v->ram + AVAIL_OFF);
-			a->idx = (uint16_t)take(&in, 2);
+		case 8: { /* a hostile avail index on any queue */
+			uint32_t x = take(&in, 2);
+			unsigned q = (op >> 4) % v->blk->mmio.nqueues;
+			struct virtq_avail *a =
+			    (struct virtq_avail *)(v->ram + ring_off(q) + (AVAIL_OFF - DESC_OFF));
+			a->idx = (uint16_t)x;
 			break;
 		}
 		case 9:

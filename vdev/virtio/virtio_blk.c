@@ -13,6 +13,8 @@
 
 #define SLOT_NONE 0xffffu
 
+_Static_assert(VIRTIO_BLK_MAX_QUEUES <= VIRTIO_MMIO_MAX_QUEUES, "queues fit the transport");
+
 enum slot_state { SLOT_FREE, SLOT_PENDING, SLOT_INFLIGHT };
 
 static struct virtio_blk *blk_of(struct virtio_mmio *t)
@@ -87,10 +89,10 @@ static struct virtio_blk_slot *pending_pop_front(struct virtio_blk *d)
 
 /* --- completion ----------------------------------------------------------- */
 
-void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len)
+void vblk_push_used_q(struct virtio_blk *d, unsigned q, uint16_t head, uint32_t len)
 {
 	/* The queue is ready here (the callers check), so push cannot fail. */
-	if (virtq_push(&d->mmio.queues[0], head, len) != 0)
+	if (virtq_push(&d->mmio.queues[q], head, len) != 0)
 		panic("%s: used ring push failed", d->mmio.name);
 	d->irq_check = true;
 }
@@ -100,7 +102,12 @@ static void flush_irq(struct virtio_blk *d)
 	if (!d->irq_check)
 		return;
 	d->irq_check = false;
-	if (virtq_needs_interrupt(&d->mmio.queues[0]))
+	/* One interrupt line for every queue (virtio-mmio): raise it if any queue wants one. */
+	bool want = false;
+	for (unsigned q = 0; q < d->mmio.nqueues; q++)
+		if (d->mmio.queues[q].ready && virtq_needs_interrupt(&d->mmio.queues[q]))
+			want = true;
+	if (want)
 		virtio_mmio_signal_used(&d->mmio);
 }
 
@@ -116,9 +123,10 @@ void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_
 /* Complete a slot (lock held). During a reset the rings are being torn down: touch nothing. */
 static void finish_slot(struct virtio_blk *d, struct virtio_blk_slot *s, uint8_t status)
 {
-	if (!d->mmio.resetting && d->mmio.queues[0].ready) {
+	if (!d->mmio.resetting && d->mmio.queues[s->q].ready) {
 		vblk_write_status(s->status_pa, status);
-		vblk_push_used(d, s->head, status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
+		vblk_push_used_q(d, s->q, s->head,
+				 status == VIRTIO_BLK_S_OK ? s->used_len_ok : s->used_len_err);
 		if (status != VIRTIO_BLK_S_OK)
 			d->stats.errors++;
 		else if (s->type == VIRTIO_BLK_T_IN)
@@ -147,6 +155,17 @@ static bool wants_work(const struct virtio_blk *d)
 static void request_work(struct virtio_blk *d)
 {
 	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
+}
+
+/*
+ * Lock held. The vCPU that should run the next work: the one driving the queue of the oldest
+ * request waiting for submission, else the one driving queue q (the one that last notified it).
+ */
+static uint16_t work_vcpu(const struct virtio_blk *d, unsigned q)
+{
+	if (d->pending_first != SLOT_NONE)
+		q = d->slots[d->pending_first].q;
+	return d->queue_home[q];
 }
 
 /* blk_req.owner_kick: the backend wants this disk's vCPU to start its next command (any context). */
@@ -221,15 +240,21 @@ static void req_done(struct blk_req *req, int rc)
 		d->repump = true; /* the vCPU processing the queue looks again before it stops */
 	else
 		kick = wants_work(d);
+	uint16_t where = work_vcpu(d, s->q);
 	spin_unlock(&t->lock);
 	if (kick)
-		request_work(d); /* outside the lock: it kicks another CPU */
+		vm_request_work(t->vm, where); /* outside the lock: it kicks another CPU */
 }
 
 /* The backend may take a request it refused with BLK_EBUSY now (any context). */
 static void blk_wake(void *ctx)
 {
-	request_work(ctx);
+	struct virtio_blk *d = ctx;
+	/* Only a hint (whichever vCPU runs the work takes every queue): read it without the lock,
+	 * which the wake-up, called for each completion that frees a share, must not contend for. */
+	uint16_t first = READ_ONCE(d->pending_first);
+	unsigned q = first < VIRTIO_BLK_SLOTS ? READ_ONCE(d->slots[first].q) : 0;
+	vm_request_work(d->mmio.vm, READ_ONCE(d->queue_home[q % VIRTIO_BLK_MAX_QUEUES]));
 }
 
 /* --- request parsing ------------------------------------------------------ */
@@ -239,6 +264,7 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err)
 {
 	s->dev = d;
+	s->q = d->pop_q;
 	s->type = type;
 	s->head = c->head;
 	s->status_pa = last_writable_byte(c);
@@ -262,10 +288,10 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
  * frees a slot asks for work (d->stalled). After a BLK_EBUSY the backend's wake-up does.
  * Its submits carry the batching hint (blk_req.batch): the caller commits them after the last pass.
  */
-static bool pump_locked(struct virtio_blk *d, unsigned *budget)
+static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 {
 	struct virtio_mmio *t = &d->mmio;
-	struct virtq *vq = &t->queues[0];
+	struct virtq *vq = &t->queues[q];
 
 	for (;;) {
 		if (!virtio_mmio_live(t) || !vq->ready || d->quiescing)
@@ -336,6 +362,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 			return true;
 		}
 
+		d->pop_q = (uint8_t)q;
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
 			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT) {
@@ -364,23 +391,48 @@ static bool pump_locked(struct virtio_blk *d, unsigned *budget)
 		case VIRTQ_POP_BAD_CHAIN:
 			(*budget)--;
 			d->stats.requests++;
+			d->stats.queue_requests[q]++;
 			if (!vblk_answer_bad_chain(d, &d->chain, vq->error))
 				return false;
 			continue;
 		case VIRTQ_POP_OK:
 			(*budget)--;
 			d->stats.requests++;
+			d->stats.queue_requests[q]++;
 			vblk_handle_chain(d, &d->chain);
 			continue;
 		}
 	}
 }
 
-/* At most one queue's worth of chains popped per call (VM's own vCPU only). */
-static unsigned pop_budget(const struct virtio_blk *d)
+/* At most one queue's worth of chains popped per queue and call (VM's own vCPU only). */
+static unsigned pop_budget(const struct virtio_blk *d, unsigned q)
 {
-	uint16_t n = d->mmio.queues[0].size;
+	uint16_t n = d->mmio.queues[q].size;
 	return n ? n : VIRTIO_BLK_QUEUE_SIZE;
+}
+
+/*
+ * One pass over every queue, each with its own budget, starting one further each pass so that no
+ * queue always comes first (slots are shared). True when some queue stopped at its budget.
+ * d->notify_quiet is per device and ends as the last emptied queue left it. That is "some queue is
+ * quiet": a completion during the pass brings another pass (repump), so in the last one ninflight
+ * only grows, and a queue emptied after a quiet one is quiet too. A queue that stopped before
+ * emptying (slots, BLK_EBUSY, budget) is looked at again by the pass its resumption brings.
+ */
+static bool pump_queues(struct virtio_blk *d, unsigned *budgets)
+{
+	unsigned n = d->mmio.nqueues;
+	unsigned first = d->next_q < n ? d->next_q : 0;
+	bool more = false;
+
+	d->next_q = (uint8_t)((first + 1) % n);
+	for (unsigned i = 0; i < n; i++) {
+		unsigned q = (first + i) % n;
+		if (pump_locked(d, q, &budgets[q]))
+			more = true;
+	}
+	return more;
 }
 
 /* Process the queue on the owner's vCPU. True when more remains (the budget ran out). */
@@ -397,10 +449,12 @@ static bool pump(struct virtio_blk *d)
 		return false;
 	}
 	d->pumping = true;
-	unsigned budget = pop_budget(d);
+	unsigned budgets[VIRTIO_MMIO_MAX_QUEUES];
+	for (unsigned q = 0; q < t->nqueues; q++)
+		budgets[q] = pop_budget(d, q);
 	do {
 		d->repump = false;
-		more = pump_locked(d, &budget);
+		more = pump_queues(d, budgets);
 	} while (d->repump && !more);
 	flush_irq(d);
 	d->pumping = false;
@@ -424,20 +478,21 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
-/* Remember where the guest talks to us: work is asked to run there. */
-static void note_home(struct virtio_blk *d)
+/* Remember where the guest talks to us (queue q's vCPU): work is asked to run there. */
+static void note_home(struct virtio_blk *d, unsigned q)
 {
 	struct virtio_mmio *t = &d->mmio;
 	spin_lock(&t->lock);
 	d->home_vcpu = t->notify_vcpu;
+	if (q < VIRTIO_BLK_MAX_QUEUES)
+		d->queue_home[q] = t->notify_vcpu;
 	spin_unlock(&t->lock);
 }
 
 static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
-	(void)q; /* one queue */
 	struct virtio_blk *d = blk_of(t);
-	note_home(d);
+	note_home(d, q);
 	if (pump(d))
 		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
 	vblk_poll_lone_request(d);
@@ -564,8 +619,12 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 		d->free_stack[i] = (uint16_t)(VIRTIO_BLK_SLOTS - 1 - i);
 	}
 	d->nfree = VIRTIO_BLK_SLOTS;
+	unsigned nq = MIN(MAX(p->nqueues, 1u), VIRTIO_BLK_MAX_QUEUES);
 
 	uint64_t features = vblk_setup_config(d);
+	if (nq > 1)
+		features |= BIT(VIRTIO_BLK_F_MQ);
+	d->config.num_queues = (uint16_t)nq;
 
 	struct virtio_mmio_params mp = {
 	    .vm = p->vm,
@@ -575,7 +634,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	    .intid = p->intid,
 	    .device_id = VIRTIO_ID_BLOCK,
 	    .device_features = features,
-	    .nqueues = 1,
+	    .nqueues = nq,
 	    .queue_max = VIRTIO_BLK_QUEUE_SIZE,
 	    .ops = &blk_ops,
 	    .owner = d,
@@ -637,5 +696,8 @@ void virtio_blk_reset(struct virtio_blk *dev)
 	spin_lock(&dev->mmio.lock);
 	dev->quiescing = false;
 	dev->home_vcpu = 0;
+	for (unsigned q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++)
+		dev->queue_home[q] = 0;
+	dev->next_q = 0;
 	spin_unlock(&dev->mmio.lock);
 }

@@ -19,12 +19,14 @@
  * read-merge-write. A reset or stop cancels it like a split request: IOERR (or no answer while
  * resetting), and no block is written from a bounce buffer after the reset began.
  *
- * One request queue of up to VIRTIO_BLK_QUEUE_SIZE entries. The device struct
- * is caller-allocated (keel has no heap on the data path) and holds
- * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in the ring.
+ * 1..VIRTIO_BLK_MAX_QUEUES request queues (VIRTIO_BLK_F_MQ above one) of up to
+ * VIRTIO_BLK_QUEUE_SIZE entries each, sharing one lock, one pending list and the device's
+ * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in their rings. A request's used entry
+ * goes to the queue it came from. The device struct is caller-allocated (keel has no heap on the
+ * data path).
  *
- * Isolation: the ring is popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
- * the work hook), at most one queue's worth per call. Completions (any CPU's interrupt handler,
+ * Isolation: the rings are popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
+ * the work hook), at most one queue's worth per queue and call. Completions (any CPU's interrupt handler,
  * any vCPU's polling, maybe for another VM's disk) only write the status, push the used entry,
  * decide the interrupt and, if the device has more to do, vm_request_work() its owner. A BLK_EBUSY
  * refusal waits for the backend's wake-up (blkdev_set_wake), which also asks for work.
@@ -56,6 +58,11 @@
  * stays false meanwhile, so the VM is not reloaded under DMA).
  */
 #define VIRTIO_BLK_RESET_WAIT_US 20000u
+/**
+ * Most request queues one disk offers (VIRTIO_BLK_F_MQ, num_queues). A VM's disks get
+ * min(its vCPUs, this): Linux then maps one queue to each vCPU.
+ */
+#define VIRTIO_BLK_MAX_QUEUES 4u
 /** Linux never builds segments smaller than a page, whatever size_max says. */
 #define VIRTIO_BLK_MIN_SIZE_MAX 4096u
 /**
@@ -108,6 +115,7 @@ struct virtio_blk_stats {
 	uint64_t rmw_parts;	   /**< backend requests those became (reads and writes of the bounce) */
 	uint64_t rmw_bytes;	   /**< data bytes copied for them (in bytes_copied too); else 0 */
 	uint64_t rmw_waits;	   /**< times one waited for the disk to drain (or another waited for it) */
+	uint64_t queue_requests[VIRTIO_BLK_MAX_QUEUES]; /**< chains popped, per request queue */
 };
 
 struct virtio_blk_params {
@@ -140,6 +148,11 @@ struct virtio_blk_params {
 	 * a driver that did not accept VIRTIO_BLK_F_BLK_SIZE is refused at FEATURES_OK instead.
 	 */
 	void *const *bounce;
+	/**
+	 * Request queues offered (clamped to 1..VIRTIO_BLK_MAX_QUEUES; 0 means 1). Above 1 the device
+	 * offers VIRTIO_BLK_F_MQ with num_queues = this; the driver may use fewer (§5.2.5).
+	 */
+	unsigned nqueues;
 };
 
 #define VIRTIO_BLK_POLL_US_MAX 10000u
@@ -174,6 +187,7 @@ struct virtio_blk_slot {
 	uint32_t type;	       /**< VIRTIO_BLK_T_* */
 	uint16_t head;
 	uint16_t next; /**< pending FIFO link */
+	uint8_t q;     /**< the request queue the chain came from (its used entry goes there) */
 	uint8_t state;
 	bool flush_after; /**< emulate write-through: FLUSH offered but not negotiated (§5.2.6.2) */
 	bool orphaned;	  /**< a reset gave up waiting; free on completion, touch nothing */
@@ -229,11 +243,15 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 
-	bool pumping;		      /**< one context is processing the queue */
-	bool repump;		      /**< more work arrived while it was */
-	bool stalled;		      /**< the pump stopped for lack of slots: a completion resumes */
-	bool quiescing;		      /**< the VM is stopping: pop nothing, submit nothing */
-	uint16_t home_vcpu;	      /**< vCPU that last notified: where work is asked to run */
+	bool pumping;	    /**< one context is processing the queue */
+	bool repump;	    /**< more work arrived while it was */
+	bool stalled;	    /**< the pump stopped for lack of slots: a completion resumes */
+	bool quiescing;	    /**< the VM is stopping: pop nothing, submit nothing */
+	uint16_t home_vcpu; /**< vCPU that last notified: where work is asked to run */
+	/** Per queue: the vCPU that last notified it; a completion on that queue asks for work there. */
+	uint16_t queue_home[VIRTIO_BLK_MAX_QUEUES];
+	uint8_t pop_q;		      /**< the queue the pump is popping (parsed chains belong to it) */
+	uint8_t next_q;		      /**< round robin: the queue the next pass visits first */
 	volatile bool backend_kicked; /**< the backend asked for a poll from this VM's vCPU (owner_kick) */
 	bool irq_check;		      /**< used entries added since the last interrupt decision */
 	uint16_t pending_first, pending_last; /**< parsed requests awaiting (re)submission */
@@ -269,9 +287,9 @@ int virtio_blk_init(struct virtio_blk *dev, const struct virtio_blk_params *p, s
 void virtio_blk_poll(struct virtio_blk *dev);
 
 /**
- * Process the queue on one of the VM's own vCPUs (vm_dev_ops.work): submit pending requests, pop
- * and parse at most one queue's worth of new chains. True when more remains (call again soon);
- * false when the device waits for the guest, a completion or the backend's wake-up.
+ * Process the queues on one of the VM's own vCPUs (vm_dev_ops.work): submit pending requests, pop
+ * and parse at most one queue's worth of new chains from each queue. True when more remains (call again
+ * soon); false when the device waits for the guest, a completion or the backend's wake-up.
  */
 bool virtio_blk_work(struct virtio_blk *dev);
 

@@ -29,8 +29,13 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err);
 /** Complete a request that never reached the backend: status byte and used entry. */
 void vblk_complete_now(struct virtio_blk *d, const struct virtq_chain *c, uint8_t status, uint32_t used_len);
-/** Push a used entry (the queue is ready) and note that an interrupt decision is due. */
-void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len);
+/** Push a used entry on queue q (ready) and note that an interrupt decision is due. */
+void vblk_push_used_q(struct virtio_blk *d, unsigned q, uint16_t head, uint32_t len);
+/** Push a used entry on the queue being popped (d->pop_q). */
+static inline void vblk_push_used(struct virtio_blk *d, uint16_t head, uint32_t len)
+{
+	vblk_push_used_q(d, d->pop_q, head, len);
+}
 /** Parse one popped chain: complete it at once or queue a slot for the backend. */
 void vblk_handle_chain(struct virtio_blk *d, const struct virtq_chain *c);
 /**

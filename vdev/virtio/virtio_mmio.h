@@ -37,7 +37,7 @@
 #include "keel/ratelimit.h"
 #include "vdev/virtio/virtq.h"
 
-#define VIRTIO_MMIO_MAX_QUEUES 2
+#define VIRTIO_MMIO_MAX_QUEUES 4
 /** VendorID: "KEEL" in little-endian ASCII. */
 #define VIRTIO_MMIO_VENDOR_KEEL 0x4c45454bu
 
