@@ -1,4 +1,4 @@
-/* virtio-blk over a blkdev: slots, completion, the queue pump, polling, reset and quiesce. */
+/* virtio-blk over a blkdev: completion, the queue pump, the transport ops, reset and quiesce. */
 #include "vdev/virtio/virtio_blk.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
@@ -11,80 +11,11 @@
 #include "core/vm.h"
 #include "keel/util.h"
 
-#define SLOT_NONE 0xffffu
-
 _Static_assert(VIRTIO_BLK_MAX_QUEUES <= VIRTIO_MMIO_MAX_QUEUES, "queues fit the transport");
-
-enum slot_state { SLOT_FREE, SLOT_PENDING, SLOT_INFLIGHT };
 
 static struct virtio_blk *blk_of(struct virtio_mmio *t)
 {
 	return t->owner;
-}
-
-/* --- slots ---------------------------------------------------------------- */
-
-static uint16_t slot_index(const struct virtio_blk *d, const struct virtio_blk_slot *s)
-{
-	return (uint16_t)(s - d->slots);
-}
-
-struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d)
-{
-	if (d->nfree == 0)
-		panic("%s: no free request slot", d->mmio.name); /* the pump checks first */
-	struct virtio_blk_slot *s = &d->slots[d->free_stack[--d->nfree]];
-	s->state = SLOT_PENDING;
-	s->flush_after = false;
-	s->orphaned = false;
-	s->cancelled = false;
-	s->split = false;
-	s->split_due = false;
-	s->rmw = false;
-	s->rmw_due = false;
-	s->next = SLOT_NONE;
-	return s;
-}
-
-void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s)
-{
-	vblk_rmw_release(d, s);
-	s->state = SLOT_FREE;
-	d->free_stack[d->nfree++] = slot_index(d, s);
-}
-
-static void pending_push_back(struct virtio_blk *d, struct virtio_blk_slot *s)
-{
-	uint16_t i = slot_index(d, s);
-	s->state = SLOT_PENDING;
-	s->next = SLOT_NONE;
-	if (d->pending_last == SLOT_NONE)
-		d->pending_first = i;
-	else
-		d->slots[d->pending_last].next = i;
-	d->pending_last = i;
-}
-
-static void pending_push_front(struct virtio_blk *d, struct virtio_blk_slot *s)
-{
-	uint16_t i = slot_index(d, s);
-	s->state = SLOT_PENDING;
-	s->next = d->pending_first;
-	d->pending_first = i;
-	if (d->pending_last == SLOT_NONE)
-		d->pending_last = i;
-}
-
-static struct virtio_blk_slot *pending_pop_front(struct virtio_blk *d)
-{
-	if (d->pending_first == SLOT_NONE)
-		return NULL;
-	struct virtio_blk_slot *s = &d->slots[d->pending_first];
-	d->pending_first = s->next;
-	if (d->pending_first == SLOT_NONE)
-		d->pending_last = SLOT_NONE;
-	s->next = SLOT_NONE;
-	return s;
 }
 
 /* --- completion ----------------------------------------------------------- */
@@ -199,7 +130,7 @@ static void req_done(struct blk_req *req, int rc)
 
 	spin_lock(&t->lock);
 	if (s->state != SLOT_INFLIGHT)
-		panic("%s: backend completed request slot %u twice", t->name, slot_index(d, s));
+		panic("%s: backend completed request slot %u twice", t->name, vblk_slot_index(d, s));
 	if (s->orphaned) {
 		d->norphaned--;
 		vblk_slot_free(d, s);
@@ -220,7 +151,7 @@ static void req_done(struct blk_req *req, int rc)
 		/* A part of a split or sub-block request: the owner's vCPU copies, builds the next. */
 		s->split_due = s->split;
 		s->rmw_due = s->rmw;
-		pending_push_front(d, s);
+		vblk_pending_push_front(d, s);
 	} else if (rc == BLK_OK && more) {
 		/* Stopping or resetting: the remaining parts are cancelled, the request failed. */
 		finish_slot(d, s, VIRTIO_BLK_S_IOERR);
@@ -229,7 +160,7 @@ static void req_done(struct blk_req *req, int rc)
 	} else if (rc == BLK_OK && s->flush_after && !d->quiescing && !t->resetting) {
 		/* Write-through: the write completes to the guest only once it is stable. */
 		set_flush(s);
-		pending_push_front(d, s);
+		vblk_pending_push_front(d, s);
 	} else {
 		finish_slot(d, s, status_from_blk(rc));
 		if (!d->pumping)
@@ -274,7 +205,7 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 	s->req.ctx = s;
 	s->req.owner_kick = backend_kick;
 	s->req.owner_ctx = d;
-	pending_push_back(d, s);
+	vblk_pending_push_back(d, s);
 }
 
 /* --- the queue pump --------------------------------------------------------- */
@@ -297,10 +228,10 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		if (!virtio_mmio_live(t) || !vq->ready || d->quiescing)
 			return false;
 
-		struct virtio_blk_slot *s = pending_pop_front(d);
+		struct virtio_blk_slot *s = vblk_pending_pop_front(d);
 		if (s != NULL && !vblk_rmw_may_submit(d, s)) {
 			/* A sub-block request runs alone: resumed by the completion it waits for. */
-			pending_push_front(d, s);
+			vblk_pending_push_front(d, s);
 			return false;
 		}
 		if (s != NULL && s->rmw_due) {
@@ -340,7 +271,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 			if (rc == BLK_EBUSY) {
 				/* Keep the order; the backend's wake-up (blk_wake) resumes us. */
 				d->stats.busy++;
-				pending_push_front(d, s);
+				vblk_pending_push_front(d, s);
 				return false;
 			}
 			if (rc == BLK_EIO)
@@ -506,39 +437,6 @@ static void blk_driver_ok(struct virtio_mmio *t)
 		vm_request_work(t->vm, d->home_vcpu);
 }
 
-/* Lock held. Drop the requests that never reached the backend: nothing of them touched the disk. */
-static void drop_pending(struct virtio_blk *d)
-{
-	struct virtio_blk_slot *s;
-	while ((s = pending_pop_front(d)) != NULL)
-		vblk_slot_free(d, s);
-	d->stalled = false;
-	d->notify_quiet = false; /* the queue is being reset or stopped: nothing to look for */
-}
-
-/*
- * Ask the backend to abort every in-flight request not yet cancelled (orphans included), once.
- * Called without the lock: done may run inside blkdev_cancel. The slots stay INFLIGHT until their
- * done, and nothing is popped meanwhile (resetting or quiescing), so none is reused under us.
- */
-static void cancel_in_flight(struct virtio_blk *d)
-{
-	struct virtio_mmio *t = &d->mmio;
-
-	for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
-		struct virtio_blk_slot *s = &d->slots[i];
-		spin_lock(&t->lock);
-		bool go = s->state == SLOT_INFLIGHT && !s->cancelled;
-		if (go) {
-			s->cancelled = true;
-			d->stats.cancels++;
-		}
-		spin_unlock(&t->lock);
-		if (go)
-			(void)blkdev_cancel(d->bdev, &s->req); /* ENOTSUP / unknown: wait for it instead */
-	}
-}
-
 static void poll_backend(struct virtio_blk *d)
 {
 	if (d->bdev->ops->poll)
@@ -555,9 +453,9 @@ static void blk_reset(struct virtio_mmio *t)
 	struct virtio_blk *d = blk_of(t);
 
 	spin_lock(&t->lock);
-	drop_pending(d);
+	vblk_drop_pending(d);
 	spin_unlock(&t->lock);
-	cancel_in_flight(d);
+	vblk_cancel_in_flight(d);
 
 	uint64_t t0 = timer_us();
 	while (READ_ONCE(d->ninflight) > 0 && timer_us() - t0 < VIRTIO_BLK_RESET_WAIT_US) {
@@ -579,7 +477,7 @@ static void blk_reset(struct virtio_mmio *t)
 		}
 		d->ninflight = 0;
 	}
-	drop_pending(d); /* write-through follow-ups queued while we waited */
+	vblk_drop_pending(d); /* write-through follow-ups queued while we waited */
 	d->irq_check = false;
 	spin_unlock(&t->lock);
 }
@@ -666,14 +564,14 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 	spin_lock(&t->lock);
 	d->quiescing = true; /* pump_locked stops at its next look; req_done queues no follow-up */
 	bool busy = d->pumping;
-	drop_pending(d);
+	vblk_drop_pending(d);
 	spin_unlock(&t->lock);
 	if (busy)
 		return false; /* a vCPU is still leaving the pump (not yet stopped): ask again */
-	cancel_in_flight(d);
+	vblk_cancel_in_flight(d);
 	poll_backend(d);
 	spin_lock(&t->lock);
-	drop_pending(d);
+	vblk_drop_pending(d);
 	bool idle = d->ninflight == 0 && d->norphaned == 0 && !d->pumping;
 	spin_unlock(&t->lock);
 	return idle;

@@ -15,15 +15,34 @@ static inline paddr_t last_writable_byte(const struct virtq_chain *c)
 	return pa_add(b->pa, b->len - 1);
 }
 
-/** A free slot, PENDING; the pump checked that one exists (panics otherwise: a keel bug). */
 /** Write a request's status byte (guest memory the device checked is inside the VM's RAM). */
 static inline void vblk_write_status(paddr_t pa, uint8_t status)
 {
 	*(volatile uint8_t *)pa_to_ptr(pa) = status;
 }
 
+/* --- request slots (virtio_blk_slots.c) --- */
+
+#define SLOT_NONE 0xffffu
+enum slot_state { SLOT_FREE, SLOT_PENDING, SLOT_INFLIGHT };
+
+uint16_t vblk_slot_index(const struct virtio_blk *d, const struct virtio_blk_slot *s);
+/** A free slot, PENDING; the pump checked that one exists (panics otherwise: a keel bug). */
 struct virtio_blk_slot *vblk_slot_alloc(struct virtio_blk *d);
 void vblk_slot_free(struct virtio_blk *d, struct virtio_blk_slot *s);
+/** The pending list: parsed requests awaiting (re)submission, in order. */
+void vblk_pending_push_back(struct virtio_blk *d, struct virtio_blk_slot *s);
+void vblk_pending_push_front(struct virtio_blk *d, struct virtio_blk_slot *s);
+struct virtio_blk_slot *vblk_pending_pop_front(struct virtio_blk *d);
+/** Drop the requests that never reached the backend (nothing of them touched the disk). */
+void vblk_drop_pending(struct virtio_blk *d);
+/**
+ * Ask the backend to abort every in-flight request not yet cancelled (orphans included), once.
+ * Called WITHOUT the lock: done may run inside blkdev_cancel. The slots stay INFLIGHT until their
+ * done, and nothing is popped meanwhile (resetting or quiescing), so none is reused under us.
+ */
+void vblk_cancel_in_flight(struct virtio_blk *d);
+
 /** Queue a parsed request (s->req filled in) on the pending list, to be submitted by the pump. */
 void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const struct virtq_chain *c,
 		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err);
