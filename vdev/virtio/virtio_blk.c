@@ -36,7 +36,7 @@ static void flush_irq(struct virtio_blk *d)
 	/* One interrupt line for every queue (virtio-mmio): raise it if any queue wants one. */
 	bool want = false;
 	for (unsigned q = 0; q < d->mmio.nqueues; q++)
-		if (d->mmio.queues[q].ready && virtq_needs_interrupt(&d->mmio.queues[q]))
+		if (virtq_needs_interrupt(&d->mmio.queues[q])) /* false for a queue not ready */
 			want = true;
 	if (want)
 		virtio_mmio_signal_used(&d->mmio);
