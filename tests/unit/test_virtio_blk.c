@@ -619,6 +619,16 @@ static bool driver_would_notify(struct vg *g, uint16_t old_idx, uint16_t new_idx
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
+/* Reads of sector i into data slot i, i = first..first+n-1: each built, published and notified. */
+static void submit_reads(struct vg *g, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_submit(g, i, &r);
+	}
+}
+
+/* The same, published without a notify (the driver notifies once after, or not at all). */
 static void queue_reads(struct vg *g, unsigned first, unsigned n)
 {
 	for (unsigned i = first; i < first + n; i++) {
@@ -728,14 +738,6 @@ static void test_segment_splitting(void **state)
 }
 
 /* --- asynchronous backend: EBUSY, failures, reset with requests in flight -------- */
-
-static void submit_reads(struct vg *g, unsigned first, unsigned n)
-{
-	for (unsigned i = first; i < first + n; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_submit(g, i, &r);
-	}
-}
 
 /* --- completion polling ---------------------------------------------------------- */
 
@@ -1020,10 +1022,7 @@ static void test_pump_commits_batch_once(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true};
 	struct vg *g = up(&o, ALL);
-	for (unsigned i = 0; i < 6; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_queue(g, i, &r);
-	}
+	queue_reads(g, 0, 6);
 	unsigned c0 = g->slow.commits; /* DRIVER_OK's pump pass commits too */
 	vg_notify(g);
 	assert_int_equal(g->slow.count, 6);
@@ -1039,10 +1038,7 @@ static void test_pump_commits_batch_once(void **state)
 	/* The pass that stops at a refusal commits what it submitted before it. */
 	o.slow_capacity = 2;
 	g = up(&o, ALL);
-	for (unsigned i = 0; i < 5; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_queue(g, i, &r);
-	}
+	queue_reads(g, 0, 5);
 	c0 = g->slow.commits;
 	vg_notify(g);
 	assert_int_equal(g->slow.count, 2);
