@@ -83,7 +83,7 @@ static void disk_report(void *dev, const struct vm *vm)
 		    "VM %s: disk %s: polling measured: %llu lone requests not polled, %llu trials of the "
 		    "other mode, %llu switches (polling now %s); %llu queue passes left notifications off",
 		    vm->name, d->name, (unsigned long long)s.poll_off, (unsigned long long)s.poll_trials,
-		    (unsigned long long)s.poll_switches, d->blk.ab.off ? "off" : "on",
+		    (unsigned long long)s.poll_switches, virtio_blk_poll_mode(&d->blk),
 		    (unsigned long long)s.quiet_passes);
 	if (s.split_requests)
 		log_info("VM %s: disk %s: %llu requests above the backend's limits split into %llu parts",

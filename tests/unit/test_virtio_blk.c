@@ -901,6 +901,7 @@ static void test_poll_only_when_it_should(void **state)
 	assert_int_equal(vg_blk_stats(g).polls, 0);
 	assert_int_equal(g->slow.ready_calls, 0);
 	assert_int_equal(g->slow.count, 1);
+	assert_string_equal(virtio_blk_poll_mode(g->blk), "disabled"); /* the report never says "on" */
 	slowdisk_complete_all(&g->slow);
 	down(g);
 
@@ -908,6 +909,7 @@ static void test_poll_only_when_it_should(void **state)
 	g = up(&plain, ALL);
 	submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).polls, 0);
+	assert_string_equal(virtio_blk_poll_mode(g->blk), "disabled"); /* a backend that cannot be polled */
 	slowdisk_complete_all(&g->slow);
 	down(g);
 }
@@ -957,6 +959,7 @@ static void test_poll_measured_choice(void **state)
 		polled += timed_lone_request(g, i, 200, 100);
 	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
 	assert_true(g->blk->ab.off);
+	assert_string_equal(virtio_blk_poll_mode(g->blk), "off");
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	/* Polling now loses its trials: they come less and less often. */
 	polled = 0;
@@ -971,6 +974,7 @@ static void test_poll_measured_choice(void **state)
 	     n++, i++)
 		timed_lone_request(g, i, 100, 300);
 	assert_false(g->blk->ab.off);
+	assert_string_equal(virtio_blk_poll_mode(g->blk), "on");
 	assert_int_equal(vg_blk_stats(g).poll_switches, 2);
 	/* An epoch stretched by an idle gap measures nothing: no switch on it. */
 	uint64_t trials = vg_blk_stats(g).poll_trials;

@@ -303,6 +303,12 @@ bool virtio_blk_quiesce(struct virtio_blk *dev);
 /** Reset the device (its VM is resetting, after quiesce): as a driver reset, then accept work again. */
 void virtio_blk_reset(struct virtio_blk *dev);
 
+/**
+ * The completion polling mode for reports: "on" or "off" (as last measured), or "disabled" when
+ * the disk's io-poll-us is 0 or its backend cannot be polled (lone requests are then never polled).
+ */
+const char *virtio_blk_poll_mode(const struct virtio_blk *d);
+
 /** A consistent snapshot of the counters. */
 void virtio_blk_get_stats(struct virtio_blk *dev, struct virtio_blk_stats *out);
 

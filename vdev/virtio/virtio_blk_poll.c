@@ -107,6 +107,17 @@ static bool poll_worth(struct virtio_blk *d, unsigned c)
 	return true;
 }
 
+static bool can_poll(const struct virtio_blk *d)
+{
+	const struct blkdev *b = d->bdev;
+	return d->poll_us != 0 && b->ops->completion_ready != NULL && b->ops->poll != NULL;
+}
+
+const char *virtio_blk_poll_mode(const struct virtio_blk *d)
+{
+	return !can_poll(d) ? "disabled" : d->ab.off ? "off" : "on";
+}
+
 /*
  * After a notify: if exactly one request is in flight, wait for it up to poll_us, so the guest
  * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
@@ -118,7 +129,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	struct virtio_mmio *t = &d->mmio;
 	struct blkdev *b = d->bdev;
 
-	if (d->poll_us == 0 || b->ops->completion_ready == NULL || b->ops->poll == NULL)
+	if (!can_poll(d))
 		return;
 	spin_lock(&t->lock);
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
