@@ -456,9 +456,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing &&
 		    (b->pending_first != 0xffffu || b->ninflight != 0))
 			fail();
-		/* Nor a ring whose notifications are off with nothing in flight to bring the next pass. */
+		/* Nor a ring whose notifications are off with nothing in flight to bring the next pass:
+		 * the device's flag, and each queue's own ring (a queue left quiet beside armed ones). */
 		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing && b->notify_quiet)
 			fail();
+		for (unsigned q = 0; q < b->mmio.nqueues; q++)
+			if (virtio_mmio_live(&b->mmio) && b->mmio.queues[q].ready && !b->quiescing &&
+			    b->mmio.queues[q].notify_off)
+				fail();
 	}
 	/* Stop both VMs: quiesce must come true once the controller completes; then reset. */
 	for (unsigned k = 0; k < NDISK; k++) {

@@ -32,6 +32,7 @@ void virtq_reset(struct virtq *vq)
 	vq->signalled_used = 0;
 	vq->signalled_valid = false;
 	vq->unsignalled = false;
+	vq->notify_off = false;
 	vq->error = NULL;
 }
 
@@ -77,6 +78,7 @@ int virtq_enable(struct virtq *vq, uint64_t features)
 	vq->signalled_used = 0;
 	vq->signalled_valid = false;
 	vq->unsignalled = false;
+	vq->notify_off = false;
 	vq->error = NULL;
 	vq->ready = true;
 	return 0;
@@ -295,6 +297,7 @@ bool virtq_arm_notify(struct virtq *vq)
 {
 	if (!vq->ready)
 		return false;
+	vq->notify_off = false;
 	if (vq->event_idx)
 		*avail_event_field(vq) = vq->last_avail_idx;
 	else
@@ -308,6 +311,7 @@ void virtq_quiet_notify(struct virtq *vq)
 {
 	if (!vq->ready)
 		return;
+	vq->notify_off = true;
 	/* An avail_event the driver's index has already passed: its next buffers cross no event
 	 * (vring_need_event, §2.7.10.2) until the index wraps, 65536 buffers on. */
 	if (vq->event_idx)

@@ -84,6 +84,7 @@ struct virtq {
 	uint16_t signalled_used; /**< used_idx when the driver was last interrupted */
 	bool signalled_valid;
 	bool unsignalled; /**< used entries added since the last virtq_needs_interrupt */
+	bool notify_off;  /**< virtq_quiet_notify asked the driver not to notify; virtq_arm_notify undid it */
 
 	const char *error; /**< why the last enable/pop failed (static string) */
 };
