@@ -253,6 +253,7 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 	arch_sysregs_load(&vcpu->ctx.sys);
 	vgic_vcpu_load(vcpu);
 	uint64_t t_exit = 0;
+	enum vcpu_exit_kind t_kind = VCPU_EXIT_OTHER; /* the kind of the exit t_exit timed */
 	for (;;) {
 		if (READ_ONCE(vcpu->vm->stop_request) != ACTION_RESUME) {
 			vgic_vcpu_put(vcpu);
@@ -274,6 +275,8 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 		if (t_exit) {
 			vcpu->el2_ticks += t_enter - t_exit;
 			vcpu->timed_exits++;
+			vcpu->el2_ticks_kind[t_kind] += t_enter - t_exit;
+			vcpu->timed_kinds[t_kind]++;
 		}
 		enum arch_exit_kind kind = arch_vcpu_enter(&vcpu->ctx);
 		t_exit = 0;
@@ -288,15 +291,18 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 		enum exit_action next = ACTION_RESUME;
 		switch (kind) {
 		case EXIT_SYNC:
-			vcpu->exit_kinds[sync_kind(ESR_EC(vcpu->ctx.esr))]++;
+			t_kind = sync_kind(ESR_EC(vcpu->ctx.esr));
+			vcpu->exit_kinds[t_kind]++;
 			next = handle_sync(vcpu);
 			break;
 		case EXIT_IRQ:
 		case EXIT_FIQ:
-			vcpu->exit_kinds[VCPU_EXIT_IRQ]++;
+			t_kind = VCPU_EXIT_IRQ;
+			vcpu->exit_kinds[t_kind]++;
 			cpu_handle_irqs(vcpu);
 			break;
 		case EXIT_SERROR:
+			t_kind = VCPU_EXIT_OTHER;
 			log_err("VM %s: SError (ESR 0x%llx) at pc 0x%llx; stopping the VM", vcpu->vm->name,
 				(unsigned long long)vcpu->ctx.esr, (unsigned long long)vcpu->ctx.pc);
 			next = ACTION_VM_OFF;

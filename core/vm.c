@@ -99,15 +99,36 @@ void vm_report(const struct vm *vm)
 		 (unsigned long long)(timed ? el2 * 10 / f / timed % 10 : 0),
 		 (unsigned long long)(el2 + guest ? el2 * 100 / (el2 + guest) : 0),
 		 (unsigned long long)timed);
-	uint64_t k[VCPU_EXIT_NR] = {0};
+	uint64_t k[VCPU_EXIT_NR] = {0}, tk[VCPU_EXIT_NR] = {0}, ticks[VCPU_EXIT_NR] = {0};
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		for (unsigned j = 0; j < VCPU_EXIT_NR; j++)
+		for (unsigned j = 0; j < VCPU_EXIT_NR; j++) {
 			k[j] += vm->vcpus[i].exit_kinds[j];
+			tk[j] += vm->vcpus[i].timed_kinds[j];
+			ticks[j] += vm->vcpus[i].el2_ticks_kind[j];
+		}
 	log_info("VM %s: exits by kind: %llu MMIO, %llu interrupt, %llu WFI/WFE, %llu HVC/SMC, %llu sysreg, "
 		 "%llu other",
 		 vm->name, (unsigned long long)k[VCPU_EXIT_MMIO], (unsigned long long)k[VCPU_EXIT_IRQ],
 		 (unsigned long long)k[VCPU_EXIT_WFX], (unsigned long long)k[VCPU_EXIT_HVC],
 		 (unsigned long long)k[VCPU_EXIT_SYSREG], (unsigned long long)k[VCPU_EXIT_OTHER]);
+	/* Tenths of a microsecond of keel time per timed exit of each kind. */
+	uint64_t t[VCPU_EXIT_NR];
+	for (unsigned j = 0; j < VCPU_EXIT_NR; j++)
+		t[j] = tk[j] ? ticks[j] * 10 / f / tk[j] : 0;
+	log_info(
+	    "VM %s: keel time per exit by kind (timed exits): MMIO %llu.%llu us (%llu), interrupt %llu.%llu "
+	    "us (%llu), WFI/WFE %llu.%llu us (%llu), HVC/SMC %llu.%llu us (%llu), sysreg %llu.%llu us "
+	    "(%llu), other %llu.%llu us (%llu)",
+	    vm->name, (unsigned long long)(t[VCPU_EXIT_MMIO] / 10),
+	    (unsigned long long)(t[VCPU_EXIT_MMIO] % 10), (unsigned long long)tk[VCPU_EXIT_MMIO],
+	    (unsigned long long)(t[VCPU_EXIT_IRQ] / 10), (unsigned long long)(t[VCPU_EXIT_IRQ] % 10),
+	    (unsigned long long)tk[VCPU_EXIT_IRQ], (unsigned long long)(t[VCPU_EXIT_WFX] / 10),
+	    (unsigned long long)(t[VCPU_EXIT_WFX] % 10), (unsigned long long)tk[VCPU_EXIT_WFX],
+	    (unsigned long long)(t[VCPU_EXIT_HVC] / 10), (unsigned long long)(t[VCPU_EXIT_HVC] % 10),
+	    (unsigned long long)tk[VCPU_EXIT_HVC], (unsigned long long)(t[VCPU_EXIT_SYSREG] / 10),
+	    (unsigned long long)(t[VCPU_EXIT_SYSREG] % 10), (unsigned long long)tk[VCPU_EXIT_SYSREG],
+	    (unsigned long long)(t[VCPU_EXIT_OTHER] / 10), (unsigned long long)(t[VCPU_EXIT_OTHER] % 10),
+	    (unsigned long long)tk[VCPU_EXIT_OTHER]);
 	for (unsigned i = 0; i < vm->nr_dev_hooks; i++)
 		if (vm->dev_hooks[i].ops->report)
 			vm->dev_hooks[i].ops->report(vm->dev_hooks[i].dev, vm);

@@ -63,8 +63,10 @@ struct vcpu {
 	uint64_t exit_kinds[VCPU_EXIT_NR]; /**< exits by enum vcpu_exit_kind */
 	/* Sampled: one exit in VCPU_TIME_SAMPLE is timed (see vcpu_run). */
 	uint64_t timed_exits;
-	uint64_t el2_ticks;   /**< counter ticks spent in keel between a timed exit and the next entry */
-	uint64_t guest_ticks; /**< counter ticks spent in the guest before each timed exit */
+	uint64_t el2_ticks; /**< counter ticks spent in keel between a timed exit and the next entry */
+	uint64_t timed_kinds[VCPU_EXIT_NR];    /**< timed exits by enum vcpu_exit_kind */
+	uint64_t el2_ticks_kind[VCPU_EXIT_NR]; /**< el2_ticks by the kind of the timed exit */
+	uint64_t guest_ticks;		       /**< counter ticks spent in the guest before each timed exit */
 };
 
 struct vm;

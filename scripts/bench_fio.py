@@ -55,6 +55,9 @@ EXITS_RE = re.compile(r"VM linux: (\d+) vCPU exits.*?keel time per exit ([0-9.]+
 KINDS = ("mmio", "irq", "wfx", "hvc", "sysreg", "other")
 KINDS_RE = re.compile(r"VM linux: exits by kind: (\d+) MMIO, (\d+) interrupt, (\d+) WFI/WFE, (\d+) HVC/SMC, "
                       r"(\d+) sysreg, (\d+) other")
+KTIME_RE = re.compile(r"VM linux: keel time per exit by kind \(timed exits\): MMIO ([0-9.]+) us \(\d+\), "
+                      r"interrupt ([0-9.]+) us \(\d+\), WFI/WFE ([0-9.]+) us \(\d+\), HVC/SMC ([0-9.]+) us \(\d+\), "
+                      r"sysreg ([0-9.]+) us \(\d+\), other ([0-9.]+) us")
 POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d+) us\): (\d+) lone requests "
                      r"polled, (\d+) completed in the window, (\d+) left to the interrupt, (\d+) given up")
 
@@ -99,6 +102,9 @@ def parse_counters(text):
     m = KINDS_RE.search(text)
     if m:
         c["exit_kinds"] = dict(zip(KINDS, [int(x) for x in m.groups()]))
+    m = KTIME_RE.search(text)
+    if m:
+        c["us_per_exit_kind"] = dict(zip(KINDS, [float(x) for x in m.groups()]))
     m = POLL_RE.search(text)
     if m:
         c["poll_window_us"], c["polled"], c["poll_hits"], c["poll_misses"], c["poll_breaks"] = \
@@ -278,6 +284,9 @@ def summary(res):
         if "exit_kinds" in c:
             lines.append("      exits per request by kind: " + ", ".join(
                 f"{c['exit_kinds'][k] / req:.2f} {k}" for k in KINDS))
+        if "us_per_exit_kind" in c:
+            lines.append("      keel us per exit by kind: " + ", ".join(
+                f"{k} {c['us_per_exit_kind'][k]:.1f}" for k in ("mmio", "irq") if c["exit_kinds"].get(k)))
         if c.get("ufs_line"):
             lines.append(f"      {c['ufs_line']}")
     lines.append(f"  plot (4k randread IOPS against queue depth): {os.path.relpath(res['plot'], ROOT)}"

@@ -132,6 +132,8 @@ KEEL_COUNTERS = ("[  9.0] keel: VM linux: 2000 vCPU exits, 0 resets (0 stop requ
                  "exit 50.5 us, 12% of vCPU time (100 exits timed)\n"
                  "[  9.0] keel: VM linux: exits by kind: 1500 MMIO, 300 interrupt, 100 WFI/WFE, 50 HVC/SMC, "
                  "40 sysreg, 10 other\n"
+                 "[  9.0] keel: VM linux: keel time per exit by kind (timed exits): MMIO 12.5 us (90), interrupt "
+                 "30.0 us (20), WFI/WFE 0.0 us (0), HVC/SMC 4.2 us (3), sysreg 0.0 us (0), other 0.0 us (0)\n"
                  "[  9.1] keel: VM linux: disk linux/vda: 1000 requests, 4096000 bytes read, 0 bytes written, 1000 "
                  "notify traps, 250 interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
                  "request: 2.00\n"
@@ -191,6 +193,8 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     assert "2.00 vCPU exits, 1.000 notify traps, 0.250 interrupts" in text and "FAILED" in text
     assert c["exit_kinds"] == {"mmio": 1500, "irq": 300, "wfx": 100, "hvc": 50, "sysreg": 40, "other": 10}
     assert "exits per request by kind: 1.50 mmio, 0.30 irq, 0.10 wfx, 0.05 hvc, 0.04 sysreg, 0.01 other" in text
+    assert c["us_per_exit_kind"] == {"mmio": 12.5, "irq": 30.0, "wfx": 0.0, "hvc": 4.2, "sysreg": 0.0, "other": 0.0}
+    assert "keel us per exit by kind: mmio 12.5, irq 30.0" in text
     assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
     assert "| randread-4k-qd1 | 1100 (1000–1200) | 900 (800–1000) | 0.82 | 100 / 100 |" in bench_fio.markdown(res)
     assert not os.path.exists(tmp_path / "fio.img")
@@ -220,4 +224,6 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
         assert abs(w["mbs"]["median"] - w["iops"]["median"] * 1.048576) < 0.01 * w["mbs"]["median"]
     c = res["boot"][1]["counters"]
     assert res["boot"][1]["row"] == "keel-ufs" and c["requests"] > 0 and c["bytes_written"] > 0, res
+    # keel timed some of its MMIO and interrupt exits (one exit in 16 is timed)
+    assert c["us_per_exit_kind"]["mmio"] > 0 and c["us_per_exit_kind"]["irq"] > 0, c
     assert not os.path.exists(tmp_path / "fio.img")

@@ -26,6 +26,12 @@ def test_guest_runs_timer_uart_fp_and_powers_off(keel):
     kinds = [int(x) for x in re.search(r"VM bm: exits by kind: (\d+) MMIO, (\d+) interrupt, (\d+) WFI/WFE, "
                                        r"(\d+) HVC/SMC, (\d+) sysreg, (\d+) other", out).groups()]
     assert sum(kinds) == total and kinds[0] > 0 and kinds[3] > 0, (kinds, total)
+    # The timed exits (one in 16) by kind add up to the timed exits of the VM line.
+    timed = int(re.search(r"VM bm: .*\((\d+) exits timed\)", out).group(1))
+    per_kind = re.search(r"VM bm: keel time per exit by kind \(timed exits\): MMIO [0-9.]+ us \((\d+)\), interrupt "
+                         r"[0-9.]+ us \((\d+)\), WFI/WFE [0-9.]+ us \((\d+)\), HVC/SMC [0-9.]+ us \((\d+)\), sysreg "
+                         r"[0-9.]+ us \((\d+)\), other [0-9.]+ us \((\d+)\)", out)
+    assert per_kind and sum(int(x) for x in per_kind.groups()) == timed and timed > 0, out
     assert "powering the machine off" in out
     assert r.rc == 0, out
 
