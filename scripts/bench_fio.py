@@ -58,6 +58,8 @@ KINDS_RE = re.compile(r"VM linux: exits by kind: (\d+) MMIO, (\d+) interrupt, (\
 KTIME_RE = re.compile(r"VM linux: keel time per exit by kind \(timed exits\): MMIO ([0-9.]+) us \(\d+\), "
                       r"interrupt ([0-9.]+) us \(\d+\), WFI/WFE ([0-9.]+) us \(\d+\), HVC/SMC ([0-9.]+) us \(\d+\), "
                       r"sysreg ([0-9.]+) us \(\d+\), other ([0-9.]+) us")
+SEGS_RE = re.compile(r"VM linux: disk linux/vda: data segments: (\d+) in (\d+) reads and writes; (\d+) in the "
+                     r"(\d+) of them over")
 POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d+) us\): (\d+) lone requests "
                      r"polled, (\d+) completed in the window, (\d+) left to the interrupt, (\d+) given up")
 
@@ -105,6 +107,9 @@ def parse_counters(text):
     m = KTIME_RE.search(text)
     if m:
         c["us_per_exit_kind"] = dict(zip(KINDS, [float(x) for x in m.groups()]))
+    m = SEGS_RE.search(text)
+    if m:
+        c["rw_segs"], c["rw_requests"], c["large_segs"], c["large_requests"] = [int(x) for x in m.groups()]
     m = POLL_RE.search(text)
     if m:
         c["poll_window_us"], c["polled"], c["poll_hits"], c["poll_misses"], c["poll_breaks"] = \

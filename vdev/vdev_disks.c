@@ -85,6 +85,12 @@ static void disk_report(void *dev, const struct vm *vm)
 		    vm->name, d->name, (unsigned long long)s.poll_off, (unsigned long long)s.poll_trials,
 		    (unsigned long long)s.poll_switches, virtio_blk_poll_mode(&d->blk),
 		    (unsigned long long)s.quiet_passes);
+	if (s.rw_requests)
+		log_info("VM %s: disk %s: data segments: %llu in %llu reads and writes; %llu in the %llu of "
+			 "them over %u KiB (size_max %u KiB)",
+			 vm->name, d->name, (unsigned long long)s.rw_segs, (unsigned long long)s.rw_requests,
+			 (unsigned long long)s.large_segs, (unsigned long long)s.large_requests,
+			 VIRTIO_BLK_POLL_LARGE_SECTORS / 2, d->blk.config.size_max / 1024);
 	if (s.split_requests)
 		log_info("VM %s: disk %s: %llu requests above the backend's limits split into %llu parts",
 			 vm->name, d->name, (unsigned long long)s.split_requests,

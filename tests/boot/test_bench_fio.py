@@ -137,6 +137,8 @@ KEEL_COUNTERS = ("[  9.0] keel: VM linux: 2000 vCPU exits, 0 resets (0 stop requ
                  "[  9.1] keel: VM linux: disk linux/vda: 1000 requests, 4096000 bytes read, 0 bytes written, 1000 "
                  "notify traps, 250 interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
                  "request: 2.00\n"
+                 "[  9.1] keel: VM linux: disk linux/vda: data segments: 1300 in 1000 reads and writes; 20 in the "
+                 "5 of them over 64 KiB (size_max 256 KiB)\n"
                  "[  9.2] keel: VM linux: disk linux/vda: completion polling (window 500 us): 800 lone requests "
                  "polled, 700 completed in the window, 60 left to the interrupt, 40 given up for a pending "
                  "interrupt; 1000 us polling in all\n"
@@ -193,6 +195,7 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     assert "2.00 vCPU exits, 1.000 notify traps, 0.250 interrupts" in text and "FAILED" in text
     assert c["exit_kinds"] == {"mmio": 1500, "irq": 300, "wfx": 100, "hvc": 50, "sysreg": 40, "other": 10}
     assert "exits per request by kind: 1.50 mmio, 0.30 irq, 0.10 wfx, 0.05 hvc, 0.04 sysreg, 0.01 other" in text
+    assert (c["rw_segs"], c["rw_requests"], c["large_segs"], c["large_requests"]) == (1300, 1000, 20, 5)
     assert c["us_per_exit_kind"] == {"mmio": 12.5, "irq": 30.0, "wfx": 0.0, "hvc": 4.2, "sysreg": 0.0, "other": 0.0}
     assert "keel us per exit by kind: mmio 12.5, irq 30.0" in text
     assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
@@ -224,6 +227,9 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
         assert abs(w["mbs"]["median"] - w["iops"]["median"] * 1.048576) < 0.01 * w["mbs"]["median"]
     c = res["boot"][1]["counters"]
     assert res["boot"][1]["row"] == "keel-ufs" and c["requests"] > 0 and c["bytes_written"] > 0, res
+    # The guest merged contiguous pages (size_max is the UFS segment size, 256 KiB): its 1 MiB writes
+    # are far fewer than the 256 page-sized segments each that a 4 KiB size_max forced.
+    assert c["large_requests"] > 0 and c["large_segs"] < 64 * c["large_requests"], c
     # keel timed some of its MMIO and interrupt exits (one exit in 16 is timed)
     assert c["us_per_exit_kind"]["mmio"] > 0 and c["us_per_exit_kind"]["irq"] > 0, c
     assert not os.path.exists(tmp_path / "fio.img")

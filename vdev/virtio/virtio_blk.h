@@ -109,6 +109,10 @@ struct virtio_blk_stats {
 	uint64_t poll_switches;	   /**< trials that won: the mode changed */
 	uint64_t quiet_passes;	   /**< queue passes that ended with notifications off (requests in
 				      flight: their completions bring the next pass) */
+	uint64_t rw_requests;	   /**< reads and writes with data, as parsed */
+	uint64_t rw_segs;	   /**< ... their data segments (contiguous guest pages count once) */
+	uint64_t large_requests;   /**< ... of them, large (> VIRTIO_BLK_POLL_LARGE_SECTORS) */
+	uint64_t large_segs;	   /**< ... their data segments */
 	uint64_t split_requests;   /**< reads/writes above the backend's limits, split into parts */
 	uint64_t split_parts;	   /**< backend requests those became (parts submitted) */
 	uint64_t rmw_requests;	   /**< sub-block reads/writes served through the bounce buffer */

@@ -150,6 +150,12 @@ static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_
 		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than seg_max %u data segments",
 		       c->head, d->seg_max);
 	}
+	d->stats.rw_requests++;
+	d->stats.rw_segs += (unsigned)nsegs;
+	if (nsectors > VIRTIO_BLK_POLL_LARGE_SECTORS) {
+		d->stats.large_requests++;
+		d->stats.large_segs += (unsigned)nsegs;
+	}
 	s->req.op = is_write ? BLK_OP_WRITE : BLK_OP_READ;
 	if (!aligned) {
 		vblk_rmw_start(d, s, (unsigned)nsegs, sector, nsectors);

@@ -11,23 +11,24 @@ bool vblk_backend_usable(const struct blkdev *b)
 }
 
 /*
- * Advertise size_max and seg_max so that a conforming driver's requests fit
- * the backend: at most d->seg_max segments after splitting at max_seg_size,
- * and seg_max * size_max within max_sectors. Guests rarely have contiguous
- * pages, so keep seg_max high and shrink size_max first (not below a page).
+ * Advertise size_max and seg_max so that a conforming driver's segments fit the backend: at most
+ * d->seg_max of them after splitting at max_seg_size. size_max is the backend's own segment size, so
+ * a driver merges physically contiguous pages into one segment (Linux does: a 1 MiB read into a
+ * huge page is 4 UFS PRDT entries, not 256 page-sized ones, with as few descriptors for keel to walk).
+ * seg_max * size_max then allows requests above the backend's max_sectors: those are split into
+ * zero-copy parts (virtio_blk_split.c), and seg_max * size_max stays within VIRTIO_BLK_SPLIT_MAX_BYTES.
  */
 static void compute_limits(const struct virtio_blk *d, uint32_t *seg_max_out, uint32_t *size_max_out)
 {
 	const struct blkdev *b = d->bdev;
-	uint64_t max_bytes = (uint64_t)b->max_sectors * BLK_SECTOR_SIZE;
-	uint64_t size_max = MIN((uint64_t)b->max_seg_size, max_bytes / d->seg_max);
+	uint64_t size_max = MIN((uint64_t)b->max_seg_size, VIRTIO_BLK_SPLIT_MAX_BYTES / d->seg_max);
 
 	if (size_max < VIRTIO_BLK_MIN_SIZE_MAX)
 		size_max = VIRTIO_BLK_MIN_SIZE_MAX;
 	uint64_t pieces = (size_max + b->max_seg_size - 1) / b->max_seg_size;
 	uint64_t seg_max = MAX(d->seg_max / pieces, 1u);
-	if (seg_max * size_max > max_bytes)
-		seg_max = MAX(max_bytes / size_max, 1u);
+	if (seg_max * size_max > VIRTIO_BLK_SPLIT_MAX_BYTES)
+		seg_max = MAX(VIRTIO_BLK_SPLIT_MAX_BYTES / size_max, 1u);
 	*seg_max_out = (uint32_t)seg_max;
 	*size_max_out = (uint32_t)size_max;
 }
