@@ -65,13 +65,63 @@ POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d
 
 
 def timeout_for(jobs):
-    # boot (~25 s seen, with 33 MB of initramfs to unpack) + fio start-up + each job, doubled
-    return int((60 + len(jobs) * (SECS + 1 + 3)) * 2 * TSCALE)
+    # boot (~25 s seen, with 33 MB of initramfs to unpack) + fio start-up + each job and its mark, doubled
+    return int((60 + len(jobs) * (SECS + 1 + 5)) * 2 * TSCALE)
 
 
-def cmdline(disk_dev, jobs):
+def cmdline(disk_dev, jobs, marks=False):
+    """marks: the guest waits before each job for the host to take keel's counters (mark_sends)."""
     return (f"console=ttyAMA0 keel.disk={disk_dev} keel.test=fio keel.fio.jobs={','.join(jobs)} "
-            f"keel.fio.secs={SECS}")
+            f"keel.fio.secs={SECS}" + (" keel.fio.marks=1" if marks else ""))
+
+
+ESC = "\x1d"  # Ctrl-]: keel's console escape
+
+
+def mark_sends(jobs):
+    """keel_qemu.run send pairs: at each job's mark, keel's console prints the VM's counters (`stats`),
+    then input goes back to the guest, whose line starts the job."""
+    sends = []
+    for job in jobs:
+        after = rf"KEEL-FIO-MARK {re.escape(job)} [\s\S]*"
+        sends += [(rf"KEEL-FIO-MARK {re.escape(job)} ", ESC + "k"),
+                  (after + "keel: keel console", "stats linux\r"),
+                  (after + "VM linux: disk linux/vda: register traps", ESC + "0"),
+                  (after + "console input goes to VM linux", "go\r")]
+    return sends
+
+
+def final_counters(text):
+    """keel's counters at power-off (after the guest's "fio done"; the `stats` at the marks come before)."""
+    done = text.find("KEEL-TEST: fio done")
+    return parse_counters(text[done:] if done >= 0 else text)
+
+
+def job_counters(text, jobs):
+    """{job: keel's counters over that job}: the difference of the `stats` taken at its mark and the
+    next one's (the last job's: the report at power-off). Jobs without both snapshots are left out."""
+    marks = [(job, m.end()) for job in jobs for m in [re.search(rf"KEEL-FIO-MARK {re.escape(job)} ", text)] if m]
+    marks.sort(key=lambda jm: jm[1])
+    done = text.find("KEEL-TEST: fio done")
+    snaps = [parse_counters(text[pos:]) for _job, pos in marks] + [final_counters(text) if done >= 0 else None]
+    out = {}
+    for i, (job, _pos) in enumerate(marks):
+        a, b = snaps[i], snaps[i + 1]
+        if not a or not b:
+            continue
+        out[job] = {k: b[k] - a[k] for k in ("requests", "notify_traps", "interrupts", "vcpu_exits", "polled",
+                                             "poll_hits", "large_requests", "large_segs") if k in a and k in b}
+        if "exit_kinds" in a and "exit_kinds" in b:
+            out[job]["exit_kinds"] = {k: b["exit_kinds"][k] - a["exit_kinds"][k] for k in KINDS}
+    return out
+
+
+def per_request(c):
+    """Per-request figures of a counters dict (job_counters or parse_counters)."""
+    r = c.get("requests") or 0
+    if r <= 0:
+        return None
+    return {"exits": c.get("vcpu_exits", 0) / r, "notify": c["notify_traps"] / r, "irqs": c["interrupts"] / r}
 
 
 def fresh_image(path):
@@ -79,9 +129,10 @@ def fresh_image(path):
 
 
 def run_keel(kit, image, log_path, jobs, cpus, cpu):
-    vm = keel_qemu.VmSpec("linux", kit[0], initrd=kit[1], cmdline=cmdline("/dev/vda", jobs), mem_mib=GUEST_MEM,
-                          cpus=cpus, disks=[{"backend": "ufs"}])
-    return bench_common.run_keel([vm], log_path, timeout_for(jobs), cpu, bench_common.storage_devs("ufs", image))
+    vm = keel_qemu.VmSpec("linux", kit[0], initrd=kit[1], cmdline=cmdline("/dev/vda", jobs, marks=True),
+                          mem_mib=GUEST_MEM, cpus=cpus, disks=[{"backend": "ufs"}])
+    return bench_common.run_keel([vm], log_path, timeout_for(jobs), cpu, bench_common.storage_devs("ufs", image),
+                                 send=mark_sends(jobs))
 
 
 def parse_fio(text):
@@ -167,7 +218,8 @@ def run(kit, outdir, cpu, native_boot, say):
                                                cpus, GUEST_MEM, kit[1])
                     b = {"row": row, "kind": kind, "boot": i, "rc": rc, "log": os.path.basename(log),
                          "error": boot_error(rc, text, jobs, timeout), "fio": parse_fio(text),
-                         "counters": parse_counters(text) if row.startswith("keel") else None,
+                         "counters": final_counters(text) if row.startswith("keel") else None,
+                         "job_counters": job_counters(text, jobs) if row.startswith("keel") else None,
                          "host_load": round(os.getloadavg()[0], 2)}
                     res["boot"].append(b)
                     if b["error"]:
@@ -182,6 +234,11 @@ def run(kit, outdir, cpu, native_boot, say):
                 vals = [figures(b["fio"][job]) for b in res["boot"]
                         if b["row"] == row and not b["error"] and job in b["fio"]]
                 res["jobs"][job][row] = {k: stats([v[k] for v in vals]) for k in ("iops", "mbs", "lat_us", "p99_us")}
+                if row.startswith("keel"):
+                    per = [per_request(b["job_counters"][job]) for b in res["boot"]
+                           if b["row"] == row and not b["error"] and job in (b["job_counters"] or {})]
+                    per = [p for p in per if p]
+                    res["jobs"][job][row].update({k: stats([p[k] for p in per]) for k in ("exits", "notify", "irqs")})
     failed = [f"{b['row']} {b['kind']} boot {b['boot']}" for b in res["boot"] if b["error"]]
     if failed:
         res["error"] = "failed boots: " + ", ".join(failed)
@@ -238,8 +295,9 @@ def cell(s, fmt="{:.0f}"):
 
 def markdown(res):
     """The fio rows as a README table (build/bench/fio.md): medians with min-max over boots."""
-    lines = ["| fio job | native-UFS IOPS | keel-UFS IOPS | keel / native | native / keel mean latency µs |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| fio job | native-UFS IOPS | keel-UFS IOPS | keel / native | native / keel mean latency µs "
+             "| keel per request: exits, notify traps, interrupts |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for job, rows in res["jobs"].items():
         n, k = rows.get("native-ufs", {}), rows.get("keel-ufs", {})
         r = ratio(res, job)
@@ -247,7 +305,9 @@ def markdown(res):
         if "-1m-" in job:
             iops = [f"{a} ({cell(x.get('mbs'), '{:.0f}').split(' ')[0]} MB/s)" for a, x in zip(iops, (n, k))]
         lat = " / ".join(cell(x.get("lat_us")).split(" ")[0] for x in (n, k))
-        lines.append(f"| {job} | {iops[0]} | {iops[1]} | {'–' if r is None else f'{r:.2f}'} | {lat} |")
+        per = ", ".join(cell(k.get(x), "{:.2f}").split(" ")[0] for x in ("exits", "notify", "irqs")) \
+            if k.get("exits") else "–"
+        lines.append(f"| {job} | {iops[0]} | {iops[1]} | {'–' if r is None else f'{r:.2f}'} | {lat} | {per} |")
     return lines
 
 
@@ -267,8 +327,12 @@ def summary(res):
                      + verdict)
         if "-1m-" in job:
             lines.append(f"  {'  (MB/s)':<{w}}{cell(n.get('mbs')):>{c}}{cell(k.get('mbs')):>{c}}")
+        if k.get("exits"):
+            lines.append(f"  {'':<{w}}keel per request (this job): {cell(k['exits'], '{:.2f}')} vCPU exits, "
+                         f"{cell(k['notify'], '{:.3f}')} notify traps, {cell(k['irqs'], '{:.3f}')} interrupts")
     lines.append(f"  ratio: keel-ufs / native-ufs IOPS medians; later target >= {TARGET} for every job")
-    lines.append("  keel counters per boot (they cover every job of that boot; from keel's log at power-off):")
+    lines.append("  keel counters per boot (they cover every job of that boot and its start; from keel's log at "
+                 "power-off):")
     for b in res["boot"]:
         c = b["counters"]
         if b["row"] != "keel-ufs":

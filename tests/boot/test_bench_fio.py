@@ -185,7 +185,9 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     def keel(kit, image, log, jobs, cpus, cpu):
         calls.append(("keel", cpus))
         a, b = next(keel_iops)
-        return 0, fio_line("randread-4k-qd1", a) + fio_line("randread-4k-qd32", b) + DONE + KEEL_COUNTERS
+        marks = ("KEEL-FIO-MARK randread-4k-qd1 [t=9]\n" + counters_at(0, 0, 0, 100, 50)
+                 + "KEEL-FIO-MARK randread-4k-qd32 [t=19]\n" + counters_at(400, 400, 100, 900, 700))
+        return 0, marks + fio_line("randread-4k-qd1", a) + fio_line("randread-4k-qd32", b) + DONE + KEEL_COUNTERS
 
     def native(disk, image, log, extra, timeout, smp, mem, initrd):
         calls.append(("native", smp))
@@ -214,11 +216,49 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     assert c["us_per_exit_kind"] == {"mmio": 12.5, "irq": 30.0, "wfx": 0.0, "hvc": 4.2, "sysreg": 0.0, "other": 0.0}
     assert "keel us per exit by kind: mmio 12.5, irq 30.0" in text
     assert "900 (800-1000)" in text and "0.818" in text and "300 irqs, 700 polled" in text
-    assert "| randread-4k-qd1 | 1100 (1000–1200) | 900 (800–1000) | 0.82 | 100 / 100 |" in bench_fio.markdown(res)
+    md = bench_fio.markdown(res)
+    assert "| randread-4k-qd1 | 1100 (1000–1200) | 900 (800–1000) | 0.82 | 100 / 100 | 2.00, 1.00, 0.25 |" in md
+    # per job: qd32 is the power-off report less the snapshot at its mark (600 requests, 1100 exits)
+    assert "| randread-4k-qd32 | 4500 (4000–5000) | 2500 (2000–3000) | 0.56 | 100 / 100 | 1.83, 1.00, 0.25 |" in md
+    assert "keel per request (this job): 1.83 (1.83-1.83) vCPU exits, 1.000 (1.000-1.000) notify traps" in text
     assert not os.path.exists(tmp_path / "fio.img")
     if res["plot"].endswith(".png"):
         with open(res["plot"], "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def counters_at(req, notify, irqs, exits, mmio):
+    """keel's `stats` (or power-off) lines with these figures, in the format parse_counters reads."""
+    return (f"[  5.0] keel: VM linux: {exits} vCPU exits, 0 resets (0 stop requests while stopping); keel time "
+            f"per exit 10.0 us, 5% of vCPU time (9 exits timed)\n"
+            f"[  5.0] keel: VM linux: exits by kind: {mmio} MMIO, {exits - mmio} interrupt, 0 WFI/WFE, 0 HVC/SMC, "
+            f"0 sysreg, 0 other\n"
+            f"[  5.0] keel: VM linux: disk linux/vda: {req} requests, 0 bytes read, 0 bytes written, {notify} "
+            f"notify traps, {irqs} interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
+            f"request: 1.00\n"
+            f"[  5.0] keel: VM linux: disk linux/vda: register traps: 0 reads, {notify} writes (shadow page on)\n")
+
+
+def test_counters_per_job_are_differences_of_the_snapshots_at_the_marks():
+    """The keel console's `stats` at each job's mark, and the power-off report after the last job."""
+    text = ("[linux] KEEL-FIO-MARK randread-4k-qd32 [t=9.1]\n" + "keel: keel console\nkeel> stats linux\n"
+            + counters_at(10, 10, 10, 100, 60)
+            + "[linux] KEEL-FIO-MARK randread-4k-qd32-j2 [t=15.0]\n" + counters_at(110, 60, 70, 400, 200)
+            + fio_line("randread-4k-qd32", 5) + fio_line("randread-4k-qd32-j2", 6) + DONE
+            + counters_at(310, 80, 100, 900, 450))
+    per = bench_fio.job_counters(text, ["randread-4k-qd32", "randread-4k-qd32-j2"])
+    a, b = per["randread-4k-qd32"], per["randread-4k-qd32-j2"]
+    assert (a["requests"], a["notify_traps"], a["interrupts"], a["vcpu_exits"]) == (100, 50, 60, 300)
+    assert (b["requests"], b["notify_traps"], b["interrupts"], b["vcpu_exits"]) == (200, 20, 30, 500)
+    assert a["exit_kinds"]["mmio"] == 140 and b["exit_kinds"]["irq"] == 360 - 110
+    assert bench_fio.per_request(b) == {"exits": 2.5, "notify": 0.1, "irqs": 0.15}
+    # a job whose mark never came has no counters (and the others are still right)
+    assert bench_fio.job_counters(text, ["randread-4k-qd1", "randread-4k-qd32-j2"]) == {"randread-4k-qd32-j2": b}
+    # the host's answers: keel console, stats, back to the guest, its line; one job's mark is not another's
+    sends = bench_fio.mark_sends(["randread-4k-qd32", "randread-4k-qd32-j2"])
+    assert [t for _r, t in sends] == ["\x1dk", "stats linux\r", "\x1d0", "go\r"] * 2
+    import re
+    assert re.search(sends[0][0], "KEEL-FIO-MARK randread-4k-qd32-j2 [t=1]") is None
 
 
 def test_short_real_fio_rows(monkeypatch, tmp_path):
@@ -248,6 +288,13 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
     # came in clearly fewer segments than one per page (a 4 KiB size_max forced exactly 256). How many
     # fewer depends on how contiguous fio's buffers happen to be (huge pages where THP found them).
     assert c["large_requests"] > 0 and c["large_segs"] < 0.9 * 256 * c["large_requests"], c
+    # Counters per job, from keel's console at each job's mark: every job has its own, and together
+    # they hold nearly all of the boot's requests (the rest: the guest's start before the first job).
+    per = res["boot"][1]["job_counters"]
+    assert sorted(per) == sorted(["randread-4k-qd4", "write-1m-qd1", "write-1m-qd32"]), per
+    assert all(p["requests"] > 0 and p["notify_traps"] > 0 for p in per.values()), per
+    assert 0.9 * c["requests"] <= sum(p["requests"] for p in per.values()) <= c["requests"], (per, c)
+    assert per["write-1m-qd32"]["large_requests"] > 0 and per["randread-4k-qd4"]["large_requests"] == 0, per
     # keel timed some of its MMIO and interrupt exits (one exit in 16 is timed)
     assert c["us_per_exit_kind"]["mmio"] > 0 and c["us_per_exit_kind"]["irq"] > 0, c
     assert not os.path.exists(tmp_path / "fio.img")
