@@ -75,18 +75,21 @@ def cmdline(disk_dev, jobs, marks=False):
             f"keel.fio.secs={SECS}" + (" keel.fio.marks=1" if marks else ""))
 
 
-ESC = "\x1d"  # Ctrl-]: keel's console escape
+def mark_re(job):
+    """The guest's mark before job (guests/linux/init, fio_mark_script); not another job's that starts alike."""
+    return rf"KEEL-FIO-MARK {re.escape(job)} "
 
 
 def mark_sends(jobs):
     """keel_qemu.run send pairs: at each job's mark, keel's console prints the VM's counters (`stats`),
     then input goes back to the guest, whose line starts the job."""
+    esc = keel_qemu.CONSOLE_ESC
     sends = []
     for job in jobs:
-        after = rf"KEEL-FIO-MARK {re.escape(job)} [\s\S]*"
-        sends += [(rf"KEEL-FIO-MARK {re.escape(job)} ", ESC + "k"),
+        after = mark_re(job) + r"[\s\S]*"
+        sends += [(mark_re(job), esc + "k"),
                   (after + "keel: keel console", "stats linux\r"),
-                  (after + "VM linux: disk linux/vda: register traps", ESC + "0"),
+                  (after + "VM linux: disk linux/vda: register traps", esc + "0"),
                   (after + "console input goes to VM linux", "go\r")]
     return sends
 
@@ -100,10 +103,10 @@ def final_counters(text):
 def job_counters(text, jobs):
     """{job: keel's counters over that job}: the difference of the `stats` taken at its mark and the
     next one's (the last job's: the report at power-off). Jobs without both snapshots are left out."""
-    marks = [(job, m.end()) for job in jobs for m in [re.search(rf"KEEL-FIO-MARK {re.escape(job)} ", text)] if m]
+    marks = [(job, m.end()) for job in jobs for m in [re.search(mark_re(job), text)] if m]
     marks.sort(key=lambda jm: jm[1])
     done = text.find("KEEL-TEST: fio done")
-    snaps = [parse_counters(text[pos:]) for _job, pos in marks] + [final_counters(text) if done >= 0 else None]
+    snaps = [parse_counters(text[pos:]) for _job, pos in marks] + [parse_counters(text[done:]) if done >= 0 else None]
     out = {}
     for i, (job, _pos) in enumerate(marks):
         a, b = snaps[i], snaps[i + 1]

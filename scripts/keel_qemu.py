@@ -17,6 +17,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QEMU = "qemu-system-aarch64"
+CONSOLE_ESC = "\x1d"  # Ctrl-]: keel's console escape (Ctrl-] k its command line, Ctrl-] N input to VM N)
 RAM_BASE = 0x40000000
 MODULE_BASE = 0x50000000  # above keel (0x40200000) and QEMU's DTB (0x48000000)
 ALIGN = 0x200000

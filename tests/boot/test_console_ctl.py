@@ -3,7 +3,7 @@ import re
 
 from conftest import GUEST_BIN, keel_qemu
 
-ESC = "\x1d"  # Ctrl-]
+ESC = keel_qemu.CONSOLE_ESC
 
 
 def console_vm(name):

@@ -15,7 +15,7 @@ from conftest import ROOT, keel_qemu
 
 EXAMPLE = os.path.join(ROOT, "guests", "configs", "three-vms.dts")
 KIT = os.path.join(ROOT, "build", "kit")
-ESC = "\x1d"  # Ctrl-]
+ESC = keel_qemu.CONSOLE_ESC
 
 
 def gpt_layout(image, bs=4096):
