@@ -25,6 +25,7 @@
 #include <cmocka.h>
 #include <sys/mman.h>
 
+#include "arch/cache.h"
 #include "drivers/storage/sdhci.c"
 #include "tests/fakes/fake_sdhci.h"
 
