@@ -963,22 +963,22 @@ static void test_poll_measured_choice(void **state)
 	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 1) * VIRTIO_BLK_AB_EPOCH; i++)
 		polled += timed_lone_request(g, i, 200, 100);
 	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
-	assert_true(g->blk->ab.off);
+	assert_true(g->blk->ab[0].off);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "off");
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	/* Polling now loses its trials: they come less and less often. */
 	polled = 0;
 	for (unsigned n = 0; n < 40 * VIRTIO_BLK_AB_EPOCH; n++, i++)
 		polled += timed_lone_request(g, i, 200, 100);
-	assert_true(g->blk->ab.off);
+	assert_true(g->blk->ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	assert_true(polled <= 3 * VIRTIO_BLK_AB_EPOCH); /* trials after 4, 8 and 16 epochs */
-	assert_true(g->blk->ab.every > VIRTIO_BLK_AB_EVERY_MIN);
+	assert_true(g->blk->ab[0].every > VIRTIO_BLK_AB_EVERY_MIN);
 	/* The guest now waits for its requests: the next trial of polling wins. */
-	for (unsigned n = 0; n < (VIRTIO_BLK_AB_EVERY_MAX + 2) * VIRTIO_BLK_AB_EPOCH && g->blk->ab.off;
+	for (unsigned n = 0; n < (VIRTIO_BLK_AB_EVERY_MAX + 2) * VIRTIO_BLK_AB_EPOCH && g->blk->ab[0].off;
 	     n++, i++)
 		timed_lone_request(g, i, 100, 300);
-	assert_false(g->blk->ab.off);
+	assert_false(g->blk->ab[0].off);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "on");
 	assert_int_equal(vg_blk_stats(g).poll_switches, 2);
 	/* An epoch stretched by an idle gap measures nothing: no switch on it. */
@@ -988,8 +988,41 @@ static void test_poll_measured_choice(void **state)
 			fake_timer_ns += 1000ull * VIRTIO_BLK_AB_EPOCH_MAX_US;
 		timed_lone_request(g, i, 100, 300);
 	}
-	assert_false(g->blk->ab.off);
+	assert_false(g->blk->ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_trials, trials);
+	fake_timer_manual = false;
+	down(g);
+}
+
+/* Each request size has its own choice: small requests at depth that turn polling off leave it on
+ * for large ones (a 4k QD32 phase before a 1M QD1 one), and the report says which is which. */
+static void test_poll_choice_per_size(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 500};
+	struct vg *g = up(&o, ALL);
+	g->slow.ready_in = 1;
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000;
+
+	unsigned i = 0;
+	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 1) * VIRTIO_BLK_AB_EPOCH; i++)
+		timed_lone_request(g, i, 200, 100);
+	assert_true(g->blk->ab[0].off);
+	assert_string_equal(virtio_blk_poll_mode(g->blk), "off"); /* no large request yet */
+	/* A large lone request is still polled: it completes inside its notify. */
+	uint64_t polls = vg_blk_stats(g).polls;
+	struct vg_req big = {VIRTIO_BLK_T_IN, 0, VG_DATA_IPA, 256 * 512, true};
+	vg_blk_submit(g, 41, &big);
+	assert_int_equal(vg_blk_stats(g).polls, polls + 1);
+	assert_int_equal(vg_blk_stats(g).polls_large, 1);
+	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
+	assert_false(g->blk->ab[1].off);
+	assert_string_equal(virtio_blk_poll_mode(g->blk), "off up to 64 KiB, on above");
+	/* And a small one still is not. */
+	polls = vg_blk_stats(g).polls;
+	timed_lone_request(g, i, 200, 100);
+	assert_int_equal(vg_blk_stats(g).polls, polls);
 	fake_timer_manual = false;
 	down(g);
 }
@@ -1459,6 +1492,7 @@ int main(void)
 	    cmocka_unit_test(test_poll_by_request_size),
 	    cmocka_unit_test(test_poll_only_when_it_should),
 	    cmocka_unit_test_teardown(test_poll_measured_choice, real_time),
+	    cmocka_unit_test_teardown(test_poll_choice_per_size, real_time),
 	    cmocka_unit_test(test_write_through_without_flush),
 	    cmocka_unit_test(test_reset_quiesces_in_flight),
 	    cmocka_unit_test(test_reset_with_stuck_backend),

@@ -34,20 +34,19 @@ static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
 }
 
 /* Lock held. Start a measuring epoch of the polling choice (one clock read). */
-static void ab_start(struct virtio_blk *d, uint64_t now)
+static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
-	d->ab.t0_us = now;
-	d->ab.req0 = d->stats.requests;
-	d->ab.count = 0;
+	ab->t0_us = now;
+	ab->req0 = d->stats.requests;
+	ab->count = 0;
 }
 
 /* Lock held. The epoch is over: requests per second; a trial that beat the mode by the margin wins. */
-static void ab_end(struct virtio_blk *d, uint64_t now)
+static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
-	struct virtio_blk_poll_ab *ab = &d->ab;
 	uint64_t dt = now - ab->t0_us;
 	if (dt > VIRTIO_BLK_AB_EPOCH_MAX_US || dt == 0) {
-		ab_start(d, now); /* idle gaps or a change of phase: not a measure of either mode */
+		ab_start(d, ab, now); /* idle gaps or a change of phase: not a measure of either mode */
 		return;
 	}
 	uint64_t rate = (d->stats.requests - ab->req0) * 1000000u / dt;
@@ -69,25 +68,28 @@ static void ab_end(struct virtio_blk *d, uint64_t now)
 			d->stats.poll_trials++;
 		}
 	}
-	ab_start(d, now);
+	ab_start(d, ab, now);
 }
 
 /*
- * Lock held. Poll this lone request? Polling pays when the guest would otherwise idle until the
- * completion; it costs a guest that had more to submit or to do (it then waits at its notify).
- * Nothing the device sees tells the two apart, so the request rate decides: lone requests come in
- * epochs of VIRTIO_BLK_AB_EPOCH, one in `every` epochs tries the other mode, and the faster wins.
+ * Lock held. Poll this lone request of size class c? Polling pays when the guest would otherwise
+ * idle until the completion; it costs a guest that had more to submit or to do (it then waits at
+ * its notify). Nothing the device sees tells the two apart, so the request rate decides: lone
+ * requests come in epochs of VIRTIO_BLK_AB_EPOCH, one in `every` epochs tries the other mode, and
+ * the faster wins. Each size class has its own choice: a phase of small requests at depth that
+ * turns polling off leaves it on for large ones (and the other way round), which would otherwise
+ * wait a trial or more (1000 requests or so) to get it back.
  */
-static bool ab_poll(struct virtio_blk *d)
+static bool ab_poll(struct virtio_blk *d, unsigned c)
 {
-	struct virtio_blk_poll_ab *ab = &d->ab;
+	struct virtio_blk_poll_ab *ab = &d->ab[c];
 	if (ab->every == 0) { /* first use */
 		ab->every = VIRTIO_BLK_AB_EVERY_MIN;
-		ab_start(d, timer_us());
+		ab_start(d, ab, timer_us());
 	}
 	bool poll = !(ab->off ^ ab->trial);
 	if (++ab->count >= VIRTIO_BLK_AB_EPOCH)
-		ab_end(d, timer_us());
+		ab_end(d, ab, timer_us());
 	if (!poll)
 		d->stats.poll_off++;
 	return poll;
@@ -115,7 +117,18 @@ static bool can_poll(const struct virtio_blk *d)
 
 const char *virtio_blk_poll_mode(const struct virtio_blk *d)
 {
-	return !can_poll(d) ? "disabled" : d->ab.off ? "off" : "on";
+	if (!can_poll(d))
+		return "disabled";
+	_Static_assert(VIRTIO_BLK_POLL_LARGE_SECTORS == 128, "the strings below say 64 KiB");
+	/* A class not used yet (every == 0) has no choice of its own to report. */
+	bool small_off = d->ab[0].off, large_off = d->ab[1].off;
+	if (d->ab[0].every == 0)
+		small_off = large_off;
+	if (d->ab[1].every == 0)
+		large_off = small_off;
+	if (small_off == large_off)
+		return small_off ? "off" : "on";
+	return small_off ? "off up to 64 KiB, on above" : "on up to 64 KiB, off above";
 }
 
 /*
@@ -134,7 +147,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	spin_lock(&t->lock);
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
 	unsigned c = d->last_large;
-	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && ab_poll(d) && poll_worth(d, c);
+	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && ab_poll(d, c) && poll_worth(d, c);
 	spin_unlock(&t->lock);
 	if (!lone)
 		return;
