@@ -390,11 +390,11 @@ static bool leave_to_owner(struct sdhci_host *h, bool defer, const struct blk_re
 }
 
 /*
- * One request or chunk started per call: the next one (a neighbour's, or this one's next chunk) is
- * left to its owner as from interrupt context, so no caller holds the lock or its CPU for more than
- * one command, and each owner's data moves on its own vCPU.
+ * Drive the engine as far as it goes without waiting. One request or chunk started per call: the
+ * next one (a neighbour's, or this one's next chunk) is left to its owner as from interrupt context,
+ * so no caller holds the lock or its CPU for more than one command, and each owner's data moves on
+ * its own vCPU.
  */
-/* Drive the engine as far as it goes without waiting. */
 void sdhci_run_locked(struct sdhci_host *h, bool defer, const struct blk_req *mine)
 {
 	bool started = false;

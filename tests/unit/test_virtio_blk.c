@@ -943,6 +943,17 @@ static int real_time(void **state)
 	return 0;
 }
 
+/* A disk whose lone requests may be polled, ready at the first look, on the test's own clock. */
+static struct vg *up_timed_polling(void)
+{
+	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 500};
+	struct vg *g = up(&o, ALL);
+	g->slow.ready_in = 1;
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000;
+	return g;
+}
+
 /*
  * Whether lone requests are polled is measured: a guest that has more to do than wait (a queue
  * depth the device never sees) runs faster unpolled, and keel turns polling off after a trial
@@ -951,11 +962,7 @@ static int real_time(void **state)
 static void test_poll_measured_choice(void **state)
 {
 	(void)state;
-	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 500};
-	struct vg *g = up(&o, ALL);
-	g->slow.ready_in = 1;
-	fake_timer_manual = true;
-	fake_timer_ns = 1000000000;
+	struct vg *g = up_timed_polling();
 
 	/* Polling first; the first trial (after VIRTIO_BLK_AB_EVERY_MIN epochs) finds not polling
 	 * twice as fast, and the mode changes. */
@@ -999,11 +1006,7 @@ static void test_poll_measured_choice(void **state)
 static void test_poll_choice_per_size(void **state)
 {
 	(void)state;
-	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 500};
-	struct vg *g = up(&o, ALL);
-	g->slow.ready_in = 1;
-	fake_timer_manual = true;
-	fake_timer_ns = 1000000000;
+	struct vg *g = up_timed_polling();
 
 	unsigned i = 0;
 	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 1) * VIRTIO_BLK_AB_EPOCH; i++)

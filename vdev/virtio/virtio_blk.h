@@ -269,8 +269,8 @@ struct virtio_blk {
 	uint16_t poll_skipped[2];
 	uint32_t poll_stride; /**< poll checks between two clock reads, adapted to VIRTIO_BLK_POLL_CLOCK_US */
 	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
-	struct virtio_blk_poll_ab
-	    ab[2];	   /**< whether to poll lone requests at all, measured (poll_us): small, large */
+	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
+	struct virtio_blk_poll_ab ab[2];
 	bool notify_quiet; /**< notifications are off: each completion asks for a queue pass */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
