@@ -297,6 +297,14 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 				     CONFIG_IO_POLL_US_MAX);
 			d->io_poll_us = fdt32_to_cpu(*poll);
 		}
+		const fdt32_t *coal = fdt_getprop(fdt, n, "irq-coalesce-us", &plen);
+		d->irq_coalesce_us = CONFIG_IRQ_COALESCE_US_DEFAULT;
+		if (coal != NULL) {
+			if (plen != 4 || fdt32_to_cpu(*coal) > CONFIG_IRQ_COALESCE_US_MAX)
+				FAIL("%s/%s: irq-coalesce-us: one cell, at most %u", vmname, dn,
+				     CONFIG_IRQ_COALESCE_US_MAX);
+			d->irq_coalesce_us = fdt32_to_cpu(*coal);
+		}
 		const fdt32_t *shadow = fdt_getprop(fdt, n, "mmio-shadow", &plen);
 		if (shadow != NULL) {
 			if (plen != 4 || fdt32_to_cpu(*shadow) > 1)

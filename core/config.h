@@ -21,7 +21,8 @@
  *                read-only; serial = "..."; partition = "name";
  *                (GPT disk: partition name; MBR disk: primary partition number "1".."4";
  *                 allow-boot-partition; lets the VM have the MBR boot partition)
- *                io-poll-us = <500>; };   (completion polling window, 0: off)
+ *                io-poll-us = <500>;      (completion polling window, 0: off)
+ *                irq-coalesce-us = <1000>; };  (interrupt coalescing deadline, 0: off)
  *     };
  *   };
  *
@@ -88,14 +89,18 @@ struct vm_disk_config {
 	bool allow_boot_partition; /**< "allow-boot-partition": an MBR disk's boot partition may be given */
 	/** "io-poll-us": how long keel may wait for a lone request after a notify (0: never). */
 	uint32_t io_poll_us;
+	/** "irq-coalesce-us": how long an interrupt may wait for a busy guest to idle (0: never held). */
+	uint32_t irq_coalesce_us;
 	/** "mmio-shadow = <0>": every register read traps (default: reads come from a read-only shadow page).
 	 */
 	bool no_mmio_shadow;
 };
 
-#define CONFIG_IO_POLL_US_DEFAULT 500u
-#define CONFIG_IO_POLL_US_MAX	  10000u
-#define CONFIG_FIRMWARE_MAX	  0x04000000ULL /**< one flash bank, as QEMU virt */
+#define CONFIG_IO_POLL_US_DEFAULT      500u
+#define CONFIG_IO_POLL_US_MAX	       10000u
+#define CONFIG_IRQ_COALESCE_US_DEFAULT 1000u
+#define CONFIG_IRQ_COALESCE_US_MAX     10000u
+#define CONFIG_FIRMWARE_MAX	       0x04000000ULL /**< one flash bank, as QEMU virt */
 
 struct vm_config {
 	char name[32];

@@ -69,6 +69,14 @@ static void console_tick_fn(void *ctx)
 	console_tick();
 }
 
+/* Deferred device work past its deadline, for guests whose vCPUs make no exit (vm_defer_work). */
+static void defer_tick_fn(void *ctx)
+{
+	(void)ctx;
+	for (unsigned i = 0; i < nr_vms; i++)
+		vm_defer_check(&vms[i], 0);
+}
+
 static void machine_off(void)
 {
 	if (config.stay_on) {
@@ -238,6 +246,7 @@ void keel_main(uint64_t fdt_pa)
 		log_info("console input goes to VM %s (Ctrl-] k: keel console, Ctrl-] N: VM N)", vms[0].name);
 	}
 	hyp_tick_register(console_tick_fn, NULL); /* drains buffered console output */
+	hyp_tick_register(defer_tick_fn, NULL);	  /* deferred device work of guests that make no exit */
 	hyp_tick_start();
 	log_info("%u VM(s) ready, %u hypervisor pages free", nr_vms, page_alloc_free());
 

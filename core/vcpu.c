@@ -68,6 +68,7 @@ static enum exit_action handle_dabt(struct vcpu *vcpu)
 	uint32_t iss = (uint32_t)ESR_ISS(c->esr);
 	uint64_t raw_ipa = HPFAR_IPA(c->hpfar, c->far);
 	bool write = (iss & DABT_WNR) != 0;
+	vm_vcpu_busy(vcpu);
 	struct vm *vm = vcpu->vm;
 
 	/* A store to a read-only page (a register shadow, a ROM): HPFAR is UNKNOWN, walk FAR instead.
@@ -170,7 +171,8 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 	case EC_DABT_LOW:
 		return handle_dabt(vcpu);
 	case EC_WFX:
-		if (!(ESR_ISS(c->esr) & 1) && !vgic_vcpu_has_pending(vcpu))
+		/* WFI (trapped: HCR_EL2.TWI) tells keel the guest is idle; WFE is not trapped. */
+		if (!vm_vcpu_idles(vcpu) && !(ESR_ISS(c->esr) & 1) && !vgic_vcpu_has_pending(vcpu))
 			el2_wait_for_interrupt();
 		skip_insn(vcpu);
 		return ACTION_RESUME;
@@ -288,6 +290,7 @@ enum exit_action vcpu_run(struct vcpu *vcpu)
 		for (uint32_t hw = vgic_take_hw_deactivations(vcpu); hw; hw &= hw - 1)
 			gic_deactivate((uint32_t)__builtin_ctz(hw));
 		vcpu->exits++;
+		vm_defer_check(vcpu->vm, vcpu->index);
 		enum exit_action next = ACTION_RESUME;
 		switch (kind) {
 		case EXIT_SYNC:

@@ -147,6 +147,9 @@ struct vm {
 	bool crashed;		       /**< went off because it could not take an exception (vcpu.c) */
 	volatile bool work_pending;    /**< vm_request_work was called; vm_run_work clears it */
 	volatile bool work_busy;       /**< a vCPU runs the work hooks (they are not reentrant) */
+	volatile uint32_t idle_vcpus;  /**< bit per vCPU: its last trap was a WFI (vm_guest_idle) */
+	volatile bool wfi_seen;	       /**< a vCPU trapped on WFI since the VM was loaded */
+	volatile uint64_t defer_until; /**< vm_defer_work's deadline, timer_us (0: none) */
 	struct ratelimit rl_lifecycle; /**< "still waiting" lines of vm_stop */
 	struct vpl011 uart;
 	struct vm_dev_hook dev_hooks[VM_MAX_DEV_HOOKS];
@@ -196,6 +199,32 @@ void vm_request_work(struct vm *vm, unsigned vcpu_hint);
  * one vCPU at a time, never while the VM is being stopped, one bounded pass per entry.
  */
 void vm_run_work(struct vcpu *vcpu);
+
+/*
+ * Device work deferred to the guest's idle time (core/vm_defer.c): a device that holds back an
+ * interrupt while the guest is busy (coalescing) asks for its work to run when a vCPU next waits
+ * for an interrupt, or by a deadline.
+ */
+
+/**
+ * Run the VM's device work hooks (as vm_request_work) when one of its vCPUs next traps on WFI, or
+ * at the first exit of one of its vCPUs `us` or more from now. keel's tick checks the deadline too,
+ * so a guest that makes no exit waits at most 1/HYP_TICK_HZ more. The earliest deadline asked for
+ * holds until it is met. Any context.
+ */
+void vm_defer_work(struct vm *vm, uint32_t us);
+/**
+ * Some vCPU of the VM waits for an interrupt (its last trap was a WFI, not a device access since),
+ * or the guest has never trapped on WFI: it idles by polling (Linux's idle=poll, bare-metal code),
+ * so it would never say it is idle, and counts as idle (nothing is held back for it).
+ */
+bool vm_guest_idle(const struct vm *vm);
+/** vcpu trapped on WFI: it is idle. True when deferred work was due: it runs now, do not sleep. */
+bool vm_vcpu_idles(struct vcpu *vcpu);
+/** vcpu trapped on a device access (MMIO): it is busy. */
+void vm_vcpu_busy(struct vcpu *vcpu);
+/** Ask for the deferred work if its deadline has passed (vcpu_run after each exit; keel's tick). */
+void vm_defer_check(struct vm *vm, unsigned vcpu_hint);
 
 /** The next free virtio-mmio slot: its IPA and INTID. False when all are used. */
 bool vm_alloc_virtio_slot(struct vm *vm, ipa_t *base, uint32_t *intid);

@@ -162,6 +162,9 @@ bool vm_restart(struct vm *vm)
 	vm_reset_devices(vm);
 	/* Work asked for before the reset concerns device state that no longer exists. */
 	WRITE_ONCE(vm->work_pending, false);
+	WRITE_ONCE(vm->defer_until, 0);
+	WRITE_ONCE(vm->idle_vcpus, 0);
+	WRITE_ONCE(vm->wfi_seen, false);
 	if (vm_load(vm) != 0) {
 		log_err("VM %s: reset failed; the VM stays off", vm->name);
 		vm_set_down(vm, VM_OFF);

@@ -46,7 +46,7 @@ class VmSpec:
         self.cpus = cpus
         # each disk: dict(backend="ram"|"ufs"|"sd", image=path (ram), read_only=bool,
         #                 partition=str (GPT name / MBR number), allow_boot_partition=bool,
-        #                 serial=str, io_poll_us=int, mmio_shadow=0|1, dt_name=str)
+        #                 serial=str, io_poll_us=int, irq_coalesce_us=int, mmio_shadow=0|1, dt_name=str)
         self.disks = disks or []
         # (base, size) in bytes: fixed VM memory ("memory-range"); mem_mib is then size >> 20
         self.mem_range = mem_range
@@ -223,6 +223,8 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
                 fdtput(dtb, "-t", "s", dn, "serial", disk["serial"])
             if disk.get("io_poll_us") is not None:
                 fdtput(dtb, "-t", "u", dn, "io-poll-us", disk["io_poll_us"])
+            if disk.get("irq_coalesce_us") is not None:
+                fdtput(dtb, "-t", "u", dn, "irq-coalesce-us", disk["irq_coalesce_us"])
             if disk.get("mmio_shadow") is not None:
                 fdtput(dtb, "-t", "u", dn, "mmio-shadow", disk["mmio_shadow"])
     keel = os.path.join(ROOT, "build", "rpi4" if machine == "raspi4b" else "qemu-virt", "keel.bin")

@@ -23,7 +23,7 @@ VM_PROPS = {"compatible", "vm-name", "#address-cells", "#size-cells", "cpus", "m
             "bootargs"}
 MODULE_PROPS = {"compatible", "file"}
 DISK_PROPS = {"compatible", "backend", "partition", "allow-boot-partition", "read-only", "serial", "io-poll-us",
-              "mmio-shadow", "file"}
+              "irq-coalesce-us", "mmio-shadow", "file"}
 MODULES = {"kernel": "multiboot,kernel", "ramdisk": "multiboot,ramdisk"}
 
 
@@ -258,6 +258,9 @@ def read_disk(rd, node):
     poll = rd.number(node, "io-poll-us", 1, None)
     if poll is not None:
         disk["io_poll_us"] = poll
+    coalesce = rd.number(node, "irq-coalesce-us", 1, None)
+    if coalesce is not None:
+        disk["irq_coalesce_us"] = coalesce
     shadow = rd.number(node, "mmio-shadow", 1, None)
     if shadow is not None:
         disk["mmio_shadow"] = shadow

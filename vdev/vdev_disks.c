@@ -85,6 +85,11 @@ static void disk_report(void *dev, const struct vm *vm)
 		    vm->name, d->name, (unsigned long long)s.poll_off, (unsigned long long)s.poll_trials,
 		    (unsigned long long)s.poll_switches, virtio_blk_poll_mode(&d->blk),
 		    (unsigned long long)s.quiet_passes);
+	if (s.irq_holds)
+		log_info("VM %s: disk %s: interrupt coalescing (deadline %u us): %llu interrupts held while "
+			 "the guest was busy; delivered %llu when it idled, %llu at the deadline",
+			 vm->name, d->name, d->blk.coalesce_us, (unsigned long long)s.irq_holds,
+			 (unsigned long long)s.irq_idle_releases, (unsigned long long)s.irq_late_releases);
 	if (s.rw_requests)
 		log_info("VM %s: disk %s: data segments: %llu in %llu reads and writes; %llu in the %llu of "
 			 "them over %u KiB (size_max %u KiB)",
@@ -157,6 +162,7 @@ int vdev_attach_disks(struct vm *vm)
 		    .serial = dc->serial,
 		    .read_only = dc->read_only,
 		    .poll_us = dc->io_poll_us,
+		    .coalesce_us = dc->irq_coalesce_us,
 		    .bounce = bdev->block_size > BLK_SECTOR_SIZE ? d->bounce : NULL,
 		    .nqueues = vm->nr_vcpus, /* a queue per vCPU (clamped to VIRTIO_BLK_MAX_QUEUES) */
 		};

@@ -33,12 +33,12 @@ static struct exc_features exc_features;
 void el2_setup_cpu(void)
 {
 	/*
-	 * WFI is not trapped: each vCPU owns its physical CPU, and a guest WFI wakes on the
-	 * physical interrupts that are routed to EL2 (IMO) as well as on its virtual ones,
-	 * so an idle guest costs no exit. keel still handles a trapped WFI (see core/vcpu.c).
+	 * WFI is trapped: it tells keel that the guest is idle, the moment to deliver the interrupts a
+	 * device held back while the guest was busy (core/vm.h, vm_defer_work). keel then waits in its
+	 * own WFI. WFE (spin locks) is not trapped.
 	 */
-	write_hcr_el2(HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER | HCR_TSC |
-		      HCR_RW | HCR_APK | HCR_API);
+	write_hcr_el2(HCR_TWI | HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER |
+		      HCR_TSC | HCR_RW | HCR_APK | HCR_API);
 	write_cptr_el2(CPTR_EL2_RES1 | CPTR_EL2_TZ);
 	write_mdcr_el2(0);
 	/* Guests may read the physical counter; the physical timer traps (Linux uses the virtual one). */

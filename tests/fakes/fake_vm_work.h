@@ -17,5 +17,10 @@ unsigned fake_vm_work_last_hint(const struct vm *vm);
 bool fake_vm_work_take(const struct vm *vm);
 /** Is work pending for vm (without clearing)? */
 bool fake_vm_work_pending(const struct vm *vm);
+/** vm_guest_idle answers !busy for every VM (reset: idle, so no interrupt is ever held). */
+void fake_vm_set_busy(bool busy);
+/** vm_defer_work calls since the reset, and the last one's `us` (if last_us). The fake only
+ * records them: a test runs the release (the work hook) itself. */
+unsigned fake_vm_defers(uint32_t *last_us);
 
 #endif

@@ -234,6 +234,7 @@ struct vg *vg_create(const struct vg_opts *o)
 	    .serial = o ? o->serial : NULL,
 	    .read_only = o && o->param_ro,
 	    .poll_us = o ? o->poll_us : 0,
+	    .coalesce_us = o ? o->coalesce_us : 0,
 	    .nqueues = o ? o->nqueues : 0,
 	};
 	if (bdev->block_size > BLK_SECTOR_SIZE && !(o && o->no_bounce)) {

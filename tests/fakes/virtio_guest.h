@@ -71,6 +71,7 @@ struct vg_opts {
 	uint32_t flags_clear;  /**< BLKDEV_F_* to remove from the backend */
 	bool pollable;	       /**< the slowdisk offers completion_ready */
 	uint32_t poll_us;      /**< virtio_blk_params.poll_us */
+	uint32_t coalesce_us;  /**< virtio_blk_params.coalesce_us */
 	uint32_t ram_size;     /**< guest RAM bytes when non-zero (default VG_RAM_SIZE) */
 	uint32_t disk_sectors; /**< disk size when non-zero (default VG_DISK_SECTORS) */
 	bool no_bounce;	       /**< give a disk with blocks above 512 bytes no bounce buffer */

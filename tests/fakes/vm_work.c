@@ -11,9 +11,41 @@ static struct {
 } records[FAKE_VM_WORK_MAX];
 static unsigned nrecords;
 
+static bool guest_busy;
+static unsigned defers;
+static uint32_t last_defer_us;
+
 void fake_vm_work_reset(void)
 {
 	nrecords = 0;
+	guest_busy = false;
+	defers = 0;
+	last_defer_us = 0;
+}
+
+void fake_vm_set_busy(bool busy)
+{
+	guest_busy = busy;
+}
+
+unsigned fake_vm_defers(uint32_t *last_us)
+{
+	if (last_us)
+		*last_us = last_defer_us;
+	return defers;
+}
+
+bool vm_guest_idle(const struct vm *vm)
+{
+	(void)vm;
+	return !guest_busy;
+}
+
+void vm_defer_work(struct vm *vm, uint32_t us)
+{
+	(void)vm;
+	defers++;
+	last_defer_us = us;
 }
 
 static int find(const struct vm *vm, bool add)

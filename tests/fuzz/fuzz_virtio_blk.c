@@ -355,6 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    .serial = "fuzz",
 		    .read_only = (cfg & 8) != 0 && k == 1,
 		    .poll_us = (cfg2 & 4) ? 2 : 0, /* short: the window's length is not what is fuzzed */
+		    .coalesce_us = (cfg & 16) ? 1000 : 0,  /* held while the guest is busy (op 15) */
 		    .nqueues = 1 + ((cfg2 >> 5) + k) % NQ, /* 1..3 queues (F_MQ from 2) */
 		};
 		if (cfg2 & 16) {
@@ -436,14 +437,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ctl.cancel_now = !ctl.cancel_now;
 			break;
 		case 15:
-			ctl.ready = !ctl.ready;
+			if (op & 0x40)
+				fake_vm_set_busy((op & 0x20) != 0); /* the guest busy, or idle (its WFI) */
+			else
+				ctl.ready = !ctl.ready;
 			break;
 		}
 		run_work(2);
 	}
 
-	/* Quiet drain: the controller finishes everything, the vCPUs run what they are asked. */
+	/* Quiet drain: the controller finishes everything, the vCPUs run what they are asked. The
+	 * guest idles: a held interrupt's release (its deferred work) comes. */
 	ctl.stuck = false;
+	fake_vm_set_busy(false);
+	for (unsigned k = 0; k < NDISK; k++)
+		if (vms[k].blk->irq_held)
+			vm_request_work(vms[k].vm, 0);
 	for (unsigned round = 0; round < 4096; round++) {
 		completion_context(act_poll, 0);
 		run_work(1);
@@ -459,6 +468,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Nor a ring whose notifications are off with nothing in flight to bring the next pass:
 		 * the device's flag, and each queue's own ring (a queue left quiet beside armed ones). */
 		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing && b->notify_quiet)
+			fail();
+		/* Nor an interrupt still held once the guest idled (its release ran). */
+		if (virtio_mmio_live(&b->mmio) && !b->quiescing && b->irq_held)
 			fail();
 		for (unsigned q = 0; q < b->mmio.nqueues; q++)
 			if (virtio_mmio_live(&b->mmio) && b->mmio.queues[q].ready && !b->quiescing &&

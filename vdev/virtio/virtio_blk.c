@@ -28,6 +28,21 @@ void vblk_push_used_q(struct virtio_blk *d, unsigned q, uint16_t head, uint32_t 
 	d->irq_check = true;
 }
 
+/* Lock held. Deliver the interrupt held back by coalescing, if any. */
+void vblk_release_irq(struct virtio_blk *d)
+{
+	if (!d->irq_held)
+		return;
+	d->irq_held = false;
+	virtio_mmio_signal_used(&d->mmio);
+}
+
+/* Lock held. Hold an interrupt back: every vCPU is busy and the driver takes interrupts. */
+static bool may_hold(const struct virtio_blk *d)
+{
+	return d->coalesce_us != 0 && d->mmio.driver_acks && !vm_guest_idle(d->mmio.vm);
+}
+
 static void flush_irq(struct virtio_blk *d)
 {
 	if (!d->irq_check)
@@ -38,8 +53,39 @@ static void flush_irq(struct virtio_blk *d)
 	for (unsigned q = 0; q < d->mmio.nqueues; q++)
 		if (virtq_needs_interrupt(&d->mmio.queues[q])) /* false for a queue not ready */
 			want = true;
-	if (want)
-		virtio_mmio_signal_used(&d->mmio);
+	if (!want)
+		return;
+	if (!may_hold(d)) {
+		d->irq_held = true;
+		vblk_release_irq(d);
+		return;
+	}
+	d->stats.irq_holds++;
+	if (!d->irq_held) {
+		d->irq_held = true;
+		d->held_since = timer_us();
+		vm_defer_work(d->mmio.vm, d->coalesce_us); /* the release: idle or deadline */
+	}
+}
+
+/* Lock held, on the VM's own vCPU (the pump). Deliver a held interrupt once a vCPU idles or its
+ * time is up; otherwise make sure the deferred work still comes. */
+static void release_due(struct virtio_blk *d)
+{
+	if (!d->irq_held)
+		return;
+	if (vm_guest_idle(d->mmio.vm)) {
+		d->stats.irq_idle_releases++;
+		vblk_release_irq(d);
+		return;
+	}
+	uint64_t age = timer_us() - d->held_since;
+	if (age >= d->coalesce_us) {
+		d->stats.irq_late_releases++;
+		vblk_release_irq(d);
+		return;
+	}
+	vm_defer_work(d->mmio.vm, (uint32_t)(d->coalesce_us - age));
 }
 
 /* Complete a request that never reached the backend. */
@@ -296,8 +342,9 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		d->pop_q = (uint8_t)q;
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
-			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT) {
-				/* Completions will come: each brings a pass (req_done asks for work). */
+			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT || d->irq_held) {
+				/* Completions will come, each bringing a pass (req_done asks for work), or
+				 * the held interrupt's release does (idle or deadline: it runs the pump). */
 				virtq_quiet_notify(vq);
 				d->notify_quiet = true;
 				d->stats.quiet_passes++;
@@ -385,6 +432,9 @@ static bool pump(struct virtio_blk *d)
 		budgets[q] = pop_budget(d, q);
 	do {
 		d->repump = false;
+		/* Before each pass (another vCPU's idle may have asked for one): with the interrupt
+		 * delivered, a pass that empties the ring re-arms notifications. */
+		release_due(d);
 		more = pump_queues(d, budgets);
 	} while (d->repump && !more);
 	flush_irq(d);
@@ -479,6 +529,7 @@ static void blk_reset(struct virtio_mmio *t)
 	}
 	vblk_drop_pending(d); /* write-through follow-ups queued while we waited */
 	d->irq_check = false;
+	d->irq_held = false; /* the transport cleared InterruptStatus */
 	spin_unlock(&t->lock);
 }
 
@@ -504,6 +555,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 	vblk_rmw_init(d, p);
 	d->read_only = p->read_only || (b->flags & BLKDEV_F_RO);
 	d->poll_us = MIN(p->poll_us, VIRTIO_BLK_POLL_US_MAX);
+	d->coalesce_us = MIN(p->coalesce_us, VIRTIO_BLK_COALESCE_US_MAX);
 	/* A chain is header + data + status and may not exceed the queue size (§2.7.5.3.1). */
 	d->seg_max = MIN(MIN(b->max_segs, VIRTIO_BLK_MAX_SEGS), VIRTIO_BLK_QUEUE_SIZE - 2);
 	/* NUL-padded; a 20-byte serial has no terminator (§5.2.6). */

@@ -72,6 +72,8 @@ bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
  * or other VMs', go through their req_done like any completion.
  */
 void vblk_poll_lone_request(struct virtio_blk *d);
+/** Deliver the interrupt coalescing held back, if any (lock held). */
+void vblk_release_irq(struct virtio_blk *d);
 
 /**
  * Make s (parsed, segs[0..nsegs) holding all of its data) a split request of nsectors from sector:

@@ -187,6 +187,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
 
 	spin_lock(&t->lock);
+	vblk_release_irq(d); /* the guest waits in its notify for what was reaped: no coalescing */
 	d->poll_stride = stride;
 	d->stats.poll_clock_reads += clock_reads;
 	d->stats.polls++;

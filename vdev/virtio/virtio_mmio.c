@@ -27,6 +27,7 @@ static void reset_registers(struct virtio_mmio *t)
 	t->queue_sel = 0;
 	t->shm_sel = 0;
 	t->interrupt_status = 0;
+	t->driver_acks = false;
 	for (unsigned q = 0; q < t->nqueues; q++)
 		virtq_reset(&t->queues[q]);
 }
@@ -460,6 +461,7 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		t->interrupt_status &= ~value;
+		t->driver_acks = t->driver_acks || value != 0;
 		break;
 	case VIRTIO_MMIO_STATUS:
 		write_status(t, value, &now_driver_ok);

@@ -102,6 +102,7 @@ struct virtio_mmio {
 	uint32_t queue_sel;
 	uint32_t shm_sel;
 	uint32_t interrupt_status;
+	bool driver_acks; /**< the driver has acknowledged an interrupt since its reset (it takes them) */
 	uint32_t config_generation;
 	bool resetting; /**< a reset is quiescing the device with the lock dropped */
 	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];

@@ -1,0 +1,249 @@
+/*
+ * virtio-blk interrupt coalescing (virtio_blk_params.coalesce_us): a completion that finds the
+ * guest busy writes its used entry at once but holds the interrupt, with the driver's
+ * notifications off, until a vCPU idles or the deadline passes; a driver that never
+ * acknowledged an interrupt, a disk with coalescing off and an idle guest are interrupted at
+ * once. The fake guest drives the device only through MMIO accesses and its own RAM; the fake
+ * VM (tests/fakes/vm_work.c) says whether the guest is idle and records the deferred work.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "arch/timer.h"
+#include "keel/util.h"
+#include "tests/fakes/fake_vgic.h"
+#include "tests/fakes/fake_vm_work.h"
+#include "tests/fakes/virtio_guest.h"
+
+#define ALL   (~0ULL)
+#define QSIZE 128
+#define US    1000ULL /* fake_timer_ns per microsecond */
+
+static struct vg *up(uint32_t coalesce_us)
+{
+	struct vg_opts o = {.slow = true, .coalesce_us = coalesce_us};
+	struct vg *g = vg_create(&o);
+	fake_vgic_reset();
+	fake_vm_work_reset();
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000;
+	assert_true(vg_driver_init(g, ALL, QSIZE));
+	return g;
+}
+
+static void down(struct vg *g)
+{
+	fake_timer_manual = false;
+	assert_true(vg_destroy(g)); /* no byte outside guest RAM or the disk image changed */
+}
+
+static unsigned irqs(struct vg *g)
+{
+	return fake_vgic_count(g->vm, VG_INTID);
+}
+
+/* The driver wants an interrupt for its next used entry (EVENT_IDX used_event, as Linux's
+ * virtqueue_enable_cb after it has processed the ring). */
+static void enable_cb(struct vg *g)
+{
+	uint16_t *used_event = vg_ptr(g, VG_AVAIL_IPA + 4 + 2 * QSIZE);
+	*used_event = vg_used_idx(g);
+}
+
+/* Reads of sector i into data slot i, i = first..first+n-1, published without a notify. */
+static void queue_reads(struct vg *g, unsigned first, unsigned n)
+{
+	enable_cb(g);
+	for (unsigned i = first; i < first + n; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_queue(g, i, &r);
+	}
+}
+
+/* Reads 0..n-1 completed OK with the disk's bytes. */
+static void expect_reads_ok(struct vg *g, unsigned n)
+{
+	assert_int_equal(vg_used_idx(g), n);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
+		const uint8_t *data = vg_ptr(g, VG_DATA_IPA + 512 * i);
+		for (unsigned b = 0; b < 512; b++)
+			assert_int_equal(data[b], vg_disk_byte(i * 512 + b));
+	}
+}
+
+/* Would the driver notify after moving avail idx from old_idx to new_idx (EVENT_IDX)? */
+static bool driver_would_notify(struct vg *g, uint16_t old_idx, uint16_t new_idx)
+{
+	struct virtq_used *u = vg_ptr(g, VG_USED_IPA);
+	uint16_t event = *(uint16_t *)&u->ring[QSIZE];
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+/* The driver takes its first interrupt, as Linux does: read the status, acknowledge it. */
+static void first_request_acked(struct vg *g)
+{
+	queue_reads(g, 0, 1);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(irqs(g), 1); /* no acknowledge seen yet: never held */
+	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	vg_run_work(g, 4);
+}
+
+/*
+ * A busy guest at depth: completions hold the interrupt (one deferred release asked for), the
+ * driver's new requests go without a notify and are taken by the passes the completions bring,
+ * and the interrupt comes when a vCPU idles, once for all of them.
+ */
+static void test_held_while_busy_released_when_idle(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	first_request_acked(g);
+	fake_vm_work_reset();
+	fake_vm_set_busy(true);
+
+	queue_reads(g, 1, 2);
+	vg_notify(g);
+	assert_int_equal(g->slow.count, 2);
+	queue_reads(g, 3, 1); /* two in flight: notifications are off */
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(vg_used_idx(g), 3); /* the used entries are there at once */
+	assert_int_equal(irqs(g), 1);	     /* the interrupt is not */
+	uint32_t us = 0;
+	assert_int_equal(fake_vm_defers(&us), 1);
+	assert_int_equal(us, 1000);
+	/* The pass the completions ask for takes the request added without a notify. */
+	assert_true(fake_vm_work_calls(g->vm) >= 1);
+	vg_run_work(g, 4);
+	assert_int_equal(g->slow.count, 1);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	assert_int_equal(vg_used_idx(g), 4);
+	assert_int_equal(irqs(g), 1);
+	assert_false(driver_would_notify(g, 4, 5)); /* held: the next buffer needs no notify either */
+
+	/* Nothing in flight: a request added now waits for the release, which takes it. */
+	queue_reads(g, 4, 1);
+	vg_run_work(g, 4);
+	assert_int_equal(g->slow.count, 0);
+	fake_vm_set_busy(false); /* a vCPU idles (core: vm_vcpu_idles asks for the deferred work) */
+	vm_request_work(g->vm, 0);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 2); /* one interrupt for the three */
+	assert_int_equal(g->slow.count, 1);
+	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+
+	/* An idle guest is interrupted at once; with nothing in flight or held the ring is armed. */
+	enable_cb(g);
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(irqs(g), 3);
+	vg_run_work(g, 4);
+	assert_true(driver_would_notify(g, 5, 6));
+	expect_reads_ok(g, 5);
+	struct virtio_blk_stats st = vg_blk_stats(g);
+	assert_int_equal(st.irq_idle_releases, 1);
+	assert_int_equal(st.irq_late_releases, 0);
+	assert_int_equal(st.notifications, 2);
+	down(g);
+}
+
+/* A guest that stays busy gets its interrupt by the deadline, not before. */
+static void test_held_until_deadline(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+	queue_reads(g, 1, 1);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(irqs(g), 1);
+
+	fake_timer_ns += 999 * US;
+	vm_request_work(g->vm, 0); /* an early pass (another completion, the tick) */
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 1);
+	uint32_t us = 0;
+	assert_int_equal(fake_vm_defers(&us), 2); /* the release is asked for again, for what is left */
+	assert_int_equal(us, 1);
+
+	fake_timer_ns += 1 * US;
+	vm_request_work(g->vm, 0);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 2);
+	assert_int_equal(vg_blk_stats(g).irq_late_releases, 1);
+	expect_reads_ok(g, 2);
+	assert_true(driver_would_notify(g, 2, 3));
+	down(g);
+}
+
+/* Never held: a driver that has not acknowledged an interrupt (it polls), or coalescing off. */
+static void test_not_held_without_ack_or_when_off(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	fake_vm_set_busy(true);
+	for (unsigned i = 0; i < 3; i++) {
+		queue_reads(g, i, 1);
+		vg_notify(g);
+		slowdisk_complete_all(&g->slow);
+		assert_int_equal(irqs(g), i + 1);
+		assert_true(driver_would_notify(g, (uint16_t)(i + 1), (uint16_t)(i + 2)));
+	}
+	expect_reads_ok(g, 3);
+	assert_int_equal(vg_blk_stats(g).irq_holds, 0);
+	down(g);
+
+	g = up(0);
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+	queue_reads(g, 1, 1);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+	assert_int_equal(irqs(g), 2);
+	assert_int_equal(fake_vm_defers(NULL), 0);
+	down(g);
+}
+
+/* A driver reset drops a held interrupt (InterruptStatus is 0 again) and the need to acknowledge. */
+static void test_reset_drops_held(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+	queue_reads(g, 1, 1);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+	assert_true(g->blk->irq_held);
+	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
+	assert_false(g->blk->irq_held);
+	assert_false(g->blk->mmio.driver_acks);
+	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	fake_vm_set_busy(false);
+	vm_request_work(g->vm, 0);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 1); /* nothing delivered after the reset */
+	down(g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_held_while_busy_released_when_idle),
+	    cmocka_unit_test(test_held_until_deadline),
+	    cmocka_unit_test(test_not_held_without_ack_or_when_off),
+	    cmocka_unit_test(test_reset_drops_held),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
