@@ -233,6 +233,22 @@ int machine_parse(const void *fdt, struct machine_info *mi, char *err, size_t er
 	return 0;
 }
 
+/* An optional one-cell property of at most max: *out = its value, or dflt when absent. False when
+ * present but not one cell or above max. */
+static bool read_u32_opt(const void *fdt, int node, const char *prop, uint32_t dflt, uint32_t max,
+			 uint32_t *out)
+{
+	int l;
+	const fdt32_t *v = fdt_getprop(fdt, node, prop, &l);
+	*out = dflt;
+	if (v == NULL)
+		return true;
+	if (l != 4 || fdt32_to_cpu(*v) > max)
+		return false;
+	*out = fdt32_to_cpu(*v);
+	return true;
+}
+
 static int copy_str(const void *fdt, int node, const char *prop, char *dst, size_t len, bool *present)
 {
 	int l;
@@ -289,22 +305,13 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 		d->read_only = fdt_getprop(fdt, n, "read-only", NULL) != NULL;
 		d->allow_boot_partition = fdt_getprop(fdt, n, "allow-boot-partition", NULL) != NULL;
 		int plen;
-		const fdt32_t *poll = fdt_getprop(fdt, n, "io-poll-us", &plen);
-		d->io_poll_us = CONFIG_IO_POLL_US_DEFAULT;
-		if (poll != NULL) {
-			if (plen != 4 || fdt32_to_cpu(*poll) > CONFIG_IO_POLL_US_MAX)
-				FAIL("%s/%s: io-poll-us: one cell, at most %u", vmname, dn,
-				     CONFIG_IO_POLL_US_MAX);
-			d->io_poll_us = fdt32_to_cpu(*poll);
-		}
-		const fdt32_t *coal = fdt_getprop(fdt, n, "irq-coalesce-us", &plen);
-		d->irq_coalesce_us = CONFIG_IRQ_COALESCE_US_DEFAULT;
-		if (coal != NULL) {
-			if (plen != 4 || fdt32_to_cpu(*coal) > CONFIG_IRQ_COALESCE_US_MAX)
-				FAIL("%s/%s: irq-coalesce-us: one cell, at most %u", vmname, dn,
-				     CONFIG_IRQ_COALESCE_US_MAX);
-			d->irq_coalesce_us = fdt32_to_cpu(*coal);
-		}
+		if (!read_u32_opt(fdt, n, "io-poll-us", CONFIG_IO_POLL_US_DEFAULT, CONFIG_IO_POLL_US_MAX,
+				  &d->io_poll_us))
+			FAIL("%s/%s: io-poll-us: one cell, at most %u", vmname, dn, CONFIG_IO_POLL_US_MAX);
+		if (!read_u32_opt(fdt, n, "irq-coalesce-us", CONFIG_IRQ_COALESCE_US_DEFAULT,
+				  CONFIG_IRQ_COALESCE_US_MAX, &d->irq_coalesce_us))
+			FAIL("%s/%s: irq-coalesce-us: one cell, at most %u", vmname, dn,
+			     CONFIG_IRQ_COALESCE_US_MAX);
 		const fdt32_t *shadow = fdt_getprop(fdt, n, "mmio-shadow", &plen);
 		if (shadow != NULL) {
 			if (plen != 4 || fdt32_to_cpu(*shadow) > 1)

@@ -186,6 +186,10 @@ static void test_valid_vm(void **state)
 	fdt_setprop_u32(dtb, d, "io-poll-us", 0);
 	assert_int_equal(parse(), 0);
 	assert_int_equal(cfg.vms[0].disks[0].io_poll_us, 0);
+	assert_int_equal(cfg.vms[0].disks[0].irq_coalesce_us, CONFIG_IRQ_COALESCE_US_DEFAULT);
+	fdt_setprop_u32(dtb, d, "irq-coalesce-us", 0);
+	assert_int_equal(parse(), 0);
+	assert_int_equal(cfg.vms[0].disks[0].irq_coalesce_us, 0);
 	assert_false(cfg.vms[0].disks[0].no_mmio_shadow); /* the register shadow is on by default */
 	fdt_setprop_u32(dtb, d, "mmio-shadow", 0);
 	assert_int_equal(parse(), 0);
@@ -249,6 +253,9 @@ static void test_errors_name_node_and_property(void **state)
 	fdt_setprop_string(dtb, d, "backend", "ufs");
 	fdt_setprop_u32(dtb, d, "io-poll-us", CONFIG_IO_POLL_US_MAX + 1);
 	expect_error("/chosen/vm@0/disk@0: io-poll-us: one cell, at most 10000");
+	fdt_setprop_u32(dtb, d, "io-poll-us", 0);
+	fdt_setprop_u32(dtb, d, "irq-coalesce-us", CONFIG_IRQ_COALESCE_US_MAX + 1);
+	expect_error("/chosen/vm@0/disk@0: irq-coalesce-us: one cell, at most 10000");
 
 	make_machine();
 	vm = add_vm("vm@0", 0x50000000, 0x1000);

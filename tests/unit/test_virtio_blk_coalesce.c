@@ -98,6 +98,16 @@ static void first_request_acked(struct vg *g)
 	vg_run_work(g, 4);
 }
 
+/* A driver that takes interrupts, a busy guest, and one read (1) done: it interrupts iff not held. */
+static void held_one(struct vg *g)
+{
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+	queue_reads(g, 1, 1);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+}
+
 /*
  * A busy guest at depth: completions hold the interrupt (one deferred release asked for), the
  * driver's new requests go without a notify and are taken by the passes the completions bring,
@@ -162,11 +172,7 @@ static void test_held_until_deadline(void **state)
 {
 	(void)state;
 	struct vg *g = up(1000);
-	first_request_acked(g);
-	fake_vm_set_busy(true);
-	queue_reads(g, 1, 1);
-	vg_notify(g);
-	slowdisk_complete_all(&g->slow);
+	held_one(g);
 	assert_int_equal(irqs(g), 1);
 
 	fake_timer_ns += 999 * US;
@@ -205,11 +211,7 @@ static void test_not_held_without_ack_or_when_off(void **state)
 	down(g);
 
 	g = up(0);
-	first_request_acked(g);
-	fake_vm_set_busy(true);
-	queue_reads(g, 1, 1);
-	vg_notify(g);
-	slowdisk_complete_all(&g->slow);
+	held_one(g);
 	assert_int_equal(irqs(g), 2);
 	assert_int_equal(fake_vm_defers(NULL), 0);
 	down(g);
@@ -220,11 +222,7 @@ static void test_reset_drops_held(void **state)
 {
 	(void)state;
 	struct vg *g = up(1000);
-	first_request_acked(g);
-	fake_vm_set_busy(true);
-	queue_reads(g, 1, 1);
-	vg_notify(g);
-	slowdisk_complete_all(&g->slow);
+	held_one(g);
 	assert_true(g->blk->irq_held);
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
 	assert_false(g->blk->irq_held);
