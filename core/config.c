@@ -304,7 +304,6 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 			FAIL("%s/%s: partition: longer than 36 characters", vmname, dn);
 		d->read_only = fdt_getprop(fdt, n, "read-only", NULL) != NULL;
 		d->allow_boot_partition = fdt_getprop(fdt, n, "allow-boot-partition", NULL) != NULL;
-		int plen;
 		if (!read_u32_opt(fdt, n, "io-poll-us", CONFIG_IO_POLL_US_DEFAULT, CONFIG_IO_POLL_US_MAX,
 				  &d->io_poll_us))
 			FAIL("%s/%s: io-poll-us: one cell, at most %u", vmname, dn, CONFIG_IO_POLL_US_MAX);
@@ -312,12 +311,10 @@ static int parse_disks(const void *fdt, int vmnode, const char *vmname, const st
 				  CONFIG_IRQ_COALESCE_US_MAX, &d->irq_coalesce_us))
 			FAIL("%s/%s: irq-coalesce-us: one cell, at most %u", vmname, dn,
 			     CONFIG_IRQ_COALESCE_US_MAX);
-		const fdt32_t *shadow = fdt_getprop(fdt, n, "mmio-shadow", &plen);
-		if (shadow != NULL) {
-			if (plen != 4 || fdt32_to_cpu(*shadow) > 1)
-				FAIL("%s/%s: mmio-shadow: one cell, 0 or 1", vmname, dn);
-			d->no_mmio_shadow = fdt32_to_cpu(*shadow) == 0;
-		}
+		uint32_t shadow;
+		if (!read_u32_opt(fdt, n, "mmio-shadow", 1, 1, &shadow))
+			FAIL("%s/%s: mmio-shadow: one cell, 0 or 1", vmname, dn);
+		d->no_mmio_shadow = shadow == 0;
 		if (strcmp(d->backend, "ram") == 0) {
 			uint64_t a, s;
 			if (!read_reg(fdt, n, "reg", 0, &a, &s) || s == 0 || s % 512)

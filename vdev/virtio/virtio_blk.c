@@ -56,8 +56,8 @@ static void flush_irq(struct virtio_blk *d)
 	if (!want)
 		return;
 	if (!may_hold(d)) {
-		d->irq_held = true;
-		vblk_release_irq(d);
+		d->irq_held = false; /* this interrupt carries any held one */
+		virtio_mmio_signal_used(&d->mmio);
 		return;
 	}
 	d->stats.irq_holds++;

@@ -117,12 +117,12 @@ struct virtio_blk_stats {
 	uint64_t split_parts;	   /**< backend requests those became (parts submitted) */
 	uint64_t rmw_requests;	   /**< sub-block reads/writes served through the bounce buffer */
 	uint64_t rmw_parts;	   /**< backend requests those became (reads and writes of the bounce) */
+	uint64_t rmw_bytes;	   /**< data bytes copied for them (in bytes_copied too); else 0 */
+	uint64_t rmw_waits;	   /**< times one waited for the disk to drain (or another waited for it) */
 	/* Interrupt coalescing (see virtio_blk_params.coalesce_us). */
-	uint64_t irq_holds;	    /**< interrupts held back while the guest was busy */
-	uint64_t irq_idle_releases; /**< ... delivered when a vCPU idled (trapped WFI) */
-	uint64_t irq_late_releases; /**< ... delivered at the deadline (coalesce_us) */
-	uint64_t rmw_bytes;	    /**< data bytes copied for them (in bytes_copied too); else 0 */
-	uint64_t rmw_waits;	    /**< times one waited for the disk to drain (or another waited for it) */
+	uint64_t irq_holds;				/**< interrupts held back while the guest was busy */
+	uint64_t irq_idle_releases;			/**< ... delivered when a vCPU idled (trapped WFI) */
+	uint64_t irq_late_releases;			/**< ... delivered at the deadline (coalesce_us) */
 	uint64_t queue_requests[VIRTIO_BLK_MAX_QUEUES]; /**< chains popped, per request queue */
 };
 
