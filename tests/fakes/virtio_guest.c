@@ -59,19 +59,25 @@ static void complete_one(struct slowdisk *s, struct blk_req *req)
 		req->done(req, rc);
 }
 
+void slowdisk_complete_first(struct slowdisk *s)
+{
+	if (s->count == 0)
+		return;
+	struct blk_req *req = s->queue[0];
+	memmove(&s->queue[0], &s->queue[1], (s->count - 1) * sizeof(s->queue[0]));
+	s->count--;
+	complete_one(s, req);
+	if (s->refused) { /* capacity freed: a refused submit may succeed now */
+		s->refused = false;
+		blkdev_wake(&s->bdev);
+	}
+}
+
 void slowdisk_complete_all(struct slowdisk *s)
 {
 	/* Completions may submit more (the device resumes inside done): drain in rounds. */
-	while (s->count > 0) {
-		struct blk_req *req = s->queue[0];
-		memmove(&s->queue[0], &s->queue[1], (s->count - 1) * sizeof(s->queue[0]));
-		s->count--;
-		complete_one(s, req);
-		if (s->refused) { /* capacity freed: a refused submit may succeed now */
-			s->refused = false;
-			blkdev_wake(&s->bdev);
-		}
-	}
+	while (s->count > 0)
+		slowdisk_complete_first(s);
 }
 
 static void slowdisk_poll(struct blkdev *dev)

@@ -156,6 +156,8 @@ void slowdisk_init(struct slowdisk *s, struct blkdev *inner, unsigned capacity);
 void slowdisk_make_pollable(struct slowdisk *s);
 /** Offer blkdev_ops.cancel: at once (cancel_now) or on the next poll (deferred; not while stuck). */
 void slowdisk_make_cancellable(struct slowdisk *s, bool cancel_now);
+/** Complete the oldest request the slowdisk holds, if any (completion context). */
+void slowdisk_complete_first(struct slowdisk *s);
 /** Complete everything the slowdisk holds (completion context: never runs the device's work). */
 void slowdisk_complete_all(struct slowdisk *s);
 

@@ -2,8 +2,9 @@
  * virtio-blk interrupt coalescing (virtio_blk_params.coalesce_us): a completion that finds the
  * guest busy writes its used entry at once but holds the interrupt, with the driver's
  * notifications off, until a vCPU idles or the deadline passes; a driver that never
- * acknowledged an interrupt, a disk with coalescing off and an idle guest are interrupted at
- * once. The fake guest drives the device only through MMIO accesses and its own RAM; the fake
+ * acknowledged an interrupt, a disk with coalescing off, an idle guest and a completion that
+ * leaves the device none of the driver's requests (the one a QD1 guest waits for) are
+ * interrupted at once. The fake guest drives the device only through MMIO accesses and its own RAM; the fake
  * VM (tests/fakes/vm_work.c) says whether the guest is idle and records the deferred work.
  */
 #include <setjmp.h>
@@ -98,14 +99,17 @@ static void first_request_acked(struct vg *g)
 	vg_run_work(g, 4);
 }
 
-/* A driver that takes interrupts, a busy guest, and one read (1) done: it interrupts iff not held. */
+/* A driver that takes interrupts, a busy guest, reads 1 and 2 in flight and read 1 done: it
+ * interrupts iff not held (read 2 is still with the device). */
 static void held_one(struct vg *g)
 {
 	first_request_acked(g);
 	fake_vm_set_busy(true);
-	queue_reads(g, 1, 1);
+	queue_reads(g, 1, 2);
 	vg_notify(g);
-	slowdisk_complete_all(&g->slow);
+	assert_int_equal(g->slow.count, 2);
+	slowdisk_complete_first(&g->slow);
+	assert_int_equal(vg_used_idx(g), 2);
 }
 
 /*
@@ -135,21 +139,13 @@ static void test_held_while_busy_released_when_idle(void **state)
 	assert_true(fake_vm_work_calls(g->vm) >= 1);
 	vg_run_work(g, 4);
 	assert_int_equal(g->slow.count, 1);
-	slowdisk_complete_all(&g->slow);
-	vg_run_work(g, 4);
-	assert_int_equal(vg_used_idx(g), 4);
 	assert_int_equal(irqs(g), 1);
 	assert_false(driver_would_notify(g, 4, 5)); /* held: the next buffer needs no notify either */
 
-	/* Nothing in flight: a request added now waits for the release, which takes it. */
-	queue_reads(g, 4, 1);
-	vg_run_work(g, 4);
-	assert_int_equal(g->slow.count, 0);
 	fake_vm_set_busy(false); /* a vCPU idles (core: vm_vcpu_idles asks for the deferred work) */
 	vm_request_work(g->vm, 0);
 	vg_run_work(g, 4);
 	assert_int_equal(irqs(g), 2); /* one interrupt for the three */
-	assert_int_equal(g->slow.count, 1);
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
 	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
 
@@ -158,12 +154,70 @@ static void test_held_while_busy_released_when_idle(void **state)
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(irqs(g), 3);
 	vg_run_work(g, 4);
-	assert_true(driver_would_notify(g, 5, 6));
-	expect_reads_ok(g, 5);
+	assert_true(driver_would_notify(g, 4, 5));
+	expect_reads_ok(g, 4);
 	struct virtio_blk_stats st = vg_blk_stats(g);
 	assert_int_equal(st.irq_idle_releases, 1);
 	assert_int_equal(st.irq_late_releases, 0);
 	assert_int_equal(st.notifications, 2);
+	down(g);
+}
+
+/*
+ * The completion a QD1 guest waits for is not held: the only used entry since the last
+ * interrupt, which carried one too, nothing else with the device, notifications on. Two at once
+ * are held, even once the device has run dry (the guest is busy: it has not seen them yet).
+ */
+static void test_lone_completion_not_held(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+
+	for (unsigned i = 1; i < 3; i++) {
+		queue_reads(g, i, 1);
+		vg_notify(g);
+		slowdisk_complete_all(&g->slow);
+		assert_int_equal(irqs(g), i + 1); /* QD1: at once */
+		assert_true(driver_would_notify(g, (uint16_t)(i + 1), (uint16_t)(i + 2)));
+		vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	}
+	assert_int_equal(vg_blk_stats(g).irq_holds, 0);
+
+	queue_reads(g, 3, 2);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4); /* the ring is empty, nothing in flight */
+	assert_int_equal(irqs(g), 3);
+	fake_vm_set_busy(false);
+	vm_request_work(g->vm, 0);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 4);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+
+	/* That interrupt carried two: the guest ran at depth. Its next lone completion waits once;
+	 * the one after, the guest at depth 1 again, does not. */
+	fake_vm_set_busy(true);
+	for (unsigned i = 5; i < 7; i++) {
+		queue_reads(g, i, 1);
+		vg_notify(g);
+		slowdisk_complete_all(&g->slow);
+		vg_run_work(g, 4);
+		assert_int_equal(irqs(g), i == 5 ? 4 : 6);
+		if (i == 5) {
+			fake_vm_set_busy(false);
+			vm_request_work(g->vm, 0);
+			vg_run_work(g, 4);
+			assert_int_equal(irqs(g), 5);
+			fake_vm_set_busy(true);
+		}
+		vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	}
+	expect_reads_ok(g, 7);
+	struct virtio_blk_stats st = vg_blk_stats(g);
+	assert_int_equal(st.irq_holds, 2); /* the driver asked for one of reads 3 and 4 (used_event) */
+	assert_int_equal(st.irq_idle_releases, 2);
 	down(g);
 }
 
@@ -188,8 +242,11 @@ static void test_held_until_deadline(void **state)
 	vg_run_work(g, 4);
 	assert_int_equal(irqs(g), 2);
 	assert_int_equal(vg_blk_stats(g).irq_late_releases, 1);
-	expect_reads_ok(g, 2);
-	assert_true(driver_would_notify(g, 2, 3));
+	assert_true(driver_would_notify(g, 3, 4)); /* one in flight, none held: armed */
+	enable_cb(g);				   /* the driver took the interrupt */
+	slowdisk_complete_all(&g->slow);	   /* read 2, the last: at once */
+	assert_int_equal(irqs(g), 3);
+	expect_reads_ok(g, 3);
 	down(g);
 }
 
@@ -213,6 +270,7 @@ static void test_not_held_without_ack_or_when_off(void **state)
 	g = up(0);
 	held_one(g);
 	assert_int_equal(irqs(g), 2);
+	slowdisk_complete_all(&g->slow);
 	assert_int_equal(fake_vm_defers(NULL), 0);
 	down(g);
 }
@@ -230,6 +288,7 @@ static void test_reset_drops_held(void **state)
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	fake_vm_set_busy(false);
 	vm_request_work(g->vm, 0);
+	slowdisk_complete_all(&g->slow); /* read 2, orphaned by the reset */
 	vg_run_work(g, 4);
 	assert_int_equal(irqs(g), 1); /* nothing delivered after the reset */
 	down(g);
@@ -239,6 +298,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_held_while_busy_released_when_idle),
+	    cmocka_unit_test(test_lone_completion_not_held),
 	    cmocka_unit_test(test_held_until_deadline),
 	    cmocka_unit_test(test_not_held_without_ack_or_when_off),
 	    cmocka_unit_test(test_reset_drops_held),

@@ -26,21 +26,45 @@ void vblk_push_used_q(struct virtio_blk *d, unsigned q, uint16_t head, uint32_t 
 	if (virtq_push(&d->mmio.queues[q], head, len) != 0)
 		panic("%s: used ring push failed", d->mmio.name);
 	d->irq_check = true;
+	if (d->used_since_irq != UINT16_MAX)
+		d->used_since_irq++;
+}
+
+/* Lock held. Interrupt the guest for every used entry so far. */
+static void signal_used(struct virtio_blk *d)
+{
+	d->irq_held = false; /* this interrupt carries any held one */
+	d->last_batch = d->used_since_irq;
+	d->used_since_irq = 0;
+	virtio_mmio_signal_used(&d->mmio);
 }
 
 /* Lock held. Deliver the interrupt held back by coalescing, if any. */
 void vblk_release_irq(struct virtio_blk *d)
 {
-	if (!d->irq_held)
-		return;
-	d->irq_held = false;
-	virtio_mmio_signal_used(&d->mmio);
+	if (d->irq_held)
+		signal_used(d);
 }
 
-/* Lock held. Hold an interrupt back: every vCPU is busy and the driver takes interrupts. */
+/* Lock held. The device still has some of the driver's requests: in flight, waiting for
+ * submission, or waiting for a slot. */
+static bool work_outstanding(const struct virtio_blk *d)
+{
+	return d->ninflight != 0 || d->pending_first != SLOT_NONE || d->stalled;
+}
+
+/*
+ * Lock held. Hold an interrupt back: every vCPU is busy and the driver takes interrupts, unless
+ * the guest runs at depth 1: the last interrupt carried one used entry, and so would this one,
+ * with nothing else with the device and notifications on (none added unseen). That is the
+ * completion a QD1 guest waits for, busy on its way to idle; holding it only delays it. (A
+ * device that merely ran dry at depth, faster than the guest, still holds: the guest is busy
+ * with the last batch and has not seen these.)
+ */
 static bool may_hold(const struct virtio_blk *d)
 {
-	return d->coalesce_us != 0 && d->mmio.driver_acks && !vm_guest_idle(d->mmio.vm);
+	bool lone = d->last_batch <= 1 && d->used_since_irq <= 1 && !work_outstanding(d) && !d->notify_quiet;
+	return d->coalesce_us != 0 && d->mmio.driver_acks && !vm_guest_idle(d->mmio.vm) && !lone;
 }
 
 static void flush_irq(struct virtio_blk *d)
@@ -56,8 +80,7 @@ static void flush_irq(struct virtio_blk *d)
 	if (!want)
 		return;
 	if (!may_hold(d)) {
-		d->irq_held = false; /* this interrupt carries any held one */
-		virtio_mmio_signal_used(&d->mmio);
+		signal_used(d);
 		return;
 	}
 	d->stats.irq_holds++;
@@ -530,6 +553,8 @@ static void blk_reset(struct virtio_mmio *t)
 	vblk_drop_pending(d); /* write-through follow-ups queued while we waited */
 	d->irq_check = false;
 	d->irq_held = false; /* the transport cleared InterruptStatus */
+	d->used_since_irq = 0;
+	d->last_batch = 0;
 	spin_unlock(&t->lock);
 }
 

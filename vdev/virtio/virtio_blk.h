@@ -288,10 +288,12 @@ struct virtio_blk {
 	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
 	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
 	struct virtio_blk_poll_ab ab[2];
-	bool notify_quiet;    /**< notifications are off: each completion asks for a queue pass */
-	uint32_t coalesce_us; /**< see virtio_blk_params.coalesce_us */
-	bool irq_held;	      /**< an interrupt is due but held back (coalescing) */
-	uint64_t held_since;  /**< timer_us when it was first held */
+	bool notify_quiet;	 /**< notifications are off: each completion asks for a queue pass */
+	uint32_t coalesce_us;	 /**< see virtio_blk_params.coalesce_us */
+	bool irq_held;		 /**< an interrupt is due but held back (coalescing) */
+	uint16_t used_since_irq; /**< used entries since the last interrupt (saturates) */
+	uint16_t last_batch;	 /**< used entries the last interrupt carried */
+	uint64_t held_since;	 /**< timer_us when it was first held */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */
