@@ -2,6 +2,8 @@
  * it. */
 #include "drivers/storage/blkdev.h"
 
+#include "arch/spinlock.h"
+#include "keel/log.h"
 #include "keel/util.h"
 
 static bool range_ok(const struct blkdev *dev, const struct blk_req *req)
@@ -104,5 +106,29 @@ const char *blk_op_name(enum blk_op op)
 		return "discard";
 	default:
 		return "op?";
+	}
+}
+
+void blk_doneq_push(struct blk_doneq *q, struct blk_req *req, int status, const char *driver)
+{
+	if (q->count >= BLK_DONEQ_LEN)
+		panic("%s: completion FIFO overflow", driver); /* each request is in one place only */
+	q->ent[(q->head + q->count) % BLK_DONEQ_LEN] = (struct blk_done){req, status};
+	q->count++;
+}
+
+void blk_doneq_drain(struct blk_doneq *q, struct spinlock *lock)
+{
+	for (;;) {
+		spin_lock(lock);
+		if (q->count == 0) {
+			spin_unlock(lock);
+			return;
+		}
+		struct blk_done d = q->ent[q->head];
+		q->head = (q->head + 1) % BLK_DONEQ_LEN;
+		q->count--;
+		spin_unlock(lock);
+		d.req->done(d.req, d.status);
 	}
 }

@@ -194,4 +194,26 @@ void blkdev_wake(struct blkdev *dev);
 /** "read", "write", "flush", "discard" (or "op?") for a driver's log lines. */
 const char *blk_op_name(enum blk_op op);
 
+/* --- for drivers: completions finished under the driver's lock, called after it is dropped --- */
+
+struct spinlock;
+
+#define BLK_DONEQ_LEN 288u /**< at least what any driver holds at once (each asserts it) */
+
+struct blk_done {
+	struct blk_req *req;
+	int status;
+};
+
+/** A FIFO of finished requests; all zero is empty. Guarded by the driver's lock. */
+struct blk_doneq {
+	struct blk_done ent[BLK_DONEQ_LEN];
+	unsigned head, count;
+};
+
+/** Driver lock held. Queue req's completion; a full FIFO is a broken driver invariant (panic). */
+void blk_doneq_push(struct blk_doneq *q, struct blk_req *req, int status, const char *driver);
+/** No lock held. Call the queued completions in order, each with lock dropped (done may resubmit). */
+void blk_doneq_drain(struct blk_doneq *q, struct spinlock *lock);
+
 #endif

@@ -109,7 +109,7 @@ static int sdhci_submit(struct blkdev *dev, struct blk_req *req)
 		spin_unlock(&h->lock);
 		return BLK_EIO;
 	}
-	if (h->q.count + h->d_count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX ||
+	if (h->q.count + h->done.count + (h->cur ? 1 : 0) >= SDHCI_QUEUE_MAX ||
 	    !sdhci_queue_push(&h->q, req, 0)) {
 		spin_unlock(&h->lock);
 		return BLK_EBUSY;

@@ -117,11 +117,7 @@ int sdhci_host_plan(const struct sdhci_host *h, const struct blk_req *req, enum 
 
 void sdhci_complete(struct sdhci_host *h, struct blk_req *req, int status)
 {
-	unsigned at = (h->d_head + h->d_count) % ARRAY_SIZE(h->done);
-	if (h->d_count >= ARRAY_SIZE(h->done))
-		panic("%s: completion ring overflow", h->name); /* submit bounds what is held */
-	h->done[at] = (struct sdhci_done){req, status};
-	h->d_count++;
+	blk_doneq_push(&h->done, req, status, h->name); /* submit bounds what is held */
 	if (status != BLK_OK)
 		h->stats.errors++;
 }
@@ -451,18 +447,7 @@ void sdhci_drain(struct sdhci_host *h)
 	spin_unlock(&h->lock);
 	if (kick)
 		kick(kick_ctx);
-	for (;;) {
-		spin_lock(&h->lock);
-		if (h->d_count == 0) {
-			spin_unlock(&h->lock);
-			return;
-		}
-		struct sdhci_done d = h->done[h->d_head];
-		h->d_head = (h->d_head + 1) % ARRAY_SIZE(h->done);
-		h->d_count--;
-		spin_unlock(&h->lock);
-		d.req->done(d.req, d.status);
-	}
+	blk_doneq_drain(&h->done, &h->lock);
 }
 
 /* From the owner's own context (poll): start whatever is next. */

@@ -18,6 +18,7 @@
 #include "drivers/storage/sdhci_chunk.h"
 #include "drivers/storage/sdhci_err.h"
 #include "drivers/storage/sdhci_host.h"
+#include "drivers/storage/reg_wait.h"
 #include "drivers/storage/sdhci_regs.h"
 #include "keel/ratelimit.h"
 
@@ -62,11 +63,6 @@ struct sdhci_step {
 
 enum dma_mode { DMA_ADMA32, DMA_ADMA64, DMA_SDMA, DMA_NONE /* PIO */ };
 
-struct sdhci_done {
-	struct blk_req *req;
-	int status;
-};
-
 struct sdhci_host {
 	char name[8];
 	volatile uint8_t *regs;
@@ -88,8 +84,7 @@ struct sdhci_host {
 	struct sdhci_pace pace; /* the owner whose next command waits after a chunk */
 	uint64_t cur_start_us;	/* when the current chunk started */
 	bool has_tick;		/* the tick ends pauses: without it, no pacing */
-	struct sdhci_done done[SDHCI_QUEUE_MAX + 1];
-	unsigned d_head, d_count;
+	struct blk_doneq done;	/* at most SDHCI_QUEUE_MAX + 1 (submit's bound and the current one) */
 
 	/* The next request, left for its owner to start (blk_req.owner_kick), and since when. */
 	const struct blk_req *deferred;
@@ -127,6 +122,8 @@ static inline bool quirk(const struct sdhci_host *h, uint32_t q)
 {
 	return (h->quirks->flags & q) != 0;
 }
+
+_Static_assert(SDHCI_QUEUE_MAX + 1 <= BLK_DONEQ_LEN, "every request can be in the completion FIFO");
 
 static inline uint32_t rd32(const struct sdhci_host *h, unsigned off)
 {
@@ -187,13 +184,7 @@ static inline void wr8(struct sdhci_host *h, unsigned off, uint8_t v)
 static inline bool wait32(const struct sdhci_host *h, unsigned off, uint32_t mask, uint32_t want,
 			  uint64_t timeout_us)
 {
-	uint64_t end = timer_us() + timeout_us;
-	for (;;) {
-		if ((rd32(h, off) & mask) == want)
-			return true;
-		if (timer_us() > end)
-			return (rd32(h, off) & mask) == want;
-	}
+	return reg_wait32(h->regs + off, mask, want, timeout_us);
 }
 
 /* --- sdhci_ctrl.c: controller primitives (lock held or probe time) --------------------------- */

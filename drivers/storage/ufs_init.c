@@ -8,18 +8,13 @@
 #include "arch/barrier.h"
 #include "arch/cache.h"
 #include "arch/timer.h"
+#include "drivers/storage/reg_wait.h"
 #include "drivers/storage/ufs_priv.h"
 #include "keel/log.h"
 
 bool ufs_wait_reg(const struct ufs_host *h, uint32_t off, uint32_t mask, uint32_t want, uint64_t timeout_us)
 {
-	uint64_t end = timer_us() + timeout_us;
-	for (;;) {
-		if ((rd(h, off) & mask) == want)
-			return true;
-		if (timer_us() > end)
-			return (rd(h, off) & mask) == want;
-	}
+	return reg_wait32(h->regs + off / 4, mask, want, timeout_us);
 }
 
 static void udelay(uint64_t us)

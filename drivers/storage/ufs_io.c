@@ -38,10 +38,7 @@ static void dma_sync_after_read(paddr_t pa, uint32_t len)
 
 void ufs_done_push(struct ufs_host *h, struct blk_req *req, int status)
 {
-	if (h->dq_count >= UFS_DONEQ_LEN)
-		panic("%s: completion FIFO overflow", h->name); /* each request is in one place only */
-	h->doneq[(h->dq_head + h->dq_count) % UFS_DONEQ_LEN] = (struct ufs_done){req, status};
-	h->dq_count++;
+	blk_doneq_push(&h->doneq, req, status, h->name);
 	if (status != BLK_OK)
 		h->stats.errors++;
 }
@@ -49,18 +46,7 @@ void ufs_done_push(struct ufs_host *h, struct blk_req *req, int status)
 /* Call the completions, one at a time, with no lock held: done may resubmit. */
 void ufs_drain_done(struct ufs_host *h)
 {
-	for (;;) {
-		spin_lock(&h->lock);
-		if (h->dq_count == 0) {
-			spin_unlock(&h->lock);
-			return;
-		}
-		struct ufs_done d = h->doneq[h->dq_head];
-		h->dq_head = (h->dq_head + 1) % UFS_DONEQ_LEN;
-		h->dq_count--;
-		spin_unlock(&h->lock);
-		d.req->done(d.req, d.status);
-	}
+	blk_doneq_drain(&h->doneq, &h->lock);
 }
 
 void ufs_waitq_push_back(struct ufs_host *h, struct blk_req *req, uint8_t resets)

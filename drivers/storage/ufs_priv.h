@@ -25,7 +25,8 @@ struct pci_dev;
 #define UFS_WAITQ_ADMIT	 256				   /* submissions that may wait for a slot */
 #define UFS_WAITQ_LEN	 (UFS_WAITQ_ADMIT + UFS_MAX_SLOTS) /* + requeues after a reset */
 #define UFS_DONEQ_LEN	 UFS_WAITQ_LEN
-#define UFS_LUN		 0
+_Static_assert(UFS_DONEQ_LEN <= BLK_DONEQ_LEN, "every request can be in the completion FIFO");
+#define UFS_LUN 0
 
 /*
  * blkdev limits: a segment is at most one PRDT entry, so a request always fits UFS_PRDT_MAX.
@@ -83,11 +84,6 @@ struct ufs_wait {
 	bool cancel; /* cancelled while a reset requeued it: BLK_ECANCELED once the reset is over */
 };
 
-struct ufs_done {
-	struct blk_req *req;
-	int status;
-};
-
 struct ufs_host {
 	char name[8];
 	volatile uint32_t *regs;
@@ -112,8 +108,7 @@ struct ufs_host {
 	struct ufs_slot slots[UFS_MAX_SLOTS];
 	struct ufs_wait waitq[UFS_WAITQ_LEN];
 	unsigned wq_head, wq_count;
-	struct ufs_done doneq[UFS_DONEQ_LEN];
-	unsigned dq_head, dq_count;
+	struct blk_doneq doneq;
 	struct ratelimit rl; /* request error lines */
 	bool tm_unsupported; /* the controller does not execute TM requests: aborts use UTRLCLR only */
 	bool tm_busy;	     /* TM slot 0 is in use by a cancel */
