@@ -24,9 +24,9 @@ struct pci_dev;
 #define UFS_MAX_TM_SLOTS 8
 #define UFS_WAITQ_ADMIT	 256				   /* submissions that may wait for a slot */
 #define UFS_WAITQ_LEN	 (UFS_WAITQ_ADMIT + UFS_MAX_SLOTS) /* + requeues after a reset */
-#define UFS_DONEQ_LEN	 UFS_WAITQ_LEN
-_Static_assert(UFS_DONEQ_LEN <= BLK_DONEQ_LEN, "every request can be in the completion FIFO");
-#define UFS_LUN 0
+#define UFS_LUN		 0
+/* The completion FIFO (blk_doneq) holds at most every request admitted. */
+_Static_assert(UFS_WAITQ_LEN <= BLK_DONEQ_LEN, "every request can be in the completion FIFO");
 
 /*
  * blkdev limits: a segment is at most one PRDT entry, so a request always fits UFS_PRDT_MAX.

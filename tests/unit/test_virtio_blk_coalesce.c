@@ -87,12 +87,26 @@ static bool driver_would_notify(struct vg *g, uint16_t old_idx, uint16_t new_idx
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
+/* Read i queued, notified and completed by the disk (QD1). */
+static void read_done(struct vg *g, unsigned i)
+{
+	queue_reads(g, i, 1);
+	vg_notify(g);
+	slowdisk_complete_all(&g->slow);
+}
+
+/* A vCPU idles (core: vm_vcpu_idles asks for the deferred work), which then runs. */
+static void guest_idles(struct vg *g)
+{
+	fake_vm_set_busy(false);
+	vm_request_work(g->vm, 0);
+	vg_run_work(g, 4);
+}
+
 /* The driver takes its first interrupt, as Linux does: read the status, acknowledge it. */
 static void first_request_acked(struct vg *g)
 {
-	queue_reads(g, 0, 1);
-	vg_notify(g);
-	slowdisk_complete_all(&g->slow);
+	read_done(g, 0);
 	assert_int_equal(irqs(g), 1); /* no acknowledge seen yet: never held */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
 	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
@@ -142,9 +156,7 @@ static void test_held_while_busy_released_when_idle(void **state)
 	assert_int_equal(irqs(g), 1);
 	assert_false(driver_would_notify(g, 4, 5)); /* held: the next buffer needs no notify either */
 
-	fake_vm_set_busy(false); /* a vCPU idles (core: vm_vcpu_idles asks for the deferred work) */
-	vm_request_work(g->vm, 0);
-	vg_run_work(g, 4);
+	guest_idles(g);
 	assert_int_equal(irqs(g), 2); /* one interrupt for the three */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
 	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
@@ -176,9 +188,7 @@ static void test_lone_completion_not_held(void **state)
 	fake_vm_set_busy(true);
 
 	for (unsigned i = 1; i < 3; i++) {
-		queue_reads(g, i, 1);
-		vg_notify(g);
-		slowdisk_complete_all(&g->slow);
+		read_done(g, i);
 		assert_int_equal(irqs(g), i + 1); /* QD1: at once */
 		assert_true(driver_would_notify(g, (uint16_t)(i + 1), (uint16_t)(i + 2)));
 		vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
@@ -190,30 +200,24 @@ static void test_lone_completion_not_held(void **state)
 	slowdisk_complete_all(&g->slow);
 	vg_run_work(g, 4); /* the ring is empty, nothing in flight */
 	assert_int_equal(irqs(g), 3);
-	fake_vm_set_busy(false);
-	vm_request_work(g->vm, 0);
-	vg_run_work(g, 4);
+	guest_idles(g);
 	assert_int_equal(irqs(g), 4);
 	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
 
-	/* That interrupt carried two: the guest ran at depth. Its next lone completion waits once;
-	 * the one after, the guest at depth 1 again, does not. */
+	/* That interrupt carried two: the guest ran at depth. Its next lone completion waits once
+	 * (for the idle); the one after, the guest at depth 1 again, does not. */
 	fake_vm_set_busy(true);
-	for (unsigned i = 5; i < 7; i++) {
-		queue_reads(g, i, 1);
-		vg_notify(g);
-		slowdisk_complete_all(&g->slow);
-		vg_run_work(g, 4);
-		assert_int_equal(irqs(g), i == 5 ? 4 : 6);
-		if (i == 5) {
-			fake_vm_set_busy(false);
-			vm_request_work(g->vm, 0);
-			vg_run_work(g, 4);
-			assert_int_equal(irqs(g), 5);
-			fake_vm_set_busy(true);
-		}
-		vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
-	}
+	read_done(g, 5);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 4);
+	guest_idles(g);
+	assert_int_equal(irqs(g), 5);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	fake_vm_set_busy(true);
+	read_done(g, 6);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 6);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
 	expect_reads_ok(g, 7);
 	struct virtio_blk_stats st = vg_blk_stats(g);
 	assert_int_equal(st.irq_holds, 2); /* the driver asked for one of reads 3 and 4 (used_event) */
@@ -257,9 +261,7 @@ static void test_not_held_without_ack_or_when_off(void **state)
 	struct vg *g = up(1000);
 	fake_vm_set_busy(true);
 	for (unsigned i = 0; i < 3; i++) {
-		queue_reads(g, i, 1);
-		vg_notify(g);
-		slowdisk_complete_all(&g->slow);
+		read_done(g, i);
 		assert_int_equal(irqs(g), i + 1);
 		assert_true(driver_would_notify(g, (uint16_t)(i + 1), (uint16_t)(i + 2)));
 	}
