@@ -149,6 +149,7 @@ struct vm {
 	volatile bool work_busy;       /**< a vCPU runs the work hooks (they are not reentrant) */
 	volatile uint32_t idle_vcpus;  /**< bit per vCPU: its last trap was a WFI (vm_guest_idle) */
 	volatile bool wfi_seen;	       /**< a vCPU trapped on WFI since the VM was loaded */
+	volatile uint64_t idled_us;    /**< timer_us of the last WFI trap of any vCPU */
 	volatile uint64_t defer_until; /**< vm_defer_work's deadline, timer_us (0: none) */
 	struct ratelimit rl_lifecycle; /**< "still waiting" lines of vm_stop */
 	struct vpl011 uart;
@@ -219,6 +220,8 @@ void vm_defer_work(struct vm *vm, uint32_t us);
  * so it would never say it is idle, and counts as idle (nothing is held back for it).
  */
 bool vm_guest_idle(const struct vm *vm);
+/** timer_us of the last WFI trap of any of the VM's vCPUs (0: none since keel started). */
+uint64_t vm_last_idle_us(const struct vm *vm);
 /** vcpu trapped on WFI: it is idle. True when deferred work was due: it runs now, do not sleep. */
 bool vm_vcpu_idles(struct vcpu *vcpu);
 /** vcpu trapped on a device access (MMIO): it is busy. */

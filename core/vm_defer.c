@@ -19,6 +19,11 @@ bool vm_guest_idle(const struct vm *vm)
 	return READ_ONCE(vm->idle_vcpus) != 0 || !READ_ONCE(vm->wfi_seen);
 }
 
+uint64_t vm_last_idle_us(const struct vm *vm)
+{
+	return READ_ONCE(vm->idled_us);
+}
+
 /* Take the deferred work (once: whoever clears the deadline asks for it). */
 static bool take(struct vm *vm, uint64_t cur, unsigned vcpu_hint)
 {
@@ -33,6 +38,7 @@ bool vm_vcpu_idles(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	__atomic_fetch_or(&vm->idle_vcpus, 1u << vcpu->index, __ATOMIC_SEQ_CST);
+	WRITE_ONCE(vm->idled_us, timer_us());
 	if (!READ_ONCE(vm->wfi_seen))
 		WRITE_ONCE(vm->wfi_seen, true);
 	uint64_t cur = READ_ONCE(vm->defer_until);

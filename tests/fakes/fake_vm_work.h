@@ -19,6 +19,9 @@ bool fake_vm_work_take(const struct vm *vm);
 bool fake_vm_work_pending(const struct vm *vm);
 /** vm_guest_idle answers !busy for every VM (reset: idle, so no interrupt is ever held). */
 void fake_vm_set_busy(bool busy);
+/** vm_last_idle_us answers us for every VM from now on (reset: the current timer_us at each call,
+ * a guest that always waited lately). */
+void fake_vm_set_last_idle_us(uint64_t us);
 /** vm_defer_work calls since the reset, and the last one's `us` (if last_us). The fake only
  * records them: a test runs the release (the work hook) itself. */
 unsigned fake_vm_defers(uint32_t *last_us);

@@ -1,6 +1,8 @@
 /* Host-test implementation of vm_request_work: record calls per VM (see fake_vm_work.h). */
 #include "tests/fakes/fake_vm_work.h"
 
+#include "arch/timer.h"
+
 #define FAKE_VM_WORK_MAX 16
 
 static struct {
@@ -12,6 +14,8 @@ static struct {
 static unsigned nrecords;
 
 static bool guest_busy;
+static bool last_idle_set;
+static uint64_t last_idle_us;
 static unsigned defers;
 static uint32_t last_defer_us;
 
@@ -19,6 +23,7 @@ void fake_vm_work_reset(void)
 {
 	nrecords = 0;
 	guest_busy = false;
+	last_idle_set = false;
 	defers = 0;
 	last_defer_us = 0;
 }
@@ -26,6 +31,18 @@ void fake_vm_work_reset(void)
 void fake_vm_set_busy(bool busy)
 {
 	guest_busy = busy;
+}
+
+void fake_vm_set_last_idle_us(uint64_t us)
+{
+	last_idle_set = true;
+	last_idle_us = us;
+}
+
+uint64_t vm_last_idle_us(const struct vm *vm)
+{
+	(void)vm;
+	return last_idle_set ? last_idle_us : timer_us();
 }
 
 unsigned fake_vm_defers(uint32_t *last_us)

@@ -3,9 +3,9 @@
  * guest busy writes its used entry at once but holds the interrupt, with the driver's
  * notifications off, until a vCPU idles or the deadline passes; a driver that never
  * acknowledged an interrupt, a disk with coalescing off, an idle guest and a completion that
- * leaves the device none of the driver's requests (the one a QD1 guest waits for) are
- * interrupted at once. The fake guest drives the device only through MMIO accesses and its own RAM; the fake
- * VM (tests/fakes/vm_work.c) says whether the guest is idle and records the deferred work.
+ * leaves the device none of the driver's requests (the one a QD1 guest waits for: it waited for its
+ * I/O lately) are interrupted at once. The fake guest drives the device only through MMIO accesses and its
+ * own RAM; the fake VM (tests/fakes/vm_work.c) says whether the guest is idle and records the deferred work.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,31 +225,106 @@ static void test_lone_completion_not_held(void **state)
 	down(g);
 }
 
-/* A guest that stays busy gets its interrupt by the deadline, not before. */
+/* A pass of the deferred work at `at` microseconds after the hold (another completion, the tick). */
+static void pass_at(struct vg *g, uint64_t held_ns, uint64_t at)
+{
+	fake_timer_ns = held_ns + at * US;
+	vm_request_work(g->vm, 0);
+	vg_run_work(g, 4);
+}
+
+/*
+ * A guest that stays busy gets its interrupt by the deadline, not before; one that carries fewer
+ * than VIRTIO_BLK_HOLD_BATCH used entries, by VIRTIO_BLK_HOLD_STRETCH deadlines.
+ */
 static void test_held_until_deadline(void **state)
 {
 	(void)state;
 	struct vg *g = up(1000);
 	held_one(g);
+	uint64_t t0 = fake_timer_ns;
 	assert_int_equal(irqs(g), 1);
 
-	fake_timer_ns += 999 * US;
-	vm_request_work(g->vm, 0); /* an early pass (another completion, the tick) */
-	vg_run_work(g, 4);
+	pass_at(g, t0, 999);
 	assert_int_equal(irqs(g), 1);
 	uint32_t us = 0;
 	assert_int_equal(fake_vm_defers(&us), 2); /* the release is asked for again, for what is left */
 	assert_int_equal(us, 1);
 
-	fake_timer_ns += 1 * US;
-	vm_request_work(g->vm, 0);
-	vg_run_work(g, 4);
+	pass_at(g, t0, 1000); /* one used entry: it waits for more, up to three deadlines */
+	assert_int_equal(irqs(g), 1);
+	assert_int_equal(fake_vm_defers(&us), 3);
+	assert_int_equal(us, 2000);
+	pass_at(g, t0, 2999);
+	assert_int_equal(irqs(g), 1);
+	pass_at(g, t0, 3000);
 	assert_int_equal(irqs(g), 2);
 	assert_int_equal(vg_blk_stats(g).irq_late_releases, 1);
 	assert_true(driver_would_notify(g, 3, 4)); /* one in flight, none held: armed */
 	enable_cb(g);				   /* the driver took the interrupt */
 	slowdisk_complete_all(&g->slow);	   /* read 2, the last: at once */
 	assert_int_equal(irqs(g), 3);
+	expect_reads_ok(g, 3);
+	down(g);
+}
+
+/* A hold of VIRTIO_BLK_HOLD_BATCH used entries or more ends at the first deadline. */
+static void test_batch_released_at_deadline(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+	queue_reads(g, 1, VIRTIO_BLK_HOLD_BATCH + 1);
+	vg_notify(g);
+	uint64_t t0 = fake_timer_ns;
+	for (unsigned i = 0; i < VIRTIO_BLK_HOLD_BATCH; i++)
+		slowdisk_complete_first(&g->slow);
+	assert_int_equal(vg_used_idx(g), 1 + VIRTIO_BLK_HOLD_BATCH);
+	assert_int_equal(irqs(g), 1);
+	pass_at(g, t0, 999);
+	assert_int_equal(irqs(g), 1);
+	pass_at(g, t0, 1000);
+	assert_int_equal(irqs(g), 2);
+	assert_int_equal(vg_blk_stats(g).irq_late_releases, 1);
+	slowdisk_complete_all(&g->slow);
+	expect_reads_ok(g, 2 + VIRTIO_BLK_HOLD_BATCH);
+	down(g);
+}
+
+/*
+ * A guest that has not waited for its I/O (no WFI, no completion poll) for
+ * VIRTIO_BLK_LONE_IDLE_DEADLINES is CPU-bound at depth with a device faster than itself: its lone completions
+ * are held too (and taken by the deadline, stretched for a small batch). Once it has waited lately, they are
+ * not.
+ */
+static void test_lone_completion_held_when_cpu_bound(void **state)
+{
+	(void)state;
+	struct vg *g = up(1000);
+	first_request_acked(g);
+	fake_vm_set_busy(true);
+	uint64_t t0 = fake_timer_ns, now_us = t0 / US;
+	fake_vm_set_last_idle_us(now_us - 1000 * VIRTIO_BLK_LONE_IDLE_DEADLINES - 1);
+
+	read_done(g, 1); /* lone: nothing else with the device, the last interrupt carried one */
+	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_blk_stats(g).irq_holds, 1);
+	vg_run_work(g, 4);
+	assert_int_equal(irqs(g), 1);
+	/* Nothing is with the device: the next request is notified (it must not wait for the release). */
+	assert_true(driver_would_notify(g, 2, 3));
+	pass_at(g, t0, 1000);
+	assert_int_equal(irqs(g), 1);
+	pass_at(g, t0, 3000);
+	assert_int_equal(irqs(g), 2);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+
+	/* It waited lately (just within): a QD1 guest, interrupted at once. */
+	fake_vm_set_last_idle_us(fake_timer_ns / US - 1000 * VIRTIO_BLK_LONE_IDLE_DEADLINES);
+	read_done(g, 2);
+	assert_int_equal(irqs(g), 3);
+	assert_int_equal(vg_blk_stats(g).irq_holds, 1);
 	expect_reads_ok(g, 3);
 	down(g);
 }
@@ -302,6 +377,8 @@ int main(void)
 	    cmocka_unit_test(test_held_while_busy_released_when_idle),
 	    cmocka_unit_test(test_lone_completion_not_held),
 	    cmocka_unit_test(test_held_until_deadline),
+	    cmocka_unit_test(test_batch_released_at_deadline),
+	    cmocka_unit_test(test_lone_completion_held_when_cpu_bound),
 	    cmocka_unit_test(test_not_held_without_ack_or_when_off),
 	    cmocka_unit_test(test_reset_drops_held),
 	};

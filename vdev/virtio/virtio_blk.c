@@ -53,18 +53,30 @@ static bool work_outstanding(const struct virtio_blk *d)
 	return d->ninflight != 0 || d->pending_first != SLOT_NONE || d->stalled;
 }
 
+/* Lock held. The guest waited for its I/O lately: it trapped on WFI, or sat in a completion poll. */
+static bool waited_lately(const struct virtio_blk *d)
+{
+	uint64_t now = timer_us(), w = (uint64_t)d->coalesce_us * VIRTIO_BLK_LONE_IDLE_DEADLINES;
+	return now - vm_last_idle_us(d->mmio.vm) <= w || now - d->polled_us <= w;
+}
+
 /*
  * Lock held. Hold an interrupt back: every vCPU is busy and the driver takes interrupts, unless
  * the guest runs at depth 1: the last interrupt carried one used entry, and so would this one,
- * with nothing else with the device and notifications on (none added unseen). That is the
- * completion a QD1 guest waits for, busy on its way to idle; holding it only delays it. (A
- * device that merely ran dry at depth, faster than the guest, still holds: the guest is busy
- * with the last batch and has not seen these.)
+ * with nothing else with the device and notifications on (none added unseen), and the guest
+ * waited for its I/O lately (VIRTIO_BLK_LONE_IDLE_DEADLINES: idle, or in a completion poll). That
+ * is the completion a QD1 guest waits for, busy on its way to idle; holding it only delays it. A
+ * guest that has not waited for that long is CPU-bound, at depth with a device faster than itself
+ * (one request at the device at a time, the next ones being prepared): it holds. (A device that
+ * merely ran dry at depth still holds: the guest is busy with the last batch and has not seen
+ * these.)
  */
 static bool may_hold(const struct virtio_blk *d)
 {
+	if (d->coalesce_us == 0 || !d->mmio.driver_acks || vm_guest_idle(d->mmio.vm))
+		return false;
 	bool lone = d->last_batch <= 1 && d->used_since_irq <= 1 && !work_outstanding(d) && !d->notify_quiet;
-	return d->coalesce_us != 0 && d->mmio.driver_acks && !vm_guest_idle(d->mmio.vm) && !lone;
+	return !lone || !waited_lately(d);
 }
 
 static void flush_irq(struct virtio_blk *d)
@@ -92,7 +104,8 @@ static void flush_irq(struct virtio_blk *d)
 }
 
 /* Lock held, on the VM's own vCPU (the pump). Deliver a held interrupt once a vCPU idles or its
- * time is up; otherwise make sure the deferred work still comes. */
+ * time is up (coalesce_us; VIRTIO_BLK_HOLD_STRETCH times that while it carries fewer than
+ * VIRTIO_BLK_HOLD_BATCH used entries); otherwise make sure the deferred work still comes. */
 static void release_due(struct virtio_blk *d)
 {
 	if (!d->irq_held)
@@ -103,12 +116,16 @@ static void release_due(struct virtio_blk *d)
 		return;
 	}
 	uint64_t age = timer_us() - d->held_since;
-	if (age >= d->coalesce_us) {
+	/* A small batch (a guest slower than its device) waits longer, until it has grown. */
+	uint64_t due = d->coalesce_us;
+	if (d->used_since_irq < VIRTIO_BLK_HOLD_BATCH)
+		due *= VIRTIO_BLK_HOLD_STRETCH;
+	if (age >= due) {
 		d->stats.irq_late_releases++;
 		vblk_release_irq(d);
 		return;
 	}
-	vm_defer_work(d->mmio.vm, (uint32_t)(d->coalesce_us - age));
+	vm_defer_work(d->mmio.vm, (uint32_t)((age < d->coalesce_us ? d->coalesce_us : due) - age));
 }
 
 /* Complete a request that never reached the backend. */

@@ -178,6 +178,12 @@ struct virtio_blk_params {
 #define VIRTIO_BLK_POLL_US_MAX	   10000u
 #define VIRTIO_BLK_COALESCE_US_MAX 10000u
 #define VIRTIO_BLK_POLL_PROBE	   16u
+/** Coalescing: a lone completion is not held if the guest waited (WFI, a poll) within this many
+ * deadlines. */
+#define VIRTIO_BLK_LONE_IDLE_DEADLINES 4u
+/** Coalescing: a held interrupt with fewer used entries than this waits up to STRETCH deadlines. */
+#define VIRTIO_BLK_HOLD_BATCH	4u
+#define VIRTIO_BLK_HOLD_STRETCH 3u
 /** Lone requests per epoch of the measured polling choice. */
 #define VIRTIO_BLK_AB_EPOCH 32u
 /** An epoch longer than this (idle gaps, a change of phase) measures neither mode: it restarts. */
@@ -294,6 +300,7 @@ struct virtio_blk {
 	uint16_t used_since_irq; /**< used entries since the last interrupt (saturates) */
 	uint16_t last_batch;	 /**< used entries the last interrupt carried */
 	uint64_t held_since;	 /**< timer_us when it was first held */
+	uint64_t polled_us;	 /**< timer_us when the last completion poll ended */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
 	struct virtio_blk_stats stats;
 	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */

@@ -189,6 +189,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	spin_lock(&t->lock);
 	vblk_release_irq(d); /* the guest waits in its notify for what was reaped: no coalescing */
 	d->poll_stride = stride;
+	d->polled_us = now; /* the guest waited for its I/O (the lone-completion rule) */
 	d->stats.poll_clock_reads += clock_reads;
 	d->stats.polls++;
 	d->stats.polls_large += c;
