@@ -79,12 +79,6 @@ static bool may_hold(const struct virtio_blk *d)
 	return !lone || !waited_lately(d);
 }
 
-/* Lock held. Even a lone completion would be held: the guest is busy and has not waited lately. */
-static bool cpu_bound(const struct virtio_blk *d)
-{
-	return d->coalesce_us != 0 && d->mmio.driver_acks && !vm_guest_idle(d->mmio.vm) && !waited_lately(d);
-}
-
 static void flush_irq(struct virtio_blk *d)
 {
 	if (!d->irq_check)
@@ -388,11 +382,9 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		d->pop_q = (uint8_t)q;
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
-			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT || d->irq_held ||
-			    (d->ninflight != 0 && cpu_bound(d))) {
+			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT || d->irq_held) {
 				/* Completions will come, each bringing a pass (req_done asks for work), or
-				 * the held interrupt's release does (idle or deadline: it runs the pump). A
-				 * CPU-bound guest (its completions are held) quiets with one in flight. */
+				 * the held interrupt's release does (idle or deadline: it runs the pump). */
 				virtq_quiet_notify(vq);
 				d->notify_quiet = true;
 				d->stats.quiet_passes++;
