@@ -153,13 +153,17 @@ struct virtio_blk_params {
 	/**
 	 * Interrupt coalescing: a completion that finds every vCPU of the guest busy (none waiting in
 	 * WFI) does not interrupt it. The used entry is written at once; the interrupt is held until a
-	 * vCPU idles or coalesce_us have passed (checked at each exit of its vCPUs and at keel's tick),
-	 * and meanwhile the driver's notifications stay off: requests it adds are taken by the passes
-	 * completions bring and by the release. A busy guest at depth then pays one interrupt, one
-	 * acknowledge and no notify for a batch of requests instead of three exits each; a guest that
-	 * waits for its I/O idles and is interrupted at once. Only for a driver that has acknowledged
-	 * an interrupt since its reset (firmware that polls the used ring takes none: it keeps its
-	 * notifications). A completion reaped by polling after a notify is delivered at once. 0: off.
+	 * vCPU idles or coalesce_us have passed (VIRTIO_BLK_HOLD_STRETCH times that while it carries
+	 * fewer than VIRTIO_BLK_HOLD_BATCH used entries; checked at each exit of its vCPUs and at
+	 * keel's tick), and meanwhile the driver's notifications stay off: requests it adds are taken
+	 * by the passes completions bring and by the release. A busy guest at depth then pays one
+	 * interrupt, one acknowledge and no notify for a batch of requests instead of three exits each;
+	 * a guest that waits for its I/O idles and is interrupted at once, and so is a QD1 guest's
+	 * completion (nothing else with the device, the last interrupt carried one entry, and the guest
+	 * waited for its I/O within VIRTIO_BLK_LONE_IDLE_DEADLINES). Only for a driver that has
+	 * acknowledged an interrupt since its reset (firmware that polls the used ring takes none: it
+	 * keeps its notifications). A completion reaped by polling after a notify is delivered at once.
+	 * 0: off.
 	 */
 	uint32_t coalesce_us;
 	/**
