@@ -50,6 +50,25 @@ struct vgic_irq *vgic_get_irq(struct vm *vm, struct vcpu *vcpu, uint32_t intid)
 	return NULL;
 }
 
+void vgic_note(struct vm *vm, const struct vgic_irq *irq)
+{
+	struct vgic_dist *d = &vm->vgic;
+	uintptr_t a = (uintptr_t)irq;
+	if (a >= (uintptr_t)d->spi && a < (uintptr_t)(d->spi + VGIC_NR_SPIS)) {
+		size_t i = (size_t)(irq - d->spi);
+		d->spi_maybe[i / 32] |= 1u << (i % 32);
+		return;
+	}
+	for (unsigned v = 0; v < VM_MAX_VCPUS; v++) {
+		struct vgic_vcpu *g = &vm->vcpus[v].vgic;
+		if (a >= (uintptr_t)g->priv && a < (uintptr_t)(g->priv + VGIC_NR_PRIV)) {
+			g->priv_maybe |= 1u << (irq - g->priv);
+			return;
+		}
+	}
+	panic("vgic_note: interrupt %p is not one of this VM's", (const void *)irq);
+}
+
 uint8_t vgic_irq_target(const struct vgic_irq *irq, const struct vcpu *private_owner)
 {
 	if (private_owner != NULL)
@@ -135,6 +154,8 @@ void vgic_vm_init(struct vm *vm, unsigned nr_spis)
 	uint8_t vcpu0 = vgic_route_to_vcpu(vm, route0);
 	for (unsigned i = 0; i < VGIC_NR_SPIS; i++)
 		reset_irq(&d->spi[i], VGIC_NR_PRIV + i, route0, vcpu0, !v2);
+	for (unsigned w = 0; w < ARRAY_SIZE(d->spi_maybe); w++)
+		d->spi_maybe[w] = ~0u; /* a line kept high stays pending: let the scans sort it out */
 	for (unsigned v = 0; v < VM_MAX_VCPUS; v++) {
 		struct vgic_vcpu *g = &vm->vcpus[v].vgic;
 		for (unsigned i = 0; i < VGIC_NR_PRIV; i++) {
@@ -144,6 +165,7 @@ void vgic_vm_init(struct vm *vm, unsigned nr_spis)
 				g->hw_deact |= 1u << (irq->pintid & 31);
 			reset_irq(irq, i, 0, VGIC_NO_VCPU, !v2);
 		}
+		g->priv_maybe = ~0u;
 		g->asleep = true;
 		g->lr_used = 0;
 		for (unsigned i = 0; i < VGIC_MAX_LRS; i++)
@@ -225,6 +247,7 @@ int vgic_inject(struct vm *vm, uint32_t intid)
 		return -EINVAL;
 	}
 	irq->pending_latch = true;
+	vgic_note(vm, irq);
 	uint32_t kick = kick_if_deliverable(vm, irq, owner);
 	spin_unlock(&vm->vgic.lock);
 	vgic_kick_mask(vm, kick, NULL);
@@ -245,6 +268,7 @@ int vgic_set_level(struct vm *vm, uint32_t intid, bool level)
 		irq->line_level = level;
 		if (level && irq->edge)
 			irq->pending_latch = true;
+		vgic_note(vm, irq);
 		/* Also on a falling line: the target retires it from its LRs sooner. */
 		uint8_t t = vgic_irq_target(irq, owner);
 		if (t != VGIC_NO_VCPU && irq->enabled)
@@ -266,6 +290,7 @@ int vgic_inject_hw_ppi(struct vcpu *vcpu, uint32_t intid, uint32_t pintid)
 	irq->pintid = (uint16_t)pintid;
 	irq->phys_active = true;
 	irq->pending_latch = true;
+	vgic_note(vm, irq);
 	uint32_t kick = kick_if_deliverable(vm, irq, vcpu);
 	spin_unlock(&vm->vgic.lock);
 	vgic_kick_mask(vm, kick, NULL);
@@ -316,6 +341,7 @@ int vgic_sgi_mask(struct vcpu *src, uint32_t intid, uint32_t mask)
 			continue;
 		struct vgic_irq *irq = &t->vgic.priv[intid & 15];
 		irq->pending_latch = true;
+		vgic_note(vm, irq);
 		kick |= kick_if_deliverable(vm, irq, t);
 		n++;
 	}
@@ -335,9 +361,8 @@ static void sync_locked(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	struct vgic_vcpu *g = &vcpu->vgic;
-	for (unsigned i = 0; i < VGIC_MAX_LRS; i++) {
-		if (!(g->lr_used & (1u << i)))
-			continue;
+	for (uint32_t used = g->lr_used; used != 0; used &= used - 1) {
+		unsigned i = (unsigned)__builtin_ctz(used);
 		/* Left in place: the next flush rewrites it only if it changes (ICH_* accesses are
 		 * costly where the GIC is emulated, and each one serializes the CPU interface). */
 		uint64_t raw = gic_lr_read(i);
@@ -360,6 +385,7 @@ static void sync_locked(struct vcpu *vcpu)
 		irq->in_lr = false;
 		irq->lr_latched = false;
 		irq->owner = active ? (uint8_t)vcpu->index : VGIC_NO_VCPU;
+		vgic_note(vm, irq);
 	}
 	g->lr_used = 0;
 	/* Keel is ICH_HCR_EL2's only writer: its shadow saves a read on every exit. */
@@ -467,18 +493,32 @@ void vgic_flush_lrs(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	struct vgic_dist *d = &vm->vgic;
 	struct vgic_vcpu *g = &vcpu->vgic;
-	struct lr_picks s = {.max = nr_lrs()};
+	struct lr_picks s; /* p[] is filled from 0 up: not zeroed (a memset on every guest entry) */
+	s.n = 0;
+	s.max = nr_lrs();
+	s.overflow = false;
 
 	spin_lock(&d->lock);
 	if (g->lr_used)
 		sync_locked(vcpu); /* flushed twice without a sync: keep what the guest did */
-	/* Runs on every guest entry: skip, cheaply, the interrupts with nothing to deliver. */
-	for (uint32_t i = 0; i < VGIC_NR_PRIV; i++)
+	/* Runs on every guest entry: visit only the interrupts noted as maybe active or pending. */
+	for (uint32_t m = g->priv_maybe; m != 0; m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctz(m);
 		if (irq_may_list(&g->priv[i]))
 			consider(&s, d, &g->priv[i], i);
-	for (uint32_t i = 0; i < d->nr_spis; i++)
-		if (irq_may_list(&d->spi[i]) && vgic_irq_target(&d->spi[i], NULL) == vcpu->index)
-			consider(&s, d, &d->spi[i], VGIC_NR_PRIV + i);
+		else
+			g->priv_maybe &= ~(1u << i);
+	}
+	for (unsigned w = 0; w < ARRAY_SIZE(d->spi_maybe); w++) {
+		for (uint32_t m = d->spi_maybe[w]; m != 0; m &= m - 1) {
+			unsigned i = w * 32 + (unsigned)__builtin_ctz(m);
+			struct vgic_irq *irq = &d->spi[i];
+			if (i >= d->nr_spis || !irq_may_list(irq))
+				d->spi_maybe[w] &= ~(1u << (i % 32));
+			else if (vgic_irq_target(irq, NULL) == vcpu->index)
+				consider(&s, d, irq, VGIC_NR_PRIV + i);
+		}
+	}
 
 	bool any_pending = false;
 	for (unsigned i = 0; i < s.n; i++) {
@@ -528,10 +568,16 @@ bool vgic_vcpu_has_pending(struct vcpu *vcpu)
 	struct vgic_dist *d = &vm->vgic;
 	bool found = false;
 	spin_lock(&d->lock);
-	for (unsigned i = 0; i < VGIC_NR_PRIV && !found; i++)
-		found = irq_deliverable(d, &vcpu->vgic.priv[i]);
-	for (unsigned i = 0; i < d->nr_spis && !found; i++)
-		found = vgic_irq_target(&d->spi[i], NULL) == vcpu->index && irq_deliverable(d, &d->spi[i]);
+	/* Deliverable implies pending: only noted interrupts can be. */
+	for (uint32_t m = vcpu->vgic.priv_maybe; m != 0 && !found; m &= m - 1)
+		found = irq_deliverable(d, &vcpu->vgic.priv[__builtin_ctz(m)]);
+	for (unsigned w = 0; w < ARRAY_SIZE(d->spi_maybe) && !found; w++) {
+		for (uint32_t m = d->spi_maybe[w]; m != 0 && !found; m &= m - 1) {
+			unsigned i = w * 32 + (unsigned)__builtin_ctz(m);
+			found = i < d->nr_spis && vgic_irq_target(&d->spi[i], NULL) == vcpu->index &&
+				irq_deliverable(d, &d->spi[i]);
+		}
+	}
 	spin_unlock(&d->lock);
 	return found;
 }

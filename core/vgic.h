@@ -161,6 +161,11 @@ int vgic_sgi_mask(struct vcpu *src, uint32_t intid, uint32_t mask);
 uint8_t vgic_route_to_vcpu(const struct vm *vm, uint64_t route);
 /** The interrupt intid as vcpu sees it (private to vcpu, or an SPI), or NULL. Lock held. */
 struct vgic_irq *vgic_get_irq(struct vm *vm, struct vcpu *vcpu, uint32_t intid);
+/**
+ * irq (one of vm's) may now be active or pending: call after setting active, pending_latch or
+ * line_level, or the list-register flush will not look at it. Lock held.
+ */
+void vgic_note(struct vm *vm, const struct vgic_irq *irq);
 /** Pending: latched, or a level-configured line that is high. */
 bool vgic_irq_pending(const struct vgic_irq *irq);
 /** The vCPU an interrupt is delivered to now, or VGIC_NO_VCPU. Lock held. */

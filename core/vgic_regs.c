@@ -71,12 +71,14 @@ uint32_t vgic_bitreg_access(struct vm *vm, struct vcpu *pv, uint32_t first, enum
 			break;
 		case BR_SET_PEND:
 			irq->pending_latch = true;
+			vgic_note(vm, irq);
 			break;
 		case BR_CLR_PEND:
 			irq->pending_latch = false; /* a level line that is still high keeps it pending */
 			break;
 		case BR_SET_ACTIVE:
 			irq->active = true;
+			vgic_note(vm, irq);
 			if (irq->owner == VGIC_NO_VCPU)
 				irq->owner = pv != NULL ? (uint8_t)pv->index : irq->route_vcpu;
 			break;

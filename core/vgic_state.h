@@ -46,6 +46,8 @@ struct vgic_vcpu {
 	uint64_t lr_val[VGIC_MAX_LRS];	    /**< live LRs: their hardware content as last read/written */
 	uint64_t hcr;			    /**< ICH_HCR_EL2 as keel last wrote it (see vgic_vcpu_load) */
 	uint32_t hw_deact;		    /**< physical PPIs (bit = INTID) keel must deactivate itself */
+	/** priv[i] may be active or pending (bit i): a superset, see vgic_dist.spi_maybe. */
+	uint32_t priv_maybe;
 };
 
 /** A VM's distributor. */
@@ -57,6 +59,12 @@ struct vgic_dist {
 	struct vgic_irq spi[VGIC_NR_SPIS];
 	void (*kick)(struct vcpu *vcpu); /**< see vgic_set_kick; survives vgic_vm_init */
 	uint32_t bad_accesses;		 /**< guest accesses logged or suppressed (rate limit) */
+	/**
+	 * spi[i] may be active or pending (bit i). Set wherever an interrupt becomes active or
+	 * pending (vgic_note); cleared by the scans that find it neither. The list-register flush
+	 * and the pending check visit only these, not every interrupt on every guest entry.
+	 */
+	uint32_t spi_maybe[(VGIC_NR_SPIS + 31) / 32];
 };
 
 #endif

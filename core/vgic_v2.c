@@ -78,8 +78,11 @@ static void sgi_pend_access(struct vcpu *vcpu, uint32_t first, bool set, struct 
 			acc->value |= (uint64_t)(irq->pending_latch ? 1 : 0) << (8 * b);
 			continue;
 		}
-		if ((v >> (8 * b)) & 0xff)
+		if ((v >> (8 * b)) & 0xff) {
 			irq->pending_latch = set;
+			if (set)
+				vgic_note(vcpu->vm, irq);
+		}
 	}
 }
 

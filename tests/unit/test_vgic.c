@@ -440,6 +440,72 @@ static void test_hw_timer_ppi(void **state)
 	assert_int_equal(vgic_inject_hw_ppi(v0, 32, 27), -EINVAL);
 }
 
+/* The guest acknowledges and deactivates everything listed on v; the next flush finds nothing. */
+static void drain(struct vcpu *v)
+{
+	flush(v);
+	for (unsigned i = 0; i < ARRAY_SIZE(fake_gic_lrs); i++)
+		fake_gic_lrs[i] &= ~ICH_LR_STATE_MASK;
+	flush(v);
+	for (unsigned i = 0; i < ARRAY_SIZE(fake_gic_lrs); i++)
+		assert_int_equal(LR_STATE(fake_gic_lrs[i]), 0);
+}
+
+/* A flush visits only the interrupts noted as maybe active or pending, and its scan forgets the
+ * ones it finds neither. Every way an interrupt becomes active or pending must note it again. */
+static void expect_listed(struct vcpu *v, uint32_t intid, uint64_t state)
+{
+	flush(v);
+	assert_int_equal(LR_INTID(fake_gic_lrs[0]), intid);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), state);
+	drain(v);
+}
+
+static void test_every_way_to_pending_is_noted(void **state)
+{
+	(void)state;
+	linux_probe();
+	enable_spi48_on_vcpu1();
+	struct vcpu *v0 = &vm.vcpus[0], *v1 = &vm.vcpus[1];
+
+	/* SPI 48 listed on vCPU 1. vCPU 0's flush (on its own CPU, its LRs empty) meanwhile finds it
+	 * neither pending nor active: its pending state is in vCPU 1's LR. */
+	assert_int_equal(vgic_inject(&vm, 48), 0);
+	flush(v1);
+	uint64_t lr = fake_gic_lrs[0];
+	assert_int_equal(LR_INTID(lr), 48);
+	vgic_flush_lrs(v0);
+	assert_int_equal(fake_gic_lrs[0], lr);
+	/* The guest acknowledges it: the sync brings it back as active, and it stays listed. */
+	fake_gic_lrs[0] = (lr & ~ICH_LR_STATE_MASK) | ICH_LR_ACTIVE;
+	expect_listed(v1, 48, ICH_LR_ACTIVE);
+
+	drain(v0);
+	wr32(GICD + GICD_ISPENDR + 4, 1u << 16);
+	expect_listed(v1, 48, ICH_LR_PENDING);
+	wr32(GICD + GICD_ISACTIVER + 4, 1u << 16);
+	expect_listed(v1, 48, ICH_LR_ACTIVE);
+	assert_int_equal(vgic_set_level(&vm, 48, true), 0);
+	expect_listed(v1, 48, ICH_LR_PENDING);
+	assert_int_equal(vgic_set_level(&vm, 48, false), 0);
+
+	/* vCPU 0's private interrupts: a PPI set pending and active through its redistributor, an
+	 * SGI from vCPU 1, the hardware-linked timer. */
+	drain(v0);
+	wr32(FRAME(0) + SGI_BASE + GICD_ISENABLER, 1u << 27);
+	wr32(FRAME(0) + SGI_BASE + GICD_ISPENDR, 1u << 27);
+	expect_listed(v0, 27, ICH_LR_PENDING);
+	wr32(FRAME(0) + SGI_BASE + GICD_ISACTIVER, 1u << 27);
+	expect_listed(v0, 27, ICH_LR_ACTIVE);
+	assert_int_equal(vgic_sgi_mask(v1, 3, 1u << 0), 1);
+	expect_listed(v0, 3, ICH_LR_PENDING);
+	assert_int_equal(vgic_inject_hw_ppi(v0, 27, 27), 0);
+	flush(v0);
+	assert_int_equal(LR_INTID(fake_gic_lrs[0]), 27);
+	assert_true(fake_gic_lrs[0] & ICH_LR_HW);
+	assert_int_equal(LR_STATE(fake_gic_lrs[0]), ICH_LR_PENDING);
+}
+
 static void test_overflow_refill(void **state)
 {
 	(void)state;
@@ -865,6 +931,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_lrs_rewritten_only_when_changed, setup2),
 	    cmocka_unit_test_setup(test_hw_timer_ppi, setup2),
 	    cmocka_unit_test_setup(test_overflow_refill, setup2),
+	    cmocka_unit_test_setup(test_every_way_to_pending_is_noted, setup2),
 	    cmocka_unit_test_setup(test_active_keeps_its_lr, setup2),
 	    cmocka_unit_test_setup(test_disabled_not_delivered, setup2),
 	    cmocka_unit_test_setup(test_level_line, setup2),

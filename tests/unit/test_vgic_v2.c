@@ -241,6 +241,15 @@ static void test_sgir(void **state)
 	struct gic_lr l = lr(0);
 	assert_int_equal(l.vintid, 9);
 	assert_true(l.pending);
+	/* The guest takes it; a flush finds nothing pending. SPENDSGIR then sets it again. */
+	fake_gic_lrs[0] = 0;
+	flush(&vm.vcpus[1]);
+	assert_false(lr(0).pending);
+	wrc(1, GICD_SPENDSGIR + 9, 1, 0x01);
+	flush(&vm.vcpus[1]);
+	l = lr(0);
+	assert_int_equal(l.vintid, 9);
+	assert_true(l.pending);
 }
 
 /* The forwarded virtual timer: HW bit and physical INTID in the GICv2 layout. */
