@@ -174,6 +174,7 @@ static NORETURN void cpu_loop(unsigned cpu)
 
 void keel_main(uint64_t fdt_pa)
 {
+	timer_init();
 	boot_us = timer_us();
 	tls_setup(0);
 	if (platform.ops->console_early_init)

@@ -10,9 +10,19 @@ static inline uint64_t timer_count(void)
 	return read_cntpct_el0();
 }
 
+/**
+ * CNTFRQ_EL0 as timer_init() read it: firmware sets it before keel runs and nothing changes it
+ * after, and reading the register each time costs (a trapped or emulated access on some hosts).
+ */
+extern uint64_t timer_hz;
+
+/** Read the frequency once, on the boot CPU with its caches on, before the CPUs measure time. */
+void timer_init(void);
+
 static inline uint64_t timer_freq(void)
 {
-	return read_cntfrq_el0();
+	uint64_t f = timer_hz;
+	return f != 0 ? f : read_cntfrq_el0(); /* before timer_init */
 }
 
 /** Microseconds since the counter started (at machine reset). */
