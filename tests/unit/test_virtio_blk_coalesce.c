@@ -26,16 +26,21 @@
 #define QSIZE 128
 #define US    1000ULL /* fake_timer_ns per microsecond */
 
-static struct vg *up(uint32_t coalesce_us)
+static struct vg *up_opts(const struct vg_opts *o)
 {
-	struct vg_opts o = {.slow = true, .coalesce_us = coalesce_us};
-	struct vg *g = vg_create(&o);
+	struct vg *g = vg_create(o);
 	fake_vgic_reset();
 	fake_vm_work_reset();
 	fake_timer_manual = true;
 	fake_timer_ns = 1000000000;
 	assert_true(vg_driver_init(g, ALL, QSIZE));
 	return g;
+}
+
+static struct vg *up(uint32_t coalesce_us)
+{
+	struct vg_opts o = {.slow = true, .coalesce_us = coalesce_us};
+	return up_opts(&o);
 }
 
 static void down(struct vg *g)
@@ -329,6 +334,37 @@ static void test_lone_completion_held_when_cpu_bound(void **state)
 	down(g);
 }
 
+/* The other way to have waited for its I/O lately: the guest sat in a completion poll (in its
+ * notify). A lone completion soon after one goes at once; four deadlines later it is held. */
+static void test_lone_completion_after_a_poll(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.slow = true, .coalesce_us = 1000, .pollable = true, .poll_us = 500};
+	struct vg *g = up_opts(&o);
+	g->slow.ready_in = 1;
+	first_request_acked(g); /* read 0: reaped by the poll in its notify */
+	assert_int_equal(vg_blk_stats(g).poll_hits, 1);
+	fake_vm_set_busy(true);
+	fake_vm_set_last_idle_us(fake_timer_ns / US - 1000 * VIRTIO_BLK_LONE_IDLE_DEADLINES - 1);
+	g->blk->ab[0].off = true; /* the next ones are not polled: their completions interrupt */
+
+	read_done(g, 1); /* lone, just after the poll */
+	assert_int_equal(vg_blk_stats(g).polls, 1);
+	assert_int_equal(irqs(g), 2);
+	assert_int_equal(vg_blk_stats(g).irq_holds, 0);
+	vg_wr(g, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+
+	fake_timer_ns += (1000 * VIRTIO_BLK_LONE_IDLE_DEADLINES + 1) * US;
+	fake_vm_set_last_idle_us(fake_timer_ns / US - 1000 * VIRTIO_BLK_LONE_IDLE_DEADLINES - 1);
+	read_done(g, 2); /* lone, but the poll was four deadlines ago: a CPU-bound guest, held */
+	assert_int_equal(irqs(g), 2);
+	assert_int_equal(vg_blk_stats(g).irq_holds, 1);
+	guest_idles(g);
+	assert_int_equal(irqs(g), 3);
+	expect_reads_ok(g, 3);
+	down(g);
+}
+
 /* Never held: a driver that has not acknowledged an interrupt (it polls), or coalescing off. */
 static void test_not_held_without_ack_or_when_off(void **state)
 {
@@ -379,6 +415,7 @@ int main(void)
 	    cmocka_unit_test(test_held_until_deadline),
 	    cmocka_unit_test(test_batch_released_at_deadline),
 	    cmocka_unit_test(test_lone_completion_held_when_cpu_bound),
+	    cmocka_unit_test(test_lone_completion_after_a_poll),
 	    cmocka_unit_test(test_not_held_without_ack_or_when_off),
 	    cmocka_unit_test(test_reset_drops_held),
 	};
