@@ -83,6 +83,10 @@ int guest_fdt_build(void *buf, size_t len, const struct guest_fdt_params *p)
 		TRY(fdt_property_u64(fdt, "linux,initrd-start", p->initrd_base));
 		TRY(fdt_property_u64(fdt, "linux,initrd-end", p->initrd_base + p->initrd_size));
 	}
+	if (p->seeds) {
+		TRY(fdt_property_u64(fdt, "kaslr-seed", p->kaslr_seed));
+		TRY(fdt_property(fdt, "rng-seed", p->rng_seed, sizeof(p->rng_seed)));
+	}
 	TRY(fdt_end_node(fdt));
 
 	if (p->flash) {

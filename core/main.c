@@ -11,6 +11,7 @@
 #include "core/console.h"
 #include "core/console_ctl.h"
 #include "core/cpu_ops.h"
+#include "core/entropy.h"
 #include "core/irq.h"
 #include "core/memmap.h"
 #include "core/page_alloc.h"
@@ -233,6 +234,15 @@ void keel_main(uint64_t fdt_pa)
 	}
 	if (platform.ops->storage_init && platform.ops->storage_init(fdt) != 0)
 		log_warn("storage controllers: initialisation failed; disks on them are unavailable");
+	unsigned seeds = entropy_init(fdt);
+	if (seeds)
+		log_info("boot entropy:%s%s%s; each VM boot gets its own kaslr-seed and rng-seed",
+			 seeds & ENTROPY_SRC_DT_RNG_SEED ? " DT rng-seed" : "",
+			 seeds & ENTROPY_SRC_DT_KASLR_SEED ? " DT kaslr-seed" : "",
+			 seeds & ENTROPY_SRC_CPU_RNG ? " CPU RNDRRS" : "");
+	else
+		log_warn("no boot entropy (no rng-seed or kaslr-seed in /chosen, no FEAT_RNG): guests get no "
+			 "kaslr-seed or rng-seed");
 
 	for (unsigned i = 0; i < config.nr_vms; i++) {
 		if (vm_create(&vms[nr_vms], i, &config.vms[i], &memmap, &machine) != 0)

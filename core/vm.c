@@ -10,6 +10,7 @@
 #include "arch/stage2.h"
 #include "arch/string.h"
 #include "arch/timer.h"
+#include "core/entropy.h"
 #include "core/page_alloc.h"
 #include "core/platform.h"
 #include "core/vcpu.h"
@@ -253,6 +254,10 @@ static int write_fdt(struct vm *vm, uint64_t ipa, uint64_t initrd)
 	    .flash = cfg->firmware.size != 0,
 	};
 	memcpy(p.devs, vm->fdt_devs, sizeof(p.devs));
+	/* This boot's own seeds (the count of resets tells the boots apart). */
+	p.seeds =
+	    entropy_vm_seed(vm->id, vm->resets, ENTROPY_KASLR_SEED, &p.kaslr_seed, sizeof(p.kaslr_seed)) &&
+	    entropy_vm_seed(vm->id, vm->resets, ENTROPY_RNG_SEED, p.rng_seed, sizeof(p.rng_seed));
 	void *fdt_buf = gmem_ptr(&vm->mem, ipa_init(ipa), GUEST_FDT_MAX);
 	int rc = fdt_buf ? guest_fdt_build(fdt_buf, GUEST_FDT_MAX, &p) : -ENOMEM;
 	if (rc != 0) {

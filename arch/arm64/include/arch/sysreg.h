@@ -5,6 +5,7 @@
 #ifndef KEEL_ARCH_SYSREG_H
 #define KEEL_ARCH_SYSREG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define __SYSREG_READ(name, enc)                                                                             \
@@ -33,6 +34,7 @@ SYSREG_RO(id_aa64mmfr0_el1)
 SYSREG_RO(id_aa64pfr0_el1)
 SYSREG_RO(id_aa64pfr1_el1)
 SYSREG_RO(id_aa64mmfr1_el1)
+SYSREG_RO(id_aa64isar0_el1)
 SYSREG_RO(isr_el1)
 SYSREG_RW_ENC(hcrx_el2, "S3_4_C1_C2_2")
 SYSREG_RW(hcr_el2)
@@ -128,5 +130,13 @@ SYSREG_RW_ENC(ich_lr12_el2, "S3_4_C12_C13_4")
 SYSREG_RW_ENC(ich_lr13_el2, "S3_4_C12_C13_5")
 SYSREG_RW_ENC(ich_lr14_el2, "S3_4_C12_C13_6")
 SYSREG_RW_ENC(ich_lr15_el2, "S3_4_C12_C13_7")
+
+/* RNDRRS (FEAT_RNG) sets NZCV as well as the value: 0b0000 on success, Z when it has none now. */
+static inline bool read_rndrrs(uint64_t *v)
+{
+	uint64_t ok;
+	__asm__ volatile("mrs %0, S3_3_C2_C4_1\n cset %1, ne" : "=r"(*v), "=r"(ok) : : "cc");
+	return ok != 0;
+}
 
 #endif
