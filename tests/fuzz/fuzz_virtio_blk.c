@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/timer.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fakes/fake_vgic.h"
 #include "tests/fakes/fake_vm_work.h"
@@ -437,9 +438,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ctl.cancel_now = !ctl.cancel_now;
 			break;
 		case 15:
-			if (op & 0x40)
+			if (op & 0x40) {
 				fake_vm_set_busy((op & 0x20) != 0); /* the guest busy, or idle (its WFI) */
-			else
+				/* It last waited for its I/O just now, or long ago (CPU-bound at depth). */
+				fake_vm_set_last_idle_us((op & 0x10) ? 0 : timer_us());
+			} else
 				ctl.ready = !ctl.ready;
 			break;
 		}

@@ -53,11 +53,14 @@ static bool work_outstanding(const struct virtio_blk *d)
 	return d->ninflight != 0 || d->pending_first != SLOT_NONE || d->stalled;
 }
 
-/* Lock held. The guest waited for its I/O lately: it trapped on WFI, or sat in a completion poll. */
+/* Lock held. The guest waited for its I/O lately: it trapped on WFI, or sat in a completion poll.
+ * Another vCPU's WFI may stamp its idle time after this clock read (no lock orders the two): a
+ * stamp later than now is "just now", not one from long ago. */
 static bool waited_lately(const struct virtio_blk *d)
 {
 	uint64_t now = timer_us(), w = (uint64_t)d->coalesce_us * VIRTIO_BLK_LONE_IDLE_DEADLINES;
-	return now - vm_last_idle_us(d->mmio.vm) <= w || now - d->polled_us <= w;
+	uint64_t idle = vm_last_idle_us(d->mmio.vm);
+	return idle >= now || now - idle <= w || now - d->polled_us <= w;
 }
 
 /*
