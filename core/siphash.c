@@ -1,17 +1,11 @@
 /* SipHash-2-4, byte-oriented, as in the reference implementation. */
 #include "core/siphash.h"
 
+#include "keel/util.h"
+
 static inline uint64_t rotl(uint64_t x, unsigned b)
 {
 	return (x << b) | (x >> (64 - b));
-}
-
-static inline uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
 }
 
 static void rounds(uint64_t v[4], unsigned n)
@@ -37,7 +31,7 @@ uint64_t siphash24(uint64_t k0, uint64_t k1, const void *msg, size_t len)
 			 k1 ^ 0x7465646279746573ULL};
 	size_t whole = len & ~(size_t)7;
 	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t m = le64(p + i);
+		uint64_t m = get_le64(p + i);
 		v[3] ^= m;
 		rounds(v, 2);
 		v[0] ^= m;

@@ -110,16 +110,6 @@ uint32_t gpt_crc32(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
 /* Read blocks [lba, lba + n) in pieces the device accepts. */
 static int read_blocks(const struct gpt_disk *d, uint64_t lba, uint64_t n, uint8_t *buf)
 {

@@ -32,11 +32,6 @@ struct mbr_entry {
 static struct spinlock mbr_lock = SPINLOCK_INIT;
 static uint8_t blk0[MBR_MAX_BLOCK_SIZE] __attribute__((aligned(MBR_MAX_BLOCK_SIZE)));
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static bool is_extended(uint8_t type)
 {
 	return type == 0x05 || type == 0x0f || type == 0x85;

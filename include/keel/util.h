@@ -28,6 +28,17 @@ static inline bool range_within(uint64_t base, uint64_t len, uint64_t lo, uint64
 	return len <= size - (base - lo);
 }
 
+/** The little-endian 32- and 64-bit values at p (any alignment): on-disk and wire formats. */
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
 /** True when [a, a+alen) and [b, b+blen) overlap; both lengths non-zero. */
 static inline bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
