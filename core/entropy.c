@@ -28,7 +28,6 @@ static void absorb(const void *buf, size_t len)
 	pool.k0 = siphash24(k0, k1, m, 8 + len);
 	m[0] = 2;
 	pool.k1 = siphash24(k0, k1, m, 8 + len);
-	memset(m, 0, sizeof(m));
 }
 
 static bool all_zero(const uint8_t *p, int len)
