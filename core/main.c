@@ -5,6 +5,8 @@
 #include "arch/barrier.h"
 #include "arch/el2.h"
 #include "arch/gic.h"
+#include "arch/id_regs.h"
+#include "arch/sysreg.h"
 #include "arch/timer.h"
 #include "core/boot.h"
 #include "core/config.h"
@@ -46,6 +48,16 @@ static void cpu_setup_for_guests(void)
 	gic_enable(machine.gic_maint_intid, false, 0);
 	gic_enable(machine.timer_virt_ppi, false, 0);
 	gic_enable(GIC_SGI_KICK, true, 0);
+}
+
+/* Features of this CPU that keel hides from its guests (their ID registers say "absent"). */
+static void report_hidden_features(void)
+{
+	bool sve = id_reg_hides(ID_AA64PFR0, read_id_reg(ID_AA64PFR0));
+	bool sme = id_reg_hides(ID_AA64PFR1, read_id_reg(ID_AA64PFR1));
+	if (sve || sme)
+		log_info("guests do not see%s%s: keel saves only the 128-bit FP/SIMD registers",
+			 sve ? " SVE" : "", sme ? " SME" : "");
 }
 
 static void tls_setup(unsigned cpu)
@@ -195,6 +207,7 @@ void keel_main(uint64_t fdt_pa)
 		 machine.nr_cpus, machine.nr_ram, (unsigned long long)pa_addr(machine.ram[0].base),
 		 machine.gic_version, machine.gic_compatible, (unsigned long long)pa_addr(machine.gicd.base),
 		 (unsigned long long)timer_freq());
+	report_hidden_features();
 
 	const struct gic_hw gic = {
 	    .version = machine.gic_version,

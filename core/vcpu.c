@@ -7,6 +7,7 @@
 #include "arch/barrier.h"
 #include "arch/esr.h"
 #include "arch/gic.h"
+#include "arch/id_regs.h"
 #include "arch/stage2.h"
 #include "arch/timer.h"
 #include "arch/sysreg.h"
@@ -134,8 +135,16 @@ static enum exit_action handle_sysreg(struct vcpu *vcpu)
 {
 	uint32_t iss = (uint32_t)ESR_ISS(vcpu->ctx.esr);
 	unsigned rt = SYSREG_ISS_RT(iss);
+	unsigned id;
 	if (SYSREG_ISS_ENC(iss) == ISS_ICC_SGI1R_EL1 && !(iss & SYSREG_ISS_READ)) {
 		vgic_sgi(vcpu, rt == 31 ? 0 : vcpu->ctx.x[rt]);
+		skip_insn(vcpu);
+		return ACTION_RESUME;
+	}
+	if (id_reg_trapped_read(iss, &id)) {
+		/* HCR_EL2.TID3: the hardware's ID register, less what keel does not virtualize. */
+		if (rt != 31)
+			vcpu->ctx.x[rt] = id_reg_guest_value(id, read_id_reg(id));
 		skip_insn(vcpu);
 		return ACTION_RESUME;
 	}

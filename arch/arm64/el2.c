@@ -13,6 +13,7 @@
 #define HCR_FB	      (1ULL << 9)
 #define HCR_BSU_INNER (1ULL << 10)
 #define HCR_TWI	      (1ULL << 13)
+#define HCR_TID3      (1ULL << 18)
 #define HCR_TSC	      (1ULL << 19)
 #define HCR_RW	      (1ULL << 31)
 #define HCR_APK	      (1ULL << 40)
@@ -24,7 +25,7 @@
 #define HCRX_ENFPM    (1ULL << 23)
 
 #define CPTR_EL2_RES1	 0x000032ffULL
-#define CPTR_EL2_TZ	 (1ULL << 8) /* trap SVE: keel saves only the 128-bit V registers */
+#define CPTR_EL2_TZ	 (1ULL << 8) /* trap SVE (hidden from guests): keel saves only the 128-bit V registers */
 #define CNTHCTL_EL1PCTEN (1ULL << 0)
 
 /* Optional PSTATE features, read once from the ID registers (every CPU is alike). */
@@ -37,8 +38,9 @@ void el2_setup_cpu(void)
 	 * device held back while the guest was busy (core/vm.h, vm_defer_work). keel then waits in its
 	 * own WFI. WFE (spin locks) is not trapped.
 	 */
+	/* TID3: the guest reads its ID registers through keel, which hides SVE and SME (arch/id_regs.h). */
 	write_hcr_el2(HCR_TWI | HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_INNER |
-		      HCR_TSC | HCR_RW | HCR_APK | HCR_API);
+		      HCR_TID3 | HCR_TSC | HCR_RW | HCR_APK | HCR_API);
 	write_cptr_el2(CPTR_EL2_RES1 | CPTR_EL2_TZ);
 	write_mdcr_el2(0);
 	/* Guests may read the physical counter; the physical timer traps (Linux uses the virtual one). */

@@ -37,6 +37,40 @@ SYSREG_RO(id_aa64mmfr1_el1)
 SYSREG_RO(id_aa64isar0_el1)
 SYSREG_RO(isr_el1)
 SYSREG_RW_ENC(hcrx_el2, "S3_4_C1_C2_2")
+
+/*
+ * The ID register space a guest's reads of which HCR_EL2.TID3 traps (op0 3, op1 0, CRn 0, CRm 1..7),
+ * read by index ID_REG(crm, op2) (arch/id_regs.h); unallocated encodings there read as zero.
+ */
+#define __ID_CASE(crm, op2)                                                                                  \
+	case (crm)*8 + (op2):                                                                                \
+		__asm__ volatile("mrs %0, S3_0_C0_C" #crm "_" #op2 : "=r"(v));                               \
+		break;
+#define __ID_ROW(crm)                                                                                        \
+	__ID_CASE(crm, 0)                                                                                    \
+	__ID_CASE(crm, 1)                                                                                    \
+	__ID_CASE(crm, 2)                                                                                    \
+	__ID_CASE(crm, 3)                                                                                    \
+	__ID_CASE(crm, 4)                                                                                    \
+	__ID_CASE(crm, 5)                                                                                    \
+	__ID_CASE(crm, 6)                                                                                    \
+	__ID_CASE(crm, 7)
+static inline uint64_t read_id_reg(unsigned reg)
+{
+	uint64_t v = 0;
+	switch (reg) {
+		__ID_ROW(1)
+		__ID_ROW(2)
+		__ID_ROW(3)
+		__ID_ROW(4)
+		__ID_ROW(5)
+		__ID_ROW(6)
+		__ID_ROW(7)
+	default:
+		break;
+	}
+	return v;
+}
 SYSREG_RW(hcr_el2)
 SYSREG_RW(sctlr_el2)
 SYSREG_RW(tcr_el2)
