@@ -5,6 +5,7 @@
 
 #include "arch/el2.h"
 #include "arch/barrier.h"
+#include "arch/cpu.h"
 #include "arch/esr.h"
 #include "arch/gic.h"
 #include "arch/id_regs.h"
@@ -208,6 +209,10 @@ static enum exit_action handle_sync(struct vcpu *vcpu)
 void cpu_handle_irqs(struct vcpu *vcpu)
 {
 	for (unsigned n = 0; n < 16; n++) {
+		/* After the first: ask ISR_EL1 (a CPU register) before the GIC, whose acknowledge
+		 * read costs more, for an answer that is usually "spurious". */
+		if (n > 0 && !cpu_irq_pending())
+			return;
 		uint32_t intid = gic_ack();
 		if (intid >= GIC_INTID_SPURIOUS)
 			return;
