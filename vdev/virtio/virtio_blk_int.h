@@ -72,8 +72,21 @@ bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
  * or other VMs', go through their req_done like any completion.
  */
 void vblk_poll_lone_request(struct virtio_blk *d);
+/* --- the interrupt decision (virtio_blk_irq.c) --- */
+
 /** Deliver the interrupt coalescing held back, if any (lock held). */
 void vblk_release_irq(struct virtio_blk *d);
+/**
+ * Used entries were added since the last decision: interrupt the guest now, or hold the interrupt
+ * back while it is busy (coalescing; the release is asked for with vm_defer_work).
+ */
+void vblk_flush_irq(struct virtio_blk *d);
+/**
+ * On the VM's own vCPU (the pump): deliver a held interrupt once a vCPU idles or its time is up
+ * (coalesce_us; VIRTIO_BLK_HOLD_STRETCH times that while it carries fewer than
+ * VIRTIO_BLK_HOLD_BATCH used entries); otherwise make sure the deferred work still comes.
+ */
+void vblk_release_due(struct virtio_blk *d);
 
 /**
  * Make s (parsed, segs[0..nsegs) holding all of its data) a split request of nsectors from sector:
