@@ -14,6 +14,15 @@ import keel_qemu  # noqa: E402
 GUEST_BIN = os.path.join(ROOT, "guests", "baremetal", "build", "guest.bin")
 KEEL_BIN = os.path.join(ROOT, "build", "qemu-virt", "keel.bin")
 LOG_DIR = os.path.join(ROOT, "build", "test-logs")
+KIT = os.path.join(ROOT, "build", "kit")  # the Linux guest kit (`make kit`)
+IMAGE = os.path.join(KIT, "Image")
+INITRD = os.path.join(KIT, "initramfs.cpio.gz")
+
+
+def require_kit():
+    """Fail (not skip: `make test` builds it) when the Linux guest kit is missing."""
+    if not (os.path.exists(IMAGE) and os.path.exists(INITRD)):
+        pytest.fail("the Linux guest kit is missing: run `make kit`")
 
 
 class KeelRun:

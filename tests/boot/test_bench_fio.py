@@ -5,11 +5,10 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, KIT
 import bench
 import bench_fio
 
-KIT = os.path.join(ROOT, "build", "kit")
 INIT = os.path.join(ROOT, "guests", "linux", "init")
 
 # fio 3.33 --output-format=json, trimmed to the members the guest reads and a few it must not

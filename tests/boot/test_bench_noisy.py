@@ -4,10 +4,8 @@ import os
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, KIT
 import bench_noisy
-
-KIT = os.path.join(ROOT, "build", "kit")
 
 
 def bench_lines(vm, name, iops, p50, p99):

@@ -11,10 +11,9 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, keel_qemu
+from conftest import ROOT, keel_qemu, KIT
 
 EXAMPLE = os.path.join(ROOT, "guests", "configs", "three-vms.dts")
-KIT = os.path.join(ROOT, "build", "kit")
 ESC = keel_qemu.CONSOLE_ESC
 
 

@@ -19,11 +19,8 @@ import re
 
 import pytest
 
-from conftest import ROOT, keel_qemu
+from conftest import ROOT, keel_qemu, IMAGE, INITRD
 
-KIT = os.path.join(ROOT, "build", "kit")
-IMAGE = os.path.join(KIT, "Image")
-INITRD = os.path.join(KIT, "initramfs.cpio.gz")
 
 BLOCK = 4096
 DISK_MIB = 128  # a power of two for QEMU's sd-card

@@ -3,22 +3,13 @@
 QEMU's `max` CPU, with its defaults, has SVE and SME. keel saves only the 128-bit V registers, traps
 SVE and SME and answers the guest's ID-register reads (HCR_EL2.TID3) with both absent, so a Linux
 guest boots without them instead of faulting on its first SVE access (EC 0x19)."""
-import os
 import re
 
-import pytest
-
-from conftest import ROOT
-
-KIT = os.path.join(ROOT, "build", "kit")
-IMAGE = os.path.join(KIT, "Image")
-INITRD = os.path.join(KIT, "initramfs.cpio.gz")
+from conftest import IMAGE, INITRD, keel_qemu, require_kit
 
 
 def test_linux_on_a_cpu_with_sve_and_sme_boots_without_them(keel):
-    if not (os.path.exists(IMAGE) and os.path.exists(INITRD)):
-        pytest.fail("the Linux guest kit is missing: run `make kit`")
-    from conftest import keel_qemu
+    require_kit()
     vm = keel_qemu.VmSpec("a", IMAGE, initrd=INITRD, cmdline="console=ttyAMA0 keel.test=kaslr", mem_mib=256)
     r = keel([vm], timeout=120, cpu="max", until=r"unhandled exception class")
     out = r.out

@@ -2,21 +2,13 @@
 
 On cortex-a72 (the Raspberry Pi 4's core: no RNDR) the DT's seed is a Linux guest's only source for
 KASLR, so without keel's seed the guest says "KASLR disabled due to lack of seed"."""
-import os
 import re
 
-import pytest
-
-from conftest import ROOT, keel_qemu
-
-KIT = os.path.join(ROOT, "build", "kit")
-IMAGE = os.path.join(KIT, "Image")
-INITRD = os.path.join(KIT, "initramfs.cpio.gz")
+from conftest import keel_qemu, IMAGE, INITRD, require_kit
 
 
 def test_two_vms_get_kaslr_seeds_of_their_own(keel):
-    if not (os.path.exists(IMAGE) and os.path.exists(INITRD)):
-        pytest.fail("the Linux guest kit is missing: run `make kit`")
+    require_kit()
     vms = [keel_qemu.VmSpec(name, IMAGE, initrd=INITRD, cmdline="console=ttyAMA0 keel.test=kaslr", mem_mib=256)
            for name in ("a", "b")]
     r = keel(vms, timeout=300, cpu="cortex-a72")

@@ -1,14 +1,9 @@
 """Linux under keel on keel's virtio-blk: ext4 created in the guest, data verified across a guest reboot."""
-import os
 import re
 
 import pytest
 
-from conftest import ROOT, keel_qemu
-
-KIT = os.path.join(ROOT, "build", "kit")
-IMAGE = os.path.join(KIT, "Image")
-INITRD = os.path.join(KIT, "initramfs.cpio.gz")
+from conftest import keel_qemu, IMAGE, INITRD, require_kit
 
 
 def linux_vm(disk, cmdline="console=ttyAMA0 keel.test=blk keel.disk=/dev/vda", **kw):
@@ -17,8 +12,7 @@ def linux_vm(disk, cmdline="console=ttyAMA0 keel.test=blk keel.disk=/dev/vda", *
 
 @pytest.fixture(scope="module", autouse=True)
 def kit_present():
-    if not (os.path.exists(IMAGE) and os.path.exists(INITRD)):
-        pytest.fail("the Linux guest kit is missing: run `make kit`")
+    require_kit()
 
 
 def assert_blk_test_passed(r):

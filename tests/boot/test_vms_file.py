@@ -13,12 +13,11 @@ import time
 
 import pytest
 
-from conftest import KEEL_BIN, LOG_DIR, ROOT, keel_qemu
+from conftest import KEEL_BIN, LOG_DIR, ROOT, keel_qemu, KIT
 
 import vms_config  # noqa: E402 (scripts/ is on sys.path, see conftest)
 
 EXAMPLE = os.path.join(ROOT, "guests", "configs", "two-linux-ufs.dts")
-KIT = os.path.join(ROOT, "build", "kit")
 MIB = 1 << 20
 
 
