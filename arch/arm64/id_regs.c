@@ -5,12 +5,14 @@
 
 bool id_reg_trapped_read(uint32_t iss, unsigned *reg)
 {
-	unsigned op0 = (iss >> 20) & 3, op2 = (iss >> 17) & 7, op1 = (iss >> 14) & 7;
-	unsigned crn = (iss >> 10) & 0xf, crm = (iss >> 1) & 0xf;
+	/* op0 3, op1 0, CRn 0, whatever CRm and op2; then CRm 1..7. */
+	const uint32_t any_crm_op2 = SYSREG_ISS(0u, 0u, 0u, 0xfu, 7u);
+	unsigned crm = SYSREG_ISS_CRM(iss);
 
-	if (!(iss & SYSREG_ISS_READ) || op0 != 3 || op1 != 0 || crn != 0 || crm < 1 || crm > 7)
+	if (!(iss & SYSREG_ISS_READ) ||
+	    (SYSREG_ISS_ENC(iss) & ~any_crm_op2) != SYSREG_ISS(3u, 0u, 0u, 0u, 0u) || crm < 1 || crm > 7)
 		return false;
-	*reg = ID_REG(crm, op2);
+	*reg = ID_REG(crm, SYSREG_ISS_OP2(iss));
 	return true;
 }
 

@@ -36,6 +36,8 @@
 /* Trapped system register ISS (EC 0x18) */
 #define SYSREG_ISS_READ	    (1u << 0)
 #define SYSREG_ISS_RT(iss)  (((iss) >> 5) & 0x1f)
+#define SYSREG_ISS_CRM(iss) (((iss) >> 1) & 0xf)
+#define SYSREG_ISS_OP2(iss) (((iss) >> 17) & 7)
 #define SYSREG_ISS_ENC(iss) ((iss)&0x3ffc1e) /* Op0, Op2, Op1, CRn, CRm */
 #define SYSREG_ISS(op0, op1, crn, crm, op2)                                                                  \
 	(((op0) << 20) | ((op2) << 17) | ((op1) << 14) | ((crn) << 10) | ((crm) << 1))
