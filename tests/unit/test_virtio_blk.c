@@ -689,6 +689,57 @@ static void test_notify_off_while_in_flight(void **state)
 	}
 }
 
+/*
+ * One large request in flight (over VIRTIO_BLK_POLL_LARGE_SECTORS) also turns notifications off
+ * (lone_large): a driver at depth adds its next requests while it runs, and its completion's pass
+ * takes them. A lone small one leaves them on (test_notify_off_while_in_flight).
+ */
+static void test_notify_off_for_a_lone_large_request(void **state)
+{
+	(void)state;
+	uint64_t feats[] = {ALL, ~BIT(VIRTIO_F_EVENT_IDX)};
+	const uint32_t big = (VIRTIO_BLK_POLL_LARGE_SECTORS + 8) * 512;
+	for (unsigned f = 0; f < 2; f++) {
+		struct vg_opts o = {.slow = true};
+		struct vg *g = up(&o, feats[f]);
+		struct vg_req r = {VIRTIO_BLK_T_IN, 16, VG_DATA_IPA, big, true};
+		vg_blk_submit(g, 0, &r);
+		assert_int_equal(g->slow.count, 1);
+		assert_false(driver_would_notify(g, 1, 2));
+		assert_int_equal(vg_blk_stats(g).quiet_passes, 1);
+
+		/* Two small reads added without a notify: the large one's completion brings the pass. */
+		for (unsigned i = 1; i < 3; i++) {
+			struct vg_req sr = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + big + 512 * i, 512, true};
+			vg_blk_queue(g, i, &sr);
+		}
+		fake_vm_work_reset();
+		slowdisk_complete_all(&g->slow);
+		assert_int_equal(vg_blk_stats(g).requests, 1);
+		assert_true(fake_vm_work_calls(g->vm) >= 1);
+		vg_run_work(g, 4);
+		assert_int_equal(vg_blk_stats(g).requests, 3);
+		assert_int_equal(g->slow.count, 2);
+
+		slowdisk_complete_all(&g->slow);
+		vg_run_work(g, 4);
+		assert_true(driver_would_notify(g, 3, 4)); /* nothing in flight: armed */
+		assert_int_equal(vg_blk_stats(g).notifications, 1);
+		assert_int_equal(vg_used_idx(g), 3);
+		for (unsigned i = 0; i < 3; i++)
+			assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
+		const uint8_t *data = vg_ptr(g, VG_DATA_IPA);
+		for (unsigned b = 0; b < big; b++)
+			assert_int_equal(data[b], vg_disk_byte(16 * 512 + b));
+		for (unsigned i = 1; i < 3; i++) {
+			data = vg_ptr(g, VG_DATA_IPA + big + 512 * i);
+			for (unsigned b = 0; b < 512; b++)
+				assert_int_equal(data[b], vg_disk_byte(i * 512 + b));
+		}
+		down(g);
+	}
+}
+
 /* --- zero copy and segment splitting --------------------------------------------- */
 
 static void test_segment_splitting(void **state)
@@ -1485,6 +1536,7 @@ int main(void)
 	    cmocka_unit_test(test_ring_error_needs_reset),
 	    cmocka_unit_test(test_interrupt_suppression),
 	    cmocka_unit_test(test_notify_off_while_in_flight),
+	    cmocka_unit_test(test_notify_off_for_a_lone_large_request),
 	    cmocka_unit_test(test_segment_splitting),
 	    cmocka_unit_test(test_backend_busy),
 	    cmocka_unit_test(test_pump_commits_batch_once),

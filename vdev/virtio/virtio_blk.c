@@ -200,6 +200,17 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 /* --- the queue pump --------------------------------------------------------- */
 
 /*
+ * Lock held. The one request in flight is large (over VIRTIO_BLK_POLL_LARGE_SECTORS): it takes long
+ * enough that a driver at depth adds its next requests meanwhile, and its completion's pass takes
+ * them all (a notify each otherwise: a CPU-bound guest at 1M QD32 keeps the device at depth 0-1).
+ * With one request in flight the last one submitted is it, or an older one in a QD>1 tail.
+ */
+static bool lone_large(const struct virtio_blk *d)
+{
+	return d->ninflight == 1 && d->last_large;
+}
+
+/*
  * Submit pending requests, then pop and parse new chains, until the queue is empty, the backend is
  * busy, every slot is in use or *budget chains were popped. Lock held; dropped around
  * blkdev_submit because the backend may complete inside it. Returns true when it stopped at the
@@ -285,15 +296,17 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		d->pop_q = (uint8_t)q;
 		switch (virtq_pop(vq, &d->chain)) {
 		case VIRTQ_POP_EMPTY:
-			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT || d->irq_held) {
+			if (d->ninflight >= VIRTIO_BLK_QUIET_INFLIGHT || d->irq_held || lone_large(d)) {
 				/* Completions will come, each bringing a pass (req_done asks for work), or
 				 * the held interrupt's release does (idle or deadline: it runs the pump). */
 				virtq_quiet_notify(vq);
+				d->quiet_lone = d->ninflight < VIRTIO_BLK_QUIET_INFLIGHT && !d->irq_held;
 				d->notify_quiet = true;
 				d->stats.quiet_passes++;
 				return false;
 			}
 			d->notify_quiet = false;
+			d->quiet_lone = false;
 			if (virtq_arm_notify(vq))
 				continue;
 			return false;

@@ -200,7 +200,9 @@ struct virtio_blk_params {
 /**
  * With at least this many requests in flight, a queue pass that empties the ring turns the driver's
  * notifications off: each completion brings a pass on the owner's vCPU that takes what the driver
- * added meanwhile (one exit for many requests instead of one notify each).
+ * added meanwhile (one exit for many requests instead of one notify each). So does one large request
+ * (over VIRTIO_BLK_POLL_LARGE_SECTORS) alone in flight: it runs long enough for a driver at depth to
+ * add its next ones (a lone small one would mostly delay a QD1 guest's completion poll).
  */
 #define VIRTIO_BLK_QUIET_INFLIGHT 2u
 /** Lone requests above this many sectors (64 KiB) have their own polling estimate. */
@@ -298,7 +300,8 @@ struct virtio_blk {
 	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
 	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
 	struct virtio_blk_poll_ab ab[2];
-	bool notify_quiet;	 /**< notifications are off: each completion asks for a queue pass */
+	bool notify_quiet; /**< notifications are off: each completion asks for a queue pass */
+	bool quiet_lone;   /**< ... only for a lone large request (lone_large): its completion may be lone */
 	uint32_t coalesce_us;	 /**< see virtio_blk_params.coalesce_us */
 	bool irq_held;		 /**< an interrupt is due but held back (coalescing) */
 	uint16_t used_since_irq; /**< used entries since the last interrupt (saturates) */

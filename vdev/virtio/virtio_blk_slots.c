@@ -73,6 +73,7 @@ void vblk_drop_pending(struct virtio_blk *d)
 		vblk_slot_free(d, s);
 	d->stalled = false;
 	d->notify_quiet = false; /* the queue is being reset or stopped: nothing to look for */
+	d->quiet_lone = false;
 }
 
 void vblk_cancel_in_flight(struct virtio_blk *d)
