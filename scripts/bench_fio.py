@@ -80,12 +80,17 @@ def mark_re(job):
     return rf"KEEL-FIO-MARK {re.escape(job)} "
 
 
+# The guest's mark after the last job, before it prints the results: the last job's counters end there,
+# not at power-off, whose report would also count the console exits of the guest's result lines.
+END_MARK = "end"
+
+
 def mark_sends(jobs):
-    """keel_qemu.run send pairs: at each job's mark, keel's console prints the VM's counters (`stats`),
-    then input goes back to the guest, whose line starts the job."""
+    """keel_qemu.run send pairs: at each job's mark (and the end mark), keel's console prints the VM's
+    counters (`stats`), then input goes back to the guest, whose line starts the job (or its results)."""
     esc = keel_qemu.CONSOLE_ESC
     sends = []
-    for job in jobs:
+    for job in list(jobs) + [END_MARK]:
         after = mark_re(job) + r"[\s\S]*"
         sends += [(mark_re(job), esc + "k"),
                   (after + "keel: keel console", "stats linux\r"),
@@ -102,11 +107,14 @@ def final_counters(text):
 
 def job_counters(text, jobs):
     """{job: keel's counters over that job}: the difference of the `stats` taken at its mark and the
-    next one's (the last job's: the report at power-off). Jobs without both snapshots are left out."""
+    next one's (the last job's: at the end mark; without one, the report at power-off). Jobs without both
+    snapshots are left out."""
     marks = [(job, m.end()) for job in jobs for m in [re.search(mark_re(job), text)] if m]
     marks.sort(key=lambda jm: jm[1])
+    end = re.search(mark_re(END_MARK), text)
     done = text.find("KEEL-TEST: fio done")
-    snaps = [parse_counters(text[pos:]) for _job, pos in marks] + [parse_counters(text[done:]) if done >= 0 else None]
+    last = parse_counters(text[end.end():]) if end else parse_counters(text[done:]) if done >= 0 else None
+    snaps = [parse_counters(text[pos:]) for _job, pos in marks] + [last]
     out = {}
     for i, (job, _pos) in enumerate(marks):
         a, b = snaps[i], snaps[i + 1]

@@ -240,6 +240,7 @@ def counters_at(req, notify, irqs, exits, mmio):
 
 def test_counters_per_job_are_differences_of_the_snapshots_at_the_marks():
     """The keel console's `stats` at each job's mark, and the power-off report after the last job."""
+    import re
     text = ("[linux] KEEL-FIO-MARK randread-4k-qd32 [t=9.1]\n" + "keel: keel console\nkeel> stats linux\n"
             + counters_at(10, 10, 10, 100, 60)
             + "[linux] KEEL-FIO-MARK randread-4k-qd32-j2 [t=15.0]\n" + counters_at(110, 60, 70, 400, 200)
@@ -254,9 +255,17 @@ def test_counters_per_job_are_differences_of_the_snapshots_at_the_marks():
     # a job whose mark never came has no counters (and the others are still right)
     assert bench_fio.job_counters(text, ["randread-4k-qd1", "randread-4k-qd32-j2"]) == {"randread-4k-qd32-j2": b}
     # the host's answers: keel console, stats, back to the guest, its line; one job's mark is not another's
+    # with the guest's end mark after the last job, that job ends there, not at power-off (whose report
+    # also counts the console exits of the result lines)
+    ended = text.replace(DONE, "[linux] KEEL-FIO-MARK end [t=20.0]\n" + counters_at(290, 75, 95, 800, 400) + DONE)
+    per = bench_fio.job_counters(ended, ["randread-4k-qd32", "randread-4k-qd32-j2"])
+    assert per["randread-4k-qd32"] == a
+    e = per["randread-4k-qd32-j2"]
+    assert (e["requests"], e["notify_traps"], e["interrupts"], e["vcpu_exits"]) == (180, 15, 25, 400)
+    assert e["exit_kinds"]["mmio"] == 200
     sends = bench_fio.mark_sends(["randread-4k-qd32", "randread-4k-qd32-j2"])
-    assert [t for _r, t in sends] == ["\x1dk", "stats linux\r", "\x1d0", "go\r"] * 2
-    import re
+    assert [t for _r, t in sends] == ["\x1dk", "stats linux\r", "\x1d0", "go\r"] * 3
+    assert re.search(sends[8][0], "KEEL-FIO-MARK end [t=20.0]")
     assert re.search(sends[0][0], "KEEL-FIO-MARK randread-4k-qd32-j2 [t=1]") is None
 
 
@@ -294,6 +303,10 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
     assert all(p["requests"] > 0 and p["notify_traps"] > 0 for p in per.values()), per
     assert 0.9 * c["requests"] <= sum(p["requests"] for p in per.values()) <= c["requests"], (per, c)
     assert per["write-1m-qd32"]["large_requests"] > 0 and per["randread-4k-qd4"]["large_requests"] == 0, per
+    # the last job ended at the guest's end mark, answered by keel's console like the others
+    with open(tmp_path / res["boot"][1]["log"], errors="replace") as f:
+        log = f.read()
+    assert "KEEL-FIO-MARK end" in log and "KEEL-FIO-MARK end: no line" not in log
     # keel timed some of its MMIO and interrupt exits (one exit in 16 is timed)
     assert c["us_per_exit_kind"]["mmio"] > 0 and c["us_per_exit_kind"]["irq"] > 0, c
     assert not os.path.exists(tmp_path / "fio.img")
