@@ -291,6 +291,7 @@ static int ufs_probe_one(struct ufs_host *h, struct pci_dev *pd, struct ufs_mem 
 	    .max_sectors = UFS_MAX_SECTORS,
 	    .queue_depth = h->nutrs,
 	    .share_depth = UFS_SHARE_DEPTH,
+	    .fair_bytes = UFS_FAIR_BYTES,
 	    .flags = BLKDEV_F_FLUSH | (h->unmap ? BLKDEV_F_DISCARD : 0),
 	    .ops = &ufs_ops,
 	    .priv = h,

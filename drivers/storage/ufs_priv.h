@@ -39,6 +39,12 @@ _Static_assert(UFS_WAITQ_LEN <= BLK_DONEQ_LEN, "every request can be in the comp
 /* Commands a neighbour's request may wait behind per busy disk (blkdev.share_depth): QEMU's UFS model
  * serves commands one after another, so more in flight only lengthens the queue. */
 #define UFS_SHARE_DEPTH 2u
+/* Data bytes in flight, all busy disks together, while more than one disk is open (blkdev.fair_bytes).
+ * Under QEMU the model's copies run on the host CPUs that also run the neighbour's vCPU: with 4 MiB
+ * (two 1 MiB requests per disk of two) a neighbour's 256 KiB rounds beside a guest streaming maximal
+ * requests took 1.9-3.0x their idle period, with 2 MiB 1.7-1.9x, while the streaming guest moved ~1/3
+ * less (isolation attack (e), 4 runs each). On hardware 2 MiB is still ~1 ms of queue per disk. */
+#define UFS_FAIR_BYTES (2u * 1024 * 1024)
 
 #define UFS_SCSI_RETRIES      4 /* re-issues after UNIT ATTENTION / NOT READY / ABORTED COMMAND / BUSY */
 #define UFS_RESET_RETRIES     1 /* controller resets a request survives before BLK_EIO */
