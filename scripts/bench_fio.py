@@ -60,6 +60,7 @@ KTIME_RE = re.compile(r"VM linux: keel time per exit by kind \(timed exits\): MM
                       r"sysreg ([0-9.]+) us \(\d+\), other ([0-9.]+) us")
 SEGS_RE = re.compile(r"VM linux: disk linux/vda: data segments: (\d+) in (\d+) reads and writes; (\d+) in the "
                      r"(\d+) of them over")
+LOCK_RE = re.compile(r"VM linux: disk linux/vda: register traps: .*?; (\d+) waits for the device lock, (\d+) us")
 POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d+) us\): (\d+) lone requests "
                      r"polled, (\d+) completed in the window, (\d+) left to the interrupt, (\d+) given up")
 
@@ -121,7 +122,9 @@ def job_counters(text, jobs):
         if not a or not b:
             continue
         out[job] = {k: b[k] - a[k] for k in ("requests", "notify_traps", "interrupts", "vcpu_exits", "polled",
-                                             "poll_hits", "large_requests", "large_segs") if k in a and k in b}
+                                             "poll_hits", "large_requests", "large_segs", "lock_waits",
+                                             "lock_wait_us")
+                    if k in a and k in b}
         if "exit_kinds" in a and "exit_kinds" in b:
             out[job]["exit_kinds"] = {k: b["exit_kinds"][k] - a["exit_kinds"][k] for k in KINDS}
     return out
@@ -132,7 +135,12 @@ def per_request(c):
     r = c.get("requests") or 0
     if r <= 0:
         return None
-    return {"exits": c.get("vcpu_exits", 0) / r, "notify": c["notify_traps"] / r, "irqs": c["interrupts"] / r}
+    out = {"exits": c.get("vcpu_exits", 0) / r, "notify": c["notify_traps"] / r, "irqs": c["interrupts"] / r}
+    if "lock_waits" in c:
+        out["locks"] = c["lock_waits"] / r  # CPUs that found the device's lock held (contention)
+    if "lock_wait_us" in c:
+        out["lock_us"] = c["lock_wait_us"] / r  # ... and how long they waited
+    return out
 
 
 def fresh_image(path):
@@ -172,6 +180,9 @@ def parse_counters(text):
     m = SEGS_RE.search(text)
     if m:
         c["rw_segs"], c["rw_requests"], c["large_segs"], c["large_requests"] = [int(x) for x in m.groups()]
+    m = LOCK_RE.search(text)
+    if m:
+        c["lock_waits"], c["lock_wait_us"] = int(m.group(1)), int(m.group(2))
     m = POLL_RE.search(text)
     if m:
         c["poll_window_us"], c["polled"], c["poll_hits"], c["poll_misses"], c["poll_breaks"] = \
@@ -249,7 +260,8 @@ def run(kit, outdir, cpu, native_boot, say):
                     per = [per_request(b["job_counters"][job]) for b in res["boot"]
                            if b["row"] == row and not b["error"] and job in (b["job_counters"] or {})]
                     per = [p for p in per if p]
-                    res["jobs"][job][row].update({k: stats([p[k] for p in per]) for k in ("exits", "notify", "irqs")})
+                    res["jobs"][job][row].update({k: stats([p[k] for p in per if k in p])
+                                                  for k in ("exits", "notify", "irqs", "locks", "lock_us")})
     failed = [f"{b['row']} {b['kind']} boot {b['boot']}" for b in res["boot"] if b["error"]]
     if failed:
         res["error"] = "failed boots: " + ", ".join(failed)
@@ -340,7 +352,9 @@ def summary(res):
             lines.append(f"  {'  (MB/s)':<{w}}{cell(n.get('mbs')):>{c}}{cell(k.get('mbs')):>{c}}")
         if k.get("exits"):
             lines.append(f"  {'':<{w}}keel per request (this job): {cell(k['exits'], '{:.2f}')} vCPU exits, "
-                         f"{cell(k['notify'], '{:.3f}')} notify traps, {cell(k['irqs'], '{:.3f}')} interrupts")
+                         f"{cell(k['notify'], '{:.3f}')} notify traps, {cell(k['irqs'], '{:.3f}')} interrupts"
+                         + (f", {cell(k['locks'], '{:.3f}')} device lock waits of {cell(k.get('lock_us'), '{:.2f}')} us"
+                            if k.get("locks") else ""))
     lines.append(f"  ratio: keel-ufs / native-ufs IOPS medians; later target >= {TARGET} for every job")
     lines.append("  keel counters per boot (they cover every job of that boot and its start; from keel's log at "
                  "power-off):")

@@ -220,13 +220,14 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     # per job: qd32 is the power-off report less the snapshot at its mark (600 requests, 1100 exits)
     assert "| randread-4k-qd32 | 4500 (4000–5000) | 2500 (2000–3000) | 0.56 | 100 / 100 | 1.83, 1.00, 0.25 |" in md
     assert "keel per request (this job): 1.83 (1.83-1.83) vCPU exits, 1.000 (1.000-1.000) notify traps" in text
+    assert "0.250 (0.250-0.250) interrupts, 0.000 (0.000-0.000) device lock waits of 0.00 (0.00-0.00) us" in text
     assert not os.path.exists(tmp_path / "fio.img")
     if res["plot"].endswith(".png"):
         with open(res["plot"], "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def counters_at(req, notify, irqs, exits, mmio):
+def counters_at(req, notify, irqs, exits, mmio, locks=0):
     """keel's `stats` (or power-off) lines with these figures, in the format parse_counters reads."""
     return (f"[  5.0] keel: VM linux: {exits} vCPU exits, 0 resets (0 stop requests while stopping); keel time "
             f"per exit 10.0 us, 5% of vCPU time (9 exits timed)\n"
@@ -235,33 +236,35 @@ def counters_at(req, notify, irqs, exits, mmio):
             f"[  5.0] keel: VM linux: disk linux/vda: {req} requests, 0 bytes read, 0 bytes written, {notify} "
             f"notify traps, {irqs} interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
             f"request: 1.00\n"
-            f"[  5.0] keel: VM linux: disk linux/vda: register traps: 0 reads, {notify} writes (shadow page on)\n")
+            f"[  5.0] keel: VM linux: disk linux/vda: register traps: 0 reads, {notify} writes (shadow page on); "
+            f"{locks} waits for the device lock, {locks * 3} us in all\n")
 
 
 def test_counters_per_job_are_differences_of_the_snapshots_at_the_marks():
     """The keel console's `stats` at each job's mark, and the power-off report after the last job."""
     import re
     text = ("[linux] KEEL-FIO-MARK randread-4k-qd32 [t=9.1]\n" + "keel: keel console\nkeel> stats linux\n"
-            + counters_at(10, 10, 10, 100, 60)
-            + "[linux] KEEL-FIO-MARK randread-4k-qd32-j2 [t=15.0]\n" + counters_at(110, 60, 70, 400, 200)
+            + counters_at(10, 10, 10, 100, 60, locks=1)
+            + "[linux] KEEL-FIO-MARK randread-4k-qd32-j2 [t=15.0]\n" + counters_at(110, 60, 70, 400, 200, locks=5)
             + fio_line("randread-4k-qd32", 5) + fio_line("randread-4k-qd32-j2", 6) + DONE
-            + counters_at(310, 80, 100, 900, 450))
+            + counters_at(310, 80, 100, 900, 450, locks=9))
     per = bench_fio.job_counters(text, ["randread-4k-qd32", "randread-4k-qd32-j2"])
     a, b = per["randread-4k-qd32"], per["randread-4k-qd32-j2"]
     assert (a["requests"], a["notify_traps"], a["interrupts"], a["vcpu_exits"]) == (100, 50, 60, 300)
     assert (b["requests"], b["notify_traps"], b["interrupts"], b["vcpu_exits"]) == (200, 20, 30, 500)
     assert a["exit_kinds"]["mmio"] == 140 and b["exit_kinds"]["irq"] == 360 - 110
-    assert bench_fio.per_request(b) == {"exits": 2.5, "notify": 0.1, "irqs": 0.15}
+    assert (a["lock_waits"], b["lock_waits"], b["lock_wait_us"]) == (4, 4, 12)
+    assert bench_fio.per_request(b) == {"exits": 2.5, "notify": 0.1, "irqs": 0.15, "locks": 0.02, "lock_us": 0.06}
     # a job whose mark never came has no counters (and the others are still right)
     assert bench_fio.job_counters(text, ["randread-4k-qd1", "randread-4k-qd32-j2"]) == {"randread-4k-qd32-j2": b}
     # the host's answers: keel console, stats, back to the guest, its line; one job's mark is not another's
     # with the guest's end mark after the last job, that job ends there, not at power-off (whose report
     # also counts the console exits of the result lines)
-    ended = text.replace(DONE, "[linux] KEEL-FIO-MARK end [t=20.0]\n" + counters_at(290, 75, 95, 800, 400) + DONE)
+    ended = text.replace(DONE, "[linux] KEEL-FIO-MARK end [t=20.0]\n" + counters_at(290, 75, 95, 800, 400, locks=8) + DONE)
     per = bench_fio.job_counters(ended, ["randread-4k-qd32", "randread-4k-qd32-j2"])
     assert per["randread-4k-qd32"] == a
     e = per["randread-4k-qd32-j2"]
-    assert (e["requests"], e["notify_traps"], e["interrupts"], e["vcpu_exits"]) == (180, 15, 25, 400)
+    assert (e["requests"], e["notify_traps"], e["interrupts"], e["vcpu_exits"], e["lock_waits"]) == (180, 15, 25, 400, 3)
     assert e["exit_kinds"]["mmio"] == 200
     sends = bench_fio.mark_sends(["randread-4k-qd32", "randread-4k-qd32-j2"])
     assert [t for _r, t in sends] == ["\x1dk", "stats linux\r", "\x1d0", "go\r"] * 3
@@ -292,6 +295,7 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
         assert abs(w["mbs"]["median"] - w["iops"]["median"] * 1.048576) < 0.01 * w["mbs"]["median"]
     c = res["boot"][1]["counters"]
     assert res["boot"][1]["row"] == "keel-ufs" and c["requests"] > 0 and c["bytes_written"] > 0, res
+    assert c["lock_waits"] >= 0, c  # keel's report carries the device lock's waits
     # The guest merged contiguous pages (size_max is the UFS segment size, 256 KiB): its 1 MiB writes
     # came in clearly fewer segments than one per page (a 4 KiB size_max forced exactly 256). How many
     # fewer depends on how contiguous fio's buffers happen to be (huge pages where THP found them).

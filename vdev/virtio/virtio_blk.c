@@ -117,7 +117,7 @@ static void req_done(struct blk_req *req, int rc)
 	struct virtio_blk *d = s->dev;
 	struct virtio_mmio *t = &d->mmio;
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	if (s->state != SLOT_INFLIGHT)
 		panic("%s: backend completed request slot %u twice", t->name, vblk_slot_index(d, s));
 	if (s->orphaned) {
@@ -259,7 +259,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 			s->req.batch = true; /* pump() commits the batch when this pass stops */
 			spin_unlock(&t->lock);
 			int rc = blkdev_submit(d->bdev, &s->req);
-			spin_lock(&t->lock);
+			virtio_mmio_lock(t);
 			if (rc == 0)
 				continue;
 			if (s->orphaned) {
@@ -375,7 +375,7 @@ static bool pump(struct virtio_blk *d)
 	struct virtio_mmio *t = &d->mmio;
 	bool more = false;
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	if (d->pumping) {
 		/* Another vCPU of this VM is pumping: it looks again before it stops. */
 		d->repump = true;
@@ -419,7 +419,7 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 static void note_home(struct virtio_blk *d, unsigned q)
 {
 	struct virtio_mmio *t = &d->mmio;
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	d->home_vcpu = t->notify_vcpu;
 	if (q < VIRTIO_BLK_MAX_QUEUES)
 		d->queue_home[q] = t->notify_vcpu;
@@ -458,7 +458,7 @@ static void blk_reset(struct virtio_mmio *t)
 {
 	struct virtio_blk *d = blk_of(t);
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	vblk_drop_pending(d);
 	spin_unlock(&t->lock);
 	vblk_cancel_in_flight(d);
@@ -469,7 +469,7 @@ static void blk_reset(struct virtio_mmio *t)
 		cpu_relax();
 	}
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	if (d->ninflight > 0) {
 		/* Hardware tier: the backend did not finish in time. Never reuse those slots' memory. */
 		log_err("%s: reset: %u requests still in flight on %s after %u us; orphaning them", t->name,
@@ -571,7 +571,7 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 {
 	struct virtio_mmio *t = &d->mmio;
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	d->quiescing = true; /* pump_locked stops at its next look; req_done queues no follow-up */
 	bool busy = d->pumping;
 	vblk_drop_pending(d);
@@ -580,7 +580,7 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 		return false; /* a vCPU is still leaving the pump (not yet stopped): ask again */
 	vblk_cancel_in_flight(d);
 	poll_backend(d);
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	vblk_drop_pending(d);
 	bool idle = d->ninflight == 0 && d->norphaned == 0 && !d->pumping;
 	spin_unlock(&t->lock);
@@ -589,10 +589,12 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 
 void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 {
-	spin_lock(&d->mmio.lock);
+	virtio_mmio_lock(&d->mmio);
 	*out = d->stats;
 	out->notifications = d->mmio.notifications;
 	out->interrupts = d->mmio.interrupts;
+	out->lock_waits = d->mmio.lock_waits;
+	out->lock_wait_us = d->mmio.lock_wait_us;
 	out->guest_errors = d->mmio.guest_errors;
 	out->log_suppressed = d->mmio.log_rl.total_suppressed;
 	spin_unlock(&d->mmio.lock);
@@ -601,7 +603,7 @@ void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 void virtio_blk_reset(struct virtio_blk *dev)
 {
 	virtio_mmio_reset(&dev->mmio);
-	spin_lock(&dev->mmio.lock);
+	virtio_mmio_lock(&dev->mmio);
 	dev->quiescing = false;
 	dev->home_vcpu = 0;
 	for (unsigned q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++)

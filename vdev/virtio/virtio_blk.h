@@ -90,6 +90,8 @@ struct virtio_blk_stats {
 	uint64_t bytes_written;	 /**< data bytes of successful writes */
 	uint64_t notifications;	 /**< QueueNotify traps */
 	uint64_t interrupts;	 /**< interrupts injected */
+	uint64_t lock_waits;	 /**< times a CPU waited for the device's lock (virtio_mmio.lock_waits) */
+	uint64_t lock_wait_us;	 /**< ... the time they waited, in all */
 	uint64_t bytes_copied;	 /**< payload bytes keel copied (GET_ID, discard ranges, sub-block data) */
 	uint64_t errors;    /**< requests completed with a non-OK status, malformed chains, ring errors */
 	uint64_t io_errors; /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */

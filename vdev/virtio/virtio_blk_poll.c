@@ -144,7 +144,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 
 	if (!can_poll(d))
 		return;
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
 	unsigned c = d->last_large;
 	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && ab_poll(d, c) && poll_worth(d, c);
@@ -186,7 +186,7 @@ void vblk_poll_lone_request(struct virtio_blk *d)
 	}
 	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	vblk_release_irq(d); /* the guest waits in its notify for what was reaped: no coalescing */
 	d->poll_stride = stride;
 	d->polled_us = now; /* the guest waited for its I/O (the lone-completion rule) */

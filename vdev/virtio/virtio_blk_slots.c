@@ -82,7 +82,7 @@ void vblk_cancel_in_flight(struct virtio_blk *d)
 
 	for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
 		struct virtio_blk_slot *s = &d->slots[i];
-		spin_lock(&t->lock);
+		virtio_mmio_lock(t);
 		bool go = s->state == SLOT_INFLIGHT && !s->cancelled;
 		if (go) {
 			s->cancelled = true;

@@ -64,6 +64,8 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 	t->shadow = NULL;
 	t->read_traps = 0;
 	t->write_traps = 0;
+	t->lock_waits = 0;
+	t->lock_wait_us = 0;
 	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		virtq_init(&t->queues[q], p->mem, qmax);
 	reset_registers(t);
@@ -147,7 +149,7 @@ static int config_access(struct virtio_mmio *t, struct mmio_access *acc)
 		virtio_guest_err(t, "config access of %u bytes at 0x%x rejected", acc->size, off);
 		return -EINVAL;
 	}
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	if (!acc->write) {
 		uint32_t v = 0;
 		if (!t->ops->config_read(t, off, acc->size, &v)) {
@@ -190,7 +192,7 @@ int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 				 (unsigned long long)acc->offset);
 		return -EINVAL;
 	}
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	acc->value = read_register(t, acc->offset);
 	spin_unlock(&t->lock);
 	return 0;
@@ -266,7 +268,7 @@ static void write_status(struct virtio_mmio *t, uint32_t value, bool *now_driver
 /* The driver wrote 0 to Status. Called and returns without the lock. */
 static void device_reset(struct virtio_mmio *t)
 {
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	if (t->resetting) {
 		/* Another vCPU is already resetting this device; its reset covers ours. */
 		spin_unlock(&t->lock);
@@ -279,7 +281,7 @@ static void device_reset(struct virtio_mmio *t)
 
 	t->ops->reset(t);
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	reset_registers(t);
 	t->resetting = false;
 	virtio_mmio_shadow_regs(t);
@@ -382,7 +384,7 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 		return 0;
 	}
 
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	if (t->resetting) {
 		virtio_guest_err(t, "write 0x%llx during reset ignored", (unsigned long long)acc->offset);
 		spin_unlock(&t->lock);

@@ -32,6 +32,7 @@
 #define KEEL_VDEV_VIRTIO_MMIO_H
 
 #include "arch/spinlock.h"
+#include "arch/timer.h"
 #include "core/mmio.h"
 #include "keel/log.h"
 #include "keel/ratelimit.h"
@@ -115,7 +116,24 @@ struct virtio_mmio {
 	uint32_t *shadow;	 /**< the shadow page (VIRTIO_MMIO_SHADOW_SIZE bytes), NULL: reads trap */
 	uint64_t read_traps;	 /**< register / config reads that trapped */
 	uint64_t write_traps;	 /**< register / config writes (all trap) */
+	uint64_t lock_waits;	 /**< times a CPU found t->lock held and waited (virtio_mmio_lock) */
+	uint64_t lock_wait_us;	 /**< ... the time they waited, in all */
 };
+
+/**
+ * Take t->lock; a CPU that finds it held (another vCPU of the VM, or a completion on any CPU)
+ * waits, and counts the wait and its time (lock_waits, lock_wait_us): the contention multi-queue
+ * devices are measured by. The clock is read only when the lock was held.
+ */
+static inline void virtio_mmio_lock(struct virtio_mmio *t)
+{
+	if (spin_trylock(&t->lock))
+		return;
+	uint64_t t0 = timer_us();
+	spin_lock(&t->lock);
+	t->lock_waits++;
+	t->lock_wait_us += timer_us() - t0;
+}
 
 #define VIRTIO_MMIO_SHADOW_SIZE 4096u
 

@@ -124,7 +124,7 @@ void virtio_mmio_shadow_word(struct virtio_mmio *t, uint32_t off)
 
 void virtio_mmio_attach_shadow(struct virtio_mmio *t, uint32_t *page)
 {
-	spin_lock(&t->lock);
+	virtio_mmio_lock(t);
 	t->shadow = page;
 	if (page != NULL) {
 		for (unsigned i = SHADOW_WORDS; i < VIRTIO_MMIO_SHADOW_SIZE / 4; i++)
