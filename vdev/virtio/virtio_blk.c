@@ -369,13 +369,29 @@ static bool pump_queues(struct virtio_blk *d, unsigned *budgets)
 	return more;
 }
 
-/* Process the queue on the owner's vCPU. True when more remains (the budget ran out). */
-static bool pump(struct virtio_blk *d)
+/* Lock held. Remember where the guest talks to us (queue q's vCPU): work is asked to run there. */
+static void note_home(struct virtio_blk *d, unsigned q)
+{
+	d->home_vcpu = d->mmio.notify_vcpu;
+	if (q < VIRTIO_BLK_MAX_QUEUES)
+		d->queue_home[q] = d->mmio.notify_vcpu;
+}
+
+/*
+ * Process the queue on the owner's vCPU. True when more remains (the budget ran out). For a notify
+ * of queue notify_q (else -1), in the same hold of the lock: note its vCPU first, and set *poll to
+ * the size class of a lone request to poll afterwards (else -1).
+ */
+static bool pump(struct virtio_blk *d, int notify_q, int *poll)
 {
 	struct virtio_mmio *t = &d->mmio;
 	bool more = false;
 
 	virtio_mmio_lock(t);
+	if (notify_q >= 0)
+		note_home(d, (unsigned)notify_q);
+	if (poll != NULL)
+		*poll = -1;
 	if (d->pumping) {
 		/* Another vCPU of this VM is pumping: it looks again before it stops. */
 		d->repump = true;
@@ -395,6 +411,8 @@ static bool pump(struct virtio_blk *d)
 	} while (d->repump && !more);
 	vblk_flush_irq(d);
 	d->pumping = false;
+	if (poll != NULL)
+		*poll = vblk_lone_poll_due(d);
 	spin_unlock(&t->lock);
 	/* Every submit above carried the batching hint: start them all (outside the lock, as submit). */
 	blkdev_commit(d->bdev);
@@ -415,31 +433,22 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
-/* Remember where the guest talks to us (queue q's vCPU): work is asked to run there. */
-static void note_home(struct virtio_blk *d, unsigned q)
-{
-	struct virtio_mmio *t = &d->mmio;
-	virtio_mmio_lock(t);
-	d->home_vcpu = t->notify_vcpu;
-	if (q < VIRTIO_BLK_MAX_QUEUES)
-		d->queue_home[q] = t->notify_vcpu;
-	spin_unlock(&t->lock);
-}
-
+/* One hold of the lock for the notify's bookkeeping, its pump and the polling decision. */
 static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
 {
 	struct virtio_blk *d = blk_of(t);
-	note_home(d, q);
-	if (pump(d))
+	int poll;
+	if (pump(d, (int)q, &poll))
 		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
-	vblk_poll_lone_request(d);
+	if (poll >= 0)
+		vblk_poll_lone_request(d, (unsigned)poll);
 }
 
 static void blk_driver_ok(struct virtio_mmio *t)
 {
 	/* Buffers made available before DRIVER_OK are processed now. */
 	struct virtio_blk *d = blk_of(t);
-	if (pump(d))
+	if (pump(d, -1, NULL))
 		vm_request_work(t->vm, d->home_vcpu);
 }
 
@@ -564,7 +573,7 @@ bool virtio_blk_work(struct virtio_blk *d)
 	if (READ_ONCE(d->backend_kicked) &&
 	    __atomic_exchange_n(&d->backend_kicked, false, __ATOMIC_ACQ_REL) && d->bdev->ops->poll)
 		d->bdev->ops->poll(d->bdev);
-	return pump(d);
+	return pump(d, -1, NULL);
 }
 
 bool virtio_blk_quiesce(struct virtio_blk *d)

@@ -67,11 +67,16 @@ bool vblk_answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, co
  * the disk has no bounce buffer for sub-block I/O. */
 bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
 /**
- * After a notify (the VM's own vCPU, lock NOT held): if exactly one request is in flight, poll the
- * backend for it up to d->poll_us (virtio_blk_params.poll_us). Completions it reaps, this disk's
- * or other VMs', go through their req_done like any completion.
+ * At the end of a notify's pump (lock held): is exactly one request in flight, and is it to be
+ * polled (the measured choice, its size class's estimate)? Its size class, or -1: no poll.
  */
-void vblk_poll_lone_request(struct virtio_blk *d);
+int vblk_lone_poll_due(struct virtio_blk *d);
+/**
+ * After that notify's pump said yes (the VM's own vCPU, lock NOT held): poll the backend for the lone
+ * request of size class c up to d->poll_us (virtio_blk_params.poll_us). Completions it reaps, this
+ * disk's or other VMs', go through their req_done like any completion.
+ */
+void vblk_poll_lone_request(struct virtio_blk *d, unsigned c);
 /* --- the interrupt decision (virtio_blk_irq.c) --- */
 
 /** Deliver the interrupt coalescing held back, if any (lock held). */

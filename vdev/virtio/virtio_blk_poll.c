@@ -137,20 +137,21 @@ const char *virtio_blk_poll_mode(const struct virtio_blk *d)
  * back through an interrupt). The wait reads only memory the device writes, and ends when a
  * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
  */
-void vblk_poll_lone_request(struct virtio_blk *d)
+int vblk_lone_poll_due(struct virtio_blk *d)
+{
+	if (!can_poll(d))
+		return -1;
+	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
+	unsigned c = d->last_large;
+	bool lone =
+	    d->ninflight == 1 && !d->pumping && !d->mmio.resetting && ab_poll(d, c) && poll_worth(d, c);
+	return lone ? (int)c : -1;
+}
+
+void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 {
 	struct virtio_mmio *t = &d->mmio;
 	struct blkdev *b = d->bdev;
-
-	if (!can_poll(d))
-		return;
-	virtio_mmio_lock(t);
-	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
-	unsigned c = d->last_large;
-	bool lone = d->ninflight == 1 && !d->pumping && !t->resetting && ab_poll(d, c) && poll_worth(d, c);
-	spin_unlock(&t->lock);
-	if (!lone)
-		return;
 
 	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
 	uint32_t stride = d->poll_stride < POLL_CHECK_EVERY ? POLL_CHECK_EVERY : d->poll_stride;
