@@ -470,10 +470,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail();
 		/* Nor a ring whose notifications are off with nothing in flight to bring the next pass:
 		 * the device's flag, and each queue's own ring (a queue left quiet beside armed ones). */
-		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing && b->notify_quiet)
-			fail();
-		/* quiet_lone qualifies notify_quiet; it never outlives it. */
-		if (b->quiet_lone && !b->notify_quiet)
+		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing &&
+		    b->notify != VBLK_NOTIFY_ARMED)
 			fail();
 		/* Nor an interrupt still held once the guest idled (its release ran). */
 		if (virtio_mmio_live(&b->mmio) && !b->quiescing && b->irq_held)

@@ -68,7 +68,8 @@ static uint8_t status_from_blk(int rc)
  * for lack of slots, or one whose notifications are off (the driver may have added buffers). */
 static bool wants_work(const struct virtio_blk *d)
 {
-	return !d->quiescing && (d->pending_first != SLOT_NONE || d->stalled || d->notify_quiet);
+	return !d->quiescing &&
+	       (d->pending_first != SLOT_NONE || d->stalled || d->notify != VBLK_NOTIFY_ARMED);
 }
 
 /* Ask the owner VM to run the queue on its own vCPU (never here). Any context. */
@@ -300,13 +301,12 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 				/* Completions will come, each bringing a pass (req_done asks for work), or
 				 * the held interrupt's release does (idle or deadline: it runs the pump). */
 				virtq_quiet_notify(vq);
-				d->quiet_lone = d->ninflight < VIRTIO_BLK_QUIET_INFLIGHT && !d->irq_held;
-				d->notify_quiet = true;
+				bool lone = d->ninflight < VIRTIO_BLK_QUIET_INFLIGHT && !d->irq_held;
+				d->notify = lone ? VBLK_NOTIFY_QUIET_LONE : VBLK_NOTIFY_QUIET;
 				d->stats.quiet_passes++;
 				return false;
 			}
-			d->notify_quiet = false;
-			d->quiet_lone = false;
+			d->notify = VBLK_NOTIFY_ARMED;
 			if (virtq_arm_notify(vq))
 				continue;
 			return false;
@@ -349,7 +349,7 @@ static unsigned pop_budget(const struct virtio_blk *d, unsigned q)
 /*
  * One pass over every queue, each with its own budget, starting one further each pass so that no
  * queue always comes first (slots are shared). True when some queue stopped at its budget.
- * d->notify_quiet is per device and ends as the last emptied queue left it. That is "some queue is
+ * d->notify is per device and ends as the last emptied queue left it. That is "some queue is
  * quiet": a completion during the pass brings another pass (repump), so in the last one ninflight
  * only grows, and a queue emptied after a quiet one is quiet too. A queue that stopped before
  * emptying (slots, BLK_EBUSY, budget) is looked at again by the pass its resumption brings.

@@ -210,6 +210,13 @@ struct virtio_blk_params {
 /** Lone requests above this many sectors (64 KiB) have their own polling estimate. */
 #define VIRTIO_BLK_POLL_LARGE_SECTORS 128u
 
+/** Whether the driver's notifications are on (struct virtio_blk.notify). */
+enum vblk_notify {
+	VBLK_NOTIFY_ARMED,	/**< on: the driver notifies what it adds */
+	VBLK_NOTIFY_QUIET,	/**< off: requests in flight (or a held interrupt) bring the next pass */
+	VBLK_NOTIFY_QUIET_LONE, /**< off for a lone large request (lone_large): its completion may be lone */
+};
+
 struct virtio_blk_slot {
 	struct blk_req req; /**< handed to the backend; stays valid until done */
 	struct blk_seg segs[VIRTIO_BLK_MAX_SEGS];
@@ -302,8 +309,8 @@ struct virtio_blk {
 	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
 	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
 	struct virtio_blk_poll_ab ab[2];
-	bool notify_quiet; /**< notifications are off: each completion asks for a queue pass */
-	bool quiet_lone;   /**< ... only for a lone large request (lone_large): its completion may be lone */
+	/** The driver's notifications (enum vblk_notify): off, each completion then asks for a queue pass. */
+	uint8_t notify;
 	uint32_t coalesce_us;	 /**< see virtio_blk_params.coalesce_us */
 	bool irq_held;		 /**< an interrupt is due but held back (coalescing) */
 	uint16_t used_since_irq; /**< used entries since the last interrupt (saturates) */

@@ -57,7 +57,7 @@ static bool may_hold(const struct virtio_blk *d)
 	if (d->coalesce_us == 0 || !d->mmio.driver_acks || vm_guest_idle(d->mmio.vm))
 		return false;
 	bool lone = d->last_batch <= 1 && d->used_since_irq <= 1 && !work_outstanding(d) &&
-		    (!d->notify_quiet || d->quiet_lone);
+		    d->notify != VBLK_NOTIFY_QUIET;
 	return !lone || !waited_lately(d);
 }
 

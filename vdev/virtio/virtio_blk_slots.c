@@ -72,8 +72,7 @@ void vblk_drop_pending(struct virtio_blk *d)
 	while ((s = vblk_pending_pop_front(d)) != NULL)
 		vblk_slot_free(d, s);
 	d->stalled = false;
-	d->notify_quiet = false; /* the queue is being reset or stopped: nothing to look for */
-	d->quiet_lone = false;
+	d->notify = VBLK_NOTIFY_ARMED; /* the queue is being reset or stopped: nothing to look for */
 }
 
 void vblk_cancel_in_flight(struct virtio_blk *d)
