@@ -67,13 +67,14 @@ def native_dtb(workdir):
     """The kernel package's bcm2711-rpi-4-b.dtb made bootable on QEMU raspi4b: the unmodelled HDMI
     nodes disabled; the Arasan's mmc-pwrseq (the Wi-Fi reset line, behind the firmware GPIO expander
     QEMU does not answer) removed, so the card probes; alias mmc0 = the Arasan, so the card is
-    /dev/mmcblk0 whatever the probe order."""
+    /dev/mmcblk0 whatever the probe order; /chosen seeds as the Pi firmware writes them."""
     dtb = os.path.join(workdir, "native.dtb")
     shutil.copyfile(keel_qemu.pi_dtb(workdir), dtb)
     for node in UNMODELLED:
         keel_qemu.fdtput(dtb, "-t", "s", f"/soc/{node}", "status", "disabled")
     keel_qemu.fdtput(dtb, "-d", ARASAN, "mmc-pwrseq")
     keel_qemu.fdtput(dtb, "-t", "s", "/aliases", "mmc0", ARASAN)
+    keel_qemu.pi_firmware_seeds(dtb)  # as keel's row gets them (the Pi firmware's seeds)
     return dtb
 
 

@@ -102,6 +102,16 @@ def pi_dtb(out_dir):
     return found[0]
 
 
+def pi_firmware_seeds(dtb):
+    """Fill /chosen/kaslr-seed (8 bytes) and rng-seed (64 bytes) from the host's RNG, as the Pi's
+    firmware does from its hardware RNG (QEMU's raspi4b adds none to the DTB it is given): keel's boot
+    entropy, and a native guest's own seeds."""
+    k = os.urandom(8)
+    fdtput(dtb, "-t", "x", "/chosen", "kaslr-seed", f"{int.from_bytes(k[:4], 'big') | 1:x}",
+           f"{int.from_bytes(k[4:], 'big'):x}")  # never all zero: Linux and keel ignore a zero seed
+    fdtput(dtb, "-t", "bx", "/chosen", "rng-seed", *[f"{b:02x}" for b in os.urandom(64)])
+
+
 def machine_args(mem_mib, smp, cpu, storage_devs, gic_version=None):
     """QEMU's machine options. gic_version: 3 or 2 (default: $GIC_VERSION, else 3); keel takes the
     GIC version from the DT QEMU writes, and gives its guests the same."""
@@ -143,6 +153,7 @@ def build(vms, workdir, mem_mib=2048, smp=None, cpu="max,sve=off,sme=off", stora
                  "-no-reboot"] + list(storage_devs)
         shutil.copyfile(pi_dtb(workdir), dtb)
         fdtput(dtb, "-t", "s", "/chosen", "stdout-path", "serial0:115200n8")  # the PL011: QEMU's first -serial
+        pi_firmware_seeds(dtb)
         addr, ram_end = PI_MODULE_BASE, PI_MODULE_END
         mem_mib = PI_MODULE_END >> 20
     elif machine == "virt":

@@ -88,6 +88,10 @@ def test_linux_ext4_on_pi_sd_partition_survives_reboot_and_checks_on_host(keel, 
              storage_devs=keel_qemu.storage_devices("sd", str(img), machine="raspi4b"))
     assert_controllers_bound(r.out)
     assert re.search(r"disk linux/vda: sd\d:2", r.out), r.out
+    # The launcher's DTB carries /chosen seeds as the Pi firmware's does (cortex-a72 has no RNDR): keel
+    # has boot entropy, and the guest the kaslr-seed keel derives for it.
+    assert re.search(r"keel: boot entropy: DT rng-seed DT kaslr-seed;", r.out), r.out[:4000]
+    assert "KASLR enabled" in r.out and "KASLR disabled" not in r.out, r.out[:6000]
     assert_blk_test_passed(r)
     assert read_range(img, p1_off, p1_size) == boot_before, "the boot partition changed"
     part = tmp_path / "p2.img"
