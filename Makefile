@@ -61,7 +61,7 @@ LIBFDT_FILES := fdt.c fdt_ro.c fdt_rw.c fdt_wip.c fdt_sw.c fdt_strerror.c fdt_ad
 KEEL_OBJS := $(patsubst %,$(BUILD)/%.o,$(KEEL_SRCS)) \
 	$(patsubst %,$(BUILD)/libfdt/%.o,$(LIBFDT_FILES))
 
-.PHONY: all setup run test unit fuzz-smoke fuzz boot-test bench guests kit clean format-check sdimage
+.PHONY: all setup run test unit fuzz-smoke fuzz boot-test bench guests kit clean format-check sdimage insn-plugin
 all: $(BUILD)/keel.bin
 
 # --- toolchain check: install what is missing (idempotent) ---------------
@@ -128,6 +128,13 @@ test: setup
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) boot-test
+
+# The QEMU plugin scripts/insn_prof.py counts instructions with (a host shared object).
+$(HOSTBUILD)/insn_plugin.so: scripts/insn_plugin.c
+	@mkdir -p $(dir $@)
+	$(Q)cc -O2 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -o $@ $< -lpthread
+
+insn-plugin: $(HOSTBUILD)/insn_plugin.so
 
 boot-test:
 	$(PYTHON) -m pytest -v tests/boot

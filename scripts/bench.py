@@ -132,11 +132,14 @@ def kill_session(sid):
             pass
 
 
-def native_boot(disk, image, log_path, extra, timeout, smp=1, mem_mib=GUEST_MEM, initrd=None):
-    """run-native.sh under our own bound; returns (rc or None on timeout, text)."""
+def native_boot(disk, image, log_path, extra, timeout, smp=1, mem_mib=GUEST_MEM, initrd=None, qemu_args=None):
+    """run-native.sh under our own bound; returns (rc or None on timeout, text). qemu_args: extra QEMU
+    arguments (a string; scripts/insn_prof.py's plugin)."""
     env = dict(os.environ, KEEL_TIMEOUT=str(timeout), KEEL_SMP=str(smp), KEEL_MEM=f"{mem_mib}M",
                KEEL_CPU=CPU, KEEL_CACHE="writeback")
     env.pop("KEEL_QEMU_ARGS", None)
+    if qemu_args:
+        env["KEEL_QEMU_ARGS"] = qemu_args
     with tempfile.TemporaryDirectory() as kit:
         if initrd:  # run-native.sh boots $KEEL_KIT_DIR/{Image,initramfs.cpio.gz}
             os.symlink(IMAGE, os.path.join(kit, "Image"))
