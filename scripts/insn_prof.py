@@ -108,7 +108,7 @@ def boot(side, job, secs, lo_hi, image):
         os.unlink(counts)
     lo, hi = lo_hi if side == "keel" else (0, 0)
     plugin = ["-plugin", f"{PLUGIN},lo={lo:#x},hi={hi:#x},out={counts}"]
-    bench_common.fresh_image(image, bench_fio.DISK_MIB)
+    bench_fio.fresh_image(image)
     timeout = bench_fio.timeout_for([job]) * 2  # the plugin slows QEMU down
     if side == "keel":
         vm = keel_qemu.VmSpec("linux", bench.IMAGE, initrd=bench.INITRD_FIO,

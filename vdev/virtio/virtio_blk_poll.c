@@ -131,12 +131,7 @@ const char *virtio_blk_poll_mode(const struct virtio_blk *d)
 	return small_off ? "off up to 64 KiB, on above" : "on up to 64 KiB, off above";
 }
 
-/*
- * After a notify: if exactly one request is in flight, wait for it up to poll_us, so the guest
- * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
- * back through an interrupt). The wait reads only memory the device writes, and ends when a
- * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
- */
+/* Lock held, at the end of a notify's pump: poll its lone request? Its size class, or -1. */
 int vblk_lone_poll_due(struct virtio_blk *d)
 {
 	if (!can_poll(d))
@@ -148,6 +143,12 @@ int vblk_lone_poll_due(struct virtio_blk *d)
 	return lone ? (int)c : -1;
 }
 
+/*
+ * After a notify that left exactly one request in flight: wait for it up to poll_us, so the guest
+ * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
+ * back through an interrupt). The wait reads only memory the device writes, and ends when a
+ * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
+ */
 void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 {
 	struct virtio_mmio *t = &d->mmio;
