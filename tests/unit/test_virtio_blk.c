@@ -970,9 +970,8 @@ static void test_poll_only_when_it_should(void **state)
 	down(g);
 }
 
-/* One lone request of a guest whose time per request is poll_cost_us when keel polls its requests
- * and idle_cost_us when it does not (the fake clock moves by that much). True if it was polled. */
-static bool timed_lone_request(struct vg *g, unsigned i, uint64_t poll_cost_us, uint64_t idle_cost_us)
+/* One lone request, completed by the poll or else by the interrupt. True if it was polled. */
+static bool lone_request(struct vg *g, unsigned i)
 {
 	uint64_t polls = vg_blk_stats(g).polls;
 	submit_reads(g, i % 40, 1);
@@ -982,6 +981,14 @@ static bool timed_lone_request(struct vg *g, unsigned i, uint64_t poll_cost_us, 
 		vg_run_work(g, 4);
 	}
 	assert_int_equal(vg_status(g, i % 40), VIRTIO_BLK_S_OK);
+	return polled;
+}
+
+/* One lone request of a guest whose time per request is poll_cost_us when keel polls its requests
+ * and idle_cost_us when it does not (the fake clock moves by that much). True if it was polled. */
+static bool timed_lone_request(struct vg *g, unsigned i, uint64_t poll_cost_us, uint64_t idle_cost_us)
+{
+	bool polled = lone_request(g, i);
 	fake_timer_ns += 1000 * (polled ? poll_cost_us : idle_cost_us);
 	return polled;
 }
@@ -1015,10 +1022,10 @@ static void test_poll_measured_choice(void **state)
 	(void)state;
 	struct vg *g = up_timed_polling();
 
-	/* Polling first; the first trial (after VIRTIO_BLK_AB_EVERY_MIN epochs) finds not polling
-	 * twice as fast, and the mode changes. */
+	/* Polling first; the first trial (after VIRTIO_BLK_AB_EVERY_MIN epochs, and one to settle)
+	 * finds not polling twice as fast, and the mode changes. */
 	unsigned i = 0, polled = 0;
-	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 1) * VIRTIO_BLK_AB_EPOCH; i++)
+	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
 		polled += timed_lone_request(g, i, 200, 100);
 	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
 	assert_true(g->blk->ab[0].off);
@@ -1030,10 +1037,11 @@ static void test_poll_measured_choice(void **state)
 		polled += timed_lone_request(g, i, 200, 100);
 	assert_true(g->blk->ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
-	assert_true(polled <= 3 * VIRTIO_BLK_AB_EPOCH); /* trials after 4, 8 and 16 epochs */
+	/* Trials (a settling epoch and a measured one) after 4, 8 and 16 epochs. */
+	assert_true(polled <= 3 * (VIRTIO_BLK_AB_SETTLE + VIRTIO_BLK_AB_EPOCH));
 	assert_true(g->blk->ab[0].every > VIRTIO_BLK_AB_EVERY_MIN);
 	/* The guest now waits for its requests: the next trial of polling wins. */
-	for (unsigned n = 0; n < (VIRTIO_BLK_AB_EVERY_MAX + 2) * VIRTIO_BLK_AB_EPOCH && g->blk->ab[0].off;
+	for (unsigned n = 0; n < (VIRTIO_BLK_AB_EVERY_MAX + 4) * VIRTIO_BLK_AB_EPOCH && g->blk->ab[0].off;
 	     n++, i++)
 		timed_lone_request(g, i, 100, 300);
 	assert_false(g->blk->ab[0].off);
@@ -1052,6 +1060,44 @@ static void test_poll_measured_choice(void **state)
 	down(g);
 }
 
+/*
+ * A trial is measured after the guest has settled into its mode. A guest at a depth the device
+ * never sees runs a little faster unpolled; when polling starts again, the requests it had queued
+ * meanwhile complete at first much faster than it can add new ones (here the first
+ * VIRTIO_BLK_AB_SETTLE lone requests of polling), then it falls back to one at a time. Measured
+ * from the change, polling would win its trial on that burst and stay, slower; measured after the
+ * settling epoch it loses.
+ */
+static void test_poll_trial_settles(void **state)
+{
+	(void)state;
+	struct vg *g = up_timed_polling();
+
+	unsigned i = 0;
+	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
+		timed_lone_request(g, i, 200, 100);
+	assert_true(g->blk->ab[0].off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+
+	uint64_t trials = vg_blk_stats(g).poll_trials;
+	unsigned run = 0, polled_burst = 0;
+	bool last = false;
+	for (unsigned n = 0; n < 40 * VIRTIO_BLK_AB_EPOCH; n++, i++) {
+		bool polled = lone_request(g, i);
+		run = polled == last ? run + 1 : 1;
+		last = polled;
+		bool burst = polled && run <= VIRTIO_BLK_AB_SETTLE;
+		polled_burst += burst;
+		fake_timer_ns += 1000 * (burst ? 10 : polled ? 105 : 100);
+	}
+	assert_true(vg_blk_stats(g).poll_trials >= trials + 3); /* after 4, 8 and 16 epochs */
+	assert_true(polled_burst >= 3 * VIRTIO_BLK_AB_SETTLE);	/* each trial began with the burst */
+	assert_true(g->blk->ab[0].off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+	fake_timer_manual = false;
+	down(g);
+}
+
 /* Each request size has its own choice: small requests at depth that turn polling off leave it on
  * for large ones (a 4k QD32 phase before a 1M QD1 one), and the report says which is which. */
 static void test_poll_choice_per_size(void **state)
@@ -1060,7 +1106,7 @@ static void test_poll_choice_per_size(void **state)
 	struct vg *g = up_timed_polling();
 
 	unsigned i = 0;
-	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 1) * VIRTIO_BLK_AB_EPOCH; i++)
+	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
 		timed_lone_request(g, i, 200, 100);
 	assert_true(g->blk->ab[0].off);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "off"); /* no large request yet */
@@ -1547,6 +1593,7 @@ int main(void)
 	    cmocka_unit_test(test_poll_by_request_size),
 	    cmocka_unit_test(test_poll_only_when_it_should),
 	    cmocka_unit_test_teardown(test_poll_measured_choice, real_time),
+	    cmocka_unit_test_teardown(test_poll_trial_settles, real_time),
 	    cmocka_unit_test_teardown(test_poll_choice_per_size, real_time),
 	    cmocka_unit_test(test_write_through_without_flush),
 	    cmocka_unit_test(test_reset_quiesces_in_flight),

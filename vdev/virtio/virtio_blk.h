@@ -192,6 +192,8 @@ struct virtio_blk_params {
 #define VIRTIO_BLK_HOLD_STRETCH 3u
 /** Lone requests per epoch of the measured polling choice. */
 #define VIRTIO_BLK_AB_EPOCH 32u
+/** Lone requests of a settling epoch (the first after a change of mode: not measured). */
+#define VIRTIO_BLK_AB_SETTLE 8u
 /** An epoch longer than this (idle gaps, a change of phase) measures neither mode: it restarts. */
 #define VIRTIO_BLK_AB_EPOCH_MAX_US 200000u
 /** Regular epochs between two trials of the other mode: from MIN, doubled each time the mode holds. */
@@ -269,6 +271,7 @@ struct virtio_blk_rmw {
 struct virtio_blk_poll_ab {
 	bool off;	/**< not polling measured faster: lone requests are not polled */
 	bool trial;	/**< this epoch runs the other mode */
+	bool settle;	/**< this epoch follows a change of mode: not measured (the guest's depth adapts) */
 	uint16_t count; /**< lone requests decided in this epoch */
 	uint16_t every; /**< regular epochs between two trials (0: not started) */
 	uint16_t since; /**< regular epochs since the last trial */

@@ -41,7 +41,12 @@ static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64
 	ab->count = 0;
 }
 
-/* Lock held. The epoch is over: requests per second; a trial that beat the mode by the margin wins. */
+/*
+ * Lock held. The epoch is over: requests per second; a trial that beat the mode by the margin wins.
+ * An epoch that starts with a change of mode (a trial's first, the mode's first after a lost
+ * trial) only settles: a guest at depth built up requests under one mode that complete in a burst
+ * under the other (polling after not polling), and measured from the change that burst would win.
+ */
 static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
 	uint64_t dt = now - ab->t0_us;
@@ -50,21 +55,26 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
 		return;
 	}
 	uint64_t rate = (d->stats.requests - ab->req0) * 1000000u / dt;
-	if (ab->trial) {
+	if (ab->settle) {
+		ab->settle = false; /* the mode changed at its start: what it saw was partly the other's */
+	} else if (ab->trial) {
 		ab->trial = false;
 		ab->since = 0;
 		if (rate * 100 > ab->rate * (100 + VIRTIO_BLK_AB_MARGIN_PCT)) {
-			ab->off = !ab->off;
+			ab->off = !ab->off; /* the trial's mode stays: no change to settle */
 			ab->every = VIRTIO_BLK_AB_EVERY_MIN;
 			ab->rate = rate;
 			d->stats.poll_switches++;
-		} else if (ab->every < VIRTIO_BLK_AB_EVERY_MAX) {
-			ab->every *= 2; /* confirmed: try less often */
+		} else {
+			ab->settle = true; /* back to the mode */
+			if (ab->every < VIRTIO_BLK_AB_EVERY_MAX)
+				ab->every *= 2; /* confirmed: try less often */
 		}
 	} else {
 		ab->rate = rate;
 		if (++ab->since >= ab->every) {
 			ab->trial = true;
+			ab->settle = true;
 			d->stats.poll_trials++;
 		}
 	}
@@ -75,10 +85,10 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
  * Lock held. Poll this lone request of size class c? Polling pays when the guest would otherwise
  * idle until the completion; it costs a guest that had more to submit or to do (it then waits at
  * its notify). Nothing the device sees tells the two apart, so the request rate decides: lone
- * requests come in epochs of VIRTIO_BLK_AB_EPOCH, one in `every` epochs tries the other mode, and
- * the faster wins. Each size class has its own choice: a phase of small requests at depth that
- * turns polling off leaves it on for large ones (and the other way round), which would otherwise
- * wait a trial or more (1000 requests or so) to get it back.
+ * requests come in epochs of VIRTIO_BLK_AB_EPOCH, after `every` epochs the other mode runs a short
+ * epoch to settle and one measured, and the faster wins. Each size class has its own choice: a
+ * phase of small requests at depth that turns polling off leaves it on for large ones (and the
+ * other way round), which would otherwise wait a trial or more (1000 requests or so) to get it back.
  */
 static bool ab_poll(struct virtio_blk *d, unsigned c)
 {
@@ -88,7 +98,7 @@ static bool ab_poll(struct virtio_blk *d, unsigned c)
 		ab_start(d, ab, timer_us());
 	}
 	bool poll = !(ab->off ^ ab->trial);
-	if (++ab->count >= VIRTIO_BLK_AB_EPOCH)
+	if (++ab->count >= (ab->settle ? VIRTIO_BLK_AB_SETTLE : VIRTIO_BLK_AB_EPOCH))
 		ab_end(d, ab, timer_us());
 	if (!poll)
 		d->stats.poll_off++;
