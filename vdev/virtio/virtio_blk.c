@@ -1,5 +1,5 @@
-/* virtio-blk over a blkdev: completion, the queue pump, the transport ops, reset and quiesce.
- * The interrupt decision (coalescing) is in virtio_blk_irq.c. */
+/* virtio-blk over a blkdev: completion, the queue pump, the transport ops and set-up.
+ * The interrupt decision (coalescing) is in virtio_blk_irq.c, reset and quiesce in virtio_blk_reset.c. */
 #include "vdev/virtio/virtio_blk.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "arch/barrier.h"
-#include "arch/cpu.h"
-#include "arch/timer.h"
 #include "core/vm.h"
 #include "keel/util.h"
 
@@ -452,61 +450,13 @@ static void blk_driver_ok(struct virtio_mmio *t)
 		vm_request_work(t->vm, d->home_vcpu);
 }
 
-static void poll_backend(struct virtio_blk *d)
-{
-	if (d->bdev->ops->poll)
-		d->bdev->ops->poll(d->bdev);
-}
-
-/*
- * The driver wrote 0 to Status (t->resetting: nothing is popped or pushed). Cancel what is in
- * flight, wait for it by time (VIRTIO_BLK_RESET_WAIT_US), then orphan what remains: those slots
- * are never reused before their completion, and quiesce stays false while they exist.
- */
-static void blk_reset(struct virtio_mmio *t)
-{
-	struct virtio_blk *d = blk_of(t);
-
-	virtio_mmio_lock(t);
-	vblk_drop_pending(d);
-	spin_unlock(&t->lock);
-	vblk_cancel_in_flight(d);
-
-	uint64_t t0 = timer_us();
-	while (READ_ONCE(d->ninflight) > 0 && timer_us() - t0 < VIRTIO_BLK_RESET_WAIT_US) {
-		poll_backend(d);
-		cpu_relax();
-	}
-
-	virtio_mmio_lock(t);
-	if (d->ninflight > 0) {
-		/* Hardware tier: the backend did not finish in time. Never reuse those slots' memory. */
-		log_err("%s: reset: %u requests still in flight on %s after %u us; orphaning them", t->name,
-			d->ninflight, d->bdev->name, VIRTIO_BLK_RESET_WAIT_US);
-		for (unsigned i = 0; i < VIRTIO_BLK_SLOTS; i++) {
-			struct virtio_blk_slot *s = &d->slots[i];
-			if (s->state == SLOT_INFLIGHT && !s->orphaned) {
-				s->orphaned = true;
-				d->norphaned++;
-			}
-		}
-		d->ninflight = 0;
-	}
-	vblk_drop_pending(d); /* write-through follow-ups queued while we waited */
-	d->irq_check = false;
-	d->irq_held = false; /* the transport cleared InterruptStatus */
-	d->used_since_irq = 0;
-	d->last_batch = 0;
-	spin_unlock(&t->lock);
-}
-
 static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .config_write = NULL,
     .features_ok = vblk_features_ok,
     .queue_notify = blk_queue_notify,
     .driver_ok = blk_driver_ok,
-    .reset = blk_reset,
+    .reset = vblk_reset,
 };
 
 /* --- setup ------------------------------------------------------------------ */
@@ -564,7 +514,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 
 void virtio_blk_poll(struct virtio_blk *d)
 {
-	poll_backend(d);
+	vblk_poll_backend(d);
 }
 
 bool virtio_blk_work(struct virtio_blk *d)
@@ -574,26 +524,6 @@ bool virtio_blk_work(struct virtio_blk *d)
 	    __atomic_exchange_n(&d->backend_kicked, false, __ATOMIC_ACQ_REL) && d->bdev->ops->poll)
 		d->bdev->ops->poll(d->bdev);
 	return pump(d, -1, NULL);
-}
-
-bool virtio_blk_quiesce(struct virtio_blk *d)
-{
-	struct virtio_mmio *t = &d->mmio;
-
-	virtio_mmio_lock(t);
-	d->quiescing = true; /* pump_locked stops at its next look; req_done queues no follow-up */
-	bool busy = d->pumping;
-	vblk_drop_pending(d);
-	spin_unlock(&t->lock);
-	if (busy)
-		return false; /* a vCPU is still leaving the pump (not yet stopped): ask again */
-	vblk_cancel_in_flight(d);
-	poll_backend(d);
-	virtio_mmio_lock(t);
-	vblk_drop_pending(d);
-	bool idle = d->ninflight == 0 && d->norphaned == 0 && !d->pumping;
-	spin_unlock(&t->lock);
-	return idle;
 }
 
 void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
@@ -607,16 +537,4 @@ void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 	out->guest_errors = d->mmio.guest_errors;
 	out->log_suppressed = d->mmio.log_rl.total_suppressed;
 	spin_unlock(&d->mmio.lock);
-}
-
-void virtio_blk_reset(struct virtio_blk *dev)
-{
-	virtio_mmio_reset(&dev->mmio);
-	virtio_mmio_lock(&dev->mmio);
-	dev->quiescing = false;
-	dev->home_vcpu = 0;
-	for (unsigned q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++)
-		dev->queue_home[q] = 0;
-	dev->next_q = 0;
-	spin_unlock(&dev->mmio.lock);
 }

@@ -42,6 +42,13 @@ void vblk_drop_pending(struct virtio_blk *d);
  * done, and nothing is popped meanwhile (resetting or quiescing), so none is reused under us.
  */
 void vblk_cancel_in_flight(struct virtio_blk *d);
+/** Let the backend reap what it finished, if it can be polled (any context, lock not held). */
+void vblk_poll_backend(struct virtio_blk *d);
+/**
+ * virtio_dev_ops.reset: the driver wrote 0 to Status. Cancels what is in flight, waits for it by
+ * time (VIRTIO_BLK_RESET_WAIT_US), then orphans what remains (virtio_blk_reset.c).
+ */
+void vblk_reset(struct virtio_mmio *t);
 
 /** Queue a parsed request (s->req filled in) on the pending list, to be submitted by the pump. */
 void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const struct virtq_chain *c,
