@@ -1012,6 +1012,18 @@ static struct vg *up_timed_polling(void)
 	return g;
 }
 
+/* up_timed_polling, then small lone requests that run twice as fast unpolled until the first trial
+ * turns polling off for them; *i: the next request index. */
+static struct vg *up_polling_turned_off(unsigned *i)
+{
+	struct vg *g = up_timed_polling();
+	for (*i = 0; *i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; (*i)++)
+		timed_lone_request(g, *i, 200, 100);
+	assert_true(g->blk->ab[0].off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+	return g;
+}
+
 /*
  * Whether lone requests are polled is measured: a guest that has more to do than wait (a queue
  * depth the device never sees) runs faster unpolled, and keel turns polling off after a trial
@@ -1071,13 +1083,8 @@ static void test_poll_measured_choice(void **state)
 static void test_poll_trial_settles(void **state)
 {
 	(void)state;
-	struct vg *g = up_timed_polling();
-
-	unsigned i = 0;
-	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
-		timed_lone_request(g, i, 200, 100);
-	assert_true(g->blk->ab[0].off);
-	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+	unsigned i;
+	struct vg *g = up_polling_turned_off(&i);
 
 	uint64_t trials = vg_blk_stats(g).poll_trials;
 	unsigned run = 0, polled_burst = 0;
@@ -1103,12 +1110,8 @@ static void test_poll_trial_settles(void **state)
 static void test_poll_choice_per_size(void **state)
 {
 	(void)state;
-	struct vg *g = up_timed_polling();
-
-	unsigned i = 0;
-	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
-		timed_lone_request(g, i, 200, 100);
-	assert_true(g->blk->ab[0].off);
+	unsigned i;
+	struct vg *g = up_polling_turned_off(&i);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "off"); /* no large request yet */
 	/* A large lone request is still polled: it completes inside its notify. */
 	uint64_t polls = vg_blk_stats(g).polls;
