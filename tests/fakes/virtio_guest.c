@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "arch/barrier.h"
+#include "tests/fakes/fake_vgic.h"
 #include "tests/fakes/fake_vm_work.h"
 
 /* --- slowdisk: an asynchronous backend for in-flight / reset / EBUSY tests --- */
@@ -468,4 +469,25 @@ uint16_t vg_blk_queue(struct vg *g, unsigned slot, const struct vg_req *r)
 uint8_t vg_status(struct vg *g, unsigned slot)
 {
 	return *(uint8_t *)vg_ptr(g, VG_STATUS_IPA + slot);
+}
+
+struct vg *vg_create_fresh(const struct vg_opts *o)
+{
+	struct vg *g = vg_create(o);
+	fake_vgic_reset();
+	fake_vm_work_reset();
+	return g;
+}
+
+void vg_submit_reads(struct vg *g, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_submit(g, i, &r);
+	}
+}
+
+unsigned vg_irqs(struct vg *g)
+{
+	return fake_vgic_count(g->vm, VG_INTID);
 }

@@ -102,6 +102,8 @@ struct vg {
 };
 
 struct vg *vg_create(const struct vg_opts *o);
+/** vg_create with the vGIC and vCPU-work fakes reset (a fresh machine around the new device). */
+struct vg *vg_create_fresh(const struct vg_opts *o);
 /** Free everything; returns false if a guard zone changed. */
 bool vg_destroy(struct vg *g);
 /** Byte off of the disk vg_create made: byte i of sector s is (s * 7 + i) & 0xff. */
@@ -146,6 +148,10 @@ struct vg_req {
 };
 /** Build request `slot` (descriptors 3*slot.., header and status at fixed places), publish and notify. */
 uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r);
+/** 512-byte reads of sector i into data slot i, i = first..first+n-1: each built, published, notified. */
+void vg_submit_reads(struct vg *g, unsigned first, unsigned n);
+/** Interrupts the device injected into the guest so far (VG_INTID). */
+unsigned vg_irqs(struct vg *g);
 /** As vg_blk_submit, without the notify (several requests, then one vg_notify). */
 uint16_t vg_blk_queue(struct vg *g, unsigned slot, const struct vg_req *r);
 uint8_t vg_status(struct vg *g, unsigned slot);

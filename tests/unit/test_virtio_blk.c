@@ -26,9 +26,7 @@
 
 static struct vg *up(const struct vg_opts *o, uint64_t want)
 {
-	struct vg *g = vg_create(o);
-	fake_vgic_reset();
-	fake_vm_work_reset();
+	struct vg *g = vg_create_fresh(o);
 	assert_true(vg_driver_init(g, want, QSIZE));
 	return g;
 }
@@ -36,11 +34,6 @@ static struct vg *up(const struct vg_opts *o, uint64_t want)
 static void down(struct vg *g)
 {
 	assert_true(vg_destroy(g)); /* no byte outside guest RAM or the disk image changed */
-}
-
-static unsigned irqs(struct vg *g)
-{
-	return fake_vgic_count(g->vm, VG_INTID);
 }
 
 static void expect_used(struct vg *g, uint16_t idx, uint16_t head, uint32_t len)
@@ -118,7 +111,7 @@ static void test_read(void **state)
 	const uint8_t *data = vg_ptr(g, VG_DATA_IPA);
 	for (unsigned i = 0; i < 4 * 512; i++)
 		assert_int_equal(data[i], vg_disk_byte(10 * 512 + i));
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
 	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.requests, 1);
@@ -287,7 +280,7 @@ static void test_bad_requests(void **state)
 	assert_int_equal(vg_blk_stats(g).errors, ARRAY_SIZE(cases));
 	assert_int_equal(vg_blk_stats(g).io_errors, 0); /* the guest's mistakes, not the device's */
 	assert_int_equal(vg_blk_stats(g).bytes_read + vg_blk_stats(g).bytes_written, 0);
-	assert_int_equal(irqs(g), ARRAY_SIZE(cases));
+	assert_int_equal(vg_irqs(g), ARRAY_SIZE(cases));
 	/* The disk is untouched. */
 	for (uint64_t i = 0; i < g->disk_size; i++)
 		if (g->disk[i] != vg_disk_byte(i))
@@ -483,7 +476,7 @@ static void test_malformed_chains(void **state)
 	expect_used(g, n++, 17, 1);
 	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(vg_blk_stats(g).errors, n);
-	assert_int_equal(irqs(g), n);
+	assert_int_equal(vg_irqs(g), n);
 	/* The device is still live and serves a good request. */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
 	struct vg_req ok = {VIRTIO_BLK_T_IN, 1, VG_DATA_IPA, 512, true};
@@ -542,7 +535,7 @@ static void test_ring_error_needs_reset(void **state)
 	assert_true(st & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	assert_true(st & VIRTIO_STATUS_DRIVER_OK);
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	assert_int_equal(vg_used_idx(g), 0);
 	/* Further notifies do nothing. */
 	a->idx = 1;
@@ -574,10 +567,10 @@ static void test_interrupt_suppression(void **state)
 	a->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 	vg_blk_submit(g, 0, &r);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
-	assert_int_equal(irqs(g), 0);
+	assert_int_equal(vg_irqs(g), 0);
 	a->flags = 0;
 	vg_blk_submit(g, 1, &r);
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	down(g);
 
 	g = up(NULL, ALL);
@@ -585,14 +578,14 @@ static void test_interrupt_suppression(void **state)
 	uint16_t *used_event = &a->ring[QSIZE];
 	uint16_t *avail_event = (uint16_t *)&((struct virtq_used *)vg_ptr(g, VG_USED_IPA))->ring[QSIZE];
 	vg_blk_submit(g, 0, &r);
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	assert_int_equal(*avail_event, 1); /* the device asks to be kicked for the next entry */
 	*used_event = 3;		   /* interrupt only once entry 3 is used */
 	vg_blk_submit(g, 1, &r);
 	vg_blk_submit(g, 2, &r);
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	vg_blk_submit(g, 3, &r);
-	assert_int_equal(irqs(g), 2);
+	assert_int_equal(vg_irqs(g), 2);
 	/* Several requests in one kick complete with one interrupt. */
 	*used_event = 4;
 	for (unsigned i = 4; i < 8; i++) {
@@ -606,7 +599,7 @@ static void test_interrupt_suppression(void **state)
 	}
 	vg_notify(g);
 	assert_int_equal(vg_used_idx(g), 8);
-	assert_int_equal(irqs(g), 3);
+	assert_int_equal(vg_irqs(g), 3);
 	down(g);
 }
 
@@ -618,15 +611,6 @@ static bool driver_would_notify(struct vg *g, uint16_t old_idx, uint16_t new_idx
 		return !(u->flags & VIRTQ_USED_F_NO_NOTIFY);
 	uint16_t event = *(uint16_t *)&u->ring[QSIZE];
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
-}
-
-/* Reads of sector i into data slot i, i = first..first+n-1: each built, published and notified. */
-static void submit_reads(struct vg *g, unsigned first, unsigned n)
-{
-	for (unsigned i = first; i < first + n; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_submit(g, i, &r);
-	}
 }
 
 /* The same, published without a notify (the driver notifies once after, or not at all). */
@@ -761,7 +745,7 @@ static void test_segment_splitting(void **state)
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_used_idx(g), 1);
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	down(g);
 
 	/* Larger than the backend's max_sectors (a conforming driver never sends it): split into
@@ -804,7 +788,7 @@ static void test_more_requests_than_slots(void **state)
 	fake_vm_work_reset();
 	assert_true(vg_driver_init(g, ALL, 256));
 	unsigned n = VIRTIO_BLK_SLOTS + 16; /* 3 descriptors each: fits a 256-entry queue */
-	submit_reads(g, 0, n);
+	vg_submit_reads(g, 0, n);
 	assert_int_equal(g->slow.count, VIRTIO_BLK_SLOTS);
 	assert_int_equal(g->blk->nfree, 0);
 	/* Completions free slots and ask for work; the VM's vCPU takes the rest of the ring. */
@@ -874,7 +858,7 @@ static void test_backend_busy(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true, .slow_capacity = 2};
 	struct vg *g = up(&o, ALL);
-	submit_reads(g, 0, 5);
+	vg_submit_reads(g, 0, 5);
 	assert_int_equal(g->slow.count, 2);	       /* the rest waits for a completion */
 	assert_int_equal(vg_blk_stats(g).requests, 3); /* the third was popped, then refused with EBUSY */
 	slowdisk_complete_all(&g->slow);	       /* the backend's wake-up asks for work... */
@@ -894,7 +878,7 @@ static void test_backend_busy(void **state)
 
 	/* A backend failure is IOERR, and len 0 for a read (the data may not have been written). */
 	g->slow.fail_next = true;
-	submit_reads(g, 10, 1);
+	vg_submit_reads(g, 10, 1);
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 10), VIRTIO_BLK_S_IOERR);
 	expect_used(g, 5, 30, 0);
@@ -936,7 +920,7 @@ static void test_reset_quiesces_in_flight(void **state)
 		vg_blk_submit(g, i, &w);
 	}
 	assert_int_equal(g->slow.count, 3);
-	unsigned before = irqs(g);
+	unsigned before = vg_irqs(g);
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
 	/* The reset waited for the three in flight; the two never submitted were dropped. */
 	assert_int_equal(g->slow.count, 0);
@@ -947,12 +931,12 @@ static void test_reset_quiesces_in_flight(void **state)
 		assert_int_equal(g->disk[(200 + i) * 512], vg_disk_byte((200 + i) * 512ull));
 	/* Queue state was being torn down: no used entries, no interrupt, status bytes untouched. */
 	assert_int_equal(vg_used_idx(g), 0);
-	assert_int_equal(irqs(g), before);
+	assert_int_equal(vg_irqs(g), before);
 	assert_int_equal(vg_status(g, 0), 0xff);
 	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
 	/* And the device comes back. */
 	assert_true(vg_driver_init(g, ALL, QSIZE));
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	down(g);
@@ -963,7 +947,7 @@ static void test_reset_with_stuck_backend(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true};
 	struct vg *g = up(&o, ALL);
-	submit_reads(g, 0, 2);
+	vg_submit_reads(g, 0, 2);
 	g->slow.stuck = true;
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0); /* bounded: gives up and orphans the two slots */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS), 0);
@@ -976,7 +960,7 @@ static void test_reset_with_stuck_backend(void **state)
 	assert_int_equal(g->blk->norphaned, 0);
 	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
 	assert_int_equal(vg_used_idx(g), 0);
-	submit_reads(g, 5, 1);
+	vg_submit_reads(g, 5, 1);
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 5), VIRTIO_BLK_S_OK);
 	expect_used(g, 0, 15, 513);
@@ -1021,7 +1005,7 @@ static void test_pump_budget(void **state)
 	g->slow.on_submit = refill_on_submit;
 	g->slow.hook_ctx = g;
 	refills = 100000; /* far more than a budget: without one the notify would not return soon */
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).requests, QSIZE); /* exactly one queue's worth */
 	assert_int_equal(vg_blk_stats(g).work_yields, 1);
 	assert_int_equal(fake_vm_work_calls(g->vm), 1); /* and asked to come back */
@@ -1057,7 +1041,7 @@ static void test_completion_never_pops(void **state)
 	assert_true(vg_driver_init(g, ALL, 256));
 	/* Fill every slot (notified from vCPU 2), then publish more without a notify. */
 	unsigned n = VIRTIO_BLK_SLOTS;
-	submit_reads(g, 0, n - 1);
+	vg_submit_reads(g, 0, n - 1);
 	struct vcpu *v = calloc(1, sizeof(*v));
 	assert_non_null(v);
 	v->index = 2;
@@ -1085,14 +1069,14 @@ static void test_completion_never_pops(void **state)
 	}
 	uint64_t popped = vg_blk_stats(g).requests;
 	assert_int_equal(popped, n);
-	unsigned irq_before = irqs(g);
+	unsigned irq_before = vg_irqs(g);
 	fake_vm_work_reset();
 
 	slowdisk_complete_all(&g->slow);		    /* the "interrupt handler" */
 	assert_int_equal(vg_blk_stats(g).requests, popped); /* nothing popped or parsed here */
 	assert_int_equal(g->slow.count, 0);		    /* nothing submitted */
 	assert_int_equal(vg_used_idx(g), n);		    /* but every completion reached the guest */
-	assert_true(irqs(g) > irq_before);
+	assert_true(vg_irqs(g) > irq_before);
 	assert_int_equal(fake_vm_work_calls(g->vm) >= 1, 1);
 	assert_int_equal(fake_vm_work_last_hint(g->vm), 2); /* the vCPU that last notified */
 	for (unsigned i = n; i < n + 8; i++)
@@ -1139,7 +1123,7 @@ static void test_busy_wake_resumes_idle_disk(void **state)
 					      .done = foreign_req_done};
 		assert_int_equal(blkdev_submit(&g->slow.bdev, &foreign[i]), 0);
 	}
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).busy, 1);
 	assert_int_equal(g->blk->ninflight, 0); /* nothing of its own in flight: no completion of ours */
 	assert_int_equal(vg_status(g, 0), 0xff);
@@ -1168,7 +1152,7 @@ static void test_quiesce_then_reset(void **state)
 	struct vg_opts o = {.slow = true, .slow_capacity = 3};
 	struct vg *g = up(&o, ALL);
 	slowdisk_make_cancellable(&g->slow, false); /* aborts complete on the next poll */
-	submit_reads(g, 0, 5);			    /* 3 in flight, 1 refused (pending), 1 in the ring */
+	vg_submit_reads(g, 0, 5);		    /* 3 in flight, 1 refused (pending), 1 in the ring */
 	assert_int_equal(g->slow.count, 3);
 	g->slow.stuck = true; /* the controller has not confirmed the aborts yet */
 	assert_false(virtio_blk_quiesce(g->blk));
@@ -1178,7 +1162,7 @@ static void test_quiesce_then_reset(void **state)
 	assert_int_equal(g->slow.cancels, 3); /* once each */
 	/* Stopped: neither a notify nor work pops the guest's ring now. */
 	uint64_t popped = vg_blk_stats(g).requests;
-	submit_reads(g, 10, 1);
+	vg_submit_reads(g, 10, 1);
 	assert_false(virtio_blk_work(g->blk));
 	assert_int_equal(vg_blk_stats(g).requests, popped);
 	g->slow.stuck = false;
@@ -1188,7 +1172,7 @@ static void test_quiesce_then_reset(void **state)
 	virtio_blk_reset(g->blk); /* the VM-level reset hook */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS), 0);
 	assert_true(vg_driver_init(g, ALL, QSIZE));
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	down(g);
@@ -1201,7 +1185,7 @@ static void test_reset_bounded_by_time(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true};
 	struct vg *g = up(&o, ALL);
-	submit_reads(g, 0, 2);
+	vg_submit_reads(g, 0, 2);
 	g->slow.stuck = true;
 	uint64_t t0 = timer_us();
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
@@ -1219,7 +1203,7 @@ static void test_reset_bounded_by_time(void **state)
 	/* A backend that can abort: the reset cancels and returns without waiting out the window. */
 	g = up(&o, ALL);
 	slowdisk_make_cancellable(&g->slow, true);
-	submit_reads(g, 0, 3);
+	vg_submit_reads(g, 0, 3);
 	t0 = timer_us();
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
 	assert_true(timer_us() - t0 < VIRTIO_BLK_RESET_WAIT_US);

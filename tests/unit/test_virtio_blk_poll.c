@@ -25,9 +25,7 @@
 
 static struct vg *up(const struct vg_opts *o, uint64_t want)
 {
-	struct vg *g = vg_create(o);
-	fake_vgic_reset();
-	fake_vm_work_reset();
+	struct vg *g = vg_create_fresh(o);
 	assert_true(vg_driver_init(g, want, QSIZE));
 	return g;
 }
@@ -37,20 +35,6 @@ static void down(struct vg *g)
 	assert_true(vg_destroy(g)); /* no byte outside guest RAM or the disk image changed */
 }
 
-static unsigned irqs(struct vg *g)
-{
-	return fake_vgic_count(g->vm, VG_INTID);
-}
-
-/* Reads of sector i into data slot i, i = first..first+n-1: each built, published and notified. */
-static void submit_reads(struct vg *g, unsigned first, unsigned n)
-{
-	for (unsigned i = first; i < first + n; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_submit(g, i, &r);
-	}
-}
-
 /* A lone request the backend finishes while keel waits: done when the notify returns. */
 static void test_poll_completes_lone_request(void **state)
 {
@@ -58,10 +42,10 @@ static void test_poll_completes_lone_request(void **state)
 	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 100000};
 	struct vg *g = up(&o, ALL);
 	g->slow.ready_in = 50;
-	submit_reads(g, 3, 1);
+	vg_submit_reads(g, 3, 1);
 	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_used_idx(g), 1);
-	assert_int_equal(irqs(g), 1);
+	assert_int_equal(vg_irqs(g), 1);
 	assert_int_equal(g->slow.ready_calls, 50);
 	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.polls, 1);
@@ -80,7 +64,7 @@ static void test_poll_reads_the_clock_rarely(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 4000};
 	struct vg *g = up(&o, ALL);
-	submit_reads(g, 0, 1); /* never ready: polls the whole window */
+	vg_submit_reads(g, 0, 1); /* never ready: polls the whole window */
 	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.poll_misses, 1);
 	assert_true(s.poll_wait_us >= 4000);
@@ -101,7 +85,7 @@ static void test_poll_window_expires(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 200};
 	struct vg *g = up(&o, ALL);
-	submit_reads(g, 0, 1); /* never ready */
+	vg_submit_reads(g, 0, 1); /* never ready */
 	assert_int_equal(vg_status(g, 0), 0xff);
 	assert_int_equal(g->slow.count, 1);
 	struct virtio_blk_stats s = vg_blk_stats(g);
@@ -112,9 +96,9 @@ static void test_poll_window_expires(void **state)
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	/* One slow request does not stop polling; a run of them does (estimate 100, 175, 231). */
 	assert_true(g->blk->poll_est_us[0] <= 200);
-	submit_reads(g, 1, 1);
+	vg_submit_reads(g, 1, 1);
 	virtio_blk_poll(g->blk);
-	submit_reads(g, 2, 1);
+	vg_submit_reads(g, 2, 1);
 	virtio_blk_poll(g->blk);
 	assert_int_equal(vg_blk_stats(g).poll_misses, 3);
 	assert_true(g->blk->poll_est_us[0] > 200);
@@ -122,25 +106,25 @@ static void test_poll_window_expires(void **state)
 	/* Only one lone request in VIRTIO_BLK_POLL_PROBE is polled now, and probes that complete in
 	 * time turn polling back on. */
 	for (unsigned i = 3; i < 2 + VIRTIO_BLK_POLL_PROBE; i++) {
-		submit_reads(g, i, 1);
+		vg_submit_reads(g, i, 1);
 		virtio_blk_poll(g->blk);
 	}
 	assert_int_equal(vg_blk_stats(g).polls, 3);
 	g->slow.ready_in = 1;
 	g->slow.ready_calls = 0;
-	submit_reads(g, 20, 1); /* the probe */
+	vg_submit_reads(g, 20, 1); /* the probe */
 	assert_int_equal(vg_status(g, 20), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_blk_stats(g).polls, 4);
 	/* Fast completions bring the estimate under the window: every lone request is polled again. */
 	for (unsigned i = 21; i < 21 + 4 * VIRTIO_BLK_POLL_PROBE && g->blk->poll_est_us[0] > 200; i++) {
 		g->slow.ready_calls = 0;
-		submit_reads(g, i % 40, 1);
+		vg_submit_reads(g, i % 40, 1);
 		virtio_blk_poll(g->blk);
 	}
 	assert_true(g->blk->poll_est_us[0] <= 200);
 	uint64_t polls = vg_blk_stats(g).polls;
 	g->slow.ready_calls = 0;
-	submit_reads(g, 41, 1);
+	vg_submit_reads(g, 41, 1);
 	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_blk_stats(g).polls, polls + 1);
 	down(g);
@@ -173,7 +157,7 @@ static void test_poll_by_request_size(void **state)
 	/* ...but a small one is, and completes inside the notify. */
 	g->slow.ready_in = 1;
 	g->slow.ready_calls = 0;
-	submit_reads(g, 10, 1);
+	vg_submit_reads(g, 10, 1);
 	assert_int_equal(vg_status(g, 10), VIRTIO_BLK_S_OK);
 	s = vg_blk_stats(g);
 	assert_int_equal(s.polls, 4);
@@ -191,14 +175,14 @@ static void test_poll_only_when_it_should(void **state)
 	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 1000000};
 	struct vg *g = up(&o, ALL);
 	fake_cpu_irq_pending = true;
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	fake_cpu_irq_pending = false;
 	assert_int_equal(vg_blk_stats(g).poll_breaks, 1);
 	assert_true(vg_blk_stats(g).poll_wait_us < 1000000);
 	assert_int_equal(vg_status(g, 0), 0xff);
 	/* Two in flight (the first is still there): not a lone request. */
 	g->slow.ready_in = 1;
-	submit_reads(g, 1, 1);
+	vg_submit_reads(g, 1, 1);
 	assert_int_equal(vg_blk_stats(g).polls, 1);
 	slowdisk_complete_all(&g->slow);
 	virtio_blk_poll(g->blk);
@@ -207,7 +191,7 @@ static void test_poll_only_when_it_should(void **state)
 	struct vg_opts off = {.slow = true, .pollable = true, .poll_us = 0};
 	g = up(&off, ALL);
 	g->slow.ready_in = 1;
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).polls, 0);
 	assert_int_equal(g->slow.ready_calls, 0);
 	assert_int_equal(g->slow.count, 1);
@@ -217,7 +201,7 @@ static void test_poll_only_when_it_should(void **state)
 
 	struct vg_opts plain = {.slow = true, .poll_us = 1000};
 	g = up(&plain, ALL);
-	submit_reads(g, 0, 1);
+	vg_submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).polls, 0);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "disabled"); /* a backend that cannot be polled */
 	slowdisk_complete_all(&g->slow);
@@ -228,7 +212,7 @@ static void test_poll_only_when_it_should(void **state)
 static bool lone_request(struct vg *g, unsigned i)
 {
 	uint64_t polls = vg_blk_stats(g).polls;
-	submit_reads(g, i % 40, 1);
+	vg_submit_reads(g, i % 40, 1);
 	bool polled = vg_blk_stats(g).polls != polls;
 	if (!polled) {
 		slowdisk_complete_all(&g->slow); /* the interrupt */
