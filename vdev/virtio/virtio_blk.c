@@ -520,9 +520,8 @@ void virtio_blk_poll(struct virtio_blk *d)
 bool virtio_blk_work(struct virtio_blk *d)
 {
 	/* The backend asked for its next command to be started here, on this VM's own vCPU. */
-	if (READ_ONCE(d->backend_kicked) &&
-	    __atomic_exchange_n(&d->backend_kicked, false, __ATOMIC_ACQ_REL) && d->bdev->ops->poll)
-		d->bdev->ops->poll(d->bdev);
+	if (READ_ONCE(d->backend_kicked) && __atomic_exchange_n(&d->backend_kicked, false, __ATOMIC_ACQ_REL))
+		vblk_poll_backend(d);
 	return pump(d, -1, NULL);
 }
 

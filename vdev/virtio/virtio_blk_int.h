@@ -43,7 +43,11 @@ void vblk_drop_pending(struct virtio_blk *d);
  */
 void vblk_cancel_in_flight(struct virtio_blk *d);
 /** Let the backend reap what it finished, if it can be polled (any context, lock not held). */
-void vblk_poll_backend(struct virtio_blk *d);
+static inline void vblk_poll_backend(struct virtio_blk *d)
+{
+	if (d->bdev->ops->poll)
+		d->bdev->ops->poll(d->bdev);
+}
 /**
  * virtio_dev_ops.reset: the driver wrote 0 to Status. Cancels what is in flight, waits for it by
  * time (VIRTIO_BLK_RESET_WAIT_US), then orphans what remains (virtio_blk_reset.c).

@@ -6,12 +6,6 @@
 #include "vdev/virtio/virtio_blk.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
-void vblk_poll_backend(struct virtio_blk *d)
-{
-	if (d->bdev->ops->poll)
-		d->bdev->ops->poll(d->bdev);
-}
-
 /*
  * The driver wrote 0 to Status (t->resetting: nothing is popped or pushed). Cancel what is in
  * flight, wait for it by time (VIRTIO_BLK_RESET_WAIT_US), then orphan what remains: those slots
