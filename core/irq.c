@@ -2,9 +2,13 @@
 
 #include <errno.h>
 
+#include "arch/barrier.h"
+#include "arch/cpu.h"
+#include "arch/el2.h"
 #include "arch/gic.h"
 #include "arch/sysreg.h"
 #include "arch/timer.h"
+#include "keel/util.h"
 
 struct irq_handler {
 	uint32_t intid;
@@ -59,21 +63,64 @@ int hyp_tick_register(irq_handler_fn fn, void *ctx)
 	return 0;
 }
 
+/* The CPU the tick runs on (the boot CPU, once started), and its next expiry in counter ticks
+ * (read and written on that CPU only). */
+static uint64_t tick_mpidr = ~0ULL;
+static uint64_t tick_due;
+
 static void tick_arm(void)
 {
-	write_cnthp_tval_el2(timer_freq() / HYP_TICK_HZ);
+	tick_due = timer_count() + timer_freq() / HYP_TICK_HZ;
+	write_cnthp_cval_el2(tick_due);
 	write_cnthp_ctl_el2(1); /* enabled, not masked */
+}
+
+void hyp_timer_cpu_init(void)
+{
+	write_cnthp_ctl_el2(0); /* its reset value is unknown */
+	isb();
+	gic_set_priority(GIC_PPI_HYP_TIMER, GIC_PRIO_TICK);
+	gic_enable(GIC_PPI_HYP_TIMER, false, 0);
 }
 
 void hyp_tick_start(void)
 {
-	gic_set_priority(GIC_PPI_HYP_TIMER, GIC_PRIO_TICK);
-	gic_enable(GIC_PPI_HYP_TIMER, false, 0);
+	WRITE_ONCE(tick_mpidr, cpu_mpidr());
 	tick_arm();
+}
+
+/* keel's clock (timer_us) to a counter value, rounded up: the timer never fires before it. */
+static uint64_t us_to_count(uint64_t us)
+{
+	uint64_t f = timer_freq();
+	return (us / 1000000ULL) * f + ((us % 1000000ULL) * f + 999999ULL) / 1000000ULL;
+}
+
+void hyp_wait_irq_until(uint64_t deadline_us)
+{
+	uint64_t cval = us_to_count(deadline_us);
+	bool tick_cpu = cpu_mpidr() == READ_ONCE(tick_mpidr);
+	if (!tick_cpu || cval < tick_due) {
+		write_cnthp_cval_el2(cval);
+		write_cnthp_ctl_el2(1);
+		isb();
+	}
+	if (!cpu_irq_pending())
+		el2_wait_for_interrupt();
+	/* The deadline's interrupt (a level) goes away with its condition, before anyone takes it. */
+	if (tick_cpu)
+		write_cnthp_cval_el2(tick_due);
+	else
+		write_cnthp_ctl_el2(0);
+	isb();
 }
 
 void hyp_tick_fire(void)
 {
+	if (cpu_mpidr() != READ_ONCE(tick_mpidr)) {
+		write_cnthp_ctl_el2(0);
+		return;
+	}
 	tick_arm();
 	for (unsigned i = 0; i < nr_ticks; i++)
 		ticks[i].fn(ticks[i].ctx);

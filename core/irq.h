@@ -50,11 +50,28 @@ void irq_route(uint32_t intid, uint64_t mpidr);
 /** Call the handler for intid; false when none is registered. */
 bool irq_dispatch(uint32_t intid);
 
+/**
+ * Ready the EL2 timer and its interrupt on the calling CPU (every CPU, once, before it runs guests):
+ * off until the tick (boot CPU) or a wait (hyp_wait_irq_until) arms it.
+ */
+void hyp_timer_cpu_init(void);
+/**
+ * Sleep, interrupts masked, until a physical interrupt is pending on this CPU or keel's clock
+ * (timer_us) reaches deadline_us; the EL2 timer ends the sleep at the deadline (on the tick's CPU
+ * the tick keeps its own expiry). Returns at once if an interrupt is already pending; may return
+ * early: the caller checks what it waits for and the time. For a wait whose end comes as an
+ * interrupt (a controller's completion, a kick): the CPU sleeps instead of spinning, which on an
+ * emulator leaves the host CPU to the emulated device.
+ */
+void hyp_wait_irq_until(uint64_t deadline_us);
 /** Call fn HYP_TICK_HZ times a second on the boot CPU (driver timeouts, polled completion); bounded work. */
 int hyp_tick_register(irq_handler_fn fn, void *ctx);
-/** Start the tick on this CPU (boot CPU, once). */
+/** Start the tick on this CPU (boot CPU, once, after hyp_timer_cpu_init). */
 void hyp_tick_start(void);
-/** The tick's interrupt arrived: re-arm and run the callbacks. */
+/**
+ * The EL2 timer's interrupt arrived: on the tick's CPU re-arm and run the callbacks; elsewhere it
+ * can only be a wait's deadline that outlived its wait: the timer is turned off.
+ */
 void hyp_tick_fire(void);
 
 #endif

@@ -43,6 +43,7 @@ static uint8_t tls_blocks[KEEL_MAX_CPUS][256] __attribute__((aligned(64)));
 static void cpu_setup_for_guests(void)
 {
 	el2_setup_cpu();
+	hyp_timer_cpu_init();
 	gic_set_priority(machine.gic_maint_intid, GIC_PRIO_KEEL);
 	gic_set_priority(GIC_SGI_KICK, GIC_PRIO_KEEL);
 	gic_enable(machine.gic_maint_intid, false, 0);

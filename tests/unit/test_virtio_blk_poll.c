@@ -18,6 +18,7 @@
 #include "keel/util.h"
 #include "tests/fakes/fake_vgic.h"
 #include "tests/fakes/fake_vm_work.h"
+#include "tests/fakes/irq_wait.h"
 #include "tests/fakes/virtio_guest.h"
 
 #define ALL   (~0ULL)
@@ -57,22 +58,26 @@ static void test_poll_completes_lone_request(void **state)
 	down(g);
 }
 
-/* Polling reads the clock about every POLL_CLOCK_US (20 us), not every few checks: where the counter
- * is emulated each read takes the emulator's global lock. The window is still kept by time. */
-static void test_poll_reads_the_clock_rarely(void **state)
+/* Between looks the CPU sleeps until an interrupt or the window's end (hyp_wait_irq_until), instead
+ * of spinning: on the test's clock a request that never finishes costs one sleep to the deadline
+ * and a few clock reads, and the window is kept exactly. */
+static void test_poll_sleeps_to_its_deadline(void **state)
 {
 	(void)state;
 	struct vg_opts o = {.slow = true, .pollable = true, .poll_us = 4000};
 	struct vg *g = up(&o, ALL);
-	vg_submit_reads(g, 0, 1); /* never ready: polls the whole window */
+	fake_timer_manual = true;
+	fake_timer_ns = 1000000000;
+	fake_irq_wait = (struct fake_irq_wait){0};
+	vg_submit_reads(g, 0, 1); /* never ready: waits out the window */
 	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.poll_misses, 1);
-	assert_true(s.poll_wait_us >= 4000);
-	assert_true(s.poll_wait_us < 4000 + 1000);
-	/* 4000 us at one read per 10-40 us, plus the stride's ramp from 32 checks (ever every 32
-	 * checks: tens of thousands of reads). */
-	assert_true(s.poll_clock_reads >= 4000 / 200);
-	assert_true(s.poll_clock_reads < 4000 / 10 + 40);
+	assert_int_equal(s.poll_wait_us, 4000);
+	assert_int_equal(fake_irq_wait.waits, 1);
+	assert_int_equal(fake_irq_wait.deadline_us, 1000000 + 4000);
+	assert_int_equal(s.poll_clock_reads, 3);
+	assert_int_equal(g->slow.ready_calls, 2); /* a look before the sleep and one after */
+	fake_timer_manual = false;
 	virtio_blk_poll(g->blk);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	down(g);
@@ -372,7 +377,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_poll_completes_lone_request),
-	    cmocka_unit_test(test_poll_reads_the_clock_rarely),
+	    cmocka_unit_test_teardown(test_poll_sleeps_to_its_deadline, real_time),
 	    cmocka_unit_test(test_poll_window_expires),
 	    cmocka_unit_test(test_poll_by_request_size),
 	    cmocka_unit_test(test_poll_only_when_it_should),

@@ -308,8 +308,7 @@ struct virtio_blk {
 	 * and lone requests not polled since the last poll. */
 	uint32_t poll_est_us[2];
 	uint16_t poll_skipped[2];
-	uint32_t poll_stride; /**< poll checks between two clock reads, adapted to VIRTIO_BLK_POLL_CLOCK_US */
-	uint8_t last_large;   /**< the last request submitted is large (its class, for polling) */
+	uint8_t last_large; /**< the last request submitted is large (its class, for polling) */
 	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
 	struct virtio_blk_poll_ab ab[2];
 	/** The driver's notifications (enum vblk_notify): off, each completion then asks for a queue pass. */

@@ -2,30 +2,11 @@
 #include "arch/barrier.h"
 #include "arch/cpu.h"
 #include "arch/timer.h"
+#include "core/irq.h"
 #include "keel/util.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
 /* --- completion polling ------------------------------------------------------ */
-
-/* Poll checks between two looks at the interrupt state (cheap: ISR_EL1). */
-#define POLL_CHECK_EVERY 32u
-/*
- * The clock is read about this often while polling, not every few checks: where the counter is
- * emulated (QEMU TCG) each read takes the emulator's global lock, and a tight loop of them slows
- * the very device being polled and every other CPU. The stride (checks per clock read) adapts.
- */
-#define POLL_CLOCK_US	20u
-#define POLL_STRIDE_MAX (1u << 16)
-
-/* Lock-free (the polling vCPU only). dt: microseconds the last stride took. */
-static uint32_t next_stride(uint32_t stride, uint64_t dt)
-{
-	if (dt < POLL_CLOCK_US / 2 && stride < POLL_STRIDE_MAX)
-		return stride * 2;
-	if (dt > POLL_CLOCK_US * 2 && stride > POLL_CHECK_EVERY)
-		return stride / 2;
-	return stride;
-}
 
 /* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
 static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
@@ -156,8 +137,12 @@ int vblk_lone_poll_due(struct virtio_blk *d)
 /*
  * After a notify that left exactly one request in flight: wait for it up to poll_us, so the guest
  * returns from its notify to a completed request (a QD1 guest would otherwise go idle, and come
- * back through an interrupt). The wait reads only memory the device writes, and ends when a
- * physical interrupt is pending: keel's tick, a kick and the guest's timer are never delayed.
+ * back through an interrupt). The CPU sleeps between looks (hyp_wait_irq_until): the completion
+ * comes as the controller's interrupt, or as a kick from the CPU that took it, and a spinning CPU
+ * would take the host core an emulated controller runs on. A controller whose completion wakes
+ * nothing here (no usable interrupt) sleeps to the deadline: its polls miss, and the estimate
+ * turns polling off (poll_worth). Any other pending physical interrupt ends the wait: keel's tick,
+ * a kick, the guest's timer are never delayed. Each look reads only memory the device writes.
  */
 void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 {
@@ -165,9 +150,8 @@ void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 	struct blkdev *b = d->bdev;
 
 	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
-	uint32_t stride = d->poll_stride < POLL_CHECK_EVERY ? POLL_CHECK_EVERY : d->poll_stride;
-	uint64_t t0 = timer_us(), now = t0, clock_reads = 1;
-	for (unsigned n = 1;; n++) {
+	uint64_t t0 = timer_us(), now = t0, deadline = t0 + d->poll_us, clock_reads = 1;
+	for (;;) {
 		if (b->ops->completion_ready(b))
 			b->ops->poll(b); /* reaps; req_done completes to the guest */
 		/* (Another CPU's interrupt handler may have completed it too.) */
@@ -175,22 +159,17 @@ void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 			r = POLL_HIT;
 			break;
 		}
-		if (n % POLL_CHECK_EVERY == 0 && cpu_irq_pending()) {
+		if (cpu_irq_pending()) {
 			r = POLL_BREAK;
 			break;
 		}
-		if (n % stride == 0) {
-			uint64_t prev = now;
-			now = timer_us();
-			clock_reads++;
-			stride = next_stride(stride, now - prev);
-			n = 0;
-			if (now - t0 >= d->poll_us) {
-				r = POLL_MISS;
-				break;
-			}
+		now = timer_us();
+		clock_reads++;
+		if (now >= deadline) {
+			r = POLL_MISS;
+			break;
 		}
-		cpu_relax();
+		hyp_wait_irq_until(deadline);
 	}
 	if (r != POLL_MISS) {
 		now = timer_us();
@@ -200,8 +179,7 @@ void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 
 	virtio_mmio_lock(t);
 	vblk_release_irq(d); /* the guest waits in its notify for what was reaped: no coalescing */
-	d->poll_stride = stride;
-	d->polled_us = now; /* the guest waited for its I/O (the lone-completion rule) */
+	d->polled_us = now;  /* the guest waited for its I/O (the lone-completion rule) */
 	d->stats.poll_clock_reads += clock_reads;
 	d->stats.polls++;
 	d->stats.polls_large += c;

@@ -93,6 +93,7 @@ SYSREG_RW(cnthctl_el2)
 SYSREG_RW(cntvoff_el2)
 SYSREG_RW(cnthp_ctl_el2)
 SYSREG_RW(cnthp_tval_el2)
+SYSREG_RW(cnthp_cval_el2)
 
 /* Guest EL1/EL0 state (saved/restored on vCPU switch) */
 SYSREG_RW(sctlr_el1)
