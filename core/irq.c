@@ -8,7 +8,6 @@
 #include "arch/gic.h"
 #include "arch/sysreg.h"
 #include "arch/timer.h"
-#include "keel/util.h"
 
 struct irq_handler {
 	uint32_t intid;
@@ -83,23 +82,21 @@ void hyp_timer_cpu_init(void)
 	gic_enable(GIC_PPI_HYP_TIMER, false, 0);
 }
 
+static bool on_tick_cpu(void)
+{
+	return cpu_mpidr() == READ_ONCE(tick_mpidr);
+}
+
 void hyp_tick_start(void)
 {
 	WRITE_ONCE(tick_mpidr, cpu_mpidr());
 	tick_arm();
 }
 
-/* keel's clock (timer_us) to a counter value, rounded up: the timer never fires before it. */
-static uint64_t us_to_count(uint64_t us)
-{
-	uint64_t f = timer_freq();
-	return (us / 1000000ULL) * f + ((us % 1000000ULL) * f + 999999ULL) / 1000000ULL;
-}
-
 void hyp_wait_irq_until(uint64_t deadline_us)
 {
-	uint64_t cval = us_to_count(deadline_us);
-	bool tick_cpu = cpu_mpidr() == READ_ONCE(tick_mpidr);
+	uint64_t cval = timer_count_at_us(deadline_us);
+	bool tick_cpu = on_tick_cpu();
 	if (!tick_cpu || cval < tick_due) {
 		write_cnthp_cval_el2(cval);
 		write_cnthp_ctl_el2(1);
@@ -117,7 +114,7 @@ void hyp_wait_irq_until(uint64_t deadline_us)
 
 void hyp_tick_fire(void)
 {
-	if (cpu_mpidr() != READ_ONCE(tick_mpidr)) {
+	if (!on_tick_cpu()) {
 		write_cnthp_ctl_el2(0);
 		return;
 	}

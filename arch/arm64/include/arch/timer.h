@@ -33,4 +33,11 @@ static inline uint64_t timer_us(void)
 	return (c / f) * 1000000ULL + ((c % f) * 1000000ULL) / f;
 }
 
+/** The counter value at which timer_us() reaches us, rounded up (a timer set to it never fires early). */
+static inline uint64_t timer_count_at_us(uint64_t us)
+{
+	uint64_t f = timer_freq();
+	return (us / 1000000ULL) * f + ((us % 1000000ULL) * f + 999999ULL) / 1000000ULL;
+}
+
 #endif
