@@ -81,9 +81,11 @@ static void disk_report(void *dev, const struct vm *vm)
 	if (s.poll_off || s.poll_trials || s.quiet_passes)
 		log_info(
 		    "VM %s: disk %s: polling measured: %llu lone requests not polled, %llu trials of the "
-		    "other mode, %llu switches (polling now %s); %llu queue passes left notifications off",
+		    "other mode, %llu switches (polling now %s); %llu unpolled epochs found the guest busy, "
+		    "%llu polled ones at depth; %llu queue passes left notifications off",
 		    vm->name, d->name, (unsigned long long)s.poll_off, (unsigned long long)s.poll_trials,
 		    (unsigned long long)s.poll_switches, virtio_blk_poll_mode(&d->blk),
+		    (unsigned long long)s.poll_busy_epochs, (unsigned long long)s.poll_deep_epochs,
 		    (unsigned long long)s.quiet_passes);
 	if (s.irq_holds)
 		log_info("VM %s: disk %s: interrupt coalescing (deadline %u us): %llu interrupts held while "

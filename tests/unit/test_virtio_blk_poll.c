@@ -373,6 +373,91 @@ static void test_poll_choice_per_size(void **state)
 	down(g);
 }
 
+/* One lone request of a guest with more to submit: unless keel holds it in the notify (polled), it
+ * adds another read while the lone one is in flight; both then complete. True if it was polled. */
+static bool busy_lone_request(struct vg *g, unsigned i)
+{
+	uint64_t polls = vg_blk_stats(g).polls;
+	vg_submit_reads(g, i % 20, 1);
+	bool polled = vg_blk_stats(g).polls != polls;
+	if (!polled)
+		vg_submit_reads(g, 20 + i % 20, 1);
+	slowdisk_complete_all(&g->slow);
+	vg_run_work(g, 4);
+	assert_int_equal(vg_status(g, i % 20), VIRTIO_BLK_S_OK);
+	fake_timer_ns += 1000 * 100; /* the same time per request either way */
+	return polled;
+}
+
+/*
+ * Polling pays only when the guest would otherwise wait for its request. A guest that adds its
+ * next request while the lone one is in flight is not polled, even where the request rate cannot
+ * tell the modes apart: the first trial of not polling wins on that alone, and no trial of polling
+ * follows while it holds. Once the guest waits for each request again, polling gets its trial
+ * soon and wins it on the rate.
+ */
+static void test_poll_off_for_a_busy_guest(void **state)
+{
+	(void)state;
+	struct vg *g = up_timed_polling();
+	unsigned i = 0, polled = 0;
+	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
+		polled += busy_lone_request(g, i);
+	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
+	assert_true(g->blk->ab[0].off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
+	assert_true(vg_blk_stats(g).poll_busy_epochs >= 1);
+	/* Still busy: no trial of polling, however long. */
+	uint64_t trials = vg_blk_stats(g).poll_trials;
+	polled = 0;
+	for (unsigned n = 0; n < 3 * VIRTIO_BLK_AB_EVERY_MAX * VIRTIO_BLK_AB_EPOCH; n++, i++)
+		polled += busy_lone_request(g, i);
+	assert_int_equal(polled, 0);
+	assert_int_equal(vg_blk_stats(g).poll_trials, trials);
+	/* The guest waits for each request now: polling's trial comes after VIRTIO_BLK_AB_EVERY_MIN
+	 * epochs (and one to settle), and its rate wins. */
+	unsigned n = 0;
+	for (; n < (VIRTIO_BLK_AB_EVERY_MIN + 3) * VIRTIO_BLK_AB_EPOCH && g->blk->ab[0].off; n++, i++)
+		timed_lone_request(g, i, 100, 300);
+	assert_false(g->blk->ab[0].off);
+	assert_int_equal(vg_blk_stats(g).poll_switches, 2);
+	fake_timer_manual = false;
+	down(g);
+}
+
+/*
+ * A polled phase that confirmed polling many times (trials far apart) is followed by one at depth:
+ * as many requests go to the device beside the lone ones as lone ones. The next trial then comes
+ * within VIRTIO_BLK_AB_EVERY_MIN epochs, not after what the last phase confirmed.
+ */
+static void test_poll_trial_soon_at_depth(void **state)
+{
+	(void)state;
+	struct vg *g = up_timed_polling();
+	unsigned i = 0;
+	for (; i < 64 * VIRTIO_BLK_AB_EPOCH; i++)
+		timed_lone_request(g, i, 100, 300); /* polling wins every trial: they back off */
+	assert_false(g->blk->ab[0].off);
+	assert_int_equal(g->blk->ab[0].every, VIRTIO_BLK_AB_EVERY_MAX);
+	uint64_t trials = vg_blk_stats(g).poll_trials;
+	unsigned lone = 0;
+	for (; lone < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; lone++, i++) {
+		for (unsigned k = 0; k < 2; k++) { /* two at once: neither is lone */
+			unsigned slot = 40 + k;	   /* descriptors 120..125 of QSIZE */
+			struct vg_req r = {VIRTIO_BLK_T_IN, slot, VG_DATA_IPA + 512 * slot, 512, true};
+			vg_blk_queue(g, slot, &r);
+		}
+		vg_notify(g);
+		slowdisk_complete_all(&g->slow);
+		vg_run_work(g, 4);
+		timed_lone_request(g, i, 100, 300);
+	}
+	assert_true(vg_blk_stats(g).poll_deep_epochs >= 1);
+	assert_true(vg_blk_stats(g).poll_trials > trials);
+	fake_timer_manual = false;
+	down(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +469,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_poll_measured_choice, real_time),
 	    cmocka_unit_test_teardown(test_poll_trial_settles, real_time),
 	    cmocka_unit_test_teardown(test_poll_choice_per_size, real_time),
+	    cmocka_unit_test_teardown(test_poll_off_for_a_busy_guest, real_time),
+	    cmocka_unit_test_teardown(test_poll_trial_soon_at_depth, real_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

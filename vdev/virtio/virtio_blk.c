@@ -233,6 +233,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 			vblk_pending_push_front(d, s);
 			return false;
 		}
+		bool next_part = s != NULL && (s->rmw_due || s->split_due); /* not the guest's next */
 		if (s != NULL && s->rmw_due) {
 			s->rmw_due = false;
 			if (vblk_rmw_next(d, s) == VBLK_RMW_DONE) {
@@ -253,6 +254,8 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 		if (s != NULL) {
 			s->state = SLOT_INFLIGHT;
 			s->cancelled = false;
+			if (!next_part)
+				vblk_lone_judge(d); /* the guest's next request: the lone one's outcome */
 			d->ninflight++;
 			d->last_large = s->req.nsectors > VIRTIO_BLK_POLL_LARGE_SECTORS;
 			s->req.batch = true; /* pump() commits the batch when this pass stops */
@@ -397,6 +400,7 @@ static bool pump(struct virtio_blk *d, int notify_q, int *poll)
 		return false;
 	}
 	d->pumping = true;
+	d->pass_by_notify = notify_q >= 0;
 	unsigned budgets[VIRTIO_MMIO_MAX_QUEUES];
 	for (unsigned q = 0; q < t->nqueues; q++)
 		budgets[q] = pop_budget(d, q);

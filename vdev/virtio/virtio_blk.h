@@ -109,6 +109,10 @@ struct virtio_blk_stats {
 	uint64_t poll_off;	   /**< lone requests not polled: not polling measured faster, or a trial */
 	uint64_t poll_trials;	   /**< epochs that tried the other mode */
 	uint64_t poll_switches;	   /**< trials that won: the mode changed */
+	uint64_t poll_busy_epochs; /**< unpolled epochs in which the guest seldom waited for its lone
+				      request before adding the next (polling cannot pay there) */
+	uint64_t poll_deep_epochs; /**< polled epochs with as many other requests as lone ones (depth:
+				      the next trial comes soon) */
 	uint64_t quiet_passes;	   /**< queue passes that ended with notifications off (requests in
 				      flight: their completions bring the next pass) */
 	uint64_t rw_requests;	   /**< reads and writes with data, as parsed */
@@ -149,7 +153,10 @@ struct virtio_blk_params {
 	 * loses by waiting at its notify (a queue depth the device never sees, as a QD32 guest held to
 	 * one request at a time by the waits), one that would idle gains. Lone requests come in epochs
 	 * of VIRTIO_BLK_AB_EPOCH; every few epochs one runs the other mode, and the one with the
-	 * higher request rate (by VIRTIO_BLK_AB_MARGIN_PCT) is kept. 0: never poll.
+	 * higher request rate (by VIRTIO_BLK_AB_MARGIN_PCT) is kept. Unpolled, keel also sees whether
+	 * the guest added its next request before the lone one completed: a guest that seldom waits
+	 * is not polled, whatever the rates (VIRTIO_BLK_AB_WAIT_ONE_IN). A polled epoch at depth (as
+	 * many other requests as lone ones) brings the next trial soon. 0: never poll.
 	 */
 	uint32_t poll_us;
 	/**
@@ -201,6 +208,15 @@ struct virtio_blk_params {
 #define VIRTIO_BLK_AB_EVERY_MAX 32u
 /** A trial must beat the mode's request rate by this much to replace it. */
 #define VIRTIO_BLK_AB_MARGIN_PCT 10u
+/**
+ * An unpolled epoch judged at least this many of its lone requests (did the guest add its next
+ * request only after the lone one completed?) and found the guest waiting for fewer than 1 in
+ * VIRTIO_BLK_AB_WAIT_ONE_IN of them: it had more to submit, polling (which would hold it at its
+ * notify) cannot pay, and it is not polled: a trial of not polling wins, and the unpolled mode
+ * tries polling no more while this holds.
+ */
+#define VIRTIO_BLK_AB_JUDGED_MIN  8u
+#define VIRTIO_BLK_AB_WAIT_ONE_IN 4u
 /**
  * With at least this many requests in flight, a queue pass that empties the ring turns the driver's
  * notifications off: each completion brings a pass on the owner's vCPU that takes what the driver
@@ -269,15 +285,17 @@ struct virtio_blk_rmw {
 
 /** The measured choice of polling lone requests or not (virtio_blk_poll.c). Lock held. */
 struct virtio_blk_poll_ab {
-	bool off;	/**< not polling measured faster: lone requests are not polled */
-	bool trial;	/**< this epoch runs the other mode */
-	bool settle;	/**< this epoch follows a change of mode: not measured (the guest's depth adapts) */
-	uint16_t count; /**< lone requests decided in this epoch */
-	uint16_t every; /**< regular epochs between two trials (0: not started) */
-	uint16_t since; /**< regular epochs since the last trial */
-	uint64_t t0_us; /**< the epoch's start */
-	uint64_t req0;	/**< stats.requests then */
-	uint64_t rate;	/**< requests per second of the last regular epoch */
+	bool off;	 /**< not polling measured faster: lone requests are not polled */
+	bool trial;	 /**< this epoch runs the other mode */
+	bool settle;	 /**< this epoch follows a change of mode: not measured (the guest's depth adapts) */
+	uint16_t count;	 /**< lone requests decided in this epoch */
+	uint16_t every;	 /**< regular epochs between two trials (0: not started) */
+	uint16_t since;	 /**< regular epochs since the last trial */
+	uint64_t t0_us;	 /**< the epoch's start */
+	uint64_t req0;	 /**< stats.requests then */
+	uint64_t rate;	 /**< requests per second of the last regular epoch */
+	uint16_t judged; /**< this epoch's unpolled lone requests whose outcome is known */
+	uint16_t waited; /**< ... of them, the guest's next request came after it had completed */
 };
 
 struct virtio_blk {
@@ -309,6 +327,11 @@ struct virtio_blk {
 	uint32_t poll_est_us[2];
 	uint16_t poll_skipped[2];
 	uint8_t last_large; /**< the last request submitted is large (its class, for polling) */
+	/** A lone request went unpolled by the measured choice; its outcome (did the guest wait for it
+	 * before its next request?) is judged at the next submission (vblk_lone_judge). */
+	bool lone_unpolled;
+	uint8_t lone_class;  /**< ... its size class */
+	bool pass_by_notify; /**< the queue pass running was started by the driver's notify */
 	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
 	struct virtio_blk_poll_ab ab[2];
 	/** The driver's notifications (enum vblk_notify): off, each completion then asks for a queue pass. */

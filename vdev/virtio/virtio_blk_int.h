@@ -83,6 +83,11 @@ bool vblk_features_ok(struct virtio_mmio *t, uint64_t features);
  */
 int vblk_lone_poll_due(struct virtio_blk *d);
 /**
+ * Lock held, before a submission: judge the lone request the measured choice left unpolled, if one
+ * awaits (did the guest wait for it before adding this one?).
+ */
+void vblk_lone_judge(struct virtio_blk *d);
+/**
  * After that notify's pump said yes (the VM's own vCPU, lock NOT held): poll the backend for the lone
  * request of size class c up to d->poll_us (virtio_blk_params.poll_us). Completions it reaps, this
  * disk's or other VMs', go through their req_done like any completion.

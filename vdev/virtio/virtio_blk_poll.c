@@ -20,6 +20,8 @@ static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64
 	ab->t0_us = now;
 	ab->req0 = d->stats.requests;
 	ab->count = 0;
+	ab->judged = 0;
+	ab->waited = 0;
 }
 
 /*
@@ -27,6 +29,12 @@ static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64
  * An epoch that starts with a change of mode (a trial's first, the mode's first after a lost
  * trial) only settles: a guest at depth built up requests under one mode that complete in a burst
  * under the other (polling after not polling), and measured from the change that burst would win.
+ * Two observations need no rate. An unpolled epoch in which the guest seldom waited for its lone
+ * request before adding the next (busy): polling, which holds the guest at its notify, cannot pay;
+ * a trial of not polling wins, and the unpolled mode tries polling only once the guest waits again.
+ * A polled epoch with as many other requests as lone ones (deep): the guest works at depth, where
+ * polling holds it to one request at a time; the next trial comes soon, whatever the last phase
+ * confirmed.
  */
 static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
@@ -35,13 +43,19 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
 		ab_start(d, ab, now); /* idle gaps or a change of phase: not a measure of either mode */
 		return;
 	}
-	uint64_t rate = (d->stats.requests - ab->req0) * 1000000u / dt;
+	uint64_t reqs = d->stats.requests - ab->req0, rate = reqs * 1000000u / dt;
+	bool polled = !(ab->off ^ ab->trial);
+	bool busy = !polled && ab->judged >= VIRTIO_BLK_AB_JUDGED_MIN &&
+		    ab->waited * VIRTIO_BLK_AB_WAIT_ONE_IN < ab->judged;
+	bool deep = polled && reqs >= 2u * ab->count;
+	d->stats.poll_busy_epochs += busy;
+	d->stats.poll_deep_epochs += deep;
 	if (ab->settle) {
 		ab->settle = false; /* the mode changed at its start: what it saw was partly the other's */
 	} else if (ab->trial) {
 		ab->trial = false;
 		ab->since = 0;
-		if (rate * 100 > ab->rate * (100 + VIRTIO_BLK_AB_MARGIN_PCT)) {
+		if (busy || rate * 100 > ab->rate * (100 + VIRTIO_BLK_AB_MARGIN_PCT)) {
 			ab->off = !ab->off; /* the trial's mode stays: no change to settle */
 			ab->every = VIRTIO_BLK_AB_EVERY_MIN;
 			ab->rate = rate;
@@ -53,7 +67,11 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
 		}
 	} else {
 		ab->rate = rate;
-		if (++ab->since >= ab->every) {
+		if (busy || deep)
+			ab->every = VIRTIO_BLK_AB_EVERY_MIN; /* a phase the last confirmation did not see */
+		if (busy)
+			ab->since = 0; /* no trial of polling while the guest has more to do */
+		else if (++ab->since >= ab->every) {
 			ab->trial = true;
 			ab->settle = true;
 			d->stats.poll_trials++;
@@ -127,11 +145,34 @@ int vblk_lone_poll_due(struct virtio_blk *d)
 {
 	if (!can_poll(d))
 		return -1;
+	if (d->ninflight != 1 || d->pumping || d->mmio.resetting)
+		return -1;
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
 	unsigned c = d->last_large;
-	bool lone =
-	    d->ninflight == 1 && !d->pumping && !d->mmio.resetting && ab_poll(d, c) && poll_worth(d, c);
-	return lone ? (int)c : -1;
+	if (!ab_poll(d, c)) {
+		d->lone_unpolled = true; /* its outcome: vblk_lone_judge */
+		d->lone_class = (uint8_t)c;
+		return -1;
+	}
+	return poll_worth(d, c) ? (int)c : -1;
+}
+
+/*
+ * The guest added its next request before it could have seen the unpolled lone one complete: while
+ * that was in flight, or found by a pass its completion brought (notifications off), the guest not
+ * re-entered yet. Otherwise the next request came by the driver's notify after the completion: the
+ * guest waited (a QD1 guest, busy or idle on its way to wait, is this).
+ */
+void vblk_lone_judge(struct virtio_blk *d)
+{
+	if (!d->lone_unpolled)
+		return;
+	d->lone_unpolled = false;
+	struct virtio_blk_poll_ab *ab = &d->ab[d->lone_class];
+	if (ab->judged == UINT16_MAX)
+		return;
+	ab->judged++;
+	ab->waited += d->ninflight == 0 && d->pass_by_notify;
 }
 
 /*
