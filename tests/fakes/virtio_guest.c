@@ -487,6 +487,14 @@ void vg_submit_reads(struct vg *g, unsigned first, unsigned n)
 	}
 }
 
+void vg_queue_reads(struct vg *g, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
+		vg_blk_queue(g, i, &r);
+	}
+}
+
 unsigned vg_irqs(struct vg *g)
 {
 	return fake_vgic_count(g->vm, VG_INTID);

@@ -150,6 +150,8 @@ struct vg_req {
 uint16_t vg_blk_submit(struct vg *g, unsigned slot, const struct vg_req *r);
 /** 512-byte reads of sector i into data slot i, i = first..first+n-1: each built, published, notified. */
 void vg_submit_reads(struct vg *g, unsigned first, unsigned n);
+/** The same reads, built and published without a notify (the driver notifies once after, or not). */
+void vg_queue_reads(struct vg *g, unsigned first, unsigned n);
 /** Interrupts the device injected into the guest so far (VG_INTID). */
 unsigned vg_irqs(struct vg *g);
 /** As vg_blk_submit, without the notify (several requests, then one vg_notify). */

@@ -613,15 +613,6 @@ static bool driver_would_notify(struct vg *g, uint16_t old_idx, uint16_t new_idx
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
-/* The same, published without a notify (the driver notifies once after, or not at all). */
-static void queue_reads(struct vg *g, unsigned first, unsigned n)
-{
-	for (unsigned i = first; i < first + n; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_queue(g, i, &r);
-	}
-}
-
 /*
  * With VIRTIO_BLK_QUIET_INFLIGHT (2) or more requests in flight, a pass that empties the ring
  * turns the driver's notifications off: what the driver adds meanwhile is taken by the pass that
@@ -634,17 +625,17 @@ static void test_notify_off_while_in_flight(void **state)
 	for (unsigned f = 0; f < 2; f++) {
 		struct vg_opts o = {.slow = true};
 		struct vg *g = up(&o, feats[f]);
-		queue_reads(g, 0, 1);
+		vg_queue_reads(g, 0, 1);
 		vg_notify(g);
 		assert_true(driver_would_notify(g, 1, 2)); /* one in flight: notifications stay on */
-		queue_reads(g, 1, 1);
+		vg_queue_reads(g, 1, 1);
 		vg_notify(g);
 		assert_int_equal(g->slow.count, 2);
 		assert_false(driver_would_notify(g, 2, 3)); /* two in flight: off */
 		assert_int_equal(vg_blk_stats(g).quiet_passes, 1);
 
 		/* The driver adds three without notifying; a completion asks for a pass, which takes them. */
-		queue_reads(g, 2, 3);
+		vg_queue_reads(g, 2, 3);
 		assert_int_equal(vg_blk_stats(g).requests, 2);
 		fake_vm_work_reset();
 		slowdisk_complete_all(&g->slow);
@@ -815,7 +806,7 @@ static void test_pump_commits_batch_once(void **state)
 	(void)state;
 	struct vg_opts o = {.slow = true};
 	struct vg *g = up(&o, ALL);
-	queue_reads(g, 0, 6);
+	vg_queue_reads(g, 0, 6);
 	unsigned c0 = g->slow.commits; /* DRIVER_OK's pump pass commits too */
 	vg_notify(g);
 	assert_int_equal(g->slow.count, 6);
@@ -831,7 +822,7 @@ static void test_pump_commits_batch_once(void **state)
 	/* The pass that stops at a refusal commits what it submitted before it. */
 	o.slow_capacity = 2;
 	g = up(&o, ALL);
-	queue_reads(g, 0, 5);
+	vg_queue_reads(g, 0, 5);
 	c0 = g->slow.commits;
 	vg_notify(g);
 	assert_int_equal(g->slow.count, 2);

@@ -66,10 +66,7 @@ static void enable_cb(struct vg *g)
 static void queue_reads(struct vg *g, unsigned first, unsigned n)
 {
 	enable_cb(g);
-	for (unsigned i = first; i < first + n; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_queue(g, i, &r);
-	}
+	vg_queue_reads(g, first, n);
 }
 
 /* Reads 0..n-1 completed OK with the disk's bytes. */

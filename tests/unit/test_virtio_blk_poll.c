@@ -442,11 +442,7 @@ static void test_poll_trial_soon_at_depth(void **state)
 	uint64_t trials = vg_blk_stats(g).poll_trials;
 	unsigned lone = 0;
 	for (; lone < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; lone++, i++) {
-		for (unsigned k = 0; k < 2; k++) { /* two at once: neither is lone */
-			unsigned slot = 40 + k;	   /* descriptors 120..125 of QSIZE */
-			struct vg_req r = {VIRTIO_BLK_T_IN, slot, VG_DATA_IPA + 512 * slot, 512, true};
-			vg_blk_queue(g, slot, &r);
-		}
+		vg_queue_reads(g, 40, 2); /* two at once, neither lone (descriptors 120..125 of QSIZE) */
 		vg_notify(g);
 		slowdisk_complete_all(&g->slow);
 		vg_run_work(g, 4);

@@ -14,6 +14,12 @@ static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
 	d->poll_est_us[c] = (uint32_t)(((uint64_t)d->poll_est_us[c] * 3 + sample_us) / 4);
 }
 
+/* Does this epoch poll lone requests (the mode, or the trial of polling while the mode is off)? */
+static bool ab_polls(const struct virtio_blk_poll_ab *ab)
+{
+	return !(ab->off ^ ab->trial);
+}
+
 /* Lock held. Start a measuring epoch of the polling choice (one clock read). */
 static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
@@ -44,7 +50,7 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
 		return;
 	}
 	uint64_t reqs = d->stats.requests - ab->req0, rate = reqs * 1000000u / dt;
-	bool polled = !(ab->off ^ ab->trial);
+	bool polled = ab_polls(ab);
 	bool busy = !polled && ab->judged >= VIRTIO_BLK_AB_JUDGED_MIN &&
 		    ab->waited * VIRTIO_BLK_AB_WAIT_ONE_IN < ab->judged;
 	bool deep = polled && reqs >= 2u * ab->count;
@@ -96,7 +102,7 @@ static bool ab_poll(struct virtio_blk *d, unsigned c)
 		ab->every = VIRTIO_BLK_AB_EVERY_MIN;
 		ab_start(d, ab, timer_us());
 	}
-	bool poll = !(ab->off ^ ab->trial);
+	bool poll = ab_polls(ab);
 	if (++ab->count >= (ab->settle ? VIRTIO_BLK_AB_SETTLE : VIRTIO_BLK_AB_EPOCH))
 		ab_end(d, ab, timer_us());
 	if (!poll)
@@ -143,9 +149,7 @@ const char *virtio_blk_poll_mode(const struct virtio_blk *d)
 /* Lock held, at the end of a notify's pump: poll its lone request? Its size class, or -1. */
 int vblk_lone_poll_due(struct virtio_blk *d)
 {
-	if (!can_poll(d))
-		return -1;
-	if (d->ninflight != 1 || d->pumping || d->mmio.resetting)
+	if (!can_poll(d) || d->ninflight != 1 || d->pumping || d->mmio.resetting)
 		return -1;
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
 	unsigned c = d->last_large;
