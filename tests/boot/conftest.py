@@ -66,11 +66,15 @@ def image_sha256(path, off, size):
     return h.hexdigest()
 
 
-def run_timed(argv, timeout, log_path=None, react=None, quiet_timeout=None):
+SAMPLE_S = 0.25  # run_timed's sampling period
+
+
+def run_timed(argv, timeout, log_path=None, react=None, quiet_timeout=None, sample=None):
     """Run QEMU; return (exit code or None if stopped, [(t, line)]) where t is the host's monotonic
     arrival time of each console line (a clock common to every VM and keel). react(t, line) is called
     for each line; a string it returns is typed on QEMU's standard input (the first VM's console),
-    True stops QEMU. quiet_timeout: stop QEMU after that many seconds without any output."""
+    True stops QEMU. quiet_timeout: stop QEMU after that many seconds without any output.
+    sample(t, pid): called every SAMPLE_S seconds while QEMU (process pid) runs, on the same clock."""
     import signal
     import subprocess
     import time
@@ -80,12 +84,16 @@ def run_timed(argv, timeout, log_path=None, react=None, quiet_timeout=None):
                             start_new_session=True)
     deadline = time.monotonic() + timeout
     last_output = time.monotonic()
+    next_sample = 0.0
     rc = None
     try:
         os.set_blocking(proc.stdout.fileno(), False)
         while True:
             chunk = proc.stdout.read()
             now = time.monotonic()
+            if sample and now >= next_sample:
+                sample(now, proc.pid)
+                next_sample = now + SAMPLE_S
             if chunk:
                 last_output = now
                 text = chunk.decode("utf-8", "replace").replace("\r", "")

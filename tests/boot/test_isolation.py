@@ -17,6 +17,13 @@ from the previous round's line to its own, which also counts B being frozen). Ba
 before the first attack and after A powered off, in the same run. Per attack, over the rounds B
 completed during the phase: at least 3, both medians <= 3x the idle medians, and no gap without a
 completed round longer than 10 idle wall periods (and 3 s).
+The host's share: QEMU runs B's CPU as one host thread, beside A's CPU thread and its own device threads,
+on the host's cores (2 in CI). Time B's thread spends runnable but waiting for a host core slows B and
+no hypervisor could give it back (on hardware B's CPU is its own). The host kernel counts that wait
+(/proc/<pid>/task/<tid>/schedstat); the test samples it for B's thread and scales both 3x bounds by
+how much more B's thread waited during the attack than while idle: by (run + wait) / run of the phase
+over that of the idle rounds, at least 1 and at most HOST_CAP. Time keel spends on B's CPU counts as
+B's run time, and B waiting for its I/O sleeps (neither is excused).
 Then: every round verified, the host image holds B's last pattern and exactly what A wrote, the GPT is
 unchanged, the reset attack left A's image intact (checksum vs guest.bin) and A's phases went on after
 its reboot, keel's log stayed bounded during the error storm, no PANIC, both VMs powered off.
@@ -41,6 +48,8 @@ ATTACKS = ["a", "b", "c", "d", "e"]
 BOUND = 3.0  # B's median round during an attack vs its idle median
 STALL = 10.0  # no single round may take longer than this many idle medians (and 2 s)
 BASELINE_MIN = 5
+HOST_CAP = 2.0  # most the 3x bounds are scaled by for B's thread waiting for a host core
+B_THREAD = "CPU 0/TCG"  # QEMU's thread for pCPU 0, where keel runs VM 0 (B)
 TAIL_ROUNDS = 6
 A_SILENT_S = 2 * PHASE_SECS + 30  # A prints at least once per phase; longer silence: it is stuck
 A_GRACE_S = 3 * PHASE_SECS  # after B stopped because A was stuck, A's time to finish anyway  # rounds B runs after A powered off before the host stops it
@@ -85,12 +94,50 @@ class Round:
         return f"round {self.n} {self.ms} ms {self.result}"
 
 
+class ThreadSampler:
+    """run_timed's sampler: (t, ns on a host core, ns runnable waiting for one) of one QEMU thread."""
+
+    def __init__(self, name):
+        self.name, self.tid, self.samples = name, None, []
+
+    def __call__(self, t, pid):
+        try:
+            if self.tid is None:
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                        if f.read().strip() == self.name:
+                            self.tid = tid
+                if self.tid is None:
+                    return
+            with open(f"/proc/{pid}/task/{self.tid}/schedstat") as f:
+                run, wait = (int(x) for x in f.read().split()[:2])
+        except (OSError, ValueError):
+            return
+        self.samples.append((t, run, wait))
+
+    def between(self, t0, t1):
+        """(run, wait) ns from the last sample at or before t0 to the first at or after t1."""
+        before = [x for x in self.samples if x[0] <= t0]
+        after = [x for x in self.samples if x[0] >= t1]
+        if not before or not after:
+            return 0, 0
+        return after[0][1] - before[-1][1], after[0][2] - before[-1][2]
+
+
+def slowdown(spans):
+    """(run + wait) / run over (run, wait) spans, and the waiting share; None without run time."""
+    run = sum(r for r, _ in spans)
+    wait = sum(w for _, w in spans)
+    return ((run + wait) / run, wait / (run + wait)) if run > 0 else (None, None)
+
+
 class IsoRun:
     """One controller's run: the console lines with arrival times, parsed."""
 
-    def __init__(self, ctl, rc, lines, layout, img, gpt_before):
+    def __init__(self, ctl, rc, lines, layout, img, gpt_before, b_thread):
         self.ctl, self.rc, self.lines, self.layout, self.img = ctl, rc, lines, layout, img
         self.gpt_before = gpt_before
+        self.b_thread = b_thread
         self.out = "\n".join(l for _, l in lines)
         self.rounds = []  # Round
         self.phases = {}  # name -> [start, end]
@@ -109,6 +156,17 @@ class IsoRun:
         self.baseline = [r for r in self.rounds[1:]
                          if (first_attack is not None and r.end <= first_attack) or
                          (self.a_end is not None and r.wall_start >= self.a_end)]
+
+    def host_scale(self, ws, we):
+        """How much the host slowed B's thread in [ws, we] beyond the idle rounds (see the module's
+        doc): (scale for the bounds, description)."""
+        idle, idle_share = slowdown([self.b_thread.between(x.wall_start, x.end) for x in self.baseline])
+        phase, share = slowdown([self.b_thread.between(ws, we)])
+        if idle is None or phase is None:
+            return 1.0, "B's thread not sampled"
+        scale = min(max(phase / idle, 1.0), HOST_CAP)
+        return scale, (f"B's thread waited for a host core {100 * share:.0f}% of its runnable time "
+                       f"(idle rounds {100 * idle_share:.0f}%): bounds x{scale:.2f}")
 
     def tail(self, n=25):
         """The test's markers, keel's first lines of each kind, and the last lines (the log is in
@@ -172,9 +230,10 @@ def run_controller(ctl, workdir):
     with tempfile.TemporaryDirectory() as tmp:
         argv = keel_qemu.build([b, a], tmp, storage_devs=c["devs"](img))
         os.makedirs(LOG_DIR, exist_ok=True)
+        b_thread = ThreadSampler(B_THREAD)
         rc, lines = run_timed(argv, 420, os.path.join(LOG_DIR, f"test_isolation_{ctl}.log"), react=react,
-                              quiet_timeout=60)
-    return IsoRun(ctl, rc, lines, layout, img, gpt_before)
+                              quiet_timeout=60, sample=b_thread)
+    return IsoRun(ctl, rc, lines, layout, img, gpt_before, b_thread)
 
 
 @pytest.fixture(scope="module")
@@ -223,14 +282,16 @@ def test_neighbour_keeps_its_pace_under_attack(iso, ctl, attack):
     # B's longest time without completing a round within the phase
     marks = [ws] + [x.end for x in ended] + [we]
     stall = max(b - a for a, b in zip(marks, marks[1:])) * 1000
+    scale, host = r.host_scale(ws, we)
     desc = (f"{ctl} attack ({attack}), {we - ws:.1f} s: B completed {len(ended)} rounds, own ms "
             f"{ms_list(ended)}, wall ms {[int(x) for x in wall_list(ended)]}, longest without one "
-            f"{stall:.0f} ms; idle medians {base} ms own, {base_wall:.0f} ms wall ({len(r.baseline)} rounds)")
+            f"{stall:.0f} ms; idle medians {base} ms own, {base_wall:.0f} ms wall ({len(r.baseline)} rounds); "
+            f"{host}")
     print(desc)
     assert w[1] is not None, f"A's phase {attack} did not end\n" + desc
     assert len(ended) >= 3, desc
-    assert statistics.median(ms_list(ended)) <= BOUND * base, desc
-    assert statistics.median(wall_list(ended)) <= BOUND * base_wall, desc
+    assert statistics.median(ms_list(ended)) <= BOUND * scale * base, desc
+    assert statistics.median(wall_list(ended)) <= BOUND * scale * base_wall, desc
     assert stall <= max(STALL * base_wall, 3000), desc
 
 
@@ -310,3 +371,26 @@ def test_hostile_vm_runs_to_its_end_and_its_disk_holds_what_it_wrote(iso, ctl):
     assert adata[8192:POISON_OFF] == bytes(POISON_OFF - 8192), "A's partition changed where A only reads"
     assert adata[POISON_OFF + RESET_READ_BYTES:] == bytes(a_size - POISON_OFF - RESET_READ_BYTES), \
         "A's partition changed where A only reads"
+
+
+def test_host_scale_counts_only_the_wait_beyond_idle():
+    """The bounds' scale from B's thread's samples (no QEMU): a phase in which B's thread waited for a
+    host core a quarter of its runnable time, beside idle rounds that waited none, scales by 4/3; half
+    of it by 2; more is capped at HOST_CAP; waiting no more than when idle leaves the bounds as they are."""
+    s = ThreadSampler(B_THREAD)
+    run = wait = 0
+    for t in range(0, 41):  # one sample a second: run 1 s a second, and wait as the phase says
+        s.samples.append((float(t), run, wait))
+        run += 10**9
+        wait += {1: 0, 2: 10**9 // 3, 3: 10**9, 4: 3 * 10**9}[min(4, 1 + t // 10)]
+    lines = [(float(t), f"[linux] KEEL-ISO round {t} 100 ms ok") for t in range(1, 10)]
+    lines.append((9.5, "[hostile] GUEST: ISO: phase a start"))
+    r = IsoRun("ufs", 0, lines, {}, None, None, s)
+    assert len(r.baseline) == 8
+    assert r.host_scale(10.0, 20.0)[0] == pytest.approx(4 / 3)
+    assert r.host_scale(20.0, 30.0)[0] == pytest.approx(2.0)
+    assert r.host_scale(30.0, 40.0)[0] == HOST_CAP
+    assert r.host_scale(2.0, 8.0)[0] == 1.0
+    assert "waited for a host core 25%" in r.host_scale(10.0, 20.0)[1]
+    empty = IsoRun("ufs", 0, lines, {}, None, None, ThreadSampler(B_THREAD))
+    assert empty.host_scale(10.0, 20.0) == (1.0, "B's thread not sampled")
