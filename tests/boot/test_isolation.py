@@ -107,6 +107,7 @@ class ThreadSampler:
                     with open(f"/proc/{pid}/task/{tid}/comm") as f:
                         if f.read().strip() == self.name:
                             self.tid = tid
+                            break
                 if self.tid is None:
                     return
             with open(f"/proc/{pid}/task/{self.tid}/schedstat") as f:

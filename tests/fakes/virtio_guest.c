@@ -479,19 +479,19 @@ struct vg *vg_create_fresh(const struct vg_opts *o)
 	return g;
 }
 
-void vg_submit_reads(struct vg *g, unsigned first, unsigned n)
-{
-	for (unsigned i = first; i < first + n; i++) {
-		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
-		vg_blk_submit(g, i, &r);
-	}
-}
-
 void vg_queue_reads(struct vg *g, unsigned first, unsigned n)
 {
 	for (unsigned i = first; i < first + n; i++) {
 		struct vg_req r = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
 		vg_blk_queue(g, i, &r);
+	}
+}
+
+void vg_submit_reads(struct vg *g, unsigned first, unsigned n)
+{
+	for (unsigned i = first; i < first + n; i++) {
+		vg_queue_reads(g, i, 1);
+		vg_notify(g); /* as vg_blk_submit: each one notified */
 	}
 }
 
