@@ -40,7 +40,10 @@ JOBS_1 = ["randread-4k-qd1", "randwrite-4k-qd1", "randread-4k-qd32", "randwrite-
 JOBS_2 = ["randread-4k-qd32-j2"]
 SWEEP = [(1, "randread-4k-qd1"), (4, "randread-4k-qd4"), (16, "randread-4k-qd16"), (32, "randread-4k-qd32")]
 ROWS = ("native-ufs", "keel-ufs")
-TARGET = 0.95  # issue 14: keel-UFS / native-UFS for every fio job (a later acceptance, reported here)
+TARGET = 0.95  # issue 14: keel-UFS / native-UFS for every job it names (a later acceptance, reported here)
+# Issue 14 names its jobs (4k and 1M, QD1 and QD32, read and write, 2 jobs); QD4 and QD16 are only the
+# plot's depths: their ratios are reported without a verdict.
+PLOT_ONLY = ("randread-4k-qd4", "randread-4k-qd16")
 
 
 BOOTS = bench_common.env_int("BENCH_FIO_BOOTS", 3)
@@ -344,7 +347,7 @@ def summary(res):
     for job, rows in res["jobs"].items():
         n, k = rows.get("native-ufs", {}), rows.get("keel-ufs", {})
         r = ratio(res, job)
-        verdict = "" if r is None else ("  met" if r >= TARGET else "  below")
+        verdict = "" if r is None else ("  (plot depth)" if job in PLOT_ONLY else "  met" if r >= TARGET else "  below")
         lines.append(f"  {job:<{w}}{cell(n.get('iops')):>{c}}{cell(k.get('iops')):>{c}}"
                      f"{'-' if r is None else f'{r:.3f}':>12}{cell(n.get('lat_us')):>{c}}{cell(k.get('lat_us')):>{c}}"
                      + verdict)
@@ -355,7 +358,8 @@ def summary(res):
                          f"{cell(k['notify'], '{:.3f}')} notify traps, {cell(k['irqs'], '{:.3f}')} interrupts"
                          + (f", {cell(k['locks'], '{:.3f}')} device lock waits of {cell(k.get('lock_us'), '{:.2f}')} us"
                             if k.get("locks") else ""))
-    lines.append(f"  ratio: keel-ufs / native-ufs IOPS medians; later target >= {TARGET} for every job")
+    lines.append(f"  ratio: keel-ufs / native-ufs IOPS medians; later target >= {TARGET} for every job but the plot's "
+                 f"depths ({', '.join(PLOT_ONLY)})")
     lines.append("  keel counters per boot (they cover every job of that boot and its start; from keel's log at "
                  "power-off):")
     for b in res["boot"]:

@@ -314,3 +314,16 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
     # keel timed some of its MMIO and interrupt exits (one exit in 16 is timed)
     assert c["us_per_exit_kind"]["mmio"] > 0 and c["us_per_exit_kind"]["irq"] > 0, c
     assert not os.path.exists(tmp_path / "fio.img")
+
+
+def test_summary_judges_the_issue_jobs_and_not_the_plot_depths():
+    def row(iops):
+        return {"iops": {"median": iops, "min": iops, "max": iops, "n": 1}}
+
+    jobs = {"randread-4k-qd1": (1000, 990), "read-1m-qd32": (1000, 700), "randread-4k-qd4": (1000, 700)}
+    res = {"boots": 1, "secs": 3, "guest_mem_mib": 512, "boot": [], "plot": "no plot", "error": None,
+           "jobs": {j: {"native-ufs": row(n), "keel-ufs": row(k)} for j, (n, k) in jobs.items()}}
+    lines = {ln.split()[0]: ln for ln in bench_fio.summary(res) if ln.split() and ln.split()[0] in jobs}
+    assert lines["randread-4k-qd1"].rstrip().endswith("met")
+    assert lines["read-1m-qd32"].rstrip().endswith("below")
+    assert lines["randread-4k-qd4"].rstrip().endswith("(plot depth)") and "0.700" in lines["randread-4k-qd4"]
