@@ -6,6 +6,7 @@
 #include "arch/cpu.h"
 #include "arch/el2.h"
 #include "arch/gic.h"
+#include "arch/spinlock.h"
 #include "arch/sysreg.h"
 #include "arch/timer.h"
 
@@ -80,6 +81,7 @@ void hyp_timer_cpu_init(void)
 	isb();
 	gic_set_priority(GIC_PPI_HYP_TIMER, GIC_PRIO_TICK);
 	gic_enable(GIC_PPI_HYP_TIMER, false, 0);
+	spin_nap_ready();
 }
 
 static bool on_tick_cpu(void)
@@ -116,9 +118,15 @@ void hyp_tick_fire(void)
 {
 	if (!on_tick_cpu()) {
 		write_cnthp_ctl_el2(0);
+		isb();
+		gic_deactivate(GIC_PPI_HYP_TIMER);
 		return;
 	}
 	tick_arm();
+	isb();
+	/* Its condition is gone (next tick): inactive before the callbacks, whose lock waits may nap
+	 * (spin_nap) until this interrupt, which could not be taken while it is active. */
+	gic_deactivate(GIC_PPI_HYP_TIMER);
 	for (unsigned i = 0; i < nr_ticks; i++)
 		ticks[i].fn(ticks[i].ctx);
 }

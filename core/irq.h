@@ -69,8 +69,9 @@ int hyp_tick_register(irq_handler_fn fn, void *ctx);
 /** Start the tick on this CPU (boot CPU, once, after hyp_timer_cpu_init). */
 void hyp_tick_start(void);
 /**
- * The EL2 timer's interrupt arrived: on the tick's CPU re-arm and run the callbacks; elsewhere it
- * can only be a wait's deadline that outlived its wait: the timer is turned off.
+ * The EL2 timer's interrupt arrived (acknowledged): on the tick's CPU re-arm and run the callbacks;
+ * elsewhere it can only be a wait's deadline that outlived its wait: the timer is turned off. Either
+ * way it deactivates the interrupt first, so that a lock wait inside a callback can nap (spin_nap).
  */
 void hyp_tick_fire(void);
 

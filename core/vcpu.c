@@ -223,9 +223,11 @@ void cpu_handle_irqs(struct vcpu *vcpu)
 				gic_deactivate(intid);
 			continue;
 		}
-		if (intid == GIC_PPI_HYP_TIMER)
-			hyp_tick_fire();
-		else if (intid >= 32 && !irq_dispatch(intid))
+		if (intid == GIC_PPI_HYP_TIMER) {
+			hyp_tick_fire(); /* deactivates it itself */
+			continue;
+		}
+		if (intid >= 32 && !irq_dispatch(intid))
 			log_warn("spurious physical interrupt %u", intid);
 		/* Maintenance and kick SGIs need no work beyond the LR sync around entry. */
 		gic_deactivate(intid);
