@@ -101,7 +101,7 @@ void ufs_utmrd_result(const struct ufs_utmrd *d, uint8_t *ocs, uint8_t *service_
 
 static void upiu_header(uint8_t *upiu, uint8_t trans, uint8_t flags, uint8_t lun, uint8_t tag)
 {
-	memset(upiu, 0, UFS_UCD_RSP_OFF);
+	memset(upiu, 0, UFS_UPIU_REQ_LEN); /* data segment length 0: nothing after is read */
 	upiu[0] = trans;
 	upiu[1] = flags;
 	upiu[2] = lun;

@@ -130,6 +130,10 @@ struct ufs_utmrd {
 _Static_assert(UFS_UCD_SIZE % 128u == 0, "UCDs are 128-byte aligned");
 #define UFS_UCD_ALIGN 128u
 
+/** What the controller reads of keel's request UPIUs: header (12) and transaction fields (20); keel's
+ * requests carry no data segment. */
+#define UFS_UPIU_REQ_LEN 32u
+
 /* --- UPIU ------------------------------------------------------------------- */
 #define UFS_UPIU_NOP_OUT   0x00
 #define UFS_UPIU_COMMAND   0x01
