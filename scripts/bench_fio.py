@@ -63,7 +63,8 @@ KTIME_RE = re.compile(r"VM linux: keel time per exit by kind \(timed exits\): MM
                       r"sysreg ([0-9.]+) us \(\d+\), other ([0-9.]+) us")
 SEGS_RE = re.compile(r"VM linux: disk linux/vda: data segments: (\d+) in (\d+) reads and writes; (\d+) in the "
                      r"(\d+) of them over")
-LOCK_RE = re.compile(r"VM linux: disk linux/vda: register traps: .*?; (\d+) waits for the device lock, (\d+) us")
+LOCK_RE = re.compile(r"VM linux: disk linux/vda: register traps: .*?; (\d+) waits for the device lock, (\d+) us"
+                     r" in all; (\d+) notifies left")
 POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d+) us\): (\d+) lone requests "
                      r"polled, (\d+) completed in the window, (\d+) left to the interrupt, (\d+) given up")
 
@@ -126,7 +127,7 @@ def job_counters(text, jobs):
             continue
         out[job] = {k: b[k] - a[k] for k in ("requests", "notify_traps", "interrupts", "vcpu_exits", "polled",
                                              "poll_hits", "large_requests", "large_segs", "lock_waits",
-                                             "lock_wait_us")
+                                             "lock_wait_us", "handoffs")
                     if k in a and k in b}
         if "exit_kinds" in a and "exit_kinds" in b:
             out[job]["exit_kinds"] = {k: b["exit_kinds"][k] - a["exit_kinds"][k] for k in KINDS}
@@ -185,7 +186,7 @@ def parse_counters(text):
         c["rw_segs"], c["rw_requests"], c["large_segs"], c["large_requests"] = [int(x) for x in m.groups()]
     m = LOCK_RE.search(text)
     if m:
-        c["lock_waits"], c["lock_wait_us"] = int(m.group(1)), int(m.group(2))
+        c["lock_waits"], c["lock_wait_us"], c["handoffs"] = int(m.group(1)), int(m.group(2)), int(m.group(3))
     m = POLL_RE.search(text)
     if m:
         c["poll_window_us"], c["polled"], c["poll_hits"], c["poll_misses"], c["poll_breaks"] = \

@@ -116,12 +116,14 @@ static void disk_report(void *dev, const struct vm *vm)
 		    vm->name, d->name, (unsigned long long)s.busy, (unsigned long long)s.work_yields,
 		    (unsigned long long)s.cancels, (unsigned long long)s.guest_errors,
 		    (unsigned long long)s.log_suppressed);
-	log_info("VM %s: disk %s: register traps: %llu reads, %llu writes (shadow page %s); %llu waits for "
-		 "the device lock, %llu us in all",
-		 vm->name, d->name, (unsigned long long)d->blk.mmio.read_traps,
-		 (unsigned long long)d->blk.mmio.write_traps,
-		 d->blk.mmio.shadow ? "on: reads do not trap" : "off", (unsigned long long)s.lock_waits,
-		 (unsigned long long)s.lock_wait_us);
+	log_info(
+	    "VM %s: disk %s: register traps: %llu reads, %llu writes (shadow page %s); %llu waits for "
+	    "the device lock, %llu us in all; %llu notifies left to a running queue pass, %llu completions "
+	    "left to the lock's holder",
+	    vm->name, d->name, (unsigned long long)d->blk.mmio.read_traps,
+	    (unsigned long long)d->blk.mmio.write_traps, d->blk.mmio.shadow ? "on: reads do not trap" : "off",
+	    (unsigned long long)s.lock_waits, (unsigned long long)s.lock_wait_us,
+	    (unsigned long long)s.notify_handoffs, (unsigned long long)s.done_left);
 	if (d->blk.bdev->ops->report)
 		d->blk.bdev->ops->report(d->blk.bdev);
 }

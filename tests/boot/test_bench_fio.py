@@ -237,7 +237,8 @@ def counters_at(req, notify, irqs, exits, mmio, locks=0):
             f"notify traps, {irqs} interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
             f"request: 1.00\n"
             f"[  5.0] keel: VM linux: disk linux/vda: register traps: 0 reads, {notify} writes (shadow page on); "
-            f"{locks} waits for the device lock, {locks * 3} us in all\n")
+            f"{locks} waits for the device lock, {locks * 3} us in all; {locks * 2} notifies left to a running "
+            f"queue pass\n")
 
 
 def test_counters_per_job_are_differences_of_the_snapshots_at_the_marks():
@@ -253,7 +254,7 @@ def test_counters_per_job_are_differences_of_the_snapshots_at_the_marks():
     assert (a["requests"], a["notify_traps"], a["interrupts"], a["vcpu_exits"]) == (100, 50, 60, 300)
     assert (b["requests"], b["notify_traps"], b["interrupts"], b["vcpu_exits"]) == (200, 20, 30, 500)
     assert a["exit_kinds"]["mmio"] == 140 and b["exit_kinds"]["irq"] == 360 - 110
-    assert (a["lock_waits"], b["lock_waits"], b["lock_wait_us"]) == (4, 4, 12)
+    assert (a["lock_waits"], b["lock_waits"], b["lock_wait_us"], b["handoffs"]) == (4, 4, 12, 8)
     assert bench_fio.per_request(b) == {"exits": 2.5, "notify": 0.1, "irqs": 0.15, "locks": 0.02, "lock_us": 0.06}
     # a job whose mark never came has no counters (and the others are still right)
     assert bench_fio.job_counters(text, ["randread-4k-qd1", "randread-4k-qd32-j2"]) == {"randread-4k-qd32-j2": b}

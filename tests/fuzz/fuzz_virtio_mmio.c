@@ -66,8 +66,9 @@ static bool feat_ok(struct virtio_mmio *tp, uint64_t features)
 	return !(features & BIT(3)) || (features & BIT(40)); /* a dependency, as real devices have */
 }
 
-static void notify(struct virtio_mmio *tp, unsigned q)
+static void notify(struct virtio_mmio *tp, unsigned q, uint16_t vcpu)
 {
+	(void)vcpu;
 	if (q >= tp->nqueues || !tp->queues[q].ready || !(tp->status & VIRTIO_STATUS_DRIVER_OK))
 		notifies_bad++;
 }

@@ -206,6 +206,82 @@ static void test_queues_share_passes(void **state)
 	down(g);
 }
 
+/* The notify the hook sends from inside a submit: the other vCPU's, while the first one pumps. */
+static struct {
+	struct vg *g;
+	unsigned q; /* the queue (and vCPU) that notifies */
+	unsigned fired;
+	bool lock_free; /* the device lock was free (dropped around submit) when it notified */
+	uint16_t head;
+} late;
+
+static void notify_from_other_vcpu(struct slowdisk *s, struct blk_req *req)
+{
+	(void)s;
+	(void)req;
+	if (late.fired++ != 0)
+		return;
+	struct vg *g = late.g;
+	struct vcpu *was_vcpu = g->as_vcpu;
+	unsigned was_q = g->cur_q;
+	late.lock_free = g->blk->mmio.lock.v == 0;
+	on(g, late.q, late.q);
+	spin_lock(&g->blk->mmio.lock); /* as if the pumping vCPU held it: the notify must not wait */
+	late.head = read_req(g, 9, 90);
+	spin_unlock(&g->blk->mmio.lock);
+	g->as_vcpu = was_vcpu;
+	vg_use_queue(g, was_q);
+}
+
+/*
+ * Two vCPUs notify at once: the second finds the first pumping and leaves its queue to that pass
+ * without waiting for the lock (a notify never waits on another vCPU's pass). Its request is taken
+ * although its queue was already visited in that pass: the pass looks again before it stops.
+ */
+static void test_notify_during_a_pass_is_handed_off(void **state)
+{
+	(void)state;
+	struct vg_opts o = {.nqueues = 2, .slow = true, .slow_capacity = 16};
+	struct vg *g = up(&o, ALL);
+	/* The pass visits queue `first`, then `second`: the hook fires while `second` is pumped,
+	 * and notifies `first`, which that pass has emptied already. */
+	unsigned first = g->blk->next_q % 2, second = 1 - first;
+	late.g = g;
+	late.q = first;
+	late.fired = 0;
+	g->slow.on_submit = notify_from_other_vcpu;
+	on(g, second, second);
+	read_req(g, 1, 10);
+	g->slow.on_submit = NULL;
+	assert_int_equal(late.fired, 2);
+	assert_true(late.lock_free);
+	/* Both requests are with the backend after that one notify's pass. */
+	assert_int_equal(g->slow.count, 2);
+	struct virtio_blk_stats st;
+	virtio_blk_get_stats(g->blk, &st);
+	assert_int_equal(st.notify_handoffs, 1);
+	assert_int_equal(st.notifications, 2);
+	assert_int_equal(st.queue_requests[first], 1);
+	assert_int_equal(st.queue_requests[second], 1);
+	assert_false(g->blk->pumping);
+	assert_false(g->blk->handoff);
+	/* The handing-off vCPU is still where its queue's work is asked for. */
+	assert_int_equal(g->blk->queue_home[first], first);
+	slowdisk_complete_all(&g->slow);
+	expect_used(g, first, 0, late.head, 513);
+	assert_int_equal(vg_status(g, 9), VIRTIO_BLK_S_OK);
+	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
+	assert_memory_equal(vg_ptr(g, VG_DATA_IPA + 512 * 9), g->disk + 90 * 512, 512);
+	/* A notify when no pass runs takes the lock and pumps itself: no hand-off. */
+	on(g, first, first);
+	read_req(g, 2, 20);
+	virtio_blk_get_stats(g->blk, &st);
+	assert_int_equal(st.notify_handoffs, 1);
+	assert_int_equal(g->slow.count, 1);
+	slowdisk_complete_all(&g->slow);
+	down(g);
+}
+
 /* A driver reset with requests of both queues in flight and pending: every queue is drained. */
 static void test_reset_with_queues_in_flight(void **state)
 {
@@ -324,6 +400,7 @@ int main(void)
 	    cmocka_unit_test(test_queue_per_vcpu),
 	    cmocka_unit_test(test_hostile_queue_beside_healthy),
 	    cmocka_unit_test(test_queues_share_passes),
+	    cmocka_unit_test(test_notify_during_a_pass_is_handed_off),
 	    cmocka_unit_test(test_reset_with_queues_in_flight),
 	    cmocka_unit_test(test_shadow_follows_each_queue),
 	};

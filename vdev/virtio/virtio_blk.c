@@ -106,26 +106,17 @@ static void set_flush(struct virtio_blk_slot *s)
 	s->req.nsegs = 0;
 }
 
-/*
- * Completion context: any CPU's interrupt handler, any vCPU's polling (maybe another VM's), or the
- * backend's submit itself. Finish the slot and decide the interrupt; never pop, parse or submit.
- */
-static void req_done(struct blk_req *req, int rc)
+void vblk_complete_locked(struct virtio_blk *d, struct virtio_blk_slot *s, int rc, uint32_t *kick)
 {
-	struct virtio_blk_slot *s = req->ctx;
-	struct virtio_blk *d = s->dev;
 	struct virtio_mmio *t = &d->mmio;
 
-	virtio_mmio_lock(t);
 	if (s->state != SLOT_INFLIGHT)
 		panic("%s: backend completed request slot %u twice", t->name, vblk_slot_index(d, s));
 	if (s->orphaned) {
 		d->norphaned--;
 		vblk_slot_free(d, s);
-		bool go = !d->pumping && wants_work(d); /* a sub-block request may wait for it */
-		spin_unlock(&t->lock);
-		if (go)
-			request_work(d);
+		if (!d->pumping && wants_work(d)) /* a sub-block request may wait for it */
+			*kick |= 1u << READ_ONCE(d->home_vcpu);
 		return;
 	}
 	d->ninflight--;
@@ -154,15 +145,10 @@ static void req_done(struct blk_req *req, int rc)
 		if (!d->pumping)
 			vblk_flush_irq(d);
 	}
-	bool kick = false;
 	if (d->pumping)
 		d->repump = true; /* the vCPU processing the queue looks again before it stops */
-	else
-		kick = wants_work(d);
-	uint16_t where = work_vcpu(d, s->q);
-	spin_unlock(&t->lock);
-	if (kick)
-		vm_request_work(t->vm, where); /* outside the lock: it kicks another CPU */
+	else if (wants_work(d))
+		*kick |= 1u << work_vcpu(d, s->q);
 }
 
 /* The backend may take a request it refused with BLK_EBUSY now (any context). */
@@ -189,7 +175,7 @@ void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const stru
 	s->status_pa = last_writable_byte(c);
 	s->used_len_ok = used_len_ok;
 	s->used_len_err = used_len_err;
-	s->req.done = req_done;
+	s->req.done = vblk_req_done;
 	s->req.ctx = s;
 	s->req.owner_kick = backend_kick;
 	s->req.owner_ctx = d;
@@ -259,7 +245,7 @@ static bool pump_locked(struct virtio_blk *d, unsigned q, unsigned *budget)
 			d->ninflight++;
 			d->last_large = s->req.nsectors > VIRTIO_BLK_POLL_LARGE_SECTORS;
 			s->req.batch = true; /* pump() commits the batch when this pass stops */
-			spin_unlock(&t->lock);
+			virtio_mmio_unlock(t);
 			int rc = blkdev_submit(d->bdev, &s->req);
 			virtio_mmio_lock(t);
 			if (rc == 0)
@@ -370,37 +356,59 @@ static bool pump_queues(struct virtio_blk *d, unsigned *budgets)
 	return more;
 }
 
-/* Lock held. Remember where the guest talks to us (queue q's vCPU): work is asked to run there. */
-static void note_home(struct virtio_blk *d, unsigned q)
+/*
+ * A notify while another vCPU of the VM runs a queue pass: leave the work to that pass instead of
+ * waiting for the lock it holds. True when handed off. The pass visits every queue and, before it
+ * stops, clears `pumping` and then looks at `handoff` (pump_again); this side sets `handoff` and
+ * then looks at `pumping`. With a full barrier between each store and load, one of the two sees
+ * the other: the pass takes one more turn, or this notify pumps itself. Lock NOT held.
+ */
+static bool notify_handoff(struct virtio_blk *d)
 {
-	d->home_vcpu = d->mmio.notify_vcpu;
-	if (q < VIRTIO_BLK_MAX_QUEUES)
-		d->queue_home[q] = d->mmio.notify_vcpu;
+	if (!READ_ONCE(d->pumping))
+		return false;
+	__atomic_store_n(&d->handoff, true, __ATOMIC_RELAXED);
+	smp_mb();
+	if (!READ_ONCE(d->pumping))
+		return false;
+	__atomic_fetch_add(&d->notify_handoffs, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Lock held, at the end of a pass that did not stop at its budget: did a notify hand its work to
+ * this pass after it looked at the rings (notify_handoff)? Then it takes another turn. */
+static bool pump_again(struct virtio_blk *d)
+{
+	WRITE_ONCE(d->pumping, false);
+	smp_mb();
+	if (!__atomic_exchange_n(&d->handoff, false, __ATOMIC_ACQUIRE))
+		return false;
+	d->pumping = true;
+	return true;
 }
 
 /*
  * Process the queue on the owner's vCPU. True when more remains (the budget ran out). For a notify
- * of queue notify_q (else -1), in the same hold of the lock: note its vCPU first, and set *poll to
- * the size class of a lone request to poll afterwards (else -1).
+ * (notify true), set *poll to the size class of a lone request to poll afterwards (else -1).
  */
-static bool pump(struct virtio_blk *d, int notify_q, int *poll)
+static bool pump(struct virtio_blk *d, bool notify, int *poll)
 {
 	struct virtio_mmio *t = &d->mmio;
 	bool more = false;
 
-	virtio_mmio_lock(t);
-	if (notify_q >= 0)
-		note_home(d, (unsigned)notify_q);
 	if (poll != NULL)
 		*poll = -1;
+	if (notify && notify_handoff(d))
+		return false;
+	virtio_mmio_lock(t);
 	if (d->pumping) {
 		/* Another vCPU of this VM is pumping: it looks again before it stops. */
 		d->repump = true;
-		spin_unlock(&t->lock);
+		virtio_mmio_unlock(t);
 		return false;
 	}
 	d->pumping = true;
-	d->pass_by_notify = notify_q >= 0;
+	d->pass_by_notify = notify;
 	unsigned budgets[VIRTIO_MMIO_MAX_QUEUES];
 	for (unsigned q = 0; q < t->nqueues; q++)
 		budgets[q] = pop_budget(d, q);
@@ -410,12 +418,12 @@ static bool pump(struct virtio_blk *d, int notify_q, int *poll)
 		 * delivered, a pass that empties the ring re-arms notifications. */
 		vblk_release_due(d);
 		more = pump_queues(d, budgets);
-	} while (d->repump && !more);
+	} while ((d->repump && !more) || (!more && pump_again(d)));
 	vblk_flush_irq(d);
 	d->pumping = false;
 	if (poll != NULL)
 		*poll = vblk_lone_poll_due(d);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 	/* Every submit above carried the batching hint: start them all (outside the lock, as submit). */
 	blkdev_commit(d->bdev);
 	return more;
@@ -435,12 +443,15 @@ static bool blk_config_read(struct virtio_mmio *t, uint32_t offset, unsigned siz
 	return true;
 }
 
-/* One hold of the lock for the notify's bookkeeping, its pump and the polling decision. */
-static void blk_queue_notify(struct virtio_mmio *t, unsigned q)
+/* The notify's pump and the polling decision in one hold of the lock (none when handed off). */
+static void blk_queue_notify(struct virtio_mmio *t, unsigned q, uint16_t vcpu)
 {
 	struct virtio_blk *d = blk_of(t);
 	int poll;
-	if (pump(d, (int)q, &poll))
+	/* Where the guest talks to us: work is asked to run there (hints, read without the lock). */
+	WRITE_ONCE(d->home_vcpu, vcpu);
+	WRITE_ONCE(d->queue_home[q], vcpu);
+	if (pump(d, true, &poll))
 		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
 	if (poll >= 0)
 		vblk_poll_lone_request(d, (unsigned)poll);
@@ -450,8 +461,13 @@ static void blk_driver_ok(struct virtio_mmio *t)
 {
 	/* Buffers made available before DRIVER_OK are processed now. */
 	struct virtio_blk *d = blk_of(t);
-	if (pump(d, -1, NULL))
-		vm_request_work(t->vm, d->home_vcpu);
+	if (pump(d, false, NULL))
+		vm_request_work(t->vm, READ_ONCE(d->home_vcpu));
+}
+
+static void blk_unlocked(struct virtio_mmio *t)
+{
+	vblk_drain_done(blk_of(t));
 }
 
 static const struct virtio_dev_ops blk_ops = {
@@ -461,6 +477,7 @@ static const struct virtio_dev_ops blk_ops = {
     .queue_notify = blk_queue_notify,
     .driver_ok = blk_driver_ok,
     .reset = vblk_reset,
+    .unlocked = blk_unlocked,
 };
 
 /* --- setup ------------------------------------------------------------------ */
@@ -526,18 +543,20 @@ bool virtio_blk_work(struct virtio_blk *d)
 	/* The backend asked for its next command to be started here, on this VM's own vCPU. */
 	if (READ_ONCE(d->backend_kicked) && __atomic_exchange_n(&d->backend_kicked, false, __ATOMIC_ACQ_REL))
 		vblk_poll_backend(d);
-	return pump(d, -1, NULL);
+	return pump(d, false, NULL);
 }
 
 void virtio_blk_get_stats(struct virtio_blk *d, struct virtio_blk_stats *out)
 {
 	virtio_mmio_lock(&d->mmio);
 	*out = d->stats;
-	out->notifications = d->mmio.notifications;
+	out->notifications = __atomic_load_n(&d->mmio.notifications, __ATOMIC_RELAXED);
+	out->notify_handoffs = __atomic_load_n(&d->notify_handoffs, __ATOMIC_RELAXED);
+	out->done_left = __atomic_load_n(&d->done_left, __ATOMIC_RELAXED);
 	out->interrupts = d->mmio.interrupts;
 	out->lock_waits = d->mmio.lock_waits;
 	out->lock_wait_us = d->mmio.lock_wait_us;
 	out->guest_errors = d->mmio.guest_errors;
 	out->log_suppressed = d->mmio.log_rl.total_suppressed;
-	spin_unlock(&d->mmio.lock);
+	virtio_mmio_unlock(&d->mmio);
 }

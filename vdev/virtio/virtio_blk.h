@@ -28,7 +28,10 @@
  * Isolation: the rings are popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
  * the work hook), at most one queue's worth per queue and call. Completions (any CPU's interrupt handler,
  * any vCPU's polling, maybe for another VM's disk) only write the status, push the used entry,
- * decide the interrupt and, if the device has more to do, vm_request_work() its owner. A BLK_EBUSY
+ * decide the interrupt and, if the device has more to do, vm_request_work() its owner. They never
+ * wait for the device lock: one that finds it held leaves its slot to the holder, which finishes it
+ * as it releases the lock (virtio_blk_done.c). Nor does a QueueNotify: one that finds another vCPU
+ * of the VM in a queue pass leaves its queue to that pass. A BLK_EBUSY
  * refusal waits for the backend's wake-up (blkdev_set_wake), which also asks for work.
  *
  * Requests are parsed without assuming descriptor framing (§2.6.4): the header
@@ -80,21 +83,24 @@
 #define VIRTIO_BLK_BOUNCE_SEGS (VIRTIO_BLK_BOUNCE_PAGES * 8u)
 
 struct virtio_blk_stats {
-	uint64_t requests;	 /**< chains popped */
-	uint64_t busy;		 /**< submits the backend refused with BLK_EBUSY (retried after its wake) */
-	uint64_t work_yields;	 /**< queue passes that stopped at the pop budget with work left */
-	uint64_t cancels;	 /**< in-flight requests keel asked the backend to abort (resets, quiesce) */
-	uint64_t guest_errors;	 /**< guest mistakes counted by the transport (virtio_mmio.guest_errors) */
-	uint64_t log_suppressed; /**< guest-error log lines the time-based limiter suppressed */
-	uint64_t bytes_read;	 /**< data bytes of successful reads */
-	uint64_t bytes_written;	 /**< data bytes of successful writes */
-	uint64_t notifications;	 /**< QueueNotify traps */
-	uint64_t interrupts;	 /**< interrupts injected */
-	uint64_t lock_waits;	 /**< times a CPU waited for the device's lock (virtio_mmio.lock_waits) */
-	uint64_t lock_wait_us;	 /**< ... the time they waited, in all */
-	uint64_t bytes_copied;	 /**< payload bytes keel copied (GET_ID, discard ranges, sub-block data) */
-	uint64_t errors;    /**< requests completed with a non-OK status, malformed chains, ring errors */
-	uint64_t io_errors; /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
+	uint64_t requests;	  /**< chains popped */
+	uint64_t busy;		  /**< submits the backend refused with BLK_EBUSY (retried after its wake) */
+	uint64_t work_yields;	  /**< queue passes that stopped at the pop budget with work left */
+	uint64_t cancels;	  /**< in-flight requests keel asked the backend to abort (resets, quiesce) */
+	uint64_t guest_errors;	  /**< guest mistakes counted by the transport (virtio_mmio.guest_errors) */
+	uint64_t log_suppressed;  /**< guest-error log lines the time-based limiter suppressed */
+	uint64_t bytes_read;	  /**< data bytes of successful reads */
+	uint64_t bytes_written;	  /**< data bytes of successful writes */
+	uint64_t notifications;	  /**< QueueNotify traps */
+	uint64_t notify_handoffs; /**< ... left to the queue pass another vCPU was running (no lock wait) */
+	uint64_t
+	    done_left; /**< completions that found the device lock held and left their slot to its holder */
+	uint64_t interrupts;   /**< interrupts injected */
+	uint64_t lock_waits;   /**< times a CPU waited for the device's lock (virtio_mmio.lock_waits) */
+	uint64_t lock_wait_us; /**< ... the time they waited, in all */
+	uint64_t bytes_copied; /**< payload bytes keel copied (GET_ID, discard ranges, sub-block data) */
+	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
+	uint64_t io_errors;    /**< ... of them, requests the backend failed (BLK_EIO: the device's error) */
 	/* Completion polling after a notify (see virtio_blk_params.poll_us). */
 	uint64_t polls;		   /**< lone requests keel waited for */
 	uint64_t poll_hits;	   /**< ... that completed within the window */
@@ -247,7 +253,11 @@ struct virtio_blk_slot {
 	uint32_t type;	       /**< VIRTIO_BLK_T_* */
 	uint16_t head;
 	uint16_t next; /**< pending FIFO link */
-	uint8_t q;     /**< the request queue the chain came from (its used entry goes there) */
+	/* The backend's completion, until finished under the lock (virtio_blk_done.c). */
+	struct virtio_blk_slot *done_next; /**< d->done_list link */
+	int done_rc;
+	bool done_queued; /**< on d->done_list (atomic) */
+	uint8_t q;	  /**< the request queue the chain came from (its used entry goes there) */
 	uint8_t state;
 	bool flush_after; /**< emulate write-through: FLUSH offered but not negotiated (§5.2.6.2) */
 	bool orphaned;	  /**< a reset gave up waiting; free on completion, touch nothing */
@@ -306,12 +316,18 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct virtio_blk_config config;
 
-	bool pumping;	    /**< one context is processing the queue */
-	bool repump;	    /**< more work arrived while it was */
+	bool pumping; /**< one context is processing the queue (read without the lock by notifies) */
+	bool repump;  /**< more work arrived while it was */
+	bool handoff; /**< a notify left its work to that context (atomic, no lock) */
+	uint64_t notify_handoffs; /**< notifies that did (atomic) */
+	/** Completed slots not yet finished (lock-free, newest first; virtio_blk_done.c). */
+	struct virtio_blk_slot *done_list;
+	uint64_t done_left; /**< completions that found the lock held and left their slot (atomic) */
 	bool stalled;	    /**< the pump stopped for lack of slots: a completion resumes */
 	bool quiescing;	    /**< the VM is stopping: pop nothing, submit nothing */
-	uint16_t home_vcpu; /**< vCPU that last notified: where work is asked to run */
-	/** Per queue: the vCPU that last notified it; a completion on that queue asks for work there. */
+	uint16_t home_vcpu; /**< vCPU that last notified: where work is asked to run (a hint, no lock) */
+	/** Per queue: the vCPU that last notified it; a completion on that queue asks for work there
+	 * (written by notifies without the lock). */
 	uint16_t queue_home[VIRTIO_BLK_MAX_QUEUES];
 	uint8_t pop_q;		      /**< the queue the pump is popping (parsed chains belong to it) */
 	uint8_t next_q;		      /**< round robin: the queue the next pass visits first */

@@ -54,6 +54,24 @@ static inline void vblk_poll_backend(struct virtio_blk *d)
  */
 void vblk_reset(struct virtio_mmio *t);
 
+/* --- completion (virtio_blk.c, virtio_blk_done.c) --- */
+
+/**
+ * Lock held. Finish what the backend completed for s with rc: the status and used entry, a
+ * follow-up part queued for the owner's vCPU, the interrupt decision. Never pops, parses or
+ * submits. Adds to *kick (a bit per vCPU index) the vCPUs to ask for work once the lock is released.
+ */
+void vblk_complete_locked(struct virtio_blk *d, struct virtio_blk_slot *s, int rc, uint32_t *kick);
+/**
+ * blk_req.done (completion context: any CPU's interrupt handler, any vCPU's polling, maybe another
+ * VM's, or the backend's submit). Never waits for the lock: s goes on d->done_list, finished here if
+ * the lock is free, else by its holder when it releases it (virtio_blk_done.c).
+ */
+void vblk_req_done(struct blk_req *req, int rc);
+/** Finish the completions on d->done_list if the lock is free (lock NOT held); kicks outside it.
+ * The transport's unlocked op. */
+void vblk_drain_done(struct virtio_blk *d);
+
 /** Queue a parsed request (s->req filled in) on the pending list, to be submitted by the pump. */
 void vblk_queue_slot(struct virtio_blk *d, struct virtio_blk_slot *s, const struct virtq_chain *c,
 		     uint32_t type, uint32_t used_len_ok, uint32_t used_len_err);

@@ -244,5 +244,5 @@ void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 		d->stats.poll_breaks++;
 		break;
 	}
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 }

@@ -17,7 +17,7 @@ void vblk_reset(struct virtio_mmio *t)
 
 	virtio_mmio_lock(t);
 	vblk_drop_pending(d);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 	vblk_cancel_in_flight(d);
 
 	uint64_t t0 = timer_us();
@@ -45,7 +45,7 @@ void vblk_reset(struct virtio_mmio *t)
 	d->irq_held = false; /* the transport cleared InterruptStatus */
 	d->used_since_irq = 0;
 	d->last_batch = 0;
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 }
 
 bool virtio_blk_quiesce(struct virtio_blk *d)
@@ -56,7 +56,7 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 	d->quiescing = true; /* pump_locked stops at its next look; req_done queues no follow-up */
 	bool busy = d->pumping;
 	vblk_drop_pending(d);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 	if (busy)
 		return false; /* a vCPU is still leaving the pump (not yet stopped): ask again */
 	vblk_cancel_in_flight(d);
@@ -64,7 +64,7 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 	virtio_mmio_lock(t);
 	vblk_drop_pending(d);
 	bool idle = d->ninflight == 0 && d->norphaned == 0 && !d->pumping;
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 	return idle;
 }
 
@@ -77,5 +77,5 @@ void virtio_blk_reset(struct virtio_blk *dev)
 	for (unsigned q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++)
 		dev->queue_home[q] = 0;
 	dev->next_q = 0;
-	spin_unlock(&dev->mmio.lock);
+	virtio_mmio_unlock(&dev->mmio);
 }

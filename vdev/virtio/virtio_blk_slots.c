@@ -87,7 +87,7 @@ void vblk_cancel_in_flight(struct virtio_blk *d)
 			s->cancelled = true;
 			d->stats.cancels++;
 		}
-		spin_unlock(&t->lock);
+		virtio_mmio_unlock(t);
 		if (go)
 			(void)blkdev_cancel(d->bdev, &s->req); /* ENOTSUP / unknown: wait for it instead */
 	}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include "arch/barrier.h"
 #include "arch/timer.h"
 #include "core/vgic.h"
 #include "core/vm.h"
@@ -60,7 +61,6 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 	t->notifications = 0;
 	t->guest_errors = 0;
 	t->log_rl = (struct ratelimit){0};
-	t->notify_vcpu = 0;
 	t->shadow = NULL;
 	t->read_traps = 0;
 	t->write_traps = 0;
@@ -83,8 +83,10 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_mmio_params *p, 
 
 bool virtio_mmio_live(const struct virtio_mmio *t)
 {
-	return (t->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(t->status & (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)) && !t->resetting;
+	uint32_t status = READ_ONCE(t->status);
+	return (status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(status & (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)) &&
+	       !READ_ONCE(t->resetting);
 }
 
 bool virtio_mmio_negotiated(const struct virtio_mmio *t, unsigned bit)
@@ -163,7 +165,7 @@ static int config_access(struct virtio_mmio *t, struct mmio_access *acc)
 	}
 	if (acc->write)
 		virtio_mmio_shadow_config(t);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 	return 0;
 }
 
@@ -194,7 +196,7 @@ int virtio_mmio_read(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 	}
 	virtio_mmio_lock(t);
 	acc->value = read_register(t, acc->offset);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 	return 0;
 }
 
@@ -271,13 +273,13 @@ static void device_reset(struct virtio_mmio *t)
 	virtio_mmio_lock(t);
 	if (t->resetting) {
 		/* Another vCPU is already resetting this device; its reset covers ours. */
-		spin_unlock(&t->lock);
+		virtio_mmio_unlock(t);
 		return;
 	}
 	t->resetting = true;
 	t->status &= ~VIRTIO_STATUS_DRIVER_OK; /* stop new work before dropping the lock */
 	virtio_mmio_shadow_word(t, VIRTIO_MMIO_STATUS);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 
 	t->ops->reset(t);
 
@@ -285,7 +287,7 @@ static void device_reset(struct virtio_mmio *t)
 	reset_registers(t);
 	t->resetting = false;
 	virtio_mmio_shadow_regs(t);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 }
 
 void virtio_mmio_reset(struct virtio_mmio *t)
@@ -361,13 +363,30 @@ static void write_queue_ready(struct virtio_mmio *t, uint32_t value)
 	}
 }
 
+/*
+ * QueueNotify, the request path's trap: served without t->lock, which a queue pass of another vCPU
+ * (or a completion) may hold for a while. What it reads may change under it (a reset, QueueReady):
+ * the device re-checks under the lock before it touches the queue, and a notify that races a
+ * reset is spurious, which the device must tolerate (§2.7.10).
+ */
+static void write_queue_notify(struct virtio_mmio *t, struct vcpu *vcpu, uint32_t value)
+{
+	__atomic_fetch_add(&t->notifications, 1, __ATOMIC_RELAXED);
+	/* Without VIRTIO_F_NOTIFICATION_DATA the value is the queue index. */
+	if (value >= t->nqueues) {
+		virtio_guest_err(t, "notify for absent queue %u ignored", value);
+		return;
+	}
+	if (!virtio_mmio_live(t) || !READ_ONCE(t->queues[value].ready))
+		return; /* spurious */
+	t->ops->queue_notify(t, value, vcpu ? (uint16_t)vcpu->index : 0);
+}
+
 int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 {
 	struct virtio_mmio *t = dev;
 	struct virtq *vq;
 	bool now_driver_ok = false;
-	int notify_queue = -1;
-	(void)vcpu;
 
 	t->write_traps++; /* racy: a statistic */
 	if (acc->offset >= VIRTIO_MMIO_CONFIG)
@@ -383,11 +402,15 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 		device_reset(t);
 		return 0;
 	}
+	if (acc->offset == VIRTIO_MMIO_QUEUE_NOTIFY) {
+		write_queue_notify(t, vcpu, value);
+		return 0;
+	}
 
 	virtio_mmio_lock(t);
 	if (t->resetting) {
 		virtio_guest_err(t, "write 0x%llx during reset ignored", (unsigned long long)acc->offset);
-		spin_unlock(&t->lock);
+		virtio_mmio_unlock(t);
 		return 0;
 	}
 	switch (acc->offset) {
@@ -450,17 +473,6 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 			break;
 		}
 		break;
-	case VIRTIO_MMIO_QUEUE_NOTIFY:
-		t->notifications++;
-		/* Without VIRTIO_F_NOTIFICATION_DATA the value is the queue index. */
-		if (value >= t->nqueues) {
-			virtio_guest_err(t, "notify for absent queue %u ignored", value);
-		} else if (virtio_mmio_live(t) && t->queues[value].ready) {
-			notify_queue = (int)value;
-			t->notify_vcpu = vcpu ? (uint16_t)vcpu->index : 0;
-		}
-		/* Otherwise spurious (§2.7.10: the device must tolerate them). */
-		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		t->interrupt_status &= ~value;
 		t->driver_acks = t->driver_acks || value != 0;
@@ -491,17 +503,14 @@ int virtio_mmio_write(void *dev, struct vcpu *vcpu, struct mmio_access *acc)
 				 (unsigned long long)acc->offset);
 		break;
 	}
-	/* Keep the shadow exact before the guest runs again: QueueNotify changes no readable register
-	 * (a completion it causes updates InterruptStatus itself); InterruptACK changes one word. */
+	/* Keep the shadow exact before the guest runs again: InterruptACK changes one word. */
 	if (acc->offset == VIRTIO_MMIO_INTERRUPT_ACK)
 		virtio_mmio_shadow_word(t, VIRTIO_MMIO_INTERRUPT_STATUS);
-	else if (acc->offset != VIRTIO_MMIO_QUEUE_NOTIFY)
+	else
 		virtio_mmio_shadow_regs(t);
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 
 	if (now_driver_ok && t->ops->driver_ok)
 		t->ops->driver_ok(t);
-	if (notify_queue >= 0)
-		t->ops->queue_notify(t, (unsigned)notify_queue);
 	return 0;
 }

@@ -10,7 +10,11 @@
  * Locking: one spinlock per device (t->lock) guards the registers, the
  * queues and the device type's own state; completions may arrive on another
  * physical CPU. Ops marked "lock held" run under it; the others run without
- * it so they may take it themselves and call into a storage driver.
+ * it so they may take it themselves and call into a storage driver. Every
+ * holder releases it with virtio_mmio_unlock (the device may have been left
+ * work meanwhile: virtio-blk's completions never wait for the lock). A
+ * QueueNotify write never takes it: the request path's trap does not wait for
+ * another vCPU's queue pass (queue_notify).
  *
  * Guest mistakes (bad access size, unknown offset, writes to read-only
  * registers, out-of-order status, queue registers written while QueueReady=1
@@ -54,8 +58,11 @@ struct virtio_dev_ops {
 	/** Accept the negotiated features at FEATURES_OK (false: FEATURES_OK stays clear). NULL: accept. Lock
 	 * held. */
 	bool (*features_ok)(struct virtio_mmio *t, uint64_t features);
-	/** The driver notified queue q (valid, ready, DRIVER_OK). Lock NOT held. */
-	void (*queue_notify)(struct virtio_mmio *t, unsigned q);
+	/**
+	 * vCPU number vcpu of the VM notified queue q (q < nqueues; it was ready and the device live
+	 * when the transport looked, without the lock: re-check under it). Lock NOT held.
+	 */
+	void (*queue_notify)(struct virtio_mmio *t, unsigned q, uint16_t vcpu);
 	/** DRIVER_OK was just set. NULL: nothing to do. Lock NOT held. */
 	void (*driver_ok)(struct virtio_mmio *t);
 	/**
@@ -64,6 +71,11 @@ struct virtio_dev_ops {
 	 * resets every queue and register. Lock NOT held; t->resetting is set.
 	 */
 	void (*reset)(struct virtio_mmio *t);
+	/**
+	 * t->lock was just released (virtio_mmio_unlock): finish what was left for its holder meanwhile
+	 * (virtio-blk: completions that found the lock held). Any context. NULL: nothing is ever left.
+	 */
+	void (*unlocked)(struct virtio_mmio *t);
 };
 
 struct virtio_mmio_params {
@@ -109,10 +121,9 @@ struct virtio_mmio {
 	struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
 
 	uint64_t interrupts;	 /**< injections made */
-	uint64_t notifications;	 /**< QueueNotify writes (traps) */
+	uint64_t notifications;	 /**< QueueNotify writes (traps); atomic: counted without the lock */
 	uint64_t guest_errors;	 /**< rejected or ignored guest accesses */
 	struct ratelimit log_rl; /**< guest-caused log lines of this device, limited by time */
-	uint16_t notify_vcpu;	 /**< index of the vCPU that last wrote QueueNotify (lock held) */
 	uint32_t *shadow;	 /**< the shadow page (VIRTIO_MMIO_SHADOW_SIZE bytes), NULL: reads trap */
 	uint64_t read_traps;	 /**< register / config reads that trapped */
 	uint64_t write_traps;	 /**< register / config writes (all trap) */
@@ -133,6 +144,18 @@ static inline void virtio_mmio_lock(struct virtio_mmio *t)
 	spin_lock(&t->lock);
 	t->lock_waits++;
 	t->lock_wait_us += timer_us() - t0;
+}
+
+/**
+ * Release t->lock, then let the device finish what was left for the lock's holder while it was held
+ * (virtio_dev_ops.unlocked). Every holder releases the lock so: work left behind waits for the next
+ * release otherwise.
+ */
+static inline void virtio_mmio_unlock(struct virtio_mmio *t)
+{
+	spin_unlock(&t->lock);
+	if (t->ops->unlocked != NULL)
+		t->ops->unlocked(t);
 }
 
 #define VIRTIO_MMIO_SHADOW_SIZE 4096u
@@ -168,7 +191,8 @@ void virtio_mmio_shadow_word(struct virtio_mmio *t, uint32_t off);
 /** Reset the device as a driver's write of 0 to Status does (VM reset). Lock NOT held. */
 void virtio_mmio_reset(struct virtio_mmio *t);
 
-/** True when queues may be processed: DRIVER_OK, no NEEDS_RESET / FAILED, not resetting. Lock held. */
+/** True when queues may be processed: DRIVER_OK, no NEEDS_RESET / FAILED, not resetting. Lock held
+ * (without it, a hint that may be stale by the time it returns). */
 bool virtio_mmio_live(const struct virtio_mmio *t);
 
 /** True when feature bit was negotiated (FEATURES_OK accepted it). Lock held. */

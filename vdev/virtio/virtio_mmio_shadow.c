@@ -133,5 +133,5 @@ void virtio_mmio_attach_shadow(struct virtio_mmio *t, uint32_t *page)
 		fill_config(t);
 		publish(t, 0, VIRTIO_MMIO_SHADOW_SIZE);
 	}
-	spin_unlock(&t->lock);
+	virtio_mmio_unlock(t);
 }
