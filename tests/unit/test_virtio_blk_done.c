@@ -37,13 +37,6 @@ static uint16_t read_req(struct vg *g, unsigned slot, uint64_t sector)
 	return vg_blk_submit(g, slot, &r);
 }
 
-static struct virtio_blk_stats stats(struct vg *g)
-{
-	struct virtio_blk_stats st;
-	virtio_blk_get_stats(g->blk, &st);
-	return st;
-}
-
 /* Completions while a vCPU of the VM holds the lock: left to it, finished at its release, in order. */
 static void test_completion_leaves_its_slot_to_the_holder(void **state)
 {
@@ -78,7 +71,7 @@ static void test_completion_leaves_its_slot_to_the_holder(void **state)
 		assert_memory_equal(vg_ptr(g, VG_DATA_IPA + 512 * i), g->disk + (20 + i) * 512, 512);
 	}
 	assert_true(vg_irqs(g) > irqs);
-	struct virtio_blk_stats st = stats(g);
+	struct virtio_blk_stats st = vg_blk_stats(g);
 	assert_int_equal(st.done_left, 3);
 	assert_int_equal(st.lock_waits, 0);
 	assert_int_equal(st.bytes_read, 3 * 512);
@@ -103,7 +96,7 @@ static void test_free_lock_finishes_what_was_left(void **state)
 	assert_int_equal(vg_used_elem(g, 1).id, h1);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_status(g, 1), VIRTIO_BLK_S_OK);
-	assert_int_equal(stats(g).done_left, 1);
+	assert_int_equal(vg_blk_stats(g).done_left, 1);
 	assert_true(vg_destroy(g));
 }
 

@@ -418,7 +418,7 @@ static bool pump(struct virtio_blk *d, bool notify, int *poll)
 		 * delivered, a pass that empties the ring re-arms notifications. */
 		vblk_release_due(d);
 		more = pump_queues(d, budgets);
-	} while ((d->repump && !more) || (!more && pump_again(d)));
+	} while (!more && (d->repump || pump_again(d)));
 	vblk_flush_irq(d);
 	d->pumping = false;
 	if (poll != NULL)
@@ -452,7 +452,7 @@ static void blk_queue_notify(struct virtio_mmio *t, unsigned q, uint16_t vcpu)
 	WRITE_ONCE(d->home_vcpu, vcpu);
 	WRITE_ONCE(d->queue_home[q], vcpu);
 	if (pump(d, true, &poll))
-		vm_request_work(t->vm, d->home_vcpu); /* budget spent: the guest runs, then work resumes */
+		request_work(d); /* budget spent: the guest runs, then work resumes */
 	if (poll >= 0)
 		vblk_poll_lone_request(d, (unsigned)poll);
 }
@@ -462,7 +462,7 @@ static void blk_driver_ok(struct virtio_mmio *t)
 	/* Buffers made available before DRIVER_OK are processed now. */
 	struct virtio_blk *d = blk_of(t);
 	if (pump(d, false, NULL))
-		vm_request_work(t->vm, READ_ONCE(d->home_vcpu));
+		request_work(d);
 }
 
 static void blk_unlocked(struct virtio_mmio *t)
