@@ -63,8 +63,8 @@ KTIME_RE = re.compile(r"VM linux: keel time per exit by kind \(timed exits\): MM
                       r"sysreg ([0-9.]+) us \(\d+\), other ([0-9.]+) us")
 SEGS_RE = re.compile(r"VM linux: disk linux/vda: data segments: (\d+) in (\d+) reads and writes; (\d+) in the "
                      r"(\d+) of them over")
-LOCK_RE = re.compile(r"VM linux: disk linux/vda: register traps: .*?; (\d+) waits for the device lock, (\d+) us"
-                     r" in all; (\d+) notifies left")
+LOCK_RE = re.compile(r"VM linux: disk linux/vda: register traps: .*?; (\d+) waits for a queue's or the "
+                     r"transport's lock, (\d+) us in all; (\d+) notifies left")
 POLL_RE = re.compile(r"VM linux: disk linux/vda: completion polling \(window (\d+) us\): (\d+) lone requests "
                      r"polled, (\d+) completed in the window, (\d+) left to the interrupt, (\d+) given up")
 
@@ -141,7 +141,7 @@ def per_request(c):
         return None
     out = {"exits": c.get("vcpu_exits", 0) / r, "notify": c["notify_traps"] / r, "irqs": c["interrupts"] / r}
     if "lock_waits" in c:
-        out["locks"] = c["lock_waits"] / r  # CPUs that found the device's lock held (contention)
+        out["locks"] = c["lock_waits"] / r  # CPUs that found a queue's (or the transport's) lock held (contention)
     if "lock_wait_us" in c:
         out["lock_us"] = c["lock_wait_us"] / r  # ... and how long they waited
     return out
@@ -357,7 +357,7 @@ def summary(res):
         if k.get("exits"):
             lines.append(f"  {'':<{w}}keel per request (this job): {cell(k['exits'], '{:.2f}')} vCPU exits, "
                          f"{cell(k['notify'], '{:.3f}')} notify traps, {cell(k['irqs'], '{:.3f}')} interrupts"
-                         + (f", {cell(k['locks'], '{:.3f}')} device lock waits of {cell(k.get('lock_us'), '{:.2f}')} us"
+                         + (f", {cell(k['locks'], '{:.3f}')} lock waits of {cell(k.get('lock_us'), '{:.2f}')} us"
                             if k.get("locks") else ""))
     lines.append(f"  ratio: keel-ufs / native-ufs IOPS medians; later target >= {TARGET} for every job but the plot's "
                  f"depths ({', '.join(PLOT_ONLY)})")

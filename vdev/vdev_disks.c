@@ -118,8 +118,8 @@ static void disk_report(void *dev, const struct vm *vm)
 		    (unsigned long long)s.log_suppressed);
 	log_info(
 	    "VM %s: disk %s: register traps: %llu reads, %llu writes (shadow page %s); %llu waits for "
-	    "the device lock, %llu us in all; %llu notifies left to a running queue pass, %llu completions "
-	    "left to the lock's holder",
+	    "a queue's or the transport's lock, %llu us in all; %llu notifies left to a running queue pass, "
+	    "%llu completions left to the lock's holder",
 	    vm->name, d->name, (unsigned long long)d->blk.mmio.read_traps,
 	    (unsigned long long)d->blk.mmio.write_traps, d->blk.mmio.shadow ? "on: reads do not trap" : "off",
 	    (unsigned long long)s.lock_waits, (unsigned long long)s.lock_wait_us,

@@ -220,7 +220,7 @@ def test_run_takes_medians_over_boots_and_reports_failed_ones(monkeypatch, tmp_p
     # per job: qd32 is the power-off report less the snapshot at its mark (600 requests, 1100 exits)
     assert "| randread-4k-qd32 | 4500 (4000–5000) | 2500 (2000–3000) | 0.56 | 100 / 100 | 1.83, 1.00, 0.25 |" in md
     assert "keel per request (this job): 1.83 (1.83-1.83) vCPU exits, 1.000 (1.000-1.000) notify traps" in text
-    assert "0.250 (0.250-0.250) interrupts, 0.000 (0.000-0.000) device lock waits of 0.00 (0.00-0.00) us" in text
+    assert "0.250 (0.250-0.250) interrupts, 0.000 (0.000-0.000) lock waits of 0.00 (0.00-0.00) us" in text
     assert not os.path.exists(tmp_path / "fio.img")
     if res["plot"].endswith(".png"):
         with open(res["plot"], "rb") as f:
@@ -237,7 +237,8 @@ def counters_at(req, notify, irqs, exits, mmio, locks=0):
             f"notify traps, {irqs} interrupts, 0 errors; bytes copied by keel: 0 (data path: 0); vCPU exits per "
             f"request: 1.00\n"
             f"[  5.0] keel: VM linux: disk linux/vda: register traps: 0 reads, {notify} writes (shadow page on); "
-            f"{locks} waits for the device lock, {locks * 3} us in all; {locks * 2} notifies left to a running "
+            f"{locks} waits for a queue's or the transport's lock, {locks * 3} us in all; "
+            f"{locks * 2} notifies left to a running "
             f"queue pass\n")
 
 
@@ -296,7 +297,7 @@ def test_short_real_fio_rows(monkeypatch, tmp_path):
         assert abs(w["mbs"]["median"] - w["iops"]["median"] * 1.048576) < 0.01 * w["mbs"]["median"]
     c = res["boot"][1]["counters"]
     assert res["boot"][1]["row"] == "keel-ufs" and c["requests"] > 0 and c["bytes_written"] > 0, res
-    assert c["lock_waits"] >= 0, c  # keel's report carries the device lock's waits
+    assert c["lock_waits"] >= 0, c  # keel's report carries the lock waits
     # The guest merged contiguous pages (size_max is the UFS segment size, 256 KiB): its 1 MiB writes
     # came in clearly fewer segments than one per page (a 4 KiB size_max forced exactly 256). How many
     # fewer depends on how contiguous fio's buffers happen to be (huge pages where THP found them).

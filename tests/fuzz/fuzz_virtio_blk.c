@@ -263,17 +263,26 @@ static void run_work(unsigned passes)
 	}
 }
 
+/* Chains popped from every queue of b (no lock: the fuzzer is single-threaded). */
+static uint64_t popped(const struct virtio_blk *b)
+{
+	uint64_t n = 0;
+	for (unsigned q = 0; q < b->mmio.nqueues; q++)
+		n += b->queues[q].stats.requests;
+	return n;
+}
+
 /* A completion-context action must not pop either ring. */
 static void completion_context(void (*fn)(unsigned), unsigned arg)
 {
 	uint64_t before[NDISK];
 	for (unsigned k = 0; k < NDISK; k++)
-		before[k] = vms[k].blk->stats.requests;
+		before[k] = popped(vms[k].blk);
 	ctl.in_completion = true;
 	fn(arg);
 	ctl.in_completion = false;
 	for (unsigned k = 0; k < NDISK; k++)
-		if (vms[k].blk->stats.requests != before[k])
+		if (popped(vms[k].blk) != before[k])
 			fail();
 }
 
@@ -454,8 +463,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ctl.stuck = false;
 	fake_vm_set_busy(false);
 	for (unsigned k = 0; k < NDISK; k++)
-		if (vms[k].blk->irq_held)
-			vm_request_work(vms[k].vm, 0);
+		for (unsigned q = 0; q < vms[k].blk->mmio.nqueues; q++)
+			if (vms[k].blk->queues[q].irq_held)
+				vm_request_work(vms[k].vm, 0);
 	for (unsigned round = 0; round < 4096; round++) {
 		completion_context(act_poll, 0);
 		run_work(1);
@@ -464,22 +474,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (unsigned k = 0; k < NDISK; k++) {
 		struct virtio_blk *b = vms[k].blk;
-		/* No lost wake-up: a live disk holds no request it will never resume. */
-		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing &&
-		    (b->pending_first != 0xffffu || b->ninflight != 0))
-			fail();
-		/* Nor a ring whose notifications are off with nothing in flight to bring the next pass:
-		 * the device's flag, and each queue's own ring (a queue left quiet beside armed ones). */
-		if (virtio_mmio_live(&b->mmio) && b->mmio.queues[0].ready && !b->quiescing &&
-		    b->notify != VBLK_NOTIFY_ARMED)
-			fail();
-		/* Nor an interrupt still held once the guest idled (its release ran). */
-		if (virtio_mmio_live(&b->mmio) && !b->quiescing && b->irq_held)
-			fail();
-		for (unsigned q = 0; q < b->mmio.nqueues; q++)
-			if (virtio_mmio_live(&b->mmio) && b->mmio.queues[q].ready && !b->quiescing &&
-			    b->mmio.queues[q].notify_off)
+		for (unsigned q = 0; q < b->mmio.nqueues; q++) {
+			const struct vblk_queue *bq = &b->queues[q];
+			bool live = virtio_mmio_live(&b->mmio) && b->mmio.queues[q].ready && !b->quiescing;
+			/* No lost wake-up: a live queue holds no request it will never resume. */
+			if (live && (bq->pending_first != 0xffffu || bq->ninflight != 0))
 				fail();
+			/* Nor a ring whose notifications are off with nothing in flight to bring the next
+			 * pass: the queue's flag, and its ring's (a queue left quiet beside armed ones). */
+			if (live && (bq->notify != VBLK_NOTIFY_ARMED || b->mmio.queues[q].notify_off))
+				fail();
+			/* Nor an interrupt still held once the guest idled (its release ran). */
+			if (virtio_mmio_live(&b->mmio) && !b->quiescing && bq->irq_held)
+				fail();
+		}
+		/* Nor the disk still claimed by a sub-block request, or counted in flight. */
+		if (virtio_mmio_live(&b->mmio) && !b->quiescing &&
+		    (b->rmw_gate != NULL || b->inflight_total != 0))
+			fail();
 	}
 	/* Stop both VMs: quiesce must come true once the controller completes; then reset. */
 	for (unsigned k = 0; k < NDISK; k++) {
@@ -492,7 +504,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail();
 		virtio_blk_reset(vms[k].blk);
 		struct virtio_blk *b = vms[k].blk;
-		if (b->nfree != VIRTIO_BLK_SLOTS || b->ninflight != 0 || b->norphaned != 0)
+		for (unsigned q = 0; q < b->mmio.nqueues; q++) {
+			const struct vblk_queue *bq = &b->queues[q];
+			if (bq->nfree != bq->nslots || bq->ninflight != 0 || bq->norphaned != 0)
+				fail();
+		}
+		if (b->rmw_gate != NULL || b->inflight_total != 0)
 			fail();
 	}
 	for (unsigned i = 0; i < CANARY; i++)

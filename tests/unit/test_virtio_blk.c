@@ -781,7 +781,7 @@ static void test_more_requests_than_slots(void **state)
 	unsigned n = VIRTIO_BLK_SLOTS + 16; /* 3 descriptors each: fits a 256-entry queue */
 	vg_submit_reads(g, 0, n);
 	assert_int_equal(g->slow.count, VIRTIO_BLK_SLOTS);
-	assert_int_equal(g->blk->nfree, 0);
+	assert_int_equal(g->blk->queues[0].nfree, 0);
 	/* Completions free slots and ask for work; the VM's vCPU takes the rest of the ring. */
 	slowdisk_complete_all(&g->slow);
 	assert_int_equal(g->slow.count, 0);
@@ -793,7 +793,7 @@ static void test_more_requests_than_slots(void **state)
 	for (unsigned i = 0; i < n; i++)
 		assert_int_equal(vg_status(g, i), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_used_idx(g), n);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	down(g);
 }
 
@@ -924,7 +924,7 @@ static void test_reset_quiesces_in_flight(void **state)
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(vg_irqs(g), before);
 	assert_int_equal(vg_status(g, 0), 0xff);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	/* And the device comes back. */
 	assert_true(vg_driver_init(g, ALL, QSIZE));
 	vg_submit_reads(g, 0, 1);
@@ -942,14 +942,14 @@ static void test_reset_with_stuck_backend(void **state)
 	g->slow.stuck = true;
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0); /* bounded: gives up and orphans the two slots */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS), 0);
-	assert_int_equal(g->blk->norphaned, 2);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS - 2);
+	assert_int_equal(g->blk->queues[0].norphaned, 2);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS - 2);
 	assert_true(vg_driver_init(g, ALL, QSIZE));
 	/* The late completions free their slots and touch nothing of the new session. */
 	g->slow.stuck = false;
 	slowdisk_complete_all(&g->slow);
-	assert_int_equal(g->blk->norphaned, 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].norphaned, 0);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	assert_int_equal(vg_used_idx(g), 0);
 	vg_submit_reads(g, 5, 1);
 	slowdisk_complete_all(&g->slow);
@@ -1046,7 +1046,7 @@ static void test_completion_never_pops(void **state)
 				  .reg64 = true};
 	assert_int_equal(mmio_bus_dispatch(&g->bus, v, &acc), 0); /* ... and vCPU 2 notifies again */
 	(void)d0;
-	assert_int_equal(g->blk->nfree, 0);
+	assert_int_equal(g->blk->queues[0].nfree, 0);
 	for (unsigned i = n; i < n + 8; i++) {
 		struct vg_req x = {VIRTIO_BLK_T_IN, i, VG_DATA_IPA + 512 * i, 512, true};
 		uint16_t h = (uint16_t)(3 * i);
@@ -1116,7 +1116,8 @@ static void test_busy_wake_resumes_idle_disk(void **state)
 	}
 	vg_submit_reads(g, 0, 1);
 	assert_int_equal(vg_blk_stats(g).busy, 1);
-	assert_int_equal(g->blk->ninflight, 0); /* nothing of its own in flight: no completion of ours */
+	assert_int_equal(g->blk->queues[0].ninflight,
+			 0); /* nothing of its own in flight: no completion of ours */
 	assert_int_equal(vg_status(g, 0), 0xff);
 	/* Work before the wake-up (e.g. asked by something else) finds the backend still busy. */
 	assert_false(virtio_blk_work(g->blk));
@@ -1148,7 +1149,7 @@ static void test_quiesce_then_reset(void **state)
 	g->slow.stuck = true; /* the controller has not confirmed the aborts yet */
 	assert_false(virtio_blk_quiesce(g->blk));
 	assert_int_equal(g->slow.cancels, 3);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS - 3); /* the pending one was dropped */
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS - 3); /* the pending one was dropped */
 	assert_false(virtio_blk_quiesce(g->blk));
 	assert_int_equal(g->slow.cancels, 3); /* once each */
 	/* Stopped: neither a notify nor work pops the guest's ring now. */
@@ -1158,8 +1159,8 @@ static void test_quiesce_then_reset(void **state)
 	assert_int_equal(vg_blk_stats(g).requests, popped);
 	g->slow.stuck = false;
 	assert_true(virtio_blk_quiesce(g->blk)); /* the backend completed the aborted requests */
-	assert_int_equal(g->blk->ninflight, 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].ninflight, 0);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	virtio_blk_reset(g->blk); /* the VM-level reset hook */
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_STATUS), 0);
 	assert_true(vg_driver_init(g, ALL, QSIZE));
@@ -1183,11 +1184,11 @@ static void test_reset_bounded_by_time(void **state)
 	uint64_t took = timer_us() - t0;
 	assert_true(took >= VIRTIO_BLK_RESET_WAIT_US);
 	assert_true(took < 20 * VIRTIO_BLK_RESET_WAIT_US);
-	assert_int_equal(g->blk->norphaned, 2);
+	assert_int_equal(g->blk->queues[0].norphaned, 2);
 	assert_false(virtio_blk_quiesce(g->blk)); /* orphans may still DMA: the VM is not reloaded */
 	g->slow.stuck = false;
 	assert_true(virtio_blk_quiesce(g->blk));
-	assert_int_equal(g->blk->norphaned, 0);
+	assert_int_equal(g->blk->queues[0].norphaned, 0);
 	virtio_blk_reset(g->blk);
 	down(g);
 
@@ -1200,8 +1201,8 @@ static void test_reset_bounded_by_time(void **state)
 	assert_true(timer_us() - t0 < VIRTIO_BLK_RESET_WAIT_US);
 	assert_int_equal(g->slow.cancels, 3);
 	assert_int_equal(g->slow.count, 0);
-	assert_int_equal(g->blk->norphaned, 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].norphaned, 0);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	assert_int_equal(vg_used_idx(g), 0); /* the rings were being torn down: nothing written */
 	down(g);
 }

@@ -350,7 +350,7 @@ static void test_lone_completion_after_a_poll(void **state)
 	assert_int_equal(vg_blk_stats(g).poll_hits, 1);
 	fake_vm_set_busy(true);
 	fake_vm_set_last_idle_us(fake_timer_ns / US - 1000 * VIRTIO_BLK_LONE_IDLE_DEADLINES - 1);
-	g->blk->ab[0].off = true; /* the next ones are not polled: their completions interrupt */
+	g->blk->queues[0].ab[0].off = true; /* the next ones are not polled: their completions interrupt */
 
 	read_done(g, 1); /* lone, just after the poll */
 	assert_int_equal(vg_blk_stats(g).polls, 1);
@@ -447,9 +447,9 @@ static void test_reset_drops_held(void **state)
 	(void)state;
 	struct vg *g = up(1000);
 	held_one(g);
-	assert_true(g->blk->irq_held);
+	assert_true(g->blk->queues[0].irq_held);
 	vg_wr(g, VIRTIO_MMIO_STATUS, 0);
-	assert_false(g->blk->irq_held);
+	assert_false(g->blk->queues[0].irq_held);
 	assert_false(g->blk->mmio.driver_acks);
 	assert_int_equal(vg_rd(g, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	fake_vm_set_busy(false);

@@ -1,5 +1,5 @@
 /*
- * virtio-blk completions never wait for the device lock (virtio_blk_done.c): a completion that
+ * virtio-blk completions never wait for a queue's lock (virtio_blk_done.c): a completion that
  * finds it held leaves its slot to the holder, which finishes it when it releases the lock, in
  * completion order; one that finds it free finishes whatever was left before it too. The fake
  * lock aborts on a second acquisition, so a completion that waited would fail these tests.
@@ -18,6 +18,7 @@
 #include "tests/fakes/fake_vgic.h"
 #include "tests/fakes/fake_vm_work.h"
 #include "tests/fakes/virtio_guest.h"
+#include "vdev/virtio/virtio_blk_int.h"
 
 #define QSIZE 64
 
@@ -48,20 +49,20 @@ static void test_completion_leaves_its_slot_to_the_holder(void **state)
 	assert_int_equal(g->slow.count, 3);
 	unsigned irqs = vg_irqs(g);
 
-	virtio_mmio_lock(&g->blk->mmio); /* the VM's vCPU, in a queue pass */
+	vblk_lock(&g->blk->queues[0]);	 /* the VM's vCPU, in a queue pass */
 	slowdisk_complete_all(&g->slow); /* the controller's interrupt, on another CPU */
 	/* Nothing is finished yet, and nobody waited for the lock. */
 	assert_int_equal(vg_used_idx(g), 0);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(vg_status(g, i), 0xff);
-	assert_int_equal(g->blk->ninflight, 3);
-	assert_non_null(g->blk->done_list);
-	assert_int_equal(g->blk->mmio.lock_waits, 0);
-	virtio_mmio_unlock(&g->blk->mmio);
+	assert_int_equal(g->blk->queues[0].ninflight, 3);
+	assert_non_null(g->blk->queues[0].done_list);
+	assert_int_equal(g->blk->queues[0].stats.lock_waits, 0);
+	vblk_unlock(&g->blk->queues[0]);
 
 	/* The holder finished them as it released the lock, in the order they completed. */
-	assert_null(g->blk->done_list);
-	assert_int_equal(g->blk->ninflight, 0);
+	assert_null(g->blk->queues[0].done_list);
+	assert_int_equal(g->blk->queues[0].ninflight, 0);
 	assert_int_equal(vg_used_idx(g), 3);
 	for (unsigned i = 0; i < 3; i++) {
 		struct virtq_used_elem e = vg_used_elem(g, (uint16_t)i);
@@ -85,10 +86,10 @@ static void test_free_lock_finishes_what_was_left(void **state)
 	struct vg *g = up(8);
 	uint16_t h0 = read_req(g, 0, 5);
 	uint16_t h1 = read_req(g, 1, 6);
-	virtio_mmio_lock(&g->blk->mmio);
+	vblk_lock(&g->blk->queues[0]);
 	slowdisk_complete_first(&g->slow); /* left */
 	assert_int_equal(vg_used_idx(g), 0);
-	spin_unlock(&g->blk->mmio.lock); /* a release that does not look (none in keel does this) */
+	spin_unlock(&g->blk->queues[0].lock); /* a release that does not look (none in keel does this) */
 	assert_int_equal(vg_used_idx(g), 0);
 	slowdisk_complete_first(&g->slow); /* the lock is free: finishes both */
 	assert_int_equal(vg_used_idx(g), 2);
@@ -110,9 +111,9 @@ static void test_left_completion_still_asks_for_work(void **state)
 	uint16_t h1 = read_req(g, 1, 2); /* refused (BLK_EBUSY): pending */
 	assert_int_equal(g->slow.count, 1);
 	fake_vm_work_reset();
-	virtio_mmio_lock(&g->blk->mmio);
+	vblk_lock(&g->blk->queues[0]);
 	slowdisk_complete_first(&g->slow);
-	virtio_mmio_unlock(&g->blk->mmio);
+	vblk_unlock(&g->blk->queues[0]);
 	assert_true(fake_vm_work_pending(g->vm));
 	vg_run_work(g, 4);
 	slowdisk_complete_all(&g->slow);

@@ -100,13 +100,13 @@ static void test_poll_window_expires(void **state)
 	virtio_blk_poll(g->blk);
 	assert_int_equal(vg_status(g, 0), VIRTIO_BLK_S_OK);
 	/* One slow request does not stop polling; a run of them does (estimate 100, 175, 231). */
-	assert_true(g->blk->poll_est_us[0] <= 200);
+	assert_true(g->blk->queues[0].poll_est_us[0] <= 200);
 	vg_submit_reads(g, 1, 1);
 	virtio_blk_poll(g->blk);
 	vg_submit_reads(g, 2, 1);
 	virtio_blk_poll(g->blk);
 	assert_int_equal(vg_blk_stats(g).poll_misses, 3);
-	assert_true(g->blk->poll_est_us[0] > 200);
+	assert_true(g->blk->queues[0].poll_est_us[0] > 200);
 
 	/* Only one lone request in VIRTIO_BLK_POLL_PROBE is polled now, and probes that complete in
 	 * time turn polling back on. */
@@ -121,12 +121,13 @@ static void test_poll_window_expires(void **state)
 	assert_int_equal(vg_status(g, 20), VIRTIO_BLK_S_OK);
 	assert_int_equal(vg_blk_stats(g).polls, 4);
 	/* Fast completions bring the estimate under the window: every lone request is polled again. */
-	for (unsigned i = 21; i < 21 + 4 * VIRTIO_BLK_POLL_PROBE && g->blk->poll_est_us[0] > 200; i++) {
+	for (unsigned i = 21; i < 21 + 4 * VIRTIO_BLK_POLL_PROBE && g->blk->queues[0].poll_est_us[0] > 200;
+	     i++) {
 		g->slow.ready_calls = 0;
 		vg_submit_reads(g, i % 40, 1);
 		virtio_blk_poll(g->blk);
 	}
-	assert_true(g->blk->poll_est_us[0] <= 200);
+	assert_true(g->blk->queues[0].poll_est_us[0] <= 200);
 	uint64_t polls = vg_blk_stats(g).polls;
 	g->slow.ready_calls = 0;
 	vg_submit_reads(g, 41, 1);
@@ -151,8 +152,8 @@ static void test_poll_by_request_size(void **state)
 	assert_int_equal(s.polls, 3);
 	assert_int_equal(s.polls_large, 3);
 	assert_int_equal(s.poll_misses, 3);
-	assert_true(g->blk->poll_est_us[1] > 200);
-	assert_int_equal(g->blk->poll_est_us[0], 0);
+	assert_true(g->blk->queues[0].poll_est_us[1] > 200);
+	assert_int_equal(g->blk->queues[0].poll_est_us[0], 0);
 	/* The next large lone request is not polled... */
 	struct vg_req big = {VIRTIO_BLK_T_IN, 0, VG_DATA_IPA, 256 * 512, true};
 	vg_blk_submit(g, 3, &big);
@@ -262,7 +263,7 @@ static struct vg *up_polling_turned_off(unsigned *i)
 	struct vg *g = up_timed_polling();
 	for (*i = 0; *i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; (*i)++)
 		timed_lone_request(g, *i, 200, 100);
-	assert_true(g->blk->ab[0].off);
+	assert_true(g->blk->queues[0].ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	return g;
 }
@@ -283,23 +284,23 @@ static void test_poll_measured_choice(void **state)
 	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
 		polled += timed_lone_request(g, i, 200, 100);
 	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
-	assert_true(g->blk->ab[0].off);
+	assert_true(g->blk->queues[0].ab[0].off);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "off");
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	/* Polling now loses its trials: they come less and less often. */
 	polled = 0;
 	for (unsigned n = 0; n < 40 * VIRTIO_BLK_AB_EPOCH; n++, i++)
 		polled += timed_lone_request(g, i, 200, 100);
-	assert_true(g->blk->ab[0].off);
+	assert_true(g->blk->queues[0].ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	/* Trials (a settling epoch and a measured one) after 4, 8 and 16 epochs. */
 	assert_true(polled <= 3 * (VIRTIO_BLK_AB_SETTLE + VIRTIO_BLK_AB_EPOCH));
-	assert_true(g->blk->ab[0].every > VIRTIO_BLK_AB_EVERY_MIN);
+	assert_true(g->blk->queues[0].ab[0].every > VIRTIO_BLK_AB_EVERY_MIN);
 	/* The guest now waits for its requests: the next trial of polling wins. */
-	for (unsigned n = 0; n < (VIRTIO_BLK_AB_EVERY_MAX + 4) * VIRTIO_BLK_AB_EPOCH && g->blk->ab[0].off;
-	     n++, i++)
+	for (unsigned n = 0;
+	     n < (VIRTIO_BLK_AB_EVERY_MAX + 4) * VIRTIO_BLK_AB_EPOCH && g->blk->queues[0].ab[0].off; n++, i++)
 		timed_lone_request(g, i, 100, 300);
-	assert_false(g->blk->ab[0].off);
+	assert_false(g->blk->queues[0].ab[0].off);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "on");
 	assert_int_equal(vg_blk_stats(g).poll_switches, 2);
 	/* An epoch stretched by an idle gap measures nothing: no switch on it. */
@@ -309,7 +310,7 @@ static void test_poll_measured_choice(void **state)
 			fake_timer_ns += 1000ull * VIRTIO_BLK_AB_EPOCH_MAX_US;
 		timed_lone_request(g, i, 100, 300);
 	}
-	assert_false(g->blk->ab[0].off);
+	assert_false(g->blk->queues[0].ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_trials, trials);
 	fake_timer_manual = false;
 	down(g);
@@ -342,7 +343,7 @@ static void test_poll_trial_settles(void **state)
 	}
 	assert_true(vg_blk_stats(g).poll_trials >= trials + 3); /* after 4, 8 and 16 epochs */
 	assert_true(polled_burst >= 3 * VIRTIO_BLK_AB_SETTLE);	/* each trial began with the burst */
-	assert_true(g->blk->ab[0].off);
+	assert_true(g->blk->queues[0].ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	fake_timer_manual = false;
 	down(g);
@@ -363,7 +364,7 @@ static void test_poll_choice_per_size(void **state)
 	assert_int_equal(vg_blk_stats(g).polls, polls + 1);
 	assert_int_equal(vg_blk_stats(g).polls_large, 1);
 	assert_int_equal(vg_status(g, 41), VIRTIO_BLK_S_OK);
-	assert_false(g->blk->ab[1].off);
+	assert_false(g->blk->queues[0].ab[1].off);
 	assert_string_equal(virtio_blk_poll_mode(g->blk), "off up to 64 KiB, on above");
 	/* And a small one still is not. */
 	polls = vg_blk_stats(g).polls;
@@ -404,7 +405,7 @@ static void test_poll_off_for_a_busy_guest(void **state)
 	for (; i < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; i++)
 		polled += busy_lone_request(g, i);
 	assert_int_equal(polled, VIRTIO_BLK_AB_EVERY_MIN * VIRTIO_BLK_AB_EPOCH);
-	assert_true(g->blk->ab[0].off);
+	assert_true(g->blk->queues[0].ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 1);
 	assert_true(vg_blk_stats(g).poll_busy_epochs >= 1);
 	/* Still busy: no trial of polling, however long. */
@@ -417,9 +418,10 @@ static void test_poll_off_for_a_busy_guest(void **state)
 	/* The guest waits for each request now: polling's trial comes after VIRTIO_BLK_AB_EVERY_MIN
 	 * epochs (and one to settle), and its rate wins. */
 	unsigned n = 0;
-	for (; n < (VIRTIO_BLK_AB_EVERY_MIN + 3) * VIRTIO_BLK_AB_EPOCH && g->blk->ab[0].off; n++, i++)
+	for (; n < (VIRTIO_BLK_AB_EVERY_MIN + 3) * VIRTIO_BLK_AB_EPOCH && g->blk->queues[0].ab[0].off;
+	     n++, i++)
 		timed_lone_request(g, i, 100, 300);
-	assert_false(g->blk->ab[0].off);
+	assert_false(g->blk->queues[0].ab[0].off);
 	assert_int_equal(vg_blk_stats(g).poll_switches, 2);
 	fake_timer_manual = false;
 	down(g);
@@ -437,8 +439,8 @@ static void test_poll_trial_soon_at_depth(void **state)
 	unsigned i = 0;
 	for (; i < 64 * VIRTIO_BLK_AB_EPOCH; i++)
 		timed_lone_request(g, i, 100, 300); /* polling wins every trial: they back off */
-	assert_false(g->blk->ab[0].off);
-	assert_int_equal(g->blk->ab[0].every, VIRTIO_BLK_AB_EVERY_MAX);
+	assert_false(g->blk->queues[0].ab[0].off);
+	assert_int_equal(g->blk->queues[0].ab[0].every, VIRTIO_BLK_AB_EVERY_MAX);
 	uint64_t trials = vg_blk_stats(g).poll_trials;
 	unsigned lone = 0;
 	for (; lone < (VIRTIO_BLK_AB_EVERY_MIN + 2) * VIRTIO_BLK_AB_EPOCH; lone++, i++) {

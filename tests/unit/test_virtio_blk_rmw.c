@@ -207,7 +207,7 @@ static void test_phase_errors(void **state)
 	struct virtio_blk_stats s = vg_blk_stats(g);
 	assert_int_equal(s.io_errors, 3);
 	assert_int_equal(s.bytes_written + s.bytes_read, 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	assert_null(g->blk->rmw.owner);
 	/* The disk still serves sub-block requests. */
 	vg_blk_submit(g, 3, &r);
@@ -241,7 +241,7 @@ static void test_reset_mid_rmw(void **state)
 	vg_run_work(g, 4);
 	assert_int_equal(g->slow.count, 0);
 	assert_disk_orig(g, 8 * 512, 16 * 512);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 
 	/* A VM stop after the read phase: the same. */
 	assert_true(vg_driver_init(g, NO_BS, QSIZE));
@@ -290,7 +290,7 @@ static void test_write_behind_rmw(void **state)
 	assert_int_equal(vg_status(g, 3), VIRTIO_BLK_S_OK);
 	for (unsigned i = 0; i < BS; i++)
 		assert_int_equal(g->disk[8 * 512 + i], i / 512 == 1 ? 0x11 : 0x33);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	down(g);
 }
 

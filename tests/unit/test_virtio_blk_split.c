@@ -112,7 +112,7 @@ static void test_uboot_sized_read(void **state)
 	assert_int_equal(s.split_parts, 4);
 	assert_int_equal(s.bytes_read, UBOOT_SECTORS * 512ull);
 	assert_int_equal(s.errors, 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	down(g);
 }
 
@@ -192,7 +192,7 @@ static void test_failing_middle_part(void **state)
 	assert_int_equal(s.errors, 1);
 	assert_int_equal(s.bytes_read, 0);
 	assert_int_equal(s.split_parts, 2);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 	down(g);
 }
 
@@ -214,7 +214,7 @@ static void test_reset_between_parts(void **state)
 	assert_int_equal(g->disk[108 * 512], vg_disk_byte(108 * 512ull)); /* part 2 never written */
 	assert_int_equal(vg_used_idx(g), 0);
 	assert_int_equal(vg_status(g, 0), 0xff);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 
 	/* Reset with part 2 in flight: waited for, then nothing more. */
 	assert_true(vg_driver_init(g, ALL, QSIZE));
@@ -227,7 +227,7 @@ static void test_reset_between_parts(void **state)
 	assert_int_equal(g->slow.count, 0);
 	assert_int_equal(g->disk[116 * 512], vg_disk_byte(116 * 512ull)); /* part 3 never written */
 	assert_int_equal(vg_used_idx(g), 0);
-	assert_int_equal(g->blk->nfree, VIRTIO_BLK_SLOTS);
+	assert_int_equal(g->blk->queues[0].nfree, VIRTIO_BLK_SLOTS);
 
 	/* And a VM stop between parts (quiesce): no more parts, the device idles. */
 	assert_true(vg_driver_init(g, ALL, QSIZE));

@@ -14,25 +14,30 @@
  * writes the blocks back. Each phase is one backend request issued from the VM's own vCPU (the
  * split machinery: completion context only re-queues it); the copies run there too. Such
  * requests are counted (rmw_requests, rmw_bytes, bytes_copied); block-aligned ones stay zero-copy.
- * Consistency: an RMW request runs alone. It starts only when nothing else of this disk is in
- * flight, and nothing else is submitted until it completes, so no write of the VM can race its
+ * Consistency: an RMW request runs alone. It claims the disk (the gate: no queue submits anything
+ * else from then on), starts only when nothing else of this disk is in flight, and nothing else is
+ * submitted until it completes, so no write of the VM, from any queue, can race its
  * read-merge-write. A reset or stop cancels it like a split request: IOERR (or no answer while
  * resetting), and no block is written from a bounce buffer after the reset began.
  *
  * 1..VIRTIO_BLK_MAX_QUEUES request queues (VIRTIO_BLK_F_MQ above one) of up to
- * VIRTIO_BLK_QUEUE_SIZE entries each, sharing one lock, one pending list and the device's
- * VIRTIO_BLK_SLOTS request slots; requests beyond them wait in their rings. A request's used entry
- * goes to the queue it came from. The device struct is caller-allocated (keel has no heap on the
- * data path).
+ * VIRTIO_BLK_QUEUE_SIZE entries each. Each queue has its own lock, pending list, share of the
+ * device's VIRTIO_BLK_SLOTS request slots (VIRTIO_BLK_SLOTS / queues each), counters, interrupt
+ * decision and polling choice (struct vblk_queue): two vCPUs driving their own queues never wait
+ * for each other. Requests beyond a queue's slots wait in its ring. A request's used entry goes to
+ * the queue it came from. What the queues share is the transport (its own lock, for the registers
+ * and the interrupt line), the backend and the sub-block gate (atomics). The device struct is
+ * caller-allocated (keel has no heap on the data path).
  *
  * Isolation: the rings are popped and parsed only on the VM's own vCPUs (the QueueNotify trap and
  * the work hook), at most one queue's worth per queue and call. Completions (any CPU's interrupt handler,
  * any vCPU's polling, maybe for another VM's disk) only write the status, push the used entry,
  * decide the interrupt and, if the device has more to do, vm_request_work() its owner. They never
- * wait for the device lock: one that finds it held leaves its slot to the holder, which finishes it
- * as it releases the lock (virtio_blk_done.c). Nor does a QueueNotify: one that finds another vCPU
- * of the VM in a queue pass leaves its queue to that pass. A BLK_EBUSY
- * refusal waits for the backend's wake-up (blkdev_set_wake), which also asks for work.
+ * wait for a queue's lock: one that finds it held leaves its slot to the holder, which finishes it
+ * as it releases the lock (virtio_blk_done.c); nor for the transport's, to raise the interrupt
+ * (virtio_mmio_signal_used_async). Nor does a QueueNotify: one that finds another vCPU of the VM in
+ * that queue's pass leaves the queue to that pass. A BLK_EBUSY refusal waits for the backend's
+ * wake-up (blkdev_set_wake), which also asks for work.
  *
  * Requests are parsed without assuming descriptor framing (§2.6.4): the header
  * is the first 16 device-readable bytes, the status the last device-writable
@@ -51,7 +56,8 @@
  * lets a 1 MiB request of scattered 4 KiB pages (256 segments) travel whole.
  */
 #define VIRTIO_BLK_QUEUE_SIZE 512u
-/** Requests parsed and not yet completed at once (more than any backend queues). */
+/** Requests parsed and not yet completed at once (more than any backend queues), shared out
+ * equally among the queues the device offers. */
 #define VIRTIO_BLK_SLOTS 64u
 /** Most data segments one request may become (after splitting at the backend's max_seg_size). */
 #define VIRTIO_BLK_MAX_SEGS 256u
@@ -93,10 +99,10 @@ struct virtio_blk_stats {
 	uint64_t bytes_written;	  /**< data bytes of successful writes */
 	uint64_t notifications;	  /**< QueueNotify traps */
 	uint64_t notify_handoffs; /**< ... left to the queue pass another vCPU was running (no lock wait) */
-	uint64_t
-	    done_left; /**< completions that found the device lock held and left their slot to its holder */
+	uint64_t done_left;    /**< completions that found their queue's lock held and left their slot to its
+				  holder */
 	uint64_t interrupts;   /**< interrupts injected */
-	uint64_t lock_waits;   /**< times a CPU waited for the device's lock (virtio_mmio.lock_waits) */
+	uint64_t lock_waits;   /**< times a CPU waited for a queue's lock or the transport's */
 	uint64_t lock_wait_us; /**< ... the time they waited, in all */
 	uint64_t bytes_copied; /**< payload bytes keel copied (GET_ID, discard ranges, sub-block data) */
 	uint64_t errors;       /**< requests completed with a non-OK status, malformed chains, ring errors */
@@ -283,7 +289,7 @@ struct virtio_blk_slot {
 struct virtio_blk_rmw {
 	void *pages[VIRTIO_BLK_BOUNCE_PAGES];
 	uint32_t piece_max;	       /**< bytes per piece (whole blocks); 0: no sub-block I/O */
-	struct virtio_blk_slot *owner; /**< the request running (NULL: none) */
+	struct virtio_blk_slot *owner; /**< the gate's owner once started (NULL: none) */
 	uint8_t phase;		       /**< VBLK_RMW_* (virtio_blk_rmw.c) */
 	uint64_t sector, end;	       /**< the owner's next sector not yet done, and its end */
 	uint64_t first;		       /**< the current piece: first sector of its covering blocks */
@@ -293,7 +299,7 @@ struct virtio_blk_rmw {
 	struct blk_seg segs[VIRTIO_BLK_BOUNCE_SEGS];
 };
 
-/** The measured choice of polling lone requests or not (virtio_blk_poll.c). Lock held. */
+/** The measured choice of polling lone requests or not (virtio_blk_poll.c). Queue lock held. */
 struct virtio_blk_poll_ab {
 	bool off;	 /**< not polling measured faster: lone requests are not polled */
 	bool trial;	 /**< this epoch runs the other mode */
@@ -308,36 +314,30 @@ struct virtio_blk_poll_ab {
 	uint16_t waited; /**< ... of them, the guest's next request came after it had completed */
 };
 
-struct virtio_blk {
-	struct virtio_mmio mmio; /**< transport; its lock guards everything below */
-	struct blkdev *bdev;
-	bool read_only;
-	uint32_t seg_max; /**< data segments accepted per request (after splitting) */
-	char serial[VIRTIO_BLK_ID_BYTES];
-	struct virtio_blk_config config;
+/**
+ * One request queue: its ring's device side, its share of the slots, its pass, its completions, its
+ * interrupt decision and its polling choice. Its lock (lock) guards all of it and the pop side of
+ * its ring; two vCPUs driving two queues never wait for each other. Lock order: a queue's lock,
+ * then the transport's (virtio_mmio.lock); never two queues' locks at once.
+ */
+struct vblk_queue {
+	struct spinlock lock;
+	struct virtio_blk *dev;
+	uint8_t q; /**< its index: the ring it serves (dev->mmio.queues[q]) */
 
-	bool pumping; /**< one context is processing the queue (read without the lock by notifies) */
-	bool repump;  /**< more work arrived while it was */
-	bool handoff; /**< a notify left its work to that context (atomic, no lock) */
-	uint64_t notify_handoffs; /**< notifies that did (atomic) */
+	bool pumping;  /**< a vCPU is running this queue's pass (read without the lock by notifies) */
+	bool repump;   /**< more work arrived while it was */
+	bool handoff;  /**< a notify or work left its pass to that vCPU (atomic, no lock) */
+	uint16_t home; /**< the vCPU that last notified it: work is asked to run there (a hint, no lock) */
 	/** Completed slots not yet finished (lock-free, newest first; virtio_blk_done.c). */
 	struct virtio_blk_slot *done_list;
-	uint64_t done_left; /**< completions that found the lock held and left their slot (atomic) */
-	bool stalled;	    /**< the pump stopped for lack of slots: a completion resumes */
-	bool quiescing;	    /**< the VM is stopping: pop nothing, submit nothing */
-	uint16_t home_vcpu; /**< vCPU that last notified: where work is asked to run (a hint, no lock) */
-	/** Per queue: the vCPU that last notified it; a completion on that queue asks for work there
-	 * (written by notifies without the lock). */
-	uint16_t queue_home[VIRTIO_BLK_MAX_QUEUES];
-	uint8_t pop_q;		      /**< the queue the pump is popping (parsed chains belong to it) */
-	uint8_t next_q;		      /**< round robin: the queue the next pass visits first */
-	volatile bool backend_kicked; /**< the backend asked for a poll from this VM's vCPU (owner_kick) */
-	bool irq_check;		      /**< used entries added since the last interrupt decision */
+	bool stalled;	/**< the pass stopped for lack of slots: a completion resumes it */
+	bool irq_check; /**< used entries added since the last interrupt decision */
 	uint16_t pending_first, pending_last; /**< parsed requests awaiting (re)submission */
+	uint16_t nslots;		      /**< its share of dev->slots */
 	uint16_t nfree;
 	uint16_t ninflight; /**< slots submitted to the backend */
 	uint16_t norphaned;
-	uint32_t poll_us; /**< see virtio_blk_params.poll_us */
 	/** Per size class (0: small, 1: large): estimated completion time of a lone request (0: unknown)
 	 * and lone requests not polled since the last poll. */
 	uint32_t poll_est_us[2];
@@ -347,21 +347,45 @@ struct virtio_blk {
 	 * before its next request?) is judged at the next submission (vblk_lone_judge). */
 	bool lone_unpolled;
 	uint8_t lone_class;  /**< ... its size class */
-	bool pass_by_notify; /**< the queue pass running was started by the driver's notify */
+	bool pass_by_notify; /**< the pass running was started by the driver's notify */
 	/** Whether to poll lone requests at all, measured (poll_us): small requests, large ones. */
 	struct virtio_blk_poll_ab ab[2];
-	/** The driver's notifications (enum vblk_notify): off, each completion then asks for a queue pass. */
+	/** The driver's notifications (enum vblk_notify): off, each completion then asks for a pass. */
 	uint8_t notify;
-	uint32_t coalesce_us;	 /**< see virtio_blk_params.coalesce_us */
 	bool irq_held;		 /**< an interrupt is due but held back (coalescing) */
 	uint16_t used_since_irq; /**< used entries since the last interrupt (saturates) */
 	uint16_t last_batch;	 /**< used entries the last interrupt carried */
 	uint64_t held_since;	 /**< timer_us when it was first held */
 	uint64_t polled_us;	 /**< timer_us when the last completion poll ended */
 	uint16_t free_stack[VIRTIO_BLK_SLOTS];
+	/** Its counters (under its lock; notify_handoffs and done_left are atomics). */
 	struct virtio_blk_stats stats;
-	struct virtq_chain chain; /**< scratch for virtq_pop (lock held) */
-	struct virtio_blk_rmw rmw;
+	struct virtq_chain chain; /**< scratch for virtq_pop */
+};
+
+struct virtio_blk {
+	struct virtio_mmio mmio; /**< transport (its lock guards the registers, not the queues) */
+	struct blkdev *bdev;
+	bool read_only;
+	uint32_t seg_max; /**< data segments accepted per request (after splitting) */
+	char serial[VIRTIO_BLK_ID_BYTES];
+	struct virtio_blk_config config;
+	uint32_t poll_us;	      /**< see virtio_blk_params.poll_us */
+	uint32_t coalesce_us;	      /**< see virtio_blk_params.coalesce_us */
+	bool quiescing;		      /**< the VM is stopping: pop nothing, submit nothing */
+	uint16_t home_vcpu;	      /**< vCPU that last notified any queue (a hint, no lock) */
+	uint8_t next_q;		      /**< round robin: the queue the next work visits first (a hint) */
+	volatile bool backend_kicked; /**< the backend asked for a poll from this VM's vCPU (owner_kick) */
+	/*
+	 * The sub-block gate (virtio_blk_rmw.c), atomics: requests submitted by every queue and not yet
+	 * completed, the sub-block request that owns the disk (it runs alone), and the queues that
+	 * stopped for it (a bit each: asked for work when it ends).
+	 */
+	uint32_t inflight_total;
+	struct virtio_blk_slot *rmw_gate;
+	uint32_t rmw_waiters;
+	struct virtio_blk_rmw rmw; /**< used by the gate's owner only */
+	struct vblk_queue queues[VIRTIO_BLK_MAX_QUEUES];
 	struct virtio_blk_slot slots[VIRTIO_BLK_SLOTS];
 };
 

@@ -1,44 +1,47 @@
 /*
  * virtio-blk's interrupt decision: whether used entries interrupt the guest now or are held back
  * while it is busy (interrupt coalescing, virtio_blk_params.coalesce_us), and when a held interrupt
- * is released. Lock held throughout (contracts in virtio_blk_int.h).
+ * is released. Each queue decides for its own used entries, under its lock (contracts in
+ * virtio_blk_int.h); the line they share is raised without waiting for the transport's lock.
  */
 #include "vdev/virtio/virtio_blk_int.h"
 
+#include "arch/barrier.h"
 #include "arch/timer.h"
 #include "core/vm.h"
 
-/* Lock held. Interrupt the guest for every used entry so far. */
-static void signal_used(struct virtio_blk *d)
+/* Lock held. Interrupt the guest for every used entry of bq so far. */
+static void signal_used(struct vblk_queue *bq)
 {
-	d->irq_held = false; /* this interrupt carries any held one */
-	d->last_batch = d->used_since_irq;
-	d->used_since_irq = 0;
-	virtio_mmio_signal_used(&d->mmio);
+	bq->irq_held = false; /* this interrupt carries any held one */
+	bq->last_batch = bq->used_since_irq;
+	bq->used_since_irq = 0;
+	virtio_mmio_signal_used_async(&bq->dev->mmio);
 }
 
 /* Lock held. Deliver the interrupt held back by coalescing, if any. */
-void vblk_release_irq(struct virtio_blk *d)
+void vblk_release_irq(struct vblk_queue *bq)
 {
-	if (d->irq_held)
-		signal_used(d);
+	if (bq->irq_held)
+		signal_used(bq);
 }
 
-/* Lock held. The device still has some of the driver's requests: in flight, waiting for
+/* Lock held. The queue still has some of the driver's requests: in flight, waiting for
  * submission, or waiting for a slot. */
-static bool work_outstanding(const struct virtio_blk *d)
+static bool work_outstanding(const struct vblk_queue *bq)
 {
-	return d->ninflight != 0 || d->pending_first != SLOT_NONE || d->stalled;
+	return bq->ninflight != 0 || bq->pending_first != SLOT_NONE || bq->stalled;
 }
 
 /* Lock held. The guest waited for its I/O lately: it trapped on WFI, or sat in a completion poll.
  * Another vCPU's WFI may stamp its idle time after this clock read (no lock orders the two): a
  * stamp later than now is "just now", not one from long ago. */
-static bool waited_lately(const struct virtio_blk *d)
+static bool waited_lately(const struct vblk_queue *bq)
 {
+	const struct virtio_blk *d = bq->dev;
 	uint64_t now = timer_us(), w = (uint64_t)d->coalesce_us * VIRTIO_BLK_LONE_IDLE_DEADLINES;
 	uint64_t idle = vm_last_idle_us(d->mmio.vm);
-	return idle >= now || now - idle <= w || now - d->polled_us <= w;
+	return idle >= now || now - idle <= w || now - bq->polled_us <= w;
 }
 
 /*
@@ -52,56 +55,57 @@ static bool waited_lately(const struct virtio_blk *d)
  * merely ran dry at depth still holds: the guest is busy with the last batch and has not seen
  * these.)
  */
-static bool may_hold(const struct virtio_blk *d)
+static bool may_hold(const struct vblk_queue *bq)
 {
-	if (d->coalesce_us == 0 || !d->mmio.driver_acks || vm_guest_idle(d->mmio.vm))
+	const struct virtio_blk *d = bq->dev;
+	if (d->coalesce_us == 0 || !READ_ONCE(d->mmio.driver_acks) || vm_guest_idle(d->mmio.vm))
 		return false;
-	bool lone = d->last_batch <= 1 && d->used_since_irq <= 1 && !work_outstanding(d) &&
-		    d->notify != VBLK_NOTIFY_QUIET;
-	return !lone || !waited_lately(d);
+	bool lone = bq->last_batch <= 1 && bq->used_since_irq <= 1 && !work_outstanding(bq) &&
+		    bq->notify != VBLK_NOTIFY_QUIET;
+	return !lone || !waited_lately(bq);
 }
 
-void vblk_flush_irq(struct virtio_blk *d)
+void vblk_flush_irq(struct vblk_queue *bq)
 {
-	if (!d->irq_check)
+	struct virtio_blk *d = bq->dev;
+	if (!bq->irq_check)
 		return;
-	d->irq_check = false;
-	/* One interrupt line for every queue (virtio-mmio): raise it if any queue wants one. */
-	bool want = false;
-	for (unsigned q = 0; q < d->mmio.nqueues; q++)
-		if (virtq_needs_interrupt(&d->mmio.queues[q])) /* false for a queue not ready */
-			want = true;
-	if (!want)
+	bq->irq_check = false;
+	/* One interrupt line for every queue (virtio-mmio): each queue raises it for its own entries
+	 * (an interrupt another queue raised meanwhile carries them too; the driver looks at every
+	 * queue). False for a queue not ready. */
+	if (!virtq_needs_interrupt(&d->mmio.queues[bq->q]))
 		return;
-	if (!may_hold(d)) {
-		signal_used(d);
+	if (!may_hold(bq)) {
+		signal_used(bq);
 		return;
 	}
-	d->stats.irq_holds++;
-	if (!d->irq_held) {
-		d->irq_held = true;
-		d->held_since = timer_us();
+	bq->stats.irq_holds++;
+	if (!bq->irq_held) {
+		bq->irq_held = true;
+		bq->held_since = timer_us();
 		vm_defer_work(d->mmio.vm, d->coalesce_us); /* the release: idle or deadline */
 	}
 }
 
-void vblk_release_due(struct virtio_blk *d)
+void vblk_release_due(struct vblk_queue *bq)
 {
-	if (!d->irq_held)
+	const struct virtio_blk *d = bq->dev;
+	if (!bq->irq_held)
 		return;
 	if (vm_guest_idle(d->mmio.vm)) {
-		d->stats.irq_idle_releases++;
-		vblk_release_irq(d);
+		bq->stats.irq_idle_releases++;
+		vblk_release_irq(bq);
 		return;
 	}
-	uint64_t age = timer_us() - d->held_since;
+	uint64_t age = timer_us() - bq->held_since;
 	/* A small batch (a guest slower than its device) waits longer, until it has grown. */
 	uint64_t due = d->coalesce_us;
-	if (d->used_since_irq < VIRTIO_BLK_HOLD_BATCH)
+	if (bq->used_since_irq < VIRTIO_BLK_HOLD_BATCH)
 		due *= VIRTIO_BLK_HOLD_STRETCH;
 	if (age >= due) {
-		d->stats.irq_late_releases++;
-		vblk_release_irq(d);
+		bq->stats.irq_late_releases++;
+		vblk_release_irq(bq);
 		return;
 	}
 	vm_defer_work(d->mmio.vm, (uint32_t)((age < d->coalesce_us ? d->coalesce_us : due) - age));

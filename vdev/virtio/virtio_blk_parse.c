@@ -1,4 +1,5 @@
 /* virtio-blk request parsing: header, data and status of a popped chain become a backend request. */
+#include "arch/barrier.h"
 #include <string.h>
 
 #include "keel/util.h"
@@ -95,15 +96,16 @@ static bool sectors_ok(const struct virtio_blk *d, uint64_t sector, uint64_t nse
 	return in_capacity(d, sector, nsectors) && block_aligned(d, sector, nsectors);
 }
 
-#define REJECT(d, c, status, len, ...)                                                                       \
+#define REJECT(bq, c, status, len, ...)                                                                      \
 	do {                                                                                                 \
-		virtio_guest_err(&(d)->mmio, __VA_ARGS__);                                                   \
-		vblk_complete_now((d), (c), (status), (len));                                                \
+		virtio_guest_err(&(bq)->dev->mmio, __VA_ARGS__);                                             \
+		vblk_complete_now((bq), (c), (status), (len));                                               \
 		return;                                                                                      \
 	} while (0)
 
-static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_t type, uint64_t sector)
+static void handle_rw(struct vblk_queue *bq, const struct virtq_chain *c, uint32_t type, uint64_t sector)
 {
+	struct virtio_blk *d = bq->dev;
 	bool is_write = type == VIRTIO_BLK_T_OUT;
 	uint32_t rdata = c->readable_len - sizeof(struct virtio_blk_outhdr);
 	uint32_t wdata = c->writable_len - 1;
@@ -112,57 +114,57 @@ static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_
 	uint32_t len = is_write ? rdata : wdata;
 
 	if (is_write ? wdata != 0 : rdata != 0)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %s with data in the wrong direction",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %s with data in the wrong direction",
 		       c->head, is_write ? "write" : "read");
 	if (is_write && d->read_only)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: write to read-only disk (sector %llu)",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: write to read-only disk (sector %llu)",
 		       c->head, (unsigned long long)sector);
 	if (len % BLK_SECTOR_SIZE != 0)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: data length %u not a multiple of 512",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: data length %u not a multiple of 512",
 		       c->head, len);
 	uint64_t nsectors = len / BLK_SECTOR_SIZE;
 	/* Sub-block I/O goes through the bounce buffer when the disk has one. */
 	bool aligned = block_aligned(d, sector, nsectors);
 	if (!in_capacity(d, sector, nsectors) || (!aligned && !vblk_rmw_available(d)))
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len,
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len,
 		       "head %u: sectors %llu+%llu beyond capacity %llu or misaligned to %u", c->head,
 		       (unsigned long long)sector, (unsigned long long)nsectors,
 		       (unsigned long long)d->bdev->nsectors, d->bdev->block_size);
 	if (nsectors == 0) {
-		vblk_complete_now(d, c, VIRTIO_BLK_S_OK, ok_len);
+		vblk_complete_now(bq, c, VIRTIO_BLK_S_OK, ok_len);
 		return;
 	}
 	if (len > VIRTIO_BLK_SPLIT_MAX_BYTES)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %llu sectors exceed keel's limit %u",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %llu sectors exceed keel's limit %u",
 		       c->head, (unsigned long long)nsectors, VIRTIO_BLK_SPLIT_MAX_BYTES / BLK_SECTOR_SIZE);
 
-	struct virtio_blk_slot *s = vblk_slot_alloc(d);
+	struct virtio_blk_slot *s = vblk_slot_alloc(bq);
 	int nsegs = build_segs(d, c, !is_write, is_write ? sizeof(struct virtio_blk_outhdr) : 0, len, s->segs,
 			       VIRTIO_BLK_MAX_SEGS);
 	if (nsegs <= 0) {
-		vblk_slot_free(d, s);
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than %u data segments", c->head,
+		vblk_slot_free(bq, s);
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than %u data segments", c->head,
 		       VIRTIO_BLK_MAX_SEGS);
 	}
 	if ((unsigned)nsegs > d->seg_max && virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_SEG_MAX)) {
 		/* The driver accepted seg_max and broke it: its error (§5.2.4). */
-		vblk_slot_free(d, s);
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than seg_max %u data segments",
+		vblk_slot_free(bq, s);
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: more than seg_max %u data segments",
 		       c->head, d->seg_max);
 	}
-	d->stats.rw_requests++;
-	d->stats.rw_segs += (unsigned)nsegs;
+	bq->stats.rw_requests++;
+	bq->stats.rw_segs += (unsigned)nsegs;
 	if (nsectors > VIRTIO_BLK_POLL_LARGE_SECTORS) {
-		d->stats.large_requests++;
-		d->stats.large_segs += (unsigned)nsegs;
+		bq->stats.large_requests++;
+		bq->stats.large_segs += (unsigned)nsegs;
 	}
 	s->req.op = is_write ? BLK_OP_WRITE : BLK_OP_READ;
 	if (!aligned) {
-		vblk_rmw_start(d, s, (unsigned)nsegs, sector, nsectors);
+		vblk_rmw_start(bq, s, (unsigned)nsegs, sector, nsectors);
 	} else if (nsectors > d->bdev->max_sectors || (unsigned)nsegs > d->seg_max) {
 		/* Beyond what the backend takes at once (a driver that ignores SIZE_MAX/SEG_MAX). */
 		vblk_split_start(s, (unsigned)nsegs, sector, nsectors);
-		d->stats.split_requests++;
+		bq->stats.split_requests++;
 	} else {
 		s->req.sector = sector;
 		s->req.nsectors = nsectors;
@@ -172,132 +174,136 @@ static void handle_rw(struct virtio_blk *d, const struct virtq_chain *c, uint32_
 	s->data_bytes = len;
 	s->flush_after = is_write && (d->bdev->flags & BLKDEV_F_FLUSH) &&
 			 !virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_FLUSH);
-	vblk_queue_slot(d, s, c, type, ok_len, err_len);
+	vblk_queue_slot(bq, s, c, type, ok_len, err_len);
 }
 
-static void handle_discard_wz(struct virtio_blk *d, const struct virtq_chain *c, uint32_t type)
+static void handle_discard_wz(struct vblk_queue *bq, const struct virtq_chain *c, uint32_t type)
 {
+	struct virtio_blk *d = bq->dev;
 	bool discard = type == VIRTIO_BLK_T_DISCARD;
 	uint32_t rdata = c->readable_len - sizeof(struct virtio_blk_outhdr);
 	uint32_t err_len = c->writable_len == 1 ? 1 : 0;
 	struct virtio_blk_discard_write_zeroes range;
 
 	if (!virtio_mmio_negotiated(&d->mmio, discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES))
-		REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: request type %u not negotiated", c->head,
-		       type);
+		REJECT(bq, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: request type %u not negotiated",
+		       c->head, type);
 	if (c->writable_len != 1)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: discard/write-zeroes with writable data",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: discard/write-zeroes with writable data",
 		       c->head);
 	if (rdata == 0 || rdata % sizeof(range) != 0)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: range list of %u bytes", c->head, rdata);
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: range list of %u bytes", c->head, rdata);
 	if (rdata / sizeof(range) > d->config.max_discard_seg)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %u ranges exceed the limit %u", c->head,
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: %u ranges exceed the limit %u", c->head,
 		       (unsigned)(rdata / sizeof(range)), d->config.max_discard_seg);
 	copy_from_readable(c, sizeof(struct virtio_blk_outhdr), &range, sizeof(range));
-	d->stats.bytes_copied += sizeof(range);
+	bq->stats.bytes_copied += sizeof(range);
 
 	/* §5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
 	if ((range.flags & ~VIRTIO_BLK_DWZ_F_UNMAP) || (discard && (range.flags & VIRTIO_BLK_DWZ_F_UNMAP)))
-		REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: range flags 0x%x unsupported", c->head,
+		REJECT(bq, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: range flags 0x%x unsupported", c->head,
 		       range.flags);
 	if (d->read_only)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: discard/write-zeroes on read-only disk",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: discard/write-zeroes on read-only disk",
 		       c->head);
 	if (!sectors_ok(d, range.sector, range.num_sectors) || range.num_sectors > d->bdev->max_sectors)
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: range %llu+%u beyond capacity or limits",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: range %llu+%u beyond capacity or limits",
 		       c->head, (unsigned long long)range.sector, range.num_sectors);
 	if (range.num_sectors == 0) {
-		vblk_complete_now(d, c, VIRTIO_BLK_S_OK, err_len);
+		vblk_complete_now(bq, c, VIRTIO_BLK_S_OK, err_len);
 		return;
 	}
 
-	struct virtio_blk_slot *s = vblk_slot_alloc(d);
+	struct virtio_blk_slot *s = vblk_slot_alloc(bq);
 	s->req.op = discard ? BLK_OP_DISCARD : BLK_OP_WRITE_ZEROES;
 	s->req.sector = range.sector;
 	s->req.nsectors = range.num_sectors;
 	s->req.segs = NULL;
 	s->req.nsegs = 0;
 	s->data_bytes = 0;
-	vblk_queue_slot(d, s, c, type, err_len, err_len);
+	vblk_queue_slot(bq, s, c, type, err_len, err_len);
 }
 
-void vblk_handle_chain(struct virtio_blk *d, const struct virtq_chain *c)
+void vblk_handle_chain(struct vblk_queue *bq, const struct virtq_chain *c)
 {
+	struct virtio_blk *d = bq->dev;
 	struct virtio_blk_outhdr hdr;
 
 	if (c->writable_len == 0) {
 		/* Nowhere to put a status: return the chain with nothing written. */
 		virtio_guest_err(&d->mmio, "head %u: request without a device-writable status byte", c->head);
-		vblk_push_used(d, c->head, 0);
-		d->stats.errors++;
+		vblk_push_used(bq, c->head, 0);
+		bq->stats.errors++;
 		return;
 	}
 	uint32_t err_len = c->writable_len == 1 ? 1 : 0;
 	if (c->readable_len < sizeof(hdr))
-		REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: request header shorter than 16 bytes",
+		REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: request header shorter than 16 bytes",
 		       c->head);
 	copy_from_readable(c, 0, &hdr, sizeof(hdr));
 
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		handle_rw(d, c, hdr.type, hdr.sector);
+		handle_rw(bq, c, hdr.type, hdr.sector);
 		return;
 	case VIRTIO_BLK_T_FLUSH: {
 		if (!virtio_mmio_negotiated(&d->mmio, VIRTIO_BLK_F_FLUSH))
-			REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: flush not negotiated", c->head);
+			REJECT(bq, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: flush not negotiated", c->head);
 		/* Any data in a flush is ignored (the driver SHOULD NOT send it). */
-		struct virtio_blk_slot *s = vblk_slot_alloc(d);
+		struct virtio_blk_slot *s = vblk_slot_alloc(bq);
 		s->req.op = BLK_OP_FLUSH;
 		s->req.sector = 0;
 		s->req.nsectors = 0;
 		s->req.segs = NULL;
 		s->req.nsegs = 0;
 		s->data_bytes = 0;
-		vblk_queue_slot(d, s, c, hdr.type, err_len, err_len);
+		vblk_queue_slot(bq, s, c, hdr.type, err_len, err_len);
 		return;
 	}
 	case VIRTIO_BLK_T_GET_ID: {
 		uint32_t wdata = c->writable_len - 1;
 		if (c->readable_len != sizeof(hdr))
-			REJECT(d, c, VIRTIO_BLK_S_IOERR, err_len, "head %u: GET_ID with device-readable data",
-			       c->head);
+			REJECT(bq, c, VIRTIO_BLK_S_IOERR, err_len,
+			       "head %u: GET_ID with device-readable data", c->head);
 		uint32_t n = MIN(wdata, VIRTIO_BLK_ID_BYTES);
 		copy_to_writable(c, d->serial, n);
-		d->stats.bytes_copied += n;
-		vblk_complete_now(d, c, VIRTIO_BLK_S_OK, n == wdata ? c->writable_len : n);
+		bq->stats.bytes_copied += n;
+		vblk_complete_now(bq, c, VIRTIO_BLK_S_OK, n == wdata ? c->writable_len : n);
 		return;
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		handle_discard_wz(d, c, hdr.type);
+		handle_discard_wz(bq, c, hdr.type);
 		return;
 	default:
-		REJECT(d, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: unsupported request type %u", c->head,
+		REJECT(bq, c, VIRTIO_BLK_S_UNSUPP, err_len, "head %u: unsupported request type %u", c->head,
 		       hdr.type);
 	}
 }
 
-bool vblk_answer_bad_chain(struct virtio_blk *d, const struct virtq_chain *c, const char *why)
+bool vblk_answer_bad_chain(struct vblk_queue *bq, const struct virtq_chain *c, const char *why)
 {
-	struct virtio_mmio *t = &d->mmio;
+	struct virtio_mmio *t = &bq->dev->mmio;
 
-	d->stats.errors++;
+	bq->stats.errors++;
 	if (c->status_ok) {
 		virtio_guest_err(t, "head %u: malformed descriptor chain (%s): IOERR", c->head, why);
 		vblk_write_status(c->status_pa, VIRTIO_BLK_S_IOERR);
-		vblk_push_used(d, c->head, 1);
+		vblk_push_used(bq, c->head, 1);
 		return true;
 	}
 	if (c->any_writable) {
 		virtio_guest_err(t, "head %u: malformed descriptor chain (%s) with no usable status byte",
 				 c->head, why);
+		virtio_mmio_lock(t); /* after the queue's lock: the lock order */
 		virtio_mmio_set_needs_reset(t, why);
+		virtio_mmio_unlock(t);
 		return false;
 	}
 	virtio_guest_err(t, "head %u: malformed descriptor chain (%s) with nothing device-writable", c->head,
 			 why);
-	vblk_push_used(d, c->head, 0);
+	vblk_push_used(bq, c->head, 0);
 	return true;
 }
 

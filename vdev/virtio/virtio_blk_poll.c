@@ -9,9 +9,9 @@
 /* --- completion polling ------------------------------------------------------ */
 
 /* Lock held. A quarter of the way to the new sample: one outlier does not stop polling. */
-static void poll_estimate(struct virtio_blk *d, unsigned c, uint32_t sample_us)
+static void poll_estimate(struct vblk_queue *bq, unsigned c, uint32_t sample_us)
 {
-	d->poll_est_us[c] = (uint32_t)(((uint64_t)d->poll_est_us[c] * 3 + sample_us) / 4);
+	bq->poll_est_us[c] = (uint32_t)(((uint64_t)bq->poll_est_us[c] * 3 + sample_us) / 4);
 }
 
 /* Does this epoch poll lone requests (the mode, or the trial of polling while the mode is off)? */
@@ -21,10 +21,10 @@ static bool ab_polls(const struct virtio_blk_poll_ab *ab)
 }
 
 /* Lock held. Start a measuring epoch of the polling choice (one clock read). */
-static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
+static void ab_start(struct vblk_queue *bq, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
 	ab->t0_us = now;
-	ab->req0 = d->stats.requests;
+	ab->req0 = bq->stats.requests;
 	ab->count = 0;
 	ab->judged = 0;
 	ab->waited = 0;
@@ -42,20 +42,20 @@ static void ab_start(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64
  * polling holds it to one request at a time; the next trial comes soon, whatever the last phase
  * confirmed.
  */
-static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t now)
+static void ab_end(struct vblk_queue *bq, struct virtio_blk_poll_ab *ab, uint64_t now)
 {
 	uint64_t dt = now - ab->t0_us;
 	if (dt > VIRTIO_BLK_AB_EPOCH_MAX_US || dt == 0) {
-		ab_start(d, ab, now); /* idle gaps or a change of phase: not a measure of either mode */
+		ab_start(bq, ab, now); /* idle gaps or a change of phase: not a measure of either mode */
 		return;
 	}
-	uint64_t reqs = d->stats.requests - ab->req0, rate = reqs * 1000000u / dt;
+	uint64_t reqs = bq->stats.requests - ab->req0, rate = reqs * 1000000u / dt;
 	bool polled = ab_polls(ab);
 	bool busy = !polled && ab->judged >= VIRTIO_BLK_AB_JUDGED_MIN &&
 		    ab->waited * VIRTIO_BLK_AB_WAIT_ONE_IN < ab->judged;
 	bool deep = polled && reqs >= 2u * ab->count;
-	d->stats.poll_busy_epochs += busy;
-	d->stats.poll_deep_epochs += deep;
+	bq->stats.poll_busy_epochs += busy;
+	bq->stats.poll_deep_epochs += deep;
 	if (ab->settle) {
 		ab->settle = false; /* the mode changed at its start: what it saw was partly the other's */
 	} else if (ab->trial) {
@@ -65,7 +65,7 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
 			ab->off = !ab->off; /* the trial's mode stays: no change to settle */
 			ab->every = VIRTIO_BLK_AB_EVERY_MIN;
 			ab->rate = rate;
-			d->stats.poll_switches++;
+			bq->stats.poll_switches++;
 		} else {
 			ab->settle = true; /* back to the mode */
 			if (ab->every < VIRTIO_BLK_AB_EVERY_MAX)
@@ -80,10 +80,10 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
 		else if (++ab->since >= ab->every) {
 			ab->trial = true;
 			ab->settle = true;
-			d->stats.poll_trials++;
+			bq->stats.poll_trials++;
 		}
 	}
-	ab_start(d, ab, now);
+	ab_start(bq, ab, now);
 }
 
 /*
@@ -95,32 +95,32 @@ static void ab_end(struct virtio_blk *d, struct virtio_blk_poll_ab *ab, uint64_t
  * phase of small requests at depth that turns polling off leaves it on for large ones (and the
  * other way round), which would otherwise wait a trial or more (1000 requests or so) to get it back.
  */
-static bool ab_poll(struct virtio_blk *d, unsigned c)
+static bool ab_poll(struct vblk_queue *bq, unsigned c)
 {
-	struct virtio_blk_poll_ab *ab = &d->ab[c];
+	struct virtio_blk_poll_ab *ab = &bq->ab[c];
 	if (ab->every == 0) { /* first use */
 		ab->every = VIRTIO_BLK_AB_EVERY_MIN;
-		ab_start(d, ab, timer_us());
+		ab_start(bq, ab, timer_us());
 	}
 	bool poll = ab_polls(ab);
 	if (++ab->count >= (ab->settle ? VIRTIO_BLK_AB_SETTLE : VIRTIO_BLK_AB_EPOCH))
-		ab_end(d, ab, timer_us());
+		ab_end(bq, ab, timer_us());
 	if (!poll)
-		d->stats.poll_off++;
+		bq->stats.poll_off++;
 	return poll;
 }
 
 /* Lock held. Worth waiting for the lone request in flight, of size class c? */
-static bool poll_worth(struct virtio_blk *d, unsigned c)
+static bool poll_worth(struct vblk_queue *bq, unsigned c)
 {
-	if (d->poll_est_us[c] <= d->poll_us)
+	if (bq->poll_est_us[c] <= bq->dev->poll_us)
 		return true;
 	/* Recent lone requests of this class took longer than the window: probe now and then. */
-	if (++d->poll_skipped[c] < VIRTIO_BLK_POLL_PROBE) {
-		d->stats.poll_skips[c]++;
+	if (++bq->poll_skipped[c] < VIRTIO_BLK_POLL_PROBE) {
+		bq->stats.poll_skips[c]++;
 		return false;
 	}
-	d->poll_skipped[c] = 0;
+	bq->poll_skipped[c] = 0;
 	return true;
 }
 
@@ -135,11 +135,16 @@ const char *virtio_blk_poll_mode(const struct virtio_blk *d)
 	if (!can_poll(d))
 		return "disabled";
 	_Static_assert(VIRTIO_BLK_POLL_LARGE_SECTORS == 128, "the strings below say 64 KiB");
+	/* Each queue measures its own choice: report the busiest queue's (a hint, no lock). */
+	const struct vblk_queue *bq = &d->queues[0];
+	for (unsigned q = 1; q < d->mmio.nqueues; q++)
+		if (READ_ONCE(d->queues[q].stats.requests) > READ_ONCE(bq->stats.requests))
+			bq = &d->queues[q];
 	/* A class not used yet (every == 0) has no choice of its own to report. */
-	bool small_off = d->ab[0].off, large_off = d->ab[1].off;
-	if (d->ab[0].every == 0)
+	bool small_off = bq->ab[0].off, large_off = bq->ab[1].off;
+	if (bq->ab[0].every == 0)
 		small_off = large_off;
-	if (d->ab[1].every == 0)
+	if (bq->ab[1].every == 0)
 		large_off = small_off;
 	if (small_off == large_off)
 		return small_off ? "off" : "on";
@@ -147,18 +152,18 @@ const char *virtio_blk_poll_mode(const struct virtio_blk *d)
 }
 
 /* Lock held, at the end of a notify's pump: poll its lone request? Its size class, or -1. */
-int vblk_lone_poll_due(struct virtio_blk *d)
+int vblk_lone_poll_due(struct vblk_queue *bq)
 {
-	if (!can_poll(d) || d->ninflight != 1 || d->pumping || d->mmio.resetting)
+	if (!can_poll(bq->dev) || bq->ninflight != 1 || bq->pumping || READ_ONCE(bq->dev->mmio.resetting))
 		return -1;
 	/* With one request in flight, the last one submitted is it, or an older one in a QD>1 tail. */
-	unsigned c = d->last_large;
-	if (!ab_poll(d, c)) {
-		d->lone_unpolled = true; /* its outcome: vblk_lone_judge */
-		d->lone_class = (uint8_t)c;
+	unsigned c = bq->last_large;
+	if (!ab_poll(bq, c)) {
+		bq->lone_unpolled = true; /* its outcome: vblk_lone_judge */
+		bq->lone_class = (uint8_t)c;
 		return -1;
 	}
-	return poll_worth(d, c) ? (int)c : -1;
+	return poll_worth(bq, c) ? (int)c : -1;
 }
 
 /*
@@ -167,16 +172,16 @@ int vblk_lone_poll_due(struct virtio_blk *d)
  * re-entered yet. Otherwise the next request came by the driver's notify after the completion: the
  * guest waited (a QD1 guest, busy or idle on its way to wait, is this).
  */
-void vblk_lone_judge(struct virtio_blk *d)
+void vblk_lone_judge(struct vblk_queue *bq)
 {
-	if (!d->lone_unpolled)
+	if (!bq->lone_unpolled)
 		return;
-	d->lone_unpolled = false;
-	struct virtio_blk_poll_ab *ab = &d->ab[d->lone_class];
+	bq->lone_unpolled = false;
+	struct virtio_blk_poll_ab *ab = &bq->ab[bq->lone_class];
 	if (ab->judged == UINT16_MAX)
 		return;
 	ab->judged++;
-	ab->waited += d->ninflight == 0 && d->pass_by_notify;
+	ab->waited += bq->ninflight == 0 && bq->pass_by_notify;
 }
 
 /*
@@ -189,9 +194,9 @@ void vblk_lone_judge(struct virtio_blk *d)
  * turns polling off (poll_worth). Any other pending physical interrupt ends the wait: keel's tick,
  * a kick, the guest's timer are never delayed. Each look reads only memory the device writes.
  */
-void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
+void vblk_poll_lone_request(struct vblk_queue *bq, unsigned c)
 {
-	struct virtio_mmio *t = &d->mmio;
+	struct virtio_blk *d = bq->dev;
 	struct blkdev *b = d->bdev;
 
 	enum { POLL_HIT, POLL_MISS, POLL_BREAK } r;
@@ -200,7 +205,7 @@ void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 		if (b->ops->completion_ready(b))
 			b->ops->poll(b); /* reaps; req_done completes to the guest */
 		/* (Another CPU's interrupt handler may have completed it too.) */
-		if (READ_ONCE(d->ninflight) == 0) {
+		if (READ_ONCE(bq->ninflight) == 0) {
 			r = POLL_HIT;
 			break;
 		}
@@ -222,27 +227,27 @@ void vblk_poll_lone_request(struct virtio_blk *d, unsigned c)
 	}
 	uint32_t waited = (uint32_t)MIN(now - t0, (uint64_t)VIRTIO_BLK_POLL_US_MAX);
 
-	virtio_mmio_lock(t);
-	vblk_release_irq(d); /* the guest waits in its notify for what was reaped: no coalescing */
-	d->polled_us = now;  /* the guest waited for its I/O (the lone-completion rule) */
-	d->stats.poll_clock_reads += clock_reads;
-	d->stats.polls++;
-	d->stats.polls_large += c;
-	d->stats.poll_wait_us += waited;
+	vblk_lock(bq);
+	vblk_release_irq(bq); /* the guest waits in its notify for what was reaped: no coalescing */
+	bq->polled_us = now;  /* the guest waited for its I/O (the lone-completion rule) */
+	bq->stats.poll_clock_reads += clock_reads;
+	bq->stats.polls++;
+	bq->stats.polls_large += c;
+	bq->stats.poll_wait_us += waited;
 	switch (r) {
 	case POLL_HIT:
-		d->stats.poll_hits++;
-		d->stats.poll_hits_large += c;
-		poll_estimate(d, c, waited);
+		bq->stats.poll_hits++;
+		bq->stats.poll_hits_large += c;
+		poll_estimate(bq, c, waited);
 		break;
 	case POLL_MISS:
-		d->stats.poll_misses++;
-		poll_estimate(d, c, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
-		d->poll_skipped[c] = 0;
+		bq->stats.poll_misses++;
+		poll_estimate(bq, c, 2 * d->poll_us); /* at least this long; a run of misses stops polling */
+		bq->poll_skipped[c] = 0;
 		break;
 	case POLL_BREAK:
-		d->stats.poll_breaks++;
+		bq->stats.poll_breaks++;
 		break;
 	}
-	virtio_mmio_unlock(t);
+	vblk_unlock(bq);
 }

@@ -1,8 +1,9 @@
 /*
  * virtio-blk requests above the backend's limits (max_sectors, seg_max): one guest request becomes
  * several backend requests, one at a time, each a window of the request's own segments (zero copy).
- * Runs with d->mmio.lock held, on the VM's own vCPU (parsing, the pump).
+ * Runs with the queue's lock held, on the VM's own vCPU (parsing, the pump).
  */
+#include "arch/barrier.h"
 #include "keel/util.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
@@ -40,8 +41,9 @@ static unsigned consume_part(struct virtio_blk_slot *s)
 	return last;
 }
 
-bool vblk_split_next(struct virtio_blk *d, struct virtio_blk_slot *s)
+bool vblk_split_next(struct vblk_queue *bq, struct virtio_blk_slot *s)
 {
+	const struct virtio_blk *d = bq->dev;
 	uint32_t bs = d->bdev->block_size;
 	unsigned first = consume_part(s);
 	uint64_t limit = (uint64_t)d->bdev->max_sectors * BLK_SECTOR_SIZE;
@@ -57,8 +59,8 @@ bool vblk_split_next(struct virtio_blk *d, struct virtio_blk_slot *s)
 	want -= want % bs;
 	if (want == 0) {
 		/* seg_max segments hold less than a block: no part can make progress (a guest's layout). */
-		virtio_guest_err(&d->mmio, "head %u: %u segments hold less than one %u-byte block", s->head,
-				 d->seg_max, bs);
+		virtio_guest_err(&bq->dev->mmio, "head %u: %u segments hold less than one %u-byte block",
+				 s->head, d->seg_max, bs);
 		return false;
 	}
 	uint64_t acc = 0;
@@ -73,6 +75,6 @@ bool vblk_split_next(struct virtio_blk *d, struct virtio_blk_slot *s)
 	s->req.nsegs = k + 1u;
 	s->req.nsectors = want / BLK_SECTOR_SIZE;
 	s->split_left -= s->req.nsectors;
-	d->stats.split_parts++;
+	bq->stats.split_parts++;
 	return true;
 }

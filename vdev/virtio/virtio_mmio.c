@@ -28,6 +28,7 @@ static void reset_registers(struct virtio_mmio *t)
 	t->queue_sel = 0;
 	t->shm_sel = 0;
 	t->interrupt_status = 0;
+	__atomic_store_n(&t->used_due, false, __ATOMIC_RELAXED);
 	t->driver_acks = false;
 	for (unsigned q = 0; q < t->nqueues; q++)
 		virtq_reset(&t->queues[q]);
@@ -110,6 +111,28 @@ void virtio_mmio_signal_used(struct virtio_mmio *t)
 	virtio_mmio_shadow_word(t,
 				VIRTIO_MMIO_INTERRUPT_STATUS); /* before the guest can take the interrupt */
 	inject(t);
+}
+
+/*
+ * Why none is lost: the signaller sets used_due, then (full barrier) tries the lock; a holder
+ * releases the lock, then (full barrier) looks at used_due. One of them sees the other's store.
+ */
+void virtio_mmio_flush_used(struct virtio_mmio *t)
+{
+	for (;;) {
+		smp_mb(); /* the flag or the release before the look */
+		if (!__atomic_load_n(&t->used_due, __ATOMIC_RELAXED) || !spin_trylock(&t->lock))
+			return;
+		if (__atomic_exchange_n(&t->used_due, false, __ATOMIC_ACQUIRE) && !t->resetting)
+			virtio_mmio_signal_used(t);
+		spin_unlock(&t->lock); /* not virtio_mmio_unlock: this loop looks again itself */
+	}
+}
+
+void virtio_mmio_signal_used_async(struct virtio_mmio *t)
+{
+	__atomic_store_n(&t->used_due, true, __ATOMIC_RELAXED);
+	virtio_mmio_flush_used(t);
 }
 
 void virtio_mmio_signal_config(struct virtio_mmio *t, bool config_changed)

@@ -7,14 +7,19 @@
  * device type (virtio-blk, ...) plugs in through struct virtio_dev_ops and
  * owns the queue processing.
  *
- * Locking: one spinlock per device (t->lock) guards the registers, the
- * queues and the device type's own state; completions may arrive on another
- * physical CPU. Ops marked "lock held" run under it; the others run without
+ * Locking: one spinlock per device (t->lock) guards the registers and the
+ * interrupt status. The queues' processing is the device type's, under locks
+ * of its own (virtio-blk: one per queue, taken before t->lock when both are
+ * held): a queue's configuration is written under t->lock only while it is not
+ * ready, and `ready` is published after the rest (virtq_enable), so a holder
+ * of the device's queue lock reads it with acquire and then uses the ring; a
+ * reset sets `resetting` before the device's reset op, which takes every
+ * queue lock. Ops marked "lock held" run under t->lock; the others run without
  * it so they may take it themselves and call into a storage driver. Every
- * holder releases it with virtio_mmio_unlock (the device may have been left
- * work meanwhile: virtio-blk's completions never wait for the lock). A
- * QueueNotify write never takes it: the request path's trap does not wait for
- * another vCPU's queue pass (queue_notify).
+ * holder releases it with virtio_mmio_unlock, which raises an interrupt left
+ * to it meanwhile (virtio_mmio_signal_used_async). A QueueNotify write never
+ * takes it: the request path's trap does not wait for another vCPU's
+ * register access or queue pass (queue_notify).
  *
  * Guest mistakes (bad access size, unknown offset, writes to read-only
  * registers, out-of-order status, queue registers written while QueueReady=1
@@ -71,11 +76,6 @@ struct virtio_dev_ops {
 	 * resets every queue and register. Lock NOT held; t->resetting is set.
 	 */
 	void (*reset)(struct virtio_mmio *t);
-	/**
-	 * t->lock was just released (virtio_mmio_unlock): finish what was left for its holder meanwhile
-	 * (virtio-blk: completions that found the lock held). Any context. NULL: nothing is ever left.
-	 */
-	void (*unlocked)(struct virtio_mmio *t);
 };
 
 struct virtio_mmio_params {
@@ -115,6 +115,7 @@ struct virtio_mmio {
 	uint32_t queue_sel;
 	uint32_t shm_sel;
 	uint32_t interrupt_status;
+	bool used_due;	  /**< a used-buffer interrupt left to t->lock's holder (atomic, no lock) */
 	bool driver_acks; /**< the driver has acknowledged an interrupt since its reset (it takes them) */
 	uint32_t config_generation;
 	bool resetting; /**< a reset is quiescing the device with the lock dropped */
@@ -146,16 +147,19 @@ static inline void virtio_mmio_lock(struct virtio_mmio *t)
 	t->lock_wait_us += timer_us() - t0;
 }
 
+/** Raise the used-buffer interrupt left to t->lock's holder, if any and the lock is free (no lock
+ * held). */
+void virtio_mmio_flush_used(struct virtio_mmio *t);
+
 /**
- * Release t->lock, then let the device finish what was left for the lock's holder while it was held
- * (virtio_dev_ops.unlocked). Every holder releases the lock so: work left behind waits for the next
- * release otherwise.
+ * Release t->lock, then raise the interrupt left to its holder while it was held
+ * (virtio_mmio_signal_used_async). Every holder releases the lock so: an interrupt left behind waits
+ * for the next release otherwise.
  */
 static inline void virtio_mmio_unlock(struct virtio_mmio *t)
 {
 	spin_unlock(&t->lock);
-	if (t->ops->unlocked != NULL)
-		t->ops->unlocked(t);
+	virtio_mmio_flush_used(t);
 }
 
 #define VIRTIO_MMIO_SHADOW_SIZE 4096u
@@ -195,11 +199,18 @@ void virtio_mmio_reset(struct virtio_mmio *t);
  * (without it, a hint that may be stale by the time it returns). */
 bool virtio_mmio_live(const struct virtio_mmio *t);
 
-/** True when feature bit was negotiated (FEATURES_OK accepted it). Lock held. */
+/** True when feature bit was negotiated (FEATURES_OK accepted it). Lock held, or from a queue pass
+ * (the features do not change while the device is live). */
 bool virtio_mmio_negotiated(const struct virtio_mmio *t, unsigned bit);
 
 /** Raise a used-buffer notification: set InterruptStatus bit 0 and inject. Lock held. */
 void virtio_mmio_signal_used(struct virtio_mmio *t);
+/**
+ * The same from any context, t->lock NOT held, without waiting for it: raised now if the lock is
+ * free, else by its holder as it releases it (virtio_mmio_unlock). A completion on another VM's CPU
+ * never spins on a lock a vCPU of this VM holds.
+ */
+void virtio_mmio_signal_used_async(struct virtio_mmio *t);
 
 /** Raise a configuration-change notification (and bump ConfigGeneration if config_changed). Lock held. */
 void virtio_mmio_signal_config(struct virtio_mmio *t, bool config_changed);

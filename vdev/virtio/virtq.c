@@ -80,7 +80,8 @@ int virtq_enable(struct virtq *vq, uint64_t features)
 	vq->unsignalled = false;
 	vq->notify_off = false;
 	vq->error = NULL;
-	vq->ready = true;
+	/* Last, and after the rest: a queue pass that sees it ready (acquire) sees the ring. */
+	__atomic_store_n(&vq->ready, true, __ATOMIC_RELEASE);
 	return 0;
 }
 

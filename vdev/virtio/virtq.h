@@ -8,7 +8,7 @@
  * chain is returned as a list of translated buffers and the consumer never
  * touches guest descriptors again.
  *
- * Not thread-safe: the owning device serialises all calls with its lock.
+ * Not thread-safe: the owning device serialises all calls on a queue with a lock of its own.
  */
 #ifndef KEEL_VDEV_VIRTQ_H
 #define KEEL_VDEV_VIRTQ_H
