@@ -492,30 +492,6 @@ static const struct virtio_dev_ops blk_ops = {
 
 /* --- setup ------------------------------------------------------------------ */
 
-/* Queue q of nq gets an equal share of the slots (the first ones one more when they do not divide). */
-static void queue_init(struct virtio_blk *d, unsigned q, unsigned nq)
-{
-	struct vblk_queue *bq = &d->queues[q];
-	unsigned per = VIRTIO_BLK_SLOTS / nq, extra = VIRTIO_BLK_SLOTS % nq;
-	unsigned first = q * per + MIN(q, extra), n = q < nq ? per + (q < extra) : 0;
-	struct spinlock unlocked = SPINLOCK_INIT;
-
-	bq->lock = unlocked;
-	bq->dev = d;
-	bq->q = (uint8_t)q;
-	bq->pending_first = SLOT_NONE;
-	bq->pending_last = SLOT_NONE;
-	bq->nslots = (uint16_t)n;
-	for (unsigned i = 0; i < n; i++) {
-		struct virtio_blk_slot *s = &d->slots[first + i];
-		s->state = SLOT_FREE;
-		s->dev = d;
-		s->q = (uint8_t)q;
-		bq->free_stack[i] = (uint16_t)(first + n - 1 - i);
-	}
-	bq->nfree = (uint16_t)n;
-}
-
 int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, struct mmio_bus *bus)
 {
 	struct blkdev *b = p->bdev;
@@ -535,7 +511,7 @@ int virtio_blk_init(struct virtio_blk *d, const struct virtio_blk_params *p, str
 		d->serial[i] = p->serial[i];
 	unsigned nq = MIN(MAX(p->nqueues, 1u), VIRTIO_BLK_MAX_QUEUES);
 	for (unsigned q = 0; q < VIRTIO_BLK_MAX_QUEUES; q++)
-		queue_init(d, q, nq);
+		vblk_queue_init(d, q, nq);
 
 	uint64_t features = vblk_setup_config(d);
 	if (nq > 1)

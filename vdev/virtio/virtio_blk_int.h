@@ -160,6 +160,9 @@ bool vblk_split_more(const struct virtio_blk_slot *s);
 bool vblk_backend_usable(const struct blkdev *b);
 /** Fill d->config (d->bdev, d->seg_max, d->read_only set) and return the device features to offer. */
 uint64_t vblk_setup_config(struct virtio_blk *d);
+/** Initialise queue q of the nq the device offers (q < VIRTIO_BLK_MAX_QUEUES; none past nq): its lock,
+ * its empty lists, and its equal share of d->slots (the first queues one more when they do not divide). */
+void vblk_queue_init(struct virtio_blk *d, unsigned q, unsigned nq);
 
 /* --- sub-block requests through the bounce buffer (virtio_blk_rmw.c) --- */
 

@@ -1,4 +1,6 @@
-/* virtio-blk set-up: what a backend must offer, the limits and features keel advertises for it. */
+/* virtio-blk set-up: what a backend must offer, the limits and features keel advertises for it, and
+ * each request queue's initial state and share of the slots. */
+#include "arch/spinlock.h"
 #include "keel/util.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
@@ -65,4 +67,27 @@ uint64_t vblk_setup_config(struct virtio_blk *d)
 	d->config.max_write_zeroes_seg = 1;
 	d->config.write_zeroes_may_unmap = 0;
 	return features;
+}
+
+void vblk_queue_init(struct virtio_blk *d, unsigned q, unsigned nq)
+{
+	struct vblk_queue *bq = &d->queues[q];
+	unsigned per = VIRTIO_BLK_SLOTS / nq, extra = VIRTIO_BLK_SLOTS % nq;
+	unsigned first = q * per + MIN(q, extra), n = q < nq ? per + (q < extra) : 0;
+	struct spinlock unlocked = SPINLOCK_INIT;
+
+	bq->lock = unlocked;
+	bq->dev = d;
+	bq->q = (uint8_t)q;
+	bq->pending_first = SLOT_NONE;
+	bq->pending_last = SLOT_NONE;
+	bq->nslots = (uint16_t)n;
+	for (unsigned i = 0; i < n; i++) {
+		struct virtio_blk_slot *s = &d->slots[first + i];
+		s->state = SLOT_FREE;
+		s->dev = d;
+		s->q = (uint8_t)q;
+		bq->free_stack[i] = (uint16_t)(first + n - 1 - i);
+	}
+	bq->nfree = (uint16_t)n;
 }
