@@ -55,6 +55,15 @@ static uint16_t read_req(struct vg *g, unsigned slot, uint64_t sector)
 	return vg_blk_submit(g, slot, &r);
 }
 
+/* The vCPUs' loops run the work asked for and the backend completes, a few rounds. */
+static void settle(struct vg *g)
+{
+	for (unsigned i = 0; i < 4; i++) {
+		vg_run_work(g, 4);
+		slowdisk_complete_all(&g->slow);
+	}
+}
+
 static void expect_used(struct vg *g, unsigned q, uint16_t idx, uint16_t head, uint32_t len)
 {
 	vg_use_queue(g, q);
@@ -114,10 +123,7 @@ static void test_queue_per_vcpu(void **state)
 	/* The oldest waiting request is queue 1's: its vCPU is asked, not the last notifier (0). */
 	assert_true(fake_vm_work_pending(g->vm));
 	assert_int_equal(fake_vm_work_last_hint(g->vm), 1);
-	for (unsigned i = 0; i < 4; i++) { /* the vCPUs' loops run the work; the backend completes */
-		vg_run_work(g, 4);
-		slowdisk_complete_all(&g->slow);
-	}
+	settle(g);
 	expect_used(g, 1, 0, h1, 513);
 	expect_used(g, 1, 1, h2, 513);
 	expect_used(g, 0, 0, h0, 513);
@@ -210,10 +216,7 @@ static void test_queue_flood_leaves_the_other_its_slots(void **state)
 	/* Queue 1's stalled ring resumes through work on its own vCPU. */
 	assert_true(fake_vm_work_pending(g->vm));
 	assert_int_equal(fake_vm_work_last_hint(g->vm), 1);
-	for (unsigned i = 0; i < 4; i++) {
-		vg_run_work(g, 4);
-		slowdisk_complete_all(&g->slow);
-	}
+	settle(g);
 	struct virtio_blk_stats st;
 	virtio_blk_get_stats(g->blk, &st);
 	assert_int_equal(st.queue_requests[0], 1);

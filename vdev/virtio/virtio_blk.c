@@ -85,12 +85,18 @@ void vblk_request_work(struct vblk_queue *bq)
 	vm_request_work(bq->dev->mmio.vm, READ_ONCE(bq->home));
 }
 
+/* Ask for work on the vCPU that last notified any queue (work visits every queue). Any context. */
+static void request_work(struct virtio_blk *d)
+{
+	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
+}
+
 /* blk_req.owner_kick: the backend wants this disk's vCPU to start its next command (any context). */
 static void backend_kick(void *ctx)
 {
 	struct virtio_blk *d = ctx;
 	WRITE_ONCE(d->backend_kicked, true);
-	vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
+	request_work(d);
 }
 
 /* The write-through follow-up of a completed write: the same slot becomes a flush. */
@@ -169,7 +175,7 @@ static void blk_wake(void *ctx)
 		}
 	}
 	if (!asked) /* refused, not yet put back: the work runs every queue */
-		vm_request_work(d->mmio.vm, READ_ONCE(d->home_vcpu));
+		request_work(d);
 }
 
 /* --- request parsing ------------------------------------------------------ */
@@ -206,9 +212,7 @@ static bool lone_large(const struct vblk_queue *bq)
 	return bq->ninflight == 1 && bq->last_large;
 }
 
-/* Lock held: the ring cannot be used until the driver resets the device (takes the transport's
- * lock, after the queue's: the lock order). */
-static void needs_reset(struct vblk_queue *bq, const char *why)
+void vblk_needs_reset(struct vblk_queue *bq, const char *why)
 {
 	struct virtio_mmio *t = &bq->dev->mmio;
 	virtio_mmio_lock(t);
@@ -325,7 +329,7 @@ static bool pump_locked(struct vblk_queue *bq, unsigned *budget)
 			return false;
 		case VIRTQ_POP_RING_ERROR:
 			bq->stats.errors++;
-			needs_reset(bq, vq->error);
+			vblk_needs_reset(bq, vq->error);
 			return false;
 		case VIRTQ_POP_BROKEN_CHAIN:
 			bq->stats.requests++;
@@ -333,7 +337,7 @@ static bool pump_locked(struct vblk_queue *bq, unsigned *budget)
 			virtio_guest_err(
 			    t, "head %u: descriptor chain cannot be walked (%s): no status byte to trust",
 			    bq->chain.head, vq->error);
-			needs_reset(bq, vq->error);
+			vblk_needs_reset(bq, vq->error);
 			return false;
 		case VIRTQ_POP_BAD_CHAIN:
 			(*budget)--;
@@ -478,7 +482,7 @@ static void blk_driver_ok(struct virtio_mmio *t)
 	/* Buffers made available before DRIVER_OK are processed now. */
 	struct virtio_blk *d = blk_of(t);
 	if (pump_all(d))
-		vm_request_work(t->vm, READ_ONCE(d->home_vcpu));
+		request_work(d);
 }
 
 static const struct virtio_dev_ops blk_ops = {

@@ -207,5 +207,8 @@ void vblk_inflight_done(struct virtio_blk *d, uint32_t n);
 void vblk_rmw_drained(struct virtio_blk *d);
 /** Ask bq's vCPU (the one that last notified it) for work. Any context. */
 void vblk_request_work(struct vblk_queue *bq);
+/** Queue lock held: a broken ring; DEVICE_NEEDS_RESET until the driver resets the device (takes the
+ * transport's lock, after the queue's: the lock order). */
+void vblk_needs_reset(struct vblk_queue *bq, const char *why);
 
 #endif

@@ -296,9 +296,7 @@ bool vblk_answer_bad_chain(struct vblk_queue *bq, const struct virtq_chain *c, c
 	if (c->any_writable) {
 		virtio_guest_err(t, "head %u: malformed descriptor chain (%s) with no usable status byte",
 				 c->head, why);
-		virtio_mmio_lock(t); /* after the queue's lock: the lock order */
-		virtio_mmio_set_needs_reset(t, why);
-		virtio_mmio_unlock(t);
+		vblk_needs_reset(bq, why);
 		return false;
 	}
 	virtio_guest_err(t, "head %u: malformed descriptor chain (%s) with nothing device-writable", c->head,
