@@ -104,12 +104,8 @@ bool virtio_blk_quiesce(struct virtio_blk *d)
 void virtio_blk_reset(struct virtio_blk *dev)
 {
 	virtio_mmio_reset(&dev->mmio);
-	for (unsigned q = 0; q < dev->mmio.nqueues; q++) {
-		struct vblk_queue *bq = &dev->queues[q];
-		vblk_lock(bq);
-		WRITE_ONCE(bq->home, 0);
-		vblk_unlock(bq);
-	}
+	for (unsigned q = 0; q < dev->mmio.nqueues; q++)
+		WRITE_ONCE(dev->queues[q].home, 0); /* a hint, written by notifies without the lock */
 	WRITE_ONCE(dev->home_vcpu, 0);
 	WRITE_ONCE(dev->next_q, 0);
 	WRITE_ONCE(dev->quiescing, false);

@@ -1,18 +1,12 @@
 /* virtio-blk request slots: each queue's free stack and pending list, dropping and cancelling them. */
 #include "arch/barrier.h"
-#include "arch/timer.h"
 #include "vdev/virtio/virtio_blk_int.h"
 
 #include "keel/util.h"
 
 void vblk_lock(struct vblk_queue *bq)
 {
-	if (spin_trylock(&bq->lock))
-		return;
-	uint64_t t0 = timer_us();
-	spin_lock(&bq->lock);
-	bq->stats.lock_waits++;
-	bq->stats.lock_wait_us += timer_us() - t0;
+	virtio_lock_counted(&bq->lock, &bq->stats.lock_waits, &bq->stats.lock_wait_us);
 }
 
 void vblk_unlock(struct vblk_queue *bq)

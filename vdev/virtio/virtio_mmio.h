@@ -132,6 +132,18 @@ struct virtio_mmio {
 	uint64_t lock_wait_us;	 /**< ... the time they waited, in all */
 };
 
+/** Take l; a CPU that finds it held waits, and adds one to *waits and the time it waited to *wait_us
+ * (the clock is read only when the lock was held). The holder's counters are guarded by l. */
+static inline void virtio_lock_counted(struct spinlock *l, uint64_t *waits, uint64_t *wait_us)
+{
+	if (spin_trylock(l))
+		return;
+	uint64_t t0 = timer_us();
+	spin_lock(l);
+	(*waits)++;
+	*wait_us += timer_us() - t0;
+}
+
 /**
  * Take t->lock; a CPU that finds it held (another vCPU of the VM, or a completion on any CPU)
  * waits, and counts the wait and its time (lock_waits, lock_wait_us): the contention multi-queue
@@ -139,12 +151,7 @@ struct virtio_mmio {
  */
 static inline void virtio_mmio_lock(struct virtio_mmio *t)
 {
-	if (spin_trylock(&t->lock))
-		return;
-	uint64_t t0 = timer_us();
-	spin_lock(&t->lock);
-	t->lock_waits++;
-	t->lock_wait_us += timer_us() - t0;
+	virtio_lock_counted(&t->lock, &t->lock_waits, &t->lock_wait_us);
 }
 
 /** Raise the used-buffer interrupt left to t->lock's holder, if any and the lock is free (no lock
